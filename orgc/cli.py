@@ -1,0 +1,402 @@
+"""`orgc` on the command line: parses arguments, calls the pipeline, maps outcomes to exit codes.
+
+Exit codes: 0 ok, 1 invalid input (or a plan that cannot be made), 2 usage (and, with
+`plan --detailed-exitcode`, "there are changes"), 3 apply failed, 4 a bug in orgc, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from orgc import __version__
+from orgc.diagnostics import CODES, Diagnostic, StageError
+from orgc.plan import Change, Plan, PlanError
+from orgc.show import RENDERERS, render_text
+from orgc.state import StateError
+
+if TYPE_CHECKING:
+    from orgc.apply import ApplyResult
+    from orgc.aws import AwsProvider
+    from orgc.state import StateStore
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_CHANGES = 2
+EXIT_APPLY_FAILED = 3
+EXIT_BUG = 4
+EXIT_INTERRUPTED = 130
+
+STATE_DIR = Path(".orgc")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orgc",
+        description="Your AWS Organization as code: validate, plan and apply "
+        "OrgFormation-format organization files.",
+    )
+    parser.add_argument("--version", action="version", version=f"orgc {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    inputs = argparse.ArgumentParser(add_help=False)
+    inputs.add_argument(
+        "--root",
+        type=Path,
+        help="project root that !Include and !ReadFile may not leave "
+        "(default: the working directory when PATH is inside it)",
+    )
+    inputs.add_argument(
+        "--allow-cmd", action="store_true", help="let !Cmd run shell commands while loading"
+    )
+
+    aws = argparse.ArgumentParser(add_help=False)
+    aws.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
+    aws.add_argument("--region", default="us-east-1", help="region for AWS API calls")
+    aws.add_argument("--endpoint-url", help="send every AWS call to this endpoint")
+    aws.add_argument(
+        "--emulator",
+        action="store_true",
+        help="use the embedded AWS emulator on 127.0.0.1 (started if it is not running)",
+    )
+    aws.add_argument("--state", type=Path, help="keep the state in this local file")
+    aws.add_argument(
+        "--state-bucket", help="S3 bucket for the state (default: orgc-state-<management id>)"
+    )
+
+    validate = commands.add_parser(
+        "validate", parents=[inputs], help="check the files; every mistake at file:line:col"
+    )
+    validate.add_argument("path", type=Path, help="organization file, task file or directory")
+
+    plan = commands.add_parser(
+        "plan", parents=[inputs, aws], help="show what apply would change in the organization"
+    )
+    plan.add_argument("path", type=Path)
+    plan.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    plan.add_argument("--out", type=Path, help="save the plan (JSON) for `orgc apply FILE`")
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when there are no changes, 2 when there are, 1 on error",
+    )
+
+    apply = commands.add_parser(
+        "apply", parents=[inputs, aws], help="make the changes (from the files or a saved plan)"
+    )
+    apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
+    apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+
+    explain = commands.add_parser("explain", help="what a diagnostic code means")
+    explain.add_argument("code")
+
+    emulator = commands.add_parser("emulator", help="the embedded AWS emulator on 127.0.0.1")
+    emulator.add_argument("action", choices=("start", "stop", "status"))
+
+    state = commands.add_parser("state", parents=[aws], help="inspect or repair the state")
+    state.add_argument("action", choices=("show", "unlock", "import"))
+    state.add_argument("file", nargs="?", type=Path, help="OrgFormation state.json to import")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("orgc: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception:
+        traceback.print_exc()
+        print("orgc: this is a bug in orgc; please report it with the trace above", file=sys.stderr)
+        return EXIT_BUG
+
+
+def _print_diagnostics(diagnostics: Sequence[Diagnostic], stream: TextIO = sys.stderr) -> None:
+    for diagnostic in diagnostics:
+        print(diagnostic, file=stream)
+
+
+# --- validate / explain ---------------------------------------------------------------------
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from orgc.pipeline import validate
+
+    diagnostics = validate(args.path, root=args.root, allow_cmd=args.allow_cmd)
+    _print_diagnostics(diagnostics, sys.stdout)
+    errors = sum(1 for d in diagnostics if d.severity.value == "error")
+    warnings = len(diagnostics) - errors
+    print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
+    return EXIT_INVALID if errors else EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    code = args.code.upper()
+    found = CODES.get(code)
+    if found is None:
+        print(f"orgc: no diagnostic code {code}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{code}: {found.title}\n\n{found.explanation}")
+    return EXIT_OK
+
+
+# --- AWS wiring -----------------------------------------------------------------------------
+
+
+def _provider(args: argparse.Namespace) -> AwsProvider:
+    from orgc.aws import AwsProvider
+
+    endpoint = args.endpoint_url
+    if args.emulator:
+        from orgc import emulator
+
+        endpoint = emulator.start_daemon(STATE_DIR)
+        emulator.apply_emulator_environment(endpoint)
+    return AwsProvider(profile=args.profile, endpoint_url=endpoint, region=args.region)
+
+
+def _store(args: argparse.Namespace, provider: AwsProvider) -> StateStore:
+    from orgc.state import LocalStateStore, S3StateStore, default_state_bucket
+
+    if args.state is not None:
+        return LocalStateStore(args.state)
+    bucket = args.state_bucket or default_state_bucket(provider.management_account_id())
+    return S3StateStore(provider, bucket, region=args.region)
+
+
+def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> int:
+    """Run `body`, turning AWS, state and input failures into diagnostics and exit codes."""
+    from orgc.aws import AwsError, NoCredentials
+    from orgc.pipeline import StalePlan
+
+    try:
+        provider = _provider(args)
+        return body(provider, _store(args, provider))
+    except StageError as error:
+        _print_diagnostics(error.diagnostics)
+        return EXIT_INVALID
+    except PlanError as error:
+        _print_diagnostics(error.diagnostics)
+        return EXIT_INVALID
+    except StalePlan as error:
+        _print_diagnostics([error.diagnostic])
+        return EXIT_INVALID
+    except NoCredentials as error:
+        _print_diagnostics([Diagnostic("E705", f"no usable AWS credentials: {error}")])
+        return failure_code
+    except AwsError as error:
+        _print_diagnostics([Diagnostic("E701", str(error))])
+        return failure_code
+    except StateError as error:
+        _print_diagnostics([Diagnostic(error.code, str(error))])
+        return failure_code
+    except _EmulatorUnavailable() as error:
+        _print_diagnostics([Diagnostic("E706", str(error))])
+        return EXIT_INVALID
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    _AwsBody = Callable[["AwsProvider", "StateStore"], int]
+
+
+def _EmulatorUnavailable() -> type[Exception]:  # noqa: N802 - stands for an exception class
+    try:
+        from orgc.emulator import EmulatorUnavailable
+    except ImportError:  # pragma: no cover - the module ships with orgc
+        return ImportError
+    return EmulatorUnavailable
+
+
+# --- plan / apply ---------------------------------------------------------------------------
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from orgc.pipeline import compile_organization, make_plan
+
+    def body(provider: AwsProvider, store: StateStore) -> int:
+        inputs = compile_organization(args.path, root=args.root, allow_cmd=args.allow_cmd)
+        result = make_plan(inputs, provider, store.read())
+        if args.out:
+            _write_plan(args.out, result)
+        sys.stdout.write(RENDERERS[args.format](result))
+        if args.out:
+            print(
+                f"Saved the plan to {args.out}; apply it with: orgc apply {args.out}",
+                file=sys.stderr,
+            )
+        if args.detailed_exitcode and result.has_changes:
+            return EXIT_CHANGES
+        return EXIT_OK
+
+    return _with_aws(args, EXIT_INVALID, body)
+
+
+def _write_plan(path: Path, result: Plan) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(result.dumps(), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _is_saved_plan(path: Path) -> bool:
+    if not path.is_file() or path.suffix != ".json":
+        return False
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return '"orgc-plan"' in handle.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from orgc.pipeline import compile_organization, load_saved_plan, plan_and_apply, run_apply
+
+    def confirm(result: Plan) -> bool:
+        sys.stdout.write(render_text(result))
+        if args.auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            print(
+                "orgc: not applying: no terminal to confirm on; pass --auto-approve",
+                file=sys.stderr,
+            )
+            return False
+        answer = input("\nApply these changes? Only 'yes' is accepted: ")
+        return answer.strip() == "yes"
+
+    def body(provider: AwsProvider, store: StateStore) -> int:
+        started = time.monotonic()
+        if _is_saved_plan(args.target):
+            saved = load_saved_plan(args.target)
+            sys.stdout.write(render_text(saved))
+            if not saved.has_changes:
+                return EXIT_OK
+            if not args.auto_approve and not confirm(saved):
+                return EXIT_OK
+            result = run_apply(
+                saved, provider, store, listener=_progress, root=args.root, allow_cmd=args.allow_cmd
+            )
+            return _report(result, time.monotonic() - started)
+        inputs = compile_organization(args.target, root=args.root, allow_cmd=args.allow_cmd)
+        fresh, outcome = plan_and_apply(
+            inputs, provider, store, confirm=confirm, listener=_progress
+        )
+        if outcome is None:
+            if not fresh.has_changes:
+                sys.stdout.write(render_text(fresh))
+            return EXIT_OK
+        return _report(outcome, time.monotonic() - started)
+
+    return _with_aws(args, EXIT_APPLY_FAILED, body)
+
+
+def _progress(event: str, change: Change, message: str) -> None:
+    if event == "start":
+        return
+    suffix = f": {message}" if message else ""
+    print(f"  {event:<7} {change.summary}{suffix}", file=sys.stderr)
+
+
+def _report(result: ApplyResult, seconds: float) -> int:
+    if result.ok:
+        print(f"Apply complete: {len(result.done)} changes in {seconds:.1f}s.")
+        return EXIT_OK
+    for change_id, reason in sorted(result.failed.items()):
+        print(Diagnostic("E701", f"{change_id} failed: {reason}"), file=sys.stderr)
+    print(
+        Diagnostic(
+            "E708",
+            f"{len(result.done)} changes made, {len(result.failed)} failed, "
+            f"{len(result.skipped)} skipped; run orgc plan to see what is left",
+        ),
+        file=sys.stderr,
+    )
+    return EXIT_APPLY_FAILED
+
+
+# --- emulator / state -----------------------------------------------------------------------
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from orgc import emulator
+
+    try:
+        if args.action == "start":
+            endpoint = emulator.start_daemon(STATE_DIR)
+            print(f"emulator running at {endpoint}")
+            print(f"use it with: orgc plan --emulator PATH   (or AWS_ENDPOINT_URL={endpoint})")
+        elif args.action == "stop":
+            stopped = emulator.stop_daemon(STATE_DIR)
+            print("emulator stopped" if stopped else "no emulator was running")
+        else:
+            endpoint = emulator.daemon_endpoint(STATE_DIR)
+            print(f"emulator running at {endpoint}" if endpoint else "no emulator is running")
+            return EXIT_OK if endpoint else EXIT_INVALID
+    except emulator.EmulatorUnavailable as error:
+        _print_diagnostics([Diagnostic("E706", str(error))])
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _state(args: argparse.Namespace) -> int:
+    from orgc.state import import_orgformation_state
+
+    def body(provider: AwsProvider, store: StateStore) -> int:
+        if args.action == "show":
+            sys.stdout.write(store.read().to_json().decode())
+            return EXIT_OK
+        if args.action == "unlock":
+            released = store.force_unlock()
+            print(
+                f"removed the lock on {store.describe()}"
+                if released
+                else f"{store.describe()} was not locked"
+            )
+            return EXIT_OK
+        if args.file is None:
+            print("orgc: state import needs the OrgFormation state.json to import", file=sys.stderr)
+            return EXIT_USAGE
+        imported = import_orgformation_state(args.file.read_bytes(), origin=str(args.file))
+        with store.lock(_owner()) as locked:
+            if locked.state.serial:
+                print(
+                    f"orgc: {store.describe()} already holds state; not importing over it",
+                    file=sys.stderr,
+                )
+                return EXIT_INVALID
+            locked.write(imported)
+        print(f"imported {args.file} into {store.describe()}")
+        return EXIT_OK
+
+    return _with_aws(args, EXIT_INVALID, body)
+
+
+def _owner() -> str:
+    from orgc.pipeline import lock_owner
+
+    return lock_owner()
+
+
+_COMMANDS = {
+    "validate": _validate,
+    "plan": _plan,
+    "apply": _apply,
+    "explain": _explain,
+    "emulator": _emulator,
+    "state": _state,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

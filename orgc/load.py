@@ -1,0 +1,526 @@
+"""Stage 1, load: YAML files → plain data plus a side table of source positions.
+
+CloudFormation short-form tags become their long form (`!Ref X` → `{"Ref": "X"}`), OrgFormation's
+`!Include` and `!ReadFile` are resolved relative to the including file and never outside the
+project root, `!Cmd` is refused unless allowed, `<<:` merges are applied, top-level `Definitions`
+is dropped. No YAML node leaves this module: later stages see dicts, lists and scalars, and find
+positions through `SourceMap` by the path of keys and indexes that leads to a value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from orgc.diagnostics import Diagnostics, Span
+
+DataPath: TypeAlias = tuple[str | int, ...]
+
+_YAML_TAG = "tag:yaml.org,2002:"
+_MERGE_TAG = _YAML_TAG + "merge"
+
+# Short-form tags and the long form each becomes. `Ref`, `Condition` and `Fn::GetAtt` have
+# special shapes and are handled where they are built.
+INTRINSIC_TAGS: dict[str, str] = {
+    "!Ref": "Ref",
+    "!Condition": "Condition",
+    "!GetAtt": "Fn::GetAtt",
+    "!Sub": "Fn::Sub",
+    "!Join": "Fn::Join",
+    "!Select": "Fn::Select",
+    "!Split": "Fn::Split",
+    "!If": "Fn::If",
+    "!Equals": "Fn::Equals",
+    "!And": "Fn::And",
+    "!Or": "Fn::Or",
+    "!Not": "Fn::Not",
+    "!FindInMap": "Fn::FindInMap",
+    "!GetAZs": "Fn::GetAZs",
+    "!ImportValue": "Fn::ImportValue",
+    "!Base64": "Fn::Base64",
+    "!Cidr": "Fn::Cidr",
+    "!Transform": "Fn::Transform",
+    "!ToJsonString": "Fn::ToJsonString",
+    "!Length": "Fn::Length",
+    "!Contains": "Fn::Contains",
+    "!EachMemberEquals": "Fn::EachMemberEquals",
+    "!EachMemberIn": "Fn::EachMemberIn",
+    "!RefAll": "Fn::RefAll",
+    "!ValueOf": "Fn::ValueOf",
+    "!ValueOfAll": "Fn::ValueOfAll",
+    # OrgFormation's own, evaluated by later stages.
+    "!CopyValue": "Fn::CopyValue",
+    "!JsonString": "Fn::JsonString",
+    "!MD5": "Fn::MD5",
+}
+# Resolved here, while the including file's location is known.
+FILE_TAGS = ("!Include", "!ReadFile", "!Cmd")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMap:
+    """Where each value of a loaded document was written.
+
+    Keys are data paths (`("Organization", "Prod", "Properties", "Accounts", 0)`); each entry
+    holds the span of the value and, for mapping entries, of the key. Values that came from an
+    `!Include`d file carry spans in that file.
+    """
+
+    values: dict[DataPath, Span] = field(default_factory=dict)
+    keys: dict[DataPath, Span] = field(default_factory=dict)
+    # The text of scalars that YAML turned into something other than a string, as written, so
+    # checks can quote it (an account id read as a number lost its leading zero).
+    raw: dict[DataPath, str] = field(default_factory=dict)
+
+    def span(self, path: DataPath) -> Span | None:
+        """The span of the value at `path`, or of its nearest ancestor that has one."""
+        for depth in range(len(path), -1, -1):
+            found = self.values.get(path[:depth])
+            if found is not None:
+                return found
+        return None
+
+    def key_span(self, path: DataPath) -> Span | None:
+        """The span of the key that holds `path`, falling back to the value's span."""
+        return self.keys.get(path) or self.span(path)
+
+    def scalar_text(self, path: DataPath) -> str | None:
+        return self.raw.get(path)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedFile:
+    """One top-level file: its data (plain Python) and where each part of it was written."""
+
+    path: Path  # absolute
+    display: str  # how diagnostics name it
+    data: Any
+    source_map: SourceMap
+    text: str = field(repr=False, compare=False)
+    included: tuple[Path, ...] = ()  # every file read to build it, itself first
+
+    def span(self, path: DataPath) -> Span | None:
+        return self.source_map.span(path)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadOptions:
+    root: Path  # !Include / !ReadFile never reach outside it
+    allow_cmd: bool = False
+
+
+def display_path(path: Path) -> str:
+    """A path as diagnostics show it: relative to the working directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_file(path: Path, options: LoadOptions, diagnostics: Diagnostics) -> LoadedFile | None:
+    """Load one YAML (or JSON) file; report every problem to `diagnostics`.
+
+    Returns None only when the file could not be read or parsed at all; otherwise the data with
+    whatever could be built (a broken `!Include` becomes None at its place).
+    """
+    path = path.resolve()
+    loader = _Loader(options, diagnostics)
+    text = loader.read_text(path, None)
+    if text is None:
+        return None
+    node = loader.compose(path, text)
+    if node is None:
+        return None
+    data = loader.construct(node, path, ())
+    if isinstance(data, dict):
+        data.pop("Definitions", None)
+        for key in [p for p in loader.source_map.values if p[:1] == ("Definitions",)]:
+            loader.source_map.values.pop(key, None)
+    return LoadedFile(
+        path=path,
+        display=display_path(path),
+        data=data,
+        source_map=loader.source_map,
+        text=text,
+        included=tuple(loader.files_read),
+    )
+
+
+def _span(path: Path, node: Node) -> Span:
+    start, end = node.start_mark, node.end_mark
+    return Span(display_path(path), start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+
+
+class _Loader:
+    """Builds plain data from ruamel's node graph, one top-level file at a time."""
+
+    def __init__(self, options: LoadOptions, diagnostics: Diagnostics) -> None:
+        self.options = options
+        self.diagnostics = diagnostics
+        self.source_map = SourceMap()
+        self.files_read: list[Path] = []
+        self._stack: list[Path] = []  # files being constructed, for include cycles
+
+    # --- files ------------------------------------------------------------------------------
+
+    def read_text(self, path: Path, where: Span | None) -> str | None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            self.diagnostics.add("E100", f"no such file: {display_path(path)}", where)
+            return None
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            self.diagnostics.add("E100", f"cannot read {display_path(path)}: {reason}", where)
+            return None
+        if path not in self.files_read:
+            self.files_read.append(path)
+        return text
+
+    def compose(self, path: Path, text: str) -> Node | None:
+        yaml = YAML(typ="rt")
+        try:
+            node: Node | None = yaml.compose(text)
+        except MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            problem = error.problem or error.context or "invalid YAML"
+            context = f" ({error.context})" if error.context and error.problem else ""
+            self.diagnostics.add(
+                "E101",
+                f"YAML syntax error: {problem}{context}",
+                Span(display_path(path), line, col),
+            )
+            return None
+        except YAMLError as error:
+            self.diagnostics.add(
+                "E101", f"YAML syntax error: {error}", Span(display_path(path), 1, 1)
+            )
+            return None
+        if node is None:
+            return ScalarNode(_YAML_TAG + "null", "")
+        return node
+
+    def resolve_relative(self, base: Path, target: str, where: Span) -> Path | None:
+        candidate = (base.parent / target).resolve()
+        root = self.options.root.resolve()
+        if not candidate.is_relative_to(root):
+            self.diagnostics.add(
+                "E105",
+                f"{target!r} resolves to {display_path(candidate)}, outside the project root "
+                f"{root}; keep included files inside the project",
+                where,
+            )
+            return None
+        if not candidate.is_file():
+            self.diagnostics.add(
+                "E106",
+                f"{target!r} not found: no file {display_path(candidate)} "
+                f"(paths are relative to {display_path(base)})",
+                where,
+            )
+            return None
+        return candidate
+
+    # --- nodes ------------------------------------------------------------------------------
+
+    def construct(self, node: Node, file: Path, path: DataPath) -> Any:
+        span = _span(file, node)
+        self.source_map.values[path] = span
+        tag = node.tag or ""
+        if tag in FILE_TAGS:
+            return self._file_tag(tag, node, file, path, span)
+        if tag in INTRINSIC_TAGS:
+            return self._intrinsic(tag, node, file, path, span)
+        if tag.startswith("!") and tag != "!":
+            self.diagnostics.add(
+                "E103",
+                f"unknown tag {tag}; orgc knows {', '.join(sorted((*INTRINSIC_TAGS, *FILE_TAGS)))}",
+                span,
+            )
+            return None
+        if isinstance(node, MappingNode):
+            return self._mapping(node, file, path)
+        if isinstance(node, SequenceNode):
+            return [self.construct(item, file, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
+        return self._scalar(node, path)
+
+    def _scalar(self, node: ScalarNode, path: DataPath) -> Any:
+        tag, text = node.tag, node.value
+        if tag == _YAML_TAG + "null":
+            return None
+        if tag == _YAML_TAG + "bool":
+            self.source_map.raw[path] = text
+            return text.lower() == "true"
+        if tag == _YAML_TAG + "int":
+            self.source_map.raw[path] = text
+            cleaned = text.replace("_", "")
+            sign = -1 if cleaned.startswith("-") else 1
+            digits = cleaned.lstrip("+-").lower()
+            if digits.startswith(("0x", "0o", "0b")):
+                return sign * int(digits, 0)
+            return sign * int(digits)
+        if tag == _YAML_TAG + "float":
+            self.source_map.raw[path] = text
+            lowered = text.lower().replace("_", "")
+            if lowered.endswith(".inf"):
+                return -math.inf if lowered.startswith("-") else math.inf
+            if lowered.endswith(".nan"):
+                return math.nan
+            return float(lowered)
+        # str, timestamps and anything else YAML 1.2 knows stay the text as written: orgc's
+        # files never mean a date, and CloudFormation takes them as strings too.
+        return text
+
+    def _mapping(self, node: MappingNode, file: Path, path: DataPath) -> dict[str, Any]:
+        own_span = self.source_map.values.get(path)
+        merge_nodes = [value for key, value in node.value if key.tag == _MERGE_TAG]
+        # Merged mappings are built first and in reverse, so that the source map ends up
+        # naming what wins: explicit keys over merged ones, earlier merges over later ones.
+        merged: dict[str, Any] = {}
+        for merge_node in reversed(merge_nodes):
+            merged.update(self._merge_sources(merge_node, file, path))
+        if own_span is not None:
+            self.source_map.values[path] = own_span
+        result: dict[str, Any] = {}
+        explicit_keys: dict[str, Span] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key_span = _span(file, key_node)
+            if not isinstance(key_node, ScalarNode):
+                self.diagnostics.add("E111", "mapping keys must be plain strings", key_span)
+                continue
+            key = key_node.value
+            if (key_node.tag or "").startswith("!") and key_node.tag != "!":
+                self.diagnostics.add("E111", f"a key cannot carry the tag {key_node.tag}", key_span)
+            if key in explicit_keys:
+                first = explicit_keys[key]
+                self.diagnostics.add(
+                    "E102",
+                    f"duplicate key {key!r} (first defined at line {first.line}); YAML would "
+                    "silently keep only the last one",
+                    key_span,
+                )
+                continue
+            explicit_keys[key] = key_span
+            self.source_map.keys[path + (key,)] = key_span
+            result[key] = self.construct(value_node, file, (*path, key))
+        for key, value in merged.items():
+            result.setdefault(key, value)
+        return result
+
+    def _merge_sources(self, node: Node, file: Path, path: DataPath) -> dict[str, Any]:
+        span = _span(file, node)
+        if isinstance(node, SequenceNode) and not (node.tag or "").startswith("!"):
+            combined: dict[str, Any] = {}
+            for item in reversed(node.value):
+                combined.update(self._merge_sources(item, file, path))
+            return combined
+        # Built at the enclosing path, so the merged keys' spans land where they will live in
+        # the result (pointing at the anchor or into the included file).
+        value = self.construct(node, file, path)
+        if isinstance(value, dict):
+            return value
+        if value is not None:  # None: already reported (a broken include)
+            self.diagnostics.add(
+                "E109", "`<<:` merges a mapping or a list of mappings, not this value", span
+            )
+        return {}
+
+    def _intrinsic(
+        self, tag: str, node: Node, file: Path, path: DataPath, span: Span
+    ) -> dict[str, Any]:
+        name = INTRINSIC_TAGS[tag]
+        inner = (*path, name)
+        if isinstance(node, ScalarNode):
+            value: Any = node.value
+            self.source_map.values[inner] = span
+        elif isinstance(node, SequenceNode):
+            value = [self.construct(item, file, (*inner, i)) for i, item in enumerate(node.value)]
+            self.source_map.values[inner] = span
+        else:
+            assert isinstance(node, MappingNode)
+            value = self._mapping(node, file, inner)
+            self.source_map.values[inner] = span
+        if tag == "!Ref" and not isinstance(value, str):
+            self.diagnostics.add("E104", "!Ref takes a logical id: !Ref MyAccount", span)
+        if tag == "!GetAtt" and isinstance(value, str):
+            resource, dot, attribute = value.partition(".")
+            if not dot or not resource or not attribute:
+                self.diagnostics.add(
+                    "E104", f"!GetAtt {value!r} needs the form Resource.Attribute", span
+                )
+            value = [resource, attribute]
+            self.source_map.values[inner + (0,)] = span
+            self.source_map.values[inner + (1,)] = span
+        return {name: value}
+
+    def _file_tag(self, tag: str, node: Node, file: Path, path: DataPath, span: Span) -> Any:
+        if not isinstance(node, ScalarNode) or not node.value.strip():
+            self.diagnostics.add("E104", f"{tag} takes a single path or command string", span)
+            return None
+        argument = node.value.strip()
+        if tag == "!Cmd":
+            return self._command(argument, file, span)
+        target = self.resolve_relative(file, argument, span)
+        if target is None:
+            return None
+        text = self.read_text(target, span)
+        if text is None:
+            return None
+        if tag == "!ReadFile":
+            return text
+        if target in self._stack or target == file:
+            chain = " → ".join(display_path(p) for p in (*self._stack, file, target))
+            self.diagnostics.add("E108", f"include cycle: {chain}", span)
+            return None
+        included = self.compose(target, text)
+        if included is None:
+            return None
+        self._stack.append(file)
+        try:
+            value = self.construct(included, target, path)
+        finally:
+            self._stack.pop()
+        # The include statement is where the user looks first; the included file's own spans
+        # sit below it in the table.
+        self.source_map.values[path] = span
+        return value
+
+    def _command(self, command: str, file: Path, span: Span) -> Any:
+        if not self.options.allow_cmd:
+            self.diagnostics.add(
+                "E107",
+                f"!Cmd {command!r} would run a shell command; pass --allow-cmd to permit it",
+                span,
+            )
+            return None
+        completed = subprocess.run(
+            command,
+            shell=True,
+            cwd=file.parent,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if completed.returncode != 0:
+            reason = completed.stderr.strip().splitlines()[-1:] or ["no output"]
+            self.diagnostics.add(
+                "E107",
+                f"!Cmd {command!r} failed with exit {completed.returncode}: {reason[0]}",
+                span,
+            )
+            return None
+        output = completed.stdout.strip()
+        try:
+            return json.loads(output)
+        except ValueError:
+            return output
+
+
+_TASK_FILE_RESERVED = frozenset({"Parameters", "Mappings", "OrganizationBindings", "Definitions"})
+
+
+def _organization_task_template(file: LoadedFile) -> tuple[str, DataPath] | None:
+    """The `Template` of a task file's update-organization task, with its data path."""
+    if not isinstance(file.data, dict) or "AWSTemplateFormatVersion" in file.data:
+        return None
+    for name, task in file.data.items():
+        if name in _TASK_FILE_RESERVED or not isinstance(task, dict):
+            continue
+        if task.get("Type") == "update-organization" and isinstance(task.get("Template"), str):
+            return task["Template"], (name, "Template")
+    return None
+
+
+def load_organization(
+    path: Path, options: LoadOptions, diagnostics: Diagnostics
+) -> LoadedFile | None:
+    """Find and load the organization file that `path` means.
+
+    `path` is an organization file, a task file whose update-organization task names one, or a
+    directory holding either (a task file with an update-organization task wins, then
+    organization.yml).
+    """
+    path = path.resolve()
+    if path.is_dir():
+        return _load_from_directory(path, options, diagnostics)
+    file = load_file(path, options, diagnostics)
+    if file is None:
+        return None
+    return _follow_task_file(file, options, diagnostics)
+
+
+def _follow_task_file(
+    file: LoadedFile, options: LoadOptions, diagnostics: Diagnostics
+) -> LoadedFile | None:
+    if isinstance(file.data, dict) and "Organization" in file.data:
+        return file
+    found = _organization_task_template(file)
+    if found is None:
+        diagnostics.add(
+            "E110",
+            f"{file.display} has no Organization section and no update-organization task",
+            Span(file.display, 1, 1),
+        )
+        return None
+    template, data_path = found
+    where = file.source_map.span(data_path)
+    assert where is not None
+    target = (file.path.parent / template).resolve()
+    if not target.is_relative_to(options.root.resolve()):
+        diagnostics.add(
+            "E105", f"Template {template!r} is outside the project root {options.root}", where
+        )
+        return None
+    if not target.is_file():
+        diagnostics.add(
+            "E106", f"Template {template!r} not found: no file {display_path(target)}", where
+        )
+        return None
+    organization = load_file(target, options, diagnostics)
+    if organization is None:
+        return None
+    if not (isinstance(organization.data, dict) and "Organization" in organization.data):
+        diagnostics.add("E110", f"Template {template!r} has no Organization section", where)
+        return None
+    return organization
+
+
+def _load_from_directory(
+    directory: Path, options: LoadOptions, diagnostics: Diagnostics
+) -> LoadedFile | None:
+    candidates = sorted(
+        p for p in directory.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file()
+    )
+    for candidate in candidates:
+        try:
+            text = candidate.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if "update-organization" not in text:
+            continue  # cheap: only task files are parsed
+        file = load_file(candidate, options, diagnostics)
+        if file is not None and _organization_task_template(file) is not None:
+            return _follow_task_file(file, options, diagnostics)
+    for name in ("organization.yml", "organization.yaml"):
+        if (directory / name).is_file():
+            return load_file(directory / name, options, diagnostics)
+    diagnostics.add(
+        "E110",
+        f"{display_path(directory)} holds no task file with an update-organization task and "
+        "no organization.yml",
+        None,
+    )
+    return None

@@ -1,0 +1,91 @@
+"""What the live organization holds, as read through the AWS provider.
+
+These are plain frozen values with no behaviour: the provider fills them, `plan` compares them
+with the desired model. Physical ids only; logical ids live in the model and in the state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Policy types as the Organizations API names them.
+SERVICE_CONTROL_POLICY = "SERVICE_CONTROL_POLICY"
+RESOURCE_CONTROL_POLICY = "RESOURCE_CONTROL_POLICY"
+TAG_POLICY = "TAG_POLICY"
+BACKUP_POLICY = "BACKUP_POLICY"
+AISERVICES_OPT_OUT_POLICY = "AISERVICES_OPT_OUT_POLICY"
+POLICY_TYPES = (
+    SERVICE_CONTROL_POLICY,
+    RESOURCE_CONTROL_POLICY,
+    TAG_POLICY,
+    BACKUP_POLICY,
+    AISERVICES_OPT_OUT_POLICY,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasswordPolicySettings:
+    """An IAM account password policy, in IAM's own terms (all fields as IAM reports them)."""
+
+    minimum_password_length: int = 8
+    require_symbols: bool = False
+    require_numbers: bool = False
+    require_uppercase_characters: bool = False
+    require_lowercase_characters: bool = False
+    allow_users_to_change_password: bool = False
+    max_password_age: int | None = None
+    password_reuse_prevention: int | None = None
+    hard_expiry: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveAccount:
+    account_id: str
+    name: str
+    email: str
+    status: str  # ACTIVE | SUSPENDED | PENDING_CLOSURE
+    parent_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+    policy_ids: tuple[str, ...] = ()  # directly attached, every type
+    # Read inside the account through its access role; None when not read (or not readable).
+    alias: str | None = None
+    password_policy: PasswordPolicySettings | None = None
+    details_read: bool = False  # False: alias / password policy were not read
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveOrganizationalUnit:
+    ou_id: str
+    name: str
+    parent_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+    policy_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LivePolicy:
+    policy_id: str
+    policy_type: str
+    name: str
+    description: str
+    content: str  # the document exactly as AWS returns it
+    aws_managed: bool
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveRoot:
+    root_id: str
+    enabled_policy_types: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+    policy_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveOrganization:
+    organization_id: str
+    management_account_id: str
+    root: LiveRoot
+    accounts: dict[str, LiveAccount]  # by account id
+    organizational_units: dict[str, LiveOrganizationalUnit]  # by OU id
+    policies: dict[str, LivePolicy]  # by policy id, AWS-managed included

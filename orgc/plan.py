@@ -1,0 +1,980 @@
+"""Stage 7, plan: desired organization + live organization + state → `Plan`.
+
+A pure function: no I/O, no clock, no randomness. The plan compares the model with what AWS
+holds now (not with a previous file), so changes made by hand show up. It is data: every change
+names what it acts on by logical id and, where known, physical id; ids that exist only after an
+earlier change of the same run (a new account, a new OU) are looked up by apply from the
+`ids` table, where they start as None ("known after apply").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
+from typing import Any
+
+from orgc.diagnostics import Diagnostic, Span
+from orgc.model import Account, Organization, OrganizationalUnit, Policy, limits
+from orgc.observed import (
+    LiveAccount,
+    LiveOrganization,
+    LiveOrganizationalUnit,
+    LivePolicy,
+    PasswordPolicySettings,
+)
+from orgc.state import State
+
+PLAN_FORMAT = "orgc-plan"
+PLAN_VERSION = 1
+
+# Kinds of things a change acts on, in the order a reader wants to see them.
+KINDS = (
+    "policy-type",
+    "policy",
+    "organizational-unit",
+    "account",
+    "attachment",
+    "tags",
+    "alias",
+    "password-policy",
+)
+
+ROOT = "root"  # the logical name of the organization root in `ids`
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """One step. `details` is plain JSON-able data that apply needs and reviewers read."""
+
+    id: str  # unique and stable, e.g. "account.create:Payments"
+    kind: str  # one of KINDS
+    action: str  # create, adopt, update, rename, move, replace, delete, attach, detach, ...
+    logical_id: str | None
+    physical_id: str | None
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+    after: tuple[str, ...] = ()  # ids of changes that must finish first
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "action": self.action,
+            "logicalId": self.logical_id,
+            "physicalId": self.physical_id,
+            "summary": self.summary,
+            "details": self.details,
+            "after": list(self.after),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Change:
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            action=data["action"],
+            logical_id=data["logicalId"],
+            physical_id=data["physicalId"],
+            summary=data["summary"],
+            details=dict(data["details"]),
+            after=tuple(data["after"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    source: str  # the path the plan was made from, as given
+    management_account_id: str
+    organization_id: str
+    inputs_digest: str  # of the desired model
+    observed_digest: str  # of the live organization and the state it was compared with
+    # logical ids → physical ids, by table ("accounts", "organizationalUnits", "policies");
+    # None where the thing is created by this plan. `ROOT` is in "organizationalUnits".
+    ids: dict[str, dict[str, str | None]]
+    changes: tuple[Change, ...]
+    warnings: tuple[Diagnostic, ...] = ()
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def counts(self) -> dict[str, int]:
+        result: dict[str, int] = {}
+        for change in self.changes:
+            result[change.action] = result.get(change.action, 0) + 1
+        return dict(sorted(result.items()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "version": PLAN_VERSION,
+            "source": self.source,
+            "managementAccountId": self.management_account_id,
+            "organizationId": self.organization_id,
+            "inputsDigest": self.inputs_digest,
+            "observedDigest": self.observed_digest,
+            "summary": self.counts(),
+            "ids": self.ids,
+            "changes": [c.to_json() for c in self.changes],
+            "warnings": [
+                {
+                    "code": w.code,
+                    "message": w.message,
+                    "where": str(w.span) if w.span else None,
+                }
+                for w in self.warnings
+            ],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        """Raises KeyError, TypeError or ValueError on a document that is not a plan."""
+        if data.get("format") != PLAN_FORMAT or data.get("version") != PLAN_VERSION:
+            raise ValueError("not an orgc plan of this version")
+        return cls(
+            source=data["source"],
+            management_account_id=data["managementAccountId"],
+            organization_id=data["organizationId"],
+            inputs_digest=data["inputsDigest"],
+            observed_digest=data["observedDigest"],
+            ids={table: dict(values) for table, values in data["ids"].items()},
+            changes=tuple(Change.from_json(c) for c in data["changes"]),
+            warnings=tuple(
+                Diagnostic(w["code"], w["message"], _parse_span(w.get("where")))
+                for w in data.get("warnings", ())
+            ),
+        )
+
+
+def _label(kind: str, logical_id: str) -> str:
+    if kind == "root":
+        return "the root"
+    if kind == "organizational-unit":
+        return f"OU {logical_id}"
+    return f"{kind} {logical_id}"
+
+
+def _parse_span(text: str | None) -> Span | None:
+    if not text:
+        return None
+    file, line, col = text.rsplit(":", 2)
+    return Span(file, int(line), int(col))
+
+
+class PlanError(Exception):
+    """The organization cannot be planned (diagnostics say why)."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+# --- digests --------------------------------------------------------------------------------
+
+
+def _canonical(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _canonical(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.compare
+        }
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def digest(value: Any) -> str:
+    """A content hash of frozen data: positions excluded, keys sorted."""
+    text = json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def observed_digest(live: LiveOrganization, state: State) -> str:
+    return digest({"live": live, "state": state.to_json().decode()})
+
+
+# --- planning -------------------------------------------------------------------------------
+
+
+def settings_json(settings: PasswordPolicySettings | None) -> dict[str, Any] | None:
+    if settings is None:
+        return None
+    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+
+
+def _policies_equal(desired: str, live: str) -> bool:
+    try:
+        return bool(json.loads(desired) == json.loads(live))
+    except ValueError:
+        return desired == live
+
+
+class _Planner:
+    def __init__(self, desired: Organization, live: LiveOrganization, state: State) -> None:
+        self.desired = desired
+        self.live = live
+        self.state = state
+        self.changes: dict[str, Change] = {}
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+        # logical id → physical id (None: created by this plan)
+        self.account_ids: dict[str, str | None] = {}
+        self.ou_ids: dict[str, str | None] = {ROOT: live.root.root_id}
+        self.policy_ids: dict[str, str | None] = {}
+        self.new_ous: set[str] = set()  # logical ids created (or re-created) by this plan
+        self.retired: dict[str, str] = {}  # live OU id → logical id of its replacement
+        self.moves_out_of: dict[str, list[str]] = {}  # live parent id → change ids
+
+    def add(self, change: Change) -> str:
+        assert change.id not in self.changes, change.id
+        self.changes[change.id] = change
+        return change.id
+
+    def creation(self, kind: str, logical_id: str | None) -> tuple[str, ...]:
+        """The id of the change that creates `logical_id`, if this plan creates it."""
+        if logical_id is None:
+            return ()
+        for action in ("create", "replace"):
+            change_id = f"{kind}.{action}:{logical_id}"
+            if change_id in self.changes:
+                return (change_id,)
+        return ()
+
+    def parent_key(self, parent: str | None) -> str:
+        return parent or ROOT
+
+    # --- policies -------------------------------------------------------------------------
+
+    def plan_policy_types(self) -> None:
+        wanted = sorted({p.policy_type for p in self.desired.policies.values()})
+        for policy_type in wanted:
+            if policy_type in self.live.root.enabled_policy_types:
+                continue
+            self.add(
+                Change(
+                    id=f"policy-type.enable:{policy_type}",
+                    kind="policy-type",
+                    action="enable",
+                    logical_id=None,
+                    physical_id=self.live.root.root_id,
+                    summary=f"enable {policy_type} policies on the root",
+                    details={"policyType": policy_type},
+                )
+            )
+
+    def match_policy(self, policy: Policy) -> LivePolicy | None:
+        known = self.state.policies.get(policy.logical_id)
+        if known and known in self.live.policies:
+            return self.live.policies[known]
+        for live in sorted(self.live.policies.values(), key=lambda p: p.policy_id):
+            if live.aws_managed or live.policy_type != policy.policy_type:
+                continue
+            if live.name == policy.name:
+                return live
+        return None
+
+    def plan_policies(self) -> None:
+        table = limits()
+        for policy in sorted(self.desired.policies.values(), key=lambda p: p.logical_id):
+            limit = table.get(f"{policy.policy_type}.documentSize")
+            size = {"size": len(policy.document), "limit": limit.value if limit else None}
+            live = self.match_policy(policy)
+            if live is None:
+                self.policy_ids[policy.logical_id] = None
+                enable = f"policy-type.enable:{policy.policy_type}"
+                self.add(
+                    Change(
+                        id=f"policy.create:{policy.logical_id}",
+                        kind="policy",
+                        action="create",
+                        logical_id=policy.logical_id,
+                        physical_id=None,
+                        summary=f"create {policy.policy_type} {policy.name}",
+                        details={
+                            "policyType": policy.policy_type,
+                            "name": policy.name,
+                            "description": policy.description,
+                            "document": policy.document,
+                            "tags": policy.tags,
+                            **size,
+                        },
+                        after=(enable,) if enable in self.changes else (),
+                    )
+                )
+                continue
+            self.policy_ids[policy.logical_id] = live.policy_id
+            if policy.logical_id not in self.state.policies:
+                self.adopt("policy", policy.logical_id, live.policy_id, f"{policy.name}")
+            updates: dict[str, Any] = {}
+            if live.name != policy.name:
+                updates["name"] = {"before": live.name, "after": policy.name}
+            if live.description != policy.description:
+                updates["description"] = {"before": live.description, "after": policy.description}
+            if not _policies_equal(policy.document, live.content):
+                updates["document"] = {"before": live.content, "after": policy.document}
+            if updates:
+                self.add(
+                    Change(
+                        id=f"policy.update:{policy.logical_id}",
+                        kind="policy",
+                        action="update",
+                        logical_id=policy.logical_id,
+                        physical_id=live.policy_id,
+                        summary=f"update {policy.policy_type} {policy.name}: "
+                        + ", ".join(sorted(updates)),
+                        details={
+                            "changes": updates,
+                            "name": policy.name,
+                            "description": policy.description,
+                            "document": policy.document,
+                            **size,
+                        },
+                    )
+                )
+            self.plan_tags("policy", policy.logical_id, live.policy_id, live.tags, policy.tags)
+
+    def adopt(self, kind: str, logical_id: str, physical_id: str, label: str) -> None:
+        self.add(
+            Change(
+                id=f"{kind}.adopt:{logical_id}",
+                kind=kind,
+                action="adopt",
+                logical_id=logical_id,
+                physical_id=physical_id,
+                summary=f"adopt existing {kind} {label} ({physical_id}) into the state",
+                details={},
+            )
+        )
+
+    def plan_tags(
+        self,
+        kind: str,
+        logical_id: str,
+        physical_id: str | None,
+        before: Mapping[str, str],
+        after: Mapping[str, str],
+    ) -> None:
+        add = {k: v for k, v in sorted(after.items()) if before.get(k) != v}
+        remove = sorted(k for k in before if k not in after)
+        if not add and not remove:
+            return
+        parts = [f"{k}={v}" for k, v in add.items()] + [f"-{k}" for k in remove]
+        self.add(
+            Change(
+                id=f"tags.update:{kind}:{logical_id}",
+                kind="tags",
+                action="update",
+                logical_id=logical_id,
+                physical_id=physical_id,
+                summary=f"tag {_label(kind, logical_id)}: {', '.join(parts)}",
+                details={
+                    "target": kind,
+                    "add": add,
+                    "remove": remove,
+                    "before": dict(sorted(before.items())),
+                },
+                after=self.creation(kind, logical_id),
+            )
+        )
+
+    # --- organizational units -------------------------------------------------------------
+
+    def match_ou(self, ou: OrganizationalUnit) -> LiveOrganizationalUnit | None:
+        known = self.state.organizational_units.get(ou.logical_id)
+        if known and known in self.live.organizational_units:
+            return self.live.organizational_units[known]
+        parent_id = self.ou_ids.get(self.parent_key(ou.parent))
+        if parent_id is None:
+            return None  # the parent is new, so is the child
+        claimed = {v for v in self.ou_ids.values() if v}
+        for live in sorted(self.live.organizational_units.values(), key=lambda o: o.ou_id):
+            if live.parent_id == parent_id and live.name == ou.name and live.ou_id not in claimed:
+                return live
+        return None
+
+    def plan_organizational_units(self) -> None:
+        for ou in self.desired.ous_top_down():
+            parent_key = self.parent_key(ou.parent)
+            parent_id = self.ou_ids.get(parent_key)
+            parent_new = parent_key in self.new_ous
+            live = self.match_ou(ou)
+            where = f"under {ou.parent}" if ou.parent else "under the root"
+            if live is not None and (parent_new or live.parent_id != parent_id):
+                # AWS cannot move an OU: make a new one where it belongs, move what the old
+                # one holds, delete the old one. Each step is recorded as it finishes, so an
+                # interrupted run resumes from the state.
+                self.retired[live.ou_id] = ou.logical_id
+                self.ou_ids[ou.logical_id] = None
+                self.new_ous.add(ou.logical_id)
+                self.add(
+                    Change(
+                        id=f"organizational-unit.replace:{ou.logical_id}",
+                        kind="organizational-unit",
+                        action="replace",
+                        logical_id=ou.logical_id,
+                        physical_id=live.ou_id,
+                        summary=f"re-parent OU {ou.name} {where}: create it there, move its "
+                        f"contents, delete {live.ou_id}",
+                        details={
+                            "name": ou.name,
+                            "parent": parent_key,
+                            "tags": ou.tags,
+                            "replaces": live.ou_id,
+                            "fromParent": live.parent_id,
+                        },
+                        after=self.creation("organizational-unit", ou.parent),
+                    )
+                )
+                continue
+            if live is None:
+                self.ou_ids[ou.logical_id] = None
+                self.new_ous.add(ou.logical_id)
+                self.add(
+                    Change(
+                        id=f"organizational-unit.create:{ou.logical_id}",
+                        kind="organizational-unit",
+                        action="create",
+                        logical_id=ou.logical_id,
+                        physical_id=None,
+                        summary=f"create OU {ou.name} {where}",
+                        details={"name": ou.name, "parent": parent_key, "tags": ou.tags},
+                        after=self.creation("organizational-unit", ou.parent),
+                    )
+                )
+                continue
+            self.ou_ids[ou.logical_id] = live.ou_id
+            if ou.logical_id not in self.state.organizational_units:
+                self.adopt("organizational-unit", ou.logical_id, live.ou_id, ou.name)
+            if live.name != ou.name:
+                self.add(
+                    Change(
+                        id=f"organizational-unit.rename:{ou.logical_id}",
+                        kind="organizational-unit",
+                        action="rename",
+                        logical_id=ou.logical_id,
+                        physical_id=live.ou_id,
+                        summary=f"rename OU {live.name} to {ou.name}",
+                        details={"before": live.name, "after": ou.name},
+                    )
+                )
+            self.plan_tags("organizational-unit", ou.logical_id, live.ou_id, live.tags, ou.tags)
+        for retired in self.state.retired_organizational_units:
+            old = self.live.organizational_units.get(retired)
+            if old is None or retired in self.retired:
+                continue
+            # A re-parent that was interrupted after its new OU was made: finish emptying and
+            # deleting the old one. Its replacement is the desired OU of the same name.
+            self.retired[retired] = next(
+                (
+                    ou.logical_id
+                    for ou in sorted(
+                        self.desired.organizational_units.values(), key=lambda o: o.logical_id
+                    )
+                    if ou.name == old.name and self.ou_ids.get(ou.logical_id) != retired
+                ),
+                ROOT,
+            )
+
+    def managed_ou_ids(self) -> set[str]:
+        return {v for v in self.ou_ids.values() if v}
+
+    # --- accounts -------------------------------------------------------------------------
+
+    def match_account(self, account: Account) -> LiveAccount | None:
+        if account.account_id:
+            found = self.live.accounts.get(account.account_id)
+            if found is None:
+                self.errors.append(
+                    Diagnostic(
+                        "E603",
+                        f"account {account.logical_id} has AccountId {account.account_id}, which "
+                        f"is not in organization {self.live.organization_id}",
+                        account.span,
+                    )
+                )
+            return found
+        known = self.state.accounts.get(account.logical_id)
+        if known and known in self.live.accounts:
+            return self.live.accounts[known]
+        if account.email:
+            for live in sorted(self.live.accounts.values(), key=lambda a: a.account_id):
+                if live.email.lower() == account.email.lower():
+                    return live
+        return None
+
+    def plan_accounts(self) -> None:
+        management = self.desired.management_account
+        if management.account_id != self.live.management_account_id:
+            self.errors.append(
+                Diagnostic(
+                    "E602",
+                    f"the MasterAccount {management.logical_id} has AccountId "
+                    f"{management.account_id}, but these credentials manage organization "
+                    f"{self.live.organization_id} of {self.live.management_account_id}",
+                    management.span,
+                )
+            )
+            return
+        for account in sorted(self.desired.accounts.values(), key=lambda a: a.logical_id):
+            self.plan_account(account)
+        self.plan_removed_accounts()
+
+    def plan_account(self, account: Account) -> None:
+        live = self.match_account(account)
+        parent_key = self.parent_key(account.parent)
+        parent_label = account.parent or "the root"
+        if live is None:
+            if account.account_id:
+                return  # E603 reported
+            self.account_ids[account.logical_id] = None
+            create = self.add(
+                Change(
+                    id=f"account.create:{account.logical_id}",
+                    kind="account",
+                    action="create",
+                    logical_id=account.logical_id,
+                    physical_id=None,
+                    summary=f"create account {account.name} <{account.email}> in {parent_label}",
+                    details={
+                        "name": account.name,
+                        "email": account.email,
+                        "roleName": account.access_role_name,
+                        "tags": account.tags,
+                    },
+                )
+            )
+            if account.parent:
+                self.add_move(account, None, parent_key, (create,))
+            self.plan_account_settings(account, None)
+            return
+        self.account_ids[account.logical_id] = live.account_id
+        if live.status != "ACTIVE":
+            self.warnings.append(
+                Diagnostic(
+                    "W603",
+                    f"account {account.logical_id} ({live.account_id}) is {live.status}; orgc "
+                    "leaves it as it is",
+                    account.span,
+                )
+            )
+            return
+        if account.logical_id not in self.state.accounts:
+            self.adopt("account", account.logical_id, live.account_id, account.name)
+        if live.name != account.name:
+            self.warnings.append(
+                Diagnostic(
+                    "W602",
+                    f"account {account.logical_id} is named {live.name!r} in AWS, "
+                    f"{account.name!r} in the file",
+                    account.span,
+                )
+            )
+        wanted_parent = self.ou_ids.get(parent_key)
+        if parent_key in self.new_ous or wanted_parent != live.parent_id:
+            self.add_move(account, live.parent_id, parent_key, ())
+        self.plan_tags("account", account.logical_id, live.account_id, live.tags, account.tags)
+        self.plan_account_settings(account, live)
+
+    def add_move(
+        self, account: Account, source: str | None, parent_key: str, after: tuple[str, ...]
+    ) -> None:
+        target = parent_key if parent_key != ROOT else "the root"
+        change = self.add(
+            Change(
+                id=f"account.move:{account.logical_id}",
+                kind="account",
+                action="move",
+                logical_id=account.logical_id,
+                physical_id=self.account_ids.get(account.logical_id),
+                summary=f"move account {account.logical_id} "
+                f"from {self.describe_parent(source)} to {target}",
+                details={"from": source, "to": parent_key},
+                after=after + self.creation("organizational-unit", account.parent),
+            )
+        )
+        if source:
+            self.moves_out_of.setdefault(source, []).append(change)
+
+    def describe_parent(self, physical_id: str | None) -> str:
+        if physical_id is None:
+            return "the root"
+        if physical_id == self.live.root.root_id:
+            return "the root"
+        for logical, known in self.ou_ids.items():
+            if known == physical_id:
+                return f"{logical} ({physical_id})"
+        live = self.live.organizational_units.get(physical_id)
+        return f"{live.name} ({physical_id})" if live else physical_id
+
+    def plan_account_settings(self, account: Account, live: LiveAccount | None) -> None:
+        after = self.creation("account", account.logical_id)
+        role = None if account.management else account.access_role_name
+        if account.password_policy:
+            wanted = self.desired.password_policies[account.password_policy].settings
+            current = live.password_policy if live and live.details_read else None
+            if live is None or (live.details_read and current != wanted):
+                self.add(
+                    Change(
+                        id=f"password-policy.update:{account.logical_id}",
+                        kind="password-policy",
+                        action="update" if current else "create",
+                        logical_id=account.logical_id,
+                        physical_id=live.account_id if live else None,
+                        summary=f"set password policy {account.password_policy} in account "
+                        f"{account.logical_id}",
+                        details={
+                            "roleName": role,
+                            "policy": account.password_policy,
+                            "before": settings_json(current),
+                            "after": settings_json(wanted),
+                        },
+                        after=after,
+                    )
+                )
+        if account.alias:
+            current_alias = live.alias if live else None
+            if live is None or (live.details_read and current_alias != account.alias):
+                self.add(
+                    Change(
+                        id=f"alias.update:{account.logical_id}",
+                        kind="alias",
+                        action="update" if current_alias else "create",
+                        logical_id=account.logical_id,
+                        physical_id=live.account_id if live else None,
+                        summary=f"set IAM alias {account.alias} in account {account.logical_id}",
+                        details={
+                            "roleName": role,
+                            "before": current_alias,
+                            "after": account.alias,
+                        },
+                        after=after,
+                    )
+                )
+
+    def plan_removed_accounts(self) -> None:
+        close = self.desired.root.close_accounts_on_removal
+        for logical_id, account_id in sorted(self.state.accounts.items()):
+            if logical_id in self.desired.accounts:
+                continue
+            live = self.live.accounts.get(account_id)
+            if live is None or live.status != "ACTIVE":
+                self.add(
+                    Change(
+                        id=f"account.forget:{logical_id}",
+                        kind="account",
+                        action="forget",
+                        logical_id=logical_id,
+                        physical_id=account_id,
+                        summary=f"forget account {logical_id} ({account_id}): no longer active",
+                        details={},
+                    )
+                )
+                continue
+            if close:
+                self.add(
+                    Change(
+                        id=f"account.close:{logical_id}",
+                        kind="account",
+                        action="close",
+                        logical_id=logical_id,
+                        physical_id=account_id,
+                        summary=f"close account {live.name} ({account_id}): removed from the "
+                        "files and CloseAccountsOnRemoval is true",
+                        details={"name": live.name, "email": live.email},
+                    )
+                )
+            else:
+                self.warnings.append(
+                    Diagnostic(
+                        "W601",
+                        f"account {logical_id} ({account_id}) is no longer in the files; orgc "
+                        "forgets it and leaves it in the organization",
+                        None,
+                    )
+                )
+                self.add(
+                    Change(
+                        id=f"account.forget:{logical_id}",
+                        kind="account",
+                        action="forget",
+                        logical_id=logical_id,
+                        physical_id=account_id,
+                        summary=f"forget account {live.name} ({account_id}); it stays in the "
+                        "organization",
+                        details={},
+                    )
+                )
+
+    # --- attachments ----------------------------------------------------------------------
+
+    def plan_attachments(self) -> None:
+        managed_policies = {v for v in self.policy_ids.values() if v} | set(
+            self.state.policies.values()
+        )
+        targets: list[tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]] = []
+        root = self.desired.root
+        targets.append(
+            ("root", ROOT, self.live.root.root_id, root.policies, self.live.root.policy_ids)
+        )
+        for ou in sorted(self.desired.organizational_units.values(), key=lambda o: o.logical_id):
+            physical = self.ou_ids.get(ou.logical_id)
+            live_ou = self.live.organizational_units.get(physical or "")
+            targets.append(
+                (
+                    "organizational-unit",
+                    ou.logical_id,
+                    physical,
+                    ou.policies,
+                    live_ou.policy_ids if live_ou else (),
+                )
+            )
+        for account in sorted(self.desired.accounts.values(), key=lambda a: a.logical_id):
+            physical = self.account_ids.get(account.logical_id)
+            if account.logical_id not in self.account_ids:
+                continue  # not planned (an error was reported)
+            live_account = self.live.accounts.get(physical or "")
+            if live_account and live_account.status != "ACTIVE":
+                continue
+            targets.append(
+                (
+                    "account",
+                    account.logical_id,
+                    physical,
+                    account.policies,
+                    live_account.policy_ids if live_account else (),
+                )
+            )
+        for kind, logical_id, physical, wanted, attached in targets:
+            wanted_physical = {self.policy_ids.get(p) for p in wanted}
+            detaches: list[str] = []
+            for policy_id in attached:
+                if policy_id in wanted_physical or policy_id not in managed_policies:
+                    continue
+                live_policy = self.live.policies.get(policy_id)
+                name = live_policy.name if live_policy else policy_id
+                detaches.append(
+                    self.add(
+                        Change(
+                            id=f"attachment.detach:{policy_id}:{kind}:{logical_id}",
+                            kind="attachment",
+                            action="detach",
+                            logical_id=logical_id,
+                            physical_id=physical,
+                            summary=f"detach {name} from {_label(kind, logical_id)}",
+                            details={"policyId": policy_id, "target": kind},
+                        )
+                    )
+                )
+            for policy_logical in wanted:
+                wanted_id = self.policy_ids.get(policy_logical)
+                if wanted_id is not None and wanted_id in attached:
+                    continue
+                # Detaching first keeps the target within its per-target policy limit.
+                self.add(
+                    Change(
+                        id=f"attachment.attach:{policy_logical}:{kind}:{logical_id}",
+                        kind="attachment",
+                        action="attach",
+                        logical_id=logical_id,
+                        physical_id=physical,
+                        summary=f"attach {self.desired.policies[policy_logical].name} to "
+                        f"{_label(kind, logical_id)}",
+                        details={"policy": policy_logical, "target": kind},
+                        after=self.creation("policy", policy_logical)
+                        + self.creation(kind, logical_id)
+                        + tuple(detaches),
+                    )
+                )
+
+    def plan_removed_policies(self) -> None:
+        for logical_id, policy_id in sorted(self.state.policies.items()):
+            if logical_id in self.desired.policies or policy_id not in self.live.policies:
+                continue
+            live = self.live.policies[policy_id]
+            prefix = f"attachment.detach:{policy_id}:"
+            detaches = {
+                c: self.changes[c].physical_id for c in self.changes if c.startswith(prefix)
+            }
+            for target_id in self.targets_of(policy_id):
+                if target_id in detaches.values():
+                    continue
+                change_id = self.add(
+                    Change(
+                        id=f"{prefix}target:{target_id}",
+                        kind="attachment",
+                        action="detach",
+                        logical_id=None,
+                        physical_id=target_id,
+                        summary=f"detach {live.name} from {self.describe_parent(target_id)}",
+                        details={"policyId": policy_id, "target": "target"},
+                    )
+                )
+                detaches[change_id] = target_id
+            self.add(
+                Change(
+                    id=f"policy.delete:{logical_id}",
+                    kind="policy",
+                    action="delete",
+                    logical_id=logical_id,
+                    physical_id=policy_id,
+                    summary=f"delete {live.policy_type} {live.name}: no longer in the files",
+                    details={"policyType": live.policy_type, "name": live.name},
+                    after=tuple(sorted(detaches)),
+                )
+            )
+
+    def targets_of(self, policy_id: str) -> list[str]:
+        found = []
+        if policy_id in self.live.root.policy_ids:
+            found.append(self.live.root.root_id)
+        found.extend(
+            ou.ou_id for ou in self.live.organizational_units.values() if policy_id in ou.policy_ids
+        )
+        found.extend(a.account_id for a in self.live.accounts.values() if policy_id in a.policy_ids)
+        return sorted(found)
+
+    # --- OU removal -----------------------------------------------------------------------
+
+    def plan_removed_organizational_units(self) -> None:
+        """Delete OUs orgc manages that the files dropped, and OUs a re-parent replaced."""
+        wanted = self.managed_ou_ids()
+        doomed: dict[str, str] = {}  # live OU id → why
+        for logical_id, ou_id in self.state.organizational_units.items():
+            if logical_id not in self.desired.organizational_units and ou_id not in wanted:
+                doomed[ou_id] = f"OU {logical_id} is no longer in the files"
+        for ou_id, replacement in self.retired.items():
+            doomed[ou_id] = f"replaced by {replacement}"
+        doomed = {k: v for k, v in doomed.items() if k in self.live.organizational_units}
+
+        # Children first: delete in reverse depth order.
+        def depth(ou_id: str) -> int:
+            level, current = 0, self.live.organizational_units.get(ou_id)
+            while current is not None:
+                level += 1
+                current = self.live.organizational_units.get(current.parent_id)
+            return level
+
+        moved_accounts = {
+            self.changes[c].physical_id for ids in self.moves_out_of.values() for c in ids
+        }
+        for ou_id in sorted(doomed, key=lambda o: (-depth(o), o)):
+            live = self.live.organizational_units[ou_id]
+            after: list[str] = list(self.moves_out_of.get(ou_id, []))
+            blockers = []
+            for account in self.live.accounts.values():
+                if account.parent_id != ou_id or account.account_id in moved_accounts:
+                    continue
+                if ou_id in self.retired:
+                    # Unmanaged accounts follow their OU to its new place.
+                    replacement = self.retired[ou_id]
+                    after.append(
+                        self.add(
+                            Change(
+                                id=f"account.move-unmanaged:{account.account_id}",
+                                kind="account",
+                                action="move",
+                                logical_id=None,
+                                physical_id=account.account_id,
+                                summary=f"move unmanaged account {account.name} "
+                                f"({account.account_id}) along with its OU to {replacement}",
+                                details={"from": ou_id, "to": replacement},
+                                after=self.creation("organizational-unit", replacement),
+                            )
+                        )
+                    )
+                else:
+                    blockers.append(f"account {account.name} ({account.account_id})")
+            for child in self.live.organizational_units.values():
+                if child.parent_id != ou_id:
+                    continue
+                if child.ou_id in doomed:
+                    after.append(f"organizational-unit.delete:{child.ou_id}")
+                elif child.ou_id not in wanted:
+                    blockers.append(f"OU {child.name} ({child.ou_id})")
+            if blockers:
+                self.errors.append(
+                    Diagnostic(
+                        "E601",
+                        f"cannot delete OU {live.name} ({ou_id}, {doomed[ou_id]}): it holds "
+                        f"{', '.join(sorted(blockers))}, which orgc does not manage",
+                        None,
+                    )
+                )
+                continue
+            for change_id in list(self.changes):
+                change = self.changes[change_id]
+                # Child OUs re-created elsewhere must exist before their old parent goes.
+                if change.action == "replace" and change.details.get("fromParent") == ou_id:
+                    after.append(change_id)
+            self.add(
+                Change(
+                    id=f"organizational-unit.delete:{ou_id}",
+                    kind="organizational-unit",
+                    action="delete",
+                    logical_id=None,
+                    physical_id=ou_id,
+                    summary=f"delete OU {live.name} ({ou_id}): {doomed[ou_id]}",
+                    details={"name": live.name, "retired": ou_id in self.retired},
+                    after=tuple(sorted(set(after))),
+                )
+            )
+
+    # --- result ---------------------------------------------------------------------------
+
+    def ordered(self) -> tuple[Change, ...]:
+        """Changes in a deterministic order that respects `after`."""
+        known = set(self.changes)
+        graph = TopologicalSorter[str]()
+        for change_id in sorted(self.changes):
+            change = self.changes[change_id]
+            graph.add(change_id, *(a for a in change.after if a in known))
+        graph.prepare()
+        kind_rank = {kind: i for i, kind in enumerate(KINDS)}
+        result: list[Change] = []
+        while graph.is_active():
+            ready = sorted(graph.get_ready(), key=lambda c: (kind_rank[self.changes[c].kind], c))
+            for change_id in ready:
+                change = self.changes[change_id]
+                result.append(
+                    dataclasses.replace(change, after=tuple(a for a in change.after if a in known))
+                )
+                graph.done(change_id)
+        return tuple(result)
+
+
+def plan(desired: Organization, live: LiveOrganization, state: State, *, source: str) -> Plan:
+    """Compare the desired organization with the live one. Raises PlanError on conflicts."""
+    planner = _Planner(desired, live, state)
+    planner.plan_policy_types()
+    planner.plan_policies()
+    planner.plan_organizational_units()
+    planner.plan_accounts()
+    planner.plan_attachments()
+    planner.plan_removed_policies()
+    planner.plan_removed_organizational_units()
+    if planner.errors:
+        raise PlanError(planner.errors)
+    return Plan(
+        source=source,
+        management_account_id=live.management_account_id,
+        organization_id=live.organization_id,
+        inputs_digest=digest(desired),
+        observed_digest=observed_digest(live, state),
+        ids={
+            "accounts": dict(sorted(planner.account_ids.items())),
+            "organizationalUnits": dict(sorted(planner.ou_ids.items())),
+            "policies": dict(sorted(planner.policy_ids.items())),
+        },
+        changes=planner.ordered(),
+        warnings=tuple(sorted(planner.warnings, key=Diagnostic.sort_key)),
+    )

@@ -1,0 +1,187 @@
+"""A plan shown to people: text for the terminal, Markdown for a pull request, JSON for tools.
+
+Rendering only: every fact shown comes from the `Plan`; nothing is looked up here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from orgc.plan import KINDS, Change, Plan
+
+_SYMBOLS = {
+    "create": "+",
+    "adopt": "+",
+    "enable": "+",
+    "attach": "+",
+    "update": "~",
+    "rename": "~",
+    "move": "→",
+    "replace": "±",
+    "detach": "-",
+    "delete": "-",
+    "close": "-",
+    "forget": "!",
+}
+
+_HEADINGS = {
+    "policy-type": "Policy types",
+    "policy": "Policies",
+    "organizational-unit": "Organizational units",
+    "account": "Accounts",
+    "attachment": "Policy attachments",
+    "tags": "Tags",
+    "alias": "IAM aliases",
+    "password-policy": "Password policies",
+}
+
+
+def _grouped(plan: Plan) -> Iterator[tuple[str, list[Change]]]:
+    for kind in KINDS:
+        changes = [c for c in plan.changes if c.kind == kind]
+        if changes:
+            yield kind, changes
+
+
+def _headroom(details: dict[str, Any]) -> str | None:
+    size, limit = details.get("size"), details.get("limit")
+    if not isinstance(size, int) or not isinstance(limit, int):
+        return None
+    return f"{size:,} of {limit:,} characters, {limit - size:,} left"
+
+
+def _pretty_policy(document: str) -> list[str]:
+    try:
+        return json.dumps(json.loads(document), indent=2, sort_keys=False).splitlines()
+    except ValueError:
+        return document.splitlines()
+
+
+def _detail_lines(change: Change) -> list[str]:
+    """What a reviewer needs beyond the summary line."""
+    d = change.details
+    lines: list[str] = []
+    if change.kind == "policy" and change.action in ("create", "update"):
+        headroom = _headroom(d)
+        if headroom:
+            lines.append(f"size: {headroom}")
+        document_change = d.get("changes", {}).get("document")
+        if document_change:
+            lines.extend(
+                difflib.unified_diff(
+                    _pretty_policy(document_change["before"]),
+                    _pretty_policy(document_change["after"]),
+                    "in AWS",
+                    "in the files",
+                    lineterm="",
+                )
+            )
+        for key in ("name", "description"):
+            field_change = d.get("changes", {}).get(key)
+            if field_change:
+                lines.append(f"{key}: {field_change['before']!r} → {field_change['after']!r}")
+    elif change.kind == "password-policy":
+        before, after = d.get("before"), d.get("after") or {}
+        if before is None:
+            lines.append(_password_policy_sentence(after))
+        else:
+            lines.extend(
+                f"{key}: {before.get(key)} → {after[key]}"
+                for key in sorted(after)
+                if before.get(key) != after[key]
+            )
+    elif change.kind == "account" and change.action == "create":
+        lines.append("account id: known after apply")
+    return lines
+
+
+def _password_policy_sentence(settings: dict[str, Any]) -> str:
+    required = [
+        name
+        for name in ("lowercase", "uppercase", "numbers", "symbols")
+        if settings.get(f"require_{name}_characters" if name != "numbers" else "require_numbers")
+    ]
+    parts = [f"minimum length {settings.get('minimum_password_length')}"]
+    if required:
+        parts.append("requires " + ", ".join(required))
+    if settings.get("max_password_age"):
+        parts.append(f"expires after {settings['max_password_age']} days")
+    if settings.get("password_reuse_prevention"):
+        parts.append(f"remembers {settings['password_reuse_prevention']} passwords")
+    if settings.get("allow_users_to_change_password"):
+        parts.append("users may change their own")
+    if settings.get("hard_expiry"):
+        parts.append("hard expiry")
+    return "; ".join(parts)
+
+
+def render_text(plan: Plan) -> str:
+    out = [
+        f"orgc plan for organization {plan.organization_id} "
+        f"(management account {plan.management_account_id}), from {plan.source}",
+        "",
+    ]
+    if not plan.has_changes:
+        out.append("No changes. The organization matches the files.")
+    for kind, changes in _grouped(plan):
+        out.append(f"{_HEADINGS[kind]}:")
+        for change in changes:
+            out.append(f"  {_SYMBOLS.get(change.action, '?')} {change.summary}")
+            out.extend(f"      {line}" for line in _detail_lines(change))
+        out.append("")
+    for warning in plan.warnings:
+        out.append(str(warning))
+    if plan.has_changes:
+        out.append("Plan: " + _counts_sentence(plan) + ".")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _counts_sentence(plan: Plan) -> str:
+    return ", ".join(f"{count} to {action}" for action, count in plan.counts().items())
+
+
+def render_markdown(plan: Plan) -> str:
+    out = [
+        f"### orgc plan for `{plan.organization_id}`",
+        "",
+        f"Management account `{plan.management_account_id}`, from `{plan.source}`.",
+        "",
+    ]
+    if not plan.has_changes:
+        out.append("**No changes.** The organization matches the files.")
+    else:
+        out.append(f"**Plan:** {_counts_sentence(plan)}.")
+        out.append("")
+        out.append("| | Kind | Change |")
+        out.append("|---|---|---|")
+        for kind, changes in _grouped(plan):
+            for change in changes:
+                summary = change.summary.replace("|", "\\|")
+                out.append(f"| {_SYMBOLS.get(change.action, '?')} | {kind} | {summary} |")
+        details = [(c, _detail_lines(c)) for c in plan.changes]
+        details = [(c, lines) for c, lines in details if lines]
+        if details:
+            out.append("")
+            for change, lines in details:
+                out.append(f"<details><summary>{change.summary}</summary>")
+                out.append("")
+                out.append("```diff" if any(ln.startswith(("+", "-")) for ln in lines) else "```")
+                out.extend(lines)
+                out.append("```")
+                out.append("</details>")
+    if plan.warnings:
+        out.append("")
+        out.append("**Warnings**")
+        out.append("")
+        out.extend(f"- `{w.code}` {w.message}" for w in plan.warnings)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_json(plan: Plan) -> str:
+    return plan.dumps()
+
+
+RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

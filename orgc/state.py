@@ -1,0 +1,594 @@
+"""The state document and the stores that keep it.
+
+State is what orgc remembers between runs: which AWS object each logical id of the organization
+file became. It is a small versioned JSON document, kept in S3 (the management account's
+`orgc-state-<account id>` bucket) for real use or in a local file for local use.
+
+A store is read freely and written only under its lock. Every write is guarded against a writer
+that slipped in anyway (a forced unlock, a second machine): the S3 store writes with S3 conditional
+writes, the local store compares the serial on disk. Writes are atomic: a crash leaves either the
+old or the new document, never a torn one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
+
+if TYPE_CHECKING:
+    from orgc.aws import AwsProvider
+
+STATE_FORMAT = "orgc-state"
+STATE_VERSION = 1
+
+_STATE_KEYS = frozenset(
+    {"format", "version", "serial", "lineage", "managementAccountId", "organization", "stacks"}
+)
+_ORGANIZATION_KEYS = {
+    "accounts": "accounts",
+    "organizationalUnits": "organizational_units",
+    "policies": "policies",
+}
+_RETIRED_KEY = "retiredOrganizationalUnits"
+
+
+class StateError(Exception):
+    """The state cannot be read or written; `code` is a diagnostic code (E707 by default)."""
+
+    default_code = "E707"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code or self.default_code
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_state_error, (type(self), self.message, self.code))
+
+
+class StateLocked(StateError):
+    """Another run holds the lock; the message says who, since when, and how to unlock."""
+
+    default_code = "E702"
+
+
+class StateConflict(StateError):
+    """The stored state changed underneath this run (or belongs to another lineage)."""
+
+    default_code = "E703"
+
+
+def _rebuild_state_error(cls: type[StateError], message: str, code: str) -> StateError:
+    return cls(message, code=code)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    """What orgc remembers: logical ids of the organization file mapped to AWS ids.
+
+    `serial` grows by one on every write; `lineage` is set once, when the document is first
+    written, and a store refuses a write from another lineage. `stacks` is kept verbatim for the
+    landing-zone stages.
+    """
+
+    serial: int = 0
+    lineage: str = ""
+    management_account_id: str | None = None
+    accounts: dict[str, str] = field(default_factory=dict)  # logical id -> account id
+    organizational_units: dict[str, str] = field(default_factory=dict)  # logical id -> OU id
+    policies: dict[str, str] = field(default_factory=dict)  # logical id -> policy id
+    # OUs replaced by a re-parent (AWS cannot move an OU): emptied and deleted by a later step.
+    retired_organizational_units: tuple[str, ...] = ()
+    stacks: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        """The document as stored: sorted keys, 2-space indent, trailing newline, UTF-8."""
+        document = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "serial": self.serial,
+            "lineage": self.lineage,
+            "managementAccountId": self.management_account_id,
+            "organization": {
+                "accounts": self.accounts,
+                "organizationalUnits": self.organizational_units,
+                "policies": self.policies,
+                _RETIRED_KEY: list(self.retired_organizational_units),
+            },
+            "stacks": self.stacks,
+        }
+        text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
+        return (text + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes, *, origin: str) -> State:
+        """Parse a stored document; `origin` names where it came from, for messages.
+
+        Raises `StateError` (E707) for anything that is not a well-formed orgc state document of
+        this version or an older one. Keys left out take their defaults.
+        """
+        try:
+            document = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise StateError(f"state {origin} is not UTF-8 text: {error}") from error
+        except json.JSONDecodeError as error:
+            raise StateError(
+                f"state {origin} is not valid JSON (line {error.lineno}, column {error.colno}: "
+                f"{error.msg})"
+            ) from error
+        if not isinstance(document, dict):
+            raise StateError(f"state {origin} is not a JSON object")
+        if document.get("format") != STATE_FORMAT:
+            raise StateError(
+                f"state {origin} is not an orgc state document (format is "
+                f"{document.get('format')!r}, expected {STATE_FORMAT!r}); an OrgFormation state "
+                "file is imported with `orgc state import`"
+            )
+        version = document.get("version")
+        if not _is_int(version) or version < 1:
+            raise StateError(f"state {origin} has an invalid version {version!r}")
+        if version > STATE_VERSION:
+            raise StateError(
+                f"state {origin} was written by a newer orgc (state version {version}; this orgc "
+                f"reads up to {STATE_VERSION}); upgrade orgc"
+            )
+        unknown = sorted(set(document) - _STATE_KEYS)
+        if unknown:
+            raise StateError(f"state {origin} has unknown keys: {', '.join(unknown)}")
+
+        serial = document.get("serial", 0)
+        if not _is_int(serial) or serial < 0:
+            raise StateError(f"state {origin}: serial must be a non-negative integer")
+        lineage = document.get("lineage", "")
+        if not isinstance(lineage, str):
+            raise StateError(f"state {origin}: lineage must be a string")
+        management_account_id = document.get("managementAccountId")
+        if management_account_id is not None and not isinstance(management_account_id, str):
+            raise StateError(f"state {origin}: managementAccountId must be a string or null")
+        stacks = document.get("stacks", {})
+        if not isinstance(stacks, dict):
+            raise StateError(f"state {origin}: stacks must be an object")
+
+        organization = document.get("organization", {})
+        if not isinstance(organization, dict):
+            raise StateError(f"state {origin}: organization must be an object")
+        unknown = sorted(set(organization) - {*_ORGANIZATION_KEYS, _RETIRED_KEY})
+        if unknown:
+            raise StateError(f"state {origin}: organization has unknown keys: {', '.join(unknown)}")
+        mappings = {
+            attribute: _string_map(organization.get(key, {}), f"organization.{key}", origin)
+            for key, attribute in _ORGANIZATION_KEYS.items()
+        }
+        retired = organization.get(_RETIRED_KEY, [])
+        if not isinstance(retired, list) or not all(isinstance(i, str) for i in retired):
+            raise StateError(f"state {origin}: organization.{_RETIRED_KEY} must be a list of ids")
+
+        return cls(
+            serial=serial,
+            lineage=lineage,
+            management_account_id=management_account_id,
+            accounts=mappings["accounts"],
+            organizational_units=mappings["organizational_units"],
+            policies=mappings["policies"],
+            retired_organizational_units=tuple(retired),
+            stacks=stacks,
+        )
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    # JSON true/false load as bool, a subclass of int; they are not serials or versions.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _string_map(value: object, where: str, origin: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise StateError(
+            f"state {origin}: {where} must map logical ids to AWS ids, all strings "
+            "(quote account ids)"
+        )
+    return dict(value)
+
+
+# OrgFormation's binding types and where orgc keeps them.
+_ORGFORMATION_BINDINGS = {
+    "OC::ORG::MasterAccount": "accounts",
+    "OC::ORG::Account": "accounts",
+    "OC::ORG::OrganizationalUnit": "organizational_units",
+    "OC::ORG::ServiceControlPolicy": "policies",
+}
+
+
+def import_orgformation_state(data: bytes, *, origin: str) -> State:
+    """Turn OrgFormation's `state.json` into an orgc State (serial 0, no lineage yet).
+
+    OrgFormation keeps `bindings[type][logicalId].physicalId`; accounts (the master account
+    included), OUs and SCPs are taken from there, `masterAccountId` becomes the management account,
+    and OrgFormation's `stacks` are kept verbatim under `stacks["orgformation"]`. Bindings that
+    never got a physical id (a resource OrgFormation did not finish creating) are skipped. Raises
+    `StateError` (E707) for a document that is not OrgFormation state.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise StateError(f"OrgFormation state {origin} is not UTF-8 text: {error}") from error
+    if not text.strip():
+        # OrgFormation itself reads an empty state file as an empty state.
+        return State()
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise StateError(
+            f"OrgFormation state {origin} is not valid JSON (line {error.lineno}, column "
+            f"{error.colno}: {error.msg})"
+        ) from error
+    if not isinstance(document, dict):
+        raise StateError(f"OrgFormation state {origin} is not a JSON object")
+    if document.get("format") == STATE_FORMAT:
+        raise StateError(f"{origin} is already an orgc state document; it needs no import")
+    bindings = document.get("bindings", {})
+    if not isinstance(bindings, dict):
+        raise StateError(f"OrgFormation state {origin}: bindings must be an object")
+    master = document.get("masterAccountId")
+    if master is not None and not isinstance(master, str):
+        raise StateError(f"OrgFormation state {origin}: masterAccountId must be a string")
+    stacks = document.get("stacks", {})
+    if not isinstance(stacks, dict):
+        raise StateError(f"OrgFormation state {origin}: stacks must be an object")
+
+    imported: dict[str, dict[str, str]] = {
+        "accounts": {},
+        "organizational_units": {},
+        "policies": {},
+    }
+    for binding_type, attribute in _ORGFORMATION_BINDINGS.items():
+        of_type = bindings.get(binding_type, {})
+        if not isinstance(of_type, dict):
+            raise StateError(
+                f"OrgFormation state {origin}: bindings.{binding_type} is not an object"
+            )
+        for logical_id, binding in sorted(of_type.items()):
+            if not isinstance(binding, dict):
+                raise StateError(
+                    f"OrgFormation state {origin}: binding {binding_type}/{logical_id} is not "
+                    "an object"
+                )
+            physical_id = binding.get("physicalId")
+            if physical_id is None:
+                continue
+            if not isinstance(physical_id, str):
+                raise StateError(
+                    f"OrgFormation state {origin}: binding {binding_type}/{logical_id} has a "
+                    f"physicalId that is not a string ({physical_id!r})"
+                )
+            imported[attribute][logical_id] = physical_id
+
+    return State(
+        management_account_id=master,
+        accounts=imported["accounts"],
+        organizational_units=imported["organizational_units"],
+        policies=imported["policies"],
+        stacks={"orgformation": stacks} if stacks else {},
+    )
+
+
+# --- stores --------------------------------------------------------------------------------
+
+
+class LockedState:
+    """The state as held under a store's lock, and the only way to write it.
+
+    `state` is the document as read when the lock was taken, then as last written. `write`
+    stores a new document with `serial` one above the previous one (and the store's lineage, or
+    a new one for a first write) and returns exactly what was written.
+    """
+
+    def __init__(self, state: State, commit: Callable[[State, State], None]) -> None:
+        self._state = state
+        self._commit = commit
+        self._released = False
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def write(self, new: State) -> State:
+        if self._released:
+            raise RuntimeError("the state lock was released; take it again to write")
+        previous = self._state
+        if previous.lineage and new.lineage and new.lineage != previous.lineage:
+            raise StateConflict(
+                f"refusing to write state of lineage {new.lineage} over state of lineage "
+                f"{previous.lineage}: they are different histories"
+            )
+        written = replace(
+            new,
+            serial=previous.serial + 1,
+            lineage=previous.lineage or new.lineage or uuid.uuid4().hex,
+        )
+        self._commit(previous, written)
+        self._state = written
+        return written
+
+    def _release(self) -> None:
+        self._released = True
+
+
+class StateStore(Protocol):
+    """Where the state lives. Reads need no lock; writes happen only through `lock`."""
+
+    def describe(self) -> str:
+        """Where the state is, for messages (`s3://bucket/key`, a path)."""
+        ...
+
+    def read(self) -> State:
+        """The stored state, or an empty State when there is none yet."""
+        ...
+
+    def lock(self, owner: str) -> contextlib.AbstractContextManager[LockedState]:
+        """Hold the lock for the `with` block; `StateLocked` if someone else holds it."""
+        ...
+
+    def force_unlock(self) -> bool:
+        """Remove the lock whoever holds it; True if there was one."""
+        ...
+
+
+def _lock_record(owner: str) -> dict[str, Any]:
+    return {
+        "owner": owner,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # Identifies this lock among all takes of it, so a run never releases a lock that was
+        # forced away from it and taken by another run.
+        "id": uuid.uuid4().hex,
+    }
+
+
+def _locked_message(where: str, holder: Mapping[str, Any] | None) -> str:
+    if holder is None:
+        who = "another run (the lock's details cannot be read)"
+    else:
+        who = (
+            f"{holder.get('owner', '?')} (pid {holder.get('pid', '?')} on "
+            f"{holder.get('host', '?')}) since {holder.get('created', '?')}"
+        )
+    return (
+        f"state {where} is locked by {who}; wait for that run to finish, or if it is gone, "
+        "remove the lock with `orgc state unlock`"
+    )
+
+
+def _parse_lock(data: bytes) -> dict[str, Any] | None:
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+class LocalStateStore:
+    """State in a local file; the lock is a sibling `<name>.lock` file created exclusively."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def read(self) -> State:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return State()
+        except OSError as error:
+            raise StateError(f"state {self.path} cannot be read: {error.strerror}") from error
+        return State.from_json(data, origin=str(self.path))
+
+    @contextlib.contextmanager
+    def lock(self, owner: str) -> Iterator[LockedState]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = _lock_record(owner)
+        try:
+            fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            raise StateLocked(_locked_message(str(self.path), self._holder())) from None
+        try:
+            with os.fdopen(fd, "wb") as lock_file:
+                lock_file.write(json.dumps(record, sort_keys=True).encode("utf-8"))
+                lock_file.flush()
+                os.fsync(lock_file.fileno())
+        except BaseException:
+            self.lock_path.unlink(missing_ok=True)
+            raise
+        locked: LockedState | None = None
+        try:
+            locked = LockedState(self.read(), self._commit)
+            yield locked
+        finally:
+            if locked is not None:
+                locked._release()
+            if (self._holder() or {}).get("id") == record["id"]:
+                self.lock_path.unlink(missing_ok=True)
+
+    def force_unlock(self) -> bool:
+        try:
+            self.lock_path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _holder(self) -> dict[str, Any] | None:
+        try:
+            return _parse_lock(self.lock_path.read_bytes())
+        except OSError:
+            return None
+
+    def _commit(self, previous: State, new: State) -> None:
+        # Under the lock nobody else writes; a different serial on disk means the lock was forced
+        # away and someone wrote meanwhile.
+        on_disk = self.read()
+        if on_disk.serial != previous.serial or on_disk.lineage != previous.lineage:
+            raise StateConflict(
+                f"state {self.path} changed underneath this run (serial {on_disk.serial} on disk, "
+                f"{previous.serial} expected); run plan again"
+            )
+        _write_atomically(self.path, new.to_json())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves the old file or the new one."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename is durable only once the directory entry is; Windows cannot open a directory
+    # and makes renames durable itself.
+    if os.name == "nt":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def default_state_bucket(account_id: str) -> str:
+    """The S3 bucket orgc keeps state in unless told otherwise."""
+    return f"orgc-state-{account_id}"
+
+
+class S3StateStore:
+    """State in an S3 object; the lock is a `<key>.lock` object written only if absent.
+
+    The bucket is created (versioned, not public) on the first lock. Writes carry the ETag of
+    the version last read or written (or "must not exist" for the first write), so a writer that
+    slipped in meanwhile makes this run's write fail with `StateConflict` instead of being lost.
+    """
+
+    def __init__(
+        self,
+        provider: AwsProvider,
+        bucket: str,
+        key: str = "state.json",
+        *,
+        region: str,
+    ) -> None:
+        self.provider = provider
+        self.bucket = bucket
+        self.key = key
+        self.lock_key = f"{key}.lock"
+        self.region = region
+        self._bucket_ensured = False
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def read(self) -> State:
+        state, _ = self._read_with_etag()
+        return state
+
+    @contextlib.contextmanager
+    def lock(self, owner: str) -> Iterator[LockedState]:
+        # Imported here, not at the top: the S3 store is the one part of this module that needs
+        # the provider, and planning with a local store must not load boto3.
+        from orgc.aws import AwsError, PreconditionFailed
+
+        if not self._bucket_ensured:
+            self.provider.ensure_bucket(self.bucket, self.region)
+            self._bucket_ensured = True
+        record = _lock_record(owner)
+        body = json.dumps(record, sort_keys=True).encode("utf-8")
+        try:
+            self.provider.put_object(self.bucket, self.lock_key, body, if_none_match=True)
+        except PreconditionFailed:
+            raise StateLocked(_locked_message(self.describe(), self._holder())) from None
+        locked: LockedState | None = None
+        try:
+            state, etag = self._read_with_etag()
+            current = {"etag": etag}
+
+            def commit(previous: State, new: State) -> None:
+                try:
+                    current["etag"] = self.provider.put_object(
+                        self.bucket,
+                        self.key,
+                        new.to_json(),
+                        if_match=current["etag"],
+                        if_none_match=current["etag"] is None,
+                    )
+                except PreconditionFailed as error:
+                    raise StateConflict(
+                        f"state {self.describe()} changed underneath this run (serial "
+                        f"{previous.serial} expected); run plan again"
+                    ) from error
+
+            locked = LockedState(state, commit)
+            yield locked
+        finally:
+            if locked is not None:
+                locked._release()
+            # Release only our own lock: after a forced unlock another run may hold it now.
+            # A failure to release must not hide the error that ended the block.
+            with contextlib.suppress(AwsError):
+                if (self._holder() or {}).get("id") == record["id"]:
+                    self.provider.delete_object(self.bucket, self.lock_key)
+
+    def force_unlock(self) -> bool:
+        if self._lock_object() is None:
+            return False
+        self.provider.delete_object(self.bucket, self.lock_key)
+        return True
+
+    def _read_with_etag(self) -> tuple[State, str | None]:
+        from orgc.aws import AwsError
+
+        try:
+            found = self.provider.get_object(self.bucket, self.key)
+        except AwsError as error:
+            # Before the first lock the bucket does not exist yet: no state.
+            if error.code == "NoSuchBucket":
+                return State(), None
+            raise
+        if found is None:
+            return State(), None
+        data, etag = found
+        return State.from_json(data, origin=self.describe()), etag
+
+    def _lock_object(self) -> bytes | None:
+        from orgc.aws import AwsError
+
+        try:
+            found = self.provider.get_object(self.bucket, self.lock_key)
+        except AwsError as error:
+            if error.code == "NoSuchBucket":
+                return None
+            raise
+        return found[0] if found is not None else None
+
+    def _holder(self) -> dict[str, Any] | None:
+        data = self._lock_object()
+        return _parse_lock(data) if data is not None else None
