@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
@@ -38,6 +39,7 @@ from orgc.observed import (
 )
 
 if TYPE_CHECKING:
+    from botocore.loaders import Loader
     from botocore.model import OperationModel
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_iam.type_defs import PasswordPolicyTypeDef
@@ -90,6 +92,31 @@ _ENABLE_POLICY_TYPE_TIMEOUT = 300.0
 _CREDENTIAL_REFRESH_MARGIN = timedelta(minutes=5)
 
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
+
+# The botocore data loader shared by every provider in the process (see `_new_session`).
+_shared_loader: dict[str, Loader] = {}
+_shared_loader_lock = threading.Lock()
+
+
+def _new_session(profile: str | None) -> boto3.Session:
+    """A boto3 Session whose botocore data loader (parsed service models) is process-wide.
+
+    Parsing a service's model files costs tens of milliseconds per service and Session; a
+    process that makes several providers (tests, benchmarks, a long-lived tool) parses them once.
+    The loader only reads and caches files, so sharing it between sessions is safe.
+    """
+    core = botocore.session.Session()
+    with _shared_loader_lock:
+        loader = _shared_loader.get("loader")
+        if loader is None:
+            _shared_loader["loader"] = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", loader)
+        session = boto3.Session(botocore_session=core, profile_name=profile)
+        # boto3 appends its own data directory to the loader for every Session: keep it once.
+        paths = _shared_loader["loader"].search_paths
+        paths[:] = list(dict.fromkeys(paths))
+    return session
 
 
 class AwsError(Exception):
@@ -159,11 +186,18 @@ class AwsProvider:
         if max_retry_attempts < 0:
             raise ValueError("max_retry_attempts must not be negative")
         try:
-            self._session = boto3.Session(profile_name=profile)
+            self._session = _new_session(profile)
         except ProfileNotFound as error:
             raise NoCredentials(
                 code="ProfileNotFound", operation="Session", message=str(error)
             ) from error
+        # botocore reads the profile lazily; a misspelt --profile is better reported right here.
+        if profile is not None and profile not in self._session.available_profiles:
+            raise NoCredentials(
+                code="ProfileNotFound",
+                operation="Session",
+                message=f"the config profile ({profile}) could not be found",
+            )
         self._endpoint_url = endpoint_url
         self._region = region
         self._max_workers = max_workers
@@ -235,13 +269,18 @@ class AwsProvider:
                 }
             # Assumed credentials go to session.client on the one shared Session: a Session per
             # client costs a full botocore load each time (several times slower overall).
-            client = self._session.client(
-                service,  # type: ignore[call-overload]
-                region_name=region,
-                endpoint_url=self._endpoint_url,
-                config=self._config,
-                **keys,
-            )
+            try:
+                client = self._session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=region,
+                    endpoint_url=self._endpoint_url,
+                    config=self._config,
+                    **keys,
+                )
+            except ProfileNotFound as error:
+                raise NoCredentials(
+                    code="ProfileNotFound", operation="Session", message=str(error)
+                ) from error
             client.meta.events.register("before-call.*.*", self._count_call)
             for event_name, handler in self._event_hooks:
                 client.meta.events.register(event_name, handler)

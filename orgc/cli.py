@@ -22,6 +22,8 @@ from orgc.show import RENDERERS, render_text
 from orgc.state import StateError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from orgc.apply import ApplyResult
     from orgc.aws import AwsProvider
     from orgc.state import StateStore
@@ -177,11 +179,12 @@ def _store(args: argparse.Namespace, provider: AwsProvider) -> StateStore:
 def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> int:
     """Run `body`, turning AWS, state and input failures into diagnostics and exit codes."""
     from orgc.aws import AwsError, NoCredentials
+    from orgc.emulator import EmulatorUnavailable
     from orgc.pipeline import StalePlan
 
     try:
         provider = _provider(args)
-        return body(provider, _store(args, provider))
+        return body(provider, lambda: _store(args, provider))
     except StageError as error:
         _print_diagnostics(error.diagnostics)
         return EXIT_INVALID
@@ -200,23 +203,16 @@ def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> in
     except StateError as error:
         _print_diagnostics([Diagnostic(error.code, str(error))])
         return failure_code
-    except _EmulatorUnavailable() as error:
+    except EmulatorUnavailable as error:
         _print_diagnostics([Diagnostic("E706", str(error))])
         return EXIT_INVALID
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    _AwsBody = Callable[["AwsProvider", "StateStore"], int]
-
-
-def _EmulatorUnavailable() -> type[Exception]:  # noqa: N802 - stands for an exception class
-    try:
-        from orgc.emulator import EmulatorUnavailable
-    except ImportError:  # pragma: no cover - the module ships with orgc
-        return ImportError
-    return EmulatorUnavailable
+    # A command body gets the provider and a way to reach the state store; the store is made
+    # on first use, because finding the default bucket already calls AWS and no AWS call may
+    # happen before the files are valid.
+    _AwsBody = Callable[["AwsProvider", Callable[[], "StateStore"]], int]
 
 
 # --- plan / apply ---------------------------------------------------------------------------
@@ -225,9 +221,9 @@ def _EmulatorUnavailable() -> type[Exception]:  # noqa: N802 - stands for an exc
 def _plan(args: argparse.Namespace) -> int:
     from orgc.pipeline import compile_organization, make_plan
 
-    def body(provider: AwsProvider, store: StateStore) -> int:
+    def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         inputs = compile_organization(args.path, root=args.root, allow_cmd=args.allow_cmd)
-        result = make_plan(inputs, provider, store.read())
+        result = make_plan(inputs, provider, store().read())
         if args.out:
             _write_plan(args.out, result)
         sys.stdout.write(RENDERERS[args.format](result))
@@ -275,7 +271,7 @@ def _apply(args: argparse.Namespace) -> int:
         answer = input("\nApply these changes? Only 'yes' is accepted: ")
         return answer.strip() == "yes"
 
-    def body(provider: AwsProvider, store: StateStore) -> int:
+    def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         started = time.monotonic()
         if _is_saved_plan(args.target):
             saved = load_saved_plan(args.target)
@@ -285,12 +281,17 @@ def _apply(args: argparse.Namespace) -> int:
             if not args.auto_approve and not confirm(saved):
                 return EXIT_OK
             result = run_apply(
-                saved, provider, store, listener=_progress, root=args.root, allow_cmd=args.allow_cmd
+                saved,
+                provider,
+                store(),
+                listener=_progress,
+                root=args.root,
+                allow_cmd=args.allow_cmd,
             )
             return _report(result, time.monotonic() - started)
         inputs = compile_organization(args.target, root=args.root, allow_cmd=args.allow_cmd)
         fresh, outcome = plan_and_apply(
-            inputs, provider, store, confirm=confirm, listener=_progress
+            inputs, provider, store(), confirm=confirm, listener=_progress
         )
         if outcome is None:
             if not fresh.has_changes:
@@ -340,9 +341,9 @@ def _emulator(args: argparse.Namespace) -> int:
             stopped = emulator.stop_daemon(STATE_DIR)
             print("emulator stopped" if stopped else "no emulator was running")
         else:
-            endpoint = emulator.daemon_endpoint(STATE_DIR)
-            print(f"emulator running at {endpoint}" if endpoint else "no emulator is running")
-            return EXIT_OK if endpoint else EXIT_INVALID
+            running = emulator.daemon_endpoint(STATE_DIR)
+            print(f"emulator running at {running}" if running else "no emulator is running")
+            return EXIT_OK if running else EXIT_INVALID
     except emulator.EmulatorUnavailable as error:
         _print_diagnostics([Diagnostic("E706", str(error))])
         return EXIT_INVALID
@@ -352,7 +353,8 @@ def _emulator(args: argparse.Namespace) -> int:
 def _state(args: argparse.Namespace) -> int:
     from orgc.state import import_orgformation_state
 
-    def body(provider: AwsProvider, store: StateStore) -> int:
+    def body(provider: AwsProvider, get_store: Callable[[], StateStore]) -> int:
+        store = get_store()
         if args.action == "show":
             sys.stdout.write(store.read().to_json().decode())
             return EXIT_OK

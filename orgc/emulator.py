@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.util
 import ipaddress
 import json
@@ -31,7 +32,10 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_organizations import OrganizationsClient
 
 MANAGEMENT_ACCOUNT_ID = "123456789012"
 """The management account of the emulated organization (moto's default account)."""
@@ -184,6 +188,14 @@ def seed(endpoint: str, value: int) -> None:
 
 def bootstrap_organization(endpoint: str) -> None:
     """Create the organization (all features) as the management account, unless it exists."""
+    organizations = _organizations_client(endpoint)
+    with contextlib.suppress(organizations.exceptions.AlreadyInOrganizationException):
+        organizations.create_organization(FeatureSet="ALL")
+
+
+@functools.lru_cache(maxsize=8)
+def _organizations_client(endpoint: str) -> OrganizationsClient:
+    """An Organizations client for the emulator's management account, made once per endpoint."""
     import boto3
     import botocore.session
     from botocore.config import Config
@@ -198,17 +210,11 @@ def bootstrap_organization(endpoint: str) -> None:
         aws_session_token=_FAKE_CREDENTIAL,
         region_name=REGION,
     )
-    organizations = session.client(
+    return session.client(
         "organizations",
         endpoint_url=endpoint,
         config=Config(retries={"mode": "standard", "max_attempts": 1}),
     )
-    try:
-        organizations.create_organization(FeatureSet="ALL")
-    except organizations.exceptions.AlreadyInOrganizationException:
-        pass
-    finally:
-        organizations.close()
 
 
 def emulator_environment(endpoint: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, StreamMark, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from orgc.diagnostics import Diagnostics, Span
@@ -206,7 +206,9 @@ class _Loader:
             )
             return None
         if node is None:
-            return ScalarNode(_YAML_TAG + "null", "")
+            # An empty document is null; it still needs a position for the source map.
+            start = StreamMark(str(path), 0, 0, 0)
+            return ScalarNode(_YAML_TAG + "null", "", start_mark=start, end_mark=start)
         return node
 
     def resolve_relative(self, base: Path, target: str, where: Span) -> Path | None:

@@ -870,6 +870,10 @@ class _Planner:
         for ou_id in sorted(doomed, key=lambda o: (-depth(o), o)):
             live = self.live.organizational_units[ou_id]
             after: list[str] = list(self.moves_out_of.get(ou_id, []))
+            if ou_id in self.retired:
+                # The replacement exists before the old OU goes, so a crash in between never
+                # leaves the OU missing altogether.
+                after.extend(self.creation("organizational-unit", self.retired[ou_id]))
             blockers = []
             for account in self.live.accounts.values():
                 if account.parent_id != ou_id or account.account_id in moved_accounts:

@@ -37,3 +37,16 @@ def aws(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
         monkeypatch.setenv(name, value)
     emulator.bootstrap()
     return AwsProvider(endpoint_url=emulator.endpoint, sleep=sleeps.append, poll_interval=0)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite golden files from what the code produces now",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
