@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 invalid input (or a plan that cannot be made), 2 usage (and,
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from orgc import __version__
 from orgc.diagnostics import CODES, Diagnostic, StageError
-from orgc.plan import Change, Plan, PlanError
+from orgc.plan import PLAN_FORMAT, Change, Plan, PlanError
 from orgc.show import RENDERERS, render_text
 from orgc.state import StateError
 
@@ -123,9 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUG
 
 
-def _print_diagnostics(diagnostics: Sequence[Diagnostic], stream: TextIO = sys.stderr) -> None:
+def _print_diagnostics(diagnostics: Sequence[Diagnostic], stream: TextIO | None = None) -> None:
     for diagnostic in diagnostics:
-        print(diagnostic, file=stream)
+        print(diagnostic, file=stream or sys.stderr)
 
 
 # --- validate / explain ---------------------------------------------------------------------
@@ -246,13 +247,14 @@ def _write_plan(path: Path, result: Plan) -> None:
 
 
 def _is_saved_plan(path: Path) -> bool:
+    """A JSON file that says it is an orgc plan (organization files are YAML)."""
     if not path.is_file() or path.suffix != ".json":
         return False
     try:
-        with path.open(encoding="utf-8") as handle:
-            return '"orgc-plan"' in handle.read(4096)
-    except (OSError, UnicodeDecodeError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
         return False
+    return isinstance(data, dict) and data.get("format") == PLAN_FORMAT
 
 
 def _apply(args: argparse.Namespace) -> int:

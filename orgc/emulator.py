@@ -132,13 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser.add_argument("--host", default=_LOOPBACK)
     serve_parser.add_argument("--port", type=int, required=True)
     arguments = parser.parse_args(argv)
+    try:
+        _check_loopback(arguments.host)
+    except ValueError as error:
+        print(f"orgc.emulator: {error}", file=sys.stderr)
+        return 2
     # SIGTERM (stop_daemon, Emulator.stop) ends the server like Ctrl-C: quietly, exit 0.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         serve(arguments.host, arguments.port)
-    except ValueError as error:
-        print(f"orgc.emulator: {error}", file=sys.stderr)
-        return 2
     except EmulatorUnavailable as error:
         print(f"orgc.emulator: {error}", file=sys.stderr)
         return 1

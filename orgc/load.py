@@ -333,7 +333,8 @@ class _Loader:
         value = self.construct(node, file, path)
         if isinstance(value, dict):
             return value
-        if value is not None:  # None: already reported (a broken include)
+        # None from a tag was already reported (a broken include); a written null was not.
+        if value is not None or node.tag == _YAML_TAG + "null":
             self.diagnostics.add(
                 "E109", "`<<:` merges a mapping or a list of mappings, not this value", span
             )

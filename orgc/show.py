@@ -100,9 +100,14 @@ def _detail_lines(change: Change) -> list[str]:
 
 def _password_policy_sentence(settings: dict[str, Any]) -> str:
     required = [
-        name
-        for name in ("lowercase", "uppercase", "numbers", "symbols")
-        if settings.get(f"require_{name}_characters" if name != "numbers" else "require_numbers")
+        label
+        for label, key in (
+            ("lowercase", "require_lowercase_characters"),
+            ("uppercase", "require_uppercase_characters"),
+            ("numbers", "require_numbers"),
+            ("symbols", "require_symbols"),
+        )
+        if settings.get(key)
     ]
     parts = [f"minimum length {settings.get('minimum_password_length')}"]
     if required:

@@ -9,6 +9,7 @@ one diagnostic with a stable code, a position and one actionable sentence.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -52,6 +53,8 @@ _PHRASES: dict[str, str] = {
     "PolicyDocument": "a mapping or a string holding JSON",
     "MatrixTeams": "a list of team names or a mapping of team names to settings",
     "MatrixEnvironments": "a mapping of environment names to settings",
+    "MatrixTeam": "a mapping with Tags and Environments, or nothing",
+    "MatrixEnvironment": "a mapping with OrganizationalUnit",
 }
 
 _JSON_TYPES: dict[str, str] = {
@@ -73,9 +76,10 @@ _RANK_FUNCTION = 1
 _RANK_TYPE = 2
 _RANK_ENUM = 3
 _RANK_REQUIRED = 4
-_RANK_PATTERN = 5
-_RANK_BOUNDS = 6
-_RANK_OTHER = 7
+_RANK_EMPTY = 5
+_RANK_PATTERN = 6
+_RANK_BOUNDS = 7
+_RANK_OTHER = 8
 
 
 def validate_organization(file: LoadedFile, diagnostics: Diagnostics) -> None:
@@ -376,9 +380,9 @@ class _Checker:
         """A mapping key that breaks the rule for keys (a logical id, a tag key, a team)."""
         key = str(error.instance)
         if self.scope.base + path == ("Organization",):
-            subject = f"logical id {key!r}"
+            subject = f"logical id {_show(key)}"
         else:
-            subject = f"key {key!r} in {self.scope.label(path)}"
+            subject = f"key {_show(key)} in {self.scope.label(path)}"
         key_path = (*path, key)
         finding = self._out_of_bounds(
             str(error.validator), key, key_path, error.schema, subject, subject=subject
@@ -406,15 +410,24 @@ class _Checker:
         yield self._finding(path, _RANK_TYPE, "E203", message)
 
     def _malformed_ref(self, path: DataPath) -> Iterator[_Finding]:
+        """A mapping with a `Ref` key that is not a well-formed reference."""
         value_path = self.scope.base + path
+        ref = _value_at(self.file.data, value_path)
+        target = ref.get("Ref") if isinstance(ref, dict) else None
+        if isinstance(ref, dict) and isinstance(target, str):
+            others = ", ".join(str(key) for key in ref if key != "Ref")
+            message = (
+                f"{self.scope.label(path)} has keys besides Ref ({others}); write !Ref {target}"
+            )
+            yield self._finding(path, _RANK_TYPE, "E203", message)
+            return
         source = self.file.source_map
         # `!Ref [a]` keeps the tag's span for its inner value, and the loader has already said
         # that !Ref takes a logical id. The long form `Ref: [a]` is only seen here.
         if source.span((*value_path, "Ref")) == source.span(value_path):
             return
-        yield self._finding(
-            path, _RANK_TYPE, "E203", "Ref takes a logical id: write !Ref LogicalId"
-        )
+        message = f"Ref takes a logical id, found {_found(target)}; write !Ref LogicalId"
+        yield self._finding(path, _RANK_TYPE, "E203", message)
 
     # --- values -------------------------------------------------------------------------
 
@@ -452,7 +465,7 @@ class _Checker:
     def _not_allowed(self, instance: Any, path: DataPath, allowed: Sequence[Any]) -> _Finding:
         choices = ", ".join(str(value) for value in allowed)
         hint = (
-            did_you_mean(instance, [str(v) for v in allowed]) if isinstance(instance, str) else ""
+            _suggest_value(instance, [str(v) for v in allowed]) if isinstance(instance, str) else ""
         )
         verb = f"be one of {choices}" if len(allowed) > 1 else f"be {_show(allowed[0])}"
         message = f"{self.scope.label(path)} must {verb}, not {_show(instance)}{hint}"
@@ -487,11 +500,10 @@ class _Checker:
         if keyword in ("minLength", "maxLength") and isinstance(instance, str):
             low, high = schema.get("minLength"), schema.get("maxLength")
             if not instance:
-                message = f"{label} must not be empty"
-            else:
-                message = (
-                    f"{label} must be {_between(low, high)} characters long, found {len(instance)}"
-                )
+                return self._finding(path, _RANK_EMPTY, "E204", f"{label} must not be empty")
+            message = (
+                f"{label} must be {_between(low, high)} characters long, found {len(instance)}"
+            )
             return self._finding(path, _RANK_BOUNDS, "E204", message)
         if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
             low, high = schema.get("minimum"), schema.get("maximum")
@@ -538,7 +550,16 @@ class _Checker:
         self, path: DataPath, rank: int, code: str, message: str, *, key: bool = False
     ) -> _Finding:
         full_path = self.scope.base + path
-        span = self._key_span(full_path[:-1]) if key else self.file.source_map.span(full_path)
+        if key:
+            span = self._key_span(full_path[:-1])
+        elif (
+            _value_at(self.file.data, full_path) is None and full_path in self.file.source_map.keys
+        ):
+            # An empty value has no text of its own; YAML places it at the next token, often on
+            # the next line. Its key is where the user looks.
+            span = self.file.source_map.keys[full_path]
+        else:
+            span = self.file.source_map.span(full_path)
         return _Finding(full_path, rank, code, message, span)
 
     def _key_span(self, path: DataPath) -> Span | None:
@@ -551,12 +572,33 @@ class _Checker:
         return self.file.source_map.span(path)
 
 
+def _value_at(data: Any, path: DataPath) -> Any:
+    for part in path:
+        if isinstance(data, dict) and isinstance(part, str):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
 def _function_tag(value: Mapping[str, Any]) -> str | None:
     """The short tag (!Sub, !Ref, ...) when `value` is one function call in long form."""
     if len(value) != 1:
         return None
     (name,) = value
     return _FUNCTION_TAGS.get(name)
+
+
+def _suggest_value(value: str, allowed: Sequence[str]) -> str:
+    """`did_you_mean` held to a stricter standard: allowed values often share long affixes
+    (`_POLICY`), which make unrelated values look close."""
+    hint = did_you_mean(value, allowed)
+    match = hint.removeprefix(" (did you mean ").removesuffix("?)")
+    if hint and difflib.SequenceMatcher(None, value.lower(), match.lower()).ratio() < 0.8:
+        return ""
+    return hint
 
 
 def _is_number(text: str) -> bool:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 from orgc.aws import AwsError, AwsProvider, NoCredentials, PreconditionFailed
 from orgc.emulator import Emulator, emulator_environment
@@ -18,6 +19,9 @@ from orgc.observed import (
     TAG_POLICY,
     PasswordPolicySettings,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 MANAGEMENT = "123456789012"
 ROLE = "OrganizationAccountAccessRole"
@@ -46,7 +50,7 @@ def injected_error(endpoint: str, code: str, times: int, *, status: int = 400) -
             "Error": {"Code": code, "Message": f"injected {code}"},
             "ResponseMetadata": {"HTTPStatusCode": status},
         }
-        return AWSResponse(endpoint, status, {}, None), parsed
+        return AWSResponse(endpoint, status, HTTPHeaders(), None), parsed
 
     return hook
 
@@ -55,9 +59,9 @@ def root_id(aws: AwsProvider) -> str:
     return aws.read_organization(read_account_details=False).root.root_id
 
 
-def management_client(emulator: Emulator, service: str) -> Any:
+def s3_client(emulator: Emulator) -> S3Client:
     """A plain boto3 client, to check what the provider did from the outside."""
-    return boto3.client(service, endpoint_url=emulator.endpoint, region_name="us-east-1")
+    return boto3.client("s3", endpoint_url=emulator.endpoint, region_name="us-east-1")
 
 
 # --- reading the organization --------------------------------------------------------------
@@ -449,7 +453,7 @@ def test_ensure_bucket_creates_a_private_versioned_bucket_once(
     aws.ensure_bucket("orgc-state-123456789012", "us-east-1")
     aws.ensure_bucket("orgc-state-eu", "eu-west-1")
     assert aws.call_counts()["S3.CreateBucket"] == 2
-    s3 = management_client(emulator, "s3")
+    s3 = s3_client(emulator)
     versioning = s3.get_bucket_versioning(Bucket="orgc-state-123456789012")
     assert versioning["Status"] == "Enabled"
     block = s3.get_public_access_block(Bucket="orgc-state-123456789012")

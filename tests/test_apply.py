@@ -1,0 +1,604 @@
+"""The apply stage: the scheduler on a recording provider, and whole runs on the emulator.
+
+End-to-end tests drive `orgc` through `main(argv)` against the emulator over HTTP, then look at
+what the emulator holds with boto3 directly (never through orgc's own reading code), re-plan to
+no changes, change the files, and check again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from orgc.apply import apply
+from orgc.aws import AwsProvider
+from orgc.cli import main
+from orgc.emulator import Emulator
+from orgc.observed import PasswordPolicySettings
+from orgc.pipeline import compile_organization, make_plan
+from orgc.plan import Change, Plan
+from orgc.state import LocalStateStore, State
+
+MANAGEMENT = "123456789012"
+
+ORGANIZATION = """\
+AWSTemplateFormatVersion: '2010-09-09-OC'
+Organization:
+  Management:
+    Type: OC::ORG::MasterAccount
+    Properties:
+      AccountName: master
+      AccountId: '123456789012'
+      PasswordPolicy: !Ref Passwords
+      Tags: {owner: platform}
+  Root:
+    Type: OC::ORG::OrganizationRoot
+    Properties:
+      ServiceControlPolicies: !Ref DenyLeave
+  WorkloadsOU:
+    Type: OC::ORG::OrganizationalUnit
+    Properties:
+      OrganizationalUnitName: workloads
+      OrganizationalUnits: [!Ref ProdOU, !Ref DevOU]
+  ProdOU:
+    Type: OC::ORG::OrganizationalUnit
+    Properties:
+      OrganizationalUnitName: prod
+      Accounts: [!Ref Shop]
+      ServiceControlPolicies: !Ref DenyRoot
+  DevOU:
+    Type: OC::ORG::OrganizationalUnit
+    Properties:
+      OrganizationalUnitName: dev
+      Accounts: [!Ref Sandbox]
+  Shop:
+    Type: OC::ORG::Account
+    Properties:
+      AccountName: shop
+      RootEmail: shop@example.com
+      Alias: example-shop
+      PasswordPolicy: !Ref Passwords
+      Tags: {team: shop, environment: prod}
+  Sandbox:
+    Type: OC::ORG::Account
+    Properties:
+      AccountName: sandbox
+      RootEmail: sandbox@example.com
+      PasswordPolicy: !Ref Passwords
+      Tags: {team: shop, environment: dev}
+  Passwords:
+    Type: OC::ORG::PasswordPolicy
+    Properties:
+      MinimumPasswordLength: 14
+      RequireSymbols: true
+      RequireNumbers: true
+      PasswordReusePrevention: 5
+  DenyLeave:
+    Type: OC::ORG::ServiceControlPolicy
+    Properties:
+      PolicyName: DenyLeave
+      PolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - {Effect: Deny, Action: 'organizations:LeaveOrganization', Resource: '*'}
+  DenyRoot:
+    Type: OC::ORG::ServiceControlPolicy
+    Properties:
+      PolicyName: DenyRoot
+      PolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - Effect: Deny
+            Action: '*'
+            Resource: '*'
+            Condition: {StringLike: {'aws:PrincipalArn': 'arn:aws:iam::*:root'}}
+"""
+
+
+# --- the scheduler, on a recording provider -------------------------------------------------
+
+
+class RecordingProvider:
+    """Answers every verb at once and records the calls; fails the verbs it is told to."""
+
+    def __init__(self, failing: frozenset[str] = frozenset()) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.failing = failing
+        self.lock = threading.Lock()
+        self.counter = 0
+
+    def _call(self, verb: str, *args: Any) -> str:
+        with self.lock:
+            self.calls.append((verb, args))
+            self.counter += 1
+            if verb in self.failing:
+                raise RuntimeError(f"{verb} refused")
+            return f"id-{self.counter}"
+
+    def enable_policy_type(self, root_id: str, policy_type: str) -> None:
+        self._call("enable_policy_type", root_id, policy_type)
+
+    def create_policy(
+        self,
+        *,
+        policy_type: str,
+        name: str,
+        description: str,
+        content: str,
+        tags: Mapping[str, str],
+    ) -> str:
+        return self._call("create_policy", name)
+
+    def update_policy(self, policy_id: str, *, name: str, description: str, content: str) -> None:
+        self._call("update_policy", policy_id)
+
+    def delete_policy(self, policy_id: str) -> None:
+        self._call("delete_policy", policy_id)
+
+    def attach_policy(self, policy_id: str, target_id: str) -> None:
+        self._call("attach_policy", policy_id, target_id)
+
+    def detach_policy(self, policy_id: str, target_id: str) -> None:
+        self._call("detach_policy", policy_id, target_id)
+
+    def create_organizational_unit(self, parent_id: str, name: str, tags: Mapping[str, str]) -> str:
+        return self._call("create_organizational_unit", parent_id, name)
+
+    def rename_organizational_unit(self, ou_id: str, name: str) -> None:
+        self._call("rename_organizational_unit", ou_id, name)
+
+    def delete_organizational_unit(self, ou_id: str) -> None:
+        self._call("delete_organizational_unit", ou_id)
+
+    def create_account(
+        self, *, name: str, email: str, role_name: str, tags: Mapping[str, str]
+    ) -> str:
+        return self._call("create_account", name)
+
+    def move_account(
+        self, account_id: str, source_parent_id: str, destination_parent_id: str
+    ) -> None:
+        self._call("move_account", account_id, source_parent_id, destination_parent_id)
+
+    def close_account(self, account_id: str) -> None:
+        self._call("close_account", account_id)
+
+    def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None:
+        self._call("tag_resource", resource_id)
+
+    def untag_resource(self, resource_id: str, keys: list[str]) -> None:
+        self._call("untag_resource", resource_id)
+
+    def set_password_policy(
+        self, account_id: str, role_name: str, settings: PasswordPolicySettings | None
+    ) -> None:
+        self._call("set_password_policy", account_id)
+
+    def set_account_alias(self, account_id: str, role_name: str, alias: str | None) -> None:
+        self._call("set_account_alias", account_id, alias)
+
+
+class MemoryWriter:
+    def __init__(self) -> None:
+        self._state = State()
+        self.writes = 0
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def write(self, new: State) -> State:
+        self.writes += 1
+        self._state = new
+        return new
+
+
+def _plan(*changes: Change) -> Plan:
+    return Plan(
+        source="organization.yml",
+        management_account_id=MANAGEMENT,
+        organization_id="o-test",
+        inputs_digest="sha256:x",
+        observed_digest="sha256:y",
+        ids={
+            "accounts": {"A": None},
+            "organizationalUnits": {"root": "r-1", "OU": None},
+            "policies": {},
+        },
+        changes=changes,
+    )
+
+
+def _change(change_id: str, kind: str, action: str, logical_id: str | None, **extra: Any) -> Change:
+    return Change(
+        id=change_id,
+        kind=kind,
+        action=action,
+        logical_id=logical_id,
+        physical_id=None,
+        summary=change_id,
+        details=extra.pop("details", {}),
+        after=tuple(extra.pop("after", ())),
+    )
+
+
+def test_new_ids_flow_to_later_changes_and_into_the_state() -> None:
+    plan = _plan(
+        _change(
+            "organizational-unit.create:OU",
+            "organizational-unit",
+            "create",
+            "OU",
+            details={"name": "ou", "parent": "root", "tags": {}},
+        ),
+        _change(
+            "account.create:A",
+            "account",
+            "create",
+            "A",
+            details={"name": "a", "email": "a@example.com", "roleName": "R", "tags": {}},
+        ),
+        _change(
+            "account.move:A",
+            "account",
+            "move",
+            "A",
+            details={"from": None, "to": "OU"},
+            after=["account.create:A", "organizational-unit.create:OU"],
+        ),
+    )
+    provider, writer = RecordingProvider(), MemoryWriter()
+    result = apply(plan, provider, writer)
+    assert result.ok
+    account_id = writer.state.accounts["A"]
+    ou_id = writer.state.organizational_units["OU"]
+    assert ("move_account", (account_id, "r-1", ou_id)) in provider.calls
+    assert provider.calls[-1][0] == "move_account"
+
+
+def test_a_failure_skips_only_what_depends_on_it() -> None:
+    plan = _plan(
+        _change(
+            "account.create:A",
+            "account",
+            "create",
+            "A",
+            details={"name": "a", "email": "a@example.com", "roleName": "R", "tags": {}},
+        ),
+        _change(
+            "alias.create:A",
+            "alias",
+            "create",
+            "A",
+            details={"roleName": "R", "before": None, "after": "a"},
+            after=["account.create:A"],
+        ),
+        _change(
+            "organizational-unit.create:OU",
+            "organizational-unit",
+            "create",
+            "OU",
+            details={"name": "ou", "parent": "root", "tags": {}},
+        ),
+    )
+    provider, writer = RecordingProvider(failing=frozenset({"create_account"})), MemoryWriter()
+    result = apply(plan, provider, writer)
+    assert result.failed == {"account.create:A": "create_account refused"}
+    assert result.skipped == {"alias.create:A": "waits on account.create:A, which failed"}
+    assert result.done == ["organizational-unit.create:OU"]
+    assert "OU" in writer.state.organizational_units
+    assert "A" not in writer.state.accounts
+
+
+# --- end to end on the emulator -------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path, aws: AwsProvider, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder with the organization file, as the working directory."""
+    (tmp_path / "organization.yml").write_text(ORGANIZATION, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def orgc(emulator: Emulator, *args: str) -> int:
+    return main([*args, "--endpoint-url", emulator.endpoint])
+
+
+def _organizations() -> Any:
+    return boto3.client("organizations", region_name="us-east-1")
+
+
+def _tree() -> dict[str, Any]:
+    """What the emulator holds: OU paths, account parents, attachments, tags."""
+    client = _organizations()
+    root_id = client.list_roots()["Roots"][0]["Id"]
+    paths = {root_id: "/"}
+    pending = [root_id]
+    while pending:
+        parent = pending.pop()
+        for ou in client.list_organizational_units_for_parent(ParentId=parent)[
+            "OrganizationalUnits"
+        ]:
+            paths[ou["Id"]] = paths[parent].rstrip("/") + "/" + ou["Name"]
+            pending.append(ou["Id"])
+
+    def policies(target: str) -> list[str]:
+        found = client.list_policies_for_target(TargetId=target, Filter="SERVICE_CONTROL_POLICY")
+        return sorted(p["Name"] for p in found["Policies"])
+
+    accounts = {}
+    for account in client.list_accounts()["Accounts"]:
+        parent = client.list_parents(ChildId=account["Id"])["Parents"][0]["Id"]
+        tags = client.list_tags_for_resource(ResourceId=account["Id"])["Tags"]
+        accounts[account["Name"]] = {
+            "id": account["Id"],
+            "ou": paths[parent],
+            "scps": policies(account["Id"]),
+            "tags": {t["Key"]: t["Value"] for t in tags},
+        }
+    return {
+        "ous": {path: policies(ou_id) for ou_id, path in paths.items()},
+        "accounts": accounts,
+    }
+
+
+def _password_policy(account_id: str) -> dict[str, Any]:
+    if account_id == MANAGEMENT:
+        iam = boto3.client("iam", region_name="us-east-1")
+    else:
+        credentials = boto3.client("sts", region_name="us-east-1").assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
+            RoleSessionName="test",
+        )["Credentials"]
+        iam = boto3.client(
+            "iam",
+            region_name="us-east-1",
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+    policy: dict[str, Any] = iam.get_account_password_policy()["PasswordPolicy"]
+    return policy
+
+
+def _plan_json(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "organization.yml", "--format", "json") == 0
+    plan: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return plan
+
+
+def test_apply_replan_change_and_apply_again(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orgc(emulator, "apply", "organization.yml", "--auto-approve") == 0
+    tree = _tree()
+    assert tree["ous"] == {
+        "/": ["DenyLeave", "FullAWSAccess"],
+        "/workloads": ["FullAWSAccess"],
+        "/workloads/prod": ["DenyRoot", "FullAWSAccess"],
+        "/workloads/dev": ["FullAWSAccess"],
+    }
+    assert tree["accounts"]["shop"]["ou"] == "/workloads/prod"
+    assert tree["accounts"]["sandbox"]["ou"] == "/workloads/dev"
+    assert tree["accounts"]["shop"]["tags"] == {"team": "shop", "environment": "prod"}
+    assert tree["accounts"]["master"]["tags"] == {"owner": "platform"}
+    for name in ("master", "shop", "sandbox"):
+        policy = _password_policy(tree["accounts"][name]["id"])
+        assert policy["MinimumPasswordLength"] == 14
+        assert policy["RequireSymbols"] is True
+        assert policy["PasswordReusePrevention"] == 5
+    # The state went to S3 in the management account, versioned.
+    s3 = boto3.client("s3", region_name="us-east-1")
+    state = json.loads(
+        s3.get_object(Bucket=f"orgc-state-{MANAGEMENT}", Key="state.json")["Body"].read()
+    )
+    assert set(state["organization"]["accounts"]) == {"Management", "Shop", "Sandbox"}
+
+    assert orgc(emulator, "plan", "organization.yml", "--detailed-exitcode") == 0
+
+    # Move an account, change a policy and attach it elsewhere, add an account.
+    changed = (
+        ORGANIZATION.replace("Accounts: [!Ref Shop]", "Accounts: [!Ref Shop, !Ref Sandbox]")
+        .replace(
+            "Accounts: [!Ref Sandbox]",
+            "Accounts: [!Ref Lab]\n      ServiceControlPolicies: !Ref DenyRoot",
+        )
+        .replace(
+            "ServiceControlPolicies: !Ref DenyRoot\n  DevOU",
+            "ServiceControlPolicies: !Ref DenyLeave\n  DevOU",
+        )
+        .replace(
+            "Action: 'organizations:LeaveOrganization'",
+            "Action: ['organizations:LeaveOrganization', 'account:CloseAccount']",
+        )
+        + """\
+  Lab:
+    Type: OC::ORG::Account
+    Properties:
+      AccountName: lab
+      RootEmail: lab@example.com
+"""
+    )
+    Path("organization.yml").write_text(changed, encoding="utf-8")
+    plan = _plan_json(emulator, capsys)
+    assert sorted((c["action"], c["id"]) for c in plan["changes"]) == [
+        ("attach", "attachment.attach:DenyLeave:organizational-unit:ProdOU"),
+        ("attach", "attachment.attach:DenyRoot:organizational-unit:DevOU"),
+        ("create", "account.create:Lab"),
+        ("detach", f"attachment.detach:{_policy_id('DenyRoot')}:organizational-unit:ProdOU"),
+        ("move", "account.move:Lab"),
+        ("move", "account.move:Sandbox"),
+        ("update", "policy.update:DenyLeave"),
+    ]
+    assert orgc(emulator, "apply", "organization.yml", "--auto-approve") == 0
+    tree = _tree()
+    assert tree["ous"]["/workloads/prod"] == ["DenyLeave", "FullAWSAccess"]
+    assert tree["ous"]["/workloads/dev"] == ["DenyRoot", "FullAWSAccess"]
+    assert tree["accounts"]["sandbox"]["ou"] == "/workloads/prod"
+    assert tree["accounts"]["lab"]["ou"] == "/workloads/dev"
+    content = _organizations().describe_policy(PolicyId=_policy_id("DenyLeave"))["Policy"][
+        "Content"
+    ]
+    assert json.loads(content)["Statement"][0]["Action"] == [
+        "organizations:LeaveOrganization",
+        "account:CloseAccount",
+    ]
+    assert orgc(emulator, "plan", "organization.yml", "--detailed-exitcode") == 0
+
+
+def _policy_id(name: str) -> str:
+    for policy in _organizations().list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]:
+        if policy["Name"] == name:
+            return str(policy["Id"])
+    raise AssertionError(f"no policy {name}")
+
+
+def test_changes_made_by_hand_show_up_and_are_undone(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orgc(emulator, "apply", "organization.yml", "--auto-approve") == 0
+    client = _organizations()
+    tree = _tree()
+    prod = next(
+        ou["Id"]
+        for ou in client.list_organizational_units_for_parent(
+            ParentId=client.list_organizational_units_for_parent(
+                ParentId=client.list_roots()["Roots"][0]["Id"]
+            )["OrganizationalUnits"][0]["Id"]
+        )["OrganizationalUnits"]
+        if ou["Name"] == "prod"
+    )
+    client.detach_policy(PolicyId=_policy_id("DenyRoot"), TargetId=prod)
+    client.tag_resource(
+        ResourceId=tree["accounts"]["shop"]["id"], Tags=[{"Key": "team", "Value": "someone-else"}]
+    )
+    plan = _plan_json(emulator, capsys)
+    assert sorted(c["id"] for c in plan["changes"]) == [
+        "attachment.attach:DenyRoot:organizational-unit:ProdOU",
+        "tags.update:account:Shop",
+    ]
+    assert orgc(emulator, "apply", "organization.yml", "--auto-approve") == 0
+    assert _tree() == tree
+
+
+def test_saved_plan_applies_exactly_and_refuses_when_stale(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orgc(emulator, "plan", "organization.yml", "--out", "plan.json") == 0
+    assert orgc(emulator, "apply", "plan.json", "--auto-approve") == 0
+    assert _tree()["accounts"]["shop"]["ou"] == "/workloads/prod"
+
+    Path("organization.yml").write_text(
+        ORGANIZATION.replace("team: shop, environment: prod", "team: shop, environment: live"),
+        encoding="utf-8",
+    )
+    assert orgc(emulator, "plan", "organization.yml", "--out", "plan.json") == 0
+    # Someone changes the organization between plan and apply.
+    client = _organizations()
+    client.tag_resource(
+        ResourceId=_tree()["accounts"]["sandbox"]["id"], Tags=[{"Key": "by", "Value": "hand"}]
+    )
+    capsys.readouterr()
+    assert orgc(emulator, "apply", "plan.json", "--auto-approve") == 1
+    assert "error[E604]" in capsys.readouterr().err
+    assert _tree()["accounts"]["shop"]["tags"]["environment"] == "prod"
+
+    assert orgc(emulator, "plan", "organization.yml", "--out", "plan.json") == 0
+    Path("organization.yml").write_text(ORGANIZATION, encoding="utf-8")
+    capsys.readouterr()
+    assert orgc(emulator, "apply", "plan.json", "--auto-approve") == 1
+    assert "error[E605]" in capsys.readouterr().err
+
+
+def test_reparenting_an_ou_survives_an_interruption(
+    project: Path, emulator: Emulator, aws: AwsProvider, tmp_path: Path
+) -> None:
+    store = LocalStateStore(tmp_path / "state.json")
+    assert (
+        orgc(emulator, "apply", "organization.yml", "--auto-approve", "--state", str(store.path))
+        == 0
+    )
+    # prod moves from workloads to the root: AWS has no move-OU call.
+    Path("organization.yml").write_text(
+        ORGANIZATION.replace(
+            "OrganizationalUnits: [!Ref ProdOU, !Ref DevOU]", "OrganizationalUnits: [!Ref DevOU]"
+        ),
+        encoding="utf-8",
+    )
+    inputs = compile_organization(Path("organization.yml"))
+
+    def connection_lost(**_: Any) -> None:
+        raise ConnectionError("connection lost")
+
+    # The run dies at the first account move: the new OU exists, the old one still holds all.
+    aws.register_event_hook("before-call.organizations.MoveAccount", connection_lost)
+    with store.lock("test") as locked:
+        plan = make_plan(inputs, aws, locked.state)
+        assert "organizational-unit.replace:ProdOU" in {c.id for c in plan.changes}
+        result = apply(plan, aws, locked, max_workers=1)
+    assert result.failed == {"account.move:Shop": "connection lost"}
+    assert not [c for c in result.done if c.startswith("organizational-unit.delete:")]
+    state = store.read()
+    assert len(state.retired_organizational_units) == 1
+    tree = _tree()
+    assert "/prod" in tree["ous"]
+    assert "/workloads/prod" in tree["ous"]  # not yet emptied
+    assert tree["accounts"]["shop"]["ou"] == "/workloads/prod"
+
+    # A new run picks up where the last one stopped.
+    assert (
+        orgc(emulator, "apply", "organization.yml", "--auto-approve", "--state", str(store.path))
+        == 0
+    )
+    tree = _tree()
+    assert "/workloads/prod" not in tree["ous"]
+    assert tree["ous"]["/prod"] == ["DenyRoot", "FullAWSAccess"]
+    assert tree["accounts"]["shop"]["ou"] == "/prod"
+    assert store.read().retired_organizational_units == ()
+    assert (
+        orgc(
+            emulator, "plan", "organization.yml", "--detailed-exitcode", "--state", str(store.path)
+        )
+        == 0
+    )
+
+
+def test_a_held_lock_stops_a_second_apply(
+    project: Path, emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LocalStateStore(tmp_path / "state.json")
+    with store.lock("someone else"):
+        capsys.readouterr()
+        assert (
+            orgc(
+                emulator, "apply", "organization.yml", "--auto-approve", "--state", str(store.path)
+            )
+            == 3
+        )
+    assert "error[E702]" in capsys.readouterr().err
+    assert "shop" not in _tree()["accounts"]
+
+
+def test_invalid_files_make_no_aws_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("organization.yml").write_text(
+        ORGANIZATION.replace("AccountName: shop", "AcountName: shop"), encoding="utf-8"
+    )
+    # Nothing listens on port 9: any AWS call would fail with a connection error, not E202.
+    code = main(
+        ["apply", "organization.yml", "--auto-approve", "--endpoint-url", "http://127.0.0.1:9"]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "error[E202]" in err
+    assert "E701" not in err
