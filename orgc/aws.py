@@ -325,11 +325,15 @@ class AwsProvider:
                 retry_access_denied=fresh_account,
             )
             raw = response["Credentials"]
+            expiration = raw["Expiration"]
+            if expiration.tzinfo is None:
+                # STS speaks UTC; a naive timestamp (some STS-compatible endpoints) is UTC too.
+                expiration = expiration.replace(tzinfo=timezone.utc)
             assumed = _AssumedCredentials(
                 access_key_id=raw["AccessKeyId"],
                 secret_access_key=raw["SecretAccessKey"],
                 session_token=raw["SessionToken"],
-                expiration=raw["Expiration"],
+                expiration=expiration,
             )
             with self._lock:
                 self._credentials[key] = assumed

@@ -364,8 +364,7 @@ def _password_policy(account_id: str) -> dict[str, Any]:
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
         )
-    policy: dict[str, Any] = iam.get_account_password_policy()["PasswordPolicy"]
-    return policy
+    return dict(iam.get_account_password_policy()["PasswordPolicy"])
 
 
 def _plan_json(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -266,6 +267,30 @@ def test_account_roles_choose_the_role_per_account(aws: AwsProvider) -> None:
     aws.register_event_hook("before-parameter-build.sts.AssumeRole", record)
     aws.read_organization(account_roles={account: "CustomAccess"})
     assert assumed == [f"arn:aws:iam::{account}:role/CustomAccess"]
+
+
+def test_each_role_is_assumed_once_across_threads_and_reads(
+    emulator: Emulator, aws: AwsProvider
+) -> None:
+    members = {aws.create_account(name=f"M{i}", email=f"m{i}@example.com") for i in range(6)}
+    provider = AwsProvider(endpoint_url=emulator.endpoint, max_workers=8, sleep=lambda _: None)
+    first = provider.read_organization()
+    second = provider.read_organization()
+    assert first == second
+    assert all(first.accounts[member].details_read for member in members)
+    assert provider.call_counts()["STS.AssumeRole"] == len(members)
+
+
+def test_credentials_near_expiry_are_renewed(aws: AwsProvider) -> None:
+    account = aws.create_account(name="Member", email="member@example.com")
+
+    def expiring(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["Credentials"]["Expiration"] = datetime.now(timezone.utc) + timedelta(minutes=1)
+
+    aws.register_event_hook("after-call.sts.AssumeRole", expiring)
+    aws.set_password_policy(account, ROLE, PasswordPolicySettings())
+    aws.set_password_policy(account, ROLE, None)
+    assert aws.call_counts()["STS.AssumeRole"] == 2
 
 
 # --- retries -------------------------------------------------------------------------------
