@@ -120,9 +120,8 @@ CODES: dict[str, Code] = {
         "unknown resource type",
         "Organization resources are typed OC::ORG::MasterAccount, OC::ORG::Account, "
         "OC::ORG::OrganizationRoot, OC::ORG::OrganizationalUnit, OC::ORG::ServiceControlPolicy, "
-        "OC::ORG::PasswordPolicy, or one of orgc's additions (OC::ORG::TagPolicy, "
-        "OC::ORG::BackupPolicy, OC::ORG::AiServicesOptOutPolicy, OC::ORG::ResourceControlPolicy, "
-        "Orgc::ORG::AccountMatrix).",
+        "OC::ORG::PasswordPolicy, or one of orgc's additions: Orgc::ORG::Policy (tag, backup, "
+        "AI-services opt-out and resource control policies) and Orgc::ORG::AccountMatrix.",
     ),
     "E206": Code(
         "value not allowed",

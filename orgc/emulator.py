@@ -74,6 +74,8 @@ _spawned: dict[int, subprocess.Popen[bytes]] = {}
 class EmulatorUnavailable(Exception):
     """moto (the `emulator` extra) is not installed."""
 
+    code = "E706"
+
     def __init__(self, detail: str = "") -> None:
         reason = f" ({detail})" if detail else ""
         super().__init__(f"the embedded AWS emulator is not installed{reason}; {_INSTALL_HINT}")
@@ -516,10 +518,16 @@ def _stop_foreign(pid: int, endpoint: str) -> None:
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + _STOP_TIMEOUT
     while time.monotonic() < deadline:
-        if not (_pid_alive(pid) and _answers(endpoint, timeout=0.2)):
+        # Windows cannot probe a pid cheaply; there the closed endpoint says it is gone.
+        if sys.platform == "win32":
+            if not _answers(endpoint, timeout=0.2):
+                return
+        elif not _pid_alive(pid):
             return
         time.sleep(0.05)
-    if sys.platform != "win32":
+    # Still serving after a polite request: force it. (A pid that lingers without serving is a
+    # zombie waiting for its own parent, or already exiting; nothing more to do.)
+    if sys.platform != "win32" and _answers(endpoint, timeout=0.2):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 

@@ -172,7 +172,8 @@ class _Builder:
         return self.file.source_map.span(path)
 
     def error(self, code: str, message: str, path: DataPath) -> None:
-        self.diagnostics.add(code, message, self.span(path))
+        """Report at the key that holds `path` (its value for list items and references)."""
+        self.diagnostics.add(code, message, self.file.source_map.key_span(path))
 
     # references
 
@@ -216,7 +217,7 @@ class _Builder:
         if found not in kinds:
             self.error(
                 "E311",
-                f"!Ref {target} is a {found}, but {what} takes {' or '.join(kinds)}",
+                f"!Ref {target} is of type {found}, but {what} takes {' or '.join(kinds)}",
                 ref_path,
             )
             return
@@ -714,7 +715,7 @@ def _check_ou_tree(
         closing = cycle[-2]  # the OU whose parent closes the loop
         builder.error(
             "E308",
-            f"OU {closing} contains itself: {' ⊃ '.join(reversed(cycle))}",
+            f"OUs nest in a cycle: {' ⊃ '.join(reversed(cycle))}; remove one of these links",
             parent_paths.get(closing, ()),
         )
     if reported:
@@ -824,7 +825,7 @@ def _check_policy_limits(builder: _Builder, organization: Organization) -> None:
                 "W301",
                 f"{policy.policy_type} {policy.name} is {size:,} of {limit.value:,} characters "
                 f"({size * 100 // limit.value}%)",
-                builder.span(path),
+                builder.file.source_map.key_span(path),
             )
     targets: list[tuple[str, tuple[str, ...], DataPath]] = []
     if organization.root.logical_id:

@@ -106,13 +106,9 @@ def validate_organization(file: LoadedFile, diagnostics: Diagnostics) -> None:
         _validate_resource(file, diagnostics, logical_id, resource)
 
 
-def load_schema() -> dict[str, Any]:
-    """The organization schema, parsed once."""
-    return _schema()
-
-
 @functools.cache
-def _schema() -> dict[str, Any]:
+def load_schema() -> dict[str, Any]:
+    """The organization schema, parsed once and shared: read it, never change it."""
     text = (resources.files("orgc") / "schemas" / "organization.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
@@ -123,13 +119,13 @@ def _validator(definition: str) -> Draft202012Validator:
     # The registry holds the one schema under its $id and has no way to retrieve others: a
     # reference that does not resolve locally is a bug in the schema, never a network call.
     registry: Registry[Any] = Registry().with_resource(
-        SCHEMA_ID, DRAFT202012.create_resource(_schema())
+        SCHEMA_ID, DRAFT202012.create_resource(load_schema())
     )
     return Draft202012Validator({"$ref": f"{SCHEMA_ID}#/$defs/{definition}"}, registry=registry)
 
 
 def _definitions() -> dict[str, Any]:
-    definitions: dict[str, Any] = _schema()["$defs"]
+    definitions: dict[str, Any] = load_schema()["$defs"]
     return definitions
 
 
@@ -294,7 +290,7 @@ class _Checker:
             yield from self._not_a_ref(instance, path, "a !Ref")
         elif schema is self.definitions["Ref"]["properties"]["Ref"]:
             yield from self._malformed_ref(path[:-1])
-        elif keyword in ("anyOf", "oneOf"):
+        elif keyword == "anyOf":
             yield from self._alternatives(error, path)
         elif keyword == "additionalProperties":
             known = list(schema.get("properties", {}))
@@ -505,7 +501,7 @@ class _Checker:
                 f"{label} must be {_between(low, high)} characters long, found {len(instance)}"
             )
             return self._finding(path, _RANK_BOUNDS, "E204", message)
-        if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        if keyword in ("minimum", "maximum"):
             low, high = schema.get("minimum"), schema.get("maximum")
             message = f"{label} must be {_between(low, high)}, found {instance}"
             return self._finding(path, _RANK_BOUNDS, "E204", message)
@@ -521,7 +517,8 @@ class _Checker:
                 seen.append(item)
             message = f"{label} lists {_show(repeated)} more than once"
             return self._finding(path, _RANK_BOUNDS, "E204", message)
-        return self._finding(path, _RANK_OTHER, "E204", f"{label}: {keyword} rule broken")
+        message = f"{label} does not satisfy the schema's {keyword} rule"
+        return self._finding(path, _RANK_OTHER, "E204", message)
 
     def _expected(self, schema: Any) -> str:
         """What `schema` accepts, in YAML terms ("a list", "a !Ref")."""
@@ -537,7 +534,7 @@ class _Checker:
             return _show(schema["const"])
         if "enum" in schema:
             return "one of " + ", ".join(str(v) for v in schema["enum"])
-        branches = schema.get("anyOf") or schema.get("oneOf")
+        branches = schema.get("anyOf")
         if branches:
             return _join_or([self._expected(branch) for branch in branches])
         types = schema.get("type")
