@@ -260,18 +260,23 @@ def _is_saved_plan(path: Path) -> bool:
 def _apply(args: argparse.Namespace) -> int:
     from orgc.pipeline import compile_organization, load_saved_plan, plan_and_apply, run_apply
 
+    if not args.auto_approve and not sys.stdin.isatty():
+        print(
+            "orgc: apply asks for confirmation on a terminal; pass --auto-approve to apply "
+            "without asking",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
     def confirm(result: Plan) -> bool:
         sys.stdout.write(render_text(result))
         if args.auto_approve:
             return True
-        if not sys.stdin.isatty():
-            print(
-                "orgc: not applying: no terminal to confirm on; pass --auto-approve",
-                file=sys.stderr,
-            )
-            return False
         answer = input("\nApply these changes? Only 'yes' is accepted: ")
-        return answer.strip() == "yes"
+        if answer.strip() != "yes":
+            print("Apply cancelled; nothing was changed.")
+            return False
+        return True
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         started = time.monotonic()

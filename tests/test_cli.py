@@ -1,0 +1,123 @@
+"""`orgc` as a user meets it: output shapes and exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from orgc.aws import AwsProvider
+from orgc.cli import main
+from orgc.emulator import Emulator
+
+TOP = Path(__file__).parent.parent
+
+BROKEN = """\
+Organization:
+  Management:
+    Type: OC::ORG::MasterAccount
+    Properties:
+      AccountName: management
+      AccountId: 012345678901
+  Shop:
+    Type: OC::ORG::Account
+    Properties:
+      AcountName: shop
+      RootEmail: shop@example.com
+  Prod:
+    Type: OC::ORG::OrganizationalUnit
+    Properties:
+      OrganizationalUnitName: prod
+      Accounts: [Shop]
+"""
+
+
+def test_validate_reports_every_mistake_sorted_with_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("organization.yml").write_text(BROKEN, encoding="utf-8")
+    assert main(["validate", "organization.yml"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "organization.yml:6:18: error[E305]: account id 012345678901 was read as the number "
+        "12345678901; quote it: '012345678901'",
+        "organization.yml:10:7: error[E202]: unknown property 'AcountName' for OC::ORG::Account "
+        "(did you mean AccountName?)",
+        "organization.yml:16:18: error[E302]: 'Shop' is a plain string; write !Ref Shop",
+        "3 errors, 0 warnings",
+    ]
+
+
+def test_validate_accepts_the_example_as_a_directory_a_task_file_or_the_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for path in (
+        "organization",
+        "organization/organization-tasks.yml",
+        "organization/organization.yml",
+    ):
+        assert main(["validate", str(TOP / path), "--root", str(TOP)]) == 0
+        assert capsys.readouterr().out == "0 errors, 0 warnings\n"
+
+
+def test_yaml_syntax_error_is_a_diagnostic_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("organization.yml").write_text("Organization:\n  A: [unclosed\n", encoding="utf-8")
+    assert main(["validate", "organization.yml"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("organization.yml:3:1: error[E101]: YAML syntax error")
+    assert "Traceback" not in out
+
+
+def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "e305"]) == 0
+    assert capsys.readouterr().out.startswith("E305: account id read as a number\n")
+    assert main(["explain", "E999"]) == 2
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["plan"])
+    assert raised.value.code == 2
+
+
+def test_apply_without_a_terminal_needs_auto_approve(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    assert main(["apply", str(TOP / "organization"), "--endpoint-url", "http://127.0.0.1:9"]) == 2
+    assert "--auto-approve" in capsys.readouterr().err
+
+
+def test_detailed_exitcode_and_formats(
+    aws: AwsProvider,
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(TOP)
+    state = ["--state", str(tmp_path / "state.json"), "--endpoint-url", emulator.endpoint]
+    assert main(["plan", "organization", "--detailed-exitcode", *state]) == 2
+    capsys.readouterr()
+    assert main(["plan", "organization", "--format", "markdown", *state]) == 0
+    markdown = capsys.readouterr().out
+    assert markdown.startswith("### orgc plan for `o-")
+    assert "| + | account | create account example-payments-prod" in markdown
+    assert main(["plan", "organization", "--format", "json", *state]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["summary"] == {
+        "adopt": 1,
+        "attach": 5,
+        "create": 39,
+        "enable": 2,
+        "move": 10,
+        "update": 1,
+    }
+    assert main(["apply", "organization", "--auto-approve", *state]) == 0
+    assert main(["plan", "organization", "--detailed-exitcode", *state]) == 0
+    assert "No changes." in capsys.readouterr().out
