@@ -54,8 +54,8 @@ CODES: dict[str, Code] = {
     ),
     "E102": Code(
         "duplicate key",
-        "A mapping holds the same key twice; YAML keeps only one of them, silently. Remove or "
-        "rename one.",
+        "A mapping holds the same key twice; plain YAML would keep one of them silently. orgc "
+        "keeps the first and reports the second: remove or rename one.",
     ),
     "E103": Code(
         "unknown tag",

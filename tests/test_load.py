@@ -1,0 +1,1215 @@
+"""Stage 1, load: tags, scalars, merges, includes, commands, syntax errors and the source map.
+
+Small documents are written to `tmp_path`; multi-file include trees and the error files with
+their expected diagnostics inline live under tests/cases/load/. Every test runs from the folder
+it loads, so diagnostics name files relative to it, as they do for a user.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orgc.diagnostics import Diagnostics, Span
+from orgc.load import (
+    FILE_TAGS,
+    INTRINSIC_TAGS,
+    LoadedFile,
+    LoadOptions,
+    SourceMap,
+    load_file,
+    load_organization,
+)
+
+CASES = Path(__file__).parent / "cases" / "load"
+ERROR_CASES = sorted((CASES / "errors").glob("*.yml"))
+EXPECTED_ERROR = re.compile(r"#\s*error\[(?P<code>[EW]\d{3})\]: (?P<message>.+)$")
+KNOWN_TAGS = ", ".join(sorted((*INTRINSIC_TAGS, *FILE_TAGS)))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder that is also the working directory."""
+    root = tmp_path.resolve()
+    monkeypatch.chdir(root)
+    return root
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def report(diagnostics: Diagnostics) -> list[str]:
+    """Diagnostics as a user reads them, in the order they are shown."""
+    return [str(diagnostic) for diagnostic in diagnostics]
+
+
+def load_text(
+    root: Path, text: str, *, allow_cmd: bool = False, name: str = "main.yml"
+) -> tuple[LoadedFile, list[str]]:
+    """Load `text` written to `root/name`, with `root` as the project root."""
+    write(root, {name: text})
+    diagnostics = Diagnostics()
+    loaded = load_file(root / name, LoadOptions(root=root, allow_cmd=allow_cmd), diagnostics)
+    assert loaded is not None, report(diagnostics)
+    return loaded, report(diagnostics)
+
+
+def where(loaded: LoadedFile, path: tuple[str | int, ...]) -> str:
+    return str(loaded.source_map.span(path))
+
+
+def key_where(loaded: LoadedFile, path: tuple[str | int, ...]) -> str:
+    return str(loaded.source_map.key_span(path))
+
+
+# --- short-form tags ------------------------------------------------------------------------------
+
+SHORT_FORMS: list[tuple[str, str, Any]] = [
+    ("!Ref", "!Ref Prod", {"Ref": "Prod"}),
+    ("!Ref", "!Ref AWS::AccountId", {"Ref": "AWS::AccountId"}),
+    ("!Condition", "!Condition IsProd", {"Condition": "IsProd"}),
+    ("!GetAtt", "!GetAtt Prod.AccountId", {"Fn::GetAtt": ["Prod", "AccountId"]}),
+    ("!GetAtt", "!GetAtt A.B.C", {"Fn::GetAtt": ["A", "B.C"]}),
+    ("!GetAtt", "!GetAtt [Prod, AccountId]", {"Fn::GetAtt": ["Prod", "AccountId"]}),
+    (
+        "!Sub",
+        "!Sub 'arn:aws:iam::${AWS::AccountId}:root'",
+        {"Fn::Sub": "arn:aws:iam::${AWS::AccountId}:root"},
+    ),
+    (
+        "!Sub",
+        "!Sub ['${Name}-logs', {Name: !Ref Prod}]",
+        {"Fn::Sub": ["${Name}-logs", {"Name": {"Ref": "Prod"}}]},
+    ),
+    ("!Join", "!Join ['-', [a, !Ref B]]", {"Fn::Join": ["-", ["a", {"Ref": "B"}]]}),
+    (
+        "!If",
+        "!If [IsProd, !Ref Prod, !Ref AWS::NoValue]",
+        {"Fn::If": ["IsProd", {"Ref": "Prod"}, {"Ref": "AWS::NoValue"}]},
+    ),
+    ("!Select", "!Select [0, !GetAZs '']", {"Fn::Select": [0, {"Fn::GetAZs": ""}]}),
+    ("!GetAZs", "!GetAZs eu-west-1", {"Fn::GetAZs": "eu-west-1"}),
+    ("!Split", "!Split [',', 'a,b']", {"Fn::Split": [",", "a,b"]}),
+    (
+        "!FindInMap",
+        "!FindInMap [Regions, !Ref AWS::Region, Ami]",
+        {"Fn::FindInMap": ["Regions", {"Ref": "AWS::Region"}, "Ami"]},
+    ),
+    ("!Equals", "!Equals [!Ref Env, prod]", {"Fn::Equals": [{"Ref": "Env"}, "prod"]}),
+    (
+        "!And",
+        "!And [!Condition A, !Condition B]",
+        {"Fn::And": [{"Condition": "A"}, {"Condition": "B"}]},
+    ),
+    (
+        "!Or",
+        "!Or [!Condition A, !Condition B]",
+        {"Fn::Or": [{"Condition": "A"}, {"Condition": "B"}]},
+    ),
+    ("!Not", "!Not [!Condition A]", {"Fn::Not": [{"Condition": "A"}]}),
+    ("!ImportValue", "!ImportValue shared-vpc", {"Fn::ImportValue": "shared-vpc"}),
+    ("!Base64", "!Base64 '#!/bin/sh'", {"Fn::Base64": "#!/bin/sh"}),
+    ("!Cidr", "!Cidr [10.0.0.0/16, 4, 8]", {"Fn::Cidr": ["10.0.0.0/16", 4, 8]}),
+    (
+        "!Transform",
+        "!Transform {Name: AWS::Include, Parameters: {Location: s3://b/k}}",
+        {"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "s3://b/k"}}},
+    ),
+    ("!ToJsonString", "!ToJsonString {a: 1}", {"Fn::ToJsonString": {"a": 1}}),
+    ("!Length", "!Length [a, b]", {"Fn::Length": ["a", "b"]}),
+    ("!Contains", "!Contains [[a, b], a]", {"Fn::Contains": [["a", "b"], "a"]}),
+    (
+        "!EachMemberEquals",
+        "!EachMemberEquals [[a, a], a]",
+        {"Fn::EachMemberEquals": [["a", "a"], "a"]},
+    ),
+    ("!EachMemberIn", "!EachMemberIn [[a], [a, b]]", {"Fn::EachMemberIn": [["a"], ["a", "b"]]}),
+    ("!RefAll", "!RefAll AWS::EC2::Subnet::Id", {"Fn::RefAll": "AWS::EC2::Subnet::Id"}),
+    ("!ValueOf", "!ValueOf [Subnet, Tag]", {"Fn::ValueOf": ["Subnet", "Tag"]}),
+    ("!ValueOfAll", "!ValueOfAll [Subnet, Tag]", {"Fn::ValueOfAll": ["Subnet", "Tag"]}),
+    (
+        "!CopyValue",
+        "!CopyValue [VpcId, !Ref Prod, eu-west-1]",
+        {"Fn::CopyValue": ["VpcId", {"Ref": "Prod"}, "eu-west-1"]},
+    ),
+    ("!CopyValue", "!CopyValue VpcId", {"Fn::CopyValue": "VpcId"}),
+    ("!JsonString", "!JsonString {a: [1, 2]}", {"Fn::JsonString": {"a": [1, 2]}}),
+    ("!MD5", "!MD5 some text", {"Fn::MD5": "some text"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [(source, expected) for _, source, expected in SHORT_FORMS],
+    ids=[source for _, source, _ in SHORT_FORMS],
+)
+def test_short_form_tag_becomes_long_form(project: Path, source: str, expected: Any) -> None:
+    loaded, diagnostics = load_text(project, f"Value: {source}\n")
+    assert diagnostics == []
+    assert loaded.data == {"Value": expected}
+
+
+def test_every_intrinsic_tag_has_a_case() -> None:
+    assert {tag for tag, _, _ in SHORT_FORMS} == set(INTRINSIC_TAGS)
+
+
+def test_two_tags_on_one_node_are_a_syntax_error(project: Path) -> None:
+    write(project, {"main.yml": "Value: !MD5 !ReadFile policy.json\n"})
+    diagnostics = Diagnostics()
+    assert load_file(project / "main.yml", LoadOptions(root=project), diagnostics) is None
+    assert report(diagnostics) == [
+        "main.yml:1:13: error[E101]: YAML syntax error: expected <block end>, but found '<tag>' "
+        "(while parsing a block mapping)"
+    ]
+
+
+def test_block_forms_of_tags(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project,
+        "Sub: !Sub |\n"
+        "  line ${A}\n"
+        "Join: !Join\n"
+        "  - ','\n"
+        "  - - !Ref A\n"
+        "    - b\n"
+        "Mapping: !JsonString\n"
+        "  Version: '2012-10-17'\n",
+    )
+    assert diagnostics == []
+    assert loaded.data == {
+        "Sub": {"Fn::Sub": "line ${A}\n"},
+        "Join": {"Fn::Join": [",", [{"Ref": "A"}, "b"]]},
+        "Mapping": {"Fn::JsonString": {"Version": "2012-10-17"}},
+    }
+
+
+def test_tagged_values_have_positions_down_to_each_item(project: Path) -> None:
+    loaded, _ = load_text(
+        project,
+        "Join: !Join\n"
+        "  - '-'\n"
+        "  - - a\n"
+        "    - !Ref B\n"
+        "GetAtt: !GetAtt Prod.AccountId\n"
+        "Pair: !GetAtt [Prod, AccountId]\n",
+    )
+    assert where(loaded, ("Join",)) == "main.yml:1:7"
+    assert where(loaded, ("Join", "Fn::Join")) == "main.yml:1:7"
+    assert where(loaded, ("Join", "Fn::Join", 0)) == "main.yml:2:5"
+    assert where(loaded, ("Join", "Fn::Join", 1)) == "main.yml:3:5"
+    assert where(loaded, ("Join", "Fn::Join", 1, 1)) == "main.yml:4:7"
+    assert where(loaded, ("Join", "Fn::Join", 1, 1, "Ref")) == "main.yml:4:7"
+    # The scalar form has one position; both halves of the attribute share it.
+    assert where(loaded, ("GetAtt", "Fn::GetAtt", 0)) == "main.yml:5:9"
+    assert where(loaded, ("GetAtt", "Fn::GetAtt", 1)) == "main.yml:5:9"
+    assert where(loaded, ("Pair", "Fn::GetAtt", 0)) == "main.yml:6:16"
+    assert where(loaded, ("Pair", "Fn::GetAtt", 1)) == "main.yml:6:22"
+
+
+def test_unknown_tag_is_reported_at_its_position(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project,
+        "Organization:\n"
+        "  Prod:\n"
+        "    Type: !Reff Prod\n"
+        "    Properties: !Custom {Deep: !AlsoUnknown x}\n"
+        "Kept: !Ref Prod\n",
+    )
+    assert diagnostics == [
+        f"main.yml:3:11: error[E103]: unknown tag !Reff; orgc knows {KNOWN_TAGS}",
+        f"main.yml:4:17: error[E103]: unknown tag !Custom; orgc knows {KNOWN_TAGS}",
+    ]
+    assert loaded.data == {
+        "Organization": {"Prod": {"Type": None, "Properties": None}},
+        "Kept": {"Ref": "Prod"},
+    }
+
+
+def test_getatt_without_a_dot_is_malformed(project: Path) -> None:
+    loaded, diagnostics = load_text(project, "Id:\n  !GetAtt NoDot\n")
+    assert diagnostics == [
+        "main.yml:2:3: error[E104]: !GetAtt 'NoDot' needs the form Resource.Attribute"
+    ]
+    assert loaded.data == {"Id": {"Fn::GetAtt": ["NoDot", ""]}}
+
+
+def test_ref_of_a_list_is_malformed(project: Path) -> None:
+    loaded, diagnostics = load_text(project, "Targets: [!Ref [Prod, Dev]]\n")
+    assert diagnostics == ["main.yml:1:11: error[E104]: !Ref takes a logical id: !Ref MyAccount"]
+    assert loaded.data == {"Targets": [{"Ref": ["Prod", "Dev"]}]}
+    # The inner value keeps the tag's span, which later stages use to avoid a second report.
+    assert (
+        loaded.source_map.values[("Targets", 0, "Ref")] == loaded.source_map.values[("Targets", 0)]
+    )
+
+
+def test_tagged_keys_and_non_scalar_keys_are_refused(project: Path) -> None:
+    loaded, diagnostics = load_text(project, "? [a, b]\n: 1\n!Ref k: 2\n1: 3\n")
+    assert diagnostics == [
+        "main.yml:1:3: error[E111]: mapping keys must be plain strings",
+        "main.yml:3:1: error[E111]: a key cannot carry the tag !Ref",
+    ]
+    assert loaded.data == {"k": 2, "1": 3}
+
+
+# --- scalars --------------------------------------------------------------------------------------
+
+# (as written, value, the text kept for a scalar that YAML did not leave a string)
+SCALARS: list[tuple[str, Any, str | None]] = [
+    ("yes", "yes", None),
+    ("no", "no", None),
+    ("on", "on", None),
+    ("off", "off", None),
+    ("y", "y", None),
+    ("true", True, "true"),
+    ("True", True, "True"),
+    ("TRUE", True, "TRUE"),
+    ("false", False, "false"),
+    ("012345678901", 12345678901, "012345678901"),
+    ("'012345678901'", "012345678901", None),
+    ("123456789012", 123456789012, "123456789012"),
+    ("017", 17, "017"),
+    ("0o17", 15, "0o17"),
+    ("0x1F", 31, "0x1F"),
+    ("-0x1F", -31, "-0x1F"),
+    ("0b101", 5, "0b101"),
+    ("-12", -12, "-12"),
+    ("+7", 7, "+7"),
+    ("1_000", 1000, "1_000"),
+    ("0", 0, "0"),
+    ("1.5", 1.5, "1.5"),
+    ("1e3", 1000.0, "1e3"),
+    ("-2.5E-1", -0.25, "-2.5E-1"),
+    (".5", 0.5, ".5"),
+    ("1.", 1.0, "1."),
+    (".inf", math.inf, ".inf"),
+    ("-.inf", -math.inf, "-.inf"),
+    ("+.Inf", math.inf, "+.Inf"),
+    ("null", None, None),
+    ("Null", None, None),
+    ("~", None, None),
+    ("", None, None),
+    ("2024-01-02", "2024-01-02", None),
+    ("2024-01-02T03:04:05Z", "2024-01-02T03:04:05Z", None),
+    ("12:30", "12:30", None),
+    ("0.1.2", "0.1.2", None),
+    ("!!str 012", "012", None),
+    ("!!int '7'", 7, "7"),
+    ("'true'", "true", None),
+    ('"1.5"', "1.5", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("written", "value", "text"),
+    SCALARS,
+    ids=[written or "empty" for written, _, _ in SCALARS],
+)
+def test_scalars_follow_yaml_1_2(project: Path, written: str, value: Any, text: str | None) -> None:
+    loaded, diagnostics = load_text(project, f"Value: {written}\nNext: n\n")
+    assert diagnostics == []
+    assert loaded.data == {"Value": value, "Next": "n"}
+    assert type(loaded.data["Value"]) is type(value)
+    assert loaded.source_map.scalar_text(("Value",)) == text
+
+
+def test_nan_is_a_float_and_keeps_its_text(project: Path) -> None:
+    loaded, _ = load_text(project, "Value: .NaN\n")
+    assert isinstance(loaded.data["Value"], float)
+    assert math.isnan(loaded.data["Value"])
+    assert loaded.source_map.scalar_text(("Value",)) == ".NaN"
+
+
+def test_account_id_read_as_a_number_keeps_its_text_in_a_list(project: Path) -> None:
+    loaded, _ = load_text(project, "Accounts:\n  - 012345678901\n  - '012345678901'\n")
+    assert loaded.data == {"Accounts": [12345678901, "012345678901"]}
+    assert loaded.source_map.scalar_text(("Accounts", 0)) == "012345678901"
+    assert loaded.source_map.scalar_text(("Accounts", 1)) is None
+
+
+def test_block_scalars_hold_the_text_yaml_means(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project,
+        "Folded: >-\n"
+        "  Example Corp's\n"
+        "  organization\n"
+        "\n"
+        "  second paragraph\n"
+        "FoldedKeep: >\n"
+        "  a\n"
+        "    indented\n"
+        "  b\n"
+        "Literal: |\n"
+        "  a\n"
+        "  b\n"
+        "Sub: !Sub >-\n"
+        "  arn:aws:iam::${AWS::AccountId}:\n"
+        "  role/x\n"
+        "? >-\n"
+        "  folded\n"
+        "  key\n"
+        ": 1\n",
+    )
+    assert diagnostics == []
+    assert loaded.data == {
+        "Folded": "Example Corp's organization\nsecond paragraph",
+        "FoldedKeep": "a\n  indented\nb\n",
+        "Literal": "a\nb\n",
+        "Sub": {"Fn::Sub": "arn:aws:iam::${AWS::AccountId}: role/x"},
+        "folded key": 1,
+    }
+
+
+def test_folded_command_and_include_arguments(project: Path) -> None:
+    write(project, {"a b.yml": "x: 1\n"})
+    loaded, diagnostics = load_text(
+        project,
+        "Included: !Include >-\n  a\n  b.yml\nEcho: !Cmd >-\n  echo\n  folded\n",
+        allow_cmd=True,
+    )
+    assert diagnostics == []
+    assert loaded.data == {"Included": {"x": 1}, "Echo": "folded"}
+
+
+def test_json_file_loads_with_tab_indentation(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project, '{\n\t"Value": [1, "two", true, null],\n\t"Id": "012"\n}\n', name="main.json"
+    )
+    assert diagnostics == []
+    assert loaded.data == {"Value": [1, "two", True, None], "Id": "012"}
+    assert key_where(loaded, ("Id",)) == "main.json:3:2"
+
+
+# --- duplicate keys -------------------------------------------------------------------------------
+
+
+def test_duplicate_keys_keep_the_first_value(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project,
+        "Description: first\nOrganization:\n  Prod: {Type: A}\nDescription: !Unknown second\n",
+    )
+    # The later value is built and dropped: its own mistakes are reported in the same run,
+    # and the source map keeps pointing at the first definition.
+    assert diagnostics[0] == (
+        "main.yml:4:1: error[E102]: duplicate key 'Description' (first defined at line 1); "
+        "remove one of them"
+    )
+    assert diagnostics[1].startswith("main.yml:4:14: error[E103]: unknown tag !Unknown;")
+    assert len(diagnostics) == 2
+    assert loaded.data == {"Description": "first", "Organization": {"Prod": {"Type": "A"}}}
+    assert where(loaded, ("Description",)) == "main.yml:1:14"
+    assert key_where(loaded, ("Description",)) == "main.yml:1:1"
+
+
+def test_explicit_key_beside_a_merged_one_is_not_a_duplicate(project: Path) -> None:
+    _, diagnostics = load_text(project, "Base: &base {Type: A}\nProd:\n  <<: *base\n  Type: B\n")
+    assert diagnostics == []
+
+
+# --- error files with the expected diagnostics inline ---------------------------------------------
+
+
+def expected_inline(path: Path) -> list[tuple[str, int, str, str]]:
+    expected = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        match = EXPECTED_ERROR.search(line)
+        if match:
+            expected.append((path.name, number, match["code"], match["message"]))
+    return expected
+
+
+@pytest.mark.parametrize("case", ERROR_CASES, ids=[case.stem for case in ERROR_CASES])
+def test_error_case(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(case.parent)
+    diagnostics = Diagnostics()
+    loaded = load_file(case, LoadOptions(root=case.parent), diagnostics)
+    assert loaded is not None
+    found = []
+    for diagnostic in diagnostics:
+        assert diagnostic.span is not None, diagnostic
+        found.append(
+            (diagnostic.span.file, diagnostic.span.line, diagnostic.code, diagnostic.message)
+        )
+    assert found == expected_inline(case)
+    expected_data = json.loads(case.with_suffix(".json").read_text(encoding="utf-8"))
+    assert loaded.data == expected_data
+    assert not (case.parent / "created-by-cmd.txt").exists()
+
+
+def test_every_error_case_has_expectations() -> None:
+    assert ERROR_CASES
+    for case in ERROR_CASES:
+        assert expected_inline(case), case.name
+        assert case.with_suffix(".json").is_file(), case.name
+
+
+def test_duplicate_keys_report_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    case = CASES / "errors" / "duplicate-keys.yml"
+    monkeypatch.chdir(case.parent)
+    diagnostics = Diagnostics()
+    load_file(case, LoadOptions(root=case.parent), diagnostics)
+    assert [str(d.span) for d in diagnostics] == [
+        "duplicate-keys.yml:5:5",
+        "duplicate-keys.yml:6:37",
+        "duplicate-keys.yml:7:3",
+        "duplicate-keys.yml:9:1",
+        "duplicate-keys.yml:10:1",
+    ]
+
+
+# --- merges ---------------------------------------------------------------------------------------
+
+
+def test_merge_of_an_alias_with_explicit_keys_winning(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project,
+        "Base: &base\n"
+        "  Type: OC::ORG::Account\n"
+        "  Properties: {AccountName: base}\n"
+        "Prod:\n"
+        "  <<: *base\n"
+        "  Properties: {AccountName: prod}\n",
+    )
+    assert diagnostics == []
+    assert loaded.data["Prod"] == {
+        "Type": "OC::ORG::Account",
+        "Properties": {"AccountName": "prod"},
+    }
+    # A merged key is positioned where it was written: under the anchor.
+    assert where(loaded, ("Prod", "Type")) == "main.yml:2:9"
+    assert key_where(loaded, ("Prod", "Type")) == "main.yml:2:3"
+    assert where(loaded, ("Prod", "Properties", "AccountName")) == "main.yml:6:29"
+    assert key_where(loaded, ("Prod", "Properties")) == "main.yml:6:3"
+    assert where(loaded, ("Prod",)) == "main.yml:5:3"
+    assert loaded.source_map.scalar_text(("Prod", "Type")) is None
+
+
+def test_merge_of_a_list_of_aliases_earlier_wins(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project,
+        "First: &first {Shared: first, OnlyFirst: 1}\n"
+        "Second: &second {Shared: second, OnlySecond: 2}\n"
+        "Merged:\n"
+        "  <<: [*first, *second]\n"
+        "  Own: 3\n",
+    )
+    assert diagnostics == []
+    assert loaded.data["Merged"] == {"Shared": "first", "OnlyFirst": 1, "OnlySecond": 2, "Own": 3}
+    assert where(loaded, ("Merged", "Shared")) == "main.yml:1:24"
+    assert where(loaded, ("Merged", "OnlySecond")) == "main.yml:2:46"
+    assert where(loaded, ("Merged", "Own")) == "main.yml:5:8"
+    assert loaded.source_map.scalar_text(("Merged", "OnlyFirst")) == "1"
+
+
+def test_merge_of_an_included_file(project: Path) -> None:
+    write(project, {"shared/base.yml": "Type: OC::ORG::Account\nTags:\n  team: core\n"})
+    loaded, diagnostics = load_text(
+        project,
+        "Prod:\n  <<: !Include shared/base.yml\n  Tags: {team: prod}\n",
+    )
+    assert diagnostics == []
+    assert loaded.data == {"Prod": {"Type": "OC::ORG::Account", "Tags": {"team": "prod"}}}
+    assert where(loaded, ("Prod", "Type")) == "shared/base.yml:1:7"
+    assert key_where(loaded, ("Prod", "Type")) == "shared/base.yml:1:1"
+    assert where(loaded, ("Prod", "Tags", "team")) == "main.yml:3:16"
+    assert where(loaded, ("Prod",)) == "main.yml:2:3"
+    assert loaded.included == (project / "main.yml", project / "shared/base.yml")
+
+
+def test_merge_of_a_scalar_alias_is_reported_at_the_anchor(project: Path) -> None:
+    # An alias has no position of its own in the node graph: the anchor is all there is.
+    loaded, diagnostics = load_text(project, "Name: &name prod\nProd:\n  <<: *name\n  Id: 1\n")
+    assert diagnostics == [
+        "main.yml:1:7: error[E109]: `<<:` merges a mapping or a list of mappings, not this value"
+    ]
+    assert loaded.data["Prod"] == {"Id": 1}
+
+
+def test_merge_of_nothing_is_reported(project: Path) -> None:
+    loaded, diagnostics = load_text(project, "Prod:\n  <<:\n  Id: 1\n")
+    # An empty value sits where the next token starts.
+    assert diagnostics == [
+        "main.yml:3:3: error[E109]: `<<:` merges a mapping or a list of mappings, not this value"
+    ]
+    assert loaded.data == {"Prod": {"Id": 1}}
+
+
+def test_merge_of_a_broken_include_is_reported_once(project: Path) -> None:
+    loaded, diagnostics = load_text(project, "Prod:\n  <<: !Include missing.yml\n  Id: 1\n")
+    assert diagnostics == [
+        "main.yml:2:7: error[E106]: 'missing.yml' not found: no file missing.yml "
+        "(paths are relative to main.yml)"
+    ]
+    assert loaded.data == {"Prod": {"Id": 1}}
+
+
+def test_merge_of_an_included_list_is_reported(project: Path) -> None:
+    write(project, {"list.yml": "- a\n- b\n"})
+    _, diagnostics = load_text(project, "Prod:\n  <<: !Include list.yml\n")
+    assert diagnostics == [
+        "main.yml:2:7: error[E109]: `<<:` merges a mapping or a list of mappings, not this value"
+    ]
+
+
+def test_quoted_merge_key_is_an_ordinary_key(project: Path) -> None:
+    loaded, diagnostics = load_text(project, "Prod:\n  '<<': {a: 1}\n")
+    assert diagnostics == []
+    assert loaded.data == {"Prod": {"<<": {"a": 1}}}
+
+
+def test_top_level_definitions_are_dropped(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project,
+        "Definitions:\n"
+        "  Account: &account\n"
+        "    Type: OC::ORG::Account\n"
+        "Organization:\n"
+        "  Prod:\n"
+        "    <<: *account\n"
+        "  Nested:\n"
+        "    Definitions: kept below the top\n",
+    )
+    assert diagnostics == []
+    assert loaded.data == {
+        "Organization": {
+            "Prod": {"Type": "OC::ORG::Account"},
+            "Nested": {"Definitions": "kept below the top"},
+        }
+    }
+    assert not [path for path in loaded.source_map.values if path[:1] == ("Definitions",)]
+    assert where(loaded, ("Organization", "Prod", "Type")) == "main.yml:3:11"
+    assert loaded.span(("Definitions", "Account")) == loaded.span(())
+
+
+# --- includes -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def include_tree(monkeypatch: pytest.MonkeyPatch) -> tuple[LoadedFile, list[str]]:
+    folder = CASES / "include-tree"
+    monkeypatch.chdir(folder)
+    diagnostics = Diagnostics()
+    loaded = load_file(folder / "main.yml", LoadOptions(root=folder), diagnostics)
+    assert loaded is not None
+    return loaded, report(diagnostics)
+
+
+def test_include_tree_data(include_tree: tuple[LoadedFile, list[str]]) -> None:
+    loaded, diagnostics = include_tree
+    assert diagnostics == []
+    assert loaded.data == {
+        "Organization": {
+            "Prod": {
+                "Type": "OC::ORG::Account",
+                "Properties": {
+                    "AccountName": "prod",
+                    "Tags": {"team": "platform", "owner": "platform-team@example.com\n"},
+                },
+            },
+            "Ids": ["111111111111", 222222222222],
+        },
+        "Policies": {
+            "Type": "OC::ORG::ServiceControlPolicy",
+            "Description": "explicit keys win over merged ones",
+            "Document": '{"Version": "2012-10-17", "Statement": []}\n',
+        },
+        "Labels": {"team": "platform", "env": "prod"},
+        "Summary": "Example Corp's organization",
+    }
+
+
+def test_include_tree_lists_every_file_read(include_tree: tuple[LoadedFile, list[str]]) -> None:
+    loaded, _ = include_tree
+    folder = CASES.resolve() / "include-tree"
+    assert loaded.path == folder / "main.yml"
+    assert loaded.display == "main.yml"
+    assert loaded.text == (folder / "main.yml").read_text(encoding="utf-8")
+    assert loaded.included == tuple(
+        folder / name
+        for name in (
+            "main.yml",
+            "accounts/accounts.yml",
+            "accounts/shared/tags.yml",
+            "accounts/owner.txt",
+            "accounts/ids.yml",
+            "policies/base.yml",
+            "policies/deny-leave.json",
+            "summary.yml",
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key"),
+    [
+        (("Organization",), "main.yml:6:15", "main.yml:6:1"),
+        (("Organization", "Prod"), "accounts/accounts.yml:2:3", "accounts/accounts.yml:1:1"),
+        (
+            ("Organization", "Prod", "Properties", "AccountName"),
+            "accounts/accounts.yml:4:18",
+            "accounts/accounts.yml:4:5",
+        ),
+        (
+            ("Organization", "Prod", "Properties", "Tags"),
+            "accounts/accounts.yml:5:11",
+            "accounts/accounts.yml:5:5",
+        ),
+        (
+            ("Organization", "Prod", "Properties", "Tags", "owner"),
+            "accounts/shared/tags.yml:2:8",
+            "accounts/shared/tags.yml:2:1",
+        ),
+        (("Organization", "Ids"), "accounts/accounts.yml:6:6", "accounts/accounts.yml:6:1"),
+        (("Organization", "Ids", 1), "accounts/ids.yml:2:3", "accounts/ids.yml:2:3"),
+        (("Policies",), "main.yml:8:3", "main.yml:7:1"),
+        (("Policies", "Type"), "policies/base.yml:1:7", "policies/base.yml:1:1"),
+        (("Policies", "Description"), "main.yml:9:16", "main.yml:9:3"),
+        (("Policies", "Document"), "main.yml:10:13", "main.yml:10:3"),
+        (("Labels", "team"), "main.yml:4:11", "main.yml:4:5"),
+        (("Labels", "env"), "main.yml:13:8", "main.yml:13:3"),
+        (("Summary",), "main.yml:14:10", "main.yml:14:1"),
+    ],
+)
+def test_include_tree_positions(
+    include_tree: tuple[LoadedFile, list[str]],
+    path: tuple[str | int, ...],
+    value: str,
+    key: str,
+) -> None:
+    loaded, _ = include_tree
+    assert where(loaded, path) == value
+    assert key_where(loaded, path) == key
+
+
+def test_include_tree_keeps_text_of_included_numbers(
+    include_tree: tuple[LoadedFile, list[str]],
+) -> None:
+    loaded, _ = include_tree
+    assert loaded.source_map.scalar_text(("Organization", "Ids", 1)) == "222222222222"
+    assert loaded.source_map.scalar_text(("Organization", "Ids", 0)) is None
+
+
+def test_include_of_list_and_scalar_documents(project: Path) -> None:
+    write(
+        project,
+        {
+            "list.yml": "- a\n- !Ref B\n",
+            "scalar.yml": "012\n",
+            "comment.yml": "# nothing\n",
+            "empty.yml": "",
+        },
+    )
+    loaded, diagnostics = load_text(
+        project,
+        "List: !Include list.yml\n"
+        "Scalar: !Include scalar.yml\n"
+        "Comment: !Include comment.yml\n"
+        "Empty: !Include empty.yml\n",
+    )
+    assert diagnostics == []
+    assert loaded.data == {
+        "List": ["a", {"Ref": "B"}],
+        "Scalar": 12,
+        "Comment": None,
+        "Empty": None,
+    }
+    assert where(loaded, ("List", 1, "Ref")) == "list.yml:2:3"
+    assert loaded.source_map.scalar_text(("Scalar",)) == "012"
+    assert where(loaded, ("Scalar",)) == "main.yml:2:9"
+
+
+def test_include_cycle(monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = CASES / "include-cycle"
+    monkeypatch.chdir(folder)
+    diagnostics = Diagnostics()
+    loaded = load_file(folder / "a.yml", LoadOptions(root=folder), diagnostics)
+    assert loaded is not None
+    assert report(diagnostics) == ["b.yml:1:7: error[E108]: include cycle: a.yml → b.yml → a.yml"]
+    assert loaded.data == {"Value": {"Back": None}}
+    assert loaded.included == (folder.resolve() / "a.yml", folder.resolve() / "b.yml")
+
+
+def test_file_including_itself(project: Path) -> None:
+    loaded, diagnostics = load_text(project, "Self: !Include ./main.yml\n")
+    assert diagnostics == ["main.yml:1:7: error[E108]: include cycle: main.yml → main.yml"]
+    assert loaded.data == {"Self": None}
+
+
+def test_same_file_included_twice_is_not_a_cycle(project: Path) -> None:
+    write(project, {"tags.yml": "team: core\n"})
+    loaded, diagnostics = load_text(
+        project, "A: !Include tags.yml\nB: !Include tags.yml\nC: !ReadFile main.yml\n"
+    )
+    assert diagnostics == []
+    assert loaded.data["A"] == loaded.data["B"] == {"team": "core"}
+    assert loaded.data["C"] == (project / "main.yml").read_text(encoding="utf-8")
+    assert loaded.included == (project / "main.yml", project / "tags.yml")
+
+
+def test_include_outside_the_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = (CASES / "include-escape").resolve()
+    project = folder / "project"
+    monkeypatch.chdir(project)
+    diagnostics = Diagnostics()
+    loaded = load_file(project / "main.yml", LoadOptions(root=project), diagnostics)
+    assert loaded is not None
+    outside = folder / "outside.yml"
+    assert report(diagnostics) == [
+        f"main.yml:2:10: error[E105]: '../outside.yml' resolves to {outside}, outside the "
+        f"project root {project}; keep included files inside the project",
+        f"main.yml:3:7: error[E105]: '../outside.yml' resolves to {outside}, outside the "
+        f"project root {project}; keep included files inside the project",
+        f"sub/nested.yml:1:9: error[E105]: '../../outside.yml' resolves to {outside}, outside "
+        f"the project root {project}; keep included files inside the project",
+    ]
+    assert loaded.data == {
+        "Inside": {"kept": True},
+        "Outside": None,
+        "Text": None,
+        "Nested": {"Escape": None},
+    }
+    assert outside not in loaded.included
+
+
+def test_include_through_a_symlink_out_of_the_root(project: Path) -> None:
+    inside = project / "inside"
+    write(project, {"outside/secret.yml": "secret: 1\n"})
+    inside.mkdir()
+    (inside / "link.yml").symlink_to(project / "outside" / "secret.yml")
+    write(inside, {"main.yml": "Value: !Include link.yml\n"})
+    diagnostics = Diagnostics()
+    loaded = load_file(inside / "main.yml", LoadOptions(root=inside), diagnostics)
+    assert loaded is not None
+    assert report(diagnostics) == [
+        "inside/main.yml:1:8: error[E105]: 'link.yml' resolves to outside/secret.yml, outside "
+        f"the project root {inside}; keep included files inside the project"
+    ]
+    assert loaded.data == {"Value": None}
+
+
+def test_include_of_an_absolute_path_outside_the_root(project: Path) -> None:
+    _, diagnostics = load_text(project / "p", "Value: !Include /etc/hostname\n")
+    assert diagnostics == [
+        "p/main.yml:1:8: error[E105]: '/etc/hostname' resolves to /etc/hostname, outside the "
+        f"project root {project / 'p'}; keep included files inside the project"
+    ]
+
+
+def test_missing_include_names_the_resolved_path(project: Path) -> None:
+    write(project, {"accounts/main.yml": "Tags: !Include ../shared/./tags.yml\n"})
+    diagnostics = Diagnostics()
+    loaded = load_file(project / "accounts/main.yml", LoadOptions(root=project), diagnostics)
+    assert loaded is not None
+    assert report(diagnostics) == [
+        "accounts/main.yml:1:7: error[E106]: '../shared/./tags.yml' not found: no file "
+        "shared/tags.yml (paths are relative to accounts/main.yml)"
+    ]
+    assert loaded.data == {"Tags": None}
+    assert loaded.included == (project / "accounts/main.yml",)
+
+
+def test_syntax_error_in_an_included_file(project: Path) -> None:
+    write(project, {"broken.yml": "a: [1,\n"})
+    loaded, diagnostics = load_text(project, "Broken: !Include broken.yml\nFine: 1\n")
+    assert diagnostics == [
+        "broken.yml:2:1: error[E101]: YAML syntax error: expected the node content, but found "
+        "'<stream end>' (while parsing a flow node)"
+    ]
+    assert loaded.data == {"Broken": None, "Fine": 1}
+
+
+def test_include_paths_with_spaces_around_them(project: Path) -> None:
+    write(project, {"a b.yml": "x: 1\n"})
+    loaded, diagnostics = load_text(project, "Value: !Include '  a b.yml '\n")
+    assert diagnostics == []
+    assert loaded.data == {"Value": {"x": 1}}
+
+
+# --- !ReadFile ------------------------------------------------------------------------------------
+
+
+def test_read_file_returns_the_text(project: Path) -> None:
+    text = '{\n  "Version": "2012-10-17"\n}\n# not YAML: !Ref x\n'
+    write(project, {"policies/deny.json": text})
+    loaded, diagnostics = load_text(project, "Document: !ReadFile policies/deny.json\n")
+    assert diagnostics == []
+    assert loaded.data == {"Document": text}
+    assert where(loaded, ("Document",)) == "main.yml:1:11"
+    assert loaded.included == (project / "main.yml", project / "policies/deny.json")
+
+
+def test_read_file_outside_the_root(project: Path) -> None:
+    write(project, {"secret.txt": "s3cr3t\n"})
+    loaded, diagnostics = load_text(project / "p", "Text: !ReadFile ../secret.txt\n")
+    assert diagnostics == [
+        f"p/main.yml:1:7: error[E105]: '../secret.txt' resolves to secret.txt, outside the "
+        f"project root {project / 'p'}; keep included files inside the project"
+    ]
+    assert loaded.data == {"Text": None}
+
+
+def test_read_file_that_is_not_utf8(project: Path) -> None:
+    (project / "binary.bin").write_bytes(b"\xff\xfe\x00")
+    loaded, diagnostics = load_text(project, "Text: !ReadFile binary.bin\n")
+    assert diagnostics == [
+        "main.yml:1:7: error[E100]: cannot read binary.bin: 'utf-8' codec can't decode byte "
+        "0xff in position 0: invalid start byte"
+    ]
+    assert loaded.data == {"Text": None}
+
+
+# --- !Cmd -----------------------------------------------------------------------------------------
+
+
+def test_cmd_is_refused_and_nothing_runs(project: Path) -> None:
+    loaded, diagnostics = load_text(project, "Value: !Cmd touch ran.txt\n")
+    assert diagnostics == [
+        "main.yml:1:8: error[E107]: !Cmd 'touch ran.txt' would run a shell command; pass "
+        "--allow-cmd to permit it"
+    ]
+    assert loaded.data == {"Value": None}
+    assert not (project / "ran.txt").exists()
+
+
+def test_cmd_runs_when_allowed_in_the_folder_of_its_file(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project, "Touch: !Cmd touch ran.txt\nWhere: !Cmd pwd\n", name="sub/main.yml", allow_cmd=True
+    )
+    assert diagnostics == []
+    assert loaded.data == {"Touch": "", "Where": str(project / "sub")}
+    assert (project / "sub" / "ran.txt").exists()
+
+
+def test_cmd_output_as_json_or_text(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project,
+        'Json: !Cmd "printf \'{\\"Ids\\": [\\"012\\", 12]}\'"\n'
+        "Number: !Cmd echo 42\n"
+        "NotJson: !Cmd echo 012\n"
+        "Text: !Cmd echo '  hello world  '\n",
+        allow_cmd=True,
+    )
+    assert diagnostics == []
+    assert loaded.data == {
+        "Json": {"Ids": ["012", 12]},
+        "Number": 42,
+        "NotJson": "012",
+        "Text": "hello world",
+    }
+
+
+def test_cmd_that_fails_reports_its_exit_code(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project,
+        "Loud: !Cmd 'echo first >&2; echo last problem >&2; exit 3'\nQuiet: !Cmd exit 4\n",
+        allow_cmd=True,
+    )
+    assert diagnostics == [
+        "main.yml:1:7: error[E107]: !Cmd 'echo first >&2; echo last problem >&2; exit 3' "
+        "failed with exit 3: last problem",
+        "main.yml:2:8: error[E107]: !Cmd 'exit 4' failed with exit 4: no output",
+    ]
+    assert loaded.data == {"Loud": None, "Quiet": None}
+
+
+# --- syntax errors and unreadable files -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "Organization:\n  Prod:\n    Type: OC::ORG::Account\n     Properties: {}\n",
+            "main.yml:4:16: error[E101]: YAML syntax error: mapping values are not allowed here",
+            id="indented-too-far",
+        ),
+        pytest.param(
+            "Organization:\n  Prod:\n    Type: OC::ORG::Account\n   Properties: {}\n",
+            "main.yml:4:4: error[E101]: YAML syntax error: expected <block end>, but found "
+            "'<block mapping start>' (while parsing a block mapping)",
+            id="indented-too-little",
+        ),
+        pytest.param(
+            "Organization:\n  Prod:\n    Type: 'OC::ORG::Account\n    Properties: {}\n",
+            # The scanner gives up where the file ends, one line after the last line.
+            "main.yml:5:1: error[E101]: YAML syntax error: found unexpected end of stream "
+            "(while scanning a quoted scalar)",
+            id="unclosed-quote",
+        ),
+        pytest.param(
+            "Organization:\n  Prod:\n\tType: OC::ORG::Account\n",
+            "main.yml:3:1: error[E101]: YAML syntax error: found character '\\t' that cannot "
+            "start any token (while scanning for the next token)",
+            id="tab-indentation",
+        ),
+        pytest.param(
+            "Organization:\n  Prod: [a, b\nDescription: x\n",
+            "main.yml:3:12: error[E101]: YAML syntax error: expected ',' or ']', but got "
+            "':' (while parsing a flow sequence)",
+            id="unclosed-bracket",
+        ),
+        pytest.param(
+            "Prod:\n  <<: *missing\n",
+            "main.yml:2:7: error[E101]: YAML syntax error: found undefined alias 'missing'",
+            id="undefined-alias",
+        ),
+        pytest.param(
+            "a: 1\n---\nb: 2\n",
+            "main.yml:2:1: error[E101]: YAML syntax error: but found another document "
+            "(expected a single document in the stream)",
+            id="two-documents",
+        ),
+    ],
+)
+def test_syntax_error(project: Path, text: str, expected: str) -> None:
+    write(project, {"main.yml": text})
+    diagnostics = Diagnostics()
+    assert load_file(project / "main.yml", LoadOptions(root=project), diagnostics) is None
+    assert report(diagnostics) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ("", "main.yml:1:1"),
+        ("\n\n", "main.yml:1:1"),
+        ("# only a comment\n", "main.yml:1:1"),
+        ("~\n", "main.yml:1:1"),
+        # An empty document after its marker: the null sits where the document ends.
+        ("---\n", "main.yml:2:1"),
+    ],
+)
+def test_empty_file_is_null(project: Path, text: str, position: str) -> None:
+    loaded, diagnostics = load_text(project, text)
+    assert diagnostics == []
+    assert loaded.data is None
+    assert where(loaded, ()) == position
+    assert loaded.included == (project / "main.yml",)
+
+
+def test_missing_file(project: Path) -> None:
+    diagnostics = Diagnostics()
+    assert load_file(project / "missing.yml", LoadOptions(root=project), diagnostics) is None
+    assert report(diagnostics) == ["orgc: error[E100]: no such file: missing.yml"]
+
+
+def test_directory_is_not_a_file(project: Path) -> None:
+    (project / "folder.yml").mkdir()
+    diagnostics = Diagnostics()
+    assert load_file(project / "folder.yml", LoadOptions(root=project), diagnostics) is None
+    assert report(diagnostics) == ["orgc: error[E100]: cannot read folder.yml: Is a directory"]
+
+
+def test_file_outside_the_working_directory_is_named_in_full(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(project, {"elsewhere/main.yml": "Value: !Nope x\n"})
+    (project / "cwd").mkdir()
+    monkeypatch.chdir(project / "cwd")
+    diagnostics = Diagnostics()
+    loaded = load_file(project / "elsewhere/main.yml", LoadOptions(root=project), diagnostics)
+    assert loaded is not None
+    assert loaded.display == str(project / "elsewhere/main.yml")
+    assert [str(d.span) for d in diagnostics] == [f"{project}/elsewhere/main.yml:1:8"]
+
+
+# --- the source map -------------------------------------------------------------------------------
+
+
+def test_span_falls_back_to_the_nearest_ancestor() -> None:
+    top = Span("main.yml", 1, 1)
+    organization = Span("main.yml", 2, 3)
+    prod = Span("main.yml", 3, 5)
+    source_map = SourceMap(
+        values={(): top, ("Organization",): organization, ("Organization", "Prod"): prod}
+    )
+    assert source_map.span(("Organization", "Prod")) is prod
+    assert source_map.span(("Organization", "Prod", "Properties", "Tags", 0)) is prod
+    assert source_map.span(("Organization", "Dev")) is organization
+    assert source_map.span(("Description",)) is top
+    assert source_map.span(()) is top
+    assert SourceMap().span(("Organization",)) is None
+
+
+def test_key_span_and_its_fallback() -> None:
+    value = Span("main.yml", 2, 9)
+    key = Span("main.yml", 2, 3)
+    source_map = SourceMap(values={("Prod",): value, ("List",): value}, keys={("Prod",): key})
+    assert source_map.key_span(("Prod",)) is key
+    assert source_map.key_span(("List",)) is value
+    assert source_map.key_span(("List", 0)) is value
+    assert SourceMap().key_span(("Prod",)) is None
+
+
+def test_spans_of_a_loaded_document(project: Path) -> None:
+    loaded, _ = load_text(
+        project,
+        "Organization:\n"
+        "  Prod:\n"
+        "    Type: OC::ORG::Account\n"
+        "    Properties:\n"
+        "      Accounts:\n"
+        "        - !Ref Dev\n"
+        "        - !Ref Test\n",
+    )
+    assert where(loaded, ("Organization", "Prod", "Type")) == "main.yml:3:11"
+    assert key_where(loaded, ("Organization", "Prod", "Type")) == "main.yml:3:5"
+    assert where(loaded, ("Organization", "Prod", "Properties", "Accounts", 1)) == "main.yml:7:11"
+    # Items of a list have no key: their key span is their value span.
+    assert key_where(loaded, ("Organization", "Prod", "Properties", "Accounts", 1)) == (
+        "main.yml:7:11"
+    )
+    # A path below a scalar, or to a key that is not there, lands on the nearest ancestor.
+    assert where(loaded, ("Organization", "Prod", "Type", "Deeper")) == "main.yml:3:11"
+    assert where(loaded, ("Organization", "Prod", "Missing")) == "main.yml:3:5"
+    assert loaded.span(("Organization",)) == loaded.source_map.span(("Organization",))
+    span = loaded.source_map.values[("Organization", "Prod", "Type")]
+    assert (span.end_line, span.end_col) == (3, 27)
+
+
+def test_positions_are_not_part_of_equality(project: Path) -> None:
+    first, _ = load_text(project, "Value: !Ref Prod\n", name="first.yml")
+    second, _ = load_text(project, "\n\nValue:   !Ref   Prod\n", name="second.yml")
+    assert first.data == second.data
+    assert first.source_map != second.source_map
+
+
+# --- load_organization ----------------------------------------------------------------------------
+
+ORGANIZATION = (
+    "AWSTemplateFormatVersion: '2010-09-09-OC'\n"
+    "Organization:\n"
+    "  Root:\n"
+    "    Type: OC::ORG::OrganizationRoot\n"
+)
+TASKS = "OrganizationUpdate:\n  Type: update-organization\n  Template: {template}\n"
+
+
+def organization_of(root: Path, target: Path) -> tuple[LoadedFile | None, list[str]]:
+    diagnostics = Diagnostics()
+    loaded = load_organization(target, LoadOptions(root=root), diagnostics)
+    return loaded, report(diagnostics)
+
+
+def test_directory_with_a_task_file_follows_its_template(project: Path) -> None:
+    write(
+        project,
+        {
+            "organization-tasks.yml": TASKS.format(template="./org/main.yml"),
+            "org/main.yml": ORGANIZATION,
+            # The task file wins over organization.yml.
+            "organization.yml": "Organization: {}\n",
+            "stacks.yml": "Stack:\n  Type: update-stacks\n  Template: stack.yml\n",
+        },
+    )
+    loaded, diagnostics = organization_of(project, project)
+    assert diagnostics == []
+    assert loaded is not None
+    assert loaded.path == project / "org/main.yml"
+    assert loaded.display == "org/main.yml"
+    assert loaded.data["Organization"] == {"Root": {"Type": "OC::ORG::OrganizationRoot"}}
+
+
+def test_directory_with_only_organization_yml(project: Path) -> None:
+    write(project, {"organization.yml": ORGANIZATION, "readme.yml": "about: update-organization\n"})
+    loaded, diagnostics = organization_of(project, project)
+    assert diagnostics == []
+    assert loaded is not None
+    assert loaded.path == project / "organization.yml"
+
+
+def test_directory_with_organization_yaml(project: Path) -> None:
+    write(project, {"organization.yaml": ORGANIZATION})
+    loaded, diagnostics = organization_of(project, project)
+    assert diagnostics == []
+    assert loaded is not None
+    assert loaded.path == project / "organization.yaml"
+
+
+def test_task_file_path_is_followed(project: Path) -> None:
+    write(
+        project,
+        {
+            "tasks/organization-tasks.yml": "Parameters: {}\n"
+            + TASKS.format(template="../organization.yml"),
+            "organization.yml": ORGANIZATION,
+        },
+    )
+    loaded, diagnostics = organization_of(project, project / "tasks/organization-tasks.yml")
+    assert diagnostics == []
+    assert loaded is not None
+    assert loaded.path == project / "organization.yml"
+
+
+def test_organization_file_path_is_loaded_as_it_is(project: Path) -> None:
+    write(project, {"organization.yml": ORGANIZATION})
+    loaded, diagnostics = organization_of(project, project / "organization.yml")
+    assert diagnostics == []
+    assert loaded is not None
+    assert loaded.path == project / "organization.yml"
+
+
+def test_task_file_without_an_organization_task(project: Path) -> None:
+    write(project, {"tasks.yml": "Stack:\n  Type: update-stacks\n  Template: stack.yml\n"})
+    loaded, diagnostics = organization_of(project, project / "tasks.yml")
+    assert loaded is None
+    assert diagnostics == [
+        "tasks.yml:1:1: error[E110]: tasks.yml has no Organization section and no "
+        "update-organization task"
+    ]
+
+
+def test_task_file_whose_template_is_missing(project: Path) -> None:
+    write(project, {"tasks.yml": TASKS.format(template="missing.yml")})
+    loaded, diagnostics = organization_of(project, project / "tasks.yml")
+    assert loaded is None
+    assert diagnostics == [
+        "tasks.yml:3:13: error[E106]: Template 'missing.yml' not found: no file missing.yml"
+    ]
+
+
+def test_task_file_whose_template_is_outside_the_root(project: Path) -> None:
+    write(project, {"p/tasks.yml": TASKS.format(template="../organization.yml")})
+    write(project, {"organization.yml": ORGANIZATION})
+    loaded, diagnostics = organization_of(project / "p", project / "p" / "tasks.yml")
+    assert loaded is None
+    assert diagnostics == [
+        "p/tasks.yml:3:13: error[E105]: Template '../organization.yml' is outside the project "
+        f"root {project / 'p'}"
+    ]
+
+
+def test_task_file_whose_template_is_not_an_organization(project: Path) -> None:
+    write(
+        project, {"tasks.yml": TASKS.format(template="stack.yml"), "stack.yml": "Resources: {}\n"}
+    )
+    loaded, diagnostics = organization_of(project, project / "tasks.yml")
+    assert loaded is None
+    assert diagnostics == [
+        "tasks.yml:3:13: error[E110]: Template 'stack.yml' has no Organization section"
+    ]
+
+
+def test_empty_directory(project: Path) -> None:
+    (project / "empty").mkdir()
+    loaded, diagnostics = organization_of(project, project / "empty")
+    assert loaded is None
+    assert diagnostics == [
+        "orgc: error[E110]: empty holds no task file with an update-organization task and no "
+        "organization.yml"
+    ]
+
+
+def test_missing_path(project: Path) -> None:
+    loaded, diagnostics = organization_of(project, project / "nowhere.yml")
+    assert loaded is None
+    assert diagnostics == ["orgc: error[E100]: no such file: nowhere.yml"]
