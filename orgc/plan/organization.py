@@ -1,23 +1,19 @@
-"""Stage 7, plan: desired organization + live organization + state → `Plan`.
+"""Planning the organization: accounts, OUs, policies, attachments, tags, aliases, passwords.
 
-A pure function: no I/O, no clock, no randomness. The plan compares the model with what AWS
-holds now (not with a previous file), so changes made by hand show up. It is data: every change
-names what it acts on by logical id and, where known, physical id; ids that exist only after an
-earlier change of the same run (a new account, a new OU) are looked up by apply from the
-`ids` table, where they start as None ("known after apply").
+Matches each desired thing with a live one (by the id in the state, then by a natural key:
+account email, OU name under its parent, policy name and type), and emits the changes that make
+the live organization match, each `after` the changes it needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from graphlib import TopologicalSorter
 from typing import Any
 
-from orgc.diagnostics import Diagnostic, Span
+from orgc.diagnostics import Diagnostic
 from orgc.model import Account, Organization, OrganizationalUnit, Policy, limits
 from orgc.observed import (
     LiveAccount,
@@ -26,184 +22,8 @@ from orgc.observed import (
     LivePolicy,
     PasswordPolicySettings,
 )
+from orgc.plan.document import KINDS, ROOT, Change, label
 from orgc.state import State
-
-PLAN_FORMAT = "orgc-plan"
-PLAN_VERSION = 1
-
-# Kinds of things a change acts on, in the order a reader wants to see them.
-KINDS = (
-    "policy-type",
-    "policy",
-    "organizational-unit",
-    "account",
-    "attachment",
-    "tags",
-    "alias",
-    "password-policy",
-)
-
-ROOT = "root"  # the logical name of the organization root in `ids`
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Change:
-    """One step. `details` is plain JSON-able data that apply needs and reviewers read."""
-
-    id: str  # unique and stable, e.g. "account.create:Payments"
-    kind: str  # one of KINDS
-    action: str  # create, adopt, update, rename, move, replace, delete, attach, detach, ...
-    logical_id: str | None
-    physical_id: str | None
-    summary: str
-    details: dict[str, Any] = field(default_factory=dict)
-    after: tuple[str, ...] = ()  # ids of changes that must finish first
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "action": self.action,
-            "logicalId": self.logical_id,
-            "physicalId": self.physical_id,
-            "summary": self.summary,
-            "details": self.details,
-            "after": list(self.after),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Change:
-        return cls(
-            id=data["id"],
-            kind=data["kind"],
-            action=data["action"],
-            logical_id=data["logicalId"],
-            physical_id=data["physicalId"],
-            summary=data["summary"],
-            details=dict(data["details"]),
-            after=tuple(data["after"]),
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Plan:
-    source: str  # the path the plan was made from, as given
-    management_account_id: str
-    organization_id: str
-    inputs_digest: str  # of the desired model
-    observed_digest: str  # of the live organization and the state it was compared with
-    # logical ids → physical ids, by table ("accounts", "organizationalUnits", "policies");
-    # None where the thing is created by this plan. `ROOT` is in "organizationalUnits".
-    ids: dict[str, dict[str, str | None]]
-    changes: tuple[Change, ...]
-    warnings: tuple[Diagnostic, ...] = ()
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.changes)
-
-    def counts(self) -> dict[str, int]:
-        result: dict[str, int] = {}
-        for change in self.changes:
-            result[change.action] = result.get(change.action, 0) + 1
-        return dict(sorted(result.items()))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": PLAN_FORMAT,
-            "version": PLAN_VERSION,
-            "source": self.source,
-            "managementAccountId": self.management_account_id,
-            "organizationId": self.organization_id,
-            "inputsDigest": self.inputs_digest,
-            "observedDigest": self.observed_digest,
-            "summary": self.counts(),
-            "ids": self.ids,
-            "changes": [c.to_json() for c in self.changes],
-            "warnings": [
-                {
-                    "code": w.code,
-                    "message": w.message,
-                    "where": str(w.span) if w.span else None,
-                }
-                for w in self.warnings
-            ],
-        }
-
-    def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Plan:
-        """Raises KeyError, TypeError or ValueError on a document that is not a plan."""
-        if data.get("format") != PLAN_FORMAT or data.get("version") != PLAN_VERSION:
-            raise ValueError("not an orgc plan of this version")
-        return cls(
-            source=data["source"],
-            management_account_id=data["managementAccountId"],
-            organization_id=data["organizationId"],
-            inputs_digest=data["inputsDigest"],
-            observed_digest=data["observedDigest"],
-            ids={table: dict(values) for table, values in data["ids"].items()},
-            changes=tuple(Change.from_json(c) for c in data["changes"]),
-            warnings=tuple(
-                Diagnostic(w["code"], w["message"], _parse_span(w.get("where")))
-                for w in data.get("warnings", ())
-            ),
-        )
-
-
-def _label(kind: str, logical_id: str) -> str:
-    if kind == "root":
-        return "the root"
-    if kind == "organizational-unit":
-        return f"OU {logical_id}"
-    return f"{kind} {logical_id}"
-
-
-def _parse_span(text: str | None) -> Span | None:
-    if not text:
-        return None
-    file, line, col = text.rsplit(":", 2)
-    return Span(file, int(line), int(col))
-
-
-class PlanError(Exception):
-    """The organization cannot be planned (diagnostics say why)."""
-
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
-        self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
-        super().__init__("\n".join(str(d) for d in self.diagnostics))
-
-
-# --- digests --------------------------------------------------------------------------------
-
-
-def _canonical(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _canonical(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if f.compare
-        }
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    return value
-
-
-def digest(value: Any) -> str:
-    """A content hash of frozen data: positions excluded, keys sorted."""
-    text = json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def observed_digest(live: LiveOrganization, state: State) -> str:
-    return digest({"live": live, "state": state.to_json().decode()})
-
-
-# --- planning -------------------------------------------------------------------------------
 
 
 def settings_json(settings: PasswordPolicySettings | None) -> dict[str, Any] | None:
@@ -219,7 +39,7 @@ def _policies_equal(desired: str, live: str) -> bool:
         return desired == live
 
 
-class _Planner:
+class OrganizationPlanner:
     def __init__(self, desired: Organization, live: LiveOrganization, state: State) -> None:
         self.desired = desired
         self.live = live
@@ -376,7 +196,7 @@ class _Planner:
                 action="update",
                 logical_id=logical_id,
                 physical_id=physical_id,
-                summary=f"tag {_label(kind, logical_id)}: {', '.join(parts)}",
+                summary=f"tag {label(kind, logical_id)}: {', '.join(parts)}",
                 details={
                     "target": kind,
                     "add": add,
@@ -770,7 +590,7 @@ class _Planner:
                             action="detach",
                             logical_id=logical_id,
                             physical_id=physical,
-                            summary=f"detach {name} from {_label(kind, logical_id)}",
+                            summary=f"detach {name} from {label(kind, logical_id)}",
                             details={"policyId": policy_id, "target": kind},
                         )
                     )
@@ -788,7 +608,7 @@ class _Planner:
                         logical_id=logical_id,
                         physical_id=physical,
                         summary=f"attach {self.desired.policies[policy_logical].name} to "
-                        f"{_label(kind, logical_id)}",
+                        f"{label(kind, logical_id)}",
                         details={"policy": policy_logical, "target": kind},
                         after=self.creation("policy", policy_logical)
                         + self.creation(kind, logical_id)
@@ -954,31 +774,3 @@ class _Planner:
                 )
                 graph.done(change_id)
         return tuple(result)
-
-
-def plan(desired: Organization, live: LiveOrganization, state: State, *, source: str) -> Plan:
-    """Compare the desired organization with the live one. Raises PlanError on conflicts."""
-    planner = _Planner(desired, live, state)
-    planner.plan_policy_types()
-    planner.plan_policies()
-    planner.plan_organizational_units()
-    planner.plan_accounts()
-    planner.plan_attachments()
-    planner.plan_removed_policies()
-    planner.plan_removed_organizational_units()
-    if planner.errors:
-        raise PlanError(planner.errors)
-    return Plan(
-        source=source,
-        management_account_id=live.management_account_id,
-        organization_id=live.organization_id,
-        inputs_digest=digest(desired),
-        observed_digest=observed_digest(live, state),
-        ids={
-            "accounts": dict(sorted(planner.account_ids.items())),
-            "organizationalUnits": dict(sorted(planner.ou_ids.items())),
-            "policies": dict(sorted(planner.policy_ids.items())),
-        },
-        changes=planner.ordered(),
-        warnings=tuple(sorted(planner.warnings, key=Diagnostic.sort_key)),
-    )
