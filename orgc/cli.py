@@ -358,6 +358,7 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 def _state(args: argparse.Namespace) -> int:
+    from orgc.pipeline import lock_owner
     from orgc.state import import_orgformation_state
 
     def body(provider: AwsProvider, get_store: Callable[[], StateStore]) -> int:
@@ -377,7 +378,7 @@ def _state(args: argparse.Namespace) -> int:
             print("orgc: state import needs the OrgFormation state.json to import", file=sys.stderr)
             return EXIT_USAGE
         imported = import_orgformation_state(args.file.read_bytes(), origin=str(args.file))
-        with store.lock(_owner()) as locked:
+        with store.lock(lock_owner()) as locked:
             if locked.state.serial:
                 print(
                     f"orgc: {store.describe()} already holds state; not importing over it",
@@ -389,12 +390,6 @@ def _state(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _with_aws(args, EXIT_INVALID, body)
-
-
-def _owner() -> str:
-    from orgc.pipeline import lock_owner
-
-    return lock_owner()
 
 
 _COMMANDS = {

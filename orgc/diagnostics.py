@@ -342,6 +342,10 @@ class Diagnostics:
     def has_errors(self) -> bool:
         return any(d.severity is Severity.ERROR for d in self._items)
 
+    @property
+    def error_count(self) -> int:
+        return sum(1 for d in self._items if d.severity is Severity.ERROR)
+
     def sorted(self) -> tuple[Diagnostic, ...]:
         return tuple(sorted(self._items, key=Diagnostic.sort_key))
 

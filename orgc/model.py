@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -262,7 +262,7 @@ def build_organization(file: LoadedFile, diagnostics: Diagnostics) -> Organizati
             properties if isinstance(properties, dict) else {},
             ("Organization", logical_id),
         )
-    errors_before = _error_count(diagnostics)
+    errors_before = diagnostics.error_count
     singletons = _check_singletons(builder)
     _expand_matrices(builder)
     password_policies = _password_policies(builder)
@@ -270,7 +270,7 @@ def build_organization(file: LoadedFile, diagnostics: Diagnostics) -> Organizati
     attachments = _policy_targets(builder)
     root = _root(builder, singletons.get(ROOT), attachments)
     ous, ou_parent_paths = _organizational_units(builder, attachments)
-    accounts = _accounts(builder, ous, attachments)
+    accounts = _accounts(builder, root, ous, attachments)
     organization = Organization(
         root=root,
         accounts=accounts,
@@ -281,7 +281,7 @@ def build_organization(file: LoadedFile, diagnostics: Diagnostics) -> Organizati
     _check_ou_tree(builder, organization, ou_parent_paths)
     _check_uniqueness(builder, organization)
     _check_policy_limits(builder, organization)
-    if singletons.get(MASTER_ACCOUNT) is None and not _error_count(diagnostics) > errors_before:
+    if singletons.get(MASTER_ACCOUNT) is None and diagnostics.error_count == errors_before:
         diagnostics.add(
             "E310",
             "the organization has no OC::ORG::MasterAccount; declare the management account "
@@ -291,10 +291,6 @@ def build_organization(file: LoadedFile, diagnostics: Diagnostics) -> Organizati
     if diagnostics.has_errors:
         return None
     return organization
-
-
-def _error_count(diagnostics: Diagnostics) -> int:
-    return sum(1 for d in diagnostics if d.severity.value == "error")
 
 
 def _check_singletons(builder: _Builder) -> dict[str, str]:
@@ -612,15 +608,11 @@ def _organizational_units(
 
 def _accounts(
     builder: _Builder,
+    root: Root,
     ous: Mapping[str, OrganizationalUnit],
     attachments: Mapping[str, list[str]],
 ) -> dict[str, Account]:
-    root_resource = next((r for r in builder.resources.values() if r.type == ROOT), None)
-    default_role = DEFAULT_ACCESS_ROLE
-    if root_resource and isinstance(
-        root_resource.properties.get("DefaultOrganizationAccessRoleName"), str
-    ):
-        default_role = root_resource.properties["DefaultOrganizationAccessRoleName"]
+    default_role = root.default_access_role_name
     placed: dict[str, str] = {}  # account logical id -> OU logical id
     for generated in builder.generated_accounts.values():
         if generated.parent:
@@ -679,14 +671,12 @@ def _accounts(
             span=builder.span(resource.path),
         )
     for generated in builder.generated_accounts.values():
-        result[generated.logical_id] = Account(
-            **{
-                **{f: getattr(generated, f) for f in Account.__dataclass_fields__},
-                "access_role_name": generated.access_role_name or default_role,
-                "policies": tuple(
-                    dict.fromkeys((*generated.policies, *attachments.get(generated.logical_id, ())))
-                ),
-            }
+        result[generated.logical_id] = replace(
+            generated,
+            access_role_name=generated.access_role_name or default_role,
+            policies=tuple(
+                dict.fromkeys((*generated.policies, *attachments.get(generated.logical_id, ())))
+            ),
         )
     return result
 
