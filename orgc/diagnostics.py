@@ -218,6 +218,25 @@ CODES: dict[str, Code] = {
         "management account in no OU",
         "Informational: an account that no OU lists lives in the root.",
     ),
+    # --- task files (E320-E349, W320-W329) -------------------------------------------------
+    # --- templates (E350-E379, W350-W359) ----------------------------------------------------
+    "E350": Code(
+        "unknown binding attribute",
+        "A binding takes Account, OrganizationalUnit, ExcludeAccount, ExcludeOrganizationalUnit, "
+        "IncludeMasterAccount, AccountsWithTag and Region. Check the spelling.",
+    ),
+    "E351": Code(
+        "binding does not name accounts by reference",
+        "Accounts and OUs in a binding are named with !Ref and their logical id (or '*' for "
+        "all of them); a literal account id or a plain name is not accepted.",
+    ),
+    "E352": Code(
+        "malformed binding",
+        "A binding is a mapping of binding attributes (or !Ref of a named binding); Region is a "
+        "region or a list of regions, IncludeMasterAccount a boolean, AccountsWithTag a tag key.",
+    ),
+    # --- bind and render (E401-E449, W401-W409) ----------------------------------------------
+    # --- graph (E501-E509) -------------------------------------------------------------------
     # --- plan ---------------------------------------------------------------------------
     "E601": Code(
         "cannot delete OU",

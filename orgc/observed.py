@@ -89,3 +89,27 @@ class LiveOrganization:
     accounts: dict[str, LiveAccount]  # by account id
     organizational_units: dict[str, LiveOrganizationalUnit]  # by OU id
     policies: dict[str, LivePolicy]  # by policy id, AWS-managed included
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveStack:
+    """A CloudFormation stack as ListStacks / DescribeStacks report it."""
+
+    stack_name: str
+    account_id: str
+    region: str
+    stack_id: str
+    status: str  # CREATE_COMPLETE, UPDATE_ROLLBACK_FAILED, ...
+    last_changed: str  # ISO 8601 of LastUpdatedTime, or CreationTime when never updated
+    status_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StackResult:
+    """What a finished create or update left: the stack and its outputs."""
+
+    stack_id: str
+    status: str
+    last_changed: str
+    outputs: dict[str, str] = field(default_factory=dict)  # OutputKey → OutputValue
+    exports: dict[str, str] = field(default_factory=dict)  # ExportName → OutputValue
