@@ -1,0 +1,21 @@
+"""`AwsProvider`: every verb of the package on one object."""
+
+from __future__ import annotations
+
+from orgc.aws.cloudformation import StackVerbs
+from orgc.aws.organizations import OrganizationVerbs
+
+
+class AwsProvider(OrganizationVerbs, StackVerbs):
+    """Domain verbs over Organizations, IAM, STS, S3 and CloudFormation; safe to use from many
+    threads.
+
+    `profile` selects a named profile; without it boto3's standard credential chain applies.
+    `endpoint_url` overrides every service's endpoint (the embedded emulator); without it boto3's
+    own `AWS_ENDPOINT_URL` handling applies. `region` is where the global services (Organizations,
+    STS, IAM) and the state bucket are addressed. `max_workers` bounds the threads of one read.
+    `sleep` and `poll_interval` are how the provider waits (injectable so tests do not wait).
+    `max_retry_attempts` is how many times a throttled or conflicting call is retried after its
+    first attempt, with capped exponential backoff and full jitter, on top of botocore's own
+    HTTP-level retries.
+    """

@@ -1,0 +1,357 @@
+"""The provider's core: one shared boto3 Session, cached clients, credentials, retries, waiting.
+
+Every verb module of the package builds on `ProviderCore`; nothing here knows a domain verb.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.parsers import ResponseParserError
+
+from orgc.aws.errors import AwsError, NoCredentials
+
+if TYPE_CHECKING:
+    from botocore.loaders import Loader
+    from botocore.model import OperationModel
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_organizations import OrganizationsClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sts import STSClient
+
+T = TypeVar("T")
+
+DEFAULT_ACCESS_ROLE = "OrganizationAccountAccessRole"
+"""The role AWS Organizations creates in every account it creates, trusted by the management
+account; used to reach into an account unless the organization file names another."""
+
+# Organizations throttles hard (a few requests per second per account) and refuses concurrent
+# changes to the same object; both clear up on their own, so they are waited out.
+_RETRYABLE_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "ConcurrentModificationException",
+        "ThrottlingException",
+        "Throttling",
+    }
+)
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
+
+_BACKOFF_BASE = 0.5  # seconds: the ceiling of the first retry's delay
+_BACKOFF_CAP = 20.0  # seconds: no single retry waits longer than this
+
+# Assumed-role credentials last an hour; refresh them this long before they expire so that a call
+# started with them never carries expired ones.
+_CREDENTIAL_REFRESH_MARGIN = timedelta(minutes=5)
+
+# The botocore data loader shared by every provider in the process (see `_new_session`).
+_shared_loader: dict[str, Loader] = {}
+_shared_loader_lock = threading.Lock()
+
+
+def _new_session(profile: str | None) -> boto3.Session:
+    """A boto3 Session whose botocore data loader (parsed service models) is process-wide.
+
+    Parsing a service's model files costs tens of milliseconds per service and Session; a
+    process that makes several providers (tests, benchmarks, a long-lived tool) parses them once.
+    The loader only reads and caches files, so sharing it between sessions is safe.
+    """
+    core = botocore.session.Session()
+    with _shared_loader_lock:
+        loader = _shared_loader.get("loader")
+        if loader is None:
+            _shared_loader["loader"] = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", loader)
+        session = boto3.Session(botocore_session=core, profile_name=profile)
+        # boto3 appends its own data directory to the loader for every Session: keep it once.
+        paths = _shared_loader["loader"].search_paths
+        paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
+@dataclass(frozen=True, slots=True)
+class _AssumedCredentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime
+
+
+class ProviderCore:
+    """How the provider talks to AWS, shared by every verb; safe to use from many threads.
+
+    The constructor's arguments are described on `AwsProvider`, the one class callers use.
+    """
+
+    def __init__(
+        self,
+        *,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        max_workers: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+        poll_interval: float = 2.0,
+        max_retry_attempts: int = 8,
+    ) -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        if max_retry_attempts < 0:
+            raise ValueError("max_retry_attempts must not be negative")
+        try:
+            self._session = _new_session(profile)
+        except ProfileNotFound as error:
+            raise NoCredentials(
+                code="ProfileNotFound", operation="Session", message=str(error)
+            ) from error
+        # botocore reads the profile lazily; a misspelt --profile is better reported right here.
+        if profile is not None and profile not in self._session.available_profiles:
+            raise NoCredentials(
+                code="ProfileNotFound",
+                operation="Session",
+                message=f"the config profile ({profile}) could not be found",
+            )
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._max_workers = max_workers
+        self._sleep = sleep
+        self._poll_interval = poll_interval
+        self._max_retry_attempts = max_retry_attempts
+        self._config = Config(
+            retries={"mode": "standard", "max_attempts": 3},
+            # One pooled connection per worker thread, so workers never queue for a socket.
+            max_pool_connections=max(10, max_workers),
+            user_agent_extra="orgc",
+        )
+        self._random = random.Random()
+        # Guards the session (not thread-safe), the caches and the counter.
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str | None, str | None, str], tuple[Any, object]] = {}
+        self._credentials: dict[tuple[str, str], _AssumedCredentials] = {}
+        self._credential_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._event_hooks: list[tuple[str, Callable[..., Any]]] = []
+        self._calls: Counter[str] = Counter()
+        self._management_account_id: str | None = None
+        # Accounts created by this provider: their access role may not be assumable for a short
+        # while (IAM is eventually consistent), so AccessDenied on assuming it is retried.
+        self._fresh_accounts: set[str] = set()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def call_counts(self) -> dict[str, int]:
+        """How many API calls were made so far, by `Service.Operation` (each page counts)."""
+        with self._lock:
+            return dict(self._calls)
+
+    def register_event_hook(self, event_name: str, handler: Callable[..., Any]) -> None:
+        """Register a botocore event handler on every client, present and future.
+
+        This is a seam for tests and benchmarks (injecting responses, observing calls); the
+        handler receives botocore's event arguments.
+        """
+        with self._lock:
+            self._event_hooks.append((event_name, handler))
+            for client, _ in self._clients.values():
+                client.meta.events.register(event_name, handler)
+
+    def _count_call(self, model: OperationModel, **_: Any) -> None:
+        key = f"{model.service_model.service_id}.{model.name}"
+        with self._lock:
+            self._calls[key] += 1
+
+    def _client(
+        self, service: str, region: str, account_id: str | None, role_name: str | None
+    ) -> Any:
+        """A cached client for `service` with base credentials, or inside `account_id` via
+        `role_name` when both are given."""
+        credentials: object = None
+        if account_id is not None and role_name is not None:
+            # Assuming the role may wait (retries), so it happens outside the cache lock.
+            credentials = self._assumed_credentials(account_id, role_name)
+        key = (service, account_id, role_name, region)
+        with self._lock:
+            cached = self._clients.get(key)
+            if cached is not None and cached[1] is credentials:
+                return cached[0]
+            keys: dict[str, str] = {}
+            if isinstance(credentials, _AssumedCredentials):
+                keys = {
+                    "aws_access_key_id": credentials.access_key_id,
+                    "aws_secret_access_key": credentials.secret_access_key,
+                    "aws_session_token": credentials.session_token,
+                }
+            # Assumed credentials go to session.client on the one shared Session: a Session per
+            # client costs a full botocore load each time (several times slower overall).
+            try:
+                client = self._session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=region,
+                    endpoint_url=self._endpoint_url,
+                    config=self._config,
+                    **keys,
+                )
+            except ProfileNotFound as error:
+                raise NoCredentials(
+                    code="ProfileNotFound", operation="Session", message=str(error)
+                ) from error
+            client.meta.events.register("before-call.*.*", self._count_call)
+            for event_name, handler in self._event_hooks:
+                client.meta.events.register(event_name, handler)
+            self._clients[key] = (client, credentials)
+            return client
+
+    def _organizations(self) -> OrganizationsClient:
+        return cast("OrganizationsClient", self._client("organizations", self._region, None, None))
+
+    def _sts(self) -> STSClient:
+        return cast("STSClient", self._client("sts", self._region, None, None))
+
+    def _s3(self, region: str) -> S3Client:
+        return cast("S3Client", self._client("s3", region, None, None))
+
+    def _in_account(self, service: str, region: str, account_id: str, role_name: str) -> Any:
+        """A client for `service` inside `account_id`: the base credentials in their own account
+        (there is no role to assume there), the account's `role_name` in every other."""
+        if account_id == self.management_account_id():
+            return self._client(service, region, None, None)
+        return self._client(service, region, account_id, role_name)
+
+    def _iam(self, account_id: str, role_name: str) -> IAMClient:
+        """IAM inside `account_id` (IAM is global: the provider's own region serves)."""
+        return cast("IAMClient", self._in_account("iam", self._region, account_id, role_name))
+
+    def _assumed_credentials(self, account_id: str, role_name: str) -> _AssumedCredentials:
+        key = (account_id, role_name)
+        with self._lock:
+            key_lock = self._credential_locks.setdefault(key, threading.Lock())
+        # One assume-role per (account, role) at a time: concurrent workers for the same account
+        # wait for the first one's credentials instead of each assuming the role.
+        with key_lock:
+            with self._lock:
+                cached = self._credentials.get(key)
+            if cached is not None and cached.expiration - _utcnow() > _CREDENTIAL_REFRESH_MARGIN:
+                return cached
+            sts = self._sts()
+            with self._lock:
+                fresh_account = account_id in self._fresh_accounts
+            response = self._call(
+                "STS.AssumeRole",
+                lambda: sts.assume_role(
+                    RoleArn=f"arn:aws:iam::{account_id}:role/{role_name}",
+                    RoleSessionName="orgc",
+                ),
+                retry_access_denied=fresh_account,
+            )
+            raw = response["Credentials"]
+            expiration = raw["Expiration"]
+            if expiration.tzinfo is None:
+                # STS speaks UTC; a naive timestamp (some STS-compatible endpoints) is UTC too.
+                expiration = expiration.replace(tzinfo=timezone.utc)
+            assumed = _AssumedCredentials(
+                access_key_id=raw["AccessKeyId"],
+                secret_access_key=raw["SecretAccessKey"],
+                session_token=raw["SessionToken"],
+                expiration=expiration,
+            )
+            with self._lock:
+                self._credentials[key] = assumed
+            return assumed
+
+    def _call(
+        self, operation: str, request: Callable[[], T], *, retry_access_denied: bool = False
+    ) -> T:
+        """Run `request`, retrying throttling and concurrent-modification errors with backoff.
+
+        `retry_access_denied` also retries AccessDenied: only for assuming the role of an account
+        created moments ago, where it means "not yet", not "no".
+        """
+        attempt = 0
+        while True:
+            try:
+                return request()
+            except ClientError as error:
+                code, message = _error_code_and_message(error)
+                retryable = code in _RETRYABLE_CODES or (
+                    retry_access_denied and code in ACCESS_DENIED_CODES
+                )
+                if retryable and attempt < self._max_retry_attempts:
+                    self._sleep(self._backoff(attempt))
+                    attempt += 1
+                    continue
+                raise AwsError(code=code, operation=operation, message=message) from error
+            except NoCredentialsError as error:
+                raise NoCredentials(
+                    code="NoCredentials", operation=operation, message=str(error)
+                ) from error
+            except BotoCoreError as error:
+                raise AwsError(
+                    code=type(error).__name__, operation=operation, message=str(error)
+                ) from error
+            except ResponseParserError as error:
+                # Not a BotoCoreError: an answer that is not the service's format at all (an
+                # HTML error page from a proxy or an emulator that lacks the operation). Its
+                # first line says so; the rest is the page itself.
+                raise AwsError(
+                    code="UnreadableResponse",
+                    operation=operation,
+                    message=str(error).split("\n", 1)[0].rstrip(":"),
+                ) from error
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter: many workers throttled at once spread their retries instead of retrying
+        # in lockstep.
+        ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * (2**attempt))
+        return self._random.uniform(0.0, ceiling)
+
+    def _wait(self, operation: str, timeout: float, elapsed: float) -> float:
+        """Sleep one poll interval; return the new elapsed time, or fail past `timeout`."""
+        if elapsed >= timeout:
+            raise AwsError(
+                code="Timeout",
+                operation=operation,
+                message=f"gave up waiting after {timeout:.0f} seconds",
+            )
+        self._sleep(self._poll_interval)
+        # Count at least a little per poll so that a zero poll interval still ends.
+        return elapsed + max(self._poll_interval, 0.01)
+
+    # --- identity ---------------------------------------------------------------------------
+
+    def management_account_id(self) -> str:
+        """The account the base credentials belong to (orgc runs as the management account).
+
+        Calls in this account use the base credentials; every other account is reached through
+        its access role. Read once and cached.
+        """
+        with self._lock:
+            if self._management_account_id is not None:
+                return self._management_account_id
+        sts = self._sts()
+        identity = self._call("STS.GetCallerIdentity", sts.get_caller_identity)
+        account_id = identity["Account"]
+        with self._lock:
+            self._management_account_id = account_id
+        return account_id
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _error_code_and_message(error: ClientError) -> tuple[str, str]:
+    details = error.response.get("Error", {})
+    code = str(details.get("Code") or "Unknown")
+    message = str(details.get("Message") or details.get("message") or error)
+    return code, message
