@@ -1,0 +1,5 @@
+resource "aws_s3_bucket" "this" {
+  bucket = var.bucketName
+}
+
+variable "bucketName" {}
