@@ -125,17 +125,24 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load_file(path: Path, options: LoadOptions, diagnostics: Diagnostics) -> LoadedFile | None:
+def load_file(
+    path: Path, options: LoadOptions, diagnostics: Diagnostics, *, text: str | None = None
+) -> LoadedFile | None:
     """Load one YAML (or JSON) file; report every problem to `diagnostics`.
 
     Returns None only when the file could not be read or parsed at all; otherwise the data with
-    whatever could be built (a broken `!Include` becomes None at its place).
+    whatever could be built (a broken `!Include` becomes None at its place). `text`, when given,
+    is parsed instead of the file's content (a template rendered from the file): positions and
+    relative includes still refer to `path`.
     """
     path = path.resolve()
     loader = _Loader(options, diagnostics)
-    text = loader.read_text(path, None)
     if text is None:
-        return None
+        text = loader.read_text(path, None)
+        if text is None:
+            return None
+    else:
+        loader.files_read.append(path)
     node = loader.compose(path, text)
     if node is None:
         return None
