@@ -8,16 +8,20 @@ from where it stopped. A failed change skips only the changes that depend on it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from orgc.observed import PasswordPolicySettings
+from orgc.observed import PasswordPolicySettings, StackResult
 from orgc.plan import ROOT, Change, Plan
-from orgc.state import State
+from orgc.plan.stacks import stack_hash
+from orgc.render import fill_markers, markers
+from orgc.state import StackRecord, State
 
 
 class Provider(Protocol):
@@ -57,6 +61,32 @@ class Provider(Protocol):
         self, account_id: str, role_name: str, settings: PasswordPolicySettings | None
     ) -> None: ...
     def set_account_alias(self, account_id: str, role_name: str, alias: str | None) -> None: ...
+    def deploy_stack(
+        self,
+        *,
+        account_id: str,
+        role_name: str,
+        region: str,
+        stack_name: str,
+        template_body: str,
+        parameters: Mapping[str, str],
+        tags: Mapping[str, str],
+        create: bool,
+        termination_protection: bool = False,
+        stack_policy: str | None = None,
+        role_arn: str | None = None,
+        disable_rollback: bool = False,
+        template_bucket: str | None = None,
+    ) -> StackResult: ...
+    def delete_stack(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> None: ...
+    def describe_stack(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> StackResult | None: ...
+    def read_export(
+        self, *, account_id: str, role_name: str, region: str, name: str
+    ) -> str | None: ...
 
 
 class StateWriter(Protocol):
@@ -81,6 +111,33 @@ class ApplyResult:
 # Event callback: (event, change, message); event is "start", "done", "failed" or "skipped".
 Listener = Callable[[str, Change, str], None]
 
+
+class StackError(Exception):
+    """A stack could not be deployed or deleted; the message says why and which task."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _StackTarget:
+    stack_name: str
+    account_id: str
+    region: str
+    role_name: str
+
+    def where(self) -> dict[str, str]:
+        return {
+            "account_id": self.account_id,
+            "role_name": self.role_name,
+            "region": self.region,
+            "stack_name": self.stack_name,
+        }
+
+
+_MARKER_TABLES = {
+    "account": "accounts",
+    "organizational-unit": "organizationalUnits",
+    "policy": "policies",
+}
+
 _TABLE = {
     "account": "accounts",
     "organizational-unit": "organizationalUnits",
@@ -90,12 +147,20 @@ _TABLE = {
 
 
 class _Run:
-    def __init__(self, plan: Plan, provider: Provider, writer: StateWriter) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        provider: Provider,
+        writer: StateWriter,
+        template_bucket: str | None = None,
+    ) -> None:
         self.plan = plan
         self.provider = provider
         self.writer = writer
         self.ids: dict[str, dict[str, str | None]] = {t: dict(v) for t, v in plan.ids.items()}
         self.lock = threading.Lock()
+        self.outputs: dict[str, dict[str, str]] = {}  # stack change id → outputs it produced
+        self.template_bucket = template_bucket
 
     # --- ids and state --------------------------------------------------------------------
 
@@ -129,6 +194,98 @@ class _Run:
                     updated, management_account_id=self.plan.management_account_id
                 )
             self.writer.write(updated)
+
+    def update_state(self, edit: Callable[[State], State]) -> None:
+        with self.lock:
+            current = self.writer.state
+            updated = edit(current)
+            if current.management_account_id is None:
+                updated = dataclasses.replace(
+                    updated, management_account_id=self.plan.management_account_id
+                )
+            self.writer.write(updated)
+
+    # --- stacks ---------------------------------------------------------------------------
+
+    def marker_value(self, kind: str, name: str) -> str:
+        if kind == "organization-id":
+            return self.plan.organization_id
+        if kind in _MARKER_TABLES:
+            return self.physical(_MARKER_TABLES[kind], name)
+        raise RuntimeError(f"no value for the marker {kind}:{name}")
+
+    def fill(self, value: Any) -> Any:
+        return fill_markers(value, {m: self.marker_value(*m) for m in markers(value)})
+
+    def stack_target(self, change: Change) -> _StackTarget:
+        d = change.details
+        return _StackTarget(
+            stack_name=d["stackName"],
+            account_id=self.fill(d["accountId"]),
+            region=d["region"],
+            role_name=d["roleName"],
+        )
+
+    def stack_parameters(self, change: Change) -> dict[str, str]:
+        """The parameters with every marker filled and every reference read."""
+        d = change.details
+        by_parameter = {r["parameter"]: r for r in d["references"]}
+        parameters: dict[str, str] = {}
+        for name, written in d["parameters"].items():
+            reference = by_parameter.get(name)
+            if reference is not None and markers(written):
+                parameters[name] = self.reference_value(change, reference)
+            else:
+                parameters[name] = self.fill(written)
+        return parameters
+
+    def reference_value(self, change: Change, reference: Mapping[str, Any]) -> str:
+        producer = reference.get("producer")
+        output = reference.get("output") or ""
+        if producer is not None:
+            producer_change = reference.get("producerChange")
+            with self.lock:
+                outputs = self.outputs.get(producer_change or "")
+            if outputs is None:
+                where = self.fill(reference["producerStack"])
+                found = self.provider.describe_stack(
+                    account_id=where["accountId"],
+                    role_name=where["roleName"],
+                    region=where["region"],
+                    stack_name=where["stackName"],
+                )
+                outputs = found.outputs if found else {}
+            if output not in outputs:
+                raise StackError(
+                    f"{reference['expression']}: stack {producer} has no output {output} "
+                    f"(task {change.details['task']} at {change.details['where']})"
+                )
+            return outputs[output]
+        target = self.stack_target(change)
+        account_id = self.fill(reference.get("exportAccountId") or target.account_id)
+        region = reference.get("exportRegion") or target.region
+        value = self.provider.read_export(
+            account_id=account_id,
+            role_name=target.role_name,
+            region=region,
+            name=reference["export"],
+        )
+        if value is None:
+            raise StackError(
+                f"{reference['expression']}: no export {reference['export']} in account "
+                f"{account_id} {region} (task {change.details['task']})"
+            )
+        return value
+
+    def remember_outputs(self, change: Change, outputs: Mapping[str, str]) -> None:
+        with self.lock:
+            self.outputs[change.id] = dict(outputs)
+
+    def previous_outputs(self, target: _StackTarget) -> dict[str, str]:
+        record = self.writer.state.stack_records().get(
+            (target.stack_name, target.account_id, target.region)
+        )
+        return dict(record.outputs) if record else {}
 
     # --- handlers -------------------------------------------------------------------------
 
@@ -308,6 +465,67 @@ def _alias(run: _Run, change: Change) -> None:
     run.provider.set_account_alias(_account_id(run, change), d["roleName"] or "", d["after"])
 
 
+def _deploy_stack(run: _Run, change: Change) -> None:
+    d = change.details
+    target = run.stack_target(change)
+    template = run.fill(d["template"])
+    parameters = run.stack_parameters(change)
+    settings = run.fill(d["settings"])
+    content_hash = stack_hash(template, parameters, settings)
+    if (
+        change.action == "update"
+        and d["hash"] is None
+        and content_hash == d["previousHash"]
+        and not d.get("forceDeploy")
+    ):
+        # Decided at plan time as "may change": the values turned out the same.
+        run.remember_outputs(change, run.previous_outputs(target))
+        return
+    try:
+        if change.action == "replace":
+            run.provider.delete_stack(**target.where())
+        result = run.provider.deploy_stack(
+            **target.where(),
+            template_body=json.dumps(template, separators=(",", ":"), ensure_ascii=False),
+            parameters=parameters,
+            tags=settings["tags"],
+            create=change.action in ("create", "replace"),
+            termination_protection=settings["terminationProtection"],
+            stack_policy=json.dumps(settings["stackPolicy"]) if settings["stackPolicy"] else None,
+            role_arn=settings["roleArn"],
+            disable_rollback=settings["disableRollback"],
+            template_bucket=run.template_bucket,
+        )
+    except Exception as error:
+        raise StackError(f"{error} (task {d['task']} at {d['where']})") from error
+    record = StackRecord(
+        stack_name=target.stack_name,
+        account_id=target.account_id,
+        region=target.region,
+        task=d["task"],
+        account=d["account"],
+        hash=content_hash,
+        stack_id=result.stack_id,
+        last_changed=result.last_changed,
+        parameters=parameters,
+        outputs=result.outputs,
+        exports=result.exports,
+    )
+    run.remember_outputs(change, result.outputs)
+    run.update_state(lambda state: state.with_stack(record))
+
+
+def _delete_stack(run: _Run, change: Change) -> None:
+    target = run.stack_target(change)
+    if change.action == "delete":
+        try:
+            run.provider.delete_stack(**target.where())
+        except Exception as error:
+            raise StackError(f"{error} (task {change.details['task']})") from error
+    key = (target.stack_name, target.account_id, target.region)
+    run.update_state(lambda state: state.without_stack(key))
+
+
 _HANDLERS: dict[tuple[str, str], Callable[[_Run, Change], None]] = {
     ("policy-type", "enable"): _enable_policy_type,
     ("policy", "adopt"): _adopt,
@@ -331,10 +549,15 @@ _HANDLERS: dict[tuple[str, str], Callable[[_Run, Change], None]] = {
     ("password-policy", "update"): _password_policy,
     ("alias", "create"): _alias,
     ("alias", "update"): _alias,
+    ("stack", "create"): _deploy_stack,
+    ("stack", "update"): _deploy_stack,
+    ("stack", "replace"): _deploy_stack,
+    ("stack", "delete"): _delete_stack,
+    ("stack", "forget"): _delete_stack,
 }
 
 # Changes that run inside member accounts do not contend for the Organizations API.
-_IN_ACCOUNT = frozenset({"password-policy", "alias"})
+_IN_ACCOUNT = frozenset({"password-policy", "alias", "stack"})
 
 
 def apply(
@@ -345,66 +568,145 @@ def apply(
     max_workers: int = 8,
     max_organization_calls: int = 4,
     listener: Listener | None = None,
+    template_bucket: str | None = None,
 ) -> ApplyResult:
-    """Carry out `plan`; never raises for an AWS failure (it is in the result)."""
-    run = _Run(plan, provider, writer)
-    changes = {c.id: c for c in plan.changes}
-    waiting = {c.id: set(c.after) & changes.keys() for c in plan.changes}
-    dependents: dict[str, list[str]] = {c: [] for c in changes}
-    for change_id, after in waiting.items():
-        for before in after:
-            dependents[before].append(change_id)
-    result = ApplyResult()
+    """Carry out `plan`; never raises for an AWS failure (it is in the result).
+
+    `template_bucket` is where templates too large to pass inline are uploaded.
+    """
+    run = _Run(plan, provider, writer, template_bucket)
+    scheduler = _Scheduler(plan, listener or (lambda event, change, message: None))
     organization_slots = threading.BoundedSemaphore(max_organization_calls)
-    notify = listener or (lambda event, change, message: None)
+    group_slots = {
+        name: threading.BoundedSemaphore(group["maxConcurrent"])
+        for name, group in plan.groups.items()
+        if group.get("maxConcurrent")
+    }
 
     def execute(change: Change) -> None:
-        if change.kind in _IN_ACCOUNT:
+        with contextlib.ExitStack() as slots:
+            if change.group in group_slots:
+                slots.enter_context(group_slots[change.group])
+            if change.kind not in _IN_ACCOUNT:
+                slots.enter_context(organization_slots)
             run.run(change)
-            return
-        with organization_slots:
-            run.run(change)
-
-    def skip(change_id: str, reason: str) -> None:
-        for dependent in dependents[change_id]:
-            if dependent in result.skipped or dependent in result.failed:
-                continue
-            result.skipped[dependent] = reason
-            notify("skipped", changes[dependent], reason)
-            skip(dependent, reason)
 
     running: dict[Future[None], str] = {}
-    ready = sorted(c for c, after in waiting.items() if not after)
-    plan_order = {c.id: i for i, c in enumerate(plan.changes)}
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="orgc-apply") as pool:
         try:
-            while ready or running:
-                for change_id in sorted(ready, key=plan_order.__getitem__):
-                    notify("start", changes[change_id], "")
-                    running[pool.submit(execute, changes[change_id])] = change_id
-                ready = []
+            while True:
+                for change in scheduler.take_ready():
+                    running[pool.submit(execute, change)] = change.id
+                if not running:
+                    break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     change_id = running.pop(future)
                     error = future.exception()
-                    if error is not None:
-                        result.failed[change_id] = str(error)
-                        notify("failed", changes[change_id], str(error))
-                        skip(change_id, f"waits on {change_id}, which failed")
-                        continue
-                    result.done.append(change_id)
-                    notify("done", changes[change_id], "")
-                    for dependent in dependents[change_id]:
-                        waiting[dependent].discard(change_id)
-                        if (
-                            not waiting[dependent]
-                            and dependent not in result.skipped
-                            and dependent not in result.failed
-                        ):
-                            ready.append(dependent)
+                    scheduler.finish(change_id, None if error is None else str(error))
         except BaseException:
             # Interrupted: let running calls finish (their results are recorded), start nothing.
             for future in running:
                 future.cancel()
             raise
-    return result
+    return scheduler.result
+
+
+class _Scheduler:
+    """Which changes may start: a DAG of changes and of groups.
+
+    `after` names changes, or `task:<group>`: every change of that group, finished. A group
+    fails when more of its changes fail (or are skipped) than its failure tolerance allows; then
+    what waits on the group is skipped. A group with no changes in the plan is finished.
+    """
+
+    def __init__(self, plan: Plan, notify: Listener) -> None:
+        self.notify = notify
+        self.result = ApplyResult()
+        self.changes = {c.id: c for c in plan.changes}
+        self.order = {c.id: i for i, c in enumerate(plan.changes)}
+        self.members: dict[str, set[str]] = {}
+        for change in plan.changes:
+            if change.group is not None:
+                self.members.setdefault(change.group, set()).add(change.id)
+        self.tolerance = {
+            name: int(group.get("failureTolerance") or 0) for name, group in plan.groups.items()
+        }
+        self.unresolved = {name: set(ids) for name, ids in self.members.items()}
+        self.losses: dict[str, int] = {}
+        self.waiting: dict[str, set[str]] = {}
+        self.dependents: dict[str, list[str]] = {}
+        for change in plan.changes:
+            needs = {
+                a
+                for a in change.after
+                if a in self.changes
+                or (a.startswith(_GROUP) and self.unresolved.get(a[len(_GROUP) :]))
+            }
+            # A change never waits on its own group.
+            needs.discard(f"{_GROUP}{change.group}")
+            self.waiting[change.id] = needs
+            for before in needs:
+                self.dependents.setdefault(before, []).append(change.id)
+        self.ready = [c for c, needs in self.waiting.items() if not needs]
+
+    def take_ready(self) -> list[Change]:
+        ready = sorted(self.ready, key=self.order.__getitem__)
+        self.ready = []
+        for change_id in ready:
+            self.notify("start", self.changes[change_id], "")
+        return [self.changes[c] for c in ready]
+
+    def finish(self, change_id: str, error: str | None) -> None:
+        change = self.changes[change_id]
+        if error is None:
+            self.result.done.append(change_id)
+            self.notify("done", change, "")
+            self.release(change_id)
+        else:
+            self.result.failed[change_id] = error
+            self.notify("failed", change, error)
+            self.skip_dependents(change_id, f"waits on {change_id}, which failed")
+        self.resolve_in_group(change)
+
+    def release(self, node: str) -> None:
+        for dependent in self.dependents.get(node, ()):
+            needs = self.waiting[dependent]
+            needs.discard(node)
+            if not needs and not self.settled(dependent):
+                self.ready.append(dependent)
+
+    def settled(self, change_id: str) -> bool:
+        return change_id in self.result.skipped or change_id in self.result.failed
+
+    def skip_dependents(self, node: str, reason: str) -> None:
+        for dependent in self.dependents.get(node, ()):
+            if self.settled(dependent) or dependent in self.result.done:
+                continue
+            self.result.skipped[dependent] = reason
+            self.notify("skipped", self.changes[dependent], reason)
+            self.skip_dependents(dependent, reason)
+            self.resolve_in_group(self.changes[dependent])
+
+    def resolve_in_group(self, change: Change) -> None:
+        group = change.group
+        if group is None or change.id not in self.unresolved.get(group, set()):
+            return
+        self.unresolved[group].discard(change.id)
+        if change.id not in self.result.done:
+            self.losses[group] = self.losses.get(group, 0) + 1
+        if self.unresolved[group]:
+            return
+        node = f"{_GROUP}{group}"
+        lost = self.losses.get(group, 0)
+        if lost > self.tolerance.get(group, 0):
+            self.skip_dependents(
+                node,
+                f"waits on task {group}, where {lost} change(s) failed "
+                f"(tolerance {self.tolerance.get(group, 0)})",
+            )
+        else:
+            self.release(node)
+
+
+_GROUP = "task:"

@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     inputs.add_argument(
         "--allow-cmd", action="store_true", help="let !Cmd run shell commands while loading"
     )
+    inputs.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a value for a Parameter of the task file (repeatable)",
+    )
 
     aws = argparse.ArgumentParser(add_help=False)
     aws.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
@@ -86,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=sorted(RENDERERS), default="text")
     plan.add_argument("--out", type=Path, help="save the plan (JSON) for `orgc apply FILE`")
     plan.add_argument(
+        "--perform-cleanup",
+        action="store_true",
+        help="delete the stacks of tasks that are no longer in the task files",
+    )
+    plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
         help="exit 0 when there are no changes, 2 when there are, 1 on error",
@@ -96,6 +108,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    apply.add_argument(
+        "--perform-cleanup",
+        action="store_true",
+        help="delete the stacks of tasks that are no longer in the task files",
+    )
+
+    render = commands.add_parser(
+        "render",
+        parents=[inputs],
+        help="write every compiled stack template and its parameters (no AWS calls)",
+    )
+    render.add_argument("path", type=Path, help="task file or directory")
+    render.add_argument("--out", type=Path, required=True, help="directory to write into")
+    render.add_argument(
+        "--state", type=Path, help="a local state file to take the ids of created accounts from"
+    )
 
     explain = commands.add_parser("explain", help="what a diagnostic code means")
     explain.add_argument("code")
@@ -113,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
+    except _UsageError as error:
+        print(f"orgc: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("orgc: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -135,7 +166,9 @@ def _print_diagnostics(diagnostics: Sequence[Diagnostic], stream: TextIO | None 
 def _validate(args: argparse.Namespace) -> int:
     from orgc.pipeline import validate
 
-    diagnostics = validate(args.path, root=args.root, allow_cmd=args.allow_cmd)
+    diagnostics = validate(
+        args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+    )
     _print_diagnostics(diagnostics, sys.stdout)
     errors = sum(1 for d in diagnostics if d.severity.value == "error")
     warnings = len(diagnostics) - errors
@@ -223,8 +256,10 @@ def _plan(args: argparse.Namespace) -> int:
     from orgc.pipeline import compile_organization, make_plan
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
-        inputs = compile_organization(args.path, root=args.root, allow_cmd=args.allow_cmd)
-        result = make_plan(inputs, provider, store().read())
+        inputs = compile_organization(
+            args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+        )
+        result = make_plan(inputs, provider, store().read(), perform_cleanup=args.perform_cleanup)
         if args.out:
             _write_plan(args.out, result)
         sys.stdout.write(RENDERERS[args.format](result))
@@ -238,6 +273,39 @@ def _plan(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _with_aws(args, EXIT_INVALID, body)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parameters(args: argparse.Namespace) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in args.parameter:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise _UsageError(f"--parameter takes KEY=VALUE, not {item!r}")
+        values[key] = value
+    return values
+
+
+def _render(args: argparse.Namespace) -> int:
+    from orgc.pipeline import compile_organization, write_rendered
+
+    try:
+        inputs = compile_organization(
+            args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+        )
+        written = write_rendered(inputs, args.out, state_file=args.state)
+    except StageError as error:
+        _print_diagnostics(error.diagnostics)
+        return EXIT_INVALID
+    except StateError as error:
+        print(f"orgc: error[{error.code}]: {error.message}", file=sys.stderr)
+        return EXIT_INVALID
+    _print_diagnostics(inputs.warnings)
+    print(f"Wrote {written} stack template(s) under {args.out}")
+    return EXIT_OK
 
 
 def _write_plan(path: Path, result: Plan) -> None:
@@ -296,9 +364,16 @@ def _apply(args: argparse.Namespace) -> int:
                 allow_cmd=args.allow_cmd,
             )
             return _report(result, time.monotonic() - started)
-        inputs = compile_organization(args.target, root=args.root, allow_cmd=args.allow_cmd)
+        inputs = compile_organization(
+            args.target, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+        )
         fresh, outcome = plan_and_apply(
-            inputs, provider, store(), confirm=confirm, listener=_progress
+            inputs,
+            provider,
+            store(),
+            confirm=confirm,
+            listener=_progress,
+            perform_cleanup=args.perform_cleanup,
         )
         if outcome is None:
             if not fresh.has_changes:
@@ -399,6 +474,7 @@ _COMMANDS = {
     "explain": _explain,
     "emulator": _emulator,
     "state": _state,
+    "render": _render,
 }
 
 

@@ -219,6 +219,158 @@ CODES: dict[str, Code] = {
         "Informational: an account that no OU lists lives in the root.",
     ),
     # --- task files (E320-E349, W320-W329) -------------------------------------------------
+    "E320": Code(
+        "not a task file",
+        "A task file maps task names to tasks. A CloudFormation template (it has "
+        "AWSTemplateFormatVersion) is deployed by naming it in the Template of an update-stacks "
+        "task; an organization file (it has Organization) is named in the Template of the "
+        "update-organization task.",
+    ),
+    "E321": Code(
+        "unknown task type",
+        "Task types are update-organization, update-stacks, include, copy-to-s3, and the tool "
+        "chains update-cdk, update-serverless.com, apply-tf, register-type and "
+        "annotate-organization.",
+    ),
+    "E322": Code(
+        "unknown task attribute",
+        "Each task type takes its own attributes besides the common ones (Type, DependsOn, "
+        "Skip, TaskRoleName, TaskViaRoleArn, ForceDeploy, LogVerbose); this one is not among "
+        "them, usually a misspelling.",
+    ),
+    "E323": Code(
+        "missing task attribute",
+        "Every task needs a Type, and some types need more: update-stacks a Template and a "
+        "StackName, include a Path, copy-to-s3 a LocalPath, a RemotePath and an "
+        "OrganizationBinding.",
+    ),
+    "E324": Code(
+        "wrong attribute type",
+        "The attribute's value has the wrong shape: text where a mapping is expected, a list "
+        "where true or false is expected, and so on.",
+    ),
+    "E325": Code(
+        "value not allowed",
+        "The value is of the right type but not one the attribute allows: a number below its "
+        "minimum, a DeploymentMode other than Stacks or StackSet, a RemotePath that is not "
+        "s3://..., or a template that lives outside the project.",
+    ),
+    "E326": Code(
+        "task file path not found",
+        "Template, Path and LocalPath are paths relative to the task file that holds them, and "
+        "the file or directory must exist.",
+    ),
+    "E327": Code(
+        "task file path outside the project",
+        "Every file a task reads lies inside the project root (the directory orgc was pointed "
+        "at, or --root), so that a plan depends on the repository only.",
+    ),
+    "E328": Code(
+        "more than one update-organization task",
+        "A tree of task files has at most one task that manages the organization "
+        "(update-organization, or OrgFormation's annotate-organization). Every other task "
+        "runs after it.",
+    ),
+    "E329": Code(
+        "duplicate stack name",
+        "Two update-stacks tasks deploy stacks of the same StackName; each would overwrite the "
+        "other's stacks. Give each task its own StackName; a file included twice usually builds "
+        "it from a parameter with !Sub.",
+    ),
+    "E330": Code(
+        "unknown DependsOn",
+        "DependsOn names tasks (or includes) of the same task file; a task of an included file "
+        "is reached through its include. OrgFormation only warns about an unknown name and "
+        "then ignores the dependency; orgc refuses it.",
+    ),
+    "E331": Code(
+        "DependsOn cycle",
+        "Tasks that wait for each other can never start. The message shows the loop; remove one "
+        "of its dependencies. DependsOn on an include means every task of that include.",
+    ),
+    "E332": Code(
+        "include cycle",
+        "A task file includes itself, directly or through other task files.",
+    ),
+    "E333": Code(
+        "bad parameter declaration",
+        "A task file parameter is a mapping with a Type (String, Number, Boolean, List<String>, "
+        "List<Number>, CommaDelimitedList or OrganizationBinding) and optionally a Default, "
+        "a Description and AllowedValues.",
+    ),
+    "E334": Code(
+        "parameter without a value",
+        "A parameter takes its value from the command line (--parameter name=value), from the "
+        "Parameters of the include that includes its file, or from its Default; this one has "
+        "none of them.",
+    ),
+    "E335": Code(
+        "undeclared parameter",
+        "A --parameter given on the command line must be declared under Parameters of a task "
+        "file; a misspelt name would otherwise be ignored silently.",
+    ),
+    "E336": Code(
+        "parameter value does not fit its type",
+        "The value given to a parameter cannot be read as its Type (a Number that is not a "
+        "number, a Boolean other than true or false), or is not among its AllowedValues.",
+    ),
+    "E337": Code(
+        "unknown map or key",
+        "!FindInMap [Map, Key, Key] looks up the task file's Mappings; the map or one of the "
+        "keys is not there.",
+    ),
+    "E338": Code(
+        "expression cannot be evaluated",
+        "A task file expression (!Sub, !Join, !Select, !FindInMap, a parameter's Default) has "
+        "arguments of the wrong shape or refers back to itself.",
+    ),
+    "E339": Code(
+        "unknown organization binding",
+        "A binding attribute written as !Ref Name names a binding of the task file's "
+        "OrganizationBindings or a parameter of Type OrganizationBinding; there is no such one.",
+    ),
+    "E340": Code(
+        "duplicate task name",
+        "Tasks of an included file are named <Include>-<Task>; that name is already taken by "
+        "another task of the tree. Rename one of them.",
+    ),
+    "E341": Code(
+        "parameter and binding share a name",
+        "!Ref Name would be ambiguous: a name is either a parameter or an organization binding "
+        "of the task file.",
+    ),
+    "E342": Code(
+        "value depends on the target",
+        "The attribute must be known before anything is deployed (a stack name, a path, a "
+        "flag), but its value is an expression known only per target account or region, or a "
+        "!Ref of a name that is not a parameter of the file.",
+    ),
+    "W320": Code(
+        "task type not run by orgc",
+        "orgc checks tasks of tool chains it does not drive (CDK, Serverless Framework, "
+        "Terraform, CloudFormation type registration, annotate-organization) and orders the "
+        "other tasks around them, but does not run them. Run those tool chains separately.",
+    ),
+    "W321": Code(
+        "parameter not declared by the included file",
+        "The include passes a parameter that the included task file does not declare; the "
+        "value is not used. Usually a misspelling.",
+    ),
+    "W322": Code(
+        "deprecated attribute name",
+        "OrganizationBinding and OrganizationBindingRegion on an update-stacks task are the old "
+        "names of DefaultOrganizationBinding and DefaultOrganizationBindingRegion.",
+    ),
+    "W323": Code(
+        "String parameter given a list",
+        "A String parameter received a list or a mapping; OrgFormation passes it on as it is, "
+        "and so does orgc. Declare the parameter List<String> if a list is meant.",
+    ),
+    "W324": Code(
+        "attribute ignored",
+        "The attribute has no effect: update-stacks tasks always use the organization file of "
+        "the update-organization task.",
+    ),
     # --- templates (E350-E379, W350-W359) ----------------------------------------------------
     "E350": Code(
         "unknown binding attribute",
@@ -235,8 +387,181 @@ CODES: dict[str, Code] = {
         "A binding is a mapping of binding attributes (or !Ref of a named binding); Region is a "
         "region or a list of regions, IncludeMasterAccount a boolean, AccountsWithTag a tag key.",
     ),
+    "E353": Code(
+        "unsupported template format version",
+        "AWSTemplateFormatVersion of an annotated template is '2010-09-09-OC' (or the plain "
+        "CloudFormation '2010-09-09'); quote it so YAML keeps it a string.",
+    ),
+    "E354": Code(
+        "template rendering failed",
+        "A task with TemplatingContext renders its template with Jinja2 (sandboxed, undefined "
+        "variables are errors) before reading it as YAML. The message gives Jinja's reason at the "
+        "line of the template where rendering stopped.",
+    ),
+    "E355": Code(
+        "not a template",
+        "An annotated template is a YAML mapping with a Resources section that maps logical ids "
+        "to resources.",
+    ),
+    "E356": Code(
+        "malformed resource",
+        "A resource is a mapping with a Type (a string such as AWS::S3::Bucket) and, usually, "
+        "Properties.",
+    ),
+    "E357": Code(
+        "unknown named binding",
+        "`!Ref Name` in OrganizationBinding, ForeachAccount or DefaultOrganizationBinding names a "
+        "binding of the template's OrganizationBindings section or of the task's "
+        "OrganizationBindings; this one is in neither.",
+    ),
+    "E358": Code(
+        "attribute given twice",
+        "ForeachAccount and its old name Foreach mean the same thing; a resource takes one of "
+        "them.",
+    ),
+    "E359": Code(
+        "malformed DependsOnAccount or DependsOnRegion",
+        "DependsOnAccount is !Ref of an account or a list of them; DependsOnRegion is a region "
+        "name or a list of them.",
+    ),
+    "E360": Code(
+        "unknown template section",
+        "The top level of an annotated template takes CloudFormation's sections "
+        "(AWSTemplateFormatVersion, Description, Metadata, Parameters, Rules, Mappings, "
+        "Conditions, Transform, Resources, Outputs, Globals, Hooks) and OrgFormation's "
+        "(OrganizationBindings, DefaultOrganizationBinding, DefaultOrganizationBindingRegion, "
+        "Organization). Check the spelling.",
+    ),
+    "E361": Code(
+        "unknown resource attribute",
+        "A resource takes CloudFormation's attributes (Type, Properties, DependsOn, Condition, "
+        "DeletionPolicy, UpdateReplacePolicy, UpdatePolicy, CreationPolicy, Metadata) and "
+        "OrgFormation's (OrganizationBinding, ForeachAccount or Foreach, DependsOnAccount, "
+        "DependsOnRegion). A misspelt OrganizationBinding would otherwise deploy the resource "
+        "with the default binding.",
+    ),
+    "E362": Code(
+        "invalid logical id",
+        "CloudFormation logical ids are letters and digits only (A-Z, a-z, 0-9).",
+    ),
+    "W350": Code(
+        "deprecated section name",
+        "OrganizationBinding and OrganizationBindingRegion at the top of a template are the old "
+        "names of DefaultOrganizationBinding and DefaultOrganizationBindingRegion; rename them.",
+    ),
+    "W351": Code(
+        "resource deployed nowhere",
+        "The resource has no OrganizationBinding and neither the template nor the task has a "
+        "DefaultOrganizationBinding, so no stack holds it. Give it a binding, or remove it.",
+    ),
+    "W352": Code(
+        "region of a loop ignored",
+        "ForeachAccount repeats a resource once per account inside each stack that holds it; "
+        "the stacks' regions come from the resource's OrganizationBinding, so a Region in "
+        "ForeachAccount has no effect.",
+    ),
     # --- bind and render (E401-E449, W401-W409) ----------------------------------------------
+    "E401": Code(
+        "unknown account or OU",
+        "A binding or DependsOnAccount refers with !Ref to a logical id that the organization "
+        "file does not define.",
+    ),
+    "E402": Code(
+        "account or OU of the wrong kind",
+        "Account, ExcludeAccount and DependsOnAccount take accounts; OrganizationalUnit and "
+        "ExcludeOrganizationalUnit take organizational units. The reference names something "
+        "else.",
+    ),
+    "W401": Code(
+        "binding without a region",
+        "The binding selects accounts but no region, so it deploys nothing. Give it a Region, or "
+        "give the template or the task a DefaultOrganizationBindingRegion.",
+    ),
+    # render (E420-E449, W405-W409)
+    "E420": Code(
+        "unknown name",
+        "A !Ref, !GetAtt, ${} of a !Sub or a DependsOn names nothing this template declares "
+        "and nothing the organization holds. Template expressions can name the template's "
+        "parameters and resources, CurrentAccount (or AWSAccount), and the logical ids of "
+        "accounts, OUs, policies and the root; task parameter values only the latter.",
+    ),
+    "E421": Code(
+        "unknown attribute",
+        "Accounts have AccountName, AccountId, Alias, RootEmail, Tags.<key>, "
+        "OrganizationAccessRoleName and BuildAccessRoleName; OUs, policies and the root have "
+        "none (!Ref gives their id).",
+    ),
+    "E422": Code(
+        "value missing from the organization",
+        "The expression reads a tag, alias or root email that the account does not have. Add it "
+        "to the account in the organization file, or change the expression.",
+    ),
+    "E423": Code(
+        "ambiguous reference",
+        "The resource referred to is deployed to several stacks, so orgc cannot tell which "
+        "copy's value is meant. Name the account with the explicit form "
+        "`!Ref Account.Resources.Resource` or `!GetAtt Account.Resources.Resource.Attribute`; "
+        "when the account holds it in several regions, the referring stack's own region wins.",
+    ),
+    "E424": Code(
+        "resource not deployed there",
+        "The resource referred to is deployed to no stack (its binding selects nothing), or not "
+        "to the account the explicit form names.",
+    ),
+    "E425": Code(
+        "unknown binding",
+        "Fn::EnumTargetAccounts, Fn::EnumTargetRegions and Fn::TargetCount take the name of a "
+        "binding in the template's (or the task's) OrganizationBindings.",
+    ),
+    "E426": Code(
+        "malformed expression",
+        "An OrgFormation expression has the wrong shape: see the message for the form it takes.",
+    ),
+    "E427": Code(
+        "value not known before deploy",
+        "!MD5, !CopyValue's arguments and task parameter values are computed by orgc before "
+        "CloudFormation runs, so they cannot use values only CloudFormation knows (a resource's "
+        "attribute, a template parameter, AWS::NoValue, ...).",
+    ),
+    "E428": Code(
+        "undeclared parameter",
+        "The task gives a value to a parameter the template does not declare; CloudFormation "
+        "would refuse it. Remove it, or declare it in the template's Parameters.",
+    ),
+    "E429": Code(
+        "parameter without a value",
+        "The template's parameter has no Default and the task gives it no value; CloudFormation "
+        "would refuse to create the stack.",
+    ),
+    "E430": Code(
+        "ambiguous export",
+        "Several stacks of this project export the name !CopyValue reads. Give the account and "
+        "region: !CopyValue [name, account id, region].",
+    ),
+    "E431": Code(
+        "stack reads its own export",
+        "A !CopyValue reads an export of the very stack it is in; the stack would wait for "
+        "itself. Refer to the resource with !Ref or !GetAtt instead.",
+    ),
+    "W405": Code(
+        "enumeration selects nothing",
+        "Fn::EnumTargetAccounts or Fn::EnumTargetRegions gives an empty list here, which "
+        "CloudFormation refuses in most places. Guard the resource with a Condition on "
+        "Fn::TargetCount, as OrgFormation's documentation shows.",
+    ),
     # --- graph (E501-E509) -------------------------------------------------------------------
+    "E501": Code(
+        "dependency cycle",
+        "Stacks and tasks wait for each other in a circle (through DependsOn, cross-account "
+        "references, !CopyValue, DependsOnAccount or DependsOnRegion), so none can start. The "
+        "message shows the circle; remove one of its links.",
+    ),
+    "E502": Code(
+        "value from a stack that is not deployed",
+        "A reference takes its value from a stack this run does not deploy (its task is "
+        "skipped, or its binding has no target there). Deploy the producer, or stop referring "
+        "to it.",
+    ),
     # --- plan ---------------------------------------------------------------------------
     "E601": Code(
         "cannot delete OU",
@@ -278,6 +603,24 @@ CODES: dict[str, Code] = {
         "account name differs",
         "AWS does not let orgc rename an account through the Organizations API; the name in AWS "
         "stays as it is.",
+    ),
+    "E610": Code(
+        "export not found",
+        "A !CopyValue names an export that no stack of this run produces and that does not "
+        "exist in the account and region it is read from. Check the export name, account and "
+        "region, or deploy the stack that exports it first.",
+    ),
+    "W610": Code(
+        "stack left alone",
+        "The stack is in a state orgc must not touch (an update rollback that failed, a failed "
+        "delete, an operation in progress). orgc plans nothing for it rather than risk deleting "
+        "data; repair it in CloudFormation (continue-update-rollback, or finish the operation) "
+        "and plan again.",
+    ),
+    "W611": Code(
+        "orphaned stack",
+        "A stack orgc deployed belongs to a task that is no longer in the task files. It is "
+        "left in place and listed; apply with --perform-cleanup deletes it.",
     ),
     # --- apply --------------------------------------------------------------------------
     "E701": Code(

@@ -9,18 +9,26 @@ import getpass
 import json
 import os
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orgc.apply import ApplyResult, Listener, apply
+from orgc.bind import BoundTemplate, bind_template
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
-from orgc.load import LoadOptions, load_organization
-from orgc.model import Organization, build_organization
-from orgc.observed import LiveOrganization
-from orgc.plan import Plan, digest, observed_digest, plan
-from orgc.state import State, StateStore
+from orgc.graph import order_stacks
+from orgc.load import LoadedFile, LoadOptions, load_organization
+from orgc.model import DEFAULT_ACCESS_ROLE, Organization, build_organization
+from orgc.observed import LiveOrganization, LiveStack
+from orgc.plan import Plan, PlanError, digest, plan
+from orgc.plan.stacks import DesiredStacks, LiveStacks, plan_stacks
+from orgc.plan.stacks import groups as stack_groups
+from orgc.render import RenderContext, RenderedStack, markers, render_project
+from orgc.state import LocalStateStore, State, StateStore
+from orgc.tasks import Project, StacksTask, load_project
+from orgc.templates import Template, build_template
 from orgc.validate import validate_organization
 
 if TYPE_CHECKING:
@@ -30,8 +38,29 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Inputs:
     organization: Organization
-    source: str  # the organization file, as diagnostics name it
+    source: str  # the path the run was started with, as given
     warnings: tuple[Diagnostic, ...]
+    project: Project | None = None  # None: an organization file alone
+    templates: dict[str, Template] = field(default_factory=dict)  # by update-stacks task
+    bound: dict[str, BoundTemplate] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)  # --parameter values
+    digest: str = ""  # of everything above that decides the plan
+
+    @property
+    def stack_tasks(self) -> dict[str, StacksTask]:
+        if self.project is None:
+            return {}
+        return {
+            name: task
+            for name, task in sorted(self.project.tasks.items())
+            if isinstance(task, StacksTask)
+        }
+
+    @property
+    def organization_group(self) -> str:
+        if self.project is not None and self.project.organization is not None:
+            return self.project.organization.name
+        return "organization"
 
 
 def project_root(path: Path, root: Path | None) -> Path:
@@ -46,9 +75,16 @@ def project_root(path: Path, root: Path | None) -> Path:
 
 
 def compile_organization(
-    path: Path, *, root: Path | None = None, allow_cmd: bool = False
+    path: Path,
+    *,
+    root: Path | None = None,
+    allow_cmd: bool = False,
+    parameters: Mapping[str, str] | None = None,
 ) -> Inputs:
-    """load → validate → model. Raises StageError with every diagnostic when any is an error."""
+    """load → validate → model → bind, everything that needs no AWS.
+
+    Raises StageError with every diagnostic when any is an error.
+    """
     diagnostics = Diagnostics()
     options = LoadOptions(root=project_root(path, root), allow_cmd=allow_cmd)
     file = load_organization(path, options, diagnostics)
@@ -56,17 +92,59 @@ def compile_organization(
     if file is not None:
         validate_organization(file, diagnostics)
         organization = build_organization(file, diagnostics)
+    project = None
+    if not _is_organization_file(file, path):
+        project = load_project(path, options, diagnostics, parameters=parameters or {})
+    templates: dict[str, Template] = {}
+    bound: dict[str, BoundTemplate] = {}
+    if project is not None:
+        for name, task in sorted(project.tasks.items()):
+            if not isinstance(task, StacksTask):
+                continue
+            template = build_template(task, options, diagnostics)
+            if template is None:
+                continue
+            templates[name] = template
+            if organization is not None:
+                bound[name] = bind_template(task, template, organization, diagnostics)
     if organization is None or diagnostics.has_errors or file is None:
         raise StageError(diagnostics.sorted())
-    return Inputs(organization=organization, source=file.display, warnings=diagnostics.sorted())
+    return Inputs(
+        organization=organization,
+        source=str(path) if project is not None else file.display,
+        warnings=diagnostics.sorted(),
+        project=project,
+        templates=templates,
+        bound=bound,
+        parameters=dict(sorted((parameters or {}).items())),
+        digest=digest(
+            {
+                "organization": organization,
+                "project": project,
+                "templates": templates,
+                "parameters": parameters or {},
+            }
+        ),
+    )
+
+
+def _is_organization_file(file: LoadedFile | None, path: Path) -> bool:
+    """Whether `path` names the organization file itself (no task file to read)."""
+    return file is not None and not path.is_dir() and file.path == path.resolve()
 
 
 def validate(
-    path: Path, *, root: Path | None = None, allow_cmd: bool = False
+    path: Path,
+    *,
+    root: Path | None = None,
+    allow_cmd: bool = False,
+    parameters: Mapping[str, str] | None = None,
 ) -> tuple[Diagnostic, ...]:
     """Every diagnostic for `path`, errors and warnings, sorted."""
     try:
-        return compile_organization(path, root=root, allow_cmd=allow_cmd).warnings
+        return compile_organization(
+            path, root=root, allow_cmd=allow_cmd, parameters=parameters
+        ).warnings
     except StageError as error:
         return error.diagnostics
 
@@ -81,17 +159,161 @@ def observe(provider: AwsProvider, organization: Organization, state: State) -> 
     return provider.read_organization(account_roles=roles, read_account_details=True)
 
 
-def make_plan(inputs: Inputs, provider: AwsProvider, state: State) -> Plan:
+def make_plan(
+    inputs: Inputs, provider: AwsProvider, state: State, *, perform_cleanup: bool = False
+) -> Plan:
+    """Observe what the plan needs and compare: the organization, then the landing zone."""
     live = observe(provider, inputs.organization, state)
-    result = plan(inputs.organization, live, state, source=inputs.source)
+    organization_plan = plan(inputs.organization, live, state, source=inputs.source)
+    group = inputs.organization_group
+    result = replace(
+        organization_plan,
+        inputs_digest=inputs.digest,
+        changes=tuple(replace(c, group=group) for c in organization_plan.changes),
+        options={"parameters": inputs.parameters, "performCleanup": perform_cleanup},
+    )
+    if inputs.stack_tasks:
+        result = _plan_stacks(
+            inputs,
+            provider,
+            state,
+            live=live,
+            organization_plan=result,
+            perform_cleanup=perform_cleanup,
+        )
     if inputs.warnings:
-        result = _with_warnings(result, inputs.warnings)
+        merged = tuple(sorted({*result.warnings, *inputs.warnings}, key=Diagnostic.sort_key))
+        result = replace(result, warnings=merged)
     return result
 
 
-def _with_warnings(result: Plan, warnings: tuple[Diagnostic, ...]) -> Plan:
-    merged = tuple(sorted({*result.warnings, *warnings}, key=Diagnostic.sort_key))
-    return replace(result, warnings=merged)
+def render_stacks(
+    inputs: Inputs, ids: Mapping[str, Mapping[str, str | None]], organization_id: str | None
+) -> tuple[RenderedStack, ...]:
+    """render → graph checks for every task that is not skipped; StageError on mistakes."""
+    diagnostics = Diagnostics()
+    active = [
+        (task, inputs.templates[name], inputs.bound[name])
+        for name, task in inputs.stack_tasks.items()
+        if not task.skip and name in inputs.templates
+    ]
+    context = RenderContext(ids=ids, organization_id=organization_id, state_bucket=None)
+    stacks = render_project(active, inputs.organization, context, diagnostics)
+    if diagnostics.has_errors:
+        raise StageError(diagnostics.sorted())
+    return stacks
+
+
+def _plan_stacks(
+    inputs: Inputs,
+    provider: AwsProvider,
+    state: State,
+    *,
+    live: LiveOrganization,
+    organization_plan: Plan,
+    perform_cleanup: bool,
+) -> Plan:
+    assert inputs.project is not None
+    stacks = render_stacks(inputs, organization_plan.ids, live.organization_id)
+    diagnostics = Diagnostics()
+    order = order_stacks(
+        stacks,
+        {name: task.depends_on for name, task in inputs.project.tasks.items()},
+        {name: task.span for name, task in inputs.project.tasks.items()},
+        diagnostics,
+    )
+    if diagnostics.has_errors:
+        raise StageError(diagnostics.sorted())
+    account_ids = organization_plan.ids.get("accounts", {})
+    live_stacks = observe_stacks(provider, inputs, state, stacks, account_ids)
+    desired = DesiredStacks(
+        stacks=stacks,
+        order=order,
+        tasks=inputs.stack_tasks,
+        organization_group=inputs.organization_group,
+    )
+    planner = plan_stacks(
+        desired,
+        live_stacks,
+        state,
+        inputs.organization,
+        account_ids,
+        perform_cleanup=perform_cleanup,
+    )
+    if planner.errors:
+        raise PlanError(planner.errors)
+    return replace(
+        organization_plan,
+        observed_digest=digest(
+            {"organization": organization_plan.observed_digest, "stacks": live_stacks}
+        ),
+        changes=organization_plan.changes + tuple(planner.changes),
+        groups={
+            inputs.organization_group: {"maxConcurrent": None, "failureTolerance": 0},
+            **stack_groups(list(inputs.stack_tasks.values())),
+        },
+        unchanged=tuple(sorted(planner.unchanged)),
+        orphans=tuple(planner.orphans),
+        warnings=tuple(
+            sorted({*organization_plan.warnings, *planner.warnings}, key=Diagnostic.sort_key)
+        ),
+    )
+
+
+def observe_stacks(
+    provider: AwsProvider,
+    inputs: Inputs,
+    state: State,
+    stacks: Sequence[RenderedStack],
+    account_ids: Mapping[str, str | None],
+) -> LiveStacks:
+    """List the stacks of every (account, region) the plan deploys to or deployed to before,
+    and read the exports that references take from stacks orgc does not deploy."""
+    roles: dict[str, str] = {}
+    pairs: set[tuple[str, str]] = set()
+    tasks = inputs.stack_tasks
+    for stack in stacks:
+        account_id = account_ids.get(stack.key.account)
+        if account_id:
+            pairs.add((account_id, stack.key.region))
+            role = _role(inputs, tasks.get(stack.key.task), stack.key.account)
+            roles.setdefault(account_id, role)
+    for record in state.stacks:
+        pairs.add((record.account_id, record.region))
+        roles.setdefault(
+            record.account_id, _role(inputs, tasks.get(record.task), record.account or "")
+        )
+    wanted_exports: set[tuple[str, str, str]] = set()
+    for stack in stacks:
+        for reference in stack.references:
+            account_id = reference.account_id or account_ids.get(stack.key.account)
+            if reference.producer is None and account_id and not markers(account_id):
+                wanted_exports.add(
+                    (account_id, reference.region or stack.key.region, reference.export or "")
+                )
+                roles.setdefault(account_id, DEFAULT_ACCESS_ROLE)
+
+    def list_pair(pair: tuple[str, str]) -> tuple[tuple[str, str], dict[str, LiveStack]]:
+        return pair, provider.list_stacks(pair[0], roles[pair[0]], pair[1])
+
+    def read_export(key: tuple[str, str, str]) -> tuple[tuple[str, str, str], str | None]:
+        account_id, region, name = key
+        value = provider.read_export(
+            account_id=account_id, role_name=roles[account_id], region=region, name=name
+        )
+        return key, value
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="orgc-observe") as pool:
+        listed = dict(pool.map(list_pair, sorted(pairs)))
+        exports = {k: v for k, v in pool.map(read_export, sorted(wanted_exports)) if v is not None}
+    return LiveStacks(stacks=listed, exports=exports)
+
+
+def _role(inputs: Inputs, task: StacksTask | None, account: str) -> str:
+    if task is not None and task.task_role_name:
+        return task.task_role_name
+    found = inputs.organization.accounts.get(account)
+    return found.access_role_name if found else DEFAULT_ACCESS_ROLE
 
 
 class StalePlan(Exception):
@@ -121,21 +343,27 @@ def check_saved_plan(
     allow_cmd: bool = False,
 ) -> None:
     """Refuse a saved plan whose inputs or observed organization changed since it was made."""
-    inputs = compile_organization(Path(saved.source), root=root, allow_cmd=allow_cmd)
-    if digest(inputs.organization) != saved.inputs_digest:
+    options = saved.options
+    inputs = compile_organization(
+        Path(saved.source),
+        root=root,
+        allow_cmd=allow_cmd,
+        parameters=options.get("parameters") or {},
+    )
+    if inputs.digest != saved.inputs_digest:
         raise StalePlan(
             Diagnostic(
                 "E605",
                 f"{saved.source} changed since the plan was made; run orgc plan again",
             )
         )
-    live = observe(provider, inputs.organization, state)
-    if observed_digest(live, state) != saved.observed_digest:
+    fresh = make_plan(inputs, provider, state, perform_cleanup=bool(options.get("performCleanup")))
+    if fresh.observed_digest != saved.observed_digest:
         raise StalePlan(
             Diagnostic(
                 "E604",
-                f"organization {live.organization_id} or the state changed since the plan was "
-                "made; run orgc plan again",
+                f"organization {fresh.organization_id}, its stacks or the state changed since "
+                "the plan was made; run orgc plan again",
             )
         )
 
@@ -172,10 +400,76 @@ def plan_and_apply(
     *,
     confirm: Callable[[Plan], bool],
     listener: Listener | None = None,
+    perform_cleanup: bool = False,
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan under the state lock, ask `confirm`, apply. None as result: nothing was applied."""
     with store.lock(lock_owner()) as locked:
-        fresh = make_plan(inputs, provider, locked.state)
+        fresh = make_plan(inputs, provider, locked.state, perform_cleanup=perform_cleanup)
         if not fresh.has_changes or not confirm(fresh):
             return fresh, None
         return fresh, apply(fresh, provider, locked, listener=listener)
+
+
+def write_rendered(inputs: Inputs, out: Path, *, state_file: Path | None = None) -> int:
+    """Render every stack with the ids known offline (the files, and a local state file if
+    given; others stay known-after-apply markers) and write each template and its parameters
+    under `out/<task>/<account>/<region>/`, with an `index.json` of them all."""
+    state = LocalStateStore(state_file).read() if state_file is not None else State()
+    accounts: dict[str, str | None] = {
+        logical_id: account.account_id or state.accounts.get(logical_id)
+        for logical_id, account in inputs.organization.accounts.items()
+    }
+    ids: dict[str, Mapping[str, str | None]] = {
+        "accounts": accounts,
+        "organizationalUnits": {
+            logical_id: state.organizational_units.get(logical_id)
+            for logical_id in inputs.organization.organizational_units
+        },
+        "policies": {
+            logical_id: state.policies.get(logical_id)
+            for logical_id in inputs.organization.policies
+        },
+    }
+    stacks = render_stacks(inputs, ids, None)
+    index = []
+    for stack in stacks:
+        directory = out / stack.key.task / stack.key.account / stack.key.region
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "template.json").write_text(
+            json.dumps(stack.template, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        (directory / "parameters.json").write_text(
+            json.dumps(
+                [
+                    {"ParameterKey": key, "ParameterValue": value}
+                    for key, value in sorted(stack.parameters.items())
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        index.append(
+            {
+                "task": stack.key.task,
+                "stackName": stack.stack_name,
+                "account": stack.key.account,
+                "accountId": stack.account_id,
+                "region": stack.key.region,
+                "path": str(directory.relative_to(out)),
+                "references": [
+                    {
+                        "parameter": r.parameter,
+                        "expression": r.expression,
+                        "producer": str(r.producer) if r.producer else None,
+                        "output": r.output,
+                        "export": r.export,
+                    }
+                    for r in stack.references
+                ],
+            }
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    return len(stacks)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from orgc.plan import KINDS, Change, Plan
+from orgc.render import markers
 
 _SYMBOLS = {
     "create": "+",
@@ -36,6 +37,8 @@ _HEADINGS = {
     "tags": "Tags",
     "alias": "IAM aliases",
     "password-policy": "Password policies",
+    "stack": "Stacks",
+    "s3-object": "S3 objects",
 }
 
 
@@ -95,6 +98,39 @@ def _detail_lines(change: Change) -> list[str]:
             )
     elif change.kind == "account" and change.action == "create":
         lines.append("account id: known after apply")
+    elif change.kind == "stack" and change.action in ("create", "update", "replace"):
+        lines.extend(_stack_lines(d))
+    return lines
+
+
+def _shown(value: str) -> str:
+    return "(known after apply)" if markers(value) else repr(value)
+
+
+def _stack_lines(d: dict[str, Any]) -> list[str]:
+    lines = [f"task {d['task']} ({d['where']})"]
+    if d.get("previousHash") is None:
+        resources = sorted(d["template"].get("Resources", {}))
+        shown = [
+            name.replace("{{orgc:account:", "<id of ").replace("}}", ">") for name in resources
+        ]
+        lines.append(f"resources: {', '.join(shown)}")
+    previous = d.get("previousParameters")
+    parameters: dict[str, str] = d["parameters"]
+    references = {r["parameter"]: r for r in d.get("references", ())}
+    for name in sorted({*parameters, *(previous or {})}):
+        value = parameters.get(name)
+        source = references.get(name)
+        origin = f" from {source['from']} ({source['expression']})" if source else ""
+        if previous is None:
+            lines.append(f"{name} = {_shown(value or '')}{origin}")
+        elif value is None:
+            lines.append(f"{name}: removed")
+        elif previous.get(name) != value:
+            before = repr(previous[name]) if name in previous else "(none)"
+            lines.append(f"{name}: {before} → {_shown(value)}{origin}")
+        elif source:
+            lines.append(f"{name} = {_shown(value)}{origin}")
     return lines
 
 
@@ -137,6 +173,16 @@ def render_text(plan: Plan) -> str:
             out.append(f"  {_SYMBOLS.get(change.action, '?')} {change.summary}")
             out.extend(f"      {line}" for line in _detail_lines(change))
         out.append("")
+    if plan.unchanged:
+        out.append(f"Unchanged: {len(plan.unchanged)} stack target(s) already as the files say.")
+        out.append("")
+    if plan.orphans:
+        out.append("Orphaned stacks (their task left the files; --perform-cleanup deletes them):")
+        out.extend(
+            f"  ! {o['stackName']} in {o['accountId']} {o['region']} (task {o['task']})"
+            for o in plan.orphans
+        )
+        out.append("")
     for warning in plan.warnings:
         out.append(str(warning))
     if plan.has_changes:
@@ -177,6 +223,19 @@ def render_markdown(plan: Plan) -> str:
                 out.extend(lines)
                 out.append("```")
                 out.append("</details>")
+    if plan.unchanged:
+        out.append("")
+        out.append(f"{len(plan.unchanged)} stack target(s) unchanged.")
+    if plan.orphans:
+        out.append("")
+        out.append(
+            "**Orphaned stacks** (their task left the files; `--perform-cleanup` deletes them)"
+        )
+        out.append("")
+        out.extend(
+            f"- `{o['stackName']}` in `{o['accountId']}` {o['region']} (task `{o['task']}`)"
+            for o in plan.orphans
+        )
     if plan.warnings:
         out.append("")
         out.append("**Warnings**")

@@ -72,12 +72,84 @@ def _rebuild_state_error(cls: type[StateError], message: str, code: str) -> Stat
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StackRecord:
+    """One stack orgc deployed, as the last apply left it.
+
+    `hash` is the content hash of what was deployed (template, parameters, settings); `stack_id`
+    and `last_changed` are how AWS reported the stack then, so a stack deleted, re-created or
+    updated outside orgc shows up as different. `outputs` feed references of later runs.
+    """
+
+    stack_name: str
+    account_id: str
+    region: str
+    task: str
+    account: str | None = None  # the account's logical id
+    hash: str | None = None  # None: imported, never deployed by orgc
+    stack_id: str | None = None
+    last_changed: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    exports: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.stack_name, self.account_id, self.region)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stackName": self.stack_name,
+            "accountId": self.account_id,
+            "region": self.region,
+            "task": self.task,
+            "account": self.account,
+            "hash": self.hash,
+            "stackId": self.stack_id,
+            "lastChanged": self.last_changed,
+            "parameters": self.parameters,
+            "outputs": self.outputs,
+            "exports": self.exports,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, *, origin: str) -> StackRecord:
+        if not isinstance(data, dict):
+            raise StateError(f"state {origin}: a stack record is not an object")
+        try:
+            record = cls(
+                stack_name=data["stackName"],
+                account_id=data["accountId"],
+                region=data["region"],
+                task=data["task"],
+                account=data.get("account"),
+                hash=data.get("hash"),
+                stack_id=data.get("stackId"),
+                last_changed=data.get("lastChanged"),
+                parameters=dict(data.get("parameters", {})),
+                outputs=dict(data.get("outputs", {})),
+                exports=dict(data.get("exports", {})),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise StateError(f"state {origin}: a stack record lacks {error}") from None
+        texts = [record.stack_name, record.account_id, record.region, record.task]
+        maps = [record.parameters, record.outputs, record.exports]
+        if not all(isinstance(t, str) for t in texts) or not all(
+            isinstance(k, str) and isinstance(v, str) for m in maps for k, v in m.items()
+        ):
+            raise StateError(
+                f"state {origin}: stack record {record.stack_name!r} has a value that is not a "
+                "string"
+            )
+        return record
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class State:
     """What orgc remembers: logical ids of the organization file mapped to AWS ids.
 
     `serial` grows by one on every write; `lineage` is set once, when the document is first
-    written, and a store refuses a write from another lineage. `stacks` is kept verbatim for the
-    landing-zone stages.
+    written, and a store refuses a write from another lineage. `stacks` holds one record per
+    deployed stack target.
     """
 
     serial: int = 0
@@ -88,7 +160,18 @@ class State:
     policies: dict[str, str] = field(default_factory=dict)  # logical id -> policy id
     # OUs replaced by a re-parent (AWS cannot move an OU): emptied and deleted by a later step.
     retired_organizational_units: tuple[str, ...] = ()
-    stacks: dict[str, Any] = field(default_factory=dict)
+    stacks: tuple[StackRecord, ...] = ()  # sorted by key
+
+    def stack_records(self) -> dict[tuple[str, str, str], StackRecord]:
+        return {record.key: record for record in self.stacks}
+
+    def with_stack(self, record: StackRecord) -> State:
+        """This state with `record` added or replacing the record of the same stack."""
+        kept = [r for r in self.stacks if r.key != record.key]
+        return replace(self, stacks=tuple(sorted([*kept, record], key=lambda r: r.key)))
+
+    def without_stack(self, key: tuple[str, str, str]) -> State:
+        return replace(self, stacks=tuple(r for r in self.stacks if r.key != key))
 
     def to_json(self) -> bytes:
         """The document as stored: sorted keys, 2-space indent, trailing newline, UTF-8."""
@@ -104,7 +187,7 @@ class State:
                 "policies": self.policies,
                 _RETIRED_KEY: list(self.retired_organizational_units),
             },
-            "stacks": self.stacks,
+            "stacks": [record.to_json() for record in self.stacks],
         }
         text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
         return (text + "\n").encode("utf-8")
@@ -154,9 +237,9 @@ class State:
         management_account_id = document.get("managementAccountId")
         if management_account_id is not None and not isinstance(management_account_id, str):
             raise StateError(f"state {origin}: managementAccountId must be a string or null")
-        stacks = document.get("stacks", {})
-        if not isinstance(stacks, dict):
-            raise StateError(f"state {origin}: stacks must be an object")
+        stacks = document.get("stacks", [])
+        if not isinstance(stacks, list):
+            raise StateError(f"state {origin}: stacks must be a list of stack records")
 
         organization = document.get("organization", {})
         if not isinstance(organization, dict):
@@ -180,7 +263,11 @@ class State:
             organizational_units=mappings["organizational_units"],
             policies=mappings["policies"],
             retired_organizational_units=tuple(retired),
-            stacks=stacks,
+            stacks=tuple(
+                sorted(
+                    (StackRecord.from_json(r, origin=origin) for r in stacks), key=lambda r: r.key
+                )
+            ),
         )
 
 
@@ -214,7 +301,9 @@ def import_orgformation_state(data: bytes, *, origin: str) -> State:
 
     OrgFormation keeps `bindings[type][logicalId].physicalId`; accounts (the master account
     included), OUs and SCPs are taken from there, `masterAccountId` becomes the management account,
-    and OrgFormation's `stacks` are kept verbatim under `stacks["orgformation"]`. Bindings that
+    and each of OrgFormation's `stacks[name][account][region]` becomes a stack record with no
+    hash (so the first plan updates it to what the files say; CloudFormation keeps an identical
+    template as it is) and the task that `trackedTasks` names for it. Bindings that
     never got a physical id (a resource OrgFormation did not finish creating) are skipped. Raises
     `StateError` (E707) for a document that is not OrgFormation state.
     """
@@ -278,8 +367,34 @@ def import_orgformation_state(data: bytes, *, origin: str) -> State:
         accounts=imported["accounts"],
         organizational_units=imported["organizational_units"],
         policies=imported["policies"],
-        stacks={"orgformation": stacks} if stacks else {},
+        stacks=_import_stacks(stacks, document.get("trackedTasks", {}), origin),
     )
+
+
+def _import_stacks(stacks: dict[str, Any], tracked: Any, origin: str) -> tuple[StackRecord, ...]:
+    task_of: dict[str, str] = {}
+    if isinstance(tracked, dict):
+        for task, entries in tracked.items():
+            for entry in entries if isinstance(entries, list) else ():
+                if isinstance(entry, dict) and isinstance(entry.get("physicalIdForCleanup"), str):
+                    task_of.setdefault(entry["physicalIdForCleanup"], task)
+    records: list[StackRecord] = []
+    for stack_name, accounts in sorted(stacks.items()):
+        if not isinstance(accounts, dict):
+            raise StateError(f"OrgFormation state {origin}: stacks.{stack_name} is not an object")
+        for account_id, regions in sorted(accounts.items()):
+            for region, entry in sorted(regions.items() if isinstance(regions, dict) else ()):
+                logical = entry.get("logicalAccountId") if isinstance(entry, dict) else None
+                records.append(
+                    StackRecord(
+                        stack_name=stack_name,
+                        account_id=account_id,
+                        region=region,
+                        task=task_of.get(stack_name, stack_name),
+                        account=logical if isinstance(logical, str) else None,
+                    )
+                )
+    return tuple(records)
 
 
 # --- stores --------------------------------------------------------------------------------

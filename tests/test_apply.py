@@ -20,7 +20,7 @@ from orgc.apply import apply
 from orgc.aws import AwsProvider
 from orgc.cli import main
 from orgc.emulator import Emulator
-from orgc.observed import PasswordPolicySettings
+from orgc.observed import PasswordPolicySettings, StackResult
 from orgc.pipeline import compile_organization, make_plan
 from orgc.plan import Change, Plan
 from orgc.state import LocalStateStore, State
@@ -112,6 +112,9 @@ class RecordingProvider:
         self.failing = failing
         self.lock = threading.Lock()
         self.counter = 0
+        self.running = 0
+        self.most_running = 0
+        self.release = threading.Event()
 
     def _call(self, verb: str, *args: Any) -> str:
         with self.lock:
@@ -183,6 +186,57 @@ class RecordingProvider:
     def set_account_alias(self, account_id: str, role_name: str, alias: str | None) -> None:
         self._call("set_account_alias", account_id, alias)
 
+    def deploy_stack(
+        self,
+        *,
+        account_id: str,
+        role_name: str,
+        region: str,
+        stack_name: str,
+        template_body: str,
+        parameters: Mapping[str, str],
+        tags: Mapping[str, str],
+        create: bool,
+        termination_protection: bool = False,
+        stack_policy: str | None = None,
+        role_arn: str | None = None,
+        disable_rollback: bool = False,
+        template_bucket: str | None = None,
+    ) -> StackResult:
+        with self.lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            # Give other workers the chance to start while this one runs.
+            self.release.wait(0.05)
+            self._call("deploy_stack", account_id, region, stack_name, dict(parameters))
+        finally:
+            with self.lock:
+                self.running -= 1
+        body = json.loads(template_body)
+        outputs = {name: f"{name}-of-{account_id}" for name in body.get("Outputs", {})}
+        return StackResult(
+            stack_id=f"arn:stack/{stack_name}/{account_id}/{region}",
+            status="CREATE_COMPLETE" if create else "UPDATE_COMPLETE",
+            last_changed="2026-11-21T00:00:00+00:00",
+            outputs=outputs,
+        )
+
+    def delete_stack(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> None:
+        self._call("delete_stack", account_id, region, stack_name)
+
+    def describe_stack(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> StackResult | None:
+        self._call("describe_stack", account_id, region, stack_name)
+        return None
+
+    def read_export(self, *, account_id: str, role_name: str, region: str, name: str) -> str | None:
+        self._call("read_export", account_id, region, name)
+        return f"export-{name}"
+
 
 class MemoryWriter:
     def __init__(self) -> None:
@@ -199,7 +253,7 @@ class MemoryWriter:
         return new
 
 
-def _plan(*changes: Change) -> Plan:
+def _plan(*changes: Change, groups: dict[str, dict[str, Any]] | None = None) -> Plan:
     return Plan(
         source="organization.yml",
         management_account_id=MANAGEMENT,
@@ -212,6 +266,7 @@ def _plan(*changes: Change) -> Plan:
             "policies": {},
         },
         changes=changes,
+        groups=groups or {},
     )
 
 
@@ -225,6 +280,41 @@ def _change(change_id: str, kind: str, action: str, logical_id: str | None, **ex
         summary=change_id,
         details=extra.pop("details", {}),
         after=tuple(extra.pop("after", ())),
+        group=extra.pop("group", None),
+    )
+
+
+def _stack(task: str, account: str, *, after: tuple[str, ...] = (), **details: Any) -> Change:
+    key = f"{task}/{account}/us-east-1"
+    return _change(
+        f"stack.create:{key}",
+        "stack",
+        "create",
+        key,
+        group=task,
+        after=after,
+        details={
+            "task": task,
+            "where": "tasks.yml:3:1",
+            "stackName": f"stack-{task.lower()}",
+            "account": account,
+            "accountId": details.pop("accountId", f"{account}-id"),
+            "region": "us-east-1",
+            "roleName": "OrganizationAccountAccessRole",
+            "template": details.pop("template", {"Resources": {}}),
+            "parameters": details.pop("parameters", {}),
+            "references": details.pop("references", []),
+            "settings": {
+                "tags": {},
+                "terminationProtection": False,
+                "stackPolicy": None,
+                "roleArn": None,
+                "disableRollback": False,
+            },
+            "hash": None,
+            "previousHash": None,
+            "previousParameters": None,
+        },
     )
 
 
@@ -294,6 +384,105 @@ def test_a_failure_skips_only_what_depends_on_it() -> None:
     assert result.done == ["organizational-unit.create:OU"]
     assert "OU" in writer.state.organizational_units
     assert "A" not in writer.state.accounts
+
+
+def test_a_task_within_its_failure_tolerance_lets_dependent_tasks_run() -> None:
+    failing = RecordingProvider(failing=frozenset({"deploy_stack"}))
+    plan = _plan(
+        _stack("Network", "A"),
+        _stack("Baseline", "A", after=("task:Network",)),
+        groups={"Network": {"failureTolerance": 1}, "Baseline": {}},
+    )
+    result = apply(plan, failing, MemoryWriter())
+    assert set(result.failed) == {
+        "stack.create:Network/A/us-east-1",
+        "stack.create:Baseline/A/us-east-1",
+    }
+    assert result.skipped == {}
+
+
+def test_a_task_past_its_failure_tolerance_skips_the_tasks_after_it() -> None:
+    plan = _plan(
+        _stack("Network", "A"),
+        _stack("Network", "B"),
+        _stack("Baseline", "C", after=("task:Network",)),
+        groups={"Network": {"failureTolerance": 1}, "Baseline": {}},
+    )
+    result = apply(plan, RecordingProvider(failing=frozenset({"deploy_stack"})), MemoryWriter())
+    assert sorted(result.failed) == [
+        "stack.create:Network/A/us-east-1",
+        "stack.create:Network/B/us-east-1",
+    ]
+    assert result.skipped == {
+        "stack.create:Baseline/C/us-east-1": "waits on task Network, where 2 change(s) failed "
+        "(tolerance 1)"
+    }
+
+
+def test_max_concurrent_bounds_a_task_and_not_the_others() -> None:
+    provider = RecordingProvider()
+    provider.release.set()  # nobody waits: concurrency is counted, not timed
+    bounded = _plan(
+        *(_stack("Network", f"A{i}") for i in range(6)),
+        groups={"Network": {"maxConcurrent": 1}},
+    )
+    assert apply(bounded, provider, MemoryWriter()).ok
+    assert provider.most_running == 1
+
+
+def test_a_stack_gets_new_account_ids_and_its_producers_outputs() -> None:
+    producer = _stack(
+        "Logs",
+        "Archive",
+        template={"Resources": {}, "Outputs": {"OrgcRefBucketArn": {"Value": "x"}}},
+    )
+    consumer = _stack(
+        "Logs",
+        "A",
+        accountId="{{orgc:account:A}}",
+        after=("account.create:A", producer.id),
+        template={"Resources": {"P": {"Properties": {"Value": "{{orgc:account:A}}"}}}},
+        parameters={"OrgcRefBucketArn": "{{orgc:reference:OrgcRefBucketArn}}", "Org": "o"},
+        references=[
+            {
+                "parameter": "OrgcRefBucketArn",
+                "expression": "!GetAtt Bucket.Arn",
+                "producer": "Logs/Archive/us-east-1",
+                "producerChange": producer.id,
+                "producerStack": None,
+                "output": "OrgcRefBucketArn",
+                "export": None,
+                "exportAccountId": None,
+                "exportRegion": None,
+            }
+        ],
+    )
+    account = _change(
+        "account.create:A",
+        "account",
+        "create",
+        "A",
+        details={"name": "a", "email": "a@example.com", "roleName": "R", "tags": {}},
+    )
+    provider, writer = RecordingProvider(), MemoryWriter()
+    result = apply(_plan(account, producer, consumer), provider, writer)
+    assert result.ok, result.failed
+    account_id = writer.state.accounts["A"]
+    deployed = [args for verb, args in provider.calls if verb == "deploy_stack"]
+    assert (
+        account_id,
+        "us-east-1",
+        "stack-logs",
+        {"OrgcRefBucketArn": "OrgcRefBucketArn-of-Archive-id", "Org": "o"},
+    ) in deployed
+    records = writer.state.stack_records()
+    record = records[("stack-logs", account_id, "us-east-1")]
+    assert record.parameters["OrgcRefBucketArn"] == "OrgcRefBucketArn-of-Archive-id"
+    assert record.hash is not None
+    assert (record.task, record.account) == ("Logs", "A")
+    assert records[("stack-logs", "Archive-id", "us-east-1")].outputs == {
+        "OrgcRefBucketArn": "OrgcRefBucketArn-of-Archive-id"
+    }
 
 
 # --- end to end on the emulator -------------------------------------------------------------

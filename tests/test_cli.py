@@ -113,11 +113,13 @@ def test_detailed_exitcode_and_formats(
     assert plan["summary"] == {
         "adopt": 1,
         "attach": 5,
-        "create": 39,
+        "create": 96,  # 39 in the organization, 57 stacks
         "enable": 2,
         "move": 10,
         "update": 1,
     }
     assert main(["apply", "organization", "--auto-approve", *state]) == 0
     assert main(["plan", "organization", "--detailed-exitcode", *state]) == 0
-    assert "No changes." in capsys.readouterr().out
+    replanned = capsys.readouterr().out
+    assert "No changes." in replanned
+    assert "Unchanged: 57 stack target(s)" in replanned

@@ -14,6 +14,7 @@ from orgc.state import (
     STATE_VERSION,
     LocalStateStore,
     S3StateStore,
+    StackRecord,
     State,
     StateConflict,
     StateError,
@@ -30,7 +31,20 @@ SAMPLE = State(
     organizational_units={"ProdOU": "ou-ab12-cd34ef56"},
     policies={"DenyLeave": "p-12345678"},
     retired_organizational_units=("ou-ab12-oldoldol",),
-    stacks={"orgformation": {"my-stack": {"012345678901": {"eu-west-1": {"x": 1}}}}},
+    stacks=(
+        StackRecord(
+            stack_name="my-stack",
+            account_id="012345678901",
+            region="eu-west-1",
+            task="Baseline",
+            account="SharedAccount",
+            hash="sha256:00",
+            stack_id="arn:aws:cloudformation:eu-west-1:012345678901:stack/my-stack/1",
+            last_changed="2026-11-01T10:00:00+00:00",
+            parameters={"Prefix": "org"},
+            outputs={"BucketName": "org-bucket"},
+        ),
+    ),
 )
 
 
@@ -75,7 +89,7 @@ def test_to_json_is_deterministic_and_camel_case() -> None:
         '    "retiredOrganizationalUnits": []\n'
         "  },\n"
         '  "serial": 1,\n'
-        '  "stacks": {},\n'
+        '  "stacks": [],\n'
         '  "version": 1\n'
         "}\n"
     )
@@ -101,7 +115,14 @@ def test_missing_keys_take_their_defaults() -> None:
         (document(serial=True), "serial must be a non-negative integer"),
         (document(lineage=5), "lineage must be a string"),
         (document(managementAccountId=123456789012), "managementAccountId must be a string"),
-        (document(stacks=[]), "stacks must be an object"),
+        (document(stacks={}), "stacks must be a list of stack records"),
+        (document(stacks=[{"stackName": "s"}]), "a stack record lacks 'accountId'"),
+        (
+            document(
+                stacks=[{"stackName": "s", "accountId": 1, "region": "r", "task": "t"}],
+            ),
+            "has a value that is not a string",
+        ),
         (document(extra=1), "unknown keys: extra"),
         (document(organization=[]), "organization must be an object"),
         (document(organization={"accounts": {"A": 12345678901}}), "quote account ids"),
@@ -187,7 +208,11 @@ ORGFORMATION_STATE = {
     },
     "values": {"organization.template.hash": "xyz", "state-version": "2"},
     "previousTemplate": "{}",
-    "trackedTasks": {},
+    "trackedTasks": {
+        "BudgetAlarms": [
+            {"logicalName": "BudgetAlarms", "physicalIdForCleanup": "budget-alarms", "type": "x"}
+        ]
+    },
 }
 
 
@@ -198,7 +223,15 @@ def test_import_orgformation_state() -> None:
         accounts={"MasterAccount": "123456789012", "SharedServicesAccount": "012345678901"},
         organizational_units={"ProductionOU": "ou-ab12-cd34ef56"},
         policies={"DenyChangeOfOrgRoleSCP": "p-a1b2c3d4"},
-        stacks={"orgformation": ORGFORMATION_STATE["stacks"]},
+        stacks=(
+            StackRecord(
+                stack_name="budget-alarms",
+                account_id="012345678901",
+                region="eu-central-1",
+                task="BudgetAlarms",
+                account="SharedServicesAccount",
+            ),
+        ),
     )
 
 

@@ -30,6 +30,8 @@ KINDS = (
     "tags",
     "alias",
     "password-policy",
+    "stack",
+    "s3-object",
 )
 
 ROOT = "root"  # the logical name of the organization root in `ids`
@@ -46,10 +48,13 @@ class Change:
     physical_id: str | None
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
-    after: tuple[str, ...] = ()  # ids of changes that must finish first
+    # ids of changes that must finish first; "task:<name>" waits for every change of that group
+    after: tuple[str, ...] = ()
+    group: str | None = None  # the task this change belongs to (see `Plan.groups`)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "group": self.group,
             "id": self.id,
             "kind": self.kind,
             "action": self.action,
@@ -71,6 +76,7 @@ class Change:
             summary=data["summary"],
             details=dict(data["details"]),
             after=tuple(data["after"]),
+            group=data.get("group"),
         )
 
 
@@ -86,6 +92,15 @@ class Plan:
     ids: dict[str, dict[str, str | None]]
     changes: tuple[Change, ...]
     warnings: tuple[Diagnostic, ...] = ()
+    # Task name → how apply runs its changes: {"maxConcurrent": int | None, "failureTolerance":
+    # int, "where": "file:line:col"}. A group fails when more of its changes fail than tolerated.
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unchanged: tuple[str, ...] = ()  # stack targets ("task/account/region") already as wanted
+    # Stacks of tasks no longer in the files, left alone unless cleanup was asked for.
+    orphans: tuple[dict[str, str], ...] = ()
+    # How the plan was asked for, so a saved plan can be checked against fresh inputs:
+    # {"parameters": {...}, "performCleanup": bool}.
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:
@@ -109,6 +124,10 @@ class Plan:
             "summary": self.counts(),
             "ids": self.ids,
             "changes": [c.to_json() for c in self.changes],
+            "groups": self.groups,
+            "unchanged": list(self.unchanged),
+            "orphans": list(self.orphans),
+            "options": self.options,
             "warnings": [
                 {
                     "code": w.code,
@@ -135,6 +154,10 @@ class Plan:
             observed_digest=data["observedDigest"],
             ids={table: dict(values) for table, values in data["ids"].items()},
             changes=tuple(Change.from_json(c) for c in data["changes"]),
+            groups={name: dict(group) for name, group in data.get("groups", {}).items()},
+            unchanged=tuple(data.get("unchanged", ())),
+            orphans=tuple(dict(o) for o in data.get("orphans", ())),
+            options=dict(data.get("options", {})),
             warnings=tuple(
                 Diagnostic(w["code"], w["message"], parse_span(w.get("where")))
                 for w in data.get("warnings", ())

@@ -1,0 +1,437 @@
+"""Planning the landing zone: one decision per stack target, from content hashes and live stacks.
+
+Every rendered target (task, account, region) is compared with what the state says orgc last
+deployed there (a content hash of template, parameters and settings) and with what AWS reports
+now (the stack exists, its id and last change are the ones orgc recorded, its status allows an
+update). Targets that left their task's bindings are deleted; stacks of tasks that left the
+files are orphans, deleted only when cleanup is asked for.
+
+Values that cross stacks are resolved here when they are known (the producer does not change
+and its output is recorded) and are otherwise "known after apply"; either way the plan says
+where each comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from graphlib import TopologicalSorter
+from typing import Any
+
+from orgc.diagnostics import Diagnostic
+from orgc.graph import StackOrder
+from orgc.model import Organization
+from orgc.observed import LiveStack
+from orgc.plan.document import Change, digest
+from orgc.render import RenderedStack, StackKey, known_after_apply, markers
+from orgc.state import StackRecord, State
+from orgc.tasks import StacksTask
+
+# Statuses of a stack that failed to create and holds nothing: safe to delete and create again.
+_FAILED_CREATE = frozenset({"ROLLBACK_COMPLETE"})
+# Statuses an update can start from.
+_UPDATABLE = frozenset(
+    {
+        "CREATE_COMPLETE",
+        "UPDATE_COMPLETE",
+        "UPDATE_ROLLBACK_COMPLETE",
+        "IMPORT_COMPLETE",
+        "IMPORT_ROLLBACK_COMPLETE",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DesiredStacks:
+    stacks: tuple[RenderedStack, ...]
+    order: StackOrder
+    tasks: dict[str, StacksTask]  # every update-stacks task by name, skipped ones included
+    organization_group: str  # the group name of the organization's changes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveStacks:
+    # (account id, region) → stack name → stack, for every pair that was read
+    stacks: dict[tuple[str, str], dict[str, LiveStack]]
+    # (account id, region, export name) → value, for the exports references read from outside
+    exports: dict[tuple[str, str, str], str]
+
+
+def stack_hash(template: Any, parameters: Mapping[str, str], settings: Mapping[str, Any]) -> str:
+    """What decides no-op versus update: the content of everything a stack is deployed with."""
+    return digest({"template": template, "parameters": parameters, "settings": settings})
+
+
+class StacksPlanner:
+    def __init__(
+        self,
+        desired: DesiredStacks,
+        live: LiveStacks,
+        state: State,
+        organization: Organization,
+        account_ids: Mapping[str, str | None],
+        *,
+        perform_cleanup: bool = False,
+    ) -> None:
+        self.desired = desired
+        self.live = live
+        self.state = state
+        self.organization = organization
+        self.account_ids = account_ids
+        self.perform_cleanup = perform_cleanup
+        self.records = state.stack_records()
+        self.changes: list[Change] = []
+        self.change_of: dict[StackKey, str] = {}  # targets that change → their change id
+        self.unchanged: list[str] = []
+        self.orphans: list[dict[str, str]] = []
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+
+    # --- targets --------------------------------------------------------------------------
+
+    def plan(self) -> None:
+        stacks = {s.key: s for s in self.desired.stacks}
+        # Producers first, so a consumer knows whether the values it takes will change.
+        ordering = TopologicalSorter({k: self.desired.order.after.get(k, ()) for k in stacks})
+        for key in ordering.static_order():
+            stack = stacks[key]
+            if self.desired.tasks[key.task].skip:
+                continue
+            self.plan_target(stack)
+        self.plan_removed()
+
+    def account_id(self, stack: RenderedStack) -> str | None:
+        found = self.account_ids.get(stack.key.account)
+        return found if found else None
+
+    def role_name(self, task: StacksTask, account: str) -> str:
+        if task.task_role_name:
+            return task.task_role_name
+        found = self.organization.accounts.get(account)
+        return found.access_role_name if found else "OrganizationAccountAccessRole"
+
+    def plan_target(self, stack: RenderedStack) -> None:
+        task = self.desired.tasks[stack.key.task]
+        account_id = self.account_id(stack)
+        references, parameters = self.resolve_references(stack, account_id)
+        settings = _settings(task, account_id)
+        complete = bool(account_id) and not markers(stack.template) and not markers(parameters)
+        content_hash = stack_hash(stack.template, parameters, settings) if complete else None
+        record = (
+            self.records.get((stack.stack_name, account_id, stack.key.region))
+            if account_id
+            else None
+        )
+        live = (
+            self.live.stacks.get((account_id, stack.key.region), {}).get(stack.stack_name)
+            if account_id
+            else None
+        )
+        action, reason = self.decide(
+            task,
+            stack=stack,
+            parameters=parameters,
+            content_hash=content_hash,
+            record=record,
+            live=live,
+        )
+        if action == "blocked":
+            return
+        if action is None:
+            self.unchanged.append(str(stack.key))
+            return
+        change_id = f"stack.{action}:{stack.key}"
+        self.change_of[stack.key] = change_id
+        after = {f"task:{self.desired.organization_group}"}
+        after.update(f"task:{t}" for t in self.desired.order.after_tasks.get(task.name, ()))
+        after.update(
+            self.change_of[k]
+            for k in self.desired.order.after.get(stack.key, ())
+            if k in self.change_of
+        )
+        where = f"{task.span}" if task.span else task.file
+        self.changes.append(
+            Change(
+                id=change_id,
+                kind="stack",
+                action=action,
+                logical_id=str(stack.key),
+                physical_id=live.stack_id if live else None,
+                summary=f"{_VERBS[action]} stack {stack.stack_name} in "
+                f"{stack.key.account} ({account_id or 'known after apply'}) "
+                f"{stack.key.region}" + (f": {reason}" if reason else ""),
+                details={
+                    "task": task.name,
+                    "where": where,
+                    "stackName": stack.stack_name,
+                    "account": stack.key.account,
+                    "accountId": account_id or stack.account_id,
+                    "region": stack.key.region,
+                    "roleName": self.role_name(task, stack.key.account),
+                    "template": stack.template,
+                    "parameters": parameters,
+                    "references": references,
+                    "settings": settings,
+                    "hash": content_hash,
+                    "previousHash": record.hash if record else None,
+                    "previousParameters": record.parameters
+                    if record and action == "update"
+                    else None,
+                    "forceDeploy": task.force_deploy,
+                },
+                after=tuple(sorted(after)),
+                group=task.name,
+            )
+        )
+
+    def decide(
+        self,
+        task: StacksTask,
+        *,
+        stack: RenderedStack,
+        parameters: Mapping[str, str],
+        content_hash: str | None,
+        record: StackRecord | None,
+        live: LiveStack | None,
+    ) -> tuple[str | None, str]:
+        """(action, why): None for no change, "blocked" for a stack orgc must leave alone."""
+        if live is None:
+            if record is not None:
+                return "create", "the stack was deleted outside orgc; it is created again"
+            return "create", ""
+        if live.status in _FAILED_CREATE:
+            return "replace", (
+                f"the stack is {live.status} (its creation failed and it holds no resources); "
+                "it is deleted and created again"
+            )
+        if live.status not in _UPDATABLE:
+            self.warnings.append(
+                Diagnostic(
+                    "W610",
+                    f"stack {stack.stack_name} in {stack.key.account} {stack.key.region} is "
+                    f"{live.status}"
+                    + (f" ({live.status_reason})" if live.status_reason else "")
+                    + "; orgc leaves it as it is: finish or repair it in CloudFormation (for "
+                    "UPDATE_ROLLBACK_FAILED, continue the rollback), then plan again",
+                    task.span,
+                )
+            )
+            return "blocked", ""
+        if record is None:
+            return "update", "the stack exists but orgc has no record of it; it is taken over"
+        if record.stack_id != live.stack_id:
+            return "update", "the stack was replaced outside orgc"
+        if record.last_changed != live.last_changed:
+            return "update", "the stack was changed outside orgc since the last apply"
+        if content_hash is None:
+            return "update", "values known only after apply may change it"
+        if content_hash != record.hash:
+            return "update", _what_changed(parameters, record)
+        if task.force_deploy:
+            return "update", "ForceDeploy is set"
+        return None, ""
+
+    def resolve_references(
+        self, stack: RenderedStack, account_id: str | None
+    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """Each reference as the plan shows it, and the parameters with the values known now.
+
+        A value not known yet is the marker ("reference", parameter): apply reads it from the
+        producer's outputs (recorded by its change in the same run, or read from the stack) or
+        from the export.
+        """
+        parameters = dict(stack.parameters)
+        shown: list[dict[str, Any]] = []
+        for reference in stack.references:
+            entry: dict[str, Any] = {
+                "parameter": reference.parameter,
+                "expression": reference.expression,
+                "producer": str(reference.producer) if reference.producer else None,
+                "producerChange": None,
+                "producerStack": None,
+                "output": reference.output,
+                "export": reference.export,
+                "exportAccountId": reference.account_id,
+                "exportRegion": reference.region,
+            }
+            unknown = known_after_apply("reference", reference.parameter)
+            value: str = unknown
+            if reference.producer is not None:
+                producer = reference.producer
+                entry["from"] = f"output {reference.output} of stack {producer}"
+                entry["producerChange"] = self.change_of.get(producer)
+                entry["producerStack"] = self.producer_stack(producer)
+                if entry["producerChange"] is None:
+                    value = self.recorded_output(producer, reference.output or "") or unknown
+            else:
+                export_account = reference.account_id or account_id
+                region = reference.region or stack.key.region
+                entry["from"] = f"export {reference.export} in {export_account or '?'} {region}"
+                if export_account and not markers(export_account):
+                    found = self.live.exports.get((export_account, region, reference.export or ""))
+                    if found is None:
+                        self.errors.append(
+                            Diagnostic(
+                                "E610",
+                                f"{reference.expression}: no export {reference.export} in "
+                                f"account {export_account} region {region}",
+                                reference.span or stack.span,
+                            )
+                        )
+                    value = found or unknown
+            entry["known"] = value != unknown
+            parameters[reference.parameter] = value
+            shown.append(entry)
+        return shown, dict(sorted(parameters.items()))
+
+    def producer_stack(self, producer: StackKey) -> dict[str, str]:
+        task = self.desired.tasks[producer.task]
+        return {
+            "stackName": task.stack_name,
+            "accountId": self.account_ids.get(producer.account)
+            or known_after_apply("account", producer.account),
+            "region": producer.region,
+            "roleName": self.role_name(task, producer.account),
+        }
+
+    def recorded_output(self, producer: StackKey, output: str) -> str | None:
+        account_id = self.account_ids.get(producer.account)
+        task = self.desired.tasks.get(producer.task)
+        if not account_id or task is None:
+            return None
+        record = self.records.get((task.stack_name, account_id, producer.region))
+        return record.outputs.get(output) if record else None
+
+    # --- removed targets ------------------------------------------------------------------
+
+    def plan_removed(self) -> None:
+        wanted = set()
+        for stack in self.desired.stacks:
+            account_id = self.account_id(stack)
+            if account_id:
+                wanted.add((stack.stack_name, account_id, stack.key.region))
+        for key, record in sorted(self.records.items()):
+            if key in wanted:
+                continue
+            task = self.desired.tasks.get(record.task)
+            if task is not None and task.skip:
+                continue
+            if task is None and not self.perform_cleanup:
+                self.warnings.append(
+                    Diagnostic(
+                        "W611",
+                        f"stack {record.stack_name} in account {record.account_id} "
+                        f"{record.region} belongs to task {record.task}, which is no longer in "
+                        "the task files; orgc leaves it (apply with --perform-cleanup deletes it)",
+                    )
+                )
+                self.orphans.append(
+                    {
+                        "task": record.task,
+                        "stackName": record.stack_name,
+                        "accountId": record.account_id,
+                        "region": record.region,
+                    }
+                )
+                continue
+            live = self.live.stacks.get((record.account_id, record.region))
+            gone = live is not None and record.stack_name not in live
+            reason = (
+                "its task is no longer in the task files (cleanup asked for)"
+                if task is None
+                else "the target left the task's bindings"
+            )
+            label = f"{record.task}/{record.account or record.account_id}/{record.region}"
+            action = "forget" if gone else "delete"
+            self.changes.append(
+                Change(
+                    id=f"stack.{action}:{record.stack_name}/{record.account_id}/{record.region}",
+                    kind="stack",
+                    action=action,
+                    logical_id=label,
+                    physical_id=record.stack_id,
+                    summary=f"{_VERBS[action]} stack {record.stack_name} in "
+                    f"{record.account or record.account_id} ({record.account_id}) "
+                    f"{record.region}: "
+                    + (reason if not gone else "it was already deleted outside orgc"),
+                    details={
+                        "task": record.task,
+                        "stackName": record.stack_name,
+                        "account": record.account,
+                        "accountId": record.account_id,
+                        "region": record.region,
+                        "roleName": self.role_name(task, record.account or "")
+                        if task
+                        else self.role_for_account(record.account),
+                    },
+                    after=(f"task:{self.desired.organization_group}",),
+                    group=record.task,
+                )
+            )
+
+    def role_for_account(self, logical_id: str | None) -> str:
+        found = self.organization.accounts.get(logical_id or "")
+        return found.access_role_name if found else "OrganizationAccountAccessRole"
+
+
+_VERBS = {
+    "create": "create",
+    "update": "update",
+    "replace": "replace",
+    "delete": "delete",
+    "forget": "forget",
+}
+
+
+def _settings(task: StacksTask, account_id: str | None) -> dict[str, Any]:
+    role_arn = None
+    if task.cloudformation_role_name:
+        role_arn = (
+            f"arn:aws:iam::{account_id or known_after_apply('account', '')}:role/"
+            f"{task.cloudformation_role_name}"
+        )
+    return {
+        "tags": dict(sorted(task.tags.items())),
+        "terminationProtection": task.termination_protection,
+        "stackPolicy": task.stack_policy,
+        "roleArn": role_arn,
+        "disableRollback": task.disable_stack_rollbacks,
+    }
+
+
+def _what_changed(parameters: Mapping[str, str], record: StackRecord) -> str:
+    changed = sorted(
+        name
+        for name in {*parameters, *record.parameters}
+        if parameters.get(name) != record.parameters.get(name)
+    )
+    if changed:
+        return "parameters " + ", ".join(changed) + " changed"
+    return "the template or the stack settings changed"
+
+
+def plan_stacks(
+    desired: DesiredStacks,
+    live: LiveStacks,
+    state: State,
+    organization: Organization,
+    account_ids: Mapping[str, str | None],
+    *,
+    perform_cleanup: bool = False,
+) -> StacksPlanner:
+    planner = StacksPlanner(
+        desired, live, state, organization, account_ids, perform_cleanup=perform_cleanup
+    )
+    planner.plan()
+    return planner
+
+
+def groups(tasks: Sequence[StacksTask]) -> dict[str, dict[str, Any]]:
+    return {
+        task.name: {
+            "maxConcurrent": task.max_concurrent_stacks,
+            "failureTolerance": task.failed_stack_tolerance,
+            "where": str(task.span) if task.span else task.file,
+        }
+        for task in sorted(tasks, key=lambda t: t.name)
+    }

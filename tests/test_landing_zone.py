@@ -1,0 +1,166 @@
+"""The landing zone end to end on the emulator: tasks, bindings and cross-account references.
+
+`orgc` runs through `main(argv)` against the emulator over HTTP; what the member accounts hold
+is read with boto3 directly, through the accounts' access role, never through orgc's own code.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from orgc.aws import AwsProvider
+from orgc.cli import main
+from orgc.emulator import Emulator
+
+SCENARIO = Path(__file__).parent / "scenarios" / "stacks" / "first-run"
+ACCESS_ROLE = "OrganizationAccountAccessRole"
+
+
+@pytest.fixture
+def project(tmp_path: Path, aws: AwsProvider, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The first-run scenario's project, with the emulator's management account."""
+    shutil.copytree(SCENARIO / "templates", tmp_path / "templates")
+    shutil.copy(SCENARIO / "tasks.yml", tmp_path / "tasks.yml")
+    organization = (SCENARIO / "organization.yml").read_text(encoding="utf-8")
+    organization = organization.replace(
+        "AccountName: management, AccountId: '111111111111'",
+        "AccountName: master, AccountId: '123456789012'",
+    )
+    (tmp_path / "organization.yml").write_text(organization, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def orgc(emulator: Emulator, *args: str) -> int:
+    return main([*args, "--state", "state.json", "--endpoint-url", emulator.endpoint])
+
+
+def _account_ids() -> dict[str, str]:
+    client = boto3.client("organizations", region_name="us-east-1")
+    return {a["Name"]: a["Id"] for a in client.list_accounts()["Accounts"]}
+
+
+def _in_account(account_id: str, service: str, region: str) -> Any:
+    session = boto3.Session()
+    if account_id == "123456789012":
+        return session.client(service, region_name=region)  # type: ignore[call-overload]
+    credentials = boto3.client("sts", region_name="us-east-1").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/{ACCESS_ROLE}", RoleSessionName="check"
+    )["Credentials"]
+    return session.client(  # type: ignore[call-overload]
+        service,
+        region_name=region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def _stacks(account_id: str, region: str) -> dict[str, str]:
+    """Stack name → stack id of every live stack in the account and region."""
+    client = _in_account(account_id, "cloudformation", region)
+    return {
+        s["StackName"]: s["StackId"]
+        for s in client.list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    }
+
+
+def _parameter(account_id: str, region: str, name: str) -> str:
+    ssm = _in_account(account_id, "ssm", region)
+    return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+
+
+def _plan(emulator: Emulator, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, Any]:
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "tasks.yml", "--format", "json", *extra) == 0
+    return dict(json.loads(capsys.readouterr().out))
+
+
+def _stack_actions(plan: dict[str, Any]) -> dict[str, str]:
+    return {c["logicalId"]: c["action"] for c in plan["changes"] if c["kind"] == "stack"}
+
+
+def test_apply_check_in_the_accounts_replan_and_change_a_binding(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    ids = _account_ids()
+    archive, shop, sandbox = ids["log-archive"], ids["shop"], ids["sandbox"]
+
+    # The bucket lives in the log archive account; its name reached both workload accounts.
+    buckets = _in_account(archive, "s3", "eu-west-1").list_buckets()["Buckets"]
+    assert [b["Name"] for b in buckets] == [f"acme-logs-{archive}"]
+    for account_id in (shop, sandbox):
+        assert _parameter(account_id, "eu-west-1", "/org/logs/bucket-name") == (
+            f"acme-logs-{archive}"
+        )
+        assert _parameter(account_id, "eu-west-1", "/org/logs/bucket-arn") == (
+            f"arn:aws:s3:::acme-logs-{archive}"
+        )
+    # The directory, in every account but the log archive, in both regions; the loop wrote one
+    # parameter per account, the account created in this run included.
+    for account_id in ("123456789012", shop, sandbox):
+        for region in ("eu-west-1", "us-east-1"):
+            assert "acme-directory" in _stacks(account_id, region)
+            assert _parameter(account_id, region, "/org/accounts/sandbox/id") == sandbox
+    assert _parameter(sandbox, "us-east-1", "/org/this-account/name") == "sandbox"
+    assert "acme-directory" not in _stacks(archive, "eu-west-1")
+
+    # Applied means planned: nothing left to do.
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
+    assert "Unchanged: 9 stack target(s)" in capsys.readouterr().out
+
+    # Excluding Shop from the directory deletes exactly its two directory stacks.
+    before = {region: _stacks(sandbox, region) for region in ("eu-west-1", "us-east-1")}
+    tasks = Path("tasks.yml").read_text(encoding="utf-8")
+    Path("tasks.yml").write_text(
+        tasks.replace(
+            "ExcludeAccount: !Ref LogArchive", "ExcludeAccount: [!Ref LogArchive, !Ref Shop]"
+        ),
+        encoding="utf-8",
+    )
+    plan = _plan(emulator, capsys)
+    assert _stack_actions(plan) == {
+        "Directory/Shop/eu-west-1": "delete",
+        "Directory/Shop/us-east-1": "delete",
+    }
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    assert "acme-directory" not in _stacks(shop, "eu-west-1")
+    assert "acme-directory" not in _stacks(shop, "us-east-1")
+    assert {region: _stacks(sandbox, region) for region in before} == before
+    assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
+
+
+def test_a_stack_deleted_by_hand_is_created_again_and_removed_tasks_wait_for_cleanup(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    sandbox = _account_ids()["sandbox"]
+    _in_account(sandbox, "cloudformation", "us-east-1").delete_stack(StackName="acme-directory")
+    plan = _plan(emulator, capsys)
+    assert _stack_actions(plan) == {"Directory/Sandbox/us-east-1": "create"}
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    assert "acme-directory" in _stacks(sandbox, "us-east-1")
+
+    # Without the Directory task its stacks are orphans: listed, kept, deleted on request.
+    tasks = Path("tasks.yml").read_text(encoding="utf-8")
+    Path("tasks.yml").write_text(tasks[: tasks.index("Directory:")], encoding="utf-8")
+    plan = _plan(emulator, capsys)
+    assert plan["changes"] == []
+    assert len(plan["orphans"]) == 6
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    assert "acme-directory" in _stacks(sandbox, "us-east-1")
+    plan = _plan(emulator, capsys, "--perform-cleanup")
+    assert sorted(set(_stack_actions(plan).values())) == ["delete"]
+    assert len(plan["changes"]) == 6
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve", "--perform-cleanup") == 0
+    assert "acme-directory" not in _stacks(sandbox, "us-east-1")
+    assert _plan(emulator, capsys)["orphans"] == []
