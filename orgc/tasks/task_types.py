@@ -1,0 +1,227 @@
+"""The tasks orgc builds from their attributes: update-organization, update-stacks, copy-to-s3,
+and the tool chains orgc does not run.
+
+Each builder reads every attribute of its task through a `TaskReader`, so that every mistake
+shows, adds the task to the `ProjectBuilder`, and returns the qualified names of the tasks it
+added: none when an attribute the task cannot do without is unusable. The include task, which
+reads another file, lives with the tree walk in `orgc.tasks.tree`, as does the registry that maps
+each task type to its builder.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from orgc.intrinsics import describe, is_expression, to_text
+from orgc.tasks.attributes import TaskReader
+from orgc.tasks.model import TASK_TYPES, CopyToS3Task, ExternalTask, OrganizationTask, StacksTask
+
+if TYPE_CHECKING:
+    from orgc.tasks.tree import Context, ProjectBuilder
+
+
+_DEPLOYMENT_MODES = ("Stacks", "StackSet")
+_ENCRYPTIONS = ("AES256", "aws:kms")
+
+
+def organization_task(
+    builder: ProjectBuilder, reader: TaskReader, name: str, context: Context
+) -> list[str]:
+    claimed = builder.claim_organization(name, reader.key_span())
+    template = reader.local_path("Template", "file")
+    templating_context = reader.templating_context()
+    common = reader.common(context)
+    if template is None or not claimed:
+        return []
+    return builder.add_task(
+        OrganizationTask(
+            name=name, template=template, templating_context=templating_context, **common
+        )
+    )
+
+
+def stacks_task(
+    builder: ProjectBuilder, reader: TaskReader, name: str, context: Context
+) -> list[str]:
+    template = reader.local_path("Template", "file")
+    stack_name = reader.string("StackName")
+    parameters = reader.mapping("Parameters")
+    default_binding = reader.binding("DefaultOrganizationBinding")
+    default_regions = reader.regions("DefaultOrganizationBindingRegion")
+    for old, new in (
+        ("OrganizationBinding", "DefaultOrganizationBinding"),
+        ("OrganizationBindingRegion", "DefaultOrganizationBindingRegion"),
+    ):
+        if reader.has(old):
+            builder.diagnostics.add(
+                "W322",
+                f"{old} is the old name of {new}, which is also set and wins; remove {old}"
+                if reader.has(new)
+                else f"{old} is the old name of {new}; rename it",
+                reader.key_span(old),
+            )
+    if default_binding is None and not reader.has("DefaultOrganizationBinding"):
+        default_binding = reader.binding("OrganizationBinding")
+    if default_regions is None and not reader.has("DefaultOrganizationBindingRegion"):
+        default_regions = reader.regions("OrganizationBindingRegion")
+    if reader.has("OrganizationFile"):
+        builder.diagnostics.add(
+            "W324",
+            "OrganizationFile is ignored: update-stacks tasks always use the organization of "
+            "the update-organization task; remove it",
+            reader.key_span("OrganizationFile"),
+        )
+    tags: dict[str, str] = {}
+    for key, value in (reader.mapping("Tags") or {}).items():
+        path = (reader.name, "Tags", key)
+        if not reader.known(f"tag {key}", value, path):
+            continue
+        if isinstance(value, (dict, list)) or value is None:
+            reader.wrong(f"tag {key}", "text", value, path)
+        else:
+            tags[key] = to_text(value)
+    stack_policy = _stack_policy(reader)
+    fields: dict[str, Any] = {
+        "stack_description": reader.string("StackDescription"),
+        "bindings": reader.bindings("OrganizationBindings"),
+        "termination_protection": bool(reader.boolean("TerminationProtection")),
+        "update_protection": bool(reader.boolean("UpdateProtection")),
+        "cloudformation_role_name": reader.string("CloudFormationRoleName"),
+        "max_concurrent_stacks": reader.integer("MaxConcurrentStacks", 1),
+        "failed_stack_tolerance": reader.integer("FailedStackTolerance", 0) or 0,
+        "disable_stack_rollbacks": bool(reader.boolean("DisableStackRollbacks")),
+        "templating_context": reader.templating_context() or context.templating_context,
+        "deployment_mode": reader.choice("DeploymentMode", _DEPLOYMENT_MODES) or "Stacks",
+    }
+    common = reader.common(context)
+    if template is None or stack_name is None:
+        return []
+    builder.stack_name_spans[name] = reader.span("StackName")
+    return builder.add_task(
+        StacksTask(
+            name=name,
+            template=template,
+            template_span=reader.span("Template"),
+            stack_name=stack_name,
+            parameters=parameters or {},
+            default_binding=default_binding,
+            default_regions=default_regions,
+            tags=tags,
+            stack_policy=stack_policy,
+            **fields,
+            **common,
+        )
+    )
+
+
+def _stack_policy(reader: TaskReader) -> dict[str, Any] | None:
+    value = reader.value("StackPolicy")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            reader.diagnostics.add(
+                "E324",
+                f"StackPolicy of task {reader.name} must be a policy document: a mapping, or "
+                "JSON text of one",
+                reader.span("StackPolicy"),
+            )
+            return None
+        return value
+    policy = reader.mapping("StackPolicy")
+    if policy is not None and not reader.known("StackPolicy", policy):
+        return None
+    return policy
+
+
+def copy_to_s3_task(
+    builder: ProjectBuilder, reader: TaskReader, name: str, context: Context
+) -> list[str]:
+    local_path = reader.local_path("LocalPath", "any")
+    zip_before_put = bool(reader.boolean("ZipBeforePut"))
+    if local_path is not None and local_path.is_dir() and not zip_before_put:
+        builder.diagnostics.add(
+            "E325",
+            f"LocalPath of task {reader.name} is a directory; a directory is uploaded only as "
+            "a zip: add ZipBeforePut: true",
+            reader.span("LocalPath"),
+        )
+        local_path = None
+    remote = _remote_path(reader)
+    binding = reader.binding("OrganizationBinding")
+    encryption = reader.choice("ServerSideEncryption", _ENCRYPTIONS)
+    templating_context = reader.templating_context()
+    common = reader.common(context)
+    if local_path is None or remote is None:
+        return []
+    return builder.add_task(
+        CopyToS3Task(
+            name=name,
+            local_path=local_path,
+            remote_path=remote[0],
+            remote_path_needs_target=remote[1],
+            zip_before_put=zip_before_put,
+            binding=binding,
+            server_side_encryption=encryption,
+            templating_context=templating_context,
+            **common,
+        )
+    )
+
+
+def _remote_path(reader: TaskReader) -> tuple[str, bool] | None:
+    """RemotePath as text, and whether it is a Sub template of target values."""
+    value = reader.value("RemotePath")
+    if value is None:
+        return None
+    text, needs_target = value, False
+    if is_expression(value) and isinstance(value.get("Fn::Sub"), str):
+        text, needs_target = value["Fn::Sub"], True
+    if not isinstance(text, str) or not text.startswith("s3://") or len(text) <= len("s3://"):
+        reader.diagnostics.add(
+            "E325",
+            f"RemotePath of task {reader.name} must be s3://bucket/key (or !Sub of one), not "
+            f"{describe(value) if is_expression(value) else repr(value)}",
+            reader.span("RemotePath"),
+        )
+        return None
+    return text, needs_target
+
+
+def external_task(
+    builder: ProjectBuilder, reader: TaskReader, name: str, context: Context
+) -> list[str]:
+    spec = TASK_TYPES[reader.type]
+    attributes: dict[str, Any] = {}
+    for key in reader.raw:
+        if key not in spec.attributes or not reader.has(key):
+            continue
+        if key == "Path":
+            attributes[key] = reader.local_path(key, "directory")
+        elif key == "OrganizationBinding":
+            attributes[key] = reader.binding(key)
+        elif key in ("MaxConcurrentTasks", "FailedTaskTolerance"):
+            attributes[key] = reader.integer(key, 1 if key == "MaxConcurrentTasks" else 0)
+        elif key in ("RunNpmInstall", "RunNpmBuild"):
+            attributes[key] = reader.boolean(key)
+        else:
+            attributes[key] = reader.value(key)
+    package = attributes.get("SchemaHandlerPackage")
+    if package is not None and not (isinstance(package, str) and package.startswith("s3://")):
+        builder.diagnostics.add(
+            "E325",
+            f"SchemaHandlerPackage of task {reader.name} must be s3://bucket/handler.zip, not "
+            f"{package!r}",
+            reader.span("SchemaHandlerPackage"),
+        )
+    if reader.type == "annotate-organization" and not builder.claim_organization(
+        name, reader.key_span()
+    ):
+        return []
+    common = reader.common(context)
+    if any(attributes.get(key) is None for key in spec.required if reader.has(key)):
+        return []
+    return builder.add_task(ExternalTask(name=name, attributes=attributes, **common))

@@ -1,0 +1,390 @@
+"""The tree walk: `load_project`, includes, and the builder that flattens a task file tree.
+
+`load_project` finds the file a path means (a task file, an organization file, or a directory's
+task file) and `ProjectBuilder` reads it depth first: the tasks of each file through the builder
+of their type, and the file of each include with what the include hands down (`Context`: its
+Parameters, Skip, roles and grouping), its tasks named `<Include>-<Task>`. Include cycles (E332)
+and names taken twice (E340) are reported here; `ProjectBuilder.finish` resolves DependsOn (see
+`orgc.tasks.dependencies`) and builds the `Project`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from orgc.diagnostics import Diagnostics, Span, did_you_mean
+from orgc.intrinsics import is_expression
+from orgc.load import DataPath, LoadedFile, LoadOptions, display_path, load_file
+from orgc.tasks.attributes import TaskReader
+from orgc.tasks.dependencies import dependency_graph, report_cycles, resolve_local
+from orgc.tasks.model import (
+    ORGANIZATION_TASK_NAME,
+    RESERVED_KEYS,
+    TASK_TYPES,
+    Include,
+    OrganizationTask,
+    Project,
+    StacksTask,
+    Task,
+)
+from orgc.tasks.parameters import Supplied, TaskFile
+from orgc.tasks.task_types import (
+    copy_to_s3_task,
+    external_task,
+    organization_task,
+    stacks_task,
+)
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def load_project(
+    path: Path,
+    options: LoadOptions,
+    diagnostics: Diagnostics,
+    *,
+    parameters: Mapping[str, str] | None = None,
+) -> Project | None:
+    """Read the task file tree that `path` names, with `parameters` (the command line's
+    `--parameter key=value`) for the top-level file.
+
+    `path` is a task file, an organization file (a project with no tasks), or a directory: its
+    task file with an update-organization task, else its organization.yml. Every problem goes
+    to `diagnostics`; None is returned only when nothing usable could be read.
+    """
+    path = path.resolve()
+    if path.is_dir():
+        found = _pick_from_directory(path, options, diagnostics)
+        if found is None:
+            return None
+        if isinstance(found, Path):
+            return _organization_only(found)
+        file = found
+    else:
+        loaded = load_file(path, options, diagnostics)
+        if loaded is None:
+            return None
+        file = loaded
+        if _is_organization_file(file.data):
+            return _organization_only(file.path)
+    builder = ProjectBuilder(options, diagnostics)
+    supplied = {
+        name: Supplied(value, None, None, (), command_line=True)
+        for name, value in (parameters or {}).items()
+    }
+    builder.add_file(file, Context(supplied=supplied, chain=(file.path,)))
+    for name in sorted(set(supplied) - builder.declared_parameters):
+        declared = ", ".join(sorted(builder.declared_parameters)) or "none"
+        diagnostics.add(
+            "E335",
+            f"--parameter {name} is not declared under Parameters of any task file"
+            f"{did_you_mean(name, builder.declared_parameters)}; declared: {declared}",
+        )
+    return builder.finish(file.display)
+
+
+def _organization_only(path: Path) -> Project:
+    display = display_path(path)
+    task = OrganizationTask(
+        name=ORGANIZATION_TASK_NAME, type="update-organization", file=display, template=path
+    )
+    return Project(file=display, organization=task, tasks={}, includes={})
+
+
+def _pick_from_directory(
+    directory: Path, options: LoadOptions, diagnostics: Diagnostics
+) -> LoadedFile | Path | None:
+    """The directory's task file with an update-organization task, as load_organization picks
+    it; else the path of its organization.yml."""
+    for candidate in sorted(
+        p for p in directory.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file()
+    ):
+        try:
+            if "update-organization" not in candidate.read_text(encoding="utf-8"):
+                continue
+        except (OSError, UnicodeDecodeError):
+            continue
+        # Files that turn out not to be the task file say nothing about the project.
+        probe = Diagnostics()
+        file = load_file(candidate, options, probe)
+        if file is not None and _has_organization_task(file.data):
+            diagnostics.extend(probe)
+            return file
+    for name in ("organization.yml", "organization.yaml"):
+        if (directory / name).is_file():
+            return directory / name
+    diagnostics.add(
+        "E110",
+        f"{display_path(directory)} holds no task file with an update-organization task and "
+        "no organization.yml",
+    )
+    return None
+
+
+def _is_organization_file(data: Any) -> bool:
+    """Whether `data` has an Organization section (and not a task that happens to be named
+    Organization)."""
+    if not isinstance(data, dict) or "Organization" not in data:
+        return False
+    section = data["Organization"]
+    return not (isinstance(section, dict) and section.get("Type") in TASK_TYPES)
+
+
+def _has_organization_task(data: Any) -> bool:
+    if not isinstance(data, dict) or "AWSTemplateFormatVersion" in data:
+        return False
+    return any(
+        isinstance(task, dict) and task.get("Type") == "update-organization"
+        for name, task in data.items()
+        if name not in RESERVED_KEYS
+    )
+
+
+# --- building -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """What an include hands down to the file it includes."""
+
+    supplied: dict[str, Supplied]
+    chain: tuple[Path, ...]  # the files being read, outermost first, for include cycles
+    prefix: str = ""  # qualified name of the include, "" for the top-level file
+    group: tuple[str, ...] = ()
+    skip: bool = False
+    force_deploy: bool | None = None
+    log_verbose: bool | None = None
+    task_role_name: str | None = None
+    task_via_role_arn: str | None = None
+    templating_context: dict[str, Any] | None = None
+
+    def qualify(self, name: str) -> str:
+        return f"{self.prefix}-{name}" if self.prefix else name
+
+
+class ProjectBuilder:
+    """Reads a tree of task files into one project, depth first."""
+
+    def __init__(self, options: LoadOptions, diagnostics: Diagnostics) -> None:
+        self.options = options
+        self.diagnostics = diagnostics
+        self.organization: OrganizationTask | None = None
+        self.organization_owner: str | None = None  # the task that manages the organization
+        self.tasks: dict[str, Task] = {}
+        self.includes: dict[str, Include] = {}
+        self.members: dict[str, list[str]] = {}  # include → every task below it
+        self.names: dict[str, Span | None] = {}  # every qualified name taken, tasks and includes
+        # Declared DependsOn of tasks and includes: (qualified target, where it was written).
+        self.dependencies: dict[str, list[tuple[str, Span | None]]] = {}
+        self.declared_parameters: set[str] = set()
+        self.stack_name_spans: dict[str, Span | None] = {}  # update-stacks task → its StackName
+
+    def add_file(self, file: LoadedFile, context: Context) -> list[str]:
+        """Read one task file; the qualified names of the tasks it holds, includes flattened."""
+        if not isinstance(file.data, dict):
+            if file.data is not None:
+                self.diagnostics.add(
+                    "E320",
+                    f"{file.display} is not a task file: a task file maps task names to tasks",
+                    file.span(()),
+                )
+            return []
+        if "AWSTemplateFormatVersion" in file.data:
+            self.diagnostics.add(
+                "E320",
+                f"{file.display} is a CloudFormation template, not a task file; deploy it with "
+                "an update-stacks task whose Template names it",
+                Span(file.display, 1, 1),
+            )
+            return []
+        task_file = TaskFile(self, file, context.supplied, included=bool(context.prefix))
+        self.declared_parameters.update(task_file.declarations)
+        # Every parameter and binding is worked out, used or not, so that each mistake shows.
+        for name in task_file.declarations:
+            task_file.parameter(name)
+        for name in task_file.binding_data:
+            task_file.named_binding(name)
+        local: dict[str, str] = {}  # name in this file → qualified name
+        pending: list[tuple[str, list[tuple[str, Span | None]]]] = []
+        produced: list[str] = []
+        for name, raw in file.data.items():
+            if name in RESERVED_KEYS:
+                continue
+            reader = TaskReader(task_file, name, raw)
+            task_type = reader.task_type()
+            if task_type is None:
+                continue
+            qualified = context.qualify(name)
+            if not self._claim(qualified, name, reader.key_span()):
+                continue
+            local[name] = qualified
+            depends_on = reader.depends_on() if TASK_TYPES[task_type].depends_on else []
+            pending.append((qualified, depends_on))
+            produced.extend(_BUILDERS[task_type](self, reader, qualified, context))
+        resolve_local(pending, local, self.dependencies, self.diagnostics)
+        return produced
+
+    def _claim(self, qualified: str, name: str, span: Span | None) -> bool:
+        if qualified in self.names:
+            first = self.names[qualified]
+            taken = f"already taken by the task at {first}" if first else "already taken"
+            label = (
+                f"task name {name} is"
+                if qualified == name
+                else f"task {name} is {qualified}, a name"
+            )
+            self.diagnostics.add("E340", f"{label} {taken}; rename one of them", span)
+            return False
+        self.names[qualified] = span
+        return True
+
+    def add_task(self, task: Task) -> list[str]:
+        if isinstance(task, OrganizationTask):
+            self.organization = task
+            return []
+        self.tasks[task.name] = task
+        return [task.name]
+
+    def claim_organization(self, name: str, span: Span | None) -> bool:
+        """Whether this task may manage the organization: only one task of the tree may."""
+        if self.organization_owner is None:
+            self.organization_owner = name
+            return True
+        self.diagnostics.add(
+            "E328",
+            f"task {name} is a second task that manages the organization after "
+            f"{self.organization_owner}; a task file tree has one update-organization task, "
+            "remove one",
+            span,
+        )
+        return False
+
+    def finish(self, display: str) -> Project:
+        """Expand DependsOn, find cycles and duplicate stack names, and build the project."""
+        graph = dependency_graph(self.tasks, self.includes, self.members, self.dependencies)
+        report_cycles(graph, self.diagnostics)
+        stack_names: dict[str, str] = {}
+        for task in self.tasks.values():
+            if not isinstance(task, StacksTask):
+                continue
+            if task.stack_name in stack_names:
+                self.diagnostics.add(
+                    "E329",
+                    f"StackName {task.stack_name!r} is already used by task "
+                    f"{stack_names[task.stack_name]}; each update-stacks task needs its own",
+                    self.stack_name_spans.get(task.name),
+                )
+            else:
+                stack_names[task.stack_name] = task.name
+        tasks = {
+            name: replace(task, depends_on=tuple(sorted(graph[name])))
+            for name, task in self.tasks.items()
+        }
+        return Project(
+            file=display, organization=self.organization, tasks=tasks, includes=self.includes
+        )
+
+
+# --- includes -----------------------------------------------------------------------------------
+
+
+def _include_task(
+    builder: ProjectBuilder, reader: TaskReader, name: str, context: Context
+) -> list[str]:
+    target = reader.local_path("Path", "file")
+    max_concurrent = reader.integer("MaxConcurrentTasks", 1)
+    tolerance = reader.integer("FailedTaskTolerance", 0) or 0
+    supplied = _include_parameters(reader)
+    templating_context = reader.templating_context()
+    common = reader.common(context)
+    if target is None:
+        return []
+    if target in context.chain:
+        chain = " → ".join(display_path(p) for p in (*context.chain, target))
+        builder.diagnostics.add("E332", f"include cycle: {chain}", reader.span("Path"))
+        return []
+    file = load_file(target, builder.options, builder.diagnostics)
+    if file is None:
+        return []
+    if _is_organization_file(file.data):
+        builder.diagnostics.add(
+            "E320",
+            f"{file.display} is an organization file, not a task file; name it in the Template "
+            "of an update-organization task instead",
+            reader.span("Path"),
+        )
+        return []
+    builder.includes[name] = Include(
+        name=name,
+        file=file.display,
+        max_concurrent_tasks=max_concurrent,
+        failed_task_tolerance=tolerance,
+        span=reader.key_span(),
+    )
+    declared = _declared_names(file.data)
+    for key in supplied:
+        if key not in declared:
+            builder.diagnostics.add(
+                "W321",
+                f"include {reader.name} passes {key}, which {file.display} does not declare "
+                f"under Parameters{did_you_mean(key, declared)}; it is ignored",
+                reader.key_span("Parameters", key),
+            )
+    command_line = {k: v for k, v in context.supplied.items() if v.command_line}
+    child = Context(
+        supplied={**command_line, **supplied},
+        chain=(*context.chain, target),
+        prefix=name,
+        group=(*context.group, name),
+        skip=common["skip"],
+        force_deploy=common["force_deploy"],
+        log_verbose=common["log_verbose"],
+        task_role_name=common["task_role_name"],
+        task_via_role_arn=common["task_via_role_arn"],
+        templating_context=templating_context or context.templating_context,
+    )
+    produced = builder.add_file(file, child)
+    builder.members[name] = produced
+    return produced
+
+
+def _declared_names(data: Any) -> list[str]:
+    section = data.get("Parameters") if isinstance(data, dict) else None
+    return list(section) if isinstance(section, dict) else []
+
+
+def _include_parameters(reader: TaskReader) -> dict[str, Supplied]:
+    raw = reader.raw.get("Parameters")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or is_expression(raw):
+        reader.wrong("Parameters", "a mapping of parameter names to values", raw)
+        return {}
+    task_file = reader.task_file
+    supplied: dict[str, Supplied] = {}
+    for key, value in raw.items():
+        path: DataPath = (reader.name, "Parameters", key)
+        supplied[key] = Supplied(
+            task_file.evaluate(value, path),
+            reader.file.span(path),
+            reader.file,
+            path,
+            task_file.binding_reference(value, path, report=False),
+        )
+    return supplied
+
+
+_BUILDERS: dict[str, Callable[[ProjectBuilder, TaskReader, str, Context], list[str]]] = {
+    "update-organization": organization_task,
+    "update-stacks": stacks_task,
+    "include": _include_task,
+    "copy-to-s3": copy_to_s3_task,
+    "update-cdk": external_task,
+    "update-serverless.com": external_task,
+    "apply-tf": external_task,
+    "register-type": external_task,
+    "annotate-organization": external_task,
+}
