@@ -1,0 +1,420 @@
+"""Per-target assembly: render_project, the stage's entry function.
+
+`render_project` places each update-stacks task's bound resources on its (account, region)
+targets (ForeachAccount copies included), evaluates task parameters, collects the exports every
+!CopyValue may read, renders each target's template through `_Evaluator` and assembles one
+`RenderedStack` per target, sorted by `StackKey`, with generated cross-stack Outputs and
+Parameters named here. Diagnostics are collected, never raised.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from orgc.bind import BoundTemplate, resolve_binding
+from orgc.diagnostics import Diagnostics, did_you_mean
+from orgc.load import DataPath
+from orgc.model import Organization
+from orgc.render.evaluate import _Evaluator
+from orgc.render.model import (
+    RenderContext,
+    RenderedStack,
+    StackKey,
+    _Deferred,
+    _Placed,
+    _Target,
+    known_after_apply,
+)
+from orgc.render.values import (
+    _describe,
+    _is_copy_value,
+    _names_used,
+    _parameter_text,
+    _pseudo_parameters,
+    _static,
+)
+from orgc.tasks import StacksTask
+from orgc.templates import Template
+
+TEMPLATE_FORMAT_VERSION = "2010-09-09"
+# Sections of a rendered template, in the order they are written.
+_SECTIONS = (
+    "AWSTemplateFormatVersion",
+    "Description",
+    "Metadata",
+    "Transform",
+    "Parameters",
+    "Rules",
+    "Mappings",
+    "Conditions",
+    "Globals",
+    "Hooks",
+    "Resources",
+    "Outputs",
+)
+_VERBATIM_SECTIONS = ("Metadata", "Transform", "Rules", "Mappings", "Globals", "Hooks")
+
+
+_NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
+_NAME_LIMIT = 255  # CloudFormation's limit on logical ids of parameters and outputs
+# Physical ids by the key of RenderContext.ids, with the marker kind of an unknown one.
+_ID_KINDS = {
+    "accounts": "account",
+    "organizationalUnits": "organizational-unit",
+    "policies": "policy",
+}
+
+
+def render_project(
+    tasks: Sequence[tuple[StacksTask, Template, BoundTemplate]],
+    organization: Organization,
+    context: RenderContext,
+    diagnostics: Diagnostics,
+) -> tuple[RenderedStack, ...]:
+    """One RenderedStack per (task, account, region) target, sorted by StackKey.
+
+    Every mistake goes to `diagnostics`; the stacks are still returned, with an expression that
+    could not be resolved left as written.
+    """
+    run = _Run(organization, context, diagnostics)
+    jobs = [_Job(run, task, template, bound) for task, template, bound in tasks]
+    for job in jobs:
+        job.check_parameters()
+        for target in job.targets.values():
+            job.evaluate_parameters(target)
+    # Exports first: a !CopyValue anywhere in the project may read any of them.
+    for job in jobs:
+        for target in job.targets.values():
+            job.collect_exports(target)
+    for job in jobs:
+        for target in job.targets.values():
+            job.copy_parameters(target)
+            job.render(target)
+    stacks = [job.finish(target) for job in jobs for target in job.targets.values()]
+    return tuple(sorted(stacks, key=lambda stack: stack.key))
+
+
+class _Run:
+    """What every task of one render shares: the organization, known ids, exports."""
+
+    def __init__(
+        self, organization: Organization, context: RenderContext, diagnostics: Diagnostics
+    ) -> None:
+        self.organization = organization
+        self.context = context
+        self.diagnostics = diagnostics
+        # export name → the stacks that export it, with their Output key
+        self.exports: dict[str, list[tuple[_Target, str]]] = {}
+
+    def physical_id(self, kind: str, logical_id: str) -> str:
+        known = self.context.ids.get(kind, {}).get(logical_id)
+        if known:
+            return known
+        if kind == "accounts":
+            account = self.organization.accounts.get(logical_id)
+            if account is not None and account.account_id:
+                return account.account_id
+        return known_after_apply(_ID_KINDS[kind], logical_id)
+
+    def organization_value(self, name: str) -> str:
+        if name == "ORG::PrincipalOrgID":
+            return self.context.organization_id or known_after_apply("organization-id")
+        return self.context.state_bucket or known_after_apply("state-bucket")
+
+
+class _Job:
+    """One update-stacks task: its targets and what they take from each other."""
+
+    def __init__(
+        self, run: _Run, task: StacksTask, template: Template, bound: BoundTemplate
+    ) -> None:
+        self.run = run
+        self.task = task
+        self.template = template
+        self.bound = bound
+        declared = template.sections.get("Parameters")
+        self.declared: dict[str, Any] = declared if isinstance(declared, dict) else {}
+        outputs = template.sections.get("Outputs")
+        self.outputs: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
+        # Names a generated parameter or output must not take.
+        self.reserved = {*self.declared, *self.outputs, *template.resources}
+        self.bindings: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self.targets: dict[StackKey, _Target] = {}
+        # template id or copy id → every (stack, id in that stack) holding it
+        self.holders: dict[str, list[tuple[StackKey, str]]] = {}
+        self._place()
+
+    # --- targets ------------------------------------------------------------------------------
+
+    def _place(self) -> None:
+        accounts = self.run.organization.accounts
+        for (account_id, region), resource_ids in sorted(self.bound.targets.items()):
+            account = accounts.get(account_id)
+            if account is None:
+                continue  # bind reported the unknown account
+            key = StackKey(self.task.name, account_id, region)
+            target = _Target(
+                key=key,
+                account=account,
+                account_id=self.run.physical_id("accounts", account_id),
+                placed={},
+                copies={},
+            )
+            wanted = set(resource_ids)
+            for logical_id, resource in self.template.resources.items():
+                if logical_id not in wanted:
+                    continue
+                loop = self.bound.loops.get(logical_id)
+                if loop is None:
+                    target.placed[logical_id] = _Placed(logical_id, resource)
+                    self.holders.setdefault(logical_id, []).append((key, logical_id))
+                    continue
+                target.copies[logical_id] = {}
+                for loop_account in loop:
+                    copy_id = logical_id + self.run.physical_id("accounts", loop_account)
+                    target.placed[copy_id] = _Placed(copy_id, resource, loop_account)
+                    target.copies[logical_id][loop_account] = copy_id
+                    self.holders.setdefault(logical_id, []).append((key, copy_id))
+                    self.holders.setdefault(copy_id, []).append((key, copy_id))
+            self.targets[key] = target
+
+    def binding(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """(accounts, regions) of a named binding of the template, or None when there is none."""
+        if name not in self.bindings:
+            binding = self.template.bindings.get(name)
+            if binding is None:
+                return None
+            self.bindings[name] = resolve_binding(
+                binding, self.run.organization, self.run.diagnostics
+            )
+        return self.bindings[name]
+
+    # --- parameters ---------------------------------------------------------------------------
+
+    def check_parameters(self) -> None:
+        """Task parameters the template does not declare; template parameters left empty."""
+        for name in self.task.parameters:
+            if name not in self.declared:
+                self.run.diagnostics.add(
+                    "E428",
+                    f"task {self.task.name} gives parameter {name}, which "
+                    f"{self.template.file.display} does not declare"
+                    f"{did_you_mean(name, self.declared)}; remove it or declare it in the "
+                    "template's Parameters",
+                    self.task.span,
+                )
+        for name, declaration in self.declared.items():
+            given = self.task.parameters.get(name) is not None
+            if not given and not (isinstance(declaration, dict) and "Default" in declaration):
+                self.run.diagnostics.add(
+                    "E429",
+                    f"parameter {name} has no Default and task {self.task.name} gives it no "
+                    f"value; add {name} to the task's Parameters or give it a Default",
+                    self.template.file.source_map.key_span(("Parameters", name)),
+                )
+
+    def evaluate_parameters(self, target: _Target) -> None:
+        """The task's parameter values for one target, and the static values export names use."""
+        target.known = _pseudo_parameters(target.key.region, target.account_id, self.task)
+        for name, declaration in self.declared.items():
+            if isinstance(declaration, dict):
+                default = _static(declaration.get("Default"), {})
+                if default is not None:
+                    target.known[name] = default
+        for name, raw in self.task.parameters.items():
+            if name not in self.declared or raw is None:
+                continue
+            if _is_copy_value(raw):
+                target.known.pop(name, None)  # read at apply time: see copy_parameters
+                continue
+            evaluator = _Evaluator(self, target, self.run.diagnostics, parameter=name)
+            text = _parameter_text(evaluator.value(raw, None), target.known)
+            if text is None and not evaluator.failed:
+                self.run.diagnostics.add(
+                    "E427",
+                    f"parameter {name} of task {self.task.name} is {_describe(raw)}, which is "
+                    "known only inside CloudFormation; give a value orgc can compute, or move the "
+                    "expression into the template",
+                    self.task.span,
+                )
+            if text is not None:
+                target.parameters[name] = text
+                target.known[name] = text
+
+    def copy_parameters(self, target: _Target) -> None:
+        """Task parameters whose whole value is a !CopyValue, once every export is known."""
+        for name, raw in self.task.parameters.items():
+            if name in self.declared and _is_copy_value(raw):
+                evaluator = _Evaluator(self, target, self.run.diagnostics, parameter=name)
+                evaluator.whole_parameter = True
+                value = evaluator.copy_value(raw["Fn::CopyValue"], None)
+                if isinstance(value, _Deferred):
+                    target.references[name] = value.reference
+
+    # --- exports ------------------------------------------------------------------------------
+
+    def collect_exports(self, target: _Target) -> None:
+        """Export names of the outputs this target keeps, where they can be known now."""
+        probe = _Evaluator(self, target, Diagnostics(), probe=True)
+        for output_key, output in self.outputs.items():
+            if not isinstance(output, dict) or self._refers_elsewhere(output, target):
+                continue
+            export = output.get("Export")
+            if not isinstance(export, dict) or "Name" not in export:
+                continue
+            path: DataPath = ("Outputs", output_key, "Export", "Name")
+            name = _static(probe.value(export["Name"], path), target.known)
+            if name is not None:
+                target.exports[name] = output_key
+                self.run.exports.setdefault(name, []).append((target, output_key))
+
+    # --- templates ----------------------------------------------------------------------------
+
+    def render(self, target: _Target) -> None:
+        """The target's template, apart from outputs other targets still add to it."""
+        evaluator = _Evaluator(self, target, self.run.diagnostics)
+        sections = self.template.sections
+        rendered: dict[str, Any] = {}
+        for section in _VERBATIM_SECTIONS:
+            if section in sections:
+                rendered[section] = copy.deepcopy(sections[section])
+        conditions = sections.get("Conditions")
+        if isinstance(conditions, dict):
+            rendered["Conditions"] = {
+                name: evaluator.value(body, ("Conditions", name))
+                for name, body in conditions.items()
+            }
+        resources: dict[str, Any] = {}
+        for placed in target.placed.values():
+            evaluator.placed = placed
+            resources[placed.rendered_id] = self._resource(evaluator, target, placed)
+        evaluator.placed = None
+        rendered["Resources"] = resources
+        outputs: dict[str, Any] = {}
+        for name, output in self.outputs.items():
+            if isinstance(output, dict) and self._refers_elsewhere(output, target):
+                continue
+            outputs[name] = evaluator.value(output, ("Outputs", name))
+        rendered["Outputs"] = outputs
+        target.template = rendered
+
+    def _resource(self, evaluator: _Evaluator, target: _Target, placed: _Placed) -> Any:
+        path: DataPath = ("Resources", placed.resource.logical_id)
+        body: dict[str, Any] = {}
+        for key, value in placed.resource.body.items():
+            if key in ("Type", "Condition"):
+                body[key] = copy.deepcopy(value)
+            elif key == "DependsOn":
+                depends_on = self._depends_on(value, path + (key,), target)
+                if depends_on:
+                    body[key] = depends_on[0] if len(depends_on) == 1 else depends_on
+            else:
+                body[key] = evaluator.value(value, path + (key,))
+        return body
+
+    def _depends_on(self, value: Any, path: DataPath, target: _Target) -> list[str]:
+        """The DependsOn names deployed in this stack; the others become stack order."""
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list):
+            return []
+        kept: list[str] = []
+        for index, name in enumerate(names):
+            where = path if isinstance(value, str) else path + (index,)
+            if not isinstance(name, str):
+                continue
+            if name in target.placed:
+                kept.append(name)
+            elif name in target.copies:
+                kept.extend(target.copies[name].values())
+            elif name in self.holders:
+                target.after_stacks.update(key for key, _ in self.holders[name])
+            elif name not in self.template.resources:
+                self.run.diagnostics.add(
+                    "E420",
+                    f"DependsOn {name}: this template has no resource {name}"
+                    f"{did_you_mean(name, self.template.resources)}",
+                    self.template.file.span(where),
+                )
+            # A resource deployed nowhere leaves nothing to wait for.
+        target.after_stacks.discard(target.key)
+        return list(dict.fromkeys(kept))
+
+    def _refers_elsewhere(self, value: Any, target: _Target) -> bool:
+        """Whether a value names a resource of this template that this target does not hold."""
+        return any(
+            name in self.holders or name in self.template.resources
+            for name in _names_used(value)
+            if not target.is_local(name)
+        )
+
+    # --- generated names ----------------------------------------------------------------------
+
+    def output_name(self, producer: StackKey, rendered_id: str, attribute: str | None) -> str:
+        """The Output (and consumer Parameter) carrying one resource value across stacks."""
+        base = "OrgcRef" + rendered_id + (attribute or "")
+        unique = len(self.holders.get(rendered_id, ())) <= 1
+        identity = f"{producer}|{rendered_id}|{attribute or ''}"
+        return self._name(base, identity, exact=unique)
+
+    def copy_name(self, target: _Target, export: str, identity: str) -> str:
+        """The consumer Parameter carrying a !CopyValue: named after the export, unless another
+        !CopyValue of the same stack, reading another value, took that name first."""
+        base = "OrgcCopy" + _NOT_ALPHANUMERIC.sub("", export)
+        taken = target.copy_names.get(base)
+        name = self._name(base, identity, exact=taken in (None, identity))
+        target.copy_names.setdefault(name, identity)
+        return name
+
+    def _name(self, base: str, identity: str, *, exact: bool) -> str:
+        if (
+            exact
+            and base.isalnum()
+            and base.isascii()
+            and len(base) <= _NAME_LIMIT
+            and base not in self.reserved
+        ):
+            return base
+        digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:10]
+        return _NOT_ALPHANUMERIC.sub("", base)[: _NAME_LIMIT - len(digest)] + digest
+
+    # --- result -------------------------------------------------------------------------------
+
+    def finish(self, target: _Target) -> RenderedStack:
+        sections = target.template
+        template: dict[str, Any] = {"AWSTemplateFormatVersion": TEMPLATE_FORMAT_VERSION}
+        description = self.task.stack_description or self.template.sections.get("Description")
+        if description is not None:
+            template["Description"] = description
+        parameters = copy.deepcopy(self.declared)
+        for name in sorted(target.references):
+            if name not in self.declared:
+                parameters[name] = {"Type": "String"}
+        if parameters:
+            sections["Parameters"] = parameters
+        outputs = sections.get("Outputs", {})
+        for name in sorted(target.generated_outputs):
+            outputs[name] = target.generated_outputs[name]
+        if not outputs:
+            sections.pop("Outputs", None)
+        for section in _SECTIONS:
+            if section in sections:
+                template[section] = sections[section]
+        after_accounts = {a for p in target.placed.values() for a in p.resource.depends_on_accounts}
+        after_regions = {r for p in target.placed.values() for r in p.resource.depends_on_regions}
+        return RenderedStack(
+            key=target.key,
+            stack_name=self.task.stack_name,
+            account_id=target.account_id,
+            template=template,
+            parameters=dict(sorted(target.parameters.items())),
+            references=tuple(target.references[name] for name in sorted(target.references)),
+            after_accounts=tuple(sorted(after_accounts)),
+            after_regions=tuple(sorted(after_regions)),
+            after_stacks=tuple(sorted(target.after_stacks)),
+            exports=dict(sorted(target.exports.items())),
+            span=self.task.span,
+        )
