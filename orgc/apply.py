@@ -15,10 +15,13 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from orgc.load import read_object_body
 from orgc.observed import PasswordPolicySettings, StackResult
 from orgc.plan import ROOT, Change, Plan
+from orgc.plan.objects import content_hash
 from orgc.plan.stacks import stack_hash
 from orgc.render import fill_markers, markers
 from orgc.state import StackRecord, State
@@ -87,6 +90,7 @@ class Provider(Protocol):
     def read_export(
         self, *, account_id: str, role_name: str, region: str, name: str
     ) -> str | None: ...
+    def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str: ...
 
 
 class StateWriter(Protocol):
@@ -526,6 +530,26 @@ def _delete_stack(run: _Run, change: Change) -> None:
     run.update_state(lambda state: state.without_stack(key))
 
 
+def _put_object(run: _Run, change: Change) -> None:
+    d = change.details
+    try:
+        body = read_object_body(Path(d["localPath"]), zipped=d["zipped"])
+    except OSError as error:
+        raise StackError(f"cannot read {d['localPath']}: {error} (task {d['task']})") from error
+    if content_hash(body) != d["hash"]:
+        raise StackError(
+            f"{d['localPath']} changed since the plan was made (task {d['task']}); plan again"
+        )
+    etag = run.provider.put_s3_object(
+        bucket=d["bucket"], key=d["key"], body=body, region=d["region"]
+    )
+    record = {"task": d["task"], "hash": d["hash"], "etag": etag}
+    url = f"s3://{d['bucket']}/{d['key']}"
+    run.update_state(
+        lambda state: dataclasses.replace(state, objects={**state.objects, url: record})
+    )
+
+
 _HANDLERS: dict[tuple[str, str], Callable[[_Run, Change], None]] = {
     ("policy-type", "enable"): _enable_policy_type,
     ("policy", "adopt"): _adopt,
@@ -554,10 +578,12 @@ _HANDLERS: dict[tuple[str, str], Callable[[_Run, Change], None]] = {
     ("stack", "replace"): _deploy_stack,
     ("stack", "delete"): _delete_stack,
     ("stack", "forget"): _delete_stack,
+    ("s3-object", "create"): _put_object,
+    ("s3-object", "update"): _put_object,
 }
 
 # Changes that run inside member accounts do not contend for the Organizations API.
-_IN_ACCOUNT = frozenset({"password-policy", "alias", "stack"})
+_IN_ACCOUNT = frozenset({"password-policy", "alias", "stack", "s3-object"})
 
 
 def apply(

@@ -345,6 +345,18 @@ CODES: dict[str, Code] = {
         "flag), but its value is an expression known only per target account or region, or a "
         "!Ref of a name that is not a parameter of the file.",
     ),
+    "E343": Code(
+        "copy-to-s3 path orgc cannot resolve",
+        "A copy-to-s3 RemotePath may use ${AWS::Region} (each region of its binding) and "
+        "${AWS::AccountId} (the management account, which puts the object); other variables "
+        "name values of target accounts, which orgc does not use for copy-to-s3. Write the path "
+        "out, or use an update-stacks task for per-account content.",
+    ),
+    "E344": Code(
+        "copy-to-s3 source unreadable",
+        "The LocalPath of a copy-to-s3 task could not be read (or zipped). Check that it exists "
+        "and is readable.",
+    ),
     "W320": Code(
         "task type not run by orgc",
         "orgc checks tasks of tool chains it does not drive (CDK, Serverless Framework, "

@@ -9,9 +9,11 @@ positions through `SourceMap` by the path of keys and indexes that leads to a va
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import subprocess
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -546,3 +548,23 @@ def _load_from_directory(
         None,
     )
     return None
+
+
+def read_object_body(path: Path, *, zipped: bool) -> bytes:
+    """The bytes a copy-to-s3 task puts: the file itself, or a zip of the file or directory.
+
+    The zip is reproducible (sorted entries, fixed timestamps and modes), so unchanged files
+    give the same bytes and the same content hash on every run. Raises OSError.
+    """
+    if not zipped:
+        return path.read_bytes()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            name = file.relative_to(path).as_posix() if path.is_dir() else file.name
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, file.read_bytes())
+    return buffer.getvalue()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,18 +17,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orgc.apply import ApplyResult, Listener, apply
-from orgc.bind import BoundTemplate, bind_template
+from orgc.bind import BoundTemplate, bind_template, resolve_binding
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
 from orgc.graph import order_stacks
-from orgc.load import LoadedFile, LoadOptions, load_organization
+from orgc.load import LoadedFile, LoadOptions, display_path, load_organization, read_object_body
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization, build_organization
 from orgc.observed import LiveOrganization, LiveStack
 from orgc.plan import Plan, PlanError, digest, plan
+from orgc.plan.objects import DesiredObject, content_hash, plan_objects
 from orgc.plan.stacks import DesiredStacks, LiveStacks, plan_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.render import RenderContext, RenderedStack, markers, render_project
 from orgc.state import LocalStateStore, State, StateStore
-from orgc.tasks import Project, StacksTask, load_project
+from orgc.tasks import CopyToS3Task, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import validate_organization
 
@@ -44,6 +46,7 @@ class Inputs:
     templates: dict[str, Template] = field(default_factory=dict)  # by update-stacks task
     bound: dict[str, BoundTemplate] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)  # --parameter values
+    objects: tuple[DesiredObject, ...] = ()  # what copy-to-s3 tasks put
     digest: str = ""  # of everything above that decides the plan
 
     @property
@@ -107,6 +110,11 @@ def compile_organization(
             templates[name] = template
             if organization is not None:
                 bound[name] = bind_template(task, template, organization, diagnostics)
+    objects: list[DesiredObject] = []
+    if project is not None and organization is not None:
+        for task in project.tasks.values():
+            if isinstance(task, CopyToS3Task) and not task.skip:
+                objects.extend(_desired_objects(task, organization, diagnostics))
     if organization is None or diagnostics.has_errors or file is None:
         raise StageError(diagnostics.sorted())
     return Inputs(
@@ -117,15 +125,65 @@ def compile_organization(
         templates=templates,
         bound=bound,
         parameters=dict(sorted((parameters or {}).items())),
+        objects=tuple(objects),
         digest=digest(
             {
                 "organization": organization,
                 "project": project,
                 "templates": templates,
                 "parameters": parameters or {},
+                "objects": objects,
             }
         ),
     )
+
+
+_S3_URL = re.compile(r"^s3://([^/]+)/(.+)$")
+DEFAULT_REGION = "us-east-1"  # where an unbound copy-to-s3 task's bucket is addressed
+
+
+def _desired_objects(
+    task: CopyToS3Task, organization: Organization, diagnostics: Diagnostics
+) -> list[DesiredObject]:
+    """The objects a copy-to-s3 task puts: one per region of its binding (one when unbound)."""
+    try:
+        body = read_object_body(task.local_path, zipped=task.zip_before_put)
+    except OSError as error:
+        diagnostics.add("E344", f"cannot read {display_path(task.local_path)}: {error}", task.span)
+        return []
+    regions: tuple[str, ...] = (DEFAULT_REGION,)
+    if task.binding is not None:
+        _, bound_regions = resolve_binding(task.binding, organization, diagnostics)
+        regions = bound_regions or regions
+    management = organization.management_account.account_id or ""
+    objects: dict[str, DesiredObject] = {}
+    for region in regions:
+        path = task.remote_path.replace("${AWS::Region}", region).replace(
+            "${AWS::AccountId}", management
+        )
+        found = _S3_URL.match(path)
+        if "${" in path or found is None:
+            diagnostics.add(
+                "E343",
+                f"RemotePath {task.remote_path!r} must be s3://bucket/key with at most "
+                "${AWS::Region} and ${AWS::AccountId} in it",
+                task.span,
+            )
+            return []
+        wanted = DesiredObject(
+            task=task.name,
+            bucket=found.group(1),
+            key=found.group(2),
+            region=region,
+            local_path=display_path(task.local_path),
+            zipped=task.zip_before_put,
+            content_hash=content_hash(body),
+            size=len(body),
+            where=str(task.span) if task.span else task.file,
+            after_tasks=task.depends_on,
+        )
+        objects.setdefault(wanted.url, wanted)
+    return list(objects.values())
 
 
 def _is_organization_file(file: LoadedFile | None, path: Path) -> bool:
@@ -172,6 +230,8 @@ def make_plan(
         changes=tuple(replace(c, group=group) for c in organization_plan.changes),
         options={"parameters": inputs.parameters, "performCleanup": perform_cleanup},
     )
+    if inputs.objects:
+        result = _plan_objects(inputs, provider, state, result)
     if inputs.stack_tasks:
         result = _plan_stacks(
             inputs,
@@ -185,6 +245,33 @@ def make_plan(
         merged = tuple(sorted({*result.warnings, *inputs.warnings}, key=Diagnostic.sort_key))
         result = replace(result, warnings=merged)
     return result
+
+
+def _plan_objects(
+    inputs: Inputs, provider: AwsProvider, state: State, organization_plan: Plan
+) -> Plan:
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="orgc-observe") as pool:
+        etags = dict(
+            zip(
+                [o.url for o in inputs.objects],
+                pool.map(
+                    lambda o: provider.head_s3_object(bucket=o.bucket, key=o.key, region=o.region),
+                    inputs.objects,
+                ),
+                strict=True,
+            )
+        )
+    changes, unchanged = plan_objects(
+        inputs.objects, etags, state, organization_group=inputs.organization_group
+    )
+    return replace(
+        organization_plan,
+        observed_digest=digest(
+            {"organization": organization_plan.observed_digest, "objects": etags}
+        ),
+        changes=organization_plan.changes + tuple(changes),
+        unchanged=organization_plan.unchanged + tuple(unchanged),
+    )
 
 
 def render_stacks(
@@ -252,7 +339,7 @@ def _plan_stacks(
             inputs.organization_group: {"maxConcurrent": None, "failureTolerance": 0},
             **stack_groups(list(inputs.stack_tasks.values())),
         },
-        unchanged=tuple(sorted(planner.unchanged)),
+        unchanged=organization_plan.unchanged + tuple(sorted(planner.unchanged)),
         orphans=tuple(planner.orphans),
         warnings=tuple(
             sorted({*organization_plan.warnings, *planner.warnings}, key=Diagnostic.sort_key)

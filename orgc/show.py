@@ -174,7 +174,7 @@ def render_text(plan: Plan) -> str:
             out.extend(f"      {line}" for line in _detail_lines(change))
         out.append("")
     if plan.unchanged:
-        out.append(f"Unchanged: {len(plan.unchanged)} stack target(s) already as the files say.")
+        out.append(f"Unchanged: {len(plan.unchanged)} target(s) already as the files say.")
         out.append("")
     if plan.orphans:
         out.append("Orphaned stacks (their task left the files; --perform-cleanup deletes them):")
@@ -225,7 +225,7 @@ def render_markdown(plan: Plan) -> str:
                 out.append("</details>")
     if plan.unchanged:
         out.append("")
-        out.append(f"{len(plan.unchanged)} stack target(s) unchanged.")
+        out.append(f"{len(plan.unchanged)} target(s) unchanged.")
     if plan.orphans:
         out.append("")
         out.append(

@@ -31,7 +31,16 @@ STATE_FORMAT = "orgc-state"
 STATE_VERSION = 1
 
 _STATE_KEYS = frozenset(
-    {"format", "version", "serial", "lineage", "managementAccountId", "organization", "stacks"}
+    {
+        "format",
+        "version",
+        "serial",
+        "lineage",
+        "managementAccountId",
+        "organization",
+        "stacks",
+        "objects",
+    }
 )
 _ORGANIZATION_KEYS = {
     "accounts": "accounts",
@@ -161,6 +170,8 @@ class State:
     # OUs replaced by a re-parent (AWS cannot move an OU): emptied and deleted by a later step.
     retired_organizational_units: tuple[str, ...] = ()
     stacks: tuple[StackRecord, ...] = ()  # sorted by key
+    # Objects copy-to-s3 tasks put: "s3://bucket/key" → {"task", "hash", "etag"}.
+    objects: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def stack_records(self) -> dict[tuple[str, str, str], StackRecord]:
         return {record.key: record for record in self.stacks}
@@ -188,6 +199,7 @@ class State:
                 _RETIRED_KEY: list(self.retired_organizational_units),
             },
             "stacks": [record.to_json() for record in self.stacks],
+            "objects": self.objects,
         }
         text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
         return (text + "\n").encode("utf-8")
@@ -240,6 +252,12 @@ class State:
         stacks = document.get("stacks", [])
         if not isinstance(stacks, list):
             raise StateError(f"state {origin}: stacks must be a list of stack records")
+        objects = document.get("objects", {})
+        if not isinstance(objects, dict) or not all(
+            isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+            for v in objects.values()
+        ):
+            raise StateError(f"state {origin}: objects must map S3 URLs to records of strings")
 
         organization = document.get("organization", {})
         if not isinstance(organization, dict):
@@ -268,6 +286,7 @@ class State:
                     (StackRecord.from_json(r, origin=origin) for r in stacks), key=lambda r: r.key
                 )
             ),
+            objects={url: dict(record) for url, record in objects.items()},
         )
 
 

@@ -237,6 +237,9 @@ class RecordingProvider:
         self._call("read_export", account_id, region, name)
         return f"export-{name}"
 
+    def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str:
+        return self._call("put_s3_object", bucket, key, region)
+
 
 class MemoryWriter:
     def __init__(self) -> None:

@@ -122,4 +122,4 @@ def test_detailed_exitcode_and_formats(
     assert main(["plan", "organization", "--detailed-exitcode", *state]) == 0
     replanned = capsys.readouterr().out
     assert "No changes." in replanned
-    assert "Unchanged: 57 stack target(s)" in replanned
+    assert "Unchanged: 57 target(s)" in replanned

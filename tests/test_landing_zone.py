@@ -6,8 +6,10 @@ is read with boto3 directly, through the accounts' access role, never through or
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +118,7 @@ def test_apply_check_in_the_accounts_replan_and_change_a_binding(
     # Applied means planned: nothing left to do.
     capsys.readouterr()
     assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
-    assert "Unchanged: 9 stack target(s)" in capsys.readouterr().out
+    assert "Unchanged: 9 target(s)" in capsys.readouterr().out
 
     # Excluding Shop from the directory deletes exactly its two directory stacks.
     before = {region: _stacks(sandbox, region) for region in ("eu-west-1", "us-east-1")}
@@ -164,3 +166,37 @@ def test_a_stack_deleted_by_hand_is_created_again_and_removed_tasks_wait_for_cle
     assert orgc(emulator, "apply", "tasks.yml", "--auto-approve", "--perform-cleanup") == 0
     assert "acme-directory" not in _stacks(sandbox, "us-east-1")
     assert _plan(emulator, capsys)["orphans"] == []
+
+
+def test_copy_to_s3_puts_once_and_again_when_the_content_changes(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="acme-artifacts")
+    (project / "artifacts").mkdir()
+    (project / "artifacts" / "handler.py").write_text("print('v1')\n", encoding="utf-8")
+    with Path("tasks.yml").open("a", encoding="utf-8") as tasks:
+        tasks.write(
+            "\nArtifacts:\n"
+            "  Type: copy-to-s3\n"
+            "  LocalPath: ./artifacts\n"
+            "  RemotePath: s3://acme-artifacts/lambda/bundle.zip\n"
+            "  ZipBeforePut: true\n"
+            "  OrganizationBinding: {IncludeMasterAccount: true, Region: us-east-1}\n"
+        )
+    plan = _plan(emulator, capsys)
+    [put] = [c for c in plan["changes"] if c["kind"] == "s3-object"]
+    assert (put["action"], put["logicalId"]) == ("create", "s3://acme-artifacts/lambda/bundle.zip")
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    s3 = boto3.client("s3", region_name="us-east-1")
+    first = s3.get_object(Bucket="acme-artifacts", Key="lambda/bundle.zip")["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(first)) as archive:
+        assert archive.read("handler.py") == b"print('v1')\n"
+    assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
+
+    (project / "artifacts" / "handler.py").write_text("print('v2')\n", encoding="utf-8")
+    plan = _plan(emulator, capsys)
+    assert [(c["kind"], c["action"]) for c in plan["changes"]] == [("s3-object", "update")]
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    second = s3.get_object(Bucket="acme-artifacts", Key="lambda/bundle.zip")["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(second)) as archive:
+        assert archive.read("handler.py") == b"print('v2')\n"

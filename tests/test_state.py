@@ -79,6 +79,7 @@ def test_to_json_is_deterministic_and_camel_case() -> None:
         '  "format": "orgc-state",\n'
         '  "lineage": "ab",\n'
         '  "managementAccountId": null,\n'
+        '  "objects": {},\n'
         '  "organization": {\n'
         '    "accounts": {\n'
         '      "a": "111111111111",\n'
@@ -116,6 +117,7 @@ def test_missing_keys_take_their_defaults() -> None:
         (document(lineage=5), "lineage must be a string"),
         (document(managementAccountId=123456789012), "managementAccountId must be a string"),
         (document(stacks={}), "stacks must be a list of stack records"),
+        (document(objects={"s3://b/k": {"hash": 1}}), "objects must map S3 URLs to records"),
         (document(stacks=[{"stackName": "s"}]), "a stack record lacks 'accountId'"),
         (
             document(

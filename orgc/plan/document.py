@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from orgc.diagnostics import Diagnostic, Span
@@ -202,6 +204,9 @@ def _canonical(value: Any) -> Any:
         return {str(k): _canonical(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
+    if isinstance(value, PurePath):
+        # Relative to the working directory, so a checkout's location never changes a digest.
+        return os.path.relpath(value) if value.is_absolute() else value.as_posix()
     return value
 
 

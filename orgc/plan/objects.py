@@ -1,0 +1,90 @@
+"""Planning copy-to-s3 tasks: one decision per object, from its content hash and its ETag.
+
+An object is put when it is missing, when the local content differs from what orgc last put
+(the state's hash), or when the object in S3 is not the one orgc put (its ETag changed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from orgc.plan.document import Change
+from orgc.state import State
+
+
+def content_hash(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DesiredObject:
+    task: str
+    bucket: str
+    key: str
+    region: str
+    local_path: str  # as the user wrote it, relative to the working directory when inside it
+    zipped: bool
+    content_hash: str
+    size: int
+    where: str  # the task, as file:line:col
+    after_tasks: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def plan_objects(
+    desired: Iterable[DesiredObject],
+    live_etags: Mapping[str, str | None],
+    state: State,
+    *,
+    organization_group: str,
+) -> tuple[list[Change], list[str]]:
+    """(changes, urls that need none)."""
+    changes: list[Change] = []
+    unchanged: list[str] = []
+    for wanted in sorted(desired, key=lambda o: o.url):
+        record = state.objects.get(wanted.url)
+        etag = live_etags.get(wanted.url)
+        if etag is None:
+            action, reason = "create", "" if record is None else ": it was deleted outside orgc"
+        elif record is None:
+            action, reason = "update", ": the object exists but orgc did not put it"
+        elif record.get("hash") != wanted.content_hash:
+            action, reason = "update", ": the local content changed"
+        elif record.get("etag") != etag:
+            action, reason = "update", ": the object was changed outside orgc"
+        else:
+            unchanged.append(wanted.url)
+            continue
+        source = f"{wanted.local_path}{' (zipped)' if wanted.zipped else ''}"
+        changes.append(
+            Change(
+                id=f"s3-object.{action}:{wanted.url}",
+                kind="s3-object",
+                action=action,
+                logical_id=wanted.url,
+                physical_id=wanted.url,
+                summary=f"{action} {wanted.url} from {source}, {wanted.size:,} bytes{reason}",
+                details={
+                    "task": wanted.task,
+                    "where": wanted.where,
+                    "bucket": wanted.bucket,
+                    "key": wanted.key,
+                    "region": wanted.region,
+                    "localPath": wanted.local_path,
+                    "zipped": wanted.zipped,
+                    "hash": wanted.content_hash,
+                },
+                after=tuple(
+                    sorted(
+                        {f"task:{organization_group}", *(f"task:{t}" for t in wanted.after_tasks)}
+                    )
+                ),
+                group=wanted.task,
+            )
+        )
+    return changes, unchanged
