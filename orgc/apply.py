@@ -188,18 +188,13 @@ class _Run:
 
     def record(self, table: str, logical_id: str, physical_id: str | None) -> None:
         """Remember an id for later changes and write it to the state at once."""
-        with self.lock:
-            if physical_id is not None:
+        if physical_id is not None:
+            with self.lock:
                 self.ids.setdefault(table, {})[logical_id] = physical_id
-            current = self.writer.state
-            updated = _with_id(current, table, logical_id, physical_id)
-            if current.management_account_id is None:
-                updated = dataclasses.replace(
-                    updated, management_account_id=self.plan.management_account_id
-                )
-            self.writer.write(updated)
+        self.update_state(lambda state: _with_id(state, table, logical_id, physical_id))
 
     def update_state(self, edit: Callable[[State], State]) -> None:
+        """Write `edit` of the current state, naming the management account on a first write."""
         with self.lock:
             current = self.writer.state
             updated = edit(current)

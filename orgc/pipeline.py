@@ -25,7 +25,7 @@ from orgc.model import DEFAULT_ACCESS_ROLE, Organization, build_organization
 from orgc.observed import LiveOrganization, LiveStack
 from orgc.plan import Plan, PlanError, digest, plan
 from orgc.plan.objects import DesiredObject, content_hash, plan_objects
-from orgc.plan.stacks import DesiredStacks, LiveStacks, plan_stacks
+from orgc.plan.stacks import DesiredStacks, LiveStacks, access_role, plan_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.render import RenderContext, RenderedStack, markers, render_project
 from orgc.state import LocalStateStore, State, StateStore
@@ -363,12 +363,13 @@ def observe_stacks(
         account_id = account_ids.get(stack.key.account)
         if account_id:
             pairs.add((account_id, stack.key.region))
-            role = _role(inputs, tasks.get(stack.key.task), stack.key.account)
+            role = access_role(tasks.get(stack.key.task), inputs.organization, stack.key.account)
             roles.setdefault(account_id, role)
     for record in state.stacks:
         pairs.add((record.account_id, record.region))
         roles.setdefault(
-            record.account_id, _role(inputs, tasks.get(record.task), record.account or "")
+            record.account_id,
+            access_role(tasks.get(record.task), inputs.organization, record.account),
         )
     wanted_exports: set[tuple[str, str, str]] = set()
     for stack in stacks:
@@ -394,13 +395,6 @@ def observe_stacks(
         listed = dict(pool.map(list_pair, sorted(pairs)))
         exports = {k: v for k, v in pool.map(read_export, sorted(wanted_exports)) if v is not None}
     return LiveStacks(stacks=listed, exports=exports)
-
-
-def _role(inputs: Inputs, task: StacksTask | None, account: str) -> str:
-    if task is not None and task.task_role_name:
-        return task.task_role_name
-    found = inputs.organization.accounts.get(account)
-    return found.access_role_name if found else DEFAULT_ACCESS_ROLE
 
 
 class StalePlan(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from orgc.aws.errors import AwsError, StackFailed
 from orgc.aws.s3 import S3Verbs
@@ -19,13 +19,11 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_cloudformation.literals import CapabilityType
     from mypy_boto3_cloudformation.type_defs import (
-        CreateStackInputTypeDef,
         ParameterTypeDef,
         StackEventTypeDef,
         StackSummaryTypeDef,
         StackTypeDef,
         TagTypeDef,
-        UpdateStackInputTypeDef,
     )
 
 # CloudFormation refuses a TemplateBody longer than this many bytes; a larger template has to be
@@ -117,48 +115,29 @@ class StackVerbs(S3Verbs):
         tag_list: list[TagTypeDef] = [
             {"Key": key, "Value": value} for key, value in sorted(tags.items())
         ]
+        # What create and update share; the template is a TemplateBody or a TemplateURL.
+        request: dict[str, Any] = {
+            "StackName": stack_name,
+            "Parameters": parameter_list,
+            # On update, an empty list removes every tag, as a declared stack without tags should.
+            "Tags": tag_list,
+            "Capabilities": _CAPABILITIES,
+            "DisableRollback": disable_rollback,
+            **template,
+        }
+        if stack_policy is not None:
+            request["StackPolicyBody"] = stack_policy
+        if role_arn is not None:
+            request["RoleARN"] = role_arn
         stack_ref = stack_name
         succeeded = _SUCCEEDED
         if create:
-            create_request: CreateStackInputTypeDef = {
-                "StackName": stack_name,
-                "Parameters": parameter_list,
-                "Tags": tag_list,
-                "Capabilities": _CAPABILITIES,
-                "DisableRollback": disable_rollback,
-                "EnableTerminationProtection": termination_protection,
-            }
-            if "TemplateURL" in template:
-                create_request["TemplateURL"] = template["TemplateURL"]
-            else:
-                create_request["TemplateBody"] = template["TemplateBody"]
-            if stack_policy is not None:
-                create_request["StackPolicyBody"] = stack_policy
-            if role_arn is not None:
-                create_request["RoleARN"] = role_arn
-            created = self._call(operation, lambda: cloudformation.create_stack(**create_request))
+            request["EnableTerminationProtection"] = termination_protection
+            created = self._call(operation, lambda: cloudformation.create_stack(**request))
             stack_ref = created["StackId"]
         else:
-            update_request: UpdateStackInputTypeDef = {
-                "StackName": stack_name,
-                "Parameters": parameter_list,
-                # An empty list removes every tag, as a declared stack without tags should.
-                "Tags": tag_list,
-                "Capabilities": _CAPABILITIES,
-                "DisableRollback": disable_rollback,
-            }
-            if "TemplateURL" in template:
-                update_request["TemplateURL"] = template["TemplateURL"]
-            else:
-                update_request["TemplateBody"] = template["TemplateBody"]
-            if stack_policy is not None:
-                update_request["StackPolicyBody"] = stack_policy
-            if role_arn is not None:
-                update_request["RoleARN"] = role_arn
             try:
-                updated = self._call(
-                    operation, lambda: cloudformation.update_stack(**update_request)
-                )
+                updated = self._call(operation, lambda: cloudformation.update_stack(**request))
             except AwsError as error:
                 if not _nothing_to_update(error):
                     raise

@@ -20,7 +20,7 @@ from typing import Any
 
 from orgc.diagnostics import Diagnostic
 from orgc.graph import StackOrder
-from orgc.model import Organization
+from orgc.model import DEFAULT_ACCESS_ROLE, Organization
 from orgc.observed import LiveStack
 from orgc.plan.document import Change, digest
 from orgc.render import RenderedStack, StackKey, known_after_apply, markers
@@ -104,11 +104,8 @@ class StacksPlanner:
         found = self.account_ids.get(stack.key.account)
         return found if found else None
 
-    def role_name(self, task: StacksTask, account: str) -> str:
-        if task.task_role_name:
-            return task.task_role_name
-        found = self.organization.accounts.get(account)
-        return found.access_role_name if found else "OrganizationAccountAccessRole"
+    def role_name(self, task: StacksTask | None, account: str | None) -> str:
+        return access_role(task, self.organization, account)
 
     def plan_target(self, stack: RenderedStack) -> None:
         task = self.desired.tasks[stack.key.task]
@@ -157,7 +154,7 @@ class StacksPlanner:
                 action=action,
                 logical_id=str(stack.key),
                 physical_id=live.stack_id if live else None,
-                summary=f"{_VERBS[action]} stack {stack.stack_name} in "
+                summary=f"{action} stack {stack.stack_name} in "
                 f"{stack.key.account} ({account_id or 'known after apply'}) "
                 f"{stack.key.region}" + (f": {reason}" if reason else ""),
                 details={
@@ -350,7 +347,7 @@ class StacksPlanner:
                     action=action,
                     logical_id=label,
                     physical_id=record.stack_id,
-                    summary=f"{_VERBS[action]} stack {record.stack_name} in "
+                    summary=f"{action} stack {record.stack_name} in "
                     f"{record.account or record.account_id} ({record.account_id}) "
                     f"{record.region}: "
                     + (reason if not gone else "it was already deleted outside orgc"),
@@ -360,27 +357,21 @@ class StacksPlanner:
                         "account": record.account,
                         "accountId": record.account_id,
                         "region": record.region,
-                        "roleName": self.role_name(task, record.account or "")
-                        if task
-                        else self.role_for_account(record.account),
+                        "roleName": self.role_name(task, record.account),
                     },
                     after=(f"task:{self.desired.organization_group}",),
                     group=record.task,
                 )
             )
 
-    def role_for_account(self, logical_id: str | None) -> str:
-        found = self.organization.accounts.get(logical_id or "")
-        return found.access_role_name if found else "OrganizationAccountAccessRole"
 
-
-_VERBS = {
-    "create": "create",
-    "update": "update",
-    "replace": "replace",
-    "delete": "delete",
-    "forget": "forget",
-}
+def access_role(task: StacksTask | None, organization: Organization, account: str | None) -> str:
+    """The role orgc assumes to deploy a task's stack in an account (by logical id): the task's
+    TaskRoleName, else the account's access role."""
+    if task is not None and task.task_role_name:
+        return task.task_role_name
+    found = organization.accounts.get(account or "")
+    return found.access_role_name if found else DEFAULT_ACCESS_ROLE
 
 
 def _settings(task: StacksTask, account_id: str | None) -> dict[str, Any]:
