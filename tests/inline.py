@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
-from orgc.diagnostics import Diagnostic
+from orgc.diagnostics import Diagnostic, Diagnostics
+from orgc.load import LoadOptions, load_file
+from orgc.model import Organization, build_organization
+from orgc.validate import validate_organization
 
 Expectation = tuple[int, str, str]
 
@@ -44,3 +48,17 @@ def actual_diagnostics(diagnostics: Iterable[Diagnostic], file_display: str) -> 
         elif diagnostic.span.file == file_display:
             actual.add((diagnostic.span.line, diagnostic.code, diagnostic.message))
     return actual
+
+
+@cache
+def case_organization(directory: Path) -> Organization:
+    """The organization in `directory`/organization.yml that a folder of cases deploys to
+    (built once per folder; the model is frozen)."""
+    diagnostics = Diagnostics()
+    file = load_file(directory / "organization.yml", LoadOptions(root=directory), diagnostics)
+    assert file is not None
+    validate_organization(file, diagnostics)
+    built = build_organization(file, diagnostics)
+    assert built is not None, list(diagnostics)
+    assert not diagnostics.has_errors, list(diagnostics)
+    return built

@@ -13,17 +13,16 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-from inline import actual_diagnostics, expected_diagnostics
+from inline import actual_diagnostics, case_organization, expected_diagnostics
 
 from orgc.bind import bind_template
 from orgc.diagnostics import Diagnostics, Span
-from orgc.load import LoadOptions, display_path, load_file
-from orgc.model import Organization, build_organization
+from orgc.load import LoadOptions, display_path
+from orgc.model import Organization
 from orgc.render import (
     Reference,
     RenderContext,
@@ -36,7 +35,6 @@ from orgc.render import (
 )
 from orgc.tasks import StacksTask, load_project
 from orgc.templates import build_template
-from orgc.validate import validate_organization
 
 CASES_DIR = Path(__file__).parent / "cases" / "render"
 SCENARIOS = sorted(path for path in (CASES_DIR / "scenarios").iterdir() if path.is_dir())
@@ -54,17 +52,9 @@ CONTEXT = RenderContext(
 )
 
 
-@cache
 def organization() -> Organization:
     """The organization every case deploys to (built once; the model is frozen)."""
-    diagnostics = Diagnostics()
-    file = load_file(CASES_DIR / "organization.yml", LoadOptions(root=CASES_DIR), diagnostics)
-    assert file is not None
-    validate_organization(file, diagnostics)
-    built = build_organization(file, diagnostics)
-    assert built is not None, list(diagnostics)
-    assert not diagnostics.has_errors, list(diagnostics)
-    return built
+    return case_organization(CASES_DIR)
 
 
 def render(

@@ -9,35 +9,25 @@ organization.yml, as the pipeline does.
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-from inline import Expectation, actual_diagnostics, expected_diagnostics
+from inline import Expectation, actual_diagnostics, case_organization, expected_diagnostics
 
 from orgc.bind import bind_template
 from orgc.diagnostics import Diagnostics, Span
-from orgc.load import LoadOptions, display_path, load_file
-from orgc.model import Organization, build_organization
+from orgc.load import LoadOptions, display_path
+from orgc.model import Organization
 from orgc.tasks import StacksTask
 from orgc.templates import Binding, Resource, Template, build_template
-from orgc.validate import validate_organization
 
 CASES_DIR = Path(__file__).parent / "cases" / "templates"
 
 
-@cache
 def organization() -> Organization:
     """The organization every case binds against (built once; the model is frozen)."""
-    diagnostics = Diagnostics()
-    file = load_file(CASES_DIR / "organization.yml", LoadOptions(root=CASES_DIR), diagnostics)
-    assert file is not None
-    validate_organization(file, diagnostics)
-    built = build_organization(file, diagnostics)
-    assert built is not None, list(diagnostics)
-    assert not diagnostics.has_errors, list(diagnostics)
-    return built
+    return case_organization(CASES_DIR)
 
 
 def stacks_task(template: Path, **attributes: Any) -> StacksTask:
