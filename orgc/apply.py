@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -157,6 +158,7 @@ class _Run:
         provider: Provider,
         writer: StateWriter,
         template_bucket: str | None = None,
+        flush_seconds: float = 2.0,
     ) -> None:
         self.plan = plan
         self.provider = provider
@@ -165,6 +167,12 @@ class _Run:
         self.lock = threading.Lock()
         self.outputs: dict[str, dict[str, str]] = {}  # stack change id → outputs it produced
         self.template_bucket = template_bucket
+        self.current = writer.state  # every recorded edit, written or not
+        self.version = 0  # edits recorded
+        self.written_version = 0  # edits written
+        self.write_lock = threading.Lock()
+        self.flush_seconds = flush_seconds
+        self.flushed_at = time.monotonic()
 
     # --- ids and state --------------------------------------------------------------------
 
@@ -193,16 +201,43 @@ class _Run:
                 self.ids.setdefault(table, {})[logical_id] = physical_id
         self.update_state(lambda state: _with_id(state, table, logical_id, physical_id))
 
-    def update_state(self, edit: Callable[[State], State]) -> None:
-        """Write `edit` of the current state, naming the management account on a first write."""
+    @property
+    def state(self) -> State:
+        """The state with every recorded edit, written or still pending."""
         with self.lock:
-            current = self.writer.state
-            updated = edit(current)
-            if current.management_account_id is None:
+            return self.current
+
+    def update_state(self, edit: Callable[[State], State], *, now: bool = False) -> None:
+        """Record `edit` of the current state, naming the management account on a first write.
+
+        Records are written behind: at most every `flush_seconds`, and by `flush` at the end of
+        the run (also when it is interrupted), so a run of hundreds of stacks costs a handful of
+        state writes instead of one per stack. `now` writes at once (an OU replaced or deleted:
+        records a crash must not lose). Workers do not wait for a write in progress.
+        """
+        with self.lock:
+            updated = edit(self.current)
+            if self.current.management_account_id is None:
                 updated = dataclasses.replace(
                     updated, management_account_id=self.plan.management_account_id
                 )
-            self.writer.write(updated)
+            self.current = updated
+            self.version += 1
+            due = now or time.monotonic() - self.flushed_at >= self.flush_seconds
+            if due:
+                self.flushed_at = time.monotonic()
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the latest state unless it is written already; writes happen one at a time
+        and each takes the latest, so an older state never overwrites a newer one."""
+        with self.write_lock:
+            with self.lock:
+                latest, version = self.current, self.version
+            if version > self.written_version:
+                self.writer.write(latest)
+                self.written_version = version
 
     # --- stacks ---------------------------------------------------------------------------
 
@@ -281,7 +316,7 @@ class _Run:
             self.outputs[change.id] = dict(outputs)
 
     def previous_outputs(self, target: _StackTarget) -> dict[str, str]:
-        record = self.writer.state.stack_records().get(
+        record = self.state.stack_records().get(
             (target.stack_name, target.account_id, target.region)
         )
         return dict(record.outputs) if record else {}
@@ -356,18 +391,20 @@ def _create_ou(run: _Run, change: Change) -> None:
         # Record the new id and the old one to be emptied and deleted in one write, so a crash
         # right after leaves a state that the next plan can finish from.
         assert change.physical_id is not None
+        assert change.logical_id is not None
+        retired, logical_id = change.physical_id, change.logical_id
         with run.lock:
-            current = run.writer.state
             run.ids["organizationalUnits"][change.logical_id] = ou_id
-            run.writer.write(
-                dataclasses.replace(
-                    current,
-                    organizational_units={**current.organizational_units, change.logical_id: ou_id},
-                    retired_organizational_units=tuple(
-                        sorted({*current.retired_organizational_units, change.physical_id})
-                    ),
-                )
-            )
+        run.update_state(
+            lambda current: dataclasses.replace(
+                current,
+                organizational_units={**current.organizational_units, logical_id: ou_id},
+                retired_organizational_units=tuple(
+                    sorted({*current.retired_organizational_units, retired})
+                ),
+            ),
+            now=True,
+        )
         return
     run.record("organizationalUnits", change.logical_id, ou_id)
 
@@ -380,19 +417,19 @@ def _rename_ou(run: _Run, change: Change) -> None:
 def _delete_ou(run: _Run, change: Change) -> None:
     assert change.physical_id is not None
     run.provider.delete_organizational_unit(change.physical_id)
-    with run.lock:
-        current = run.writer.state
-        run.writer.write(
-            dataclasses.replace(
-                current,
-                organizational_units={
-                    k: v for k, v in current.organizational_units.items() if v != change.physical_id
-                },
-                retired_organizational_units=tuple(
-                    r for r in current.retired_organizational_units if r != change.physical_id
-                ),
-            )
-        )
+    deleted = change.physical_id
+    run.update_state(
+        lambda current: dataclasses.replace(
+            current,
+            organizational_units={
+                k: v for k, v in current.organizational_units.items() if v != deleted
+            },
+            retired_organizational_units=tuple(
+                r for r in current.retired_organizational_units if r != deleted
+            ),
+        ),
+        now=True,
+    )
 
 
 def _create_account(run: _Run, change: Change) -> None:
@@ -613,7 +650,11 @@ def apply(
             run.run(change)
 
     running: dict[Future[None], str] = {}
-    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="orgc-apply") as pool:
+    with (
+        contextlib.ExitStack() as finally_,
+        ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="orgc-apply") as pool,
+    ):
+        finally_.callback(run.flush)  # after the pool has let running calls finish
         try:
             while True:
                 for change in scheduler.take_ready():

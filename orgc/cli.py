@@ -81,13 +81,24 @@ def _parser() -> argparse.ArgumentParser:
         "--state-bucket", help="S3 bucket for the state (default: orgc-state-<management id>)"
     )
 
+    refresh = argparse.ArgumentParser(add_help=False)
+    refresh.add_argument(
+        "--refresh",
+        action="store_true",
+        help="read the whole organization and every stack, so changes made outside orgc "
+        "show up (default: read only what the changed files touch, trust the state for the "
+        "rest)",
+    )
+
     validate = commands.add_parser(
         "validate", parents=[inputs], help="check the files; every mistake at file:line:col"
     )
     validate.add_argument("path", type=Path, help="organization file, task file or directory")
 
     plan = commands.add_parser(
-        "plan", parents=[inputs, aws], help="show what apply would change in the organization"
+        "plan",
+        parents=[inputs, aws, refresh],
+        help="show what apply would change in the organization",
     )
     plan.add_argument("path", type=Path)
     plan.add_argument("--format", choices=sorted(RENDERERS), default="text")
@@ -104,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     apply = commands.add_parser(
-        "apply", parents=[inputs, aws], help="make the changes (from the files or a saved plan)"
+        "apply",
+        parents=[inputs, aws, refresh],
+        help="make the changes (from the files or a saved plan)",
     )
     apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
@@ -259,7 +272,13 @@ def _plan(args: argparse.Namespace) -> int:
         inputs = compile_organization(
             args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
         )
-        result = make_plan(inputs, provider, store().read(), perform_cleanup=args.perform_cleanup)
+        result = make_plan(
+            inputs,
+            provider,
+            store().read(),
+            perform_cleanup=args.perform_cleanup,
+            refresh=args.refresh,
+        )
         if args.out:
             _write_plan(args.out, result)
         sys.stdout.write(RENDERERS[args.format](result))
@@ -374,6 +393,7 @@ def _apply(args: argparse.Namespace) -> int:
             confirm=confirm,
             listener=_progress,
             perform_cleanup=args.perform_cleanup,
+            refresh=args.refresh,
         )
         if outcome is None:
             if not fresh.has_changes:

@@ -23,12 +23,13 @@ from orgc.graph import order_stacks
 from orgc.load import LoadedFile, LoadOptions, display_path, load_organization, read_object_body
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization, build_organization
 from orgc.observed import LiveOrganization, LiveStack
-from orgc.plan import Plan, PlanError, digest, plan
+from orgc.plan import ROOT, Plan, PlanError, digest, plan
 from orgc.plan.objects import DesiredObject, content_hash, plan_objects
 from orgc.plan.stacks import DesiredStacks, LiveStacks, access_role, plan_stacks
 from orgc.plan.stacks import groups as stack_groups
+from orgc.recorded import recorded_organization_plan, recorded_stacks, with_organization_synced
 from orgc.render import RenderContext, RenderedStack, markers, render_project
-from orgc.state import LocalStateStore, State, StateStore
+from orgc.state import LocalStateStore, LockedState, State, StateStore
 from orgc.tasks import CopyToS3Task, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import validate_organization
@@ -48,6 +49,7 @@ class Inputs:
     parameters: dict[str, str] = field(default_factory=dict)  # --parameter values
     objects: tuple[DesiredObject, ...] = ()  # what copy-to-s3 tasks put
     digest: str = ""  # of everything above that decides the plan
+    organization_digest: str = ""  # of the organization model alone
 
     @property
     def stack_tasks(self) -> dict[str, StacksTask]:
@@ -126,6 +128,7 @@ def compile_organization(
         bound=bound,
         parameters=dict(sorted((parameters or {}).items())),
         objects=tuple(objects),
+        organization_digest=digest(organization),
         digest=digest(
             {
                 "organization": organization,
@@ -218,17 +221,40 @@ def observe(provider: AwsProvider, organization: Organization, state: State) -> 
 
 
 def make_plan(
-    inputs: Inputs, provider: AwsProvider, state: State, *, perform_cleanup: bool = False
+    inputs: Inputs,
+    provider: AwsProvider,
+    state: State,
+    *,
+    perform_cleanup: bool = False,
+    refresh: bool = True,
 ) -> Plan:
-    """Observe what the plan needs and compare: the organization, then the landing zone."""
-    live = observe(provider, inputs.organization, state)
-    organization_plan = plan(inputs.organization, live, state, source=inputs.source)
+    """Observe what the plan needs and compare: the organization, then the landing zone.
+
+    Without `refresh`, what the state recorded stands in for reads where the inputs did not
+    change (see orgc.recorded); with it, everything is read, so drift shows up.
+    """
+    recorded = None
+    if not refresh:
+        recorded = recorded_organization_plan(
+            source=inputs.source,
+            organization_digest=inputs.organization_digest,
+            wanted_ids=wanted_ids(inputs.organization),
+            provider=provider,
+            state=state,
+        )
+    if recorded is None:
+        live = observe(provider, inputs.organization, state)
+        recorded = plan(inputs.organization, live, state, source=inputs.source)
     group = inputs.organization_group
     result = replace(
-        organization_plan,
+        recorded,
         inputs_digest=inputs.digest,
-        changes=tuple(replace(c, group=group) for c in organization_plan.changes),
-        options={"parameters": inputs.parameters, "performCleanup": perform_cleanup},
+        changes=tuple(replace(c, group=group) for c in recorded.changes),
+        options={
+            "parameters": inputs.parameters,
+            "performCleanup": perform_cleanup,
+            "refresh": refresh,
+        },
     )
     if inputs.objects:
         result = _plan_objects(inputs, provider, state, result)
@@ -237,14 +263,25 @@ def make_plan(
             inputs,
             provider,
             state,
-            live=live,
             organization_plan=result,
             perform_cleanup=perform_cleanup,
+            refresh=refresh,
         )
     if inputs.warnings:
         merged = tuple(sorted({*result.warnings, *inputs.warnings}, key=Diagnostic.sort_key))
         result = replace(result, warnings=merged)
     return result
+
+
+def wanted_ids(organization: Organization) -> dict[str, dict[str, str | None]]:
+    """Every logical id of the model by id table, with the physical ids the files give."""
+    return {
+        "accounts": {
+            logical_id: account.account_id for logical_id, account in organization.accounts.items()
+        },
+        "organizationalUnits": dict.fromkeys(organization.organizational_units),
+        "policies": dict.fromkeys(organization.policies),
+    }
 
 
 def _plan_objects(
@@ -296,12 +333,12 @@ def _plan_stacks(
     provider: AwsProvider,
     state: State,
     *,
-    live: LiveOrganization,
     organization_plan: Plan,
     perform_cleanup: bool,
+    refresh: bool,
 ) -> Plan:
     assert inputs.project is not None
-    stacks = render_stacks(inputs, organization_plan.ids, live.organization_id)
+    stacks = render_stacks(inputs, organization_plan.ids, organization_plan.organization_id)
     diagnostics = Diagnostics()
     order = order_stacks(
         stacks,
@@ -312,7 +349,7 @@ def _plan_stacks(
     if diagnostics.has_errors:
         raise StageError(diagnostics.sorted())
     account_ids = organization_plan.ids.get("accounts", {})
-    live_stacks = observe_stacks(provider, inputs, state, stacks, account_ids)
+    live_stacks = observe_stacks(provider, inputs, state, stacks, account_ids, refresh=refresh)
     desired = DesiredStacks(
         stacks=stacks,
         order=order,
@@ -353,9 +390,12 @@ def observe_stacks(
     state: State,
     stacks: Sequence[RenderedStack],
     account_ids: Mapping[str, str | None],
+    *,
+    refresh: bool = True,
 ) -> LiveStacks:
-    """List the stacks of every (account, region) the plan deploys to or deployed to before,
-    and read the exports that references take from stacks orgc does not deploy."""
+    """List the stacks of every (account, region) the plan deploys to or deployed to before
+    (with `refresh`; else take them as the state recorded them), and read the exports that
+    references take from stacks orgc does not deploy."""
     roles: dict[str, str] = {}
     pairs: set[tuple[str, str]] = set()
     tasks = inputs.stack_tasks
@@ -392,7 +432,7 @@ def observe_stacks(
         return key, value
 
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="orgc-observe") as pool:
-        listed = dict(pool.map(list_pair, sorted(pairs)))
+        listed = dict(pool.map(list_pair, sorted(pairs))) if refresh else recorded_stacks(state)
         exports = {k: v for k, v in pool.map(read_export, sorted(wanted_exports)) if v is not None}
     return LiveStacks(stacks=listed, exports=exports)
 
@@ -422,8 +462,9 @@ def check_saved_plan(
     *,
     root: Path | None = None,
     allow_cmd: bool = False,
-) -> None:
-    """Refuse a saved plan whose inputs or observed organization changed since it was made."""
+) -> Inputs:
+    """Refuse a saved plan whose inputs or observed organization changed since it was made;
+    give the inputs it was made from."""
     options = saved.options
     inputs = compile_organization(
         Path(saved.source),
@@ -438,7 +479,13 @@ def check_saved_plan(
                 f"{saved.source} changed since the plan was made; run orgc plan again",
             )
         )
-    fresh = make_plan(inputs, provider, state, perform_cleanup=bool(options.get("performCleanup")))
+    fresh = make_plan(
+        inputs,
+        provider,
+        state,
+        perform_cleanup=bool(options.get("performCleanup")),
+        refresh=bool(options.get("refresh", True)),
+    )
     if fresh.observed_digest != saved.observed_digest:
         raise StalePlan(
             Diagnostic(
@@ -447,6 +494,7 @@ def check_saved_plan(
                 "the plan was made; run orgc plan again",
             )
         )
+    return inputs
 
 
 def lock_owner() -> str:
@@ -469,9 +517,12 @@ def run_apply(
 ) -> ApplyResult:
     """Take the state lock, check the plan still holds, and carry it out."""
     with store.lock(lock_owner()) as locked:
-        if verify:
-            check_saved_plan(saved, provider, locked.state, root=root, allow_cmd=allow_cmd)
-        return apply(saved, provider, locked, listener=listener)
+        if not verify:
+            return apply(saved, provider, locked, listener=listener)
+        inputs = check_saved_plan(saved, provider, locked.state, root=root, allow_cmd=allow_cmd)
+        result = apply(saved, provider, locked, listener=listener)
+        _note_organization_synced(locked, inputs, saved, result)
+        return result
 
 
 def plan_and_apply(
@@ -482,13 +533,46 @@ def plan_and_apply(
     confirm: Callable[[Plan], bool],
     listener: Listener | None = None,
     perform_cleanup: bool = False,
+    refresh: bool = True,
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan under the state lock, ask `confirm`, apply. None as result: nothing was applied."""
     with store.lock(lock_owner()) as locked:
-        fresh = make_plan(inputs, provider, locked.state, perform_cleanup=perform_cleanup)
-        if not fresh.has_changes or not confirm(fresh):
+        fresh = make_plan(
+            inputs, provider, locked.state, perform_cleanup=perform_cleanup, refresh=refresh
+        )
+        if not fresh.has_changes:
+            _note_organization_synced(locked, inputs, fresh, ApplyResult())
             return fresh, None
-        return fresh, apply(fresh, provider, locked, listener=listener)
+        if not confirm(fresh):
+            return fresh, None
+        result = apply(fresh, provider, locked, listener=listener)
+        _note_organization_synced(locked, inputs, fresh, result)
+        return fresh, result
+
+
+def _note_organization_synced(
+    locked: LockedState, inputs: Inputs, applied: Plan, result: ApplyResult
+) -> None:
+    """After every organization change of `applied` went through, note in the state that the
+    organization is as the files describe it, so later plans need not read it."""
+    group = inputs.organization_group
+    if any(
+        change.group == group and (change.id in result.failed or change.id in result.skipped)
+        for change in applied.changes
+    ):
+        if locked.state.organization_digest is not None:
+            locked.write(replace(locked.state, organization_digest=None))
+        return
+    if locked.state.organization_digest == inputs.organization_digest:
+        return
+    locked.write(
+        with_organization_synced(
+            locked.state,
+            organization_digest=inputs.organization_digest,
+            plan=applied,
+            root_id=applied.ids.get("organizationalUnits", {}).get(ROOT),
+        )
+    )
 
 
 def write_rendered(inputs: Inputs, out: Path, *, state_file: Path | None = None) -> int:

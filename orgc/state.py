@@ -37,6 +37,9 @@ _STATE_KEYS = frozenset(
         "serial",
         "lineage",
         "managementAccountId",
+        "organizationId",
+        "organizationDigest",
+        "rootId",
         "organization",
         "stacks",
         "objects",
@@ -164,6 +167,11 @@ class State:
     serial: int = 0
     lineage: str = ""
     management_account_id: str | None = None
+    organization_id: str | None = None
+    # Digest of the organization model as last applied in full: while the files still give
+    # this digest, a plan trusts the recorded ids instead of reading the organization again.
+    organization_digest: str | None = None
+    root_id: str | None = None
     accounts: dict[str, str] = field(default_factory=dict)  # logical id -> account id
     organizational_units: dict[str, str] = field(default_factory=dict)  # logical id -> OU id
     policies: dict[str, str] = field(default_factory=dict)  # logical id -> policy id
@@ -192,6 +200,9 @@ class State:
             "serial": self.serial,
             "lineage": self.lineage,
             "managementAccountId": self.management_account_id,
+            "organizationId": self.organization_id,
+            "organizationDigest": self.organization_digest,
+            "rootId": self.root_id,
             "organization": {
                 "accounts": self.accounts,
                 "organizationalUnits": self.organizational_units,
@@ -249,6 +260,12 @@ class State:
         management_account_id = document.get("managementAccountId")
         if management_account_id is not None and not isinstance(management_account_id, str):
             raise StateError(f"state {origin}: managementAccountId must be a string or null")
+        synced = {
+            key: document.get(key) for key in ("organizationId", "organizationDigest", "rootId")
+        }
+        for key, value in synced.items():
+            if value is not None and not isinstance(value, str):
+                raise StateError(f"state {origin}: {key} must be a string or null")
         stacks = document.get("stacks", [])
         if not isinstance(stacks, list):
             raise StateError(f"state {origin}: stacks must be a list of stack records")
@@ -277,6 +294,9 @@ class State:
             serial=serial,
             lineage=lineage,
             management_account_id=management_account_id,
+            organization_id=synced["organizationId"],
+            organization_digest=synced["organizationDigest"],
+            root_id=synced["rootId"],
             accounts=mappings["accounts"],
             organizational_units=mappings["organizational_units"],
             policies=mappings["policies"],

@@ -559,9 +559,11 @@ def _password_policy(account_id: str) -> dict[str, Any]:
     return dict(iam.get_account_password_policy()["PasswordPolicy"])
 
 
-def _plan_json(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+def _plan_json(
+    emulator: Emulator, capsys: pytest.CaptureFixture[str], *extra: str
+) -> dict[str, Any]:
     capsys.readouterr()
-    assert orgc(emulator, "plan", "organization.yml", "--format", "json") == 0
+    assert orgc(emulator, "plan", "organization.yml", "--format", "json", *extra) == 0
     plan: dict[str, Any] = json.loads(capsys.readouterr().out)
     return plan
 
@@ -671,12 +673,14 @@ def test_changes_made_by_hand_show_up_and_are_undone(
     client.tag_resource(
         ResourceId=tree["accounts"]["shop"]["id"], Tags=[{"Key": "team", "Value": "someone-else"}]
     )
-    plan = _plan_json(emulator, capsys)
+    # The files did not change: a plain plan trusts the state and reads nothing more.
+    assert _plan_json(emulator, capsys)["changes"] == []
+    plan = _plan_json(emulator, capsys, "--refresh")
     assert sorted(c["id"] for c in plan["changes"]) == [
         "attachment.attach:DenyRoot:organizational-unit:ProdOU",
         "tags.update:account:Shop",
     ]
-    assert orgc(emulator, "apply", "organization.yml", "--auto-approve") == 0
+    assert orgc(emulator, "apply", "organization.yml", "--auto-approve", "--refresh") == 0
     assert _tree() == tree
 
 

@@ -19,6 +19,8 @@ import pytest
 from orgc.aws import AwsProvider
 from orgc.cli import main
 from orgc.emulator import Emulator
+from orgc.pipeline import compile_organization, make_plan
+from orgc.state import LocalStateStore
 
 SCENARIO = Path(__file__).parent / "scenarios" / "stacks" / "first-run"
 ACCESS_ROLE = "OrganizationAccountAccessRole"
@@ -147,9 +149,10 @@ def test_a_stack_deleted_by_hand_is_created_again_and_removed_tasks_wait_for_cle
     assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
     sandbox = _account_ids()["sandbox"]
     _in_account(sandbox, "cloudformation", "us-east-1").delete_stack(StackName="acme-directory")
-    plan = _plan(emulator, capsys)
+    assert _plan(emulator, capsys)["changes"] == []  # trusting the state: not seen
+    plan = _plan(emulator, capsys, "--refresh")
     assert _stack_actions(plan) == {"Directory/Sandbox/us-east-1": "create"}
-    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve", "--refresh") == 0
     assert "acme-directory" in _stacks(sandbox, "us-east-1")
 
     # Without the Directory task its stacks are orphans: listed, kept, deleted on request.
@@ -200,3 +203,34 @@ def test_copy_to_s3_puts_once_and_again_when_the_content_changes(
     second = s3.get_object(Bucket="acme-artifacts", Key="lambda/bundle.zip")["Body"].read()
     with zipfile.ZipFile(io.BytesIO(second)) as archive:
         assert archive.read("handler.py") == b"print('v2')\n"
+
+
+def test_a_plan_of_unchanged_files_trusts_the_state_and_reads_almost_nothing(
+    project: Path, emulator: Emulator, aws: AwsProvider
+) -> None:
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    state = LocalStateStore(Path("state.json")).read()
+    assert state.organization_digest is not None
+    assert state.root_id is not None
+    inputs = compile_organization(Path("tasks.yml"))
+    before = aws.call_counts()
+    trusted = make_plan(inputs, aws, state, refresh=False)
+    calls = {k: v - before.get(k, 0) for k, v in aws.call_counts().items() if v != before.get(k)}
+    assert calls == {"Organizations.DescribeOrganization": 1}
+    assert trusted.changes == ()
+
+    # The same ids and targets as a plan that reads everything.
+    refreshed = make_plan(inputs, aws, state, refresh=True)
+    assert refreshed.changes == ()
+    assert trusted.ids == refreshed.ids
+    assert trusted.unchanged == refreshed.unchanged
+    assert trusted.organization_id == refreshed.organization_id
+
+    # A changed organization file is read again; the state stops vouching for it until the
+    # change is applied.
+    text = Path("organization.yml").read_text(encoding="utf-8")
+    Path("organization.yml").write_text(text.replace("sandbox", "sandbox-2", 1), encoding="utf-8")
+    before = aws.call_counts()
+    changed = make_plan(compile_organization(Path("tasks.yml")), aws, state, refresh=False)
+    assert aws.call_counts()["Organizations.ListRoots"] == before["Organizations.ListRoots"] + 1
+    assert changed.changes != ()

@@ -89,6 +89,9 @@ def test_to_json_is_deterministic_and_camel_case() -> None:
         '    "policies": {},\n'
         '    "retiredOrganizationalUnits": []\n'
         "  },\n"
+        '  "organizationDigest": null,\n'
+        '  "organizationId": null,\n'
+        '  "rootId": null,\n'
         '  "serial": 1,\n'
         '  "stacks": [],\n'
         '  "version": 1\n'

@@ -46,6 +46,13 @@ class OrganizationVerbs(AccountVerbs):
 
     # --- reading the organization -----------------------------------------------------------
 
+    def organization_identity(self) -> tuple[str, str]:
+        """(organization id, management account id) of the organization the caller is in."""
+        description = self._call(
+            "Organizations.DescribeOrganization", self._organizations().describe_organization
+        )["Organization"]
+        return description["Id"], description["MasterAccountId"]
+
     def read_organization(
         self,
         *,

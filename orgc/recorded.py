@@ -1,0 +1,113 @@
+"""What the state recorded, standing in for reads of AWS when the inputs did not change.
+
+A plan normally needs few reads: the organization is read only when the organization file no
+longer gives the digest the state recorded after the last complete apply, and a stack is taken
+to be as orgc last left it. `--refresh` reads everything instead, so that changes made by hand
+(drift) show up. Either way a change is planned from the same comparison; only what it is
+compared with differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Protocol
+
+from orgc.observed import LiveStack
+from orgc.plan import ROOT, Plan, digest
+from orgc.state import State
+
+# How a recorded stack is taken to be: finished, in the status its last change left it in.
+RECORDED_STATUS = "UPDATE_COMPLETE"
+
+
+class Identity(Protocol):
+    def organization_identity(self) -> tuple[str, str]: ...
+
+
+def recorded_ids(
+    organization_ids: Mapping[str, Mapping[str, str | None]], state: State
+) -> dict[str, dict[str, str | None]] | None:
+    """The plan's id tables taken from the state, or None when the state lacks any of them."""
+    tables: dict[str, dict[str, str | None]] = {
+        "accounts": {},
+        "organizationalUnits": {ROOT: state.root_id},
+        "policies": {},
+    }
+    recorded = {
+        "accounts": state.accounts,
+        "organizationalUnits": state.organizational_units,
+        "policies": state.policies,
+    }
+    for table, wanted in organization_ids.items():
+        for logical_id, given in wanted.items():
+            if logical_id == ROOT:
+                continue
+            tables[table][logical_id] = given or recorded[table].get(logical_id)
+    if any(value is None for table in tables.values() for value in table.values()):
+        return None
+    return {table: dict(sorted(values.items())) for table, values in tables.items()}
+
+
+def recorded_organization_plan(
+    *,
+    source: str,
+    organization_digest: str,
+    wanted_ids: Mapping[str, Mapping[str, str | None]],
+    provider: Identity,
+    state: State,
+) -> Plan | None:
+    """A plan with no organization changes when the state says the organization is as the files
+    describe it, or None when the organization has to be read.
+
+    The one call made checks that the credentials reach the organization the state belongs to.
+    """
+    if (
+        state.organization_digest != organization_digest
+        or state.organization_id is None
+        or state.management_account_id is None
+    ):
+        return None
+    ids = recorded_ids(wanted_ids, state)
+    if ids is None:
+        return None
+    if provider.organization_identity() != (state.organization_id, state.management_account_id):
+        return None
+    return Plan(
+        source=source,
+        management_account_id=state.management_account_id,
+        organization_id=state.organization_id,
+        inputs_digest=organization_digest,
+        observed_digest=digest({"recorded": state.to_json().decode()}),
+        ids=ids,
+        changes=(),
+    )
+
+
+def recorded_stacks(state: State) -> dict[tuple[str, str], dict[str, LiveStack]]:
+    """The stacks as the state recorded them, in the shape ListStacks gives."""
+    listed: dict[tuple[str, str], dict[str, LiveStack]] = {}
+    for record in state.stacks:
+        listed.setdefault((record.account_id, record.region), {})[record.stack_name] = LiveStack(
+            stack_name=record.stack_name,
+            account_id=record.account_id,
+            region=record.region,
+            # An imported record without these reads as "changed outside orgc": updated once.
+            stack_id=record.stack_id or "",
+            status=RECORDED_STATUS,
+            last_changed=record.last_changed or "",
+        )
+    return listed
+
+
+def with_organization_synced(
+    state: State, *, organization_digest: str, plan: Plan, root_id: str | None
+) -> State:
+    """`state` noting that the organization now is as the files describe it."""
+    return replace(
+        state,
+        organization_digest=organization_digest,
+        organization_id=plan.organization_id,
+        management_account_id=state.management_account_id or plan.management_account_id,
+        root_id=root_id,
+    )
