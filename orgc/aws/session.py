@@ -136,8 +136,12 @@ class ProviderCore:
             user_agent_extra="orgc",
         )
         self._random = random.Random()
-        # Guards the session (not thread-safe), the caches and the counter.
+        # `_lock` guards the caches and the counter and is only ever held briefly; building a
+        # client on the shared session (not thread-safe, a few milliseconds) holds
+        # `_session_lock` instead, so calls on other clients go on meanwhile.
         self._lock = threading.Lock()
+        self._session_lock = threading.Lock()
+        self._identity_lock = threading.Lock()
         self._clients: dict[tuple[str, str | None, str | None, str], tuple[Any, object]] = {}
         self._credentials: dict[tuple[str, str], _AssumedCredentials] = {}
         self._credential_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -183,34 +187,44 @@ class ProviderCore:
         key = (service, account_id, role_name, region)
         with self._lock:
             cached = self._clients.get(key)
+        if cached is not None and cached[1] is credentials:
+            return cached[0]
+        with self._session_lock:
+            with self._lock:
+                cached = self._clients.get(key)
             if cached is not None and cached[1] is credentials:
                 return cached[0]
-            keys: dict[str, str] = {}
-            if isinstance(credentials, _AssumedCredentials):
-                keys = {
-                    "aws_access_key_id": credentials.access_key_id,
-                    "aws_secret_access_key": credentials.secret_access_key,
-                    "aws_session_token": credentials.session_token,
-                }
-            # Assumed credentials go to session.client on the one shared Session: a Session per
-            # client costs a full botocore load each time (several times slower overall).
-            try:
-                client = self._session.client(
-                    service,  # type: ignore[call-overload]
-                    region_name=region,
-                    endpoint_url=self._endpoint_url,
-                    config=self._config,
-                    **keys,
-                )
-            except ProfileNotFound as error:
-                raise NoCredentials(
-                    code="ProfileNotFound", operation="Session", message=str(error)
-                ) from error
-            client.meta.events.register("before-call.*.*", self._count_call)
-            for event_name, handler in self._event_hooks:
-                client.meta.events.register(event_name, handler)
-            self._clients[key] = (client, credentials)
+            client = self._new_client(service, region, credentials)
+            with self._lock:
+                for event_name, handler in self._event_hooks:
+                    client.meta.events.register(event_name, handler)
+                self._clients[key] = (client, credentials)
             return client
+
+    def _new_client(self, service: str, region: str, credentials: object) -> Any:
+        keys: dict[str, str] = {}
+        if isinstance(credentials, _AssumedCredentials):
+            keys = {
+                "aws_access_key_id": credentials.access_key_id,
+                "aws_secret_access_key": credentials.secret_access_key,
+                "aws_session_token": credentials.session_token,
+            }
+        # Assumed credentials go to session.client on the one shared Session: a Session per
+        # client costs a full botocore load each time (several times slower overall).
+        try:
+            client = self._session.client(
+                service,  # type: ignore[call-overload]
+                region_name=region,
+                endpoint_url=self._endpoint_url,
+                config=self._config,
+                **keys,
+            )
+        except ProfileNotFound as error:
+            raise NoCredentials(
+                code="ProfileNotFound", operation="Session", message=str(error)
+            ) from error
+        client.meta.events.register("before-call.*.*", self._count_call)
+        return client
 
     def _organizations(self) -> OrganizationsClient:
         return cast("OrganizationsClient", self._client("organizations", self._region, None, None))
@@ -335,15 +349,12 @@ class ProviderCore:
         Calls in this account use the base credentials; every other account is reached through
         its access role. Read once and cached.
         """
-        with self._lock:
-            if self._management_account_id is not None:
-                return self._management_account_id
-        sts = self._sts()
-        identity = self._call("STS.GetCallerIdentity", sts.get_caller_identity)
-        account_id = identity["Account"]
-        with self._lock:
-            self._management_account_id = account_id
-        return account_id
+        with self._identity_lock:  # one read, however many workers ask at once
+            if self._management_account_id is None:
+                sts = self._sts()
+                identity = self._call("STS.GetCallerIdentity", sts.get_caller_identity)
+                self._management_account_id = identity["Account"]
+            return self._management_account_id
 
 
 def _utcnow() -> datetime:
