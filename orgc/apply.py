@@ -517,21 +517,35 @@ def _deploy_stack(run: _Run, change: Change) -> None:
         # Decided at plan time as "may change": the values turned out the same.
         run.remember_outputs(change, run.previous_outputs(target))
         return
-    try:
-        if change.action == "replace":
-            run.provider.delete_stack(**target.where())
-        result = run.provider.deploy_stack(
+
+    def deploy(create: bool) -> StackResult:
+        return run.provider.deploy_stack(
             **target.where(),
             template_body=json.dumps(template, separators=(",", ":"), ensure_ascii=False),
             parameters=parameters,
             tags=settings["tags"],
-            create=change.action in ("create", "replace"),
+            create=create,
             termination_protection=settings["terminationProtection"],
             stack_policy=json.dumps(settings["stackPolicy"]) if settings["stackPolicy"] else None,
             role_arn=settings["roleArn"],
             disable_rollback=settings["disableRollback"],
             template_bucket=run.template_bucket,
         )
+
+    try:
+        if change.action == "replace":
+            run.provider.delete_stack(**target.where())
+        create = change.action in ("create", "replace")
+        try:
+            result = deploy(create)
+        except Exception as error:
+            # A plan that trusted the state can meet a stack that is not as recorded.
+            recovery = _stack_recovery(error, create=create)
+            if recovery is None:
+                raise
+            if recovery == "replace":
+                run.provider.delete_stack(**target.where())
+            result = deploy(recovery != "update")
     except Exception as error:
         raise StackError(f"{error} (task {d['task']} at {d['where']})") from error
     record = StackRecord(
@@ -549,6 +563,22 @@ def _deploy_stack(run: _Run, change: Change) -> None:
     )
     run.remember_outputs(change, result.outputs)
     run.update_state(lambda state: state.with_stack(record))
+
+
+def _stack_recovery(error: Exception, *, create: bool) -> str | None:
+    """How to go on when a stack is not as the state recorded it: "update" a stack that exists
+    after all, "create" one that is gone, "replace" one whose creation failed; None: no way."""
+    code = getattr(error, "code", None)
+    message = str(error)
+    if create:
+        return "update" if code == "AlreadyExistsException" else None
+    if code != "ValidationError":
+        return None
+    if "does not exist" in message:
+        return "create"
+    if "ROLLBACK_COMPLETE state" in message:
+        return "replace"
+    return None
 
 
 def _delete_stack(run: _Run, change: Change) -> None:

@@ -234,3 +234,23 @@ def test_a_plan_of_unchanged_files_trusts_the_state_and_reads_almost_nothing(
     changed = make_plan(compile_organization(Path("tasks.yml")), aws, state, refresh=False)
     assert aws.call_counts()["Organizations.ListRoots"] == before["Organizations.ListRoots"] + 1
     assert changed.changes != ()
+
+
+def test_a_trusting_plan_that_meets_a_stack_not_as_recorded_still_applies(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    sandbox = _account_ids()["sandbox"]
+    _in_account(sandbox, "cloudformation", "us-east-1").delete_stack(StackName="acme-directory")
+    template = Path("templates/directory.yml")
+    template.write_text(
+        template.read_text(encoding="utf-8").replace(
+            "Type: String", "Type: String\n      Description: second revision", 1
+        ),
+        encoding="utf-8",
+    )
+    # The state says the stack is there: an update, which finds it gone and creates it.
+    assert _stack_actions(_plan(emulator, capsys))["Directory/Sandbox/us-east-1"] == "update"
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    assert "acme-directory" in _stacks(sandbox, "us-east-1")
+    assert _plan(emulator, capsys, "--refresh")["changes"] == []
