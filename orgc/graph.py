@@ -57,9 +57,10 @@ def order_stacks(
                     continue
                 edges.add(reference.producer)
         edges.update(k for k in stack.after_stacks if k in keys)
-        for other in by_task.get(stack.key.task, ()):
-            if other.account in stack.after_accounts or other.region in stack.after_regions:
-                edges.add(other)
+        if stack.after_accounts or stack.after_regions:  # rare: keep the scan off the rest
+            for other in by_task.get(stack.key.task, ()):
+                if other.account in stack.after_accounts or other.region in stack.after_regions:
+                    edges.add(other)
         edges.discard(stack.key)
         after[stack.key] = edges
 

@@ -536,9 +536,9 @@ def test_merge_of_a_scalar_alias_is_reported_at_the_anchor(project: Path) -> Non
 
 def test_merge_of_nothing_is_reported(project: Path) -> None:
     loaded, diagnostics = load_text(project, "Prod:\n  <<:\n  Id: 1\n")
-    # An empty value sits where the next token starts.
+    # An empty value sits right after its key's colon.
     assert diagnostics == [
-        "main.yml:3:3: error[E109]: `<<:` merges a mapping or a list of mappings, not this value"
+        "main.yml:2:6: error[E109]: `<<:` merges a mapping or a list of mappings, not this value"
     ]
     assert loaded.data == {"Prod": {"Id": 1}}
 
