@@ -82,9 +82,15 @@ def _check_cycles(
     diagnostics: Diagnostics,
 ) -> None:
     # One graph of stacks and tasks: a task is done when its stacks are; a stack starts when the
-    # tasks its task depends on are done.
+    # tasks its task depends on are done. A stack with no stack edge either way can only be on a
+    # cycle through its task's own edges, which the task nodes carry already: it is left out, so
+    # the graph grows with the references, not with the targets.
+    linked = {key for key, edges in after.items() if edges}
+    linked.update(k for edges in after.values() for k in edges)
     graph: dict[str, set[str]] = {}
     for stack in stacks:
+        if stack.key not in linked:
+            continue
         node = str(stack.key)
         graph.setdefault(node, set()).update(str(k) for k in after[stack.key])
         graph[node].update(_TASK + t for t in after_tasks.get(stack.key.task, ()))

@@ -8,6 +8,7 @@ and `_Deferred`, live only while one render runs. No logic beyond markers; no AW
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from orgc.model import Account
 from orgc.templates import Resource
 
 _MARKER = re.compile(r"\{\{orgc:([a-z-]+):([A-Za-z0-9_.:-]*)\}\}")
+_MARKER_START = "{{orgc:"
 
 
 def known_after_apply(kind: str, name: str = "") -> str:
@@ -28,17 +30,12 @@ def known_after_apply(kind: str, name: str = "") -> str:
 
 def markers(value: Any) -> set[tuple[str, str]]:
     """Every (kind, name) marker in a JSON-able value, mapping keys included."""
-    found: set[tuple[str, str]] = set()
-    if isinstance(value, str):
-        found.update(_MARKER.findall(value))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            found.update(_MARKER.findall(key))
-            found |= markers(item)
-    elif isinstance(value, list):
-        for item in value:
-            found |= markers(item)
-    return found
+    # One pass of the C JSON encoder and one regex scan beat walking the value in Python; JSON
+    # escapes no character a marker can hold.
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if _MARKER_START not in text:
+        return set()
+    return set(_MARKER.findall(text))
 
 
 def fill_markers(value: Any, values: dict[tuple[str, str], str]) -> Any:

@@ -9,7 +9,6 @@ Parameters named here. Diagnostics are collected, never raised.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import re
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from orgc.render.model import (
     known_after_apply,
 )
 from orgc.render.values import (
+    _copy,
     _describe,
     _is_copy_value,
     _names_used,
@@ -281,7 +281,7 @@ class _Job:
         rendered: dict[str, Any] = {}
         for section in _VERBATIM_SECTIONS:
             if section in sections:
-                rendered[section] = copy.deepcopy(sections[section])
+                rendered[section] = _copy(sections[section])
         conditions = sections.get("Conditions")
         if isinstance(conditions, dict):
             rendered["Conditions"] = {
@@ -307,7 +307,7 @@ class _Job:
         body: dict[str, Any] = {}
         for key, value in placed.resource.body.items():
             if key in ("Type", "Condition"):
-                body[key] = copy.deepcopy(value)
+                body[key] = _copy(value)
             elif key == "DependsOn":
                 depends_on = self._depends_on(value, path + (key,), target)
                 if depends_on:
@@ -389,7 +389,7 @@ class _Job:
         description = self.task.stack_description or self.template.sections.get("Description")
         if description is not None:
             template["Description"] = description
-        parameters = copy.deepcopy(self.declared)
+        parameters = _copy(self.declared)
         for name in sorted(target.references):
             if name not in self.declared:
                 parameters[name] = {"Type": "String"}

@@ -223,3 +223,13 @@ def _describe(value: Any) -> str:
     if isinstance(value, str):
         return value
     return _compact_json(value)
+
+
+def _copy(value: Any) -> Any:
+    """A copy of template data (dicts, lists and scalars): what `copy.deepcopy` gives for it,
+    several times faster, which counts at tens of thousands of stacks."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
