@@ -11,7 +11,6 @@ is the registry of intrinsic functions it dispatches on. Mistakes go to the eval
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import re
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from orgc.render.model import _Placed, _Ref, _Resolved, _Splice, _Target, known_
 from orgc.render.values import (
     _SUB_VARIABLE,
     _compact_json,
+    _copy,
     _describe,
     _escape,
     _extend,
@@ -281,7 +281,7 @@ class _Evaluator:
             return {"Fn::GetAtt": self.value(argument, path)}
         expression = f"!GetAtt {name}.{attribute}"
         resolved = self.resolve(name, attribute or None, "Fn::GetAtt", expression, path)
-        return _as_value(resolved, {"Fn::GetAtt": copy.deepcopy(argument)})
+        return _as_value(resolved, {"Fn::GetAtt": _copy(argument)})
 
     def sub(self, argument: Any, path: DataPath | None) -> Any:
         variables: dict[str, Any] = {}

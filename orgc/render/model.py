@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from orgc.diagnostics import Span
 from orgc.model import Account
@@ -50,9 +50,12 @@ def fill_markers(value: Any, values: dict[tuple[str, str], str]) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class StackKey:
-    """One stack target: a task's stack in one account (logical id) and region."""
+class StackKey(NamedTuple):
+    """One stack target: a task's stack in one account (logical id) and region.
+
+    A named tuple rather than a dataclass: keys are hashed and compared hundreds of thousands of
+    times in a large plan, and a tuple does both in C.
+    """
 
     task: str
     account: str
