@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from orgc import apply_stacksets
 from orgc.load import read_object_body
 from orgc.observed import PasswordPolicySettings, StackResult
 from orgc.plan import ROOT, Change, Plan
@@ -642,10 +643,12 @@ _HANDLERS: dict[tuple[str, str], Callable[[_Run, Change], None]] = {
     ("stack", "forget"): _delete_stack,
     ("s3-object", "create"): _put_object,
     ("s3-object", "update"): _put_object,
+    **apply_stacksets.HANDLERS,
 }
 
-# Changes that run inside member accounts do not contend for the Organizations API.
-_IN_ACCOUNT = frozenset({"password-policy", "alias", "stack", "s3-object"})
+# Changes that run inside member accounts, or on StackSets, do not contend for the Organizations
+# API.
+_IN_ACCOUNT = frozenset({"password-policy", "alias", "stack", "s3-object", *apply_stacksets.KINDS})
 
 
 def apply(

@@ -555,6 +555,64 @@ CODES: dict[str, Code] = {
         "A !CopyValue reads an export of the very stack it is in; the stack would wait for "
         "itself. Refer to the resource with !Ref or !GetAtt instead.",
     ),
+    # StackSet mode (E440-E449, W440-W449): a task with DeploymentMode: StackSet
+    "E440": Code(
+        "StackSet deploys to the management account",
+        "A service-managed StackSet never deploys to the organization's management account, so "
+        "a StackSet-mode task cannot bind it (IncludeMasterAccount, or Account naming it). Take "
+        "it out of the binding and deploy to it from a task with DeploymentMode: Stacks.",
+    ),
+    "E441": Code(
+        "StackSet with cross-stack values",
+        "A StackSet gives every account the same template and parameters and has no outputs "
+        "orgc can read, so a StackSet-mode task can neither take values from other stacks "
+        "(cross-account !Ref/!GetAtt, !CopyValue) nor give values to them. Use DeploymentMode: "
+        "Stacks, or move the part that passes values into a task of its own.",
+    ),
+    "E442": Code(
+        "StackSet resources bound to different targets",
+        "The template's resources are bound to different accounts or regions, so the targets "
+        "would hold different templates; a StackSet deploys one template everywhere. Give every "
+        "resource the same binding, or move the odd ones into a task of their own.",
+    ),
+    "E443": Code(
+        "StackSet parameter differs per target",
+        "A task parameter evaluates to different values in different accounts or regions "
+        "(CurrentAccount, an account attribute, AWS::AccountId in the task file); a StackSet "
+        "passes one value to every account. Give it one value, and let the template use "
+        "${AWS::AccountId} or ${AWS::Region}, which CloudFormation resolves in each account.",
+    ),
+    "E444": Code(
+        "StackSet template differs per target",
+        "orgc fills in CurrentAccount and account attributes per account, so the template "
+        "would differ between targets. The message names the first place where it does. Use a "
+        "value every account shares (CloudFormation's own ${AWS::AccountId} and ${AWS::Region} "
+        "are fine), DeploymentMode: Stacks, or move that part into a task of its own.",
+    ),
+    "E445": Code(
+        "invalid StackSet name",
+        "A StackSet is named after the task's StackName, which must then start with a letter "
+        "and hold only letters, digits and hyphens, 128 characters at most.",
+    ),
+    "W440": Code(
+        "stack setting ignored by a StackSet",
+        "TerminationProtection, UpdateProtection, StackPolicy, CloudFormationRoleName, "
+        "DisableStackRollbacks, DependsOnAccount and DependsOnRegion apply to stacks orgc "
+        "deploys itself; AWS deploys a StackSet's instances with its own roles and in its own "
+        "order, so orgc ignores them in StackSet mode.",
+    ),
+    "W441": Code(
+        "StackSet reaches accounts that join later",
+        "Accounts bound one by one are reached through their OU, with an account filter. "
+        "Automatic deployment works by OU, so accounts that join that OU later get the stack "
+        "too. Bind the OU if that is what you want; use DeploymentMode: Stacks to deploy to "
+        "exactly the named accounts.",
+    ),
+    "W442": Code(
+        "orphaned StackSet",
+        "A StackSet orgc created belongs to a task that is no longer in the task files. It is "
+        "left in place; apply with --perform-cleanup deletes its instances and the StackSet.",
+    ),
     "W405": Code(
         "enumeration selects nothing",
         "Fn::EnumTargetAccounts or Fn::EnumTargetRegions gives an empty list here, which "

@@ -27,8 +27,11 @@ from orgc.plan import ROOT, Plan, PlanError, digest, plan
 from orgc.plan.objects import DesiredObject, content_hash, plan_objects
 from orgc.plan.stacks import DesiredStacks, LiveStacks, access_role, plan_stacks
 from orgc.plan.stacks import groups as stack_groups
+from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
+from orgc.plan.stacksets import groups as stack_set_groups
 from orgc.recorded import recorded_organization_plan, recorded_stacks, with_organization_synced
 from orgc.render import RenderContext, RenderedStack, markers, render_project
+from orgc.stacksets import build_stack_sets, is_stack_set, observe_stack_sets
 from orgc.state import LocalStateStore, LockedState, State, StateStore
 from orgc.tasks import CopyToS3Task, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
@@ -50,16 +53,14 @@ class Inputs:
     objects: tuple[DesiredObject, ...] = ()  # what copy-to-s3 tasks put
     digest: str = ""  # of everything above that decides the plan
     organization_digest: str = ""  # of the organization model alone
+    stack_tasks: dict[str, StacksTask] = field(init=False)  # update-stacks tasks by name
 
-    @property
-    def stack_tasks(self) -> dict[str, StacksTask]:
-        if self.project is None:
-            return {}
-        return {
-            name: task
-            for name, task in sorted(self.project.tasks.items())
-            if isinstance(task, StacksTask)
+    def __post_init__(self) -> None:
+        tasks = self.project.tasks if self.project is not None else {}
+        stack_tasks = {
+            name: task for name, task in sorted(tasks.items()) if isinstance(task, StacksTask)
         }
+        object.__setattr__(self, "stack_tasks", stack_tasks)
 
     @property
     def organization_group(self) -> str:
@@ -340,6 +341,15 @@ def _plan_stacks(
     assert inputs.project is not None
     stacks = render_stacks(inputs, organization_plan.ids, organization_plan.organization_id)
     diagnostics = Diagnostics()
+    stack_sets = build_stack_sets(
+        tasks=inputs.stack_tasks,
+        templates=inputs.templates,
+        bound=inputs.bound,
+        stacks=stacks,
+        organization=inputs.organization,
+        ids=organization_plan.ids,
+        diagnostics=diagnostics,
+    )
     order = order_stacks(
         stacks,
         {name: task.depends_on for name, task in inputs.project.tasks.items()},
@@ -348,6 +358,8 @@ def _plan_stacks(
     )
     if diagnostics.has_errors:
         raise StageError(diagnostics.sorted())
+    # A StackSet task's targets are its StackSet's instances, not stacks of their own.
+    stacks = tuple(s for s in stacks if not is_stack_set(inputs.stack_tasks[s.key.task]))
     account_ids = organization_plan.ids.get("accounts", {})
     live_stacks = observe_stacks(provider, inputs, state, stacks, account_ids, refresh=refresh)
     desired = DesiredStacks(
@@ -366,20 +378,50 @@ def _plan_stacks(
     )
     if planner.errors:
         raise PlanError(planner.errors)
+    records = {record.name: record for record in state.stack_sets}
+    trusted = frozenset(
+        () if refresh else (s.name for s in stack_sets if as_recorded(s, records.get(s.name)))
+    )
+    live_sets = observe_stack_sets(
+        provider,
+        [name for name in [*(s.name for s in stack_sets), *records] if name not in trusted],
+    )
+    set_planner = plan_stack_sets(
+        DesiredStackSets(
+            stack_sets=stack_sets,
+            tasks=inputs.stack_tasks,
+            after_tasks=order.after_tasks,
+            organization_group=inputs.organization_group,
+            account_ids=account_ids,
+            trusted=trusted,
+        ),
+        live_sets,
+        state,
+        perform_cleanup=perform_cleanup,
+    )
+    observed = {"organization": organization_plan.observed_digest, "stacks": live_stacks}
     return replace(
         organization_plan,
-        observed_digest=digest(
-            {"organization": organization_plan.observed_digest, "stacks": live_stacks}
-        ),
-        changes=organization_plan.changes + tuple(planner.changes),
+        observed_digest=digest({**observed, **({"stackSets": live_sets} if live_sets else {})}),
+        changes=organization_plan.changes + tuple(planner.changes) + tuple(set_planner.changes),
         groups={
             inputs.organization_group: {"maxConcurrent": None, "failureTolerance": 0},
             **stack_groups(list(inputs.stack_tasks.values())),
+            **stack_set_groups(inputs.stack_tasks),
         },
-        unchanged=organization_plan.unchanged + tuple(sorted(planner.unchanged)),
+        unchanged=organization_plan.unchanged
+        + tuple(sorted([*planner.unchanged, *set_planner.unchanged])),
         orphans=tuple(planner.orphans),
         warnings=tuple(
-            sorted({*organization_plan.warnings, *planner.warnings}, key=Diagnostic.sort_key)
+            sorted(
+                {
+                    *organization_plan.warnings,
+                    *planner.warnings,
+                    *set_planner.warnings,
+                    *diagnostics,
+                },
+                key=Diagnostic.sort_key,
+            )
         ),
     )
 

@@ -39,6 +39,8 @@ _HEADINGS = {
     "password-policy": "Password policies",
     "stack": "Stacks",
     "s3-object": "S3 objects",
+    "stack-set": "StackSets",
+    "stack-set-instances": "StackSet instances",
 }
 
 
@@ -100,7 +102,59 @@ def _detail_lines(change: Change) -> list[str]:
         lines.append("account id: known after apply")
     elif change.kind == "stack" and change.action in ("create", "update", "replace"):
         lines.extend(_stack_lines(d))
+    elif change.kind in ("stack-set", "stack-set-instances"):
+        lines.extend(_stack_set_lines(change))
     return lines
+
+
+def _stack_set_lines(change: Change) -> list[str]:
+    """Where a StackSet deploys, and for an update the diff of its template and parameters."""
+    d = change.details
+    if change.action in ("delete", "forget"):
+        if not d.get("instances"):
+            return []
+        where = ", ".join(d["organizationalUnits"]) or "no OU"
+        return [f"{d['instances']} instance(s) in {where}; {', '.join(d['regions'])}"]
+    labels: dict[str, str] = d["labels"]
+    lines = [f"task {d['task']} ({d['where']})"]
+    if change.kind == "stack-set-instances":
+        requests = [d["create"]] if change.action == "create" else d["delete"]
+        lines.extend(f"{change.action}: {_targets_text(r, labels)}" for r in requests)
+        return lines
+    lines.append(f"targets: {_targets_text(d['targets'], labels)}")
+    preferences = d["preferences"]
+    lines.append(
+        f"operations: {preferences['maxConcurrent']} account(s) at once per region, "
+        f"{preferences['failureTolerance']} failure(s) tolerated per region"
+    )
+    if change.action == "create":
+        lines.append(f"resources: {', '.join(sorted(d['template'].get('Resources', {})))}")
+        lines.extend(f"{k} = {_shown(v)}" for k, v in sorted(d["parameters"].items()))
+        return lines
+    lines.extend(d.get("templateDiff", ()))
+    lines.extend(
+        f"{c['name']}: {_shown(c['before']) if c['before'] is not None else '(none)'} → "
+        f"{_shown(c['after']) if c['after'] is not None else 'removed'}"
+        for c in d.get("parameterChanges", ())
+    )
+    return lines
+
+
+def _targets_text(targets: dict[str, Any], labels: dict[str, str]) -> str:
+    def named(physical: str, kind: str = "") -> str:
+        name = labels.get(physical)
+        shown = "known after apply" if markers(physical) else physical
+        if name == "root":
+            return f"the root ({shown})"
+        return f"{kind}{name} ({shown})" if name else f"{kind}{shown}"
+
+    text = ", ".join(named(ou, "OU ") for ou in targets["organizationalUnits"])
+    accounts = ", ".join(named(a) for a in targets["accounts"])
+    if targets["accountFilter"] == "DIFFERENCE":
+        text += f" except {accounts}"
+    elif targets["accountFilter"] == "INTERSECTION":
+        text += f", only {accounts}"
+    return f"{text}; regions {', '.join(targets['regions'])}"
 
 
 def _shown(value: str) -> str:

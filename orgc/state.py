@@ -43,6 +43,7 @@ _STATE_KEYS = frozenset(
         "organization",
         "stacks",
         "objects",
+        "stackSets",
     }
 )
 _ORGANIZATION_KEYS = {
@@ -156,6 +157,79 @@ class StackRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StackSetRecord:
+    """One StackSet orgc deployed (DeploymentMode: StackSet), as the last apply left it.
+
+    `hash` is the content hash of what it was last created or updated with (template,
+    parameters, settings); `organizational_units`, `account_filter`, `accounts` and `regions`
+    are the targets (physical ids) its instances were last created for.
+    """
+
+    name: str
+    task: str
+    stack_set_id: str | None = None
+    arn: str | None = None
+    hash: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    organizational_units: tuple[str, ...] = ()
+    account_filter: str = "NONE"
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "task": self.task,
+            "stackSetId": self.stack_set_id,
+            "arn": self.arn,
+            "hash": self.hash,
+            "parameters": self.parameters,
+            "organizationalUnits": list(self.organizational_units),
+            "accountFilter": self.account_filter,
+            "accounts": list(self.accounts),
+            "regions": list(self.regions),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, *, origin: str) -> StackSetRecord:
+        if not isinstance(data, dict):
+            raise StateError(f"state {origin}: a StackSet record is not an object")
+        try:
+            record = cls(
+                name=data["name"],
+                task=data["task"],
+                stack_set_id=data.get("stackSetId"),
+                arn=data.get("arn"),
+                hash=data.get("hash"),
+                parameters=dict(data.get("parameters", {})),
+                organizational_units=tuple(data.get("organizationalUnits", ())),
+                account_filter=data.get("accountFilter", "NONE"),
+                accounts=tuple(data.get("accounts", ())),
+                regions=tuple(data.get("regions", ())),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise StateError(f"state {origin}: a StackSet record lacks {error}") from None
+        texts = [
+            record.name,
+            record.task,
+            record.account_filter,
+            *record.organizational_units,
+            *record.accounts,
+            *record.regions,
+            *record.parameters,
+            *record.parameters.values(),
+        ]
+        optional = [record.stack_set_id, record.arn, record.hash]
+        if not all(isinstance(t, str) for t in texts) or not all(
+            o is None or isinstance(o, str) for o in optional
+        ):
+            raise StateError(
+                f"state {origin}: StackSet record {record.name!r} has a value that is not a string"
+            )
+        return record
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class State:
     """What orgc remembers: logical ids of the organization file mapped to AWS ids.
 
@@ -180,6 +254,17 @@ class State:
     stacks: tuple[StackRecord, ...] = ()  # sorted by key
     # Objects copy-to-s3 tasks put: "s3://bucket/key" → {"task", "hash", "etag"}.
     objects: dict[str, dict[str, str]] = field(default_factory=dict)
+    stack_sets: tuple[StackSetRecord, ...] = ()  # one per StackSet-mode task, sorted by name
+
+    def stack_set_records(self) -> dict[str, StackSetRecord]:
+        return {record.name: record for record in self.stack_sets}
+
+    def with_stack_set(self, record: StackSetRecord) -> State:
+        kept = [r for r in self.stack_sets if r.name != record.name]
+        return replace(self, stack_sets=tuple(sorted([*kept, record], key=lambda r: r.name)))
+
+    def without_stack_set(self, name: str) -> State:
+        return replace(self, stack_sets=tuple(r for r in self.stack_sets if r.name != name))
 
     def stack_records(self) -> dict[tuple[str, str, str], StackRecord]:
         return {record.key: record for record in self.stacks}
@@ -212,6 +297,10 @@ class State:
             "stacks": [record.to_json() for record in self.stacks],
             "objects": self.objects,
         }
+        if self.stack_sets:
+            # Written only when there are any, so that a state without StackSets stays readable
+            # by an orgc that predates them.
+            document["stackSets"] = [record.to_json() for record in self.stack_sets]
         text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
         return (text + "\n").encode("utf-8")
 
@@ -275,6 +364,9 @@ class State:
             for v in objects.values()
         ):
             raise StateError(f"state {origin}: objects must map S3 URLs to records of strings")
+        stack_sets = document.get("stackSets", [])
+        if not isinstance(stack_sets, list):
+            raise StateError(f"state {origin}: stackSets must be a list of StackSet records")
 
         organization = document.get("organization", {})
         if not isinstance(organization, dict):
@@ -307,6 +399,12 @@ class State:
                 )
             ),
             objects={url: dict(record) for url, record in objects.items()},
+            stack_sets=tuple(
+                sorted(
+                    (StackSetRecord.from_json(r, origin=origin) for r in stack_sets),
+                    key=lambda r: r.name,
+                )
+            ),
         )
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from orgc.aws.cloudformation import StackVerbs
 from orgc.aws.organizations import OrganizationVerbs
+from orgc.aws.stacksets import StackSetVerbs
 
 
-class AwsProvider(OrganizationVerbs, StackVerbs):
-    """Domain verbs over Organizations, IAM, STS, S3 and CloudFormation; safe to use from many
-    threads.
+class AwsProvider(OrganizationVerbs, StackSetVerbs):
+    """Domain verbs over Organizations, IAM, STS, S3 and CloudFormation stacks and StackSets
+    (StackSetVerbs builds on StackVerbs); safe to use from many threads.
 
     `profile` selects a named profile; without it boto3's standard credential chain applies.
     `endpoint_url` overrides every service's endpoint (the embedded emulator); without it boto3's

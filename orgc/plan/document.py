@@ -33,6 +33,8 @@ KINDS = (
     "alias",
     "password-policy",
     "stack",
+    "stack-set",
+    "stack-set-instances",
     "s3-object",
 )
 

@@ -1,0 +1,1167 @@
+"""StackSet mode: eligibility, targets, planning, the provider's verbs and whole runs.
+
+Eligibility cases are the tasks of tests/cases/stacksets/eligibility/tasks.yml, each with the
+diagnostics it expects written inline on its line. The end-to-end tests apply
+tests/cases/stacksets/project on the emulator and look at what it holds with boto3 directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from inline import actual_diagnostics, case_organization, expected_diagnostics
+
+from orgc.apply_stacksets import StackSetProvider
+from orgc.aws import AwsProvider, StackFailed
+from orgc.bind import bind_template, resolve_binding
+from orgc.diagnostics import Diagnostic, Diagnostics
+from orgc.emulator import (
+    bootstrap_organization,
+    emulator_environment,
+    emulator_unset_variables,
+    reset,
+)
+from orgc.load import LoadOptions
+from orgc.model import Organization
+from orgc.pipeline import compile_organization, make_plan, plan_and_apply
+from orgc.plan import Plan
+from orgc.plan.stacksets import DesiredStackSets, StackSetPlanner, plan_stack_sets
+from orgc.render import RenderContext, render_project
+from orgc.show import render_text
+from orgc.stacksets import (
+    DesiredStackSet,
+    InstanceTargets,
+    LiveStackInstance,
+    LiveStackSet,
+    Preferences,
+    StackSetTargets,
+    build_stack_sets,
+    stack_set_targets,
+)
+from orgc.state import LocalStateStore, StackRecord, StackSetRecord, State
+from orgc.tasks import StacksTask, load_project
+from orgc.templates import Binding, build_template
+
+CASES = Path(__file__).parent / "cases" / "stacksets"
+ELIGIBILITY = CASES / "eligibility"
+
+# --- the emulator, taught service-managed StackSets -----------------------------------------
+#
+# moto runs service-managed StackSets only in part (EMULATOR.md): it reaches one level of child
+# OUs and the management account, ignores account filters, the OU targets of
+# DeleteStackInstances and the OperationId of CreateStackInstances, and neither keeps
+# AutoDeployment nor reports the OUs a StackSet targets. These patches, written for moto 5.2.5,
+# make it answer as AWS does for the calls orgc makes. They need moto in this process, so these
+# tests run moto's threaded server (on 127.0.0.1) instead of the shared emulator subprocess.
+
+MOTO_VERSION = "5.2.5"
+
+
+def _members(organization: Any, ou_id: str) -> list[str]:
+    """The accounts in an OU (or the root) and in every OU nested in it, the management
+    account excepted (AWS never deploys a service-managed StackSet there)."""
+    parents = {ou.id: ou.parent_id for ou in organization.ou}
+    found = []
+    for account in organization.accounts:
+        parent = account.parent_id
+        while parent is not None and parent != ou_id:
+            parent = parents.get(parent)
+        if parent == ou_id and account.id != organization.org.master_account_id:
+            found.append(account.id)
+    return found
+
+
+def _selected(organization: Any, targets: dict[str, Any]) -> dict[str, str]:
+    """account id → the OU it is reached through, for a DeploymentTargets."""
+    found: dict[str, str] = {}
+    for ou_id in targets.get("OrganizationalUnitIds", []):
+        for account_id in _members(organization, ou_id):
+            found.setdefault(account_id, ou_id)
+    listed = set(targets.get("Accounts", []))
+    account_filter = targets.get("AccountFilterType", "NONE")
+    if account_filter == "INTERSECTION":
+        found = {a: ou for a, ou in found.items() if a in listed}
+    elif account_filter == "DIFFERENCE":
+        found = {a: ou for a, ou in found.items() if a not in listed}
+    return found
+
+
+def _teach_stack_sets(patch: pytest.MonkeyPatch) -> None:
+    import moto
+    from moto.cloudformation import models, responses
+    from moto.core.responses import ActionResult
+
+    assert moto.__version__ == MOTO_VERSION, "the StackSet patches are written for moto 5.2.5"
+    response = responses.CloudFormationResponse
+
+    # Positional, as moto calls it.
+    def create_instances(  # noqa: PLR0917
+        self: Any,
+        accounts: list[str],
+        regions: list[str],
+        parameters: Any,
+        deployment_targets: dict[str, Any],
+        permission_model: str,
+    ) -> list[dict[str, Any]]:
+        made = []
+        for region in regions:
+            for account_id, ou_id in _selected(self.org_backend, deployment_targets).items():
+                if self.get_instance(account_id, region) is not None:
+                    continue
+                instance: Any = models.StackInstance(
+                    account_id=account_id,
+                    region_name=region,
+                    stackset_id=self.stackset_id,
+                    stack_name=self.stack_name,
+                    name=self.stackset_name,
+                    template=self.template,
+                    parameters=parameters,
+                    permission_model=permission_model,
+                )
+                instance.organizational_unit_id = ou_id
+                made.append(instance)
+        self.stack_instances += made
+        return [i.to_dict() for i in made]
+
+    original_to_dict = models.StackInstance.to_dict
+
+    def to_dict(self: Any) -> dict[str, Any]:
+        return {**original_to_dict(self), "OrganizationalUnitId": self.organizational_unit_id}
+
+    def keeping_auto_deployment(original: Any) -> Any:
+        def call(self: Any) -> Any:
+            result = original(self)
+            given = self._get_params().get("AutoDeployment")
+            if given is not None:
+                stack_set = self.cloudformation_backend.describe_stack_set(
+                    self._get_param("StackSetName")
+                )
+                stack_set.auto_deployment = given
+                # New instances get what the StackSet holds now.
+                stack_set.instances.template = stack_set.template
+            return result
+
+        return call
+
+    def keeping_operation_id(original: Any) -> Any:
+        def call(self: Any) -> Any:
+            original(self)
+            stack_set = self.cloudformation_backend.describe_stack_set(
+                self._get_param("StackSetName")
+            )
+            wanted = self._get_param("OperationId") or stack_set.operations[-1]["OperationId"]
+            stack_set.operations[-1]["OperationId"] = wanted
+            return ActionResult({"OperationId": wanted})
+
+        return call
+
+    def delete_stack_instances(self: Any) -> Any:
+        stack_set = self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName"))
+        targets = self._get_params().get("DeploymentTargets") or {}
+        accounts = list(_selected(stack_set.instances.org_backend, targets))
+        stack_set.delete_stack_instances(accounts, self._get_param("Regions", []))
+        return ActionResult({"OperationId": stack_set.operations[-1]["OperationId"]})
+
+    patch.setattr(models.StackInstance, "organizational_unit_id", None, raising=False)
+    patch.setattr(models.StackInstance, "to_dict", to_dict)
+    patch.setattr(models.StackInstances, "create_instances", create_instances)
+    patch.setattr(
+        models.StackSet,
+        "organizational_unit_ids",
+        property(lambda s: sorted({i.organizational_unit_id for i in s.stack_instances})),
+        raising=False,
+    )
+    patch.setattr(models.StackSet, "auto_deployment", None, raising=False)
+    patch.setattr(response, "create_stack_set", keeping_auto_deployment(response.create_stack_set))
+    patch.setattr(response, "update_stack_set", keeping_auto_deployment(response.update_stack_set))
+    patch.setattr(
+        response, "create_stack_instances", keeping_operation_id(response.create_stack_instances)
+    )
+    patch.setattr(
+        response,
+        "delete_stack_instances",
+        keeping_operation_id(delete_stack_instances),
+    )
+
+
+@pytest.fixture(scope="module")
+def stack_set_endpoint() -> Iterator[str]:
+    """moto's server in this process, with the StackSet patches, on a free 127.0.0.1 port."""
+    from moto.server import ThreadedMotoServer
+
+    with pytest.MonkeyPatch.context() as patch:
+        _teach_stack_sets(patch)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            _, port = server.get_host_and_port()
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def stack_set_aws(
+    stack_set_endpoint: str, monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
+) -> AwsProvider:
+    """A provider on a fresh emulated organization (management account 123456789012)."""
+    reset(stack_set_endpoint)
+    for name in emulator_unset_variables():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in emulator_environment(stack_set_endpoint).items():
+        monkeypatch.setenv(name, value)
+    bootstrap_organization(stack_set_endpoint)
+    return AwsProvider(endpoint_url=stack_set_endpoint, sleep=sleeps.append, poll_interval=0)
+
+
+# --- eligibility: which tasks can be a StackSet ---------------------------------------------
+
+IDS: dict[str, dict[str, str | None]] = {
+    "accounts": {
+        "Management": "123456789012",
+        "Loose": "666666666666",
+        "LogArchive": "111111111111",
+        "Audit": "222222222222",
+        "Payments": "333333333333",
+        "Sandbox": "444444444444",
+        "Lab": "555555555555",
+    },
+    "organizationalUnits": {
+        "root": "r-ab12",
+        "SecurityOU": "ou-ab12-security",
+        "WorkloadsOU": "ou-ab12-workload",
+        "ProdOU": "ou-ab12-prod00",
+        "DevOU": "ou-ab12-dev000",
+    },
+    "policies": {},
+}
+
+
+def organization() -> Organization:
+    return case_organization(CASES)
+
+
+def eligibility(monkeypatch: pytest.MonkeyPatch) -> tuple[tuple[DesiredStackSet, ...], Diagnostics]:
+    """load → build → bind → render → build_stack_sets over the eligibility cases, as the
+    pipeline runs them."""
+    monkeypatch.chdir(ELIGIBILITY)
+    diagnostics = Diagnostics()
+    options = LoadOptions(root=ELIGIBILITY)
+    project = load_project(Path("tasks.yml"), options, diagnostics)
+    assert project is not None
+    tasks = {n: t for n, t in sorted(project.tasks.items()) if isinstance(t, StacksTask)}
+    templates = {}
+    for name, task in tasks.items():
+        template = build_template(task, options, diagnostics)
+        assert template is not None
+        templates[name] = template
+    bound = {
+        n: bind_template(t, templates[n], organization(), diagnostics) for n, t in tasks.items()
+    }
+    context = RenderContext(
+        ids=IDS, organization_id="o-abcdef1234", state_bucket="orgc-state", root_id="r-ab12"
+    )
+    stacks = render_project(
+        [(t, templates[n], bound[n]) for n, t in tasks.items()],
+        organization(),
+        context,
+        diagnostics,
+    )
+    assert list(diagnostics) == []
+    found = Diagnostics()
+    wanted = build_stack_sets(
+        tasks=tasks,
+        templates=templates,
+        bound=bound,
+        stacks=stacks,
+        organization=organization(),
+        ids=IDS,
+        diagnostics=found,
+    )
+    return wanted, found
+
+
+def test_each_reason_a_task_cannot_be_a_stack_set_is_said_at_the_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, diagnostics = eligibility(monkeypatch)
+    expected = expected_diagnostics(ELIGIBILITY / "tasks.yml")
+    assert actual_diagnostics(diagnostics, "tasks.yml") == expected
+    assert {code for _, code, _ in expected} == {
+        "E440", "E441", "E442", "E443", "E444", "E445", "W440", "W441"
+    }  # fmt: skip
+    # At the task's name, first column: where the task starts.
+    assert all(d.span is not None and d.span.col == 1 for d in diagnostics)
+
+
+def test_pseudo_parameters_and_loops_stay_the_same_everywhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wanted, _ = eligibility(monkeypatch)
+    fine = next(w for w in wanted if w.task == "Fine")
+    resources = fine.template["Resources"]
+    # ${AWS::AccountId} is left for CloudFormation to resolve in each account.
+    assert resources["Marker"]["Properties"]["Name"] == {
+        "Fn::Sub": "/acme/${AWS::AccountId}/${AWS::Region}"
+    }
+    # A ForeachAccount copy names the account it loops over, not the account it is deployed to.
+    assert resources["Trust111111111111"]["Properties"] == {
+        "Name": "/acme/trust/log-archive",
+        "Type": "String",
+        "Value": "111111111111",
+    }
+    assert sorted(resources) == ["Marker", "Trust111111111111", "Trust222222222222"]
+    assert fine.parameters == {"Owner": "platform"}
+    assert fine.targets == StackSetTargets(
+        organizational_units=("WorkloadsOU",), regions=("eu-west-1", "us-east-1")
+    )
+    assert fine.accounts == ("Lab", "Payments", "Sandbox")
+    assert fine.instance_targets() == InstanceTargets(
+        organizational_units=("ou-ab12-workload",), regions=("eu-west-1", "us-east-1")
+    )
+    assert fine.preferences == Preferences(max_concurrent=10, failure_tolerance=0)
+    assert fine.where == "tasks.yml:3:1"
+
+
+# --- targets: OUs and an account filter that reach exactly the bound accounts ---------------
+
+
+def binding(**fields: Any) -> Binding:
+    return Binding(regions=("eu-west-1",), regions_given=True, **fields)
+
+
+@pytest.mark.parametrize(
+    ("written", "ous", "account_filter", "accounts", "lone"),
+    [
+        pytest.param(binding(all_accounts=True), ("root",), "NONE", (), {}, id="every-account"),
+        pytest.param(
+            binding(all_accounts=True, exclude_accounts=("Lab",)),
+            ("root",),
+            "DIFFERENCE",
+            ("Lab",),
+            {},
+            id="every-account-but-one",
+        ),
+        pytest.param(
+            binding(organizational_units=("WorkloadsOU",)),
+            ("WorkloadsOU",),
+            "NONE",
+            (),
+            {},
+            id="an-ou-and-the-ous-nested-in-it",
+        ),
+        pytest.param(
+            binding(organizational_units=("WorkloadsOU",), exclude_organizational_units=("DevOU",)),
+            ("WorkloadsOU",),
+            "DIFFERENCE",
+            ("Lab", "Sandbox"),
+            {},
+            id="an-ou-less-a-nested-ou",
+        ),
+        pytest.param(
+            binding(organizational_units=("ProdOU", "WorkloadsOU")),
+            ("WorkloadsOU",),
+            "NONE",
+            (),
+            {},
+            id="nested-ous-collapse",
+        ),
+        pytest.param(
+            binding(accounts=("Payments", "Sandbox")),
+            ("DevOU", "ProdOU"),
+            "INTERSECTION",
+            ("Payments", "Sandbox"),
+            {"DevOU": ("Sandbox",), "ProdOU": ("Payments",)},
+            id="accounts-one-by-one",
+        ),
+        pytest.param(
+            binding(accounts=("LogArchive", "Audit")),
+            ("SecurityOU",),
+            "NONE",
+            (),
+            {"SecurityOU": ("Audit", "LogArchive")},
+            id="accounts-filling-their-ou",
+        ),
+        pytest.param(
+            binding(organizational_units=("ProdOU",), accounts=("Loose",)),
+            ("root",),
+            "DIFFERENCE",
+            ("Audit", "Lab", "LogArchive", "Sandbox"),
+            {"root": ("Loose",)},
+            id="an-ou-and-an-account-in-the-root",
+        ),
+    ],
+)
+def test_targets_reach_exactly_the_bound_accounts(
+    written: Binding,
+    ous: tuple[str, ...],
+    account_filter: str,
+    accounts: tuple[str, ...],
+    lone: dict[str, tuple[str, ...]],
+) -> None:
+    bound, _ = resolve_binding(written, organization(), Diagnostics())
+    targets, found = stack_set_targets([written], set(bound), ("eu-west-1",), organization())
+    assert (targets.organizational_units, targets.account_filter, targets.accounts) == (
+        ous,
+        account_filter,
+        accounts,
+    )
+    assert found == lone
+
+
+# --- planning -------------------------------------------------------------------------------
+
+TEMPLATE = {
+    "AWSTemplateFormatVersion": "2010-09-09",
+    "Parameters": {"Owner": {"Type": "String"}},
+    "Resources": {
+        "Marker": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {"Name": "/acme/baseline", "Type": "String", "Value": {"Ref": "Owner"}},
+        }
+    },
+}
+WORKLOADS, SECURITY = "ou-ab12-workload", "ou-ab12-security"
+PAYMENTS, SANDBOX, AUDIT = "333333333333", "444444444444", "222222222222"
+
+
+def desired(**changes: Any) -> DesiredStackSet:
+    return dataclasses.replace(
+        DesiredStackSet(
+            task="Baseline",
+            name="acme-baseline",
+            template=TEMPLATE,
+            parameters={"Owner": "platform"},
+            description=None,
+            tags={"owner": "platform"},
+            targets=StackSetTargets(organizational_units=("WorkloadsOU",), regions=("eu-west-1",)),
+            accounts=("Payments", "Sandbox"),
+            ids={
+                "WorkloadsOU": WORKLOADS,
+                "SecurityOU": SECURITY,
+                "Payments": PAYMENTS,
+                "Sandbox": SANDBOX,
+                "Audit": AUDIT,
+            },
+            where="tasks.yml:3:1",
+        ),
+        **changes,
+    )
+
+
+def live(
+    wanted: DesiredStackSet,
+    *,
+    instances: Mapping[str, tuple[str, ...]] | None = None,
+    template: Any = None,
+    parameters: dict[str, str] | None = None,
+) -> LiveStackSet:
+    """The StackSet as AWS would hold it after `wanted` was applied; `instances` maps an OU id
+    to the accounts with instances through it (in every region of `wanted`)."""
+    through = instances if instances is not None else {WORKLOADS: (PAYMENTS, SANDBOX)}
+    return LiveStackSet(
+        name=wanted.name,
+        stack_set_id="acme-baseline:1111",
+        arn="arn:aws:cloudformation:us-east-1:123456789012:stackset/acme-baseline:1111",
+        template_body=json.dumps(template or wanted.template, separators=(",", ":")),
+        parameters=parameters if parameters is not None else dict(wanted.parameters),
+        settings=wanted.settings(),
+        organizational_unit_ids=tuple(sorted(through)),
+        instances=tuple(
+            LiveStackInstance(
+                account_id=account, region=region, status="CURRENT", organizational_unit_id=ou
+            )
+            for ou, accounts in sorted(through.items())
+            for account in accounts
+            for region in wanted.targets.regions
+        ),
+    )
+
+
+def record(wanted: DesiredStackSet, **changes: Any) -> StackSetRecord:
+    return dataclasses.replace(
+        StackSetRecord(
+            name=wanted.name,
+            task=wanted.task,
+            stack_set_id="acme-baseline:1111",
+            arn="arn:aws:cloudformation:us-east-1:123456789012:stackset/acme-baseline:1111",
+            hash=wanted.content_hash(),
+            parameters=dict(wanted.parameters),
+            organizational_units=(WORKLOADS,),
+            regions=wanted.targets.regions,
+        ),
+        **changes,
+    )
+
+
+def task(mode: str = "StackSet", name: str = "Baseline") -> StacksTask:
+    return StacksTask(
+        name=name,
+        type="update-stacks",
+        file="tasks.yml",
+        template=Path("baseline.yml"),
+        stack_name="acme-baseline",
+        deployment_mode=mode,
+    )
+
+
+def planned(
+    wanted: tuple[DesiredStackSet, ...],
+    found: LiveStackSet | None,
+    state: State,
+    *,
+    tasks: dict[str, StacksTask] | None = None,
+    perform_cleanup: bool = False,
+) -> StackSetPlanner:
+    return plan_stack_sets(
+        DesiredStackSets(
+            stack_sets=wanted,
+            tasks=tasks if tasks is not None else {"Baseline": task()},
+            after_tasks={"Baseline": ("Network",)},
+            organization_group="organization",
+            account_ids={"Payments": PAYMENTS, "Sandbox": SANDBOX, "Audit": AUDIT, "New": None},
+        ),
+        {"acme-baseline": found},
+        state,
+        perform_cleanup=perform_cleanup,
+    )
+
+
+def ids_and_summaries(planner: StackSetPlanner) -> list[tuple[str, str]]:
+    return [(c.id, c.summary) for c in planner.changes]
+
+
+def test_a_new_stack_set_is_created_then_its_instances() -> None:
+    planner = planned((desired(),), None, State())
+    assert ids_and_summaries(planner) == [
+        (
+            "stack-set.create:Baseline",
+            "create StackSet acme-baseline (task Baseline) for 2 accounts in eu-west-1",
+        ),
+        (
+            "stack-set-instances.create:Baseline",
+            "create instances of StackSet acme-baseline in OU WorkloadsOU, eu-west-1",
+        ),
+    ]
+    create, instances = planner.changes
+    assert create.after == ("task:Network", "task:organization")
+    assert instances.after == ("stack-set.create:Baseline", "task:Network", "task:organization")
+    assert instances.details["create"] == {
+        "organizationalUnits": [WORKLOADS],
+        "accountFilter": "NONE",
+        "accounts": [],
+        "regions": ["eu-west-1"],
+    }
+    assert create.details["settings"]["autoDeployment"] == {
+        "enabled": True,
+        "retainStacksOnAccountRemoval": False,
+        "dependsOn": [],
+    }
+    assert create.details["hash"] == desired().content_hash()
+    assert {c.group for c in planner.changes} == {"Baseline"}
+
+
+def test_an_unchanged_stack_set_gets_no_change() -> None:
+    wanted = desired()
+    planner = planned((wanted,), live(wanted), State(stack_sets=(record(wanted),)))
+    assert planner.changes == []
+    assert planner.unchanged == ["Baseline (StackSet acme-baseline)"]
+
+
+def test_a_template_change_is_an_update_with_its_diff() -> None:
+    before = desired()
+    template = json.loads(json.dumps(TEMPLATE))
+    template["Resources"]["Marker"]["Properties"]["Name"] = "/acme/baseline-v2"
+    wanted = desired(template=template, parameters={"Owner": "security"})
+    planner = planned((wanted,), live(before), State(stack_sets=(record(before),)))
+    assert ids_and_summaries(planner) == [
+        (
+            "stack-set.update:Baseline",
+            "update StackSet acme-baseline (task Baseline): the template and parameter(s) Owner "
+            "changed",
+        )
+    ]
+    details = planner.changes[0].details
+    assert details["templateDiff"] == [
+        "--- in AWS",
+        "+++ in the files",
+        "@@ -9,7 +9,7 @@",
+        '     "Marker": {',
+        '       "Type": "AWS::SSM::Parameter",',
+        '       "Properties": {',
+        '-        "Name": "/acme/baseline",',
+        '+        "Name": "/acme/baseline-v2",',
+        '         "Type": "String",',
+        '         "Value": {',
+        '           "Ref": "Owner"',
+    ]
+    assert details["parameterChanges"] == [
+        {"name": "Owner", "before": "platform", "after": "security"}
+    ]
+    # The instances that exist are updated with it.
+    assert details["updateTargets"] == {
+        "organizationalUnits": [WORKLOADS],
+        "accountFilter": "NONE",
+        "accounts": [],
+        "regions": ["eu-west-1"],
+    }
+    assert details["previousHash"] == before.content_hash() != details["hash"]
+
+
+def test_a_new_region_gets_instances_there_only() -> None:
+    before = desired()
+    wanted = desired(
+        targets=StackSetTargets(
+            organizational_units=("WorkloadsOU",), regions=("eu-west-1", "us-east-1")
+        )
+    )
+    planner = planned((wanted,), live(before), State(stack_sets=(record(before),)))
+    assert ids_and_summaries(planner) == [
+        (
+            "stack-set-instances.create:Baseline",
+            "create instances of StackSet acme-baseline in OU WorkloadsOU, us-east-1: region(s) "
+            "us-east-1 new",
+        )
+    ]
+    assert planner.changes[0].details["create"]["regions"] == ["us-east-1"]
+
+
+def test_a_new_ou_gets_instances_in_every_region() -> None:
+    before = desired()
+    wanted = desired(
+        targets=StackSetTargets(
+            organizational_units=("SecurityOU", "WorkloadsOU"), regions=("eu-west-1",)
+        ),
+        accounts=("Audit", "Payments", "Sandbox"),
+    )
+    planner = planned((wanted,), live(before), State(stack_sets=(record(before),)))
+    assert ids_and_summaries(planner) == [
+        (
+            "stack-set-instances.create:Baseline",
+            "create instances of StackSet acme-baseline in OU SecurityOU, OU WorkloadsOU, "
+            "eu-west-1: OU SecurityOU not targeted yet; account(s) Audit without an instance",
+        )
+    ]
+    assert planner.changes[0].details["create"]["organizationalUnits"] == [SECURITY, WORKLOADS]
+
+
+def test_a_region_and_an_account_left_are_deleted_before_the_update() -> None:
+    both = StackSetTargets(
+        organizational_units=("WorkloadsOU",), regions=("eu-west-1", "us-east-1")
+    )
+    before = desired(targets=both)
+    wanted = desired(
+        targets=StackSetTargets(
+            organizational_units=("WorkloadsOU",),
+            account_filter="DIFFERENCE",
+            accounts=("Sandbox",),
+            regions=("eu-west-1",),
+        ),
+        accounts=("Payments",),
+        parameters={"Owner": "security"},
+    )
+    planner = planned((wanted,), live(before), State(stack_sets=(record(before),)))
+    assert ids_and_summaries(planner) == [
+        (
+            "stack-set-instances.delete:Baseline",
+            "delete instances of StackSet acme-baseline: region(s) us-east-1 left the task's "
+            "bindings; account(s) Sandbox (444444444444) left the task's bindings",
+        ),
+        (
+            "stack-set.update:Baseline",
+            "update StackSet acme-baseline (task Baseline): parameter(s) Owner changed",
+        ),
+    ]
+    deletions, update = planner.changes
+    assert deletions.details["delete"] == [
+        {
+            "organizationalUnits": [WORKLOADS],
+            "accountFilter": "NONE",
+            "accounts": [],
+            "regions": ["us-east-1"],
+            "reason": "region(s) us-east-1 left the task's bindings",
+        },
+        {
+            "organizationalUnits": [WORKLOADS],
+            "accountFilter": "INTERSECTION",
+            "accounts": [SANDBOX],
+            "regions": ["eu-west-1"],
+            "reason": "account(s) Sandbox (444444444444) left the task's bindings",
+        },
+    ]
+    assert "stack-set-instances.delete:Baseline" in update.after
+    assert update.details["updateTargets"] == {
+        "organizationalUnits": [WORKLOADS],
+        "accountFilter": "DIFFERENCE",
+        "accounts": [SANDBOX],
+        "regions": ["eu-west-1"],
+    }
+
+
+def test_changes_made_outside_orgc_and_stack_sets_it_does_not_know_are_updated() -> None:
+    wanted = desired()
+    by_hand = live(wanted, template={**TEMPLATE, "Description": "edited by hand"})
+    drift = planned((wanted,), by_hand, State(stack_sets=(record(wanted),)))
+    taken = planned((wanted,), live(wanted), State())
+    assert ids_and_summaries(drift) + ids_and_summaries(taken) == [
+        (
+            "stack-set.update:Baseline",
+            "update StackSet acme-baseline (task Baseline): it was changed outside orgc since "
+            "the last apply",
+        ),
+        (
+            "stack-set.update:Baseline",
+            "update StackSet acme-baseline (task Baseline): it exists but orgc has no record of "
+            "it; it is taken over",
+        ),
+    ]
+
+
+def test_a_stack_set_deleted_outside_orgc_is_created_again() -> None:
+    wanted = desired()
+    planner = planned((wanted,), None, State(stack_sets=(record(wanted),)))
+    assert planner.changes[0].summary == (
+        "create StackSet acme-baseline (task Baseline) for 2 accounts in eu-west-1: it was "
+        "deleted outside orgc; it is created again"
+    )
+
+
+def test_the_stacks_of_a_task_that_turned_stack_set_go_first() -> None:
+    old = StackRecord(
+        stack_name="acme-baseline", account_id=PAYMENTS, region="eu-west-1", task="Baseline"
+    )
+    planner = planned((desired(),), None, State(stacks=(old,)))
+    assert "stack.delete:acme-baseline/333333333333/eu-west-1" in planner.changes[0].after
+
+
+def test_a_stack_set_whose_task_left_is_deleted_only_with_cleanup() -> None:
+    wanted = desired()
+    state = State(stack_sets=(record(wanted),))
+    kept = planned((), live(wanted), state, tasks={})
+    assert kept.changes == []
+    assert kept.warnings == [
+        Diagnostic(
+            "W442",
+            "StackSet acme-baseline belongs to task Baseline, which is no longer in the task "
+            "files; orgc leaves it (apply with --perform-cleanup deletes it)",
+        )
+    ]
+    cleaned = planned((), live(wanted), state, tasks={}, perform_cleanup=True)
+    assert ids_and_summaries(cleaned) == [
+        (
+            "stack-set.delete:Baseline",
+            "delete StackSet acme-baseline (task Baseline): its task is no longer in the task "
+            "files (cleanup asked for)",
+        )
+    ]
+    assert cleaned.changes[0].details == {
+        "task": "Baseline",
+        "stackSetName": "acme-baseline",
+        "organizationalUnits": [WORKLOADS],
+        "regions": ["eu-west-1"],
+        "instances": 2,
+    }
+
+
+def test_a_task_back_in_stacks_mode_has_its_stack_set_deleted() -> None:
+    wanted = desired()
+    planner = planned(
+        (), live(wanted), State(stack_sets=(record(wanted),)), tasks={"Baseline": task("Stacks")}
+    )
+    assert ids_and_summaries(planner) == [
+        (
+            "stack-set.delete:Baseline",
+            "delete StackSet acme-baseline (task Baseline): task Baseline is no longer in "
+            "StackSet mode",
+        )
+    ]
+
+
+# --- state ----------------------------------------------------------------------------------
+
+
+def test_stack_set_records_survive_the_state_document() -> None:
+    wanted = desired()
+    state = State(stack_sets=(record(wanted, account_filter="DIFFERENCE", accounts=(SANDBOX,)),))
+    assert State.from_json(state.to_json(), origin="test") == state
+    # A state without StackSets is written as before them, and an older document reads.
+    assert "stackSets" not in json.loads(State().to_json())
+    older = json.dumps({"format": "orgc-state", "version": 1, "serial": 3}).encode()
+    assert State.from_json(older, origin="older").stack_sets == ()
+
+
+# --- the provider's verbs -------------------------------------------------------------------
+
+
+def test_the_provider_has_every_verb_apply_needs(stack_set_aws: AwsProvider) -> None:
+    provider: StackSetProvider = stack_set_aws  # checked by mypy as well
+    assert isinstance(provider, StackSetProvider)
+
+
+def _organization_ids() -> tuple[str, str]:
+    """(root id, id of a new OU `team` under it holding a new account)."""
+    client = boto3.client("organizations", region_name="us-east-1")
+    root_id = client.list_roots()["Roots"][0]["Id"]
+    ou_id = client.create_organizational_unit(ParentId=root_id, Name="team")["OrganizationalUnit"][
+        "Id"
+    ]
+    account_id = client.create_account(AccountName="team", Email="team@example.com")[
+        "CreateAccountStatus"
+    ]["AccountId"]
+    client.move_account(AccountId=account_id, SourceParentId=root_id, DestinationParentId=ou_id)
+    return account_id, ou_id
+
+
+def _create(aws: AwsProvider, name: str = "acme-probe") -> None:
+    aws.create_stack_set(
+        name=name,
+        template_body=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+        parameters={},
+        description=None,
+        tags={},
+        depends_on=(),
+    )
+
+
+def _rewrite_operations(*statuses: str) -> Any:
+    """An after-call DescribeStackSetOperation hook: the n-th answer reports `statuses[n]`."""
+    remaining = list(statuses)
+
+    def hook(parsed: dict[str, Any], **_: Any) -> None:
+        if remaining:
+            parsed["StackSetOperation"]["Status"] = remaining.pop(0)
+            if parsed["StackSetOperation"]["Status"] == "FAILED":
+                parsed["StackSetOperation"]["StatusReason"] = "The account gate failed"
+
+    return hook
+
+
+def test_an_operation_is_polled_at_a_growing_interval(
+    stack_set_endpoint: str, stack_set_aws: AwsProvider
+) -> None:
+    waits: list[float] = []
+    aws = AwsProvider(endpoint_url=stack_set_endpoint, sleep=waits.append, poll_interval=2.0)
+    account_id, ou_id = _organization_ids()
+    _create(aws)
+    aws.register_event_hook(
+        "after-call.cloudformation.DescribeStackSetOperation",
+        _rewrite_operations("QUEUED", "RUNNING", "RUNNING"),
+    )
+    targets = InstanceTargets(organizational_units=(ou_id,), regions=("eu-west-1",))
+    aws.create_stack_instances(name="acme-probe", targets=targets, preferences=Preferences())
+    assert waits == [2.0, 3.0, 4.5]
+    assert aws.call_counts()["CloudFormation.DescribeStackSetOperation"] == 4
+    found = aws.describe_stack_set("acme-probe")
+    assert found is not None
+    assert [(i.account_id, i.region, i.organizational_unit_id) for i in found.instances] == [
+        (account_id, "eu-west-1", ou_id)
+    ]
+
+
+def test_a_failed_operation_says_why_and_where(stack_set_aws: AwsProvider) -> None:
+    account_id, ou_id = _organization_ids()
+    _create(stack_set_aws)
+    stack_set_aws.register_event_hook(
+        "after-call.cloudformation.DescribeStackSetOperation",
+        _rewrite_operations("RUNNING", "FAILED"),
+    )
+
+    def failed_result(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["Summaries"] = [
+            {"Account": account_id, "Region": "eu-west-1", "Status": "SUCCEEDED"},
+            {
+                "Account": account_id,
+                "Region": "us-east-1",
+                "Status": "FAILED",
+                "StatusReason": "Topic: AccessDenied",
+            },
+        ]
+
+    stack_set_aws.register_event_hook(
+        "after-call.cloudformation.ListStackSetOperationResults", failed_result
+    )
+    targets = InstanceTargets(organizational_units=(ou_id,), regions=("eu-west-1", "us-east-1"))
+    with pytest.raises(StackFailed) as failure:
+        stack_set_aws.create_stack_instances(
+            name="acme-probe", targets=targets, preferences=Preferences()
+        )
+    assert failure.value.operation == "CloudFormation.CreateStackInstances"
+    assert failure.value.message.startswith("StackSet acme-probe: operation ")
+    assert failure.value.message.endswith(
+        " ended FAILED: The account gate failed; first failure: account "
+        f"{account_id} us-east-1: Topic: AccessDenied"
+    )
+
+
+def test_a_missing_stack_set_reads_as_none(stack_set_aws: AwsProvider) -> None:
+    assert stack_set_aws.describe_stack_set("acme-nothing") is None
+    assert stack_set_aws.call_counts() == {"CloudFormation.DescribeStackSet": 1}
+
+
+# --- whole runs on the emulator -------------------------------------------------------------
+
+BASELINE_TEMPLATE = {
+    "AWSTemplateFormatVersion": "2010-09-09",
+    "Description": "The baseline every workload account carries",
+    "Parameters": {"Owner": {"Type": "String"}},
+    "Resources": {
+        "Marker": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {
+                "Name": "/acme/baseline",
+                "Type": "String",
+                "Value": {"Fn::Sub": "${AWS::AccountId}-${AWS::Region}-${Owner}"},
+            },
+        }
+    },
+}
+# Calls that change a StackSet or its instances.
+WRITES = (
+    "CloudFormation.CreateStackSet",
+    "CloudFormation.UpdateStackSet",
+    "CloudFormation.CreateStackInstances",
+    "CloudFormation.DeleteStackInstances",
+    "CloudFormation.DeleteStackSet",
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path, stack_set_aws: AwsProvider, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(CASES / "project", tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    return tmp_path / "project"
+
+
+def _store() -> LocalStateStore:
+    return LocalStateStore(Path("state.json"))
+
+
+def _plan(aws: AwsProvider, *, perform_cleanup: bool = False) -> Plan:
+    inputs = compile_organization(Path("tasks.yml"))
+    return make_plan(inputs, aws, _store().read(), perform_cleanup=perform_cleanup)
+
+
+def _apply(aws: AwsProvider, *, perform_cleanup: bool = False) -> Plan:
+    inputs = compile_organization(Path("tasks.yml"))
+    plan, result = plan_and_apply(
+        inputs, aws, _store(), confirm=lambda _: True, perform_cleanup=perform_cleanup
+    )
+    assert result is not None
+    assert result.ok, (result.failed, result.skipped)
+    return plan
+
+
+def _calls_during(aws: AwsProvider, before: Mapping[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in aws.call_counts().items() if v != before.get(k)}
+
+
+def _ids() -> dict[str, str]:
+    """Account names and OU names (and `root`) → their ids in the emulator."""
+    client = boto3.client("organizations", region_name="us-east-1")
+    found = {a["Name"]: a["Id"] for a in client.list_accounts()["Accounts"]}
+    root_id = client.list_roots()["Roots"][0]["Id"]
+    found["root"] = root_id
+    pending = [root_id]
+    while pending:
+        parent = pending.pop()
+        for ou in client.list_organizational_units_for_parent(ParentId=parent)[
+            "OrganizationalUnits"
+        ]:
+            found[ou["Name"]] = ou["Id"]
+            pending.append(ou["Id"])
+    return found
+
+
+def _stack_set(name: str) -> dict[str, Any]:
+    client = boto3.client("cloudformation", region_name="us-east-1")
+    found = dict(client.describe_stack_set(StackSetName=name, CallAs="SELF")["StackSet"])
+    found["Instances"] = sorted(
+        (i["Account"], i["Region"])
+        for i in client.list_stack_instances(StackSetName=name, CallAs="SELF")["Summaries"]
+    )
+    return found
+
+
+def test_apply_a_stack_set_task_replan_and_change_its_template(
+    project: Path, stack_set_aws: AwsProvider
+) -> None:
+    sent: list[dict[str, Any]] = []
+    stack_set_aws.register_event_hook(
+        "before-parameter-build.cloudformation.CreateStackInstances",
+        lambda params, **_: sent.append(dict(params)),
+    )
+    first = _apply(stack_set_aws)
+    assert [c.id for c in first.changes if c.kind.startswith("stack-set")] == [
+        "stack-set.create:Alarms",
+        "stack-set-instances.create:Alarms",
+        "stack-set.create:Baseline",
+        "stack-set-instances.create:Baseline",
+    ]
+    ids = _ids()
+    shop, sandbox, lab, audit = ids["shop"], ids["sandbox"], ids["lab"], ids["audit"]
+
+    baseline = _stack_set("acme-baseline")
+    assert json.loads(baseline["TemplateBody"]) == BASELINE_TEMPLATE
+    assert baseline["Parameters"] == [{"ParameterKey": "Owner", "ParameterValue": "platform"}]
+    assert baseline["Tags"] == [{"Key": "owner", "Value": "platform"}]
+    assert baseline["PermissionModel"] == "SERVICE_MANAGED"
+    assert baseline["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+    assert baseline["OrganizationalUnitIds"] == [ids["workloads"]]
+    # Every workload account but the lab, OU nested in OU, in both regions.
+    assert baseline["Instances"] == sorted(
+        (account, region) for account in (shop, sandbox) for region in ("eu-west-1", "us-east-1")
+    )
+    alarms = _stack_set("acme-alarms")
+    assert alarms["AutoDeployment"] == {
+        "Enabled": True,
+        "RetainStacksOnAccountRemoval": False,
+        "DependsOn": [baseline["StackSetARN"]],
+    }
+    assert alarms["OrganizationalUnitIds"] == [ids["root"]]
+    assert alarms["Instances"] == sorted((a, "eu-west-1") for a in (shop, sandbox, lab, audit))
+    # How the instances were asked for: OU targets with an account filter, AWS's concurrency.
+    by_stack_set = {request["StackSetName"]: request for request in sent}
+    assert by_stack_set["acme-baseline"]["DeploymentTargets"] == {
+        "OrganizationalUnitIds": [ids["workloads"]],
+        "AccountFilterType": "DIFFERENCE",
+        "Accounts": [lab],
+    }
+    assert by_stack_set["acme-baseline"]["OperationPreferences"] == {
+        "MaxConcurrentCount": 5,
+        "FailureToleranceCount": 1,
+        "ConcurrencyMode": "SOFT_FAILURE_TOLERANCE",
+        "RegionConcurrencyType": "PARALLEL",
+    }
+    assert by_stack_set["acme-alarms"]["DeploymentTargets"] == {
+        "OrganizationalUnitIds": [ids["root"]],
+        "AccountFilterType": "NONE",
+    }
+    assert {r.name for r in _store().read().stack_sets} == {"acme-alarms", "acme-baseline"}
+
+    # Applied means planned: nothing to do, read with one call pair per StackSet.
+    before = stack_set_aws.call_counts()
+    again = _plan(stack_set_aws)
+    assert again.changes == ()
+    assert [u for u in again.unchanged if "StackSet" in u] == [
+        "Alarms (StackSet acme-alarms)",
+        "Baseline (StackSet acme-baseline)",
+    ]
+    calls = _calls_during(stack_set_aws, before)
+    assert {k: v for k, v in calls.items() if k.startswith("CloudFormation.")} == {
+        "CloudFormation.DescribeStackSet": 2,
+        "CloudFormation.ListStackInstances": 2,
+    }
+    # A plan that trusts the state reads no StackSet at all while its records match the files.
+    before = stack_set_aws.call_counts()
+    trusted = make_plan(
+        compile_organization(Path("tasks.yml")), stack_set_aws, _store().read(), refresh=False
+    )
+    assert trusted.changes == ()
+    assert [u for u in trusted.unchanged if "StackSet" in u] == [
+        "Alarms (StackSet acme-alarms)",
+        "Baseline (StackSet acme-baseline)",
+    ]
+    calls = _calls_during(stack_set_aws, before)
+    assert not any(k.startswith("CloudFormation.") for k in calls), calls
+    before = stack_set_aws.call_counts()
+    nothing, applied = plan_and_apply(
+        compile_organization(Path("tasks.yml")), stack_set_aws, _store(), confirm=lambda _: True
+    )
+    assert (nothing.has_changes, applied) == (False, None)
+    assert not any(_calls_during(stack_set_aws, before).get(w) for w in WRITES)
+
+    # A template change: the plan shows its diff; apply updates the StackSet once.
+    Path("baseline.yml").write_text(
+        Path("baseline.yml").read_text().replace("/acme/baseline", "/acme/baseline-v2")
+    )
+    changed = _plan(stack_set_aws)
+    assert [(c.id, c.summary) for c in changed.changes] == [
+        (
+            "stack-set.update:Baseline",
+            "update StackSet acme-baseline (task Baseline): the template changed",
+        )
+    ]
+    text = render_text(changed)
+    assert '      -        "Name": "/acme/baseline",\n' in text
+    assert '      +        "Name": "/acme/baseline-v2",\n' in text
+    before = stack_set_aws.call_counts()
+    _apply(stack_set_aws)
+    assert {w: n for w, n in _calls_during(stack_set_aws, before).items() if w in WRITES} == {
+        "CloudFormation.UpdateStackSet": 1
+    }
+    updated = _stack_set("acme-baseline")
+    assert json.loads(updated["TemplateBody"])["Resources"]["Marker"]["Properties"]["Name"] == (
+        "/acme/baseline-v2"
+    )
+    assert updated["Instances"] == baseline["Instances"]
+    assert _plan(stack_set_aws).changes == ()
+
+
+def test_instances_follow_the_bindings_and_a_removed_task_goes_with_cleanup(
+    project: Path, stack_set_aws: AwsProvider
+) -> None:
+    _apply(stack_set_aws)
+    ids = _ids()
+    shop, sandbox = ids["shop"], ids["sandbox"]
+    tasks = Path("tasks.yml").read_text()
+    Path("tasks.yml").write_text(
+        tasks.replace(
+            "ExcludeAccount: !Ref Lab", "ExcludeAccount: [!Ref Lab, !Ref Sandbox]"
+        ).replace("Region: [eu-west-1, us-east-1]", "Region: [eu-west-1, eu-central-1]")
+    )
+    moved = _plan(stack_set_aws)
+    assert [(c.id, c.summary) for c in moved.changes] == [
+        (
+            "stack-set-instances.delete:Baseline",
+            "delete instances of StackSet acme-baseline: region(s) us-east-1 left the task's "
+            f"bindings; account(s) Sandbox ({sandbox}) left the task's bindings",
+        ),
+        (
+            "stack-set-instances.create:Baseline",
+            "create instances of StackSet acme-baseline in OU WorkloadsOU (except Lab, Sandbox), "
+            "eu-central-1: region(s) eu-central-1 new",
+        ),
+    ]
+    _apply(stack_set_aws)
+    assert _stack_set("acme-baseline")["Instances"] == [
+        (shop, "eu-central-1"),
+        (shop, "eu-west-1"),
+    ]
+    assert _plan(stack_set_aws).changes == ()
+
+    # The task leaves the files: its StackSet stays until cleanup is asked for.
+    Path("tasks.yml").write_text(Path("tasks.yml").read_text().split("# Every account but")[0])
+    kept = _plan(stack_set_aws)
+    assert kept.changes == ()
+    assert [w.code for w in kept.warnings] == ["W442"]
+    cleaned = _apply(stack_set_aws, perform_cleanup=True)
+    assert [(c.id, c.summary) for c in cleaned.changes] == [
+        (
+            "stack-set.delete:Alarms",
+            "delete StackSet acme-alarms (task Alarms): its task is no longer in the task files "
+            "(cleanup asked for)",
+        )
+    ]
+    client = boto3.client("cloudformation", region_name="us-east-1")
+    with pytest.raises(client.exceptions.StackSetNotFoundException):
+        client.describe_stack_set(StackSetName="acme-alarms", CallAs="SELF")
+    assert [r.name for r in _store().read().stack_sets] == ["acme-baseline"]
+    assert _plan(stack_set_aws, perform_cleanup=True).changes == ()
+
+
+def test_a_stack_set_already_gone_is_forgotten() -> None:
+    wanted = desired()
+    planner = planned((), None, State(stack_sets=(record(wanted),)), tasks={}, perform_cleanup=True)
+    assert ids_and_summaries(planner) == [
+        (
+            "stack-set.forget:Baseline",
+            "forget StackSet acme-baseline (task Baseline): it was already deleted outside orgc",
+        )
+    ]
