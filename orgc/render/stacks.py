@@ -389,7 +389,8 @@ class _Job:
         description = self.task.stack_description or self.template.sections.get("Description")
         if description is not None:
             template["Description"] = description
-        parameters = _copy(self.declared)
+        # Only this mapping gains entries; the declarations in it are shared, never changed.
+        parameters = dict(self.declared)
         for name in sorted(target.references):
             if name not in self.declared:
                 parameters[name] = {"Type": "String"}
