@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from orgc.apply import ApplyResult, Listener, apply
 from orgc.bind import BoundTemplate, bind_template, resolve_binding
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
-from orgc.graph import order_stacks
+from orgc.graph import StackOrder, order_stacks
 from orgc.load import LoadedFile, LoadOptions, display_path, load_organization, read_object_body
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization, build_organization
 from orgc.observed import LiveOrganization, LiveStack
@@ -31,7 +31,7 @@ from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
 from orgc.plan.stacksets import groups as stack_set_groups
 from orgc.recorded import recorded_organization_plan, recorded_stacks, with_organization_synced
 from orgc.render import RenderContext, RenderedStack, markers, render_project
-from orgc.stacksets import build_stack_sets, is_stack_set, observe_stack_sets
+from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set, observe_stack_sets
 from orgc.state import LocalStateStore, LockedState, State, StateStore
 from orgc.tasks import CopyToS3Task, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
@@ -202,13 +202,21 @@ def validate(
     allow_cmd: bool = False,
     parameters: Mapping[str, str] | None = None,
 ) -> tuple[Diagnostic, ...]:
-    """Every diagnostic for `path`, errors and warnings, sorted."""
+    """Every diagnostic for `path`, errors and warnings, sorted: the files, and what their
+    stacks and StackSets make of them, with the ids the files give (no AWS call)."""
     try:
-        return compile_organization(
-            path, root=root, allow_cmd=allow_cmd, parameters=parameters
-        ).warnings
+        inputs = compile_organization(path, root=root, allow_cmd=allow_cmd, parameters=parameters)
     except StageError as error:
         return error.diagnostics
+    if not inputs.stack_tasks:
+        return inputs.warnings
+    ids = {**wanted_ids(inputs.organization)}
+    ids["organizationalUnits"] = {ROOT: None, **ids["organizationalUnits"]}
+    try:
+        found = {*inputs.warnings, *compile_stacks(inputs, ids, None)[3]}
+    except StageError as error:
+        found = {*inputs.warnings, *error.diagnostics}
+    return tuple(sorted(found, key=Diagnostic.sort_key))
 
 
 def observe(provider: AwsProvider, organization: Organization, state: State) -> LiveOrganization:
@@ -329,17 +337,15 @@ def render_stacks(
     return stacks
 
 
-def _plan_stacks(
-    inputs: Inputs,
-    provider: AwsProvider,
-    state: State,
-    *,
-    organization_plan: Plan,
-    perform_cleanup: bool,
-    refresh: bool,
-) -> Plan:
+def compile_stacks(
+    inputs: Inputs, ids: Mapping[str, Mapping[str, str | None]], organization_id: str | None
+) -> tuple[
+    tuple[RenderedStack, ...], tuple[DesiredStackSet, ...], StackOrder, tuple[Diagnostic, ...]
+]:
+    """render → StackSets → graph for every task that is not skipped, and the warnings on the
+    way; StageError on mistakes. Ids not known yet (None) stay known-after-apply markers."""
     assert inputs.project is not None
-    stacks = render_stacks(inputs, organization_plan.ids, organization_plan.organization_id)
+    stacks = render_stacks(inputs, ids, organization_id)
     diagnostics = Diagnostics()
     stack_sets = build_stack_sets(
         tasks=inputs.stack_tasks,
@@ -347,7 +353,7 @@ def _plan_stacks(
         bound=inputs.bound,
         stacks=stacks,
         organization=inputs.organization,
-        ids=organization_plan.ids,
+        ids=ids,
         diagnostics=diagnostics,
     )
     order = order_stacks(
@@ -358,6 +364,21 @@ def _plan_stacks(
     )
     if diagnostics.has_errors:
         raise StageError(diagnostics.sorted())
+    return stacks, stack_sets, order, diagnostics.sorted()
+
+
+def _plan_stacks(
+    inputs: Inputs,
+    provider: AwsProvider,
+    state: State,
+    *,
+    organization_plan: Plan,
+    perform_cleanup: bool,
+    refresh: bool,
+) -> Plan:
+    stacks, stack_sets, order, diagnostics = compile_stacks(
+        inputs, organization_plan.ids, organization_plan.organization_id
+    )
     # A StackSet task's targets are its StackSet's instances, not stacks of their own.
     stacks = tuple(s for s in stacks if not is_stack_set(inputs.stack_tasks[s.key.task]))
     account_ids = organization_plan.ids.get("accounts", {})

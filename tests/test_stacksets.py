@@ -30,7 +30,7 @@ from orgc.emulator import (
 )
 from orgc.load import LoadOptions
 from orgc.model import Organization
-from orgc.pipeline import compile_organization, make_plan, plan_and_apply
+from orgc.pipeline import compile_organization, make_plan, plan_and_apply, validate
 from orgc.plan import Plan
 from orgc.plan.stacksets import DesiredStackSets, StackSetPlanner, plan_stack_sets
 from orgc.render import RenderContext, render_project
@@ -1165,3 +1165,22 @@ def test_a_stack_set_already_gone_is_forgotten() -> None:
             "forget StackSet acme-baseline (task Baseline): it was already deleted outside orgc",
         )
     ]
+
+
+def test_validate_says_why_a_task_cannot_be_a_stack_set_without_any_aws_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(ELIGIBILITY, tmp_path / "eligibility")
+    shutil.copy(CASES / "organization.yml", tmp_path / "organization.yml")
+    tasks = tmp_path / "eligibility" / "tasks.yml"
+    update = "OrganizationUpdate:\n  Type: update-organization\n  Template: ../organization.yml\n"
+    tasks.write_text(update + tasks.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    # The same findings as at plan time, three lines further down the file (the messages name
+    # places in it, so they are compared up to the reason).
+    expected = {
+        (line + 3, code, message.partition(":")[0])
+        for line, code, message in expected_diagnostics(ELIGIBILITY / "tasks.yml")
+    }
+    found = actual_diagnostics(validate(Path("eligibility/tasks.yml")), "eligibility/tasks.yml")
+    assert {(line, code, message.partition(":")[0]) for line, code, message in found} == expected
