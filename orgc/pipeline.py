@@ -29,7 +29,12 @@ from orgc.plan.stacks import DesiredStacks, LiveStacks, access_role, plan_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
 from orgc.plan.stacksets import groups as stack_set_groups
-from orgc.recorded import recorded_organization_plan, recorded_stacks, with_organization_synced
+from orgc.recorded import (
+    known_ids,
+    recorded_organization_plan,
+    recorded_stacks,
+    with_organization_synced,
+)
 from orgc.render import RenderContext, RenderedStack, markers, render_project
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set, observe_stack_sets
 from orgc.state import LocalStateStore, LockedState, State, StateStore
@@ -210,8 +215,7 @@ def validate(
         return error.diagnostics
     if not inputs.stack_tasks:
         return inputs.warnings
-    ids = {**wanted_ids(inputs.organization)}
-    ids["organizationalUnits"] = {ROOT: None, **ids["organizationalUnits"]}
+    ids = known_ids(wanted_ids(inputs.organization), State())
     try:
         found = {*inputs.warnings, *compile_stacks(inputs, ids, None)[3]}
     except StageError as error:
@@ -399,7 +403,7 @@ def _plan_stacks(
     )
     if planner.errors:
         raise PlanError(planner.errors)
-    records = {record.name: record for record in state.stack_sets}
+    records = state.stack_set_records()
     trusted = frozenset(
         () if refresh else (s.name for s in stack_sets if as_recorded(s, records.get(s.name)))
     )
@@ -643,21 +647,7 @@ def write_rendered(inputs: Inputs, out: Path, *, state_file: Path | None = None)
     given; others stay known-after-apply markers) and write each template and its parameters
     under `out/<task>/<account>/<region>/`, with an `index.json` of them all."""
     state = LocalStateStore(state_file).read() if state_file is not None else State()
-    accounts: dict[str, str | None] = {
-        logical_id: account.account_id or state.accounts.get(logical_id)
-        for logical_id, account in inputs.organization.accounts.items()
-    }
-    ids: dict[str, Mapping[str, str | None]] = {
-        "accounts": accounts,
-        "organizationalUnits": {
-            logical_id: state.organizational_units.get(logical_id)
-            for logical_id in inputs.organization.organizational_units
-        },
-        "policies": {
-            logical_id: state.policies.get(logical_id)
-            for logical_id in inputs.organization.policies
-        },
-    }
+    ids = known_ids(wanted_ids(inputs.organization), state)
     stacks = render_stacks(inputs, ids, None)
     index = []
     for stack in stacks:

@@ -25,10 +25,11 @@ class Identity(Protocol):
     def organization_identity(self) -> tuple[str, str]: ...
 
 
-def recorded_ids(
+def known_ids(
     organization_ids: Mapping[str, Mapping[str, str | None]], state: State
-) -> dict[str, dict[str, str | None]] | None:
-    """The plan's id tables taken from the state, or None when the state lacks any of them."""
+) -> dict[str, dict[str, str | None]]:
+    """The plan's id tables: the ids the files give, else those the state recorded, else None
+    (known after apply); the root as the state recorded it."""
     tables: dict[str, dict[str, str | None]] = {
         "accounts": {},
         "organizationalUnits": {ROOT: state.root_id},
@@ -44,9 +45,17 @@ def recorded_ids(
             if logical_id == ROOT:
                 continue
             tables[table][logical_id] = given or recorded[table].get(logical_id)
+    return {table: dict(sorted(values.items())) for table, values in tables.items()}
+
+
+def recorded_ids(
+    organization_ids: Mapping[str, Mapping[str, str | None]], state: State
+) -> dict[str, dict[str, str | None]] | None:
+    """The plan's id tables taken from the state, or None when the state lacks any of them."""
+    tables = known_ids(organization_ids, state)
     if any(value is None for table in tables.values() for value in table.values()):
         return None
-    return {table: dict(sorted(values.items())) for table, values in tables.items()}
+    return tables
 
 
 def recorded_organization_plan(
