@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from orgc.apply import ApplyResult, Listener, apply
 from orgc.bind import BoundTemplate, bind_template, resolve_binding
@@ -22,6 +21,7 @@ from orgc.diagnostics import Diagnostic, Diagnostics, StageError
 from orgc.graph import StackOrder, order_stacks
 from orgc.load import LoadedFile, LoadOptions, display_path, load_organization, read_object_body
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization, build_organization
+from orgc.observe import observe_stack_sets
 from orgc.observed import LiveOrganization, LiveStack
 from orgc.plan import ROOT, Plan, PlanError, digest, plan
 from orgc.plan.objects import DesiredObject, content_hash, plan_objects
@@ -29,6 +29,7 @@ from orgc.plan.stacks import DesiredStacks, LiveStacks, access_role, plan_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
 from orgc.plan.stacksets import groups as stack_set_groups
+from orgc.provider import Provider
 from orgc.recorded import (
     known_ids,
     recorded_organization_plan,
@@ -36,14 +37,11 @@ from orgc.recorded import (
     with_organization_synced,
 )
 from orgc.render import RenderContext, RenderedStack, markers, render_project
-from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set, observe_stack_sets
+from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
 from orgc.state import LocalStateStore, LockedState, State, StateStore
 from orgc.tasks import CopyToS3Task, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import validate_organization
-
-if TYPE_CHECKING:
-    from orgc.aws import AwsProvider
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,7 +221,7 @@ def validate(
     return tuple(sorted(found, key=Diagnostic.sort_key))
 
 
-def observe(provider: AwsProvider, organization: Organization, state: State) -> LiveOrganization:
+def observe(provider: Provider, organization: Organization, state: State) -> LiveOrganization:
     """Read the live organization, reaching each known account through its own access role."""
     roles: dict[str, str] = {}
     for account in organization.accounts.values():
@@ -235,7 +233,7 @@ def observe(provider: AwsProvider, organization: Organization, state: State) -> 
 
 def make_plan(
     inputs: Inputs,
-    provider: AwsProvider,
+    provider: Provider,
     state: State,
     *,
     perform_cleanup: bool = False,
@@ -298,7 +296,7 @@ def wanted_ids(organization: Organization) -> dict[str, dict[str, str | None]]:
 
 
 def _plan_objects(
-    inputs: Inputs, provider: AwsProvider, state: State, organization_plan: Plan
+    inputs: Inputs, provider: Provider, state: State, organization_plan: Plan
 ) -> Plan:
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="orgc-observe") as pool:
         etags = dict(
@@ -373,7 +371,7 @@ def compile_stacks(
 
 def _plan_stacks(
     inputs: Inputs,
-    provider: AwsProvider,
+    provider: Provider,
     state: State,
     *,
     organization_plan: Plan,
@@ -452,7 +450,7 @@ def _plan_stacks(
 
 
 def observe_stacks(
-    provider: AwsProvider,
+    provider: Provider,
     inputs: Inputs,
     state: State,
     stacks: Sequence[RenderedStack],
@@ -524,7 +522,7 @@ def load_saved_plan(path: Path) -> Plan:
 
 def check_saved_plan(
     saved: Plan,
-    provider: AwsProvider,
+    provider: Provider,
     state: State,
     *,
     root: Path | None = None,
@@ -574,7 +572,7 @@ def lock_owner() -> str:
 
 def run_apply(
     saved: Plan,
-    provider: AwsProvider,
+    provider: Provider,
     store: StateStore,
     *,
     listener: Listener | None = None,
@@ -594,7 +592,7 @@ def run_apply(
 
 def plan_and_apply(
     inputs: Inputs,
-    provider: AwsProvider,
+    provider: Provider,
     store: StateStore,
     *,
     confirm: Callable[[Plan], bool],

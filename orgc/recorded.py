@@ -11,18 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Protocol
 
 from orgc.observed import LiveStack
 from orgc.plan import ROOT, Plan, digest
+from orgc.provider import Provider
 from orgc.state import State
 
 # How a recorded stack is taken to be: finished, in the status its last change left it in.
 RECORDED_STATUS = "UPDATE_COMPLETE"
-
-
-class Identity(Protocol):
-    def organization_identity(self) -> tuple[str, str]: ...
 
 
 def known_ids(
@@ -63,7 +59,7 @@ def recorded_organization_plan(
     source: str,
     organization_digest: str,
     wanted_ids: Mapping[str, Mapping[str, str | None]],
-    provider: Identity,
+    provider: Provider,
     state: State,
 ) -> Plan | None:
     """A plan with no organization changes when the state says the organization is as the files
