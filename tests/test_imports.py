@@ -203,13 +203,9 @@ def test_the_provider_imports_only_its_own_modules_and_data_types() -> None:
     assert not outside
 
 
-def test_importing_the_provider_loads_no_stage(tmp_path: Path) -> None:
-    script = (
-        "import json, sys\n"
-        "import orgc.aws\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m == 'orgc' or "
-        "m.startswith('orgc.'))))\n"
-    )
+def _loaded_by(module: str, directory: Path) -> list[str]:
+    """The modules a fresh interpreter holds after importing `module`."""
+    script = f"import json, sys\nimport {module}\nprint(json.dumps(sorted(sys.modules)))\n"
     environment = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
     ran = subprocess.run(
         [sys.executable, "-c", script],
@@ -217,11 +213,25 @@ def test_importing_the_provider_loads_no_stage(tmp_path: Path) -> None:
         text=True,
         check=True,
         env=environment,
-        cwd=tmp_path,  # `python -c` imports from its working directory first
+        cwd=directory,  # `python -c` imports from its working directory first
     )
-    loaded = json.loads(ran.stdout)
+    loaded: list[str] = json.loads(ran.stdout)
+    return loaded
+
+
+def test_importing_the_provider_loads_no_stage(tmp_path: Path) -> None:
+    loaded = [m for m in _loaded_by("orgc.aws", tmp_path) if m.split(".")[0] == "orgc"]
     assert "orgc.aws.provider" in loaded
     assert [module for module in loaded if not _in_leaf(module)] == []
+
+
+def test_the_stages_load_no_aws_sdk(tmp_path: Path) -> None:
+    """Planning and rendering are typed against the protocol: the AWS provider, and boto3 with
+    it, are loaded only by what makes a provider (the command line, the S3 state store)."""
+    loaded = _loaded_by("orgc.pipeline", tmp_path)
+    assert "orgc.pipeline" in loaded
+    assert [m for m in loaded if m.split(".")[0] in {"boto3", "botocore"}] == []
+    assert [m for m in loaded if m == "orgc.aws" or m.startswith("orgc.aws.")] == []
 
 
 @pytest.mark.parametrize("module", ["orgc.observed", "orgc.provider"])
