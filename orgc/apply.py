@@ -21,78 +21,13 @@ from typing import Any, Protocol
 
 from orgc import apply_stacksets
 from orgc.load import read_object_body
-from orgc.observed import PasswordPolicySettings, StackResult
+from orgc.observed import PasswordPolicySettings, StackDeployment, StackResult
 from orgc.plan import ROOT, Change, Plan
 from orgc.plan.objects import content_hash
 from orgc.plan.stacks import stack_hash
+from orgc.provider import Provider
 from orgc.render import fill_markers, markers
 from orgc.state import StackRecord, State
-
-
-class Provider(Protocol):
-    """The AWS verbs apply needs (orgc.aws.AwsProvider implements them)."""
-
-    def enable_policy_type(self, root_id: str, policy_type: str) -> None: ...
-    def create_policy(
-        self,
-        *,
-        policy_type: str,
-        name: str,
-        description: str,
-        content: str,
-        tags: Mapping[str, str],
-    ) -> str: ...
-    def update_policy(
-        self, policy_id: str, *, name: str, description: str, content: str
-    ) -> None: ...
-    def delete_policy(self, policy_id: str) -> None: ...
-    def attach_policy(self, policy_id: str, target_id: str) -> None: ...
-    def detach_policy(self, policy_id: str, target_id: str) -> None: ...
-    def create_organizational_unit(
-        self, parent_id: str, name: str, tags: Mapping[str, str]
-    ) -> str: ...
-    def rename_organizational_unit(self, ou_id: str, name: str) -> None: ...
-    def delete_organizational_unit(self, ou_id: str) -> None: ...
-    def create_account(
-        self, *, name: str, email: str, role_name: str, tags: Mapping[str, str]
-    ) -> str: ...
-    def move_account(
-        self, account_id: str, source_parent_id: str, destination_parent_id: str
-    ) -> None: ...
-    def close_account(self, account_id: str) -> None: ...
-    def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None: ...
-    def untag_resource(self, resource_id: str, keys: list[str]) -> None: ...
-    def set_password_policy(
-        self, account_id: str, role_name: str, settings: PasswordPolicySettings | None
-    ) -> None: ...
-    def set_account_alias(self, account_id: str, role_name: str, alias: str | None) -> None: ...
-    def deploy_stack(
-        self,
-        *,
-        account_id: str,
-        role_name: str,
-        region: str,
-        stack_name: str,
-        template_body: str,
-        parameters: Mapping[str, str],
-        tags: Mapping[str, str],
-        create: bool,
-        termination_protection: bool = False,
-        stack_policy: str | None = None,
-        role_arn: str | None = None,
-        disable_rollback: bool = False,
-        template_bucket: str | None = None,
-    ) -> StackResult: ...
-    def delete_stack(
-        self, *, account_id: str, role_name: str, region: str, stack_name: str
-    ) -> None: ...
-    def describe_stack(
-        self, *, account_id: str, role_name: str, region: str, stack_name: str
-    ) -> StackResult | None: ...
-    def read_export(
-        self, *, account_id: str, role_name: str, region: str, name: str
-    ) -> str | None: ...
-    def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str: ...
 
 
 class StateWriter(Protocol):
@@ -521,16 +456,20 @@ def _deploy_stack(run: _Run, change: Change) -> None:
 
     def deploy(create: bool) -> StackResult:
         return run.provider.deploy_stack(
-            **target.where(),
-            template_body=json.dumps(template, separators=(",", ":"), ensure_ascii=False),
-            parameters=parameters,
-            tags=settings["tags"],
-            create=create,
-            termination_protection=settings["terminationProtection"],
-            stack_policy=json.dumps(settings["stackPolicy"]) if settings["stackPolicy"] else None,
-            role_arn=settings["roleArn"],
-            disable_rollback=settings["disableRollback"],
-            template_bucket=run.template_bucket,
+            StackDeployment(
+                **target.where(),
+                template_body=json.dumps(template, separators=(",", ":"), ensure_ascii=False),
+                parameters=parameters,
+                tags=settings["tags"],
+                create=create,
+                termination_protection=settings["terminationProtection"],
+                stack_policy=json.dumps(settings["stackPolicy"])
+                if settings["stackPolicy"]
+                else None,
+                role_arn=settings["roleArn"],
+                disable_rollback=settings["disableRollback"],
+                template_bucket=run.template_bucket,
+            )
         )
 
     try:

@@ -6,9 +6,8 @@ StackSet record. Values known only after apply (the id of an OU or account this 
 filled in first; the ARNs of the StackSets a StackSet's automatic deployment depends on are read
 from the state, where the changes of those tasks, which run first, recorded them.
 
-`HANDLERS` is registered into apply's registry of handlers; `StackSetProvider` is what they need
-of the provider (orgc.aws.AwsProvider has it), checked when a handler runs so that providers
-without StackSets (test doubles of the stack verbs) still serve every other change.
+`HANDLERS` is registered into apply's registry of handlers; they call the StackSet verbs of
+orgc.provider.Provider.
 """
 
 from __future__ import annotations
@@ -16,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from orgc.observed import InstanceTargets, Preferences, StackSetDefinition
 from orgc.plan import Change
-from orgc.stacksets import InstanceTargets, Preferences, stack_set_hash
+from orgc.stacksets import stack_set_hash
 from orgc.state import StackSetRecord
 
 if TYPE_CHECKING:
@@ -33,50 +33,8 @@ T = TypeVar("T")
 KINDS = frozenset({"stack-set", "stack-set-instances"})
 
 
-@runtime_checkable
-class StackSetProvider(Protocol):
-    def create_stack_set(
-        self,
-        *,
-        name: str,
-        template_body: str,
-        parameters: Mapping[str, str],
-        description: str | None,
-        tags: Mapping[str, str],
-        depends_on: Sequence[str],
-        template_bucket: str | None = None,
-    ) -> tuple[str, str]: ...
-    def update_stack_set(
-        self,
-        *,
-        name: str,
-        template_body: str,
-        parameters: Mapping[str, str],
-        description: str | None,
-        tags: Mapping[str, str],
-        depends_on: Sequence[str],
-        targets: InstanceTargets | None,
-        preferences: Preferences,
-        template_bucket: str | None = None,
-    ) -> None: ...
-    def create_stack_instances(
-        self, *, name: str, targets: InstanceTargets, preferences: Preferences
-    ) -> None: ...
-    def delete_stack_instances(
-        self, *, name: str, targets: InstanceTargets, preferences: Preferences
-    ) -> None: ...
-    def delete_stack_set(self, name: str) -> None: ...
-
-
 class StackSetError(Exception):
     """A StackSet change could not be made; the message says why and for which task."""
-
-
-def _provider(run: _Run) -> StackSetProvider:
-    provider = run.provider
-    if not isinstance(provider, StackSetProvider):
-        raise StackSetError(f"{type(provider).__name__} cannot deploy StackSets")
-    return provider
 
 
 def _failing(change: Change, action: Callable[[], T]) -> T:
@@ -131,14 +89,16 @@ def _create_stack_set(run: _Run, change: Change) -> None:
     depends_on = _depends_on(run, change)
     stack_set_id, arn = _failing(
         change,
-        lambda: _provider(run).create_stack_set(
-            name=d["stackSetName"],
-            template_body=_body(template),
-            parameters=parameters,
-            description=settings["description"],
-            tags=settings["tags"],
-            depends_on=depends_on,
-            template_bucket=run.template_bucket,
+        lambda: run.provider.create_stack_set(
+            StackSetDefinition(
+                name=d["stackSetName"],
+                template_body=_body(template),
+                parameters=parameters,
+                description=settings["description"],
+                tags=settings["tags"],
+                depends_on=tuple(depends_on),
+                template_bucket=run.template_bucket,
+            )
         ),
     )
     # A new StackSet holds no instances: a record of an earlier one (deleted outside orgc) goes.
@@ -166,16 +126,18 @@ def _update_stack_set(run: _Run, change: Change) -> None:
     targets = d.get("updateTargets")
     _failing(
         change,
-        lambda: _provider(run).update_stack_set(
-            name=d["stackSetName"],
-            template_body=_body(template),
-            parameters=parameters,
-            description=settings["description"],
-            tags=settings["tags"],
-            depends_on=depends_on,
+        lambda: run.provider.update_stack_set(
+            StackSetDefinition(
+                name=d["stackSetName"],
+                template_body=_body(template),
+                parameters=parameters,
+                description=settings["description"],
+                tags=settings["tags"],
+                depends_on=tuple(depends_on),
+                template_bucket=run.template_bucket,
+            ),
             targets=InstanceTargets.from_json(run.fill(targets)) if targets else None,
             preferences=Preferences.from_json(d["preferences"]),
-            template_bucket=run.template_bucket,
         ),
     )
     _keep(
@@ -193,7 +155,7 @@ def _create_instances(run: _Run, change: Change) -> None:
     wanted = InstanceTargets.from_json(run.fill(d["create"]))
     _failing(
         change,
-        lambda: _provider(run).create_stack_instances(
+        lambda: run.provider.create_stack_instances(
             name=d["stackSetName"],
             targets=wanted,
             preferences=Preferences.from_json(d["preferences"]),
@@ -215,7 +177,7 @@ def _create_instances(run: _Run, change: Change) -> None:
 def _delete_instances(run: _Run, change: Change) -> None:
     d = change.details
     preferences = Preferences.from_json(d["preferences"])
-    provider = _provider(run)
+    provider = run.provider
     for request in d["delete"]:
         _failing(
             change,
@@ -244,7 +206,7 @@ def _delete_stack_set(run: _Run, change: Change) -> None:
     d = change.details
     name = d["stackSetName"]
     if change.action == "delete":
-        provider = _provider(run)
+        provider = run.provider
         if d["instances"] and d["organizationalUnits"]:
             everything = InstanceTargets(
                 organizational_units=tuple(d["organizationalUnits"]), regions=tuple(d["regions"])

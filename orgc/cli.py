@@ -453,8 +453,7 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 def _state(args: argparse.Namespace) -> int:
-    from orgc.pipeline import lock_owner
-    from orgc.state import import_orgformation_state
+    from orgc.state import import_orgformation_state, lock_owner
 
     def body(provider: AwsProvider, get_store: Callable[[], StateStore]) -> int:
         store = get_store()

@@ -1,12 +1,18 @@
-"""What the live organization holds, as read through the AWS provider.
+"""The provider's data: what the live organization holds, as read through the AWS provider, and
+what the provider's verbs are asked to do.
 
-These are plain frozen values with no behaviour: the provider fills them, `plan` compares them
-with the desired model. Physical ids only; logical ids live in the model and in the state.
+These are plain frozen values with no behaviour: the provider fills the `Live*` ones, `plan`
+compares them with the desired model, apply fills the requests (`StackDeployment`,
+`StackSetDefinition`, `InstanceTargets`, `Preferences`). Physical ids only; logical ids live in
+the model and in the state. This module imports no other part of orgc: the provider
+(`orgc.provider`, `orgc.aws`) is a leaf, and these are the types it shares with everyone else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 # Policy types as the Organizations API names them.
 SERVICE_CONTROL_POLICY = "SERVICE_CONTROL_POLICY"
@@ -113,3 +119,126 @@ class StackResult:
     last_changed: str
     outputs: dict[str, str] = field(default_factory=dict)  # OutputKey → OutputValue
     exports: dict[str, str] = field(default_factory=dict)  # ExportName → OutputValue
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StackDeployment:
+    """One create (`create=True`) or update of a stack in `account_id` and `region`, reached
+    through the account's `role_name`; what CloudFormation's CreateStack and UpdateStack take.
+
+    `stack_policy` is the policy document as JSON text, `role_arn` the role CloudFormation acts
+    as, and `template_bucket` where a template too large to pass inline is uploaded.
+    """
+
+    account_id: str
+    role_name: str
+    region: str
+    stack_name: str
+    template_body: str
+    parameters: Mapping[str, str]
+    tags: Mapping[str, str]
+    create: bool
+    termination_protection: bool = False
+    stack_policy: str | None = None
+    role_arn: str | None = None
+    disable_rollback: bool = False
+    template_bucket: str | None = None
+
+
+# --- StackSets ------------------------------------------------------------------------------
+
+PERMISSION_MODEL = "SERVICE_MANAGED"
+# AWS deploys a StackSet to one account at a time unless told otherwise; without
+# MaxConcurrentStacks orgc lets it work on this many at once (per region, regions in parallel).
+DEFAULT_MAX_CONCURRENT = 10
+# Account filters of a StackSet operation (UNION is refused by CreateStackInstances).
+NO_FILTER = "NONE"
+ALL_BUT = "DIFFERENCE"
+ONLY = "INTERSECTION"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StackSetDefinition:
+    """What a service-managed StackSet is created or updated with, besides where its
+    instances go: `depends_on` are the ARNs of the StackSets its automatic deployments follow,
+    `template_bucket` where a template too large to pass inline is uploaded."""
+
+    name: str
+    template_body: str
+    parameters: Mapping[str, str]
+    description: str | None
+    tags: Mapping[str, str]
+    depends_on: tuple[str, ...] = ()
+    template_bucket: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceTargets:
+    """The instances one StackSet operation acts on, by physical id: the accounts of
+    `organizational_units` (and the OUs nested in them) narrowed by `account_filter` with
+    `accounts`, in each of `regions`."""
+
+    organizational_units: tuple[str, ...]
+    account_filter: str = NO_FILTER
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "organizationalUnits": list(self.organizational_units),
+            "accountFilter": self.account_filter,
+            "accounts": list(self.accounts),
+            "regions": list(self.regions),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InstanceTargets:
+        return cls(
+            organizational_units=tuple(data["organizationalUnits"]),
+            account_filter=data["accountFilter"],
+            accounts=tuple(data["accounts"]),
+            regions=tuple(data["regions"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preferences:
+    """How AWS runs a StackSet operation: on how many accounts at once (per region; regions
+    run in parallel), and on how many it may fail per region before it stops there."""
+
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
+    failure_tolerance: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {"maxConcurrent": self.max_concurrent, "failureTolerance": self.failure_tolerance}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Preferences:
+        return cls(max_concurrent=data["maxConcurrent"], failure_tolerance=data["failureTolerance"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveStackInstance:
+    """One stack instance as ListStackInstances reports it (its StackId is left out: AWS may
+    give a new one without anything changing)."""
+
+    account_id: str
+    region: str
+    status: str  # CURRENT, OUTDATED, INOPERABLE
+    organizational_unit_id: str | None = None  # the target it was deployed through
+    status_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveStackSet:
+    """A StackSet as DescribeStackSet and ListStackInstances report it."""
+
+    name: str
+    stack_set_id: str
+    arn: str
+    template_body: str
+    parameters: dict[str, str]
+    # In the shape of orgc.stacksets.stack_set_settings; autoDeployment None if off.
+    settings: dict[str, Any]
+    organizational_unit_ids: tuple[str, ...]  # the OU targets AWS keeps for the StackSet
+    instances: tuple[LiveStackInstance, ...]

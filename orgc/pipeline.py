@@ -5,45 +5,39 @@ It holds no logic of its own beyond the order of stages and what each needs from
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import re
-import socket
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from orgc.apply import ApplyResult, Listener, apply
-from orgc.bind import BoundTemplate, bind_template, resolve_binding
+from orgc.bind import BoundTemplate, bind_template
+from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
 from orgc.graph import StackOrder, order_stacks
-from orgc.load import LoadedFile, LoadOptions, display_path, load_organization, read_object_body
-from orgc.model import DEFAULT_ACCESS_ROLE, Organization, build_organization
-from orgc.observed import LiveOrganization, LiveStack
-from orgc.plan import ROOT, Plan, PlanError, digest, plan
-from orgc.plan.objects import DesiredObject, content_hash, plan_objects
-from orgc.plan.stacks import DesiredStacks, LiveStacks, access_role, plan_stacks
+from orgc.load import LoadedFile, LoadOptions, load_organization
+from orgc.model import Organization, build_organization
+from orgc.observe import observe_objects, observe_organization, observe_stack_sets, observe_stacks
+from orgc.plan import Plan, PlanError, digest, plan
+from orgc.plan.objects import DesiredObject, plan_objects
+from orgc.plan.stacks import DesiredStacks, plan_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
 from orgc.plan.stacksets import groups as stack_set_groups
+from orgc.provider import Provider
 from orgc.recorded import (
     known_ids,
+    note_organization_synced,
     recorded_organization_plan,
-    recorded_stacks,
-    with_organization_synced,
+    wanted_ids,
 )
-from orgc.render import RenderContext, RenderedStack, markers, render_project
-from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set, observe_stack_sets
-from orgc.state import LocalStateStore, LockedState, State, StateStore
-from orgc.tasks import CopyToS3Task, Project, StacksTask, load_project
+from orgc.render import RenderContext, RenderedStack, render_project
+from orgc.render.output import write_stacks
+from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
+from orgc.state import LocalStateStore, State, StateStore, lock_owner
+from orgc.tasks import Project, StacksTask, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import validate_organization
-
-if TYPE_CHECKING:
-    from orgc.aws import AwsProvider
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,11 +112,9 @@ def compile_organization(
             templates[name] = template
             if organization is not None:
                 bound[name] = bind_template(task, template, organization, diagnostics)
-    objects: list[DesiredObject] = []
+    objects: tuple[DesiredObject, ...] = ()
     if project is not None and organization is not None:
-        for task in project.tasks.values():
-            if isinstance(task, CopyToS3Task) and not task.skip:
-                objects.extend(_desired_objects(task, organization, diagnostics))
+        objects = build_objects(project.tasks.values(), organization, diagnostics)
     if organization is None or diagnostics.has_errors or file is None:
         raise StageError(diagnostics.sorted())
     return Inputs(
@@ -133,7 +125,7 @@ def compile_organization(
         templates=templates,
         bound=bound,
         parameters=dict(sorted((parameters or {}).items())),
-        objects=tuple(objects),
+        objects=objects,
         organization_digest=digest(organization),
         digest=digest(
             {
@@ -145,54 +137,6 @@ def compile_organization(
             }
         ),
     )
-
-
-_S3_URL = re.compile(r"^s3://([^/]+)/(.+)$")
-DEFAULT_REGION = "us-east-1"  # where an unbound copy-to-s3 task's bucket is addressed
-
-
-def _desired_objects(
-    task: CopyToS3Task, organization: Organization, diagnostics: Diagnostics
-) -> list[DesiredObject]:
-    """The objects a copy-to-s3 task puts: one per region of its binding (one when unbound)."""
-    try:
-        body = read_object_body(task.local_path, zipped=task.zip_before_put)
-    except OSError as error:
-        diagnostics.add("E344", f"cannot read {display_path(task.local_path)}: {error}", task.span)
-        return []
-    regions: tuple[str, ...] = (DEFAULT_REGION,)
-    if task.binding is not None:
-        _, bound_regions = resolve_binding(task.binding, organization, diagnostics)
-        regions = bound_regions or regions
-    management = organization.management_account.account_id or ""
-    objects: dict[str, DesiredObject] = {}
-    for region in regions:
-        path = task.remote_path.replace("${AWS::Region}", region).replace(
-            "${AWS::AccountId}", management
-        )
-        found = _S3_URL.match(path)
-        if "${" in path or found is None:
-            diagnostics.add(
-                "E343",
-                f"RemotePath {task.remote_path!r} must be s3://bucket/key with at most "
-                "${AWS::Region} and ${AWS::AccountId} in it",
-                task.span,
-            )
-            return []
-        wanted = DesiredObject(
-            task=task.name,
-            bucket=found.group(1),
-            key=found.group(2),
-            region=region,
-            local_path=display_path(task.local_path),
-            zipped=task.zip_before_put,
-            content_hash=content_hash(body),
-            size=len(body),
-            where=str(task.span) if task.span else task.file,
-            after_tasks=task.depends_on,
-        )
-        objects.setdefault(wanted.url, wanted)
-    return list(objects.values())
 
 
 def _is_organization_file(file: LoadedFile | None, path: Path) -> bool:
@@ -223,19 +167,9 @@ def validate(
     return tuple(sorted(found, key=Diagnostic.sort_key))
 
 
-def observe(provider: AwsProvider, organization: Organization, state: State) -> LiveOrganization:
-    """Read the live organization, reaching each known account through its own access role."""
-    roles: dict[str, str] = {}
-    for account in organization.accounts.values():
-        account_id = account.account_id or state.accounts.get(account.logical_id)
-        if account_id:
-            roles[account_id] = account.access_role_name
-    return provider.read_organization(account_roles=roles, read_account_details=True)
-
-
 def make_plan(
     inputs: Inputs,
-    provider: AwsProvider,
+    provider: Provider,
     state: State,
     *,
     perform_cleanup: bool = False,
@@ -256,7 +190,7 @@ def make_plan(
             state=state,
         )
     if recorded is None:
-        live = observe(provider, inputs.organization, state)
+        live = observe_organization(provider, inputs.organization, state)
         recorded = plan(inputs.organization, live, state, source=inputs.source)
     group = inputs.organization_group
     result = replace(
@@ -286,31 +220,10 @@ def make_plan(
     return result
 
 
-def wanted_ids(organization: Organization) -> dict[str, dict[str, str | None]]:
-    """Every logical id of the model by id table, with the physical ids the files give."""
-    return {
-        "accounts": {
-            logical_id: account.account_id for logical_id, account in organization.accounts.items()
-        },
-        "organizationalUnits": dict.fromkeys(organization.organizational_units),
-        "policies": dict.fromkeys(organization.policies),
-    }
-
-
 def _plan_objects(
-    inputs: Inputs, provider: AwsProvider, state: State, organization_plan: Plan
+    inputs: Inputs, provider: Provider, state: State, organization_plan: Plan
 ) -> Plan:
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="orgc-observe") as pool:
-        etags = dict(
-            zip(
-                [o.url for o in inputs.objects],
-                pool.map(
-                    lambda o: provider.head_s3_object(bucket=o.bucket, key=o.key, region=o.region),
-                    inputs.objects,
-                ),
-                strict=True,
-            )
-        )
+    etags = observe_objects(provider, inputs.objects)
     changes, unchanged = plan_objects(
         inputs.objects, etags, state, organization_group=inputs.organization_group
     )
@@ -373,7 +286,7 @@ def compile_stacks(
 
 def _plan_stacks(
     inputs: Inputs,
-    provider: AwsProvider,
+    provider: Provider,
     state: State,
     *,
     organization_plan: Plan,
@@ -386,7 +299,15 @@ def _plan_stacks(
     # A StackSet task's targets are its StackSet's instances, not stacks of their own.
     stacks = tuple(s for s in stacks if not is_stack_set(inputs.stack_tasks[s.key.task]))
     account_ids = organization_plan.ids.get("accounts", {})
-    live_stacks = observe_stacks(provider, inputs, state, stacks, account_ids, refresh=refresh)
+    live_stacks = observe_stacks(
+        provider,
+        tasks=inputs.stack_tasks,
+        organization=inputs.organization,
+        state=state,
+        stacks=stacks,
+        account_ids=account_ids,
+        refresh=refresh,
+    )
     desired = DesiredStacks(
         stacks=stacks,
         order=order,
@@ -451,59 +372,6 @@ def _plan_stacks(
     )
 
 
-def observe_stacks(
-    provider: AwsProvider,
-    inputs: Inputs,
-    state: State,
-    stacks: Sequence[RenderedStack],
-    account_ids: Mapping[str, str | None],
-    *,
-    refresh: bool = True,
-) -> LiveStacks:
-    """List the stacks of every (account, region) the plan deploys to or deployed to before
-    (with `refresh`; else take them as the state recorded them), and read the exports that
-    references take from stacks orgc does not deploy."""
-    roles: dict[str, str] = {}
-    pairs: set[tuple[str, str]] = set()
-    tasks = inputs.stack_tasks
-    for stack in stacks:
-        account_id = account_ids.get(stack.key.account)
-        if account_id:
-            pairs.add((account_id, stack.key.region))
-            role = access_role(tasks.get(stack.key.task), inputs.organization, stack.key.account)
-            roles.setdefault(account_id, role)
-    for record in state.stacks:
-        pairs.add((record.account_id, record.region))
-        roles.setdefault(
-            record.account_id,
-            access_role(tasks.get(record.task), inputs.organization, record.account),
-        )
-    wanted_exports: set[tuple[str, str, str]] = set()
-    for stack in stacks:
-        for reference in stack.references:
-            account_id = reference.account_id or account_ids.get(stack.key.account)
-            if reference.producer is None and account_id and not markers(account_id):
-                wanted_exports.add(
-                    (account_id, reference.region or stack.key.region, reference.export or "")
-                )
-                roles.setdefault(account_id, DEFAULT_ACCESS_ROLE)
-
-    def list_pair(pair: tuple[str, str]) -> tuple[tuple[str, str], dict[str, LiveStack]]:
-        return pair, provider.list_stacks(pair[0], roles[pair[0]], pair[1])
-
-    def read_export(key: tuple[str, str, str]) -> tuple[tuple[str, str, str], str | None]:
-        account_id, region, name = key
-        value = provider.read_export(
-            account_id=account_id, role_name=roles[account_id], region=region, name=name
-        )
-        return key, value
-
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="orgc-observe") as pool:
-        listed = dict(pool.map(list_pair, sorted(pairs))) if refresh else recorded_stacks(state)
-        exports = {k: v for k, v in pool.map(read_export, sorted(wanted_exports)) if v is not None}
-    return LiveStacks(stacks=listed, exports=exports)
-
-
 class StalePlan(Exception):
     """A saved plan no longer matches its inputs or the live organization."""
 
@@ -524,7 +392,7 @@ def load_saved_plan(path: Path) -> Plan:
 
 def check_saved_plan(
     saved: Plan,
-    provider: AwsProvider,
+    provider: Provider,
     state: State,
     *,
     root: Path | None = None,
@@ -564,17 +432,9 @@ def check_saved_plan(
     return inputs
 
 
-def lock_owner() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
-
-
 def run_apply(
     saved: Plan,
-    provider: AwsProvider,
+    provider: Provider,
     store: StateStore,
     *,
     listener: Listener | None = None,
@@ -588,13 +448,19 @@ def run_apply(
             return apply(saved, provider, locked, listener=listener)
         inputs = check_saved_plan(saved, provider, locked.state, root=root, allow_cmd=allow_cmd)
         result = apply(saved, provider, locked, listener=listener)
-        _note_organization_synced(locked, inputs, saved, result)
+        note_organization_synced(
+            locked,
+            organization_group=inputs.organization_group,
+            organization_digest=inputs.organization_digest,
+            applied=saved,
+            result=result,
+        )
         return result
 
 
 def plan_and_apply(
     inputs: Inputs,
-    provider: AwsProvider,
+    provider: Provider,
     store: StateStore,
     *,
     confirm: Callable[[Plan], bool],
@@ -608,38 +474,25 @@ def plan_and_apply(
             inputs, provider, locked.state, perform_cleanup=perform_cleanup, refresh=refresh
         )
         if not fresh.has_changes:
-            _note_organization_synced(locked, inputs, fresh, ApplyResult())
+            note_organization_synced(
+                locked,
+                organization_group=inputs.organization_group,
+                organization_digest=inputs.organization_digest,
+                applied=fresh,
+                result=ApplyResult(),
+            )
             return fresh, None
         if not confirm(fresh):
             return fresh, None
         result = apply(fresh, provider, locked, listener=listener)
-        _note_organization_synced(locked, inputs, fresh, result)
-        return fresh, result
-
-
-def _note_organization_synced(
-    locked: LockedState, inputs: Inputs, applied: Plan, result: ApplyResult
-) -> None:
-    """After every organization change of `applied` went through, note in the state that the
-    organization is as the files describe it, so later plans need not read it."""
-    group = inputs.organization_group
-    if any(
-        change.group == group and (change.id in result.failed or change.id in result.skipped)
-        for change in applied.changes
-    ):
-        if locked.state.organization_digest is not None:
-            locked.write(replace(locked.state, organization_digest=None))
-        return
-    if locked.state.organization_digest == inputs.organization_digest:
-        return
-    locked.write(
-        with_organization_synced(
-            locked.state,
+        note_organization_synced(
+            locked,
+            organization_group=inputs.organization_group,
             organization_digest=inputs.organization_digest,
-            plan=applied,
-            root_id=applied.ids.get("organizationalUnits", {}).get(ROOT),
+            applied=fresh,
+            result=result,
         )
-    )
+        return fresh, result
 
 
 def write_rendered(inputs: Inputs, out: Path, *, state_file: Path | None = None) -> int:
@@ -649,45 +502,5 @@ def write_rendered(inputs: Inputs, out: Path, *, state_file: Path | None = None)
     state = LocalStateStore(state_file).read() if state_file is not None else State()
     ids = known_ids(wanted_ids(inputs.organization), state)
     stacks = render_stacks(inputs, ids, None)
-    index = []
-    for stack in stacks:
-        directory = out / stack.key.task / stack.key.account / stack.key.region
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "template.json").write_text(
-            json.dumps(stack.template, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-        (directory / "parameters.json").write_text(
-            json.dumps(
-                [
-                    {"ParameterKey": key, "ParameterValue": value}
-                    for key, value in sorted(stack.parameters.items())
-                ],
-                indent=2,
-                ensure_ascii=False,
-            )
-            + "\n",
-            encoding="utf-8",
-        )
-        index.append(
-            {
-                "task": stack.key.task,
-                "stackName": stack.stack_name,
-                "account": stack.key.account,
-                "accountId": stack.account_id,
-                "region": stack.key.region,
-                "path": str(directory.relative_to(out)),
-                "references": [
-                    {
-                        "parameter": r.parameter,
-                        "expression": r.expression,
-                        "producer": str(r.producer) if r.producer else None,
-                        "output": r.output,
-                        "export": r.export,
-                    }
-                    for r in stack.references
-                ],
-            }
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    write_stacks(stacks, out)
     return len(stacks)

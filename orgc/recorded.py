@@ -11,18 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING
 
+from orgc.model import Organization
 from orgc.observed import LiveStack
 from orgc.plan import ROOT, Plan, digest
-from orgc.state import State
+from orgc.provider import Provider
+from orgc.state import LockedState, State
+
+if TYPE_CHECKING:
+    from orgc.apply import ApplyResult
 
 # How a recorded stack is taken to be: finished, in the status its last change left it in.
 RECORDED_STATUS = "UPDATE_COMPLETE"
 
 
-class Identity(Protocol):
-    def organization_identity(self) -> tuple[str, str]: ...
+def wanted_ids(organization: Organization) -> dict[str, dict[str, str | None]]:
+    """Every logical id of the model by id table, with the physical ids the files give."""
+    return {
+        "accounts": {
+            logical_id: account.account_id for logical_id, account in organization.accounts.items()
+        },
+        "organizationalUnits": dict.fromkeys(organization.organizational_units),
+        "policies": dict.fromkeys(organization.policies),
+    }
 
 
 def known_ids(
@@ -63,7 +75,7 @@ def recorded_organization_plan(
     source: str,
     organization_digest: str,
     wanted_ids: Mapping[str, Mapping[str, str | None]],
-    provider: Identity,
+    provider: Provider,
     state: State,
 ) -> Plan | None:
     """A plan with no organization changes when the state says the organization is as the files
@@ -119,4 +131,35 @@ def with_organization_synced(
         organization_id=plan.organization_id,
         management_account_id=state.management_account_id or plan.management_account_id,
         root_id=root_id,
+    )
+
+
+def note_organization_synced(
+    locked: LockedState,
+    *,
+    organization_group: str,
+    organization_digest: str,
+    applied: Plan,
+    result: ApplyResult,
+) -> None:
+    """After every organization change of `applied` (those of `organization_group`) went
+    through, note in the state that the organization is as the files describe it, so later
+    plans need not read it; after one that did not, forget any such note."""
+    if any(
+        change.group == organization_group
+        and (change.id in result.failed or change.id in result.skipped)
+        for change in applied.changes
+    ):
+        if locked.state.organization_digest is not None:
+            locked.write(replace(locked.state, organization_digest=None))
+        return
+    if locked.state.organization_digest == organization_digest:
+        return
+    locked.write(
+        with_organization_synced(
+            locked.state,
+            organization_digest=organization_digest,
+            plan=applied,
+            root_id=applied.ids.get("organizationalUnits", {}).get(ROOT),
+        )
     )

@@ -13,36 +13,36 @@ pseudo parameters (`${AWS::AccountId}`, `${AWS::Region}`) stay in the template f
 to resolve in each account, so they never make targets differ. `stack_set_targets` turns the
 bound accounts into OU targets with an account filter that reaches exactly those accounts.
 
-The module also holds the StackSet as AWS reports it (`LiveStackSet`) and `observe_stack_sets`,
-the reads a plan makes: one DescribeStackSet and one ListStackInstances per StackSet, nothing per
-account.
+The StackSet as AWS reports it (`LiveStackSet`) and what a StackSet operation acts on
+(`InstanceTargets`, `Preferences`) are the provider's types, in orgc.observed; the reads a plan
+makes are in orgc.observe.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from orgc.bind import BoundTemplate
 from orgc.diagnostics import Diagnostics, Span
 from orgc.model import Organization
+from orgc.observed import (
+    ALL_BUT,
+    DEFAULT_MAX_CONCURRENT,
+    NO_FILTER,
+    ONLY,
+    PERMISSION_MODEL,
+    InstanceTargets,
+    Preferences,
+)
 from orgc.plan.document import ROOT, digest
 from orgc.render import CURRENT_ACCOUNT, RenderedStack, StackKey, known_after_apply, markers
 from orgc.tasks import StacksTask
 from orgc.templates import Binding, Template
 
 STACK_SET_MODE = "StackSet"
-PERMISSION_MODEL = "SERVICE_MANAGED"
-# AWS deploys a StackSet to one account at a time unless told otherwise; without
-# MaxConcurrentStacks orgc lets it work on this many at once (per region, regions in parallel).
-DEFAULT_MAX_CONCURRENT = 10
-# Account filters of a StackSet operation (UNION is refused by CreateStackInstances).
-NO_FILTER = "NONE"
-ALL_BUT = "DIFFERENCE"
-ONLY = "INTERSECTION"
 
 _NAME = re.compile(r"^[A-Za-z][-A-Za-z0-9]{0,127}$")
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -68,51 +68,6 @@ class StackSetTargets:
     account_filter: str = NO_FILTER
     accounts: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InstanceTargets:
-    """The instances one StackSet operation acts on, by physical id: the accounts of
-    `organizational_units` (and the OUs nested in them) narrowed by `account_filter` with
-    `accounts`, in each of `regions`."""
-
-    organizational_units: tuple[str, ...]
-    account_filter: str = NO_FILTER
-    accounts: tuple[str, ...] = ()
-    regions: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "organizationalUnits": list(self.organizational_units),
-            "accountFilter": self.account_filter,
-            "accounts": list(self.accounts),
-            "regions": list(self.regions),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> InstanceTargets:
-        return cls(
-            organizational_units=tuple(data["organizationalUnits"]),
-            account_filter=data["accountFilter"],
-            accounts=tuple(data["accounts"]),
-            regions=tuple(data["regions"]),
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Preferences:
-    """How AWS runs a StackSet operation: on how many accounts at once (per region; regions
-    run in parallel), and on how many it may fail per region before it stops there."""
-
-    max_concurrent: int = DEFAULT_MAX_CONCURRENT
-    failure_tolerance: int = 0
-
-    def to_json(self) -> dict[str, int]:
-        return {"maxConcurrent": self.max_concurrent, "failureTolerance": self.failure_tolerance}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Preferences:
-        return cls(max_concurrent=data["maxConcurrent"], failure_tolerance=data["failureTolerance"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,50 +141,6 @@ def stack_set_hash(
     """What decides no-op versus update: everything a StackSet is created with, but where its
     instances go (that is compared instance by instance)."""
     return digest({"template": template, "parameters": parameters, "settings": settings})
-
-
-# --- what AWS holds -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LiveStackInstance:
-    """One stack instance as ListStackInstances reports it (its StackId is left out: AWS may
-    give a new one without anything changing)."""
-
-    account_id: str
-    region: str
-    status: str  # CURRENT, OUTDATED, INOPERABLE
-    organizational_unit_id: str | None = None  # the target it was deployed through
-    status_reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LiveStackSet:
-    """A StackSet as DescribeStackSet and ListStackInstances report it."""
-
-    name: str
-    stack_set_id: str
-    arn: str
-    template_body: str
-    parameters: dict[str, str]
-    settings: dict[str, Any]  # in the shape of `stack_set_settings`; autoDeployment None if off
-    organizational_unit_ids: tuple[str, ...]  # the OU targets AWS keeps for the StackSet
-    instances: tuple[LiveStackInstance, ...]
-
-
-class StackSetReader(Protocol):
-    def describe_stack_set(self, name: str) -> LiveStackSet | None: ...
-
-
-def observe_stack_sets(
-    provider: StackSetReader, names: Iterable[str]
-) -> dict[str, LiveStackSet | None]:
-    """Each named StackSet as AWS holds it now (None: there is none)."""
-    wanted = sorted(set(names))
-    if not wanted:
-        return {}
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="orgc-observe") as pool:
-        return dict(zip(wanted, pool.map(provider.describe_stack_set, wanted), strict=True))
 
 
 # --- from rendered stacks to StackSets ------------------------------------------------------

@@ -13,6 +13,7 @@ old or the new document, never a torn one.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import socket
@@ -726,6 +727,15 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def lock_owner() -> str:
+    """Who takes a lock, as its record names them: `user@host pid N`."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
 
 
 def default_state_bucket(account_id: str) -> str:

@@ -20,7 +20,17 @@ from orgc.apply import apply
 from orgc.aws import AwsProvider
 from orgc.cli import main
 from orgc.emulator import Emulator
-from orgc.observed import PasswordPolicySettings, StackResult
+from orgc.observed import (
+    InstanceTargets,
+    LiveOrganization,
+    LiveStack,
+    LiveStackSet,
+    PasswordPolicySettings,
+    Preferences,
+    StackDeployment,
+    StackResult,
+    StackSetDefinition,
+)
 from orgc.pipeline import compile_organization, make_plan
 from orgc.plan import Change, Plan
 from orgc.state import LocalStateStore, State
@@ -186,38 +196,24 @@ class RecordingProvider:
     def set_account_alias(self, account_id: str, role_name: str, alias: str | None) -> None:
         self._call("set_account_alias", account_id, alias)
 
-    def deploy_stack(
-        self,
-        *,
-        account_id: str,
-        role_name: str,
-        region: str,
-        stack_name: str,
-        template_body: str,
-        parameters: Mapping[str, str],
-        tags: Mapping[str, str],
-        create: bool,
-        termination_protection: bool = False,
-        stack_policy: str | None = None,
-        role_arn: str | None = None,
-        disable_rollback: bool = False,
-        template_bucket: str | None = None,
-    ) -> StackResult:
+    def deploy_stack(self, deployment: StackDeployment) -> StackResult:
+        account_id, region = deployment.account_id, deployment.region
+        stack_name = deployment.stack_name
         with self.lock:
             self.running += 1
             self.most_running = max(self.most_running, self.running)
         try:
             # Give other workers the chance to start while this one runs.
             self.release.wait(0.05)
-            self._call("deploy_stack", account_id, region, stack_name, dict(parameters))
+            self._call("deploy_stack", account_id, region, stack_name, dict(deployment.parameters))
         finally:
             with self.lock:
                 self.running -= 1
-        body = json.loads(template_body)
+        body = json.loads(deployment.template_body)
         outputs = {name: f"{name}-of-{account_id}" for name in body.get("Outputs", {})}
         return StackResult(
             stack_id=f"arn:stack/{stack_name}/{account_id}/{region}",
-            status="CREATE_COMPLETE" if create else "UPDATE_COMPLETE",
+            status="CREATE_COMPLETE" if deployment.create else "UPDATE_COMPLETE",
             last_changed="2026-11-21T00:00:00+00:00",
             outputs=outputs,
         )
@@ -239,6 +235,80 @@ class RecordingProvider:
 
     def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str:
         return self._call("put_s3_object", bucket, key, region)
+
+    # Verbs apply does not call: reads (a plan's) and the state's objects, which these tests
+    # keep in memory. Any call of them is recorded like the others.
+
+    def management_account_id(self) -> str:
+        return self._call("management_account_id")
+
+    def organization_identity(self) -> tuple[str, str]:
+        self._call("organization_identity")
+        return "o-recording", "111111111111"
+
+    def read_organization(
+        self, *, account_roles: Mapping[str, str], read_account_details: bool
+    ) -> LiveOrganization:
+        raise AssertionError("apply does not read the organization")
+
+    def list_stacks(self, account_id: str, role_name: str, region: str) -> dict[str, LiveStack]:
+        self._call("list_stacks", account_id, region)
+        return {}
+
+    def head_s3_object(self, *, bucket: str, key: str, region: str) -> str | None:
+        self._call("head_s3_object", bucket, key, region)
+        return None
+
+    def ensure_bucket(self, bucket: str, region: str) -> None:
+        self._call("ensure_bucket", bucket, region)
+
+    def get_object(self, bucket: str, key: str) -> tuple[bytes, str] | None:
+        self._call("get_object", bucket, key)
+        return None
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
+        return self._call("put_object", bucket, key)
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        self._call("delete_object", bucket, key)
+
+    def describe_stack_set(self, name: str) -> LiveStackSet | None:
+        self._call("describe_stack_set", name)
+        return None
+
+    def create_stack_set(self, definition: StackSetDefinition) -> tuple[str, str]:
+        made = self._call("create_stack_set", definition.name)
+        return made, f"arn:stackset/{definition.name}:{made}"
+
+    def update_stack_set(
+        self,
+        definition: StackSetDefinition,
+        *,
+        targets: InstanceTargets | None,
+        preferences: Preferences,
+    ) -> None:
+        self._call("update_stack_set", definition.name, targets)
+
+    def create_stack_instances(
+        self, *, name: str, targets: InstanceTargets, preferences: Preferences
+    ) -> None:
+        self._call("create_stack_instances", name, targets)
+
+    def delete_stack_instances(
+        self, *, name: str, targets: InstanceTargets, preferences: Preferences
+    ) -> None:
+        self._call("delete_stack_instances", name, targets)
+
+    def delete_stack_set(self, name: str) -> None:
+        self._call("delete_stack_set", name)
 
 
 class MemoryWriter:

@@ -19,7 +19,7 @@ from botocore.compat import HTTPHeaders
 
 from orgc.aws import AwsError, AwsProvider, StackFailed
 from orgc.emulator import Emulator
-from orgc.observed import LiveStack
+from orgc.observed import LiveStack, StackDeployment
 
 MANAGEMENT = "123456789012"
 ROLE = "OrganizationAccountAccessRole"
@@ -67,15 +67,17 @@ def deploy(
     **options: Any,
 ) -> Any:
     return aws.deploy_stack(
-        account_id=account_id,
-        role_name=ROLE,
-        region=region,
-        stack_name=STACK,
-        template_body=baseline_template(),
-        parameters={"Value": value},
-        tags={"owner": "platform"},
-        create=create,
-        **options,
+        StackDeployment(
+            account_id=account_id,
+            role_name=ROLE,
+            region=region,
+            stack_name=STACK,
+            template_body=baseline_template(),
+            parameters={"Value": value},
+            tags={"owner": "platform"},
+            create=create,
+            **options,
+        )
     )
 
 
@@ -445,15 +447,17 @@ def test_a_large_template_goes_through_the_template_bucket(
     aws.register_event_hook(*record_params("CreateStack", sent))
 
     result = aws.deploy_stack(
-        account_id=MANAGEMENT,
-        role_name=ROLE,
-        region=REGION,
-        stack_name=STACK,
-        template_body=template,
-        parameters={"Value": "big"},
-        tags={},
-        create=True,
-        template_bucket=bucket,
+        StackDeployment(
+            account_id=MANAGEMENT,
+            role_name=ROLE,
+            region=REGION,
+            stack_name=STACK,
+            template_body=template,
+            parameters={"Value": "big"},
+            tags={},
+            create=True,
+            template_bucket=bucket,
+        )
     )
 
     key = f"templates/{hashlib.sha256(template.encode()).hexdigest()}.json"
@@ -467,14 +471,16 @@ def test_a_large_template_goes_through_the_template_bucket(
 def test_a_large_template_without_a_bucket_is_refused_before_any_call(aws: AwsProvider) -> None:
     with pytest.raises(AwsError) as raised:
         aws.deploy_stack(
-            account_id=MANAGEMENT,
-            role_name=ROLE,
-            region=REGION,
-            stack_name=STACK,
-            template_body=baseline_template(padding=60_000),
-            parameters={"Value": "big"},
-            tags={},
-            create=False,
+            StackDeployment(
+                account_id=MANAGEMENT,
+                role_name=ROLE,
+                region=REGION,
+                stack_name=STACK,
+                template_body=baseline_template(padding=60_000),
+                parameters={"Value": "big"},
+                tags={},
+                create=False,
+            )
         )
     assert (raised.value.code, raised.value.operation) == (
         "TemplateTooLarge",

@@ -21,7 +21,7 @@ from test_plan import live_from_yaml
 
 from orgc.apply import apply
 from orgc.diagnostics import StageError
-from orgc.observed import LiveOrganization, LiveStack, StackResult
+from orgc.observed import LiveOrganization, LiveStack, StackDeployment, StackResult
 from orgc.pipeline import compile_organization, make_plan
 from orgc.plan import Plan, PlanError
 from orgc.show import render_text
@@ -161,21 +161,23 @@ class MemoryCloud(ScenarioProvider):
         super().__init__(folder)
         self.deployed: dict[tuple[str, str, str], dict[str, Any]] = {}
 
-    def deploy_stack(self, **call: Any) -> StackResult:
-        key = (call["account_id"], call["region"], call["stack_name"])
+    def deploy_stack(self, deployment: StackDeployment) -> StackResult:
+        key = (deployment.account_id, deployment.region, deployment.stack_name)
         number = len(self.deployed) + 1
-        template = json.loads(call["template_body"])
-        self.deployed[key] = {"template": template, "parameters": dict(call["parameters"])}
+        template = json.loads(deployment.template_body)
+        self.deployed[key] = {"template": template, "parameters": dict(deployment.parameters)}
         stack = LiveStack(
-            stack_name=call["stack_name"],
-            account_id=call["account_id"],
-            region=call["region"],
+            stack_name=deployment.stack_name,
+            account_id=deployment.account_id,
+            region=deployment.region,
             stack_id=f"arn:stack/{number}",
             status="CREATE_COMPLETE",
             last_changed=f"2026-11-21T00:00:{number:02d}+00:00",
         )
-        self.stacks.setdefault((call["account_id"], call["region"]), {})[call["stack_name"]] = stack
-        outputs = {name: f"{name}@{call['account_id']}" for name in template.get("Outputs", {})}
+        self.stacks.setdefault((deployment.account_id, deployment.region), {})[
+            deployment.stack_name
+        ] = stack
+        outputs = {name: f"{name}@{deployment.account_id}" for name in template.get("Outputs", {})}
         return StackResult(
             stack_id=stack.stack_id,
             status=stack.status,

@@ -18,7 +18,6 @@ import boto3
 import pytest
 from inline import actual_diagnostics, case_organization, expected_diagnostics
 
-from orgc.apply_stacksets import StackSetProvider
 from orgc.aws import AwsProvider, StackFailed
 from orgc.bind import bind_template, resolve_binding
 from orgc.diagnostics import Diagnostic, Diagnostics
@@ -30,21 +29,19 @@ from orgc.emulator import (
 )
 from orgc.load import LoadOptions
 from orgc.model import Organization
+from orgc.observed import (
+    InstanceTargets,
+    LiveStackInstance,
+    LiveStackSet,
+    Preferences,
+    StackSetDefinition,
+)
 from orgc.pipeline import compile_organization, make_plan, plan_and_apply, validate
 from orgc.plan import Plan
 from orgc.plan.stacksets import DesiredStackSets, StackSetPlanner, plan_stack_sets
 from orgc.render import RenderContext, render_project
 from orgc.show import render_text
-from orgc.stacksets import (
-    DesiredStackSet,
-    InstanceTargets,
-    LiveStackInstance,
-    LiveStackSet,
-    Preferences,
-    StackSetTargets,
-    build_stack_sets,
-    stack_set_targets,
-)
+from orgc.stacksets import DesiredStackSet, StackSetTargets, build_stack_sets, stack_set_targets
 from orgc.state import LocalStateStore, StackRecord, StackSetRecord, State
 from orgc.tasks import StacksTask, load_project
 from orgc.templates import Binding, build_template
@@ -800,11 +797,6 @@ def test_stack_set_records_survive_the_state_document() -> None:
 # --- the provider's verbs -------------------------------------------------------------------
 
 
-def test_the_provider_has_every_verb_apply_needs(stack_set_aws: AwsProvider) -> None:
-    provider: StackSetProvider = stack_set_aws  # checked by mypy as well
-    assert isinstance(provider, StackSetProvider)
-
-
 def _organization_ids() -> tuple[str, str]:
     """(root id, id of a new OU `team` under it holding a new account)."""
     client = boto3.client("organizations", region_name="us-east-1")
@@ -821,12 +813,13 @@ def _organization_ids() -> tuple[str, str]:
 
 def _create(aws: AwsProvider, name: str = "acme-probe") -> None:
     aws.create_stack_set(
-        name=name,
-        template_body=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
-        parameters={},
-        description=None,
-        tags={},
-        depends_on=(),
+        StackSetDefinition(
+            name=name,
+            template_body=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+            parameters={},
+            description=None,
+            tags={},
+        )
     )
 
 

@@ -9,8 +9,13 @@ asynchronous operations, and retries.
 Every failure leaves this package as an `AwsError` (or one of its subclasses) carrying the
 service's own error code and message, so callers never see botocore exceptions.
 
+`AwsProvider` implements orgc.provider.Provider, the protocol everything else in orgc is typed
+against. The package is a leaf: it imports of orgc only that protocol and the data types it
+shares with the stages (orgc.observed), so importing it loads no stage.
+
 Modules by concern: `session` (Session, clients, credentials, retries, waiting), `organizations`,
-`accounts` (IAM inside an account), `s3`, `cloudformation`; `provider` puts them on one class.
+`accounts` (IAM inside an account), `s3`, `cloudformation` (stacks), `stacksets`; `provider` puts
+them on one class.
 """
 
 from orgc.aws.errors import AwsError, NoCredentials, PreconditionFailed, StackFailed

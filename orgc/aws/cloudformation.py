@@ -8,12 +8,11 @@ stack has reached a terminal state, and a stack that ends failed or rolled back 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from orgc.aws.errors import AwsError, StackFailed
 from orgc.aws.s3 import S3Verbs
-from orgc.observed import LiveStack, StackResult
+from orgc.observed import LiveStack, StackDeployment, StackResult
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -75,45 +74,34 @@ class StackVerbs(S3Verbs):
             if summary["StackStatus"] != "DELETE_COMPLETE"
         }
 
-    def deploy_stack(
-        self,
-        *,
-        account_id: str,
-        role_name: str,
-        region: str,
-        stack_name: str,
-        template_body: str,
-        parameters: Mapping[str, str],
-        tags: Mapping[str, str],
-        create: bool,
-        termination_protection: bool = False,
-        stack_policy: str | None = None,
-        role_arn: str | None = None,
-        disable_rollback: bool = False,
-        template_bucket: str | None = None,
-    ) -> StackResult:
-        """Create (`create=True`) or update the stack and wait until it is in a terminal state.
+    def deploy_stack(self, deployment: StackDeployment) -> StackResult:
+        """Create (`deployment.create`) or update the stack and wait until it is in a terminal
+        state.
 
         Success is CREATE_COMPLETE or UPDATE_COMPLETE; an update that AWS refuses with "No updates
         are to be performed" is a success too, and returns the stack as it is (in any settled state
         that is not a failure, UPDATE_ROLLBACK_COMPLETE included). Any other end
         (CREATE_FAILED, ROLLBACK_*, UPDATE_ROLLBACK_*, *_FAILED) raises `StackFailed` naming the
         final status and the operation's earliest failed resource with its reason. A template
-        over 51,200 bytes is uploaded to `template_bucket` (management account, key
+        over 51,200 bytes is uploaded to the `template_bucket` (management account, key
         `templates/<sha256>.json`) and passed as TemplateURL; without a bucket it raises
         `AwsError` (code `TemplateTooLarge`). On update, termination protection is changed (with
         UpdateTerminationProtection) only when it differs from the stack's. Returns the stack's
         id, status, last change, outputs and exports as the final DescribeStacks reports them.
         """
-        cloudformation = self._cloudformation(account_id, role_name, region)
+        account_id, region = deployment.account_id, deployment.region
+        stack_name, create = deployment.stack_name, deployment.create
+        cloudformation = self._cloudformation(account_id, deployment.role_name, region)
         operation = "CloudFormation.CreateStack" if create else "CloudFormation.UpdateStack"
-        template = self._template_source(operation, template_body, template_bucket)
+        template = self._template_source(
+            operation, deployment.template_body, deployment.template_bucket
+        )
         parameter_list: list[ParameterTypeDef] = [
             {"ParameterKey": key, "ParameterValue": value}
-            for key, value in sorted(parameters.items())
+            for key, value in sorted(deployment.parameters.items())
         ]
         tag_list: list[TagTypeDef] = [
-            {"Key": key, "Value": value} for key, value in sorted(tags.items())
+            {"Key": key, "Value": value} for key, value in sorted(deployment.tags.items())
         ]
         # What create and update share; the template is a TemplateBody or a TemplateURL.
         request: dict[str, Any] = {
@@ -122,13 +110,14 @@ class StackVerbs(S3Verbs):
             # On update, an empty list removes every tag, as a declared stack without tags should.
             "Tags": tag_list,
             "Capabilities": _CAPABILITIES,
-            "DisableRollback": disable_rollback,
+            "DisableRollback": deployment.disable_rollback,
             **template,
         }
-        if stack_policy is not None:
-            request["StackPolicyBody"] = stack_policy
-        if role_arn is not None:
-            request["RoleARN"] = role_arn
+        if deployment.stack_policy is not None:
+            request["StackPolicyBody"] = deployment.stack_policy
+        if deployment.role_arn is not None:
+            request["RoleARN"] = deployment.role_arn
+        termination_protection = deployment.termination_protection
         stack_ref = stack_name
         succeeded = _SUCCEEDED
         if create:

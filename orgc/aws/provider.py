@@ -1,4 +1,4 @@
-"""`AwsProvider`: every verb of the package on one object."""
+"""`AwsProvider`: every verb of the package on one object, orgc.provider.Provider over AWS."""
 
 from __future__ import annotations
 

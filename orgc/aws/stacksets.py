@@ -12,17 +12,18 @@ A StackSet busy with another operation (AWS's own automatic deployment, say) is 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from orgc.aws.cloudformation import StackVerbs
 from orgc.aws.errors import AwsError, StackFailed
-from orgc.stacksets import (
+from orgc.observed import (
     PERMISSION_MODEL,
     InstanceTargets,
     LiveStackInstance,
     LiveStackSet,
     Preferences,
+    StackSetDefinition,
 )
 
 if TYPE_CHECKING:
@@ -77,70 +78,46 @@ class StackSetVerbs(StackVerbs):
         )
         return _live_stack_set(name, found, summaries)
 
-    def create_stack_set(
-        self,
-        *,
-        name: str,
-        template_body: str,
-        parameters: Mapping[str, str],
-        description: str | None,
-        tags: Mapping[str, str],
-        depends_on: Sequence[str],
-        template_bucket: str | None = None,
-    ) -> tuple[str, str]:
+    def create_stack_set(self, definition: StackSetDefinition) -> tuple[str, str]:
         """Create a service-managed StackSet with automatic deployment on (stacks removed from
-        accounts that leave its OUs) and no instances yet; `depends_on` are the ARNs of the
-        StackSets its automatic deployments follow. Returns (StackSet id, ARN)."""
+        accounts that leave its OUs) and no instances yet; its automatic deployments follow the
+        StackSets of `definition.depends_on` (ARNs). Returns (StackSet id, ARN)."""
         cloudformation = self._stack_sets()
         operation = "CloudFormation.CreateStackSet"
         request = {
-            **self._definition(operation, template_body, parameters, tags, template_bucket),
-            "StackSetName": name,
-            "AutoDeployment": _auto_deployment(depends_on),
+            **self._definition(operation, definition),
             "ClientRequestToken": str(uuid.uuid4()),
         }
-        if description is not None:
-            request["Description"] = description
         self._call(operation, lambda: cloudformation.create_stack_set(**request))
-        created = self.describe_stack_set(name)
+        created = self.describe_stack_set(definition.name)
         if created is None:
             raise AwsError(
                 code="StackSetNotFoundException",
                 operation=operation,
-                message=f"StackSet {name} was created but cannot be found",
+                message=f"StackSet {definition.name} was created but cannot be found",
             )
         return created.stack_set_id, created.arn
 
     def update_stack_set(
         self,
+        definition: StackSetDefinition,
         *,
-        name: str,
-        template_body: str,
-        parameters: Mapping[str, str],
-        description: str | None,
-        tags: Mapping[str, str],
-        depends_on: Sequence[str],
         targets: InstanceTargets | None,
         preferences: Preferences,
-        template_bucket: str | None = None,
     ) -> None:
         """Update the StackSet and the instances of `targets` (None: every instance), and wait
         for the operation to end."""
         cloudformation = self._stack_sets()
         operation = "CloudFormation.UpdateStackSet"
         request = {
-            **self._definition(operation, template_body, parameters, tags, template_bucket),
-            "StackSetName": name,
-            "AutoDeployment": _auto_deployment(depends_on),
+            **self._definition(operation, definition),
             "OperationPreferences": _preferences(preferences),
         }
-        if description is not None:
-            request["Description"] = description
         if targets is not None:
             request.update(_targets(targets))
         self._run_operation(
             operation,
-            name,
+            definition.name,
             lambda operation_id: cloudformation.update_stack_set(
                 **request, OperationId=operation_id
             ),
@@ -205,27 +182,29 @@ class StackSetVerbs(StackVerbs):
             "CloudFormationClient", self._client("cloudformation", self._region, None, None)
         )
 
-    def _definition(
-        self,
-        operation: str,
-        template_body: str,
-        parameters: Mapping[str, str],
-        tags: Mapping[str, str],
-        template_bucket: str | None,
-    ) -> dict[str, Any]:
+    def _definition(self, operation: str, definition: StackSetDefinition) -> dict[str, Any]:
         """What CreateStackSet and UpdateStackSet share."""
-        return {
-            **self._template_source(operation, template_body, template_bucket),
+        request = {
+            **self._template_source(
+                operation, definition.template_body, definition.template_bucket
+            ),
+            "StackSetName": definition.name,
             "Parameters": [
                 {"ParameterKey": key, "ParameterValue": value}
-                for key, value in sorted(parameters.items())
+                for key, value in sorted(definition.parameters.items())
             ],
             # On update, an empty list removes every tag, as a task without tags should.
-            "Tags": [{"Key": key, "Value": value} for key, value in sorted(tags.items())],
+            "Tags": [
+                {"Key": key, "Value": value} for key, value in sorted(definition.tags.items())
+            ],
             "Capabilities": _CAPABILITIES,
             "PermissionModel": PERMISSION_MODEL,
+            "AutoDeployment": _auto_deployment(definition.depends_on),
             "CallAs": _CALL_AS,
         }
+        if definition.description is not None:
+            request["Description"] = definition.description
+        return request
 
     def _run_operation(self, operation: str, name: str, start: Callable[[str], Any]) -> None:
         """Start an operation under an id of its own (a request botocore sends twice starts it

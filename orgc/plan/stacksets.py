@@ -26,16 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from orgc.diagnostics import Diagnostic
+from orgc.observed import NO_FILTER, ONLY, InstanceTargets, LiveStackSet
 from orgc.plan.document import Change
 from orgc.render import markers
-from orgc.stacksets import (
-    NO_FILTER,
-    ONLY,
-    DesiredStackSet,
-    InstanceTargets,
-    LiveStackSet,
-    is_stack_set,
-)
+from orgc.stacksets import DesiredStackSet, is_stack_set
 from orgc.state import StackSetRecord, State
 from orgc.tasks import StacksTask
 

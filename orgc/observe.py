@@ -1,0 +1,119 @@
+"""Observation: the reads of AWS a plan compares the files with.
+
+Each function asks the provider for one kind of thing and returns the provider's own types
+(orgc.observed); none decides anything. Reads that do not depend on each other run on a small
+pool of threads, so a plan over many accounts and regions waits for the slowest read, not for
+their sum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from orgc.model import DEFAULT_ACCESS_ROLE, Organization
+from orgc.observed import LiveOrganization, LiveStack, LiveStackSet
+from orgc.plan.objects import DesiredObject
+from orgc.plan.stacks import LiveStacks, access_role
+from orgc.provider import Provider
+from orgc.recorded import recorded_stacks
+from orgc.render import RenderedStack, markers
+from orgc.state import State
+from orgc.tasks import StacksTask
+
+# Threads of one observation: enough to hide the latency of AWS's API, few enough to stay clear
+# of its throttling.
+_READ_WORKERS = 8
+
+
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=_READ_WORKERS, thread_name_prefix="orgc-observe")
+
+
+def observe_organization(
+    provider: Provider, organization: Organization, state: State
+) -> LiveOrganization:
+    """The live organization, each known account read through its own access role."""
+    roles: dict[str, str] = {}
+    for account in organization.accounts.values():
+        account_id = account.account_id or state.accounts.get(account.logical_id)
+        if account_id:
+            roles[account_id] = account.access_role_name
+    return provider.read_organization(account_roles=roles, read_account_details=True)
+
+
+def observe_objects(provider: Provider, objects: Sequence[DesiredObject]) -> dict[str, str | None]:
+    """The ETag of each object copy-to-s3 tasks put, by URL (None: there is no such object)."""
+    with _pool() as pool:
+        return dict(
+            zip(
+                [o.url for o in objects],
+                pool.map(
+                    lambda o: provider.head_s3_object(bucket=o.bucket, key=o.key, region=o.region),
+                    objects,
+                ),
+                strict=True,
+            )
+        )
+
+
+def observe_stacks(
+    provider: Provider,
+    *,
+    tasks: Mapping[str, StacksTask],
+    organization: Organization,
+    state: State,
+    stacks: Sequence[RenderedStack],
+    account_ids: Mapping[str, str | None],
+    refresh: bool = True,
+) -> LiveStacks:
+    """List the stacks of every (account, region) the plan deploys to or deployed to before
+    (with `refresh`; else take them as the state recorded them), and read the exports that
+    references take from stacks orgc does not deploy."""
+    roles: dict[str, str] = {}
+    pairs: set[tuple[str, str]] = set()
+    for stack in stacks:
+        account_id = account_ids.get(stack.key.account)
+        if account_id:
+            pairs.add((account_id, stack.key.region))
+            role = access_role(tasks.get(stack.key.task), organization, stack.key.account)
+            roles.setdefault(account_id, role)
+    for record in state.stacks:
+        pairs.add((record.account_id, record.region))
+        roles.setdefault(
+            record.account_id, access_role(tasks.get(record.task), organization, record.account)
+        )
+    wanted_exports: set[tuple[str, str, str]] = set()
+    for stack in stacks:
+        for reference in stack.references:
+            account_id = reference.account_id or account_ids.get(stack.key.account)
+            if reference.producer is None and account_id and not markers(account_id):
+                wanted_exports.add(
+                    (account_id, reference.region or stack.key.region, reference.export or "")
+                )
+                roles.setdefault(account_id, DEFAULT_ACCESS_ROLE)
+
+    def list_pair(pair: tuple[str, str]) -> tuple[tuple[str, str], dict[str, LiveStack]]:
+        return pair, provider.list_stacks(pair[0], roles[pair[0]], pair[1])
+
+    def read_export(key: tuple[str, str, str]) -> tuple[tuple[str, str, str], str | None]:
+        account_id, region, name = key
+        value = provider.read_export(
+            account_id=account_id, role_name=roles[account_id], region=region, name=name
+        )
+        return key, value
+
+    with _pool() as pool:
+        listed = dict(pool.map(list_pair, sorted(pairs))) if refresh else recorded_stacks(state)
+        exports = {k: v for k, v in pool.map(read_export, sorted(wanted_exports)) if v is not None}
+    return LiveStacks(stacks=listed, exports=exports)
+
+
+def observe_stack_sets(provider: Provider, names: Iterable[str]) -> dict[str, LiveStackSet | None]:
+    """Each named StackSet as AWS holds it now (None: there is none): one DescribeStackSet and
+    one ListStackInstances per StackSet, nothing per account."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    with _pool() as pool:
+        return dict(zip(wanted, pool.map(provider.describe_stack_set, wanted), strict=True))

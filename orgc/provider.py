@@ -1,0 +1,195 @@
+"""`Provider`: every verb orgc asks of AWS, in one protocol.
+
+orgc.aws.AwsProvider implements it; tests stand in for it with doubles. Whatever reads AWS
+(orgc.observe), trusts the state instead of reading it (orgc.recorded) or carries out a plan
+(orgc.apply and its StackSet handlers) is typed against this protocol, never against the AWS
+package, so that no stage depends on how AWS is reached and
+the provider depends on no stage: this module, like the provider itself, imports only the data
+types of orgc.observed.
+
+The verbs are domain verbs and make no decisions. A verb that fails raises the provider's own
+error (orgc.aws.AwsError or a subclass, with AWS's error code); verbs that change something
+asynchronous (accounts, stacks, StackSet operations) return once the change has ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from orgc.observed import (
+    InstanceTargets,
+    LiveOrganization,
+    LiveStack,
+    LiveStackSet,
+    PasswordPolicySettings,
+    Preferences,
+    StackDeployment,
+    StackResult,
+    StackSetDefinition,
+)
+
+
+class Provider(Protocol):
+    """The verbs over Organizations, IAM inside accounts, CloudFormation stacks and StackSets,
+    and S3; safe to call from many threads at once."""
+
+    # --- the organization: who we are, and what it holds ------------------------------------
+
+    def management_account_id(self) -> str:
+        """The account the credentials belong to (read once)."""
+        ...
+
+    def organization_identity(self) -> tuple[str, str]:
+        """(organization id, management account id) of the organization the caller is in."""
+        ...
+
+    def read_organization(
+        self, *, account_roles: Mapping[str, str], read_account_details: bool
+    ) -> LiveOrganization:
+        """The whole organization; with `read_account_details` every account's alias and
+        password policy too, read through the account's role in `account_roles`."""
+        ...
+
+    # --- the organization: changes ----------------------------------------------------------
+
+    def enable_policy_type(self, root_id: str, policy_type: str) -> None: ...
+    def create_policy(
+        self,
+        *,
+        policy_type: str,
+        name: str,
+        description: str,
+        content: str,
+        tags: Mapping[str, str],
+    ) -> str:
+        """Returns the new policy's id."""
+        ...
+
+    def update_policy(
+        self, policy_id: str, *, name: str, description: str, content: str
+    ) -> None: ...
+    def delete_policy(self, policy_id: str) -> None: ...
+    def attach_policy(self, policy_id: str, target_id: str) -> None: ...
+    def detach_policy(self, policy_id: str, target_id: str) -> None: ...
+    def create_organizational_unit(self, parent_id: str, name: str, tags: Mapping[str, str]) -> str:
+        """Returns the new OU's id."""
+        ...
+
+    def rename_organizational_unit(self, ou_id: str, name: str) -> None: ...
+    def delete_organizational_unit(self, ou_id: str) -> None: ...
+    def create_account(
+        self, *, name: str, email: str, role_name: str, tags: Mapping[str, str]
+    ) -> str:
+        """Create an account in the root and wait until it exists; returns its id."""
+        ...
+
+    def move_account(
+        self, account_id: str, source_parent_id: str, destination_parent_id: str
+    ) -> None: ...
+    def close_account(self, account_id: str) -> None: ...
+    def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None: ...
+    def untag_resource(self, resource_id: str, keys: list[str]) -> None: ...
+
+    # --- inside an account, through its role ------------------------------------------------
+
+    def set_password_policy(
+        self, account_id: str, role_name: str, settings: PasswordPolicySettings | None
+    ) -> None:
+        """None removes the policy."""
+        ...
+
+    def set_account_alias(self, account_id: str, role_name: str, alias: str | None) -> None:
+        """None removes the alias."""
+        ...
+
+    # --- stacks, in one account and region --------------------------------------------------
+
+    def list_stacks(self, account_id: str, role_name: str, region: str) -> dict[str, LiveStack]:
+        """Every stack that is not deleted, by name."""
+        ...
+
+    def deploy_stack(self, deployment: StackDeployment) -> StackResult:
+        """Create or update the stack and wait until it has settled."""
+        ...
+
+    def delete_stack(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> None:
+        """Delete the stack and wait; a stack that is gone already is success."""
+        ...
+
+    def describe_stack(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> StackResult | None:
+        """The stack's outputs and exports now, or None when there is no such stack."""
+        ...
+
+    def read_export(self, *, account_id: str, role_name: str, region: str, name: str) -> str | None:
+        """The value of a CloudFormation export, or None."""
+        ...
+
+    # --- StackSets of the management account ------------------------------------------------
+
+    def describe_stack_set(self, name: str) -> LiveStackSet | None:
+        """The StackSet and its instances, or None when there is none."""
+        ...
+
+    def create_stack_set(self, definition: StackSetDefinition) -> tuple[str, str]:
+        """Create a service-managed StackSet with no instances yet; returns (id, ARN)."""
+        ...
+
+    def update_stack_set(
+        self,
+        definition: StackSetDefinition,
+        *,
+        targets: InstanceTargets | None,
+        preferences: Preferences,
+    ) -> None:
+        """Update the StackSet and the instances of `targets` (None: every instance)."""
+        ...
+
+    def create_stack_instances(
+        self, *, name: str, targets: InstanceTargets, preferences: Preferences
+    ) -> None: ...
+    def delete_stack_instances(
+        self, *, name: str, targets: InstanceTargets, preferences: Preferences
+    ) -> None: ...
+    def delete_stack_set(self, name: str) -> None:
+        """Delete a StackSet that holds no instances; one that is gone already is success."""
+        ...
+
+    # --- S3: the objects of copy-to-s3 tasks ------------------------------------------------
+
+    def head_s3_object(self, *, bucket: str, key: str, region: str) -> str | None:
+        """The object's ETag, or None when it does not exist."""
+        ...
+
+    def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str:
+        """Returns the new object's ETag."""
+        ...
+
+    # --- S3: the state document and its lock ------------------------------------------------
+
+    def ensure_bucket(self, bucket: str, region: str) -> None:
+        """Make sure the bucket exists, versioned and not public."""
+        ...
+
+    def get_object(self, bucket: str, key: str) -> tuple[bytes, str] | None:
+        """(body, ETag), or None when the key does not exist."""
+        ...
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
+        """Write only over the version `if_match`, or only where there is none
+        (`if_none_match`); returns the new ETag."""
+        ...
+
+    def delete_object(self, bucket: str, key: str) -> None: ...
