@@ -138,6 +138,10 @@ def _parser() -> argparse.ArgumentParser:
         "--state", type=Path, help="a local state file to take the ids of created accounts from"
     )
 
+    show = commands.add_parser("show", help="print a plan saved with `orgc plan --out FILE`")
+    show.add_argument("plan", type=Path, help="the saved plan (any file name)")
+    show.add_argument("--format", choices=sorted(RENDERERS), default="text")
+
     explain = commands.add_parser("explain", help="what a diagnostic code means")
     explain.add_argument("code")
 
@@ -334,23 +338,36 @@ def _write_plan(path: Path, result: Plan) -> None:
 
 
 def _is_saved_plan(path: Path) -> bool:
-    """A JSON file that says it is an orgc plan (organization files are YAML)."""
-    if not path.is_file() or path.suffix != ".json":
-        return False
+    """Whether `path` is a saved plan, told by its content, never by its name: a JSON document
+    whose `format` marker says it is one. Task and organization files are YAML mappings of
+    tasks or resources and never carry that marker, so they are never taken for a plan."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        if not path.is_file():
+            return False
+        with path.open("rb") as file:
+            head = file.read(len(_PLAN_MARKER_WINDOW))
+            if not head.lstrip().startswith(b"{"):
+                return False
+            text = (head + file.read()).decode("utf-8")
+        data = json.loads(text)
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(data, dict) and data.get("format") == PLAN_FORMAT
 
 
+# A saved plan starts with `{` after at most this much white space.
+_PLAN_MARKER_WINDOW = b" " * 4096
+
+
 def _apply(args: argparse.Namespace) -> int:
     from orgc.pipeline import compile_organization, load_saved_plan, plan_and_apply, run_apply
 
-    if not args.auto_approve and not sys.stdin.isatty():
+    # A saved plan was reviewed when it was made: applying it does not ask again.
+    saved_plan = _is_saved_plan(args.target)
+    if not saved_plan and not args.auto_approve and not sys.stdin.isatty():
         print(
             "orgc: apply asks for confirmation on a terminal; pass --auto-approve to apply "
-            "without asking",
+            "without asking, or apply a plan saved with `orgc plan --out FILE`",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -367,12 +384,10 @@ def _apply(args: argparse.Namespace) -> int:
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         started = time.monotonic()
-        if _is_saved_plan(args.target):
+        if saved_plan:
             saved = load_saved_plan(args.target)
             sys.stdout.write(render_text(saved))
             if not saved.has_changes:
-                return EXIT_OK
-            if not args.auto_approve and not confirm(saved):
                 return EXIT_OK
             result = run_apply(
                 saved,
@@ -486,10 +501,34 @@ def _state(args: argparse.Namespace) -> int:
     return _with_aws(args, EXIT_INVALID, body)
 
 
+def _show(args: argparse.Namespace) -> int:
+    from orgc.pipeline import StalePlan, load_saved_plan
+
+    if not _is_saved_plan(args.plan):
+        _print_diagnostics(
+            [
+                Diagnostic(
+                    "E606",
+                    f"{args.plan} is not a plan saved by `orgc plan --out` (a saved plan is a "
+                    f'JSON document with "format": "{PLAN_FORMAT}")',
+                )
+            ]
+        )
+        return EXIT_INVALID
+    try:
+        saved = load_saved_plan(args.plan)
+    except StalePlan as error:
+        _print_diagnostics([error.diagnostic])
+        return EXIT_INVALID
+    sys.stdout.write(RENDERERS[args.format](saved))
+    return EXIT_OK
+
+
 _COMMANDS = {
     "validate": _validate,
     "plan": _plan,
     "apply": _apply,
+    "show": _show,
     "explain": _explain,
     "emulator": _emulator,
     "state": _state,
