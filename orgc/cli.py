@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-cmd", action="store_true", help="let !Cmd run shell commands while loading"
     )
     inputs.add_argument(
+        "--no-lint",
+        action="store_true",
+        help="do not check rendered templates with cfn-lint (it runs when installed, unless "
+        "ORGC_LINT=0)",
+    )
+    inputs.add_argument(
         "--parameter",
         action="append",
         default=[],
@@ -184,13 +190,23 @@ def _validate(args: argparse.Namespace) -> int:
     from orgc.pipeline import validate
 
     diagnostics = validate(
-        args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+        args.path,
+        root=args.root,
+        allow_cmd=args.allow_cmd,
+        parameters=_parameters(args),
+        lint=_lint(args),
     )
     _print_diagnostics(diagnostics, sys.stdout)
     errors = sum(1 for d in diagnostics if d.severity.value == "error")
     warnings = len(diagnostics) - errors
     print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
     return EXIT_INVALID if errors else EXIT_OK
+
+
+def _lint(args: argparse.Namespace) -> bool:
+    from orgc.lint import available
+
+    return not args.no_lint and available()
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -270,12 +286,14 @@ if TYPE_CHECKING:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from orgc.pipeline import compile_organization, make_plan
+    from orgc.pipeline import compile_organization, lint_templates, make_plan
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         inputs = compile_organization(
             args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
         )
+        if _lint(args):
+            lint_templates(inputs)
         result = make_plan(
             inputs,
             provider,
@@ -360,7 +378,13 @@ _PLAN_MARKER_WINDOW = b" " * 4096
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from orgc.pipeline import compile_organization, load_saved_plan, plan_and_apply, run_apply
+    from orgc.pipeline import (
+        compile_organization,
+        lint_templates,
+        load_saved_plan,
+        plan_and_apply,
+        run_apply,
+    )
 
     # A saved plan was reviewed when it was made: applying it does not ask again.
     saved_plan = _is_saved_plan(args.target)
@@ -401,6 +425,8 @@ def _apply(args: argparse.Namespace) -> int:
         inputs = compile_organization(
             args.target, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
         )
+        if _lint(args):
+            lint_templates(inputs)
         fresh, outcome = plan_and_apply(
             inputs,
             provider,

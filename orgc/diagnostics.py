@@ -593,6 +593,13 @@ CODES: dict[str, Code] = {
         "itself. Refer to the resource with !Ref or !GetAtt instead.",
     ),
     # StackSet mode (E440-E449, W440-W449): a task with DeploymentMode: StackSet
+    "E435": Code(
+        "rendered template fails cfn-lint",
+        "cfn-lint (installed with the lint extra) found an error in a template as orgc renders "
+        "it for a target: a resource type that does not exist in the region, a property the "
+        "type does not have, a value of the wrong shape. CloudFormation would refuse the stack "
+        "at apply. Correct the template; --no-lint (or ORGC_LINT=0) skips the check.",
+    ),
     "E440": Code(
         "StackSet deploys to the management account",
         "A service-managed StackSet never deploys to the organization's management account, so "
