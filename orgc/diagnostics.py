@@ -510,6 +510,13 @@ CODES: dict[str, Code] = {
         "ForeachAccount has no effect.",
     ),
     # --- bind and render (E401-E449, W401-W409) ----------------------------------------------
+    "W353": Code(
+        "binding sends stacks to a region an SCP denies",
+        "A service control policy on the path of the target account (the root, its OUs, the "
+        "account) denies CloudFormation in that region, typically the landing zone's "
+        "region-deny guardrail, so the stacks there would fail at apply. Remove the region from "
+        "the binding, or allow the region in the SCP.",
+    ),
     "E401": Code(
         "unknown account or OU",
         "A binding or DependsOnAccount refers with !Ref to a logical id that the organization "
