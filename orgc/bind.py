@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
 from orgc.model import Organization
+from orgc.region_denials import Denial, region_denials
 from orgc.tasks import StacksTask
 from orgc.templates import Binding, Template
 
@@ -39,6 +40,7 @@ def bind_template(
     """The targets of `task`'s template; every reference to a missing account or OU reported."""
     placed: dict[tuple[str, str], list[str]] = {}
     loops: dict[str, tuple[str, ...]] = {}
+    denied = _DeniedRegions(task.name, organization)
     for logical_id, resource in sorted(template.resources.items()):
         binding = resource.binding if resource.binding is not None else template.default_binding
         if binding is not None:
@@ -46,6 +48,7 @@ def bind_template(
             for account in accounts:
                 for region in regions:
                     placed.setdefault((account, region), []).append(logical_id)
+                    denied.check(binding, account, region)
         if resource.foreach is not None:
             loops[logical_id] = _accounts(resource.foreach, organization, diagnostics)
         for account in resource.depends_on_accounts:
@@ -60,6 +63,7 @@ def bind_template(
     # references are checked here so that a misspelt one is reported whatever uses it.
     for binding in template.bindings.values():
         _accounts(binding, organization, diagnostics)
+    denied.report(diagnostics)
     return BoundTemplate(
         task=task.name,
         targets={target: tuple(sorted(placed[target])) for target in sorted(placed)},
@@ -225,3 +229,46 @@ def _check_ref(
         "E402", f"{ref} is {kind}, but {attribute} takes {many}{instead}", spans.get(ref)
     )
     return False
+
+
+class _DeniedRegions:
+    """W353 where a binding sends stacks to a region an SCP on the account's path denies: one
+    warning per binding, policy statement and region, naming the accounts."""
+
+    def __init__(self, task: str, organization: Organization) -> None:
+        self._task = task
+        self._organization = organization
+        self._known: dict[tuple[str, str], tuple[Denial, ...]] = {}
+        self._found: dict[tuple[Span | None, Denial, str], list[str]] = {}
+
+    def check(self, binding: Binding, account: str, region: str) -> None:
+        denials = self._known.get((account, region))
+        if denials is None:
+            denials = region_denials(self._organization, account, region)
+            self._known[(account, region)] = denials
+        for denial in denials:
+            self._found.setdefault((binding.span, denial, region), []).append(account)
+
+    def report(self, diagnostics: Diagnostics) -> None:
+        for (span, denial, region), accounts in self._found.items():
+            names = sorted(set(accounts))
+            shown = _listing(names)
+            conditions = ", ".join(denial.unless)
+            unless = (
+                f" unless its other conditions ({conditions}) exempt orgc" if conditions else ""
+            )
+            diagnostics.add(
+                "W353",
+                f"task {self._task} deploys to {region} in {shown}, but SCP {denial.policy_name} "
+                f"(statement {denial.statement}, attached to {denial.attached_to}) denies "
+                f"{region} there{unless}, so those stacks would fail; remove the region from the "
+                "binding or allow it in the SCP",
+                span,
+            )
+
+
+def _listing(names: list[str], shown: int = 3) -> str:
+    """`A`, `A and B`, `A, B and C`, `A, B, C and 4 more`."""
+    if len(names) > shown:
+        return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

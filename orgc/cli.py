@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-cmd", action="store_true", help="let !Cmd run shell commands while loading"
     )
     inputs.add_argument(
+        "--no-lint",
+        action="store_true",
+        help="do not check rendered templates with cfn-lint (it runs when installed, unless "
+        "ORGC_LINT=0)",
+    )
+    inputs.add_argument(
         "--parameter",
         action="append",
         default=[],
@@ -138,6 +144,10 @@ def _parser() -> argparse.ArgumentParser:
         "--state", type=Path, help="a local state file to take the ids of created accounts from"
     )
 
+    show = commands.add_parser("show", help="print a plan saved with `orgc plan --out FILE`")
+    show.add_argument("plan", type=Path, help="the saved plan (any file name)")
+    show.add_argument("--format", choices=sorted(RENDERERS), default="text")
+
     explain = commands.add_parser("explain", help="what a diagnostic code means")
     explain.add_argument("code")
 
@@ -180,13 +190,23 @@ def _validate(args: argparse.Namespace) -> int:
     from orgc.pipeline import validate
 
     diagnostics = validate(
-        args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+        args.path,
+        root=args.root,
+        allow_cmd=args.allow_cmd,
+        parameters=_parameters(args),
+        lint=_lint(args),
     )
     _print_diagnostics(diagnostics, sys.stdout)
     errors = sum(1 for d in diagnostics if d.severity.value == "error")
     warnings = len(diagnostics) - errors
     print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
     return EXIT_INVALID if errors else EXIT_OK
+
+
+def _lint(args: argparse.Namespace) -> bool:
+    from orgc.lint import available
+
+    return not args.no_lint and available()
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -266,12 +286,14 @@ if TYPE_CHECKING:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from orgc.pipeline import compile_organization, make_plan
+    from orgc.pipeline import compile_organization, lint_templates, make_plan
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         inputs = compile_organization(
             args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
         )
+        if _lint(args):
+            lint_templates(inputs)
         result = make_plan(
             inputs,
             provider,
@@ -334,23 +356,42 @@ def _write_plan(path: Path, result: Plan) -> None:
 
 
 def _is_saved_plan(path: Path) -> bool:
-    """A JSON file that says it is an orgc plan (organization files are YAML)."""
-    if not path.is_file() or path.suffix != ".json":
-        return False
+    """Whether `path` is a saved plan, told by its content, never by its name: a JSON document
+    whose `format` marker says it is one. Task and organization files are YAML mappings of
+    tasks or resources and never carry that marker, so they are never taken for a plan."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        if not path.is_file():
+            return False
+        with path.open("rb") as file:
+            head = file.read(len(_PLAN_MARKER_WINDOW))
+            if not head.lstrip().startswith(b"{"):
+                return False
+            text = (head + file.read()).decode("utf-8")
+        data = json.loads(text)
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(data, dict) and data.get("format") == PLAN_FORMAT
 
 
-def _apply(args: argparse.Namespace) -> int:
-    from orgc.pipeline import compile_organization, load_saved_plan, plan_and_apply, run_apply
+# A saved plan starts with `{` after at most this much white space.
+_PLAN_MARKER_WINDOW = b" " * 4096
 
-    if not args.auto_approve and not sys.stdin.isatty():
+
+def _apply(args: argparse.Namespace) -> int:
+    from orgc.pipeline import (
+        compile_organization,
+        lint_templates,
+        load_saved_plan,
+        plan_and_apply,
+        run_apply,
+    )
+
+    # A saved plan was reviewed when it was made: applying it does not ask again.
+    saved_plan = _is_saved_plan(args.target)
+    if not saved_plan and not args.auto_approve and not sys.stdin.isatty():
         print(
             "orgc: apply asks for confirmation on a terminal; pass --auto-approve to apply "
-            "without asking",
+            "without asking, or apply a plan saved with `orgc plan --out FILE`",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -367,12 +408,10 @@ def _apply(args: argparse.Namespace) -> int:
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         started = time.monotonic()
-        if _is_saved_plan(args.target):
+        if saved_plan:
             saved = load_saved_plan(args.target)
             sys.stdout.write(render_text(saved))
             if not saved.has_changes:
-                return EXIT_OK
-            if not args.auto_approve and not confirm(saved):
                 return EXIT_OK
             result = run_apply(
                 saved,
@@ -386,6 +425,8 @@ def _apply(args: argparse.Namespace) -> int:
         inputs = compile_organization(
             args.target, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
         )
+        if _lint(args):
+            lint_templates(inputs)
         fresh, outcome = plan_and_apply(
             inputs,
             provider,
@@ -486,10 +527,34 @@ def _state(args: argparse.Namespace) -> int:
     return _with_aws(args, EXIT_INVALID, body)
 
 
+def _show(args: argparse.Namespace) -> int:
+    from orgc.pipeline import StalePlan, load_saved_plan
+
+    if not _is_saved_plan(args.plan):
+        _print_diagnostics(
+            [
+                Diagnostic(
+                    "E606",
+                    f"{args.plan} is not a plan saved by `orgc plan --out` (a saved plan is a "
+                    f'JSON document with "format": "{PLAN_FORMAT}")',
+                )
+            ]
+        )
+        return EXIT_INVALID
+    try:
+        saved = load_saved_plan(args.plan)
+    except StalePlan as error:
+        _print_diagnostics([error.diagnostic])
+        return EXIT_INVALID
+    sys.stdout.write(RENDERERS[args.format](saved))
+    return EXIT_OK
+
+
 _COMMANDS = {
     "validate": _validate,
     "plan": _plan,
     "apply": _apply,
+    "show": _show,
     "explain": _explain,
     "emulator": _emulator,
     "state": _state,

@@ -218,6 +218,43 @@ CODES: dict[str, Code] = {
         "management account in no OU",
         "Informational: an account that no OU lists lives in the root.",
     ),
+    "E363": Code(
+        "unknown region",
+        "A region name that AWS does not have would move every stack of the binding: the plan "
+        "deletes them where they are and creates them in a region that does not exist. Use the "
+        "region the message suggests; if AWS opened the region after the date of "
+        "orgc/data/regions.json, add it there.",
+    ),
+    # --- policy grammar (E370-E379) ---------------------------------------------------------
+    "E370": Code(
+        "policy document lacks a required element",
+        "Every SCP and RCP needs a Version and a Statement, and every statement an Effect and "
+        "an Action (or NotAction). Add the element the message names.",
+    ),
+    "E371": Code(
+        "policy document element not in its policy language",
+        "AWS Organizations refuses a policy whose keys or values are not in the language of "
+        "its type (orgc/data/policy_grammar.json lists them with their sources): a misspelt "
+        "key (Efect), an effect other than Allow or Deny (RCPs: Deny only), Principal in an "
+        "SCP. Use the element the message suggests.",
+    ),
+    "E372": Code(
+        "malformed action or resource",
+        "Actions are service:Action with wildcards (s3:Get*) or '*'; resources are ARNs "
+        "(arn:partition:service:region:account:resource) or '*'. Correct the value.",
+    ),
+    "E373": Code(
+        "unknown condition or inheritance operator",
+        "Condition operators are IAM's (StringEquals, ArnLike, ... with ForAllValues:/"
+        "ForAnyValue: and IfExists); tag, backup and AI opt-out policies use @@assign, "
+        "@@append and @@remove. Use the operator the message suggests.",
+    ),
+    "E374": Code(
+        "unknown global condition key",
+        "A condition on an aws: key that does not exist never matches, so the statement "
+        "guards nothing (or denies everything). Use the key the message suggests; if AWS added "
+        "the key after the date of orgc/data/policy_grammar.json, add it there.",
+    ),
     # --- task files (E320-E349, W320-W329) -------------------------------------------------
     "E320": Code(
         "not a task file",
@@ -473,6 +510,13 @@ CODES: dict[str, Code] = {
         "ForeachAccount has no effect.",
     ),
     # --- bind and render (E401-E449, W401-W409) ----------------------------------------------
+    "W353": Code(
+        "binding sends stacks to a region an SCP denies",
+        "A service control policy on the path of the target account (the root, its OUs, the "
+        "account) denies CloudFormation in that region, typically the landing zone's "
+        "region-deny guardrail, so the stacks there would fail at apply. Remove the region from "
+        "the binding, or allow the region in the SCP.",
+    ),
     "E401": Code(
         "unknown account or OU",
         "A binding or DependsOnAccount refers with !Ref to a logical id that the organization "
@@ -556,6 +600,13 @@ CODES: dict[str, Code] = {
         "itself. Refer to the resource with !Ref or !GetAtt instead.",
     ),
     # StackSet mode (E440-E449, W440-W449): a task with DeploymentMode: StackSet
+    "E435": Code(
+        "rendered template fails cfn-lint",
+        "cfn-lint (installed with the lint extra) found an error in a template as orgc renders "
+        "it for a target: a resource type that does not exist in the region, a property the "
+        "type does not have, a value of the wrong shape. CloudFormation would refuse the stack "
+        "at apply. Correct the template; --no-lint (or ORGC_LINT=0) skips the check.",
+    ),
     "E440": Code(
         "StackSet deploys to the management account",
         "A service-managed StackSet never deploys to the organization's management account, so "

@@ -19,6 +19,7 @@ from typing import Any
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
 from orgc.load import DataPath, LoadedFile
 from orgc.observed import SERVICE_CONTROL_POLICY, PasswordPolicySettings
+from orgc.policy_grammar import check_policy
 
 DEFAULT_ACCESS_ROLE = "OrganizationAccountAccessRole"
 
@@ -507,6 +508,7 @@ def _policies(builder: _Builder) -> dict[str, Policy]:
             if resource.type == SERVICE_CONTROL_POLICY_TYPE
             else str(p.get("PolicyType", SERVICE_CONTROL_POLICY))
         )
+        _check_grammar(builder, policy_type, document, (*path, "PolicyDocument"))
         result[resource.logical_id] = Policy(
             logical_id=resource.logical_id,
             policy_type=policy_type,
@@ -517,6 +519,15 @@ def _policies(builder: _Builder) -> dict[str, Policy]:
             span=builder.span(resource.path),
         )
     return result
+
+
+def _check_grammar(
+    builder: _Builder, policy_type: str, document: dict[str, Any], path: DataPath
+) -> None:
+    for finding in check_policy(policy_type, document):
+        where = (*path, *finding.path)
+        span = builder.file.source_map.key_span(where) if finding.key else builder.span(where)
+        builder.diagnostics.add(finding.code, finding.message, span)
 
 
 def _policy_targets(builder: _Builder) -> dict[str, list[str]]:

@@ -15,6 +15,7 @@ from orgc.bind import BoundTemplate, bind_template
 from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
 from orgc.graph import StackOrder, order_stacks
+from orgc.lint import cache_directory, lint_stacks
 from orgc.load import LoadedFile, LoadOptions, load_organization
 from orgc.model import Organization, build_organization
 from orgc.observe import observe_objects, observe_organization, observe_stack_sets, observe_stacks
@@ -150,9 +151,11 @@ def validate(
     root: Path | None = None,
     allow_cmd: bool = False,
     parameters: Mapping[str, str] | None = None,
+    lint: bool = False,
 ) -> tuple[Diagnostic, ...]:
     """Every diagnostic for `path`, errors and warnings, sorted: the files, and what their
-    stacks and StackSets make of them, with the ids the files give (no AWS call)."""
+    stacks and StackSets make of them, with the ids the files give (no AWS call); with `lint`,
+    cfn-lint's findings in the rendered templates too."""
     try:
         inputs = compile_organization(path, root=root, allow_cmd=allow_cmd, parameters=parameters)
     except StageError as error:
@@ -161,10 +164,23 @@ def validate(
         return inputs.warnings
     ids = known_ids(wanted_ids(inputs.organization), State())
     try:
-        found = {*inputs.warnings, *compile_stacks(inputs, ids, None)[3]}
+        stacks, _, _, warnings = compile_stacks(inputs, ids, None)
     except StageError as error:
-        found = {*inputs.warnings, *error.diagnostics}
+        return tuple(sorted({*inputs.warnings, *error.diagnostics}, key=Diagnostic.sort_key))
+    found = {*inputs.warnings, *warnings}
+    if lint:
+        found.update(lint_stacks(stacks, cache_directory()))
     return tuple(sorted(found, key=Diagnostic.sort_key))
+
+
+def lint_templates(inputs: Inputs) -> None:
+    """cfn-lint over every template the inputs render, offline; StageError on findings."""
+    if not inputs.stack_tasks:
+        return
+    ids = known_ids(wanted_ids(inputs.organization), State())
+    findings = lint_stacks(compile_stacks(inputs, ids, None)[0], cache_directory())
+    if findings:
+        raise StageError(findings)
 
 
 def make_plan(

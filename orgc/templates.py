@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
 from orgc.load import DataPath, LoadedFile, LoadOptions, display_path, load_file
+from orgc.regions import unknown_region
 
 if TYPE_CHECKING:
     from orgc.tasks import StacksTask
@@ -214,6 +215,7 @@ def parse_binding(
                     "E352", "Region is a region name or a list of them", file.span(where)
                 )
             else:
+                _check_regions(regions, where, isinstance(item, list), file, diagnostics)
                 fields["regions"] = tuple(dict.fromkeys(regions))
                 fields["regions_given"] = True
     return Binding(**fields, span=file.source_map.key_span(path), ref_spans=ref_spans)
@@ -443,7 +445,17 @@ def _default_regions(
     if not isinstance(regions, list) or not all(isinstance(r, str) and r for r in regions):
         diagnostics.add("E352", f"{key} is a region name or a list of them", file.span((key,)))
         return ()
+    _check_regions(regions, (key,), isinstance(value, list), file, diagnostics)
     return tuple(dict.fromkeys(regions))
+
+
+def _check_regions(
+    regions: list[str], path: DataPath, listed: bool, file: LoadedFile, diagnostics: Diagnostics
+) -> None:
+    for index, region in enumerate(regions):
+        problem = unknown_region(region)
+        if problem:
+            diagnostics.add("E363", problem, file.span((*path, index) if listed else path))
 
 
 def _named_ref(value: Any) -> str | None:

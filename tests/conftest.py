@@ -14,6 +14,15 @@ from orgc.aws import AwsProvider
 from orgc.emulator import Emulator, emulator_environment, emulator_unset_variables
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _lint_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """cfn-lint's findings cache (orgc/lint.py) in a directory of the test session's own, never
+    the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
     """One emulator server for the test session."""

@@ -217,3 +217,112 @@ def test_a_resource_without_binding_takes_the_default(tmp_path: Path) -> None:
     }
     # Queue has accounts but no region: the default binding's Region is not a default region.
     assert [d.code for d in diagnostics] == ["W401"]
+
+
+REGION_GUARDRAIL = """\
+AWSTemplateFormatVersion: '2010-09-09-OC'
+Organization:
+  Management:
+    Type: OC::ORG::MasterAccount
+    Properties: {AccountName: management, AccountId: '123456789012'}
+  Root:
+    Type: OC::ORG::OrganizationRoot
+    Properties: {ServiceControlPolicies: !Ref OnlyIreland}
+  WorkloadsOU:
+    Type: OC::ORG::OrganizationalUnit
+    Properties:
+      OrganizationalUnitName: workloads
+      Accounts: [!Ref Shop, !Ref Search]
+      ServiceControlPolicies: !Ref NoVirginiaUnlessPlatform
+  Shop:
+    Type: OC::ORG::Account
+    Properties: {AccountName: shop, RootEmail: shop@example.com}
+  Search:
+    Type: OC::ORG::Account
+    Properties: {AccountName: search, RootEmail: search@example.com}
+  Loose:
+    Type: OC::ORG::Account
+    Properties: {AccountName: loose, RootEmail: loose@example.com}
+  OnlyIreland:
+    Type: OC::ORG::ServiceControlPolicy
+    Properties:
+      PolicyName: OnlyIreland
+      PolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - Sid: DenyOtherRegions
+            Effect: Deny
+            NotAction: ['iam:*', 'sts:*', 'organizations:*']
+            Resource: '*'
+            Condition: {StringNotLike: {aws:RequestedRegion: ['eu-west-*', us-east-1]}}
+          - Sid: DenyIamOutsideIreland
+            Effect: Deny
+            Action: 'iam:*'
+            Resource: '*'
+            Condition: {StringNotEquals: {aws:RequestedRegion: eu-west-1}}
+  NoVirginiaUnlessPlatform:
+    Type: OC::ORG::ServiceControlPolicy
+    Properties:
+      PolicyName: NoVirginiaUnlessPlatform
+      PolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - Effect: Deny
+            Action: ['cloudformation:*', 'ssm:*']
+            Resource: '*'
+            Condition:
+              StringEquals: {aws:RequestedRegion: us-east-1}
+              ArnNotLike: {aws:PrincipalArn: 'arn:aws:iam::*:role/Platform'}
+"""
+
+REGION_TASKS = """\
+OrganizationUpdate:
+  Type: update-organization
+  Template: ./organization.yml
+Topics:
+  Type: update-stacks
+  Template: ./topic.yml
+  StackName: topics
+"""
+
+REGION_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09-OC'
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+    OrganizationBinding:
+      IncludeMasterAccount: true
+      Account: '*'
+      Region: [eu-west-1, us-east-1, eu-central-1]
+"""
+
+
+def test_a_binding_to_a_region_an_scp_denies_is_a_warning_naming_it(tmp_path: Path) -> None:
+    from orgc.load import display_path
+    from orgc.pipeline import validate
+
+    (tmp_path / "organization.yml").write_text(REGION_GUARDRAIL, encoding="utf-8")
+    (tmp_path / "tasks.yml").write_text(REGION_TASKS, encoding="utf-8")
+    (tmp_path / "topic.yml").write_text(REGION_TEMPLATE, encoding="utf-8")
+    found = validate(tmp_path / "tasks.yml", root=tmp_path)
+    where = f"{display_path(tmp_path / 'topic.yml')}:5:5"
+    # The management account is never restricted by SCPs; the IAM-only statement does not
+    # cover CloudFormation.
+    assert [(str(d.span), d.code, d.message) for d in found] == [
+        (
+            where,
+            "W353",
+            "task Topics deploys to eu-central-1 in Loose, Search and Shop, but SCP OnlyIreland "
+            "(statement DenyOtherRegions, attached to the root) denies eu-central-1 there, so "
+            "those stacks would fail; remove the region from the binding or allow it in the SCP",
+        ),
+        (
+            where,
+            "W353",
+            "task Topics deploys to us-east-1 in Search and Shop, but SCP "
+            "NoVirginiaUnlessPlatform (statement 1, attached to OU WorkloadsOU) denies "
+            "us-east-1 there unless its other conditions (ArnNotLike aws:PrincipalArn) exempt "
+            "orgc, so those stacks would fail; remove the region from the binding or allow it "
+            "in the SCP",
+        ),
+    ]

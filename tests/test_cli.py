@@ -123,3 +123,55 @@ def test_detailed_exitcode_and_formats(
     replanned = capsys.readouterr().out
     assert "No changes." in replanned
     assert "Unchanged: 57 target(s)" in replanned
+
+
+@pytest.mark.parametrize("name", ["saved.plan", "plan.json", "tfplan", "review.yml"])
+def test_a_saved_plan_is_known_by_its_content_whatever_its_name(  # noqa: PLR0917
+    name: str,
+    aws: AwsProvider,
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(TOP)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    state = ["--state", str(tmp_path / "state.json"), "--endpoint-url", emulator.endpoint]
+    saved = tmp_path / name
+    assert main(["plan", "organization/organization.yml", "--out", str(saved), *state]) == 0
+    planned = capsys.readouterr()
+    assert f"apply it with: orgc apply {saved}" in planned.err
+
+    assert main(["show", str(saved)]) == 0
+    assert capsys.readouterr().out == planned.out
+    assert main(["show", str(saved), "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == json.loads(saved.read_text(encoding="utf-8"))
+    assert main(["show", str(saved), "--format", "markdown"]) == 0
+    assert capsys.readouterr().out.startswith("### orgc plan for `o-")
+
+    # Reviewed when it was made: applied without a terminal and without --auto-approve.
+    assert main(["apply", str(saved), *state]) == 0
+    applied = capsys.readouterr().out
+    assert "Apply complete:" in applied
+    assert main(["plan", "organization/organization.yml", "--detailed-exitcode", *state]) == 0
+    assert "No changes." in capsys.readouterr().out
+
+
+def test_task_and_organization_files_are_never_taken_for_saved_plans(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for path in (
+        TOP / "organization" / "organization-tasks.yml",
+        TOP / "organization" / "organization.yml",
+    ):
+        assert main(["show", str(path)]) == 1
+        assert capsys.readouterr().err == (
+            f"orgc: error[E606]: {path} is not a plan saved by `orgc plan --out` "
+            '(a saved plan is a JSON document with "format": "orgc-plan")\n'
+        )
+    # JSON that is not a plan, and a flow-style YAML organization, are not plans either.
+    other = tmp_path / "organization.json"
+    other.write_text('{"Organization": {}, "format": "yaml"}', encoding="utf-8")
+    assert main(["show", str(other)]) == 1
+    assert "is not a plan saved by `orgc plan --out`" in capsys.readouterr().err

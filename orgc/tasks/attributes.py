@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from orgc.diagnostics import Span, did_you_mean
 from orgc.intrinsics import SUB_VARIABLE, describe, is_expression, is_known, to_text
 from orgc.load import DataPath, display_path
+from orgc.regions import unknown_region
 from orgc.tasks.model import COMMON_ATTRIBUTES, REQUIRED_HINTS, TASK_TYPES
 from orgc.tasks.parameters import TaskFile
 from orgc.templates import Binding
@@ -219,6 +220,10 @@ class TaskReader:
                     self.file.span((self.name, key, index)),
                 )
                 return None
+            problem = unknown_region(region)
+            if problem:
+                where = (self.name, key, index) if isinstance(value, list) else (self.name, key)
+                self.diagnostics.add("E363", problem, self.file.span(where))
         return tuple(dict.fromkeys(regions))
 
     def local_path(self, key: str, kind: Literal["file", "directory", "any"]) -> Path | None:

@@ -1,0 +1,201 @@
+"""Rendered templates checked with cfn-lint, when it is installed (the `lint` extra).
+
+orgc renders one template per stack target; CloudFormation would refuse one with a resource
+type that does not exist or a property it does not know only when apply creates the stack, in
+the middle of a run. cfn-lint knows CloudFormation's resource specification, so orgc runs its
+error rules (ids starting with E: template structure, functions, resource types, properties and
+their values) over every distinct rendered template, in the regions the template is bound to,
+and reports each finding at the line of the task that deploys it (E435). cfn-lint's warnings
+and informational rules are not run: orgc's own generated parameters and outputs would set
+some of them off, and a warning is not worth stopping a plan for.
+
+Values known only after apply are `{{orgc:...}}` markers in a rendered template; they are
+replaced by well-formed stand-ins of their kind (a 12-digit account id, an `ou-` id, ...) before
+linting, so a marker is never a finding. Findings are cached by content hash in the user's cache
+directory (`~/.cache/orgc/lint`), so planning the same templates again costs no cfn-lint run,
+and cfn-lint itself (seconds to import) is loaded only when a template was not linted before.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orgc.diagnostics import Diagnostic
+from orgc.render import RenderedStack, markers
+from orgc.render.model import fill_markers
+
+# Setting ORGC_LINT=0 turns cfn-lint off, as `--no-lint` does.
+ENVIRONMENT_SWITCH = "ORGC_LINT"
+
+# Stand-ins for values known only after apply, by marker kind, numbered so that two markers
+# never become the same text (a ForeachAccount copy is named by its account's id): well formed,
+# so only a real mistake is a finding.
+_STAND_INS = {
+    "account": "{:012d}",
+    "organizational-unit": "ou-orgc-{:08d}",
+    "policy": "p-orgc{:08d}",
+    "root": "r-orgc{:d}",
+    "organization-id": "o-orgc{:06d}",
+    "state-bucket": "orgc-state-{:012d}",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str  # cfn-lint's rule id, E3006
+    path: str  # where in the template, Resources/Topic/Type
+    message: str
+
+
+def available() -> bool:
+    """Whether cfn-lint is installed and not switched off."""
+    if os.environ.get(ENVIRONMENT_SWITCH, "1") == "0":
+        return False
+    return importlib.util.find_spec("cfnlint") is not None
+
+
+def lint_stacks(stacks: Sequence[RenderedStack], cache_dir: Path | None) -> tuple[Diagnostic, ...]:
+    """E435 for every cfn-lint error in the rendered `stacks`, one per finding and task."""
+    by_body: dict[str, tuple[dict[str, Any], set[str], list[RenderedStack]]] = {}
+    for stack in stacks:
+        template = _with_stand_ins(stack.template)
+        body = json.dumps(template, sort_keys=True, ensure_ascii=False)
+        entry = by_body.setdefault(body, (template, set(), []))
+        entry[1].add(stack.key.region)
+        entry[2].append(stack)
+    cache = _Cache(cache_dir)
+    found: list[Diagnostic] = []
+    for body, (template, regions, targets) in by_body.items():
+        key = _digest(body, regions)
+        findings = cache.get(key)
+        if findings is None:
+            findings = _lint(template, tuple(sorted(regions)))
+            cache.put(key, findings)
+        found.extend(_diagnostics(findings, targets))
+    cache.save()
+    return tuple(sorted(set(found), key=Diagnostic.sort_key))
+
+
+def _with_stand_ins(template: dict[str, Any]) -> dict[str, Any]:
+    found = markers(template)
+    if not found:
+        return template
+    values = {
+        marker: _STAND_INS.get(marker[0], "orgc{:d}").format(number)
+        for number, marker in enumerate(sorted(found), start=1)
+    }
+    filled: dict[str, Any] = fill_markers(template, values)
+    return filled
+
+
+def _diagnostics(findings: Iterable[Finding], targets: Sequence[RenderedStack]) -> list[Diagnostic]:
+    # One diagnostic per task and finding: the same template in forty accounts is one mistake.
+    first: dict[str, RenderedStack] = {}
+    counts: dict[str, int] = {}
+    for stack in targets:
+        first.setdefault(stack.key.task, stack)
+        counts[stack.key.task] = counts.get(stack.key.task, 0) + 1
+    result = []
+    for finding in findings:
+        for task, stack in first.items():
+            where = f"{stack.key.account}/{stack.key.region}"
+            if counts[task] > 1:
+                where += f" and {counts[task] - 1} other target(s)"
+            result.append(
+                Diagnostic(
+                    "E435",
+                    f"task {task}: the template for {where} fails cfn-lint {finding.rule} at "
+                    f"{finding.path}: {finding.message}",
+                    stack.span,
+                )
+            )
+    return result
+
+
+def _lint(template: dict[str, Any], regions: tuple[str, ...]) -> list[Finding]:
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import run_template_by_data
+
+    config = ConfigMixIn(regions=list(regions))
+    result = []
+    for match in run_template_by_data(template, config, _rules()):
+        rule = str(match.rule.id)
+        if not rule.startswith("E"):
+            continue
+        path = "/".join(str(part) for part in (match.path or ()))
+        result.append(Finding(rule, path, str(match.message)))
+    return sorted(set(result), key=lambda f: (f.path, f.rule, f.message))
+
+
+@functools.cache
+def _rules() -> Any:
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import Runner
+
+    return Runner(ConfigMixIn(regions=["us-east-1"])).rules
+
+
+@functools.cache
+def _version() -> str:
+    return importlib.metadata.version("cfn-lint")
+
+
+def _digest(body: str, regions: Iterable[str]) -> str:
+    text = json.dumps([_version(), sorted(regions), body])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _Cache:
+    """Findings by template digest, in one JSON file; a damaged cache is ignored."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self._file = directory / "findings.json" if directory else None
+        self._entries: dict[str, list[list[str]]] = {}
+        self._changed = False
+        if self._file is None:
+            return
+        try:
+            loaded = json.loads(self._file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(loaded, dict):
+            self._entries = loaded
+
+    def get(self, key: str) -> list[Finding] | None:
+        entry = self._entries.get(key)
+        if not isinstance(entry, list):
+            return None
+        try:
+            return [Finding(*item) for item in entry]
+        except TypeError:
+            return None
+
+    def put(self, key: str, findings: Sequence[Finding]) -> None:
+        self._entries[key] = [[f.rule, f.path, f.message] for f in findings]
+        self._changed = True
+
+    def save(self) -> None:
+        if self._file is None or not self._changed:
+            return
+        try:
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self._file.with_name(f".{self._file.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(self._entries, sort_keys=True), encoding="utf-8")
+            os.replace(temporary, self._file)
+        except OSError:
+            pass  # a cache that cannot be written only costs time next run
+
+
+def cache_directory() -> Path:
+    """`$XDG_CACHE_HOME/orgc/lint`, else `~/.cache/orgc/lint`: never inside the project."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "orgc" / "lint"
