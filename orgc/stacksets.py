@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orgc.bind import BoundTemplate
-from orgc.diagnostics import Diagnostics, Span
+from orgc.diagnostics import CodeId, Diagnostics, Span
 from orgc.model import Organization
 from orgc.plan.document import ROOT, digest
 from orgc.render import CURRENT_ACCOUNT, RenderedStack, StackKey, known_after_apply, markers
@@ -457,7 +457,7 @@ class _Eligibility:
         self.diagnostics = diagnostics
         self.failed = False
 
-    def error(self, code: str, reason: str) -> None:
+    def error(self, code: CodeId, reason: str) -> None:
         self.failed = True
         self.diagnostics.add(
             code, f"task {self.task.name} cannot be a StackSet: {reason}", self.task.span

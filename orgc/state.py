@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeGuard
+
+from orgc.diagnostics import CodeId
 
 if TYPE_CHECKING:
     from orgc.aws import AwsProvider
@@ -57,9 +59,9 @@ _RETIRED_KEY = "retiredOrganizationalUnits"
 class StateError(Exception):
     """The state cannot be read or written; `code` is a diagnostic code (E707 by default)."""
 
-    default_code = "E707"
+    default_code: ClassVar[CodeId] = "E707"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: CodeId | None = None) -> None:
         super().__init__(message)
         self.code = code or self.default_code
         self.message = message
@@ -80,7 +82,7 @@ class StateConflict(StateError):
     default_code = "E703"
 
 
-def _rebuild_state_error(cls: type[StateError], message: str, code: str) -> StateError:
+def _rebuild_state_error(cls: type[StateError], message: str, code: CodeId) -> StateError:
     return cls(message, code=code)
 
 

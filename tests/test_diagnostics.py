@@ -1,0 +1,54 @@
+"""The diagnostics registry: the typed codes, the explanations file and the collector."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import get_args
+
+import pytest
+
+from orgc.cli import main
+from orgc.diagnostics import CODES, CodeId, Diagnostic, Diagnostics, code_id
+
+
+def _data_file() -> dict[str, dict[str, str]]:
+    text = (resources.files("orgc") / "data" / "codes.json").read_text(encoding="utf-8")
+    loaded: dict[str, dict[str, str]] = json.loads(text)
+    return loaded
+
+
+def test_the_typed_codes_and_the_data_file_hold_the_same_codes() -> None:
+    typed = get_args(CodeId)
+    assert len(typed) == len(set(typed)), "CodeId lists a code twice"
+    assert set(typed) == set(_data_file())
+    assert set(CODES) == set(typed)
+
+
+def test_every_code_has_a_title_and_an_explanation() -> None:
+    for code, entry in _data_file().items():
+        assert set(entry) == {"title", "explanation"}, code
+        assert entry["title"].strip(), code
+        assert entry["explanation"].strip(), code
+        assert len(code) == 4, code
+        assert code[0] in "EW", code
+        assert code[1:].isdigit(), code
+
+
+def test_an_unregistered_code_is_refused_at_run_time() -> None:
+    # mypy refuses such a literal where it is written; a code read from a file (a saved plan)
+    # is checked when it becomes a Diagnostic.
+    unregistered = "E999"
+    with pytest.raises(ValueError, match="E999 is not registered"):
+        Diagnostic(unregistered, "no such code")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="E999 is not registered"):
+        Diagnostics().add(unregistered, "no such code")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="W302 is not registered"):
+        code_id("W302")
+    assert code_id("E305") == "E305"
+
+
+def test_explain_reads_the_data_file(capsys: pytest.CaptureFixture[str]) -> None:
+    entry = _data_file()["E443"]
+    assert main(["explain", "E443"]) == 0
+    assert capsys.readouterr().out == f"E443: {entry['title']}\n\n{entry['explanation']}\n"
