@@ -275,7 +275,12 @@ class Diagnostics:
 
 
 class StageError(Exception):
-    """Raised at a stage boundary when the collected diagnostics hold an error."""
+    """Raised at a stage boundary when the collected diagnostics hold an error.
+
+    The one exception that carries diagnostics: the CLI prints `diagnostics` of any StageError.
+    Subclasses (`PlanError`, `StalePlan`, `StateError`, `EmulatorUnavailable`) add no field;
+    they only name where the failure came from, for the callers that must tell them apart.
+    """
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))

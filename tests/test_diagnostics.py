@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import pickle
 from importlib import resources
 from typing import get_args
 
 import pytest
 
 from orgc.cli import main
-from orgc.diagnostics import CODES, CodeId, Diagnostic, Diagnostics, code_id
+from orgc.diagnostics import CODES, CodeId, Diagnostic, Diagnostics, Span, StageError, code_id
+from orgc.emulator import EmulatorUnavailable
+from orgc.pipeline import StalePlan
+from orgc.plan import PlanError
+from orgc.state import StateConflict, StateError, StateLocked
 
 
 def _data_file() -> dict[str, dict[str, str]]:
@@ -52,3 +57,43 @@ def test_explain_reads_the_data_file(capsys: pytest.CaptureFixture[str]) -> None
     entry = _data_file()["E443"]
     assert main(["explain", "E443"]) == 0
     assert capsys.readouterr().out == f"E443: {entry['title']}\n\n{entry['explanation']}\n"
+
+
+def test_one_exception_type_carries_diagnostics() -> None:
+    """Every exception that crosses a stage boundary with diagnostics is a StageError holding
+    them in `diagnostics`, sorted, and nothing else."""
+    late = Diagnostic("E301", "unknown reference", Span("b.yml", 3, 1))
+    early = Diagnostic("E202", "unknown property", Span("a.yml", 9, 5))
+    carriers: list[StageError] = [
+        StageError([late, early]),
+        PlanError([late, early]),
+        StalePlan([late, early]),
+    ]
+    for error in carriers:
+        assert error.diagnostics == (early, late)
+        assert str(error) == f"{early}\n{late}"
+    single: list[tuple[StageError, Diagnostic]] = [
+        (StateError("state x is damaged"), Diagnostic("E707", "state x is damaged")),
+        (StateLocked("held by bob"), Diagnostic("E702", "held by bob")),
+        (StateConflict("changed", code="E703"), Diagnostic("E703", "changed")),
+    ]
+    unavailable = EmulatorUnavailable("module moto is missing")
+    (diagnostic,) = unavailable.diagnostics
+    assert diagnostic.code == "E706"
+    assert diagnostic.message.startswith(
+        "the embedded AWS emulator is not installed (module moto is missing); install it with"
+    )
+    single.append((unavailable, diagnostic))
+    for error, diagnostic in single:
+        assert error.diagnostics == (diagnostic,)
+        # their text is the message alone: apply reports a failed change with str(error)
+        assert str(error) == diagnostic.message
+    for error in [*carriers, *(error for error, _ in single)]:
+        assert isinstance(error, StageError)
+        assert set(vars(error)) == {"diagnostics"}, type(error).__name__
+
+
+def test_a_state_error_survives_pickling() -> None:
+    locked = pickle.loads(pickle.dumps(StateLocked("held by bob")))
+    assert type(locked) is StateLocked
+    assert locked.diagnostics == (Diagnostic("E702", "held by bob"),)
