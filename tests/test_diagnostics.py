@@ -8,6 +8,7 @@ from importlib import resources
 from typing import get_args
 
 import pytest
+from emitted_codes import PLUGIN_NAME, EmittedCodes
 
 from orgc.cli import main
 from orgc.diagnostics import CODES, CodeId, Diagnostic, Diagnostics, Span, StageError, code_id
@@ -97,3 +98,20 @@ def test_a_state_error_survives_pickling() -> None:
     locked = pickle.loads(pickle.dumps(StateLocked("held by bob")))
     assert type(locked) is StateLocked
     assert locked.diagnostics == (Diagnostic("E702", "held by bob"),)
+
+
+def test_every_registered_code_is_emitted_and_every_emitted_code_is_registered(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Runs last (tests/emitted_codes.py moves it there) over what the whole suite emitted."""
+    recorder = request.config.pluginmanager.get_plugin(PLUGIN_NAME)
+    assert isinstance(recorder, EmittedCodes)
+    if recorder.incomplete:
+        pytest.skip(f"needs the whole suite ({'; '.join(recorder.incomplete)})")
+    if recorder.failed:
+        pytest.skip(f"{recorder.failed} other tests failed, so some codes may not have been made")
+    registered = set(get_args(CodeId))
+    unregistered = sorted(recorder.codes - registered)
+    assert not unregistered, f"emitted but not registered: {', '.join(unregistered)}"
+    never_emitted = sorted(registered - recorder.codes)
+    assert not never_emitted, f"registered but emitted by no test: {', '.join(never_emitted)}"
