@@ -40,7 +40,8 @@ class Severity(enum.Enum):
 #
 # `CodeId` is the registry. Every function that takes a code takes a `CodeId`, so mypy refuses
 # a code that is not listed here where it is written; `orgc/data/codes.json` holds what each one
-# means, and tests/test_diagnostics.py proves the two list the same codes.
+# means, and tests/test_diagnostics.py proves the two list the same codes. A new code goes in
+# both places, and needs a test case that emits it (the suite checks that too).
 CodeId = Literal[
     # load (E1xx)
     "E100",
