@@ -20,7 +20,7 @@ from inline import Expectation, actual_diagnostics, expected_diagnostics
 
 from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
 from orgc.intrinsics import ARGUMENT, MAPPING, Problem, Scope, describe, evaluate, is_known
-from orgc.load import LoadOptions, display_path, read_object_body
+from orgc.load import LoadOptions, display_path
 from orgc.pipeline import compile_organization
 from orgc.tasks import (
     ORGANIZATION_TASK_NAME,
@@ -876,15 +876,23 @@ def test_a_copy_to_s3_source_that_cannot_be_read_is_a_diagnostic(
         "s3://site-eu-west-1/index.html"
     ]
 
-    # The file goes away between reading the task files and reading what it uploads.
-    def vanishing(path: Path, *, zipped: bool) -> bytes:
-        path.unlink()
-        return read_object_body(path, zipped=zipped)
+    # Reading the file fails once the task files are read (its permissions, say; a test that
+    # runs as root cannot take them away for real). Path.read_bytes is patched, not the module
+    # that reads the upload, so that the test holds wherever that code lives.
+    source = tmp_project / "site" / "index.html"
+    read_bytes = Path.read_bytes
 
-    monkeypatch.setattr("orgc.pipeline.read_object_body", vanishing)
+    def unreadable(path: Path) -> bytes:
+        if path == source:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", unreadable)
     with pytest.raises(StageError) as raised:
         compile_organization(tasks, root=tmp_project)
-    (unreadable,) = raised.value.diagnostics
-    assert unreadable.code == "E344"
-    assert unreadable.message.startswith("cannot read site/index.html: [Errno 2] No such file")
-    assert str(unreadable.span) == "tasks.yml:4:1"
+    (refused,) = raised.value.diagnostics
+    assert refused.code == "E344"
+    assert refused.message == (
+        f"cannot read site/index.html: [Errno 13] Permission denied: '{source}'"
+    )
+    assert str(refused.span) == "tasks.yml:4:1"
