@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from orgc import __version__
 from orgc.diagnostics import CODES, Diagnostic, StageError
-from orgc.plan import PLAN_FORMAT, Change, Plan, PlanError
+from orgc.plan import PLAN_FORMAT, Change, Plan
 from orgc.show import RENDERERS, render_text
 from orgc.state import StateError
 
@@ -246,20 +246,15 @@ def _store(args: argparse.Namespace, provider: AwsProvider) -> StateStore:
 def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> int:
     """Run `body`, turning AWS, state and input failures into diagnostics and exit codes."""
     from orgc.aws import AwsError, NoCredentials
-    from orgc.emulator import EmulatorUnavailable
-    from orgc.pipeline import StalePlan
 
     try:
         provider = _provider(args)
         return body(provider, lambda: _store(args, provider))
-    except StageError as error:
+    except StateError as error:  # before StageError: a state failure fails the command
         _print_diagnostics(error.diagnostics)
-        return EXIT_INVALID
-    except PlanError as error:
+        return failure_code
+    except StageError as error:  # invalid input, a plan that cannot be made, a stale plan
         _print_diagnostics(error.diagnostics)
-        return EXIT_INVALID
-    except StalePlan as error:
-        _print_diagnostics([error.diagnostic])
         return EXIT_INVALID
     except NoCredentials as error:
         _print_diagnostics([Diagnostic("E705", f"no usable AWS credentials: {error}")])
@@ -267,12 +262,6 @@ def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> in
     except AwsError as error:
         _print_diagnostics([Diagnostic("E701", str(error))])
         return failure_code
-    except StateError as error:
-        _print_diagnostics([Diagnostic(error.code, str(error))])
-        return failure_code
-    except EmulatorUnavailable as error:
-        _print_diagnostics([Diagnostic("E706", str(error))])
-        return EXIT_INVALID
 
 
 if TYPE_CHECKING:
@@ -338,11 +327,8 @@ def _render(args: argparse.Namespace) -> int:
             args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
         )
         written = write_rendered(inputs, args.out, state_file=args.state)
-    except StageError as error:
+    except StageError as error:  # a state that cannot be read included
         _print_diagnostics(error.diagnostics)
-        return EXIT_INVALID
-    except StateError as error:
-        print(f"orgc: error[{error.code}]: {error.message}", file=sys.stderr)
         return EXIT_INVALID
     _print_diagnostics(inputs.warnings)
     print(f"Wrote {written} stack template(s) under {args.out}")
@@ -488,7 +474,7 @@ def _emulator(args: argparse.Namespace) -> int:
             print(f"emulator running at {running}" if running else "no emulator is running")
             return EXIT_OK if running else EXIT_INVALID
     except emulator.EmulatorUnavailable as error:
-        _print_diagnostics([Diagnostic("E706", str(error))])
+        _print_diagnostics(error.diagnostics)
         return EXIT_INVALID
     return EXIT_OK
 
@@ -544,7 +530,7 @@ def _show(args: argparse.Namespace) -> int:
     try:
         saved = load_saved_plan(args.plan)
     except StalePlan as error:
-        _print_diagnostics([error.diagnostic])
+        _print_diagnostics(error.diagnostics)
         return EXIT_INVALID
     sys.stdout.write(RENDERERS[args.format](saved))
     return EXIT_OK

@@ -34,6 +34,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
+from orgc.diagnostics import Diagnostic, StageError
+
 if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
 
@@ -71,14 +73,17 @@ _SERVICE_ENDPOINT_PREFIX = "AWS_ENDPOINT_URL_"
 _spawned: dict[int, subprocess.Popen[bytes]] = {}
 
 
-class EmulatorUnavailable(Exception):
-    """moto (the `emulator` extra) is not installed."""
-
-    code = "E706"
+class EmulatorUnavailable(StageError):
+    """moto (the `emulator` extra) is not installed: one E706 diagnostic; `str()` is its
+    message."""
 
     def __init__(self, detail: str = "") -> None:
         reason = f" ({detail})" if detail else ""
-        super().__init__(f"the embedded AWS emulator is not installed{reason}; {_INSTALL_HINT}")
+        message = f"the embedded AWS emulator is not installed{reason}; {_INSTALL_HINT}"
+        super().__init__([Diagnostic("E706", message)])
+
+    def __str__(self) -> str:
+        return self.diagnostics[0].message
 
 
 class EmulatorError(Exception):

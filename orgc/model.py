@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from orgc.diagnostics import Diagnostics, Span, did_you_mean
+from orgc.diagnostics import CodeId, Diagnostics, Span, did_you_mean
 from orgc.load import DataPath, LoadedFile
 from orgc.observed import SERVICE_CONTROL_POLICY, PasswordPolicySettings
 from orgc.policy_grammar import check_policy
@@ -172,7 +172,7 @@ class _Builder:
     def span(self, path: DataPath) -> Span | None:
         return self.file.source_map.span(path)
 
-    def error(self, code: str, message: str, path: DataPath) -> None:
+    def error(self, code: CodeId, message: str, path: DataPath) -> None:
         """Report at the key that holds `path` (its value for list items and references)."""
         self.diagnostics.add(code, message, self.file.source_map.key_span(path))
 
@@ -762,7 +762,7 @@ def _account_path(builder: _Builder, account: Account, prop: str) -> DataPath:
 
 
 def _check_uniqueness(builder: _Builder, organization: Organization) -> None:
-    def duplicates(items: Iterable[tuple[str, str, DataPath]], code: str, what: str) -> None:
+    def duplicates(items: Iterable[tuple[str, str, DataPath]], code: CodeId, what: str) -> None:
         first: dict[str, str] = {}
         for key, logical_id, path in items:
             if key in first:

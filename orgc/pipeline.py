@@ -388,12 +388,8 @@ def _plan_stacks(
     )
 
 
-class StalePlan(Exception):
+class StalePlan(StageError):
     """A saved plan no longer matches its inputs or the live organization."""
-
-    def __init__(self, diagnostic: Diagnostic) -> None:
-        self.diagnostic = diagnostic
-        super().__init__(str(diagnostic))
 
 
 def load_saved_plan(path: Path) -> Plan:
@@ -402,7 +398,7 @@ def load_saved_plan(path: Path) -> Plan:
         return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise StalePlan(
-            Diagnostic("E606", f"{path} is not a plan saved by `orgc plan --out` ({error})")
+            [Diagnostic("E606", f"{path} is not a plan saved by `orgc plan --out` ({error})")]
         ) from None
 
 
@@ -425,10 +421,12 @@ def check_saved_plan(
     )
     if inputs.digest != saved.inputs_digest:
         raise StalePlan(
-            Diagnostic(
-                "E605",
-                f"{saved.source} changed since the plan was made; run orgc plan again",
-            )
+            [
+                Diagnostic(
+                    "E605",
+                    f"{saved.source} changed since the plan was made; run orgc plan again",
+                )
+            ]
         )
     fresh = make_plan(
         inputs,
@@ -439,11 +437,13 @@ def check_saved_plan(
     )
     if fresh.observed_digest != saved.observed_digest:
         raise StalePlan(
-            Diagnostic(
-                "E604",
-                f"organization {fresh.organization_id}, its stacks or the state changed since "
-                "the plan was made; run orgc plan again",
-            )
+            [
+                Diagnostic(
+                    "E604",
+                    f"organization {fresh.organization_id}, its stacks or the state changed "
+                    "since the plan was made; run orgc plan again",
+                )
+            ]
         )
     return inputs
 

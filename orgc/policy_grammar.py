@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from orgc.diagnostics import did_you_mean
+from orgc.diagnostics import CodeId, did_you_mean
 
 Path = tuple[str | int, ...]
 
@@ -36,7 +36,7 @@ _ARN = re.compile(r"^arn:[^:]*:[^:]*:[^:]*:[^:]*:.+$")
 class Finding:
     """One mistake: `key` says whether it is about the key at `path` (else about its value)."""
 
-    code: str
+    code: CodeId
     message: str
     path: Path
     key: bool = False

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orgc.bind import BoundTemplate
-from orgc.diagnostics import Diagnostics, Span
+from orgc.diagnostics import CodeId, Diagnostics, Span
 from orgc.model import Organization
 from orgc.observed import (
     ALL_BUT,
@@ -368,7 +368,7 @@ class _Eligibility:
         self.diagnostics = diagnostics
         self.failed = False
 
-    def error(self, code: str, reason: str) -> None:
+    def error(self, code: CodeId, reason: str) -> None:
         self.failed = True
         self.diagnostics.add(
             code, f"task {self.task.name} cannot be a StackSet: {reason}", self.task.span

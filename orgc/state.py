@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeGuard
+
+from orgc.diagnostics import CodeId, Diagnostic, StageError
 
 if TYPE_CHECKING:
     from orgc.aws import AwsProvider
@@ -55,15 +57,25 @@ _ORGANIZATION_KEYS = {
 _RETIRED_KEY = "retiredOrganizationalUnits"
 
 
-class StateError(Exception):
-    """The state cannot be read or written; `code` is a diagnostic code (E707 by default)."""
+class StateError(StageError):
+    """The state cannot be read or written: one diagnostic, E707 unless a subclass says
+    otherwise. `str()` is the message alone, as apply reports a failed change with it."""
 
-    default_code = "E707"
+    default_code: ClassVar[CodeId] = "E707"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code or self.default_code
-        self.message = message
+    def __init__(self, message: str, *, code: CodeId | None = None) -> None:
+        super().__init__([Diagnostic(code or self.default_code, message)])
+
+    @property
+    def code(self) -> CodeId:
+        return self.diagnostics[0].code
+
+    @property
+    def message(self) -> str:
+        return self.diagnostics[0].message
+
+    def __str__(self) -> str:
+        return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_state_error, (type(self), self.message, self.code))
@@ -81,7 +93,7 @@ class StateConflict(StateError):
     default_code = "E703"
 
 
-def _rebuild_state_error(cls: type[StateError], message: str, code: str) -> StateError:
+def _rebuild_state_error(cls: type[StateError], message: str, code: CodeId) -> StateError:
     return cls(message, code=code)
 
 

@@ -22,7 +22,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from orgc.diagnostics import Diagnostics, Span, did_you_mean
+from orgc.diagnostics import CodeId, Diagnostics, Span, did_you_mean
 from orgc.load import INTRINSIC_TAGS, DataPath, LoadedFile
 
 SCHEMA_ID = "https://orgc.dev/schemas/organization.schema.json"
@@ -206,7 +206,7 @@ class _Scope:
         resource = f"{self.type_name} {self.logical_id!r}"
         return resource if not path else f"{_dotted(path)} of {resource}"
 
-    def unknown(self, path: DataPath, key: str, known: Iterable[str]) -> tuple[str, str]:
+    def unknown(self, path: DataPath, key: str, known: Iterable[str]) -> tuple[CodeId, str]:
         """Code and message for an unknown key `key` in the mapping at `path`."""
         known = list(known)
         hint = did_you_mean(key, known) or f"; allowed: {', '.join(known)}"
@@ -224,7 +224,7 @@ class _Scope:
 class _Finding:
     about: DataPath  # the value (or key) it is about: one finding per value is shown
     rank: int
-    code: str
+    code: CodeId
     message: str
     span: Span | None
 
@@ -544,7 +544,7 @@ class _Checker:
         return _join_or([_JSON_TYPES.get(n, n) for n in names]) or "a value"
 
     def _finding(
-        self, path: DataPath, rank: int, code: str, message: str, *, key: bool = False
+        self, path: DataPath, rank: int, code: CodeId, message: str, *, key: bool = False
     ) -> _Finding:
         full_path = self.scope.base + path
         if key:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from emitted_codes import PLUGIN_NAME, EmittedCodes
 
 from orgc.aws import AwsProvider
 from orgc.emulator import Emulator, emulator_environment, emulator_unset_variables
@@ -59,3 +60,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    recorder = EmittedCodes()
+    config.pluginmanager.register(recorder, PLUGIN_NAME)
+    recorder.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    recorder = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    if isinstance(recorder, EmittedCodes):
+        recorder.stop()

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
+from orgc import cli
 from orgc.apply import apply
 from orgc.aws import AwsProvider
 from orgc.cli import main
@@ -867,3 +868,40 @@ def test_invalid_files_make_no_aws_call(
     assert code == 1
     assert "error[E202]" in err
     assert "E701" not in err
+
+
+def test_a_failed_change_is_reported_with_what_is_left(
+    project: Path,
+    emulator: Emulator,
+    aws: AwsProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def email_taken(parsed: dict[str, Any], **_: Any) -> None:
+        status = parsed["CreateAccountStatus"]
+        if status.get("AccountName") == "shop":
+            status.update(State="FAILED", FailureReason="EMAIL_ALREADY_EXISTS")
+            status.pop("AccountId", None)
+
+    # AWS answers that it could not create the shop account; the run goes on with what does
+    # not need it.
+    aws.register_event_hook("after-call.organizations.CreateAccount", email_taken)
+    monkeypatch.setattr(cli, "_provider", lambda args: aws)
+    state = str(project / "state.json")
+    capsys.readouterr()
+    assert orgc(emulator, "apply", "organization.yml", "--auto-approve", "--state", state) == 3
+    failures = [line for line in capsys.readouterr().err.splitlines() if "error[" in line]
+    assert failures[0] == (
+        "orgc: error[E701]: account.create:Shop failed: Organizations.CreateAccount: "
+        "CreateAccountFailed: EMAIL_ALREADY_EXISTS"
+    )
+    assert len(failures) == 2
+    assert failures[1].startswith("orgc: error[E708]: ")
+    assert failures[1].endswith(
+        " changes made, 1 failed, 3 skipped; run orgc plan to see what is left"
+    )
+    tree = _tree()
+    assert tree["accounts"]["sandbox"]["ou"] == "/workloads/dev"
+    # The emulator did make the account (only its answer was rewritten); orgc took AWS's
+    # FAILED for the truth and did not go on to move it into its OU.
+    assert tree["accounts"]["shop"]["ou"] == "/"

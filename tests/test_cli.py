@@ -175,3 +175,39 @@ def test_task_and_organization_files_are_never_taken_for_saved_plans(
     other.write_text('{"Organization": {}, "format": "yaml"}', encoding="utf-8")
     assert main(["show", str(other)]) == 1
     assert "is not a plan saved by `orgc plan --out`" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_a_saved_plan_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    saved = json.loads(
+        (TOP / "tests/scenarios/plan/suspended-account/plan.golden.json").read_text("utf-8")
+    )
+    other_version = {**saved, "version": 0}
+    unknown_code = {**saved, "warnings": [{**saved["warnings"][0], "code": "W999"}]}
+    for document, reason in [
+        (other_version, "not an orgc plan of this version"),
+        (unknown_code, "diagnostic code W999 is not registered"),
+    ]:
+        Path("plan.json").write_text(json.dumps(document), encoding="utf-8")
+        # Refused before any AWS call: nothing listens on port 9.
+        argv = ["apply", "plan.json", "--auto-approve", "--endpoint-url", "http://127.0.0.1:9"]
+        assert main(argv) == 1
+        assert capsys.readouterr().err == (
+            f"orgc: error[E606]: plan.json is not a plan saved by `orgc plan --out` ({reason})\n"
+        )
+
+
+def test_missing_credentials_are_a_diagnostic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "config").write_text("", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "config"))
+    argv = ["plan", str(TOP / "organization"), "--root", str(TOP), "--profile", "nobody"]
+    assert main([*argv, "--endpoint-url", "http://127.0.0.1:9"]) == 1
+    assert capsys.readouterr().err == (
+        "orgc: error[E705]: no usable AWS credentials: Session: ProfileNotFound: the config "
+        "profile (nobody) could not be found\n"
+    )

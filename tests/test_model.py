@@ -12,7 +12,7 @@ import pytest
 from inline import actual_diagnostics, expected_diagnostics
 
 from orgc.load import display_path
-from orgc.model import Organization
+from orgc.model import Organization, limits
 from orgc.observed import SERVICE_CONTROL_POLICY, TAG_POLICY
 from orgc.pipeline import compile_organization, validate
 
@@ -81,3 +81,28 @@ def test_ou_tree(example: Organization) -> None:
     assert example.organizational_units["ProdOU"].parent == "WorkloadsOU"
     assert example.ou_depth("SdlcOU") == 2
     assert example.management_account.account_id == "123456789012"
+
+
+def test_more_organizational_units_than_aws_allows(tmp_path: Path) -> None:
+    allowed = limits()["organizationalUnit.count"].value
+    header = (
+        "AWSTemplateFormatVersion: '2010-09-09-OC'\n"
+        "Organization:\n"
+        "  Management:\n"
+        "    Type: OC::ORG::MasterAccount\n"
+        "    Properties: {AccountName: management, AccountId: '111111111111'}\n"
+    )
+
+    ous = "".join(
+        f"  OU{n}:\n    Type: OC::ORG::OrganizationalUnit\n"
+        f"    Properties: {{OrganizationalUnitName: ou-{n}}}\n"
+        for n in range(allowed + 1)
+    )
+    (tmp_path / "organization.yml").write_text(header + ous, encoding="utf-8")
+    (too_many,) = validate(tmp_path / "organization.yml", root=tmp_path)
+    assert (too_many.code, too_many.message) == (
+        "E318",
+        f"the organization declares {allowed + 1} OUs; AWS allows {allowed}",
+    )
+    assert too_many.span is not None
+    assert (too_many.span.line, too_many.span.col) == (2, 1)

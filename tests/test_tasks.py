@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from inline import Expectation, actual_diagnostics, expected_diagnostics
 
-from orgc.diagnostics import Diagnostic, Diagnostics, Span
+from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
 from orgc.intrinsics import ARGUMENT, MAPPING, Problem, Scope, describe, evaluate, is_known
 from orgc.load import LoadOptions, display_path
+from orgc.pipeline import compile_organization
 from orgc.tasks import (
     ORGANIZATION_TASK_NAME,
     CopyToS3Task,
@@ -817,3 +818,81 @@ def test_evaluation_copies_what_it_substitutes() -> None:
     assert is_known(result)
     assert not is_known({"y": [{"Ref": "z"}]})
     assert describe({"Fn::GetAtt": ["A", "b"]}) == "!GetAtt A.b"
+
+
+# --- copy-to-s3 objects, as compile_organization makes them -----------------------------------
+
+COPY_ORGANIZATION = """\
+AWSTemplateFormatVersion: '2010-09-09-OC'
+Organization:
+  Management:
+    Type: OC::ORG::MasterAccount
+    Properties: {AccountName: management, AccountId: '111111111111'}
+  Shop:
+    Type: OC::ORG::Account
+    Properties: {AccountName: shop, AccountId: '222222222222', RootEmail: shop@example.com}
+"""
+
+
+def _copy_project(root: Path, remote_path: str) -> Path:
+    write(
+        root,
+        {
+            "organization.yml": COPY_ORGANIZATION,
+            "site/index.html": "<p>shop</p>\n",
+            "tasks.yml": (
+                "OrganizationUpdate:\n"
+                "  Type: update-organization\n"
+                "  Template: ./organization.yml\n"
+                "Upload:\n"
+                "  Type: copy-to-s3\n"
+                "  LocalPath: ./site/index.html\n"
+                f"  RemotePath: {remote_path}\n"
+                "  OrganizationBinding:\n"
+                "    Account: !Ref Shop\n"
+                "    Region: eu-west-1\n"
+            ),
+        },
+    )
+    return root / "tasks.yml"
+
+
+def test_a_copy_to_s3_path_of_target_values_is_refused(tmp_project: Path) -> None:
+    tasks = _copy_project(tmp_project, "!Sub 's3://site-${CurrentAccount.AccountName}/index.html'")
+    with pytest.raises(StageError) as raised:
+        compile_organization(tasks, root=tmp_project)
+    assert [str(d) for d in raised.value.diagnostics] == [
+        "tasks.yml:4:1: error[E343]: RemotePath 's3://site-${CurrentAccount.AccountName}/"
+        "index.html' must be s3://bucket/key with at most ${AWS::Region} and "
+        "${AWS::AccountId} in it"
+    ]
+
+
+def test_a_copy_to_s3_source_that_cannot_be_read_is_a_diagnostic(
+    tmp_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = _copy_project(tmp_project, "s3://site-${AWS::Region}/index.html")
+    assert [o.url for o in compile_organization(tasks, root=tmp_project).objects] == [
+        "s3://site-eu-west-1/index.html"
+    ]
+
+    # Reading the file fails once the task files are read (its permissions, say; a test that
+    # runs as root cannot take them away for real). Path.read_bytes is patched, not the module
+    # that reads the upload, so that the test holds wherever that code lives.
+    source = tmp_project / "site" / "index.html"
+    read_bytes = Path.read_bytes
+
+    def unreadable(path: Path) -> bytes:
+        if path == source:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", unreadable)
+    with pytest.raises(StageError) as raised:
+        compile_organization(tasks, root=tmp_project)
+    (refused,) = raised.value.diagnostics
+    assert refused.code == "E344"
+    assert refused.message == (
+        f"cannot read site/index.html: [Errno 13] Permission denied: '{source}'"
+    )
+    assert str(refused.span) == "tasks.yml:4:1"

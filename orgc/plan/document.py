@@ -10,12 +10,12 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-from orgc.diagnostics import Diagnostic, Span
+from orgc.diagnostics import Diagnostic, Span, StageError
 from orgc.observed import LiveOrganization
 from orgc.state import State
 
@@ -184,12 +184,8 @@ def parse_span(text: str | None) -> Span | None:
     return Span(file, int(line), int(col))
 
 
-class PlanError(Exception):
+class PlanError(StageError):
     """The organization cannot be planned (diagnostics say why)."""
-
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
-        self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
-        super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
 # --- digests --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from orgc.diagnostics import Diagnostics, Span, did_you_mean
+from orgc.diagnostics import CodeId, Diagnostics, Span, did_you_mean
 from orgc.load import DataPath
 from orgc.model import Account, Organization
 from orgc.render import loops, references
@@ -82,7 +82,7 @@ class _Evaluator:
             return self.job.task.span
         return self.job.template.file.span(path)
 
-    def error(self, code: str, message: str, path: DataPath | None) -> None:
+    def error(self, code: CodeId, message: str, path: DataPath | None) -> None:
         self.failed = True
         self.diagnostics.add(code, message, self.span(path))
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orgc.diagnostics import Span, did_you_mean
+from orgc.diagnostics import CodeId, Span, did_you_mean
 from orgc.intrinsics import (
     ARGUMENT,
     MAPPING,
@@ -45,7 +45,7 @@ _PARAMETER_ATTRIBUTES = ("Type", "Default", "Description", "AllowedValues")
 
 
 # The diagnostic code of each kind of problem that evaluating an expression finds.
-_PROBLEM_CODES = {MAPPING: "E337", ARGUMENT: "E338"}
+_PROBLEM_CODES: dict[str, CodeId] = {MAPPING: "E337", ARGUMENT: "E338"}
 
 
 @dataclass(frozen=True, slots=True)
