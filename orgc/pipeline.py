@@ -23,8 +23,10 @@ from orgc.graph import StackOrder, order_stacks
 from orgc.load import LoadedFile, LoadOptions, display_path, load_organization, read_object_body
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization, build_organization
 from orgc.observed import LiveOrganization, LiveStack
-from orgc.plan import ROOT, Plan, PlanError, digest, plan
+from orgc.plan import Plan, PlanError, digest, plan
+from orgc.plan.codec import PlanFormatError, loads
 from orgc.plan.objects import DesiredObject, content_hash, plan_objects
+from orgc.plan.specs import Group, PlanOptions
 from orgc.plan.stacks import DesiredStacks, LiveStacks, access_role, plan_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
@@ -263,11 +265,9 @@ def make_plan(
         recorded,
         inputs_digest=inputs.digest,
         changes=tuple(replace(c, group=group) for c in recorded.changes),
-        options={
-            "parameters": inputs.parameters,
-            "performCleanup": perform_cleanup,
-            "refresh": refresh,
-        },
+        options=PlanOptions(
+            parameters=inputs.parameters, perform_cleanup=perform_cleanup, refresh=refresh
+        ),
     )
     if inputs.objects:
         result = _plan_objects(inputs, provider, state, result)
@@ -430,7 +430,7 @@ def _plan_stacks(
         observed_digest=digest({**observed, **({"stackSets": live_sets} if live_sets else {})}),
         changes=organization_plan.changes + tuple(planner.changes) + tuple(set_planner.changes),
         groups={
-            inputs.organization_group: {"maxConcurrent": None, "failureTolerance": 0},
+            inputs.organization_group: Group(max_concurrent=None, failure_tolerance=0),
             **stack_groups(list(inputs.stack_tasks.values())),
             **stack_set_groups(inputs.stack_tasks),
         },
@@ -513,9 +513,11 @@ class StalePlan(Exception):
 
 
 def load_saved_plan(path: Path) -> Plan:
-    """Raises StalePlan (E606) when the file is not a saved plan."""
+    """Raises StalePlan (E606) when the file is not a saved plan of this version."""
     try:
-        return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return loads(path.read_text(encoding="utf-8"))
+    except PlanFormatError as error:
+        raise StalePlan(Diagnostic("E606", f"{path} is {error}")) from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise StalePlan(
             Diagnostic("E606", f"{path} is not a plan saved by `orgc plan --out` ({error})")
@@ -532,12 +534,12 @@ def check_saved_plan(
 ) -> Inputs:
     """Refuse a saved plan whose inputs or observed organization changed since it was made;
     give the inputs it was made from."""
-    options = saved.options
+    options = saved.options or PlanOptions()
     inputs = compile_organization(
         Path(saved.source),
         root=root,
         allow_cmd=allow_cmd,
-        parameters=options.get("parameters") or {},
+        parameters=dict(options.parameters),
     )
     if inputs.digest != saved.inputs_digest:
         raise StalePlan(
@@ -550,8 +552,8 @@ def check_saved_plan(
         inputs,
         provider,
         state,
-        perform_cleanup=bool(options.get("performCleanup")),
-        refresh=bool(options.get("refresh", True)),
+        perform_cleanup=options.perform_cleanup,
+        refresh=options.refresh,
     )
     if fresh.observed_digest != saved.observed_digest:
         raise StalePlan(
@@ -637,7 +639,7 @@ def _note_organization_synced(
             locked.state,
             organization_digest=inputs.organization_digest,
             plan=applied,
-            root_id=applied.ids.get("organizationalUnits", {}).get(ROOT),
+            root_id=applied.ids.root_id,
         )
     )
 

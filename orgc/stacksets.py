@@ -29,20 +29,24 @@ from typing import Any, Protocol
 from orgc.bind import BoundTemplate
 from orgc.diagnostics import Diagnostics, Span
 from orgc.model import Organization
-from orgc.plan.document import ROOT, digest
+from orgc.plan.document import digest
+
+# The operations' targets and preferences are the plan's types (a StackSet change carries them).
+from orgc.plan.specs import (
+    ALL_BUT,
+    DEFAULT_MAX_CONCURRENT,
+    NO_FILTER,
+    ONLY,
+    ROOT,
+    InstanceTargets,
+    Preferences,
+)
 from orgc.render import CURRENT_ACCOUNT, RenderedStack, StackKey, known_after_apply, markers
 from orgc.tasks import StacksTask
 from orgc.templates import Binding, Template
 
 STACK_SET_MODE = "StackSet"
 PERMISSION_MODEL = "SERVICE_MANAGED"
-# AWS deploys a StackSet to one account at a time unless told otherwise; without
-# MaxConcurrentStacks orgc lets it work on this many at once (per region, regions in parallel).
-DEFAULT_MAX_CONCURRENT = 10
-# Account filters of a StackSet operation (UNION is refused by CreateStackInstances).
-NO_FILTER = "NONE"
-ALL_BUT = "DIFFERENCE"
-ONLY = "INTERSECTION"
 
 _NAME = re.compile(r"^[A-Za-z][-A-Za-z0-9]{0,127}$")
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -68,51 +72,6 @@ class StackSetTargets:
     account_filter: str = NO_FILTER
     accounts: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InstanceTargets:
-    """The instances one StackSet operation acts on, by physical id: the accounts of
-    `organizational_units` (and the OUs nested in them) narrowed by `account_filter` with
-    `accounts`, in each of `regions`."""
-
-    organizational_units: tuple[str, ...]
-    account_filter: str = NO_FILTER
-    accounts: tuple[str, ...] = ()
-    regions: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "organizationalUnits": list(self.organizational_units),
-            "accountFilter": self.account_filter,
-            "accounts": list(self.accounts),
-            "regions": list(self.regions),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> InstanceTargets:
-        return cls(
-            organizational_units=tuple(data["organizationalUnits"]),
-            account_filter=data["accountFilter"],
-            accounts=tuple(data["accounts"]),
-            regions=tuple(data["regions"]),
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Preferences:
-    """How AWS runs a StackSet operation: on how many accounts at once (per region; regions
-    run in parallel), and on how many it may fail per region before it stops there."""
-
-    max_concurrent: int = DEFAULT_MAX_CONCURRENT
-    failure_tolerance: int = 0
-
-    def to_json(self) -> dict[str, int]:
-        return {"maxConcurrent": self.max_concurrent, "failureTolerance": self.failure_tolerance}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Preferences:
-        return cls(max_concurrent=data["maxConcurrent"], failure_tolerance=data["failureTolerance"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

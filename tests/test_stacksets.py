@@ -18,7 +18,7 @@ import boto3
 import pytest
 from inline import actual_diagnostics, case_organization, expected_diagnostics
 
-from orgc.apply_stacksets import StackSetProvider
+from orgc.apply.stacksets import StackSetProvider
 from orgc.aws import AwsProvider, StackFailed
 from orgc.bind import bind_template, resolve_binding
 from orgc.diagnostics import Diagnostic, Diagnostics
@@ -32,15 +32,15 @@ from orgc.load import LoadOptions
 from orgc.model import Organization
 from orgc.pipeline import compile_organization, make_plan, plan_and_apply, validate
 from orgc.plan import Plan
+from orgc.plan.codec import details_json
+from orgc.plan.specs import InstanceTargets, Preferences
 from orgc.plan.stacksets import DesiredStackSets, StackSetPlanner, plan_stack_sets
 from orgc.render import RenderContext, render_project
 from orgc.show import render_text
 from orgc.stacksets import (
     DesiredStackSet,
-    InstanceTargets,
     LiveStackInstance,
     LiveStackSet,
-    Preferences,
     StackSetTargets,
     build_stack_sets,
     stack_set_targets,
@@ -553,18 +553,18 @@ def test_a_new_stack_set_is_created_then_its_instances() -> None:
     create, instances = planner.changes
     assert create.after == ("task:Network", "task:organization")
     assert instances.after == ("stack-set.create:Baseline", "task:Network", "task:organization")
-    assert instances.details["create"] == {
+    assert details_json(instances.spec)["create"] == {
         "organizationalUnits": [WORKLOADS],
         "accountFilter": "NONE",
         "accounts": [],
         "regions": ["eu-west-1"],
     }
-    assert create.details["settings"]["autoDeployment"] == {
+    assert details_json(create.spec)["settings"]["autoDeployment"] == {
         "enabled": True,
         "retainStacksOnAccountRemoval": False,
         "dependsOn": [],
     }
-    assert create.details["hash"] == desired().content_hash()
+    assert details_json(create.spec)["hash"] == desired().content_hash()
     assert {c.group for c in planner.changes} == {"Baseline"}
 
 
@@ -588,7 +588,7 @@ def test_a_template_change_is_an_update_with_its_diff() -> None:
             "changed",
         )
     ]
-    details = planner.changes[0].details
+    details = details_json(planner.changes[0].spec)
     assert details["templateDiff"] == [
         "--- in AWS",
         "+++ in the files",
@@ -630,7 +630,7 @@ def test_a_new_region_gets_instances_there_only() -> None:
             "us-east-1 new",
         )
     ]
-    assert planner.changes[0].details["create"]["regions"] == ["us-east-1"]
+    assert details_json(planner.changes[0].spec)["create"]["regions"] == ["us-east-1"]
 
 
 def test_a_new_ou_gets_instances_in_every_region() -> None:
@@ -649,7 +649,10 @@ def test_a_new_ou_gets_instances_in_every_region() -> None:
             "eu-west-1: OU SecurityOU not targeted yet; account(s) Audit without an instance",
         )
     ]
-    assert planner.changes[0].details["create"]["organizationalUnits"] == [SECURITY, WORKLOADS]
+    assert details_json(planner.changes[0].spec)["create"]["organizationalUnits"] == [
+        SECURITY,
+        WORKLOADS,
+    ]
 
 
 def test_a_region_and_an_account_left_are_deleted_before_the_update() -> None:
@@ -680,7 +683,7 @@ def test_a_region_and_an_account_left_are_deleted_before_the_update() -> None:
         ),
     ]
     deletions, update = planner.changes
-    assert deletions.details["delete"] == [
+    assert details_json(deletions.spec)["delete"] == [
         {
             "organizationalUnits": [WORKLOADS],
             "accountFilter": "NONE",
@@ -697,7 +700,7 @@ def test_a_region_and_an_account_left_are_deleted_before_the_update() -> None:
         },
     ]
     assert "stack-set-instances.delete:Baseline" in update.after
-    assert update.details["updateTargets"] == {
+    assert details_json(update.spec)["updateTargets"] == {
         "organizationalUnits": [WORKLOADS],
         "accountFilter": "DIFFERENCE",
         "accounts": [SANDBOX],
@@ -761,7 +764,7 @@ def test_a_stack_set_whose_task_left_is_deleted_only_with_cleanup() -> None:
             "files (cleanup asked for)",
         )
     ]
-    assert cleaned.changes[0].details == {
+    assert details_json(cleaned.changes[0].spec) == {
         "task": "Baseline",
         "stackSetName": "acme-baseline",
         "organizationalUnits": [WORKLOADS],

@@ -17,13 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from orgc.aws.cloudformation import StackVerbs
 from orgc.aws.errors import AwsError, StackFailed
-from orgc.stacksets import (
-    PERMISSION_MODEL,
-    InstanceTargets,
-    LiveStackInstance,
-    LiveStackSet,
-    Preferences,
-)
+from orgc.plan.specs import InstanceTargets, Preferences
+from orgc.stacksets import PERMISSION_MODEL, LiveStackInstance, LiveStackSet
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
