@@ -198,3 +198,13 @@ def test_invalid_files_never_reach_the_planner(tmp_path: Path) -> None:
     with pytest.raises(StageError) as raised:
         compile_organization(tmp_path / "organization.yml", root=tmp_path)
     assert [d.code for d in raised.value.diagnostics] == ["E205"]
+
+
+@pytest.mark.parametrize(
+    "folder",
+    sorted(p.parent for p in SCENARIOS.glob("*/plan.golden.json")),
+    ids=lambda p: p.name,
+)
+def test_a_saved_plan_reads_back_as_it_was(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = plan_scenario(folder, monkeypatch)
+    assert loads(dumps(made)) == made

@@ -24,7 +24,7 @@ from orgc.diagnostics import StageError
 from orgc.observed import LiveOrganization, LiveStack, StackResult
 from orgc.pipeline import compile_organization, make_plan
 from orgc.plan import Plan, PlanError
-from orgc.plan.codec import dumps
+from orgc.plan.codec import dumps, loads
 from orgc.plan.specs import StackDeploy
 from orgc.show import render_text
 from orgc.state import StackRecord, State
@@ -244,3 +244,15 @@ def test_replanning_what_was_applied_changes_nothing(monkeypatch: pytest.MonkeyP
     assert (
         _deploy(changed, "Logs/Shop/eu-west-1").parameters["OrgcRefLogBucket"] == "renamed-bucket"
     )
+
+
+@pytest.mark.parametrize(
+    "folder",
+    sorted(p.parent for p in SCENARIOS.glob("*/plan.golden.json")),
+    ids=lambda p: p.name,
+)
+def test_a_saved_stack_plan_reads_back_as_it_was(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = plan_scenario(folder, monkeypatch)
+    assert loads(dumps(made)) == made

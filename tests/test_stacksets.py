@@ -32,7 +32,7 @@ from orgc.load import LoadOptions
 from orgc.model import Organization
 from orgc.pipeline import compile_organization, make_plan, plan_and_apply, validate
 from orgc.plan import Plan
-from orgc.plan.codec import details_json
+from orgc.plan.codec import change_from_json, change_json, details_json
 from orgc.plan.specs import InstanceTargets, Preferences
 from orgc.plan.stacksets import DesiredStackSets, StackSetPlanner, plan_stack_sets
 from orgc.render import RenderContext, render_project
@@ -771,6 +771,34 @@ def test_a_stack_set_whose_task_left_is_deleted_only_with_cleanup() -> None:
         "regions": ["eu-west-1"],
         "instances": 2,
     }
+
+
+def test_every_stack_set_change_reads_back_as_it_was() -> None:
+    both = StackSetTargets(
+        organizational_units=("WorkloadsOU",), regions=("eu-west-1", "us-east-1")
+    )
+    before = desired(targets=both)
+    wanted = desired(
+        targets=StackSetTargets(
+            organizational_units=("SecurityOU", "WorkloadsOU"), regions=("eu-west-1",)
+        ),
+        accounts=("Audit", "Payments", "Sandbox"),
+        parameters={"Owner": "security"},
+    )
+    state = State(stack_sets=(record(before),))
+    changes = [
+        *planned((wanted,), live(before), state).changes,
+        *planned((desired(),), None, State()).changes,
+        *planned((), live(before), state, tasks={}, perform_cleanup=True).changes,
+    ]
+    assert sorted({(c.kind.value, c.action.value) for c in changes}) == [
+        ("stack-set", "create"),
+        ("stack-set", "delete"),
+        ("stack-set", "update"),
+        ("stack-set-instances", "create"),
+        ("stack-set-instances", "delete"),
+    ]
+    assert [change_from_json(change_json(c)) for c in changes] == changes
 
 
 def test_a_task_back_in_stacks_mode_has_its_stack_set_deleted() -> None:

@@ -100,6 +100,11 @@ class StacksPlanner:
         self.orphans: list[Orphan] = []
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
+        # Every rendered target's address, made once: the plan, its references and apply use it.
+        self.addresses = {
+            stack.key: self.address(stack, self.desired.tasks[stack.key.task])
+            for stack in desired.stacks
+        }
 
     # --- targets --------------------------------------------------------------------------
 
@@ -114,15 +119,12 @@ class StacksPlanner:
             self.plan_target(stack)
         self.plan_removed()
 
-    def account_id(self, stack: RenderedStack) -> str | None:
-        """The stack's account id as render resolved it; None: the account is new."""
-        return None if markers(stack.account_id) else stack.account_id
-
     def address(self, stack: RenderedStack, task: StacksTask) -> StackAddress:
+        """The target's address, with the account id render resolved (None: a new account)."""
         return StackAddress(
             task=task.name,
             account=stack.key.account,
-            account_id=self.account_id(stack),
+            account_id=None if markers(stack.account_id) else stack.account_id,
             region=stack.key.region,
             stack_name=stack.stack_name,
             role_name=self.role_name(task, stack.key.account),
@@ -133,7 +135,7 @@ class StacksPlanner:
 
     def plan_target(self, stack: RenderedStack) -> None:
         task = self.desired.tasks[stack.key.task]
-        address = self.address(stack, task)
+        address = self.addresses[stack.key]
         account_id = address.account_id
         references, parameters = self.resolve_references(stack, account_id)
         settings = _settings(task, account_id)
@@ -303,6 +305,10 @@ class StacksPlanner:
         return tuple(shown), dict(sorted(parameters.items()))
 
     def producer_stack(self, producer: StackKey) -> StackAddress:
+        found = self.addresses.get(producer)
+        if found is not None:
+            return found
+        # A producer render did not place (its task is skipped): addressed from the id table.
         task = self.desired.tasks[producer.task]
         return StackAddress(
             task=producer.task,
@@ -314,21 +320,16 @@ class StacksPlanner:
         )
 
     def recorded_output(self, producer: StackKey, output: str) -> str | None:
-        account_id = self.account_ids.get(producer.account)
-        task = self.desired.tasks.get(producer.task)
-        if not account_id or task is None:
+        if producer.task not in self.desired.tasks:
             return None
-        record = self.records.get((task.stack_name, account_id, producer.region))
+        key = self.producer_stack(producer).record_key
+        record = self.records.get(key) if key else None
         return record.outputs.get(output) if record else None
 
     # --- removed targets ------------------------------------------------------------------
 
     def plan_removed(self) -> None:
-        wanted = set()
-        for stack in self.desired.stacks:
-            account_id = self.account_id(stack)
-            if account_id:
-                wanted.add((stack.stack_name, account_id, stack.key.region))
+        wanted = {a.record_key for a in self.addresses.values() if a.record_key}
         for key, record in sorted(self.records.items()):
             if key in wanted:
                 continue
