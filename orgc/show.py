@@ -29,40 +29,40 @@ from orgc.plan.specs import (
 )
 from orgc.render import markers
 
-_SYMBOLS = {
-    "create": "+",
-    "adopt": "+",
-    "enable": "+",
-    "attach": "+",
-    "update": "~",
-    "rename": "~",
-    "move": "→",
-    "replace": "±",
-    "detach": "-",
-    "delete": "-",
-    "close": "-",
-    "forget": "!",
+_SYMBOLS: dict[Action, str] = {
+    Action.CREATE: "+",
+    Action.ADOPT: "+",
+    Action.ENABLE: "+",
+    Action.ATTACH: "+",
+    Action.UPDATE: "~",
+    Action.RENAME: "~",
+    Action.MOVE: "→",
+    Action.REPLACE: "±",
+    Action.DETACH: "-",
+    Action.DELETE: "-",
+    Action.CLOSE: "-",
+    Action.FORGET: "!",
 }
 
-_HEADINGS = {
-    "policy-type": "Policy types",
-    "policy": "Policies",
-    "organizational-unit": "Organizational units",
-    "account": "Accounts",
-    "attachment": "Policy attachments",
-    "tags": "Tags",
-    "alias": "IAM aliases",
-    "password-policy": "Password policies",
-    "stack": "Stacks",
-    "s3-object": "S3 objects",
-    "stack-set": "StackSets",
-    "stack-set-instances": "StackSet instances",
+_HEADINGS: dict[ChangeKind, str] = {
+    ChangeKind.POLICY_TYPE: "Policy types",
+    ChangeKind.POLICY: "Policies",
+    ChangeKind.ORGANIZATIONAL_UNIT: "Organizational units",
+    ChangeKind.ACCOUNT: "Accounts",
+    ChangeKind.ATTACHMENT: "Policy attachments",
+    ChangeKind.TAGS: "Tags",
+    ChangeKind.ALIAS: "IAM aliases",
+    ChangeKind.PASSWORD_POLICY: "Password policies",
+    ChangeKind.STACK: "Stacks",
+    ChangeKind.S3_OBJECT: "S3 objects",
+    ChangeKind.STACK_SET: "StackSets",
+    ChangeKind.STACK_SET_INSTANCES: "StackSet instances",
 }
 
 
-def _grouped(plan: Plan) -> Iterator[tuple[str, list[Change]]]:
+def _grouped(plan: Plan) -> Iterator[tuple[ChangeKind, list[Change]]]:
     for kind in KINDS:
-        changes = [c for c in plan.changes if c.kind == kind]
+        changes = [c for c in plan.changes if c.kind is kind]
         if changes:
             yield kind, changes
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from orgc.diagnostics import Diagnostic
 from orgc.observed import PasswordPolicySettings
@@ -67,6 +68,7 @@ from orgc.plan.specs import (
 from orgc.render import known_after_apply
 
 _Doc = dict[str, Any]
+S = TypeVar("S", bound=Spec)
 
 
 class PlanFormatError(ValueError):
@@ -234,7 +236,7 @@ def change_from_json(data: Mapping[str, Any]) -> Change:
         logical_id=data["logicalId"],
         physical_id=data["physicalId"],
         summary=data["summary"],
-        spec=_READERS[spec_type](data["details"]),
+        spec=_FORMS[spec_type].read(data["details"]),
         after=tuple(data["after"]),
         group=data.get("group"),
     )
@@ -242,7 +244,7 @@ def change_from_json(data: Mapping[str, Any]) -> Change:
 
 def details_json(spec: Spec) -> _Doc:
     """A change's details as the plan's JSON shows them."""
-    return _WRITERS[type(spec)](spec)
+    return _FORMS[type(spec)].write(spec)
 
 
 # --- organization ---------------------------------------------------------------------------
@@ -578,155 +580,245 @@ def _read_stack_set_update(d: _Doc) -> StackSetUpdate:
 
 # --- registries -----------------------------------------------------------------------------
 
-_WRITERS: dict[type[Any], Callable[[Any], _Doc]] = {
-    StateOnly: lambda s: {},
-    PolicyTypeEnable: lambda s: {"policyType": s.policy_type},
-    PolicyCreate: lambda s: {
-        "policyType": s.policy_type,
-        "name": s.name,
-        "description": s.description,
-        "document": s.document,
-        "tags": dict(s.tags),
-        "size": s.size,
-        "limit": s.limit,
-    },
-    PolicyUpdate: _write_policy_update,
-    PolicyDelete: lambda s: {"policyType": s.policy_type, "name": s.name},
-    OrganizationalUnitCreate: lambda s: {"name": s.name, "parent": s.parent, "tags": dict(s.tags)},
-    OrganizationalUnitReplace: lambda s: {
-        "name": s.name,
-        "parent": s.parent,
-        "tags": dict(s.tags),
-        "replaces": s.replaces,
-        "fromParent": s.from_parent,
-    },
-    Rename: lambda s: {"before": s.before, "after": s.after},
-    OrganizationalUnitDelete: lambda s: {"name": s.name, "retired": s.retired},
-    AccountCreate: lambda s: {
-        "name": s.name,
-        "email": s.email,
-        "roleName": s.role_name,
-        "tags": dict(s.tags),
-    },
-    AccountMove: lambda s: {"from": s.source, "to": s.destination},
-    AccountClose: lambda s: {"name": s.name, "email": s.email},
-    TagsUpdate: lambda s: {
-        "target": s.target.value,
-        "add": dict(s.add),
-        "remove": list(s.remove),
-        "before": dict(s.before),
-    },
-    Attach: lambda s: {"policy": s.policy, "target": s.target.value},
-    Detach: lambda s: {"policyId": s.policy_id, "target": s.target.value},
-    PasswordPolicySet: lambda s: {
-        "roleName": s.role_name,
-        "policy": s.policy,
-        "before": _password_settings_json(s.before),
-        "after": _password_settings_json(s.after),
-    },
-    AliasSet: lambda s: {"roleName": s.role_name, "before": s.before, "after": s.after},
-    StackDeploy: _write_stack_deploy,
-    StackRemoval: lambda s: _address_json(s.address),
-    StackSetCreate: _write_stack_set_create,
-    StackSetUpdate: _write_stack_set_update,
-    InstancesCreate: lambda s: {
-        **_stack_set_json(s.stack_set),
-        "create": targets_json(s.create),
-    },
-    InstancesDelete: lambda s: {
-        **_stack_set_json(s.stack_set),
-        "delete": [{**targets_json(d.targets), "reason": d.reason} for d in s.delete],
-    },
-    StackSetDelete: lambda s: {
-        "task": s.task,
-        "stackSetName": s.name,
-        "organizationalUnits": list(s.organizational_units),
-        "regions": list(s.regions),
-        "instances": s.instances,
-    },
-    ObjectPut: lambda s: {
-        "task": s.task,
-        "where": s.where,
-        "bucket": s.bucket,
-        "key": s.key,
-        "region": s.region,
-        "localPath": s.local_path,
-        "zipped": s.zipped,
-        "hash": s.hash,
-    },
-}
 
-_READERS: dict[type[Any], Callable[[_Doc], Spec]] = {
-    StateOnly: lambda d: StateOnly(),
-    PolicyTypeEnable: lambda d: PolicyTypeEnable(policy_type=d["policyType"]),
-    PolicyCreate: lambda d: PolicyCreate(
-        policy_type=d["policyType"],
-        name=d["name"],
-        description=d["description"],
-        document=d["document"],
-        tags=dict(d["tags"]),
-        size=d["size"],
-        limit=d["limit"],
+@dataclass(frozen=True, slots=True)
+class _Form(Generic[S]):
+    """How one spec is written as a change's details, and read back. Made by `_form`, which
+    types both by the spec, so mypy checks them against the spec's fields."""
+
+    write: Callable[[S], _Doc]
+    read: Callable[[_Doc], S]
+
+
+def _form(
+    spec_type: type[S], *, write: Callable[[S], _Doc], read: Callable[[_Doc], S]
+) -> _Form[Any]:
+    # Typed by `spec_type` alone (not by what the registry expects), so that the writer and
+    # reader are checked against that spec.
+    return _Form(write=write, read=read)
+
+
+# Spec type → its form.
+_FORMS: dict[type[Any], _Form[Any]] = {
+    StateOnly: _form(
+        StateOnly,
+        write=lambda s: {},
+        read=lambda d: StateOnly(),
     ),
-    PolicyUpdate: _read_policy_update,
-    PolicyDelete: lambda d: PolicyDelete(policy_type=d["policyType"], name=d["name"]),
-    OrganizationalUnitCreate: lambda d: OrganizationalUnitCreate(
-        name=d["name"], parent=d["parent"], tags=dict(d["tags"])
+    PolicyTypeEnable: _form(
+        PolicyTypeEnable,
+        write=lambda s: {"policyType": s.policy_type},
+        read=lambda d: PolicyTypeEnable(policy_type=d["policyType"]),
     ),
-    OrganizationalUnitReplace: lambda d: OrganizationalUnitReplace(
-        name=d["name"],
-        parent=d["parent"],
-        tags=dict(d["tags"]),
-        replaces=d["replaces"],
-        from_parent=d["fromParent"],
-    ),
-    Rename: lambda d: Rename(before=d["before"], after=d["after"]),
-    OrganizationalUnitDelete: lambda d: OrganizationalUnitDelete(
-        name=d["name"], retired=d["retired"]
-    ),
-    AccountCreate: lambda d: AccountCreate(
-        name=d["name"], email=d["email"], role_name=d["roleName"], tags=dict(d["tags"])
-    ),
-    AccountMove: lambda d: AccountMove(source=d["from"], destination=d["to"]),
-    AccountClose: lambda d: AccountClose(name=d["name"], email=d["email"]),
-    TagsUpdate: lambda d: TagsUpdate(
-        target=TargetKind(d["target"]),
-        add=dict(d["add"]),
-        remove=tuple(d["remove"]),
-        before=dict(d["before"]),
-    ),
-    Attach: lambda d: Attach(policy=d["policy"], target=TargetKind(d["target"])),
-    Detach: lambda d: Detach(policy_id=d["policyId"], target=TargetKind(d["target"])),
-    PasswordPolicySet: _read_password_policy,
-    AliasSet: lambda d: AliasSet(role_name=d["roleName"], before=d["before"], after=d["after"]),
-    StackDeploy: _read_stack_deploy,
-    StackRemoval: lambda d: StackRemoval(address=_address(d)),
-    StackSetCreate: _read_stack_set_create,
-    StackSetUpdate: _read_stack_set_update,
-    InstancesCreate: lambda d: InstancesCreate(
-        stack_set=_stack_set(d), create=targets_from_json(d["create"])
-    ),
-    InstancesDelete: lambda d: InstancesDelete(
-        stack_set=_stack_set(d),
-        delete=tuple(
-            InstanceDeletion(targets=targets_from_json(r), reason=r["reason"]) for r in d["delete"]
+    PolicyCreate: _form(
+        PolicyCreate,
+        write=lambda s: {
+            "policyType": s.policy_type,
+            "name": s.name,
+            "description": s.description,
+            "document": s.document,
+            "tags": dict(s.tags),
+            "size": s.size,
+            "limit": s.limit,
+        },
+        read=lambda d: PolicyCreate(
+            policy_type=d["policyType"],
+            name=d["name"],
+            description=d["description"],
+            document=d["document"],
+            tags=dict(d["tags"]),
+            size=d["size"],
+            limit=d["limit"],
         ),
     ),
-    StackSetDelete: lambda d: StackSetDelete(
-        task=d["task"],
-        name=d["stackSetName"],
-        organizational_units=tuple(d["organizationalUnits"]),
-        regions=tuple(d["regions"]),
-        instances=d["instances"],
+    PolicyUpdate: _form(
+        PolicyUpdate,
+        write=_write_policy_update,
+        read=_read_policy_update,
     ),
-    ObjectPut: lambda d: ObjectPut(
-        task=d["task"],
-        where=d["where"],
-        bucket=d["bucket"],
-        key=d["key"],
-        region=d["region"],
-        local_path=d["localPath"],
-        zipped=d["zipped"],
-        hash=d["hash"],
+    PolicyDelete: _form(
+        PolicyDelete,
+        write=lambda s: {"policyType": s.policy_type, "name": s.name},
+        read=lambda d: PolicyDelete(policy_type=d["policyType"], name=d["name"]),
+    ),
+    OrganizationalUnitCreate: _form(
+        OrganizationalUnitCreate,
+        write=lambda s: {"name": s.name, "parent": s.parent, "tags": dict(s.tags)},
+        read=lambda d: OrganizationalUnitCreate(
+            name=d["name"], parent=d["parent"], tags=dict(d["tags"])
+        ),
+    ),
+    OrganizationalUnitReplace: _form(
+        OrganizationalUnitReplace,
+        write=lambda s: {
+            "name": s.name,
+            "parent": s.parent,
+            "tags": dict(s.tags),
+            "replaces": s.replaces,
+            "fromParent": s.from_parent,
+        },
+        read=lambda d: OrganizationalUnitReplace(
+            name=d["name"],
+            parent=d["parent"],
+            tags=dict(d["tags"]),
+            replaces=d["replaces"],
+            from_parent=d["fromParent"],
+        ),
+    ),
+    Rename: _form(
+        Rename,
+        write=lambda s: {"before": s.before, "after": s.after},
+        read=lambda d: Rename(before=d["before"], after=d["after"]),
+    ),
+    OrganizationalUnitDelete: _form(
+        OrganizationalUnitDelete,
+        write=lambda s: {"name": s.name, "retired": s.retired},
+        read=lambda d: OrganizationalUnitDelete(name=d["name"], retired=d["retired"]),
+    ),
+    AccountCreate: _form(
+        AccountCreate,
+        write=lambda s: {
+            "name": s.name,
+            "email": s.email,
+            "roleName": s.role_name,
+            "tags": dict(s.tags),
+        },
+        read=lambda d: AccountCreate(
+            name=d["name"], email=d["email"], role_name=d["roleName"], tags=dict(d["tags"])
+        ),
+    ),
+    AccountMove: _form(
+        AccountMove,
+        write=lambda s: {"from": s.source, "to": s.destination},
+        read=lambda d: AccountMove(source=d["from"], destination=d["to"]),
+    ),
+    AccountClose: _form(
+        AccountClose,
+        write=lambda s: {"name": s.name, "email": s.email},
+        read=lambda d: AccountClose(name=d["name"], email=d["email"]),
+    ),
+    TagsUpdate: _form(
+        TagsUpdate,
+        write=lambda s: {
+            "target": s.target.value,
+            "add": dict(s.add),
+            "remove": list(s.remove),
+            "before": dict(s.before),
+        },
+        read=lambda d: TagsUpdate(
+            target=TargetKind(d["target"]),
+            add=dict(d["add"]),
+            remove=tuple(d["remove"]),
+            before=dict(d["before"]),
+        ),
+    ),
+    Attach: _form(
+        Attach,
+        write=lambda s: {"policy": s.policy, "target": s.target.value},
+        read=lambda d: Attach(policy=d["policy"], target=TargetKind(d["target"])),
+    ),
+    Detach: _form(
+        Detach,
+        write=lambda s: {"policyId": s.policy_id, "target": s.target.value},
+        read=lambda d: Detach(policy_id=d["policyId"], target=TargetKind(d["target"])),
+    ),
+    PasswordPolicySet: _form(
+        PasswordPolicySet,
+        write=lambda s: {
+            "roleName": s.role_name,
+            "policy": s.policy,
+            "before": _password_settings_json(s.before),
+            "after": _password_settings_json(s.after),
+        },
+        read=_read_password_policy,
+    ),
+    AliasSet: _form(
+        AliasSet,
+        write=lambda s: {"roleName": s.role_name, "before": s.before, "after": s.after},
+        read=lambda d: AliasSet(role_name=d["roleName"], before=d["before"], after=d["after"]),
+    ),
+    StackDeploy: _form(
+        StackDeploy,
+        write=_write_stack_deploy,
+        read=_read_stack_deploy,
+    ),
+    StackRemoval: _form(
+        StackRemoval,
+        write=lambda s: _address_json(s.address),
+        read=lambda d: StackRemoval(address=_address(d)),
+    ),
+    StackSetCreate: _form(
+        StackSetCreate,
+        write=_write_stack_set_create,
+        read=_read_stack_set_create,
+    ),
+    StackSetUpdate: _form(
+        StackSetUpdate,
+        write=_write_stack_set_update,
+        read=_read_stack_set_update,
+    ),
+    InstancesCreate: _form(
+        InstancesCreate,
+        write=lambda s: {
+            **_stack_set_json(s.stack_set),
+            "create": targets_json(s.create),
+        },
+        read=lambda d: InstancesCreate(
+            stack_set=_stack_set(d), create=targets_from_json(d["create"])
+        ),
+    ),
+    InstancesDelete: _form(
+        InstancesDelete,
+        write=lambda s: {
+            **_stack_set_json(s.stack_set),
+            "delete": [{**targets_json(d.targets), "reason": d.reason} for d in s.delete],
+        },
+        read=lambda d: InstancesDelete(
+            stack_set=_stack_set(d),
+            delete=tuple(
+                InstanceDeletion(targets=targets_from_json(r), reason=r["reason"])
+                for r in d["delete"]
+            ),
+        ),
+    ),
+    StackSetDelete: _form(
+        StackSetDelete,
+        write=lambda s: {
+            "task": s.task,
+            "stackSetName": s.name,
+            "organizationalUnits": list(s.organizational_units),
+            "regions": list(s.regions),
+            "instances": s.instances,
+        },
+        read=lambda d: StackSetDelete(
+            task=d["task"],
+            name=d["stackSetName"],
+            organizational_units=tuple(d["organizationalUnits"]),
+            regions=tuple(d["regions"]),
+            instances=d["instances"],
+        ),
+    ),
+    ObjectPut: _form(
+        ObjectPut,
+        write=lambda s: {
+            "task": s.task,
+            "where": s.where,
+            "bucket": s.bucket,
+            "key": s.key,
+            "region": s.region,
+            "localPath": s.local_path,
+            "zipped": s.zipped,
+            "hash": s.hash,
+        },
+        read=lambda d: ObjectPut(
+            task=d["task"],
+            where=d["where"],
+            bucket=d["bucket"],
+            key=d["key"],
+            region=d["region"],
+            local_path=d["localPath"],
+            zipped=d["zipped"],
+            hash=d["hash"],
+        ),
     ),
 }
