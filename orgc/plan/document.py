@@ -19,6 +19,7 @@ from typing import Any
 from orgc.diagnostics import Diagnostic, Span
 from orgc.observed import LiveOrganization
 from orgc.plan.specs import (
+    SPECS,
     Action,
     ChangeKind,
     Group,
@@ -51,6 +52,14 @@ class Change:
     # ids of changes that must finish first; "task:<name>" waits for every change of that group
     after: tuple[str, ...] = ()
     group: str | None = None  # the task this change belongs to (see `Plan.groups`)
+
+    def __post_init__(self) -> None:
+        wanted = SPECS.get((self.kind, self.action))
+        if wanted is None or type(self.spec) is not wanted:
+            raise ValueError(
+                f"{self.id}: a {self.kind} {self.action} change cannot hold a "
+                f"{type(self.spec).__name__}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
