@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from orgc.diagnostics import StageError
+from orgc.diagnostics import Diagnostic, StageError
 from orgc.observed import (
     LiveAccount,
     LiveOrganization,
@@ -23,10 +23,10 @@ from orgc.observed import (
     LiveRoot,
     PasswordPolicySettings,
 )
-from orgc.pipeline import compile_organization
-from orgc.plan import Plan, PlanError, digest, plan
+from orgc.pipeline import StalePlan, compile_organization, load_saved_plan
+from orgc.plan import Action, Change, ChangeKind, Plan, PlanError, digest, plan
 from orgc.plan.codec import dumps, loads
-from orgc.plan.specs import OrganizationalUnitReplace
+from orgc.plan.specs import OrganizationalUnitReplace, PolicyDelete
 from orgc.state import State
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "plan"
@@ -208,3 +208,30 @@ def test_invalid_files_never_reach_the_planner(tmp_path: Path) -> None:
 def test_a_saved_plan_reads_back_as_it_was(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     made = plan_scenario(folder, monkeypatch)
     assert loads(dumps(made)) == made
+
+
+def test_a_change_holds_only_the_spec_of_its_kind_and_action() -> None:
+    with pytest.raises(ValueError, match="a policy create change cannot hold a PolicyDelete"):
+        Change(
+            id="policy.create:P",
+            kind=ChangeKind.POLICY,
+            action=Action.CREATE,
+            logical_id="P",
+            physical_id=None,
+            summary="create P",
+            spec=PolicyDelete(policy_type="SERVICE_CONTROL_POLICY", name="P"),
+        )
+
+
+def test_a_saved_plan_with_a_malformed_change_is_a_diagnostic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = json.loads(dumps(plan_scenario(SCENARIOS / "first-run", monkeypatch)))
+    del saved["changes"][1]["details"]["document"]
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(saved), encoding="utf-8")
+    with pytest.raises(StalePlan) as raised:
+        load_saved_plan(path)
+    assert raised.value.diagnostic == Diagnostic(
+        "E606", f"{path} is not a plan saved by `orgc plan --out` ('document')"
+    )
