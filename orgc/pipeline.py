@@ -386,7 +386,7 @@ def _plan_stacks(
     # A StackSet task's targets are its StackSet's instances, not stacks of their own.
     stacks = tuple(s for s in stacks if not is_stack_set(inputs.stack_tasks[s.key.task]))
     account_ids = organization_plan.ids.get("accounts", {})
-    live_stacks = observe_stacks(provider, inputs, state, stacks, account_ids, refresh=refresh)
+    live_stacks = observe_stacks(provider, inputs, state, stacks, refresh=refresh)
     desired = DesiredStacks(
         stacks=stacks,
         order=order,
@@ -456,7 +456,6 @@ def observe_stacks(
     inputs: Inputs,
     state: State,
     stacks: Sequence[RenderedStack],
-    account_ids: Mapping[str, str | None],
     *,
     refresh: bool = True,
 ) -> LiveStacks:
@@ -467,7 +466,7 @@ def observe_stacks(
     pairs: set[tuple[str, str]] = set()
     tasks = inputs.stack_tasks
     for stack in stacks:
-        account_id = account_ids.get(stack.key.account)
+        account_id = None if markers(stack.account_id) else stack.account_id  # as rendered
         if account_id:
             pairs.add((account_id, stack.key.region))
             role = access_role(tasks.get(stack.key.task), inputs.organization, stack.key.account)
@@ -481,7 +480,7 @@ def observe_stacks(
     wanted_exports: set[tuple[str, str, str]] = set()
     for stack in stacks:
         for reference in stack.references:
-            account_id = reference.account_id or account_ids.get(stack.key.account)
+            account_id = reference.account_id or stack.account_id
             if reference.producer is None and account_id and not markers(account_id):
                 wanted_exports.add(
                     (account_id, reference.region or stack.key.region, reference.export or "")
