@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
+from typing import Literal
 
 from orgc.diagnostics import Diagnostic
 from orgc.graph import StackOrder
@@ -161,7 +162,7 @@ class StacksPlanner:
         if decided is None:
             self.unchanged.append(str(stack.key))
             return
-        action = Action(decided)
+        action = decided
         change_id = f"stack.{action}:{stack.key}"
         self.change_of[stack.key] = change_id
         after = {f"task:{self.desired.organization_group}"}
@@ -210,14 +211,14 @@ class StacksPlanner:
         content_hash: str | None,
         record: StackRecord | None,
         live: LiveStack | None,
-    ) -> tuple[str | None, str]:
+    ) -> tuple[Action | Literal["blocked"] | None, str]:
         """(action, why): None for no change, "blocked" for a stack orgc must leave alone."""
         if live is None:
             if record is not None:
-                return "create", "the stack was deleted outside orgc; it is created again"
-            return "create", ""
+                return Action.CREATE, "the stack was deleted outside orgc; it is created again"
+            return Action.CREATE, ""
         if live.status in _FAILED_CREATE:
-            return "replace", (
+            return Action.REPLACE, (
                 f"the stack is {live.status} (its creation failed and it holds no resources); "
                 "it is deleted and created again"
             )
@@ -235,17 +236,17 @@ class StacksPlanner:
             )
             return "blocked", ""
         if record is None:
-            return "update", "the stack exists but orgc has no record of it; it is taken over"
+            return Action.UPDATE, "the stack exists but orgc has no record of it; it is taken over"
         if record.stack_id != live.stack_id:
-            return "update", "the stack was replaced outside orgc"
+            return Action.UPDATE, "the stack was replaced outside orgc"
         if record.last_changed != live.last_changed:
-            return "update", "the stack was changed outside orgc since the last apply"
+            return Action.UPDATE, "the stack was changed outside orgc since the last apply"
         if content_hash is None:
-            return "update", "values known only after apply may change it"
+            return Action.UPDATE, "values known only after apply may change it"
         if content_hash != record.hash:
-            return "update", _what_changed(parameters, record)
+            return Action.UPDATE, _what_changed(parameters, record)
         if task.force_deploy:
-            return "update", "ForceDeploy is set"
+            return Action.UPDATE, "ForceDeploy is set"
         return None, ""
 
     def resolve_references(
