@@ -113,3 +113,35 @@ class StackResult:
     last_changed: str
     outputs: dict[str, str] = field(default_factory=dict)  # OutputKey → OutputValue
     exports: dict[str, str] = field(default_factory=dict)  # ExportName → OutputValue
+
+
+# --- StackSets ------------------------------------------------------------------------------
+
+# AWS deploys a StackSet to one account at a time unless told otherwise; without
+# MaxConcurrentStacks orgc lets it work on this many at once (per region, regions in parallel).
+DEFAULT_MAX_CONCURRENT = 10
+# Account filters of a StackSet operation (UNION is refused by CreateStackInstances).
+NO_FILTER = "NONE"
+ALL_BUT = "DIFFERENCE"
+ONLY = "INTERSECTION"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceTargets:
+    """The instances one StackSet operation acts on, by physical id: the accounts of
+    `organizational_units` (and the OUs nested in them) narrowed by `account_filter` with
+    `accounts`, in each of `regions`."""
+
+    organizational_units: tuple[str, ...]
+    account_filter: str = NO_FILTER
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preferences:
+    """How AWS runs a StackSet operation: on how many accounts at once (per region; regions
+    run in parallel), and on how many it may fail per region before it stops there."""
+
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
+    failure_tolerance: int = 0

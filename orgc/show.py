@@ -10,14 +10,11 @@ import difflib
 import json
 from collections.abc import Iterator, Mapping
 
-from orgc.observed import PasswordPolicySettings
+from orgc.observed import ALL_BUT, ONLY, InstanceTargets, PasswordPolicySettings
 from orgc.plan import KINDS, Action, Change, ChangeKind, Plan
 from orgc.plan.codec import dumps
 from orgc.plan.specs import (
-    ALL_BUT,
-    ONLY,
     InstancesCreate,
-    InstanceTargets,
     Json,
     PasswordPolicySet,
     PolicyCreate,

@@ -29,18 +29,16 @@ from typing import Any, Protocol
 from orgc.bind import BoundTemplate
 from orgc.diagnostics import Diagnostics, Span
 from orgc.model import Organization
-from orgc.plan.document import digest
-
-# The operations' targets and preferences are the plan's types (a StackSet change carries them).
-from orgc.plan.specs import (
+from orgc.observed import (
     ALL_BUT,
     DEFAULT_MAX_CONCURRENT,
     NO_FILTER,
     ONLY,
-    ROOT,
     InstanceTargets,
     Preferences,
 )
+from orgc.plan.document import digest
+from orgc.plan.specs import ROOT
 from orgc.render import CURRENT_ACCOUNT, RenderedStack, StackKey, known_after_apply, markers
 from orgc.tasks import StacksTask
 from orgc.templates import Binding, Template

@@ -30,10 +30,10 @@ from orgc.emulator import (
 )
 from orgc.load import LoadOptions
 from orgc.model import Organization
+from orgc.observed import InstanceTargets, Preferences
 from orgc.pipeline import compile_organization, make_plan, plan_and_apply, validate
 from orgc.plan import Plan
 from orgc.plan.codec import change_from_json, change_json, details_json
-from orgc.plan.specs import InstanceTargets, Preferences
 from orgc.plan.stacksets import DesiredStackSets, StackSetPlanner, plan_stack_sets
 from orgc.render import RenderContext, render_project
 from orgc.show import render_text

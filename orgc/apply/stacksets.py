@@ -20,14 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 
 from orgc.apply.run import Handler, Run, taking
+from orgc.observed import InstanceTargets, Preferences
 from orgc.plan import Action, Change, ChangeKind
 from orgc.plan.codec import stack_set_settings_json
 from orgc.plan.specs import (
     InstancesCreate,
     InstancesDelete,
-    InstanceTargets,
     Json,
-    Preferences,
     StackSetAddress,
     StackSetCreate,
     StackSetDelete,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from orgc.aws.cloudformation import StackVerbs
 from orgc.aws.errors import AwsError, StackFailed
-from orgc.plan.specs import InstanceTargets, Preferences
+from orgc.observed import InstanceTargets, Preferences
 from orgc.stacksets import PERMISSION_MODEL, LiveStackInstance, LiveStackSet
 
 if TYPE_CHECKING:

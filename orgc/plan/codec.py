@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from orgc.diagnostics import Diagnostic
-from orgc.observed import PasswordPolicySettings
+from orgc.observed import InstanceTargets, PasswordPolicySettings, Preferences
 from orgc.plan.document import PLAN_FORMAT, PLAN_VERSION, Change, Plan, parse_span
 from orgc.plan.specs import (
     SPECS,
@@ -35,7 +35,6 @@ from orgc.plan.specs import (
     InstanceDeletion,
     InstancesCreate,
     InstancesDelete,
-    InstanceTargets,
     ObjectPut,
     OrganizationalUnitCreate,
     OrganizationalUnitDelete,
@@ -48,7 +47,6 @@ from orgc.plan.specs import (
     PolicyDelete,
     PolicyTypeEnable,
     PolicyUpdate,
-    Preferences,
     Rename,
     Spec,
     StackAddress,

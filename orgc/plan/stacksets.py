@@ -25,18 +25,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orgc.diagnostics import Diagnostic
+from orgc.observed import NO_FILTER, ONLY, InstanceTargets
 from orgc.plan.codec import stack_set_settings_from_json
 from orgc.plan.document import Change
 from orgc.plan.specs import (
-    NO_FILTER,
-    ONLY,
     Action,
     ChangeKind,
     Group,
     InstanceDeletion,
     InstancesCreate,
     InstancesDelete,
-    InstanceTargets,
     Json,
     ParameterChange,
     StackSetAddress,
