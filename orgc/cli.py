@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from orgc import __version__
 from orgc.diagnostics import CODES, Diagnostic, StageError
-from orgc.plan import PLAN_FORMAT, Change, Plan
+from orgc.plan import PLAN_FORMAT, Change, Plan, codec
 from orgc.show import RENDERERS, render_text
 from orgc.state import StateError
 
@@ -337,7 +337,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def _write_plan(path: Path, result: Plan) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(result.dumps(), encoding="utf-8")
+    temporary.write_text(codec.dumps(result), encoding="utf-8")
     os.replace(temporary, path)
 
 

@@ -64,7 +64,6 @@ def observe_stacks(
     organization: Organization,
     state: State,
     stacks: Sequence[RenderedStack],
-    account_ids: Mapping[str, str | None],
     refresh: bool = True,
 ) -> LiveStacks:
     """List the stacks of every (account, region) the plan deploys to or deployed to before
@@ -73,7 +72,7 @@ def observe_stacks(
     roles: dict[str, str] = {}
     pairs: set[tuple[str, str]] = set()
     for stack in stacks:
-        account_id = account_ids.get(stack.key.account)
+        account_id = None if markers(stack.account_id) else stack.account_id  # as rendered
         if account_id:
             pairs.add((account_id, stack.key.region))
             role = access_role(tasks.get(stack.key.task), organization, stack.key.account)
@@ -86,7 +85,7 @@ def observe_stacks(
     wanted_exports: set[tuple[str, str, str]] = set()
     for stack in stacks:
         for reference in stack.references:
-            account_id = reference.account_id or account_ids.get(stack.key.account)
+            account_id = reference.account_id or stack.account_id
             if reference.producer is None and account_id and not markers(account_id):
                 wanted_exports.add(
                     (account_id, reference.region or stack.key.region, reference.export or "")

@@ -183,23 +183,6 @@ class InstanceTargets:
     accounts: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "organizationalUnits": list(self.organizational_units),
-            "accountFilter": self.account_filter,
-            "accounts": list(self.accounts),
-            "regions": list(self.regions),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> InstanceTargets:
-        return cls(
-            organizational_units=tuple(data["organizationalUnits"]),
-            account_filter=data["accountFilter"],
-            accounts=tuple(data["accounts"]),
-            regions=tuple(data["regions"]),
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Preferences:
@@ -208,13 +191,6 @@ class Preferences:
 
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     failure_tolerance: int = 0
-
-    def to_json(self) -> dict[str, int]:
-        return {"maxConcurrent": self.max_concurrent, "failureTolerance": self.failure_tolerance}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Preferences:
-        return cls(max_concurrent=data["maxConcurrent"], failure_tolerance=data["failureTolerance"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,7 +5,6 @@ It holds no logic of its own beyond the order of stages and what each needs from
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +19,9 @@ from orgc.load import LoadedFile, LoadOptions, load_organization
 from orgc.model import Organization, build_organization
 from orgc.observe import observe_objects, observe_organization, observe_stack_sets, observe_stacks
 from orgc.plan import Plan, PlanError, digest, plan
+from orgc.plan.codec import PlanFormatError, loads
 from orgc.plan.objects import DesiredObject, plan_objects
+from orgc.plan.specs import Group, PlanOptions
 from orgc.plan.stacks import DesiredStacks, plan_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
@@ -213,11 +214,9 @@ def make_plan(
         recorded,
         inputs_digest=inputs.digest,
         changes=tuple(replace(c, group=group) for c in recorded.changes),
-        options={
-            "parameters": inputs.parameters,
-            "performCleanup": perform_cleanup,
-            "refresh": refresh,
-        },
+        options=PlanOptions(
+            parameters=inputs.parameters, perform_cleanup=perform_cleanup, refresh=refresh
+        ),
     )
     if inputs.objects:
         result = _plan_objects(inputs, provider, state, result)
@@ -321,7 +320,6 @@ def _plan_stacks(
         organization=inputs.organization,
         state=state,
         stacks=stacks,
-        account_ids=account_ids,
         refresh=refresh,
     )
     desired = DesiredStacks(
@@ -367,7 +365,7 @@ def _plan_stacks(
         observed_digest=digest({**observed, **({"stackSets": live_sets} if live_sets else {})}),
         changes=organization_plan.changes + tuple(planner.changes) + tuple(set_planner.changes),
         groups={
-            inputs.organization_group: {"maxConcurrent": None, "failureTolerance": 0},
+            inputs.organization_group: Group(max_concurrent=None, failure_tolerance=0),
             **stack_groups(list(inputs.stack_tasks.values())),
             **stack_set_groups(inputs.stack_tasks),
         },
@@ -393,9 +391,11 @@ class StalePlan(StageError):
 
 
 def load_saved_plan(path: Path) -> Plan:
-    """Raises StalePlan (E606) when the file is not a saved plan."""
+    """Raises StalePlan (E606) when the file is not a saved plan of this version."""
     try:
-        return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return loads(path.read_text(encoding="utf-8"))
+    except PlanFormatError as error:
+        raise StalePlan([Diagnostic("E606", f"{path} is {error}")]) from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise StalePlan(
             [Diagnostic("E606", f"{path} is not a plan saved by `orgc plan --out` ({error})")]
@@ -412,12 +412,12 @@ def check_saved_plan(
 ) -> Inputs:
     """Refuse a saved plan whose inputs or observed organization changed since it was made;
     give the inputs it was made from."""
-    options = saved.options
+    options = saved.options or PlanOptions()
     inputs = compile_organization(
         Path(saved.source),
         root=root,
         allow_cmd=allow_cmd,
-        parameters=options.get("parameters") or {},
+        parameters=dict(options.parameters),
     )
     if inputs.digest != saved.inputs_digest:
         raise StalePlan(
@@ -432,8 +432,8 @@ def check_saved_plan(
         inputs,
         provider,
         state,
-        perform_cleanup=bool(options.get("performCleanup")),
-        refresh=bool(options.get("refresh", True)),
+        perform_cleanup=options.perform_cleanup,
+        refresh=options.refresh,
     )
     if fresh.observed_digest != saved.observed_digest:
         raise StalePlan(

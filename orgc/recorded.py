@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from orgc.model import Organization
 from orgc.observed import LiveStack
-from orgc.plan import ROOT, Plan, digest
+from orgc.plan import ROOT, IdTable, Plan, digest
 from orgc.provider import Provider
 from orgc.state import LockedState, State
 
@@ -37,9 +37,7 @@ def wanted_ids(organization: Organization) -> dict[str, dict[str, str | None]]:
     }
 
 
-def known_ids(
-    organization_ids: Mapping[str, Mapping[str, str | None]], state: State
-) -> dict[str, dict[str, str | None]]:
+def known_ids(organization_ids: Mapping[str, Mapping[str, str | None]], state: State) -> IdTable:
     """The plan's id tables: the ids the files give, else those the state recorded, else None
     (known after apply); the root as the state recorded it."""
     tables: dict[str, dict[str, str | None]] = {
@@ -57,12 +55,16 @@ def known_ids(
             if logical_id == ROOT:
                 continue
             tables[table][logical_id] = given or recorded[table].get(logical_id)
-    return {table: dict(sorted(values.items())) for table, values in tables.items()}
+    return IdTable(
+        accounts=dict(sorted(tables["accounts"].items())),
+        organizational_units=dict(sorted(tables["organizationalUnits"].items())),
+        policies=dict(sorted(tables["policies"].items())),
+    )
 
 
 def recorded_ids(
     organization_ids: Mapping[str, Mapping[str, str | None]], state: State
-) -> dict[str, dict[str, str | None]] | None:
+) -> IdTable | None:
     """The plan's id tables taken from the state, or None when the state lacks any of them."""
     tables = known_ids(organization_ids, state)
     if any(value is None for table in tables.values() for value in table.values()):
@@ -160,6 +162,6 @@ def note_organization_synced(
             locked.state,
             organization_digest=organization_digest,
             plan=applied,
-            root_id=applied.ids.get("organizationalUnits", {}).get(ROOT),
+            root_id=applied.ids.root_id,
         )
     )

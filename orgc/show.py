@@ -5,55 +5,68 @@ Rendering only: every fact shown comes from the `Plan`; nothing is looked up her
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
 
-from orgc.plan import KINDS, Change, Plan
+from orgc.observed import ALL_BUT, ONLY, InstanceTargets, PasswordPolicySettings
+from orgc.plan import KINDS, Action, Change, ChangeKind, Plan
+from orgc.plan.codec import dumps
+from orgc.plan.specs import (
+    InstancesCreate,
+    Json,
+    PasswordPolicySet,
+    PolicyCreate,
+    PolicyUpdate,
+    StackDeploy,
+    StackSetCreate,
+    StackSetDelete,
+    StackSetUpdate,
+)
 from orgc.render import markers
 
-_SYMBOLS = {
-    "create": "+",
-    "adopt": "+",
-    "enable": "+",
-    "attach": "+",
-    "update": "~",
-    "rename": "~",
-    "move": "→",
-    "replace": "±",
-    "detach": "-",
-    "delete": "-",
-    "close": "-",
-    "forget": "!",
+_SYMBOLS: dict[Action, str] = {
+    Action.CREATE: "+",
+    Action.ADOPT: "+",
+    Action.ENABLE: "+",
+    Action.ATTACH: "+",
+    Action.UPDATE: "~",
+    Action.RENAME: "~",
+    Action.MOVE: "→",
+    Action.REPLACE: "±",
+    Action.DETACH: "-",
+    Action.DELETE: "-",
+    Action.CLOSE: "-",
+    Action.FORGET: "!",
 }
 
-_HEADINGS = {
-    "policy-type": "Policy types",
-    "policy": "Policies",
-    "organizational-unit": "Organizational units",
-    "account": "Accounts",
-    "attachment": "Policy attachments",
-    "tags": "Tags",
-    "alias": "IAM aliases",
-    "password-policy": "Password policies",
-    "stack": "Stacks",
-    "s3-object": "S3 objects",
-    "stack-set": "StackSets",
-    "stack-set-instances": "StackSet instances",
+_HEADINGS: dict[ChangeKind, str] = {
+    ChangeKind.POLICY_TYPE: "Policy types",
+    ChangeKind.POLICY: "Policies",
+    ChangeKind.ORGANIZATIONAL_UNIT: "Organizational units",
+    ChangeKind.ACCOUNT: "Accounts",
+    ChangeKind.ATTACHMENT: "Policy attachments",
+    ChangeKind.TAGS: "Tags",
+    ChangeKind.ALIAS: "IAM aliases",
+    ChangeKind.PASSWORD_POLICY: "Password policies",
+    ChangeKind.STACK: "Stacks",
+    ChangeKind.S3_OBJECT: "S3 objects",
+    ChangeKind.STACK_SET: "StackSets",
+    ChangeKind.STACK_SET_INSTANCES: "StackSet instances",
 }
 
 
-def _grouped(plan: Plan) -> Iterator[tuple[str, list[Change]]]:
+def _grouped(plan: Plan) -> Iterator[tuple[ChangeKind, list[Change]]]:
     for kind in KINDS:
-        changes = [c for c in plan.changes if c.kind == kind]
+        changes = [c for c in plan.changes if c.kind is kind]
         if changes:
             yield kind, changes
 
 
-def _headroom(details: dict[str, Any]) -> str | None:
-    size, limit = details.get("size"), details.get("limit")
-    if not isinstance(size, int) or not isinstance(limit, int):
+def _headroom(spec: PolicyCreate | PolicyUpdate) -> str | None:
+    size, limit = spec.size, spec.limit
+    if limit is None:
         return None
     return f"{size:,} of {limit:,} characters, {limit - size:,} left"
 
@@ -67,80 +80,86 @@ def _pretty_policy(document: str) -> list[str]:
 
 def _detail_lines(change: Change) -> list[str]:
     """What a reviewer needs beyond the summary line."""
-    d = change.details
+    spec = change.spec
     lines: list[str] = []
-    if change.kind == "policy" and change.action in ("create", "update"):
-        headroom = _headroom(d)
+    if isinstance(spec, (PolicyCreate, PolicyUpdate)):
+        headroom = _headroom(spec)
         if headroom:
             lines.append(f"size: {headroom}")
-        document_change = d.get("changes", {}).get("document")
+        changes = spec.changes if isinstance(spec, PolicyUpdate) else {}
+        document_change = changes.get("document")
         if document_change:
             lines.extend(
                 difflib.unified_diff(
-                    _pretty_policy(document_change["before"]),
-                    _pretty_policy(document_change["after"]),
+                    _pretty_policy(document_change.before),
+                    _pretty_policy(document_change.after),
                     "in AWS",
                     "in the files",
                     lineterm="",
                 )
             )
         for key in ("name", "description"):
-            field_change = d.get("changes", {}).get(key)
+            field_change = changes.get(key)
             if field_change:
-                lines.append(f"{key}: {field_change['before']!r} → {field_change['after']!r}")
-    elif change.kind == "password-policy":
-        before, after = d.get("before"), d.get("after") or {}
+                lines.append(f"{key}: {field_change.before!r} → {field_change.after!r}")
+    elif isinstance(spec, PasswordPolicySet):
+        before, after = spec.before, spec.after
         if before is None:
             lines.append(_password_policy_sentence(after))
         else:
             lines.extend(
-                f"{key}: {before.get(key)} → {after[key]}"
-                for key in sorted(after)
-                if before.get(key) != after[key]
+                f"{f.name}: {getattr(before, f.name)} → {getattr(after, f.name)}"
+                for f in sorted(dataclasses.fields(after), key=lambda f: f.name)
+                if getattr(before, f.name) != getattr(after, f.name)
             )
-    elif change.kind == "account" and change.action == "create":
+    elif change.kind is ChangeKind.ACCOUNT and change.action is Action.CREATE:
         lines.append("account id: known after apply")
-    elif change.kind == "stack" and change.action in ("create", "update", "replace"):
-        lines.extend(_stack_lines(d))
-    elif change.kind in ("stack-set", "stack-set-instances"):
-        lines.extend(_stack_set_lines(change))
+    elif isinstance(spec, StackDeploy):
+        lines.extend(_stack_lines(spec))
+    elif isinstance(spec, StackSetDelete):
+        if spec.instances:
+            where = ", ".join(spec.organizational_units) or "no OU"
+            lines.append(f"{spec.instances} instance(s) in {where}; {', '.join(spec.regions)}")
+    elif isinstance(spec, (StackSetCreate, StackSetUpdate, InstancesCreate)):
+        lines.extend(_stack_set_lines(change.action, spec))
     return lines
 
 
-def _stack_set_lines(change: Change) -> list[str]:
+def _stack_set_lines(
+    action: Action, spec: StackSetCreate | StackSetUpdate | InstancesCreate
+) -> list[str]:
     """Where a StackSet deploys, and for an update the diff of its template and parameters."""
-    d = change.details
-    if change.action in ("delete", "forget"):
-        if not d.get("instances"):
-            return []
-        where = ", ".join(d["organizationalUnits"]) or "no OU"
-        return [f"{d['instances']} instance(s) in {where}; {', '.join(d['regions'])}"]
-    labels: dict[str, str] = d["labels"]
-    lines = [f"task {d['task']} ({d['where']})"]
-    if change.kind == "stack-set-instances":
-        requests = [d["create"]] if change.action == "create" else d["delete"]
-        lines.extend(f"{change.action}: {_targets_text(r, labels)}" for r in requests)
+    stack_set = spec.stack_set
+    labels = stack_set.labels
+    lines = [f"task {stack_set.task} ({stack_set.where})"]
+    if isinstance(spec, InstancesCreate):
+        lines.append(f"{action}: {_targets_text(spec.create, labels)}")
         return lines
-    lines.append(f"targets: {_targets_text(d['targets'], labels)}")
-    preferences = d["preferences"]
+    lines.append(f"targets: {_targets_text(stack_set.targets, labels)}")
+    preferences = stack_set.preferences
     lines.append(
-        f"operations: {preferences['maxConcurrent']} account(s) at once per region, "
-        f"{preferences['failureTolerance']} failure(s) tolerated per region"
+        f"operations: {preferences.max_concurrent} account(s) at once per region, "
+        f"{preferences.failure_tolerance} failure(s) tolerated per region"
     )
-    if change.action == "create":
-        lines.append(f"resources: {', '.join(sorted(d['template'].get('Resources', {})))}")
-        lines.extend(f"{k} = {_shown(v)}" for k, v in sorted(d["parameters"].items()))
+    if isinstance(spec, StackSetCreate):
+        lines.append(f"resources: {', '.join(_resources(spec.template))}")
+        lines.extend(f"{k} = {_shown(v)}" for k, v in sorted(spec.parameters.items()))
         return lines
-    lines.extend(d.get("templateDiff", ()))
+    lines.extend(spec.template_diff)
     lines.extend(
-        f"{c['name']}: {_shown(c['before']) if c['before'] is not None else '(none)'} → "
-        f"{_shown(c['after']) if c['after'] is not None else 'removed'}"
-        for c in d.get("parameterChanges", ())
+        f"{c.name}: {_shown(c.before) if c.before is not None else '(none)'} → "
+        f"{_shown(c.after) if c.after is not None else 'removed'}"
+        for c in spec.parameter_changes
     )
     return lines
 
 
-def _targets_text(targets: dict[str, Any], labels: dict[str, str]) -> str:
+def _resources(template: Mapping[str, Json]) -> list[str]:
+    resources = template.get("Resources", {})
+    return sorted(resources) if isinstance(resources, Mapping) else []
+
+
+def _targets_text(targets: InstanceTargets, labels: Mapping[str, str]) -> str:
     def named(physical: str, kind: str = "") -> str:
         name = labels.get(physical)
         shown = "known after apply" if markers(physical) else physical
@@ -148,34 +167,34 @@ def _targets_text(targets: dict[str, Any], labels: dict[str, str]) -> str:
             return f"the root ({shown})"
         return f"{kind}{name} ({shown})" if name else f"{kind}{shown}"
 
-    text = ", ".join(named(ou, "OU ") for ou in targets["organizationalUnits"])
-    accounts = ", ".join(named(a) for a in targets["accounts"])
-    if targets["accountFilter"] == "DIFFERENCE":
+    text = ", ".join(named(ou, "OU ") for ou in targets.organizational_units)
+    accounts = ", ".join(named(a) for a in targets.accounts)
+    if targets.account_filter == ALL_BUT:
         text += f" except {accounts}"
-    elif targets["accountFilter"] == "INTERSECTION":
+    elif targets.account_filter == ONLY:
         text += f", only {accounts}"
-    return f"{text}; regions {', '.join(targets['regions'])}"
+    return f"{text}; regions {', '.join(targets.regions)}"
 
 
 def _shown(value: str) -> str:
     return "(known after apply)" if markers(value) else repr(value)
 
 
-def _stack_lines(d: dict[str, Any]) -> list[str]:
-    lines = [f"task {d['task']} ({d['where']})"]
-    if d.get("previousHash") is None:
-        resources = sorted(d["template"].get("Resources", {}))
+def _stack_lines(spec: StackDeploy) -> list[str]:
+    lines = [f"task {spec.address.task} ({spec.where})"]
+    if spec.previous_hash is None:
         shown = [
-            name.replace("{{orgc:account:", "<id of ").replace("}}", ">") for name in resources
+            name.replace("{{orgc:account:", "<id of ").replace("}}", ">")
+            for name in _resources(spec.template)
         ]
         lines.append(f"resources: {', '.join(shown)}")
-    previous = d.get("previousParameters")
-    parameters: dict[str, str] = d["parameters"]
-    references = {r["parameter"]: r for r in d.get("references", ())}
+    previous = spec.previous_parameters
+    parameters = spec.parameters
+    references = {r.parameter: r for r in spec.references}
     for name in sorted({*parameters, *(previous or {})}):
         value = parameters.get(name)
         source = references.get(name)
-        origin = f" from {source['from']} ({source['expression']})" if source else ""
+        origin = f" from {source.source} ({source.expression})" if source else ""
         if previous is None:
             lines.append(f"{name} = {_shown(value or '')}{origin}")
         elif value is None:
@@ -188,27 +207,27 @@ def _stack_lines(d: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _password_policy_sentence(settings: dict[str, Any]) -> str:
+def _password_policy_sentence(settings: PasswordPolicySettings) -> str:
     required = [
         label
-        for label, key in (
-            ("lowercase", "require_lowercase_characters"),
-            ("uppercase", "require_uppercase_characters"),
-            ("numbers", "require_numbers"),
-            ("symbols", "require_symbols"),
+        for label, wanted in (
+            ("lowercase", settings.require_lowercase_characters),
+            ("uppercase", settings.require_uppercase_characters),
+            ("numbers", settings.require_numbers),
+            ("symbols", settings.require_symbols),
         )
-        if settings.get(key)
+        if wanted
     ]
-    parts = [f"minimum length {settings.get('minimum_password_length')}"]
+    parts = [f"minimum length {settings.minimum_password_length}"]
     if required:
         parts.append("requires " + ", ".join(required))
-    if settings.get("max_password_age"):
-        parts.append(f"expires after {settings['max_password_age']} days")
-    if settings.get("password_reuse_prevention"):
-        parts.append(f"remembers {settings['password_reuse_prevention']} passwords")
-    if settings.get("allow_users_to_change_password"):
+    if settings.max_password_age:
+        parts.append(f"expires after {settings.max_password_age} days")
+    if settings.password_reuse_prevention:
+        parts.append(f"remembers {settings.password_reuse_prevention} passwords")
+    if settings.allow_users_to_change_password:
         parts.append("users may change their own")
-    if settings.get("hard_expiry"):
+    if settings.hard_expiry:
         parts.append("hard expiry")
     return "; ".join(parts)
 
@@ -233,8 +252,7 @@ def render_text(plan: Plan) -> str:
     if plan.orphans:
         out.append("Orphaned stacks (their task left the files; --perform-cleanup deletes them):")
         out.extend(
-            f"  ! {o['stackName']} in {o['accountId']} {o['region']} (task {o['task']})"
-            for o in plan.orphans
+            f"  ! {o.stack_name} in {o.account_id} {o.region} (task {o.task})" for o in plan.orphans
         )
         out.append("")
     for warning in plan.warnings:
@@ -287,7 +305,7 @@ def render_markdown(plan: Plan) -> str:
         )
         out.append("")
         out.extend(
-            f"- `{o['stackName']}` in `{o['accountId']}` {o['region']} (task `{o['task']}`)"
+            f"- `{o.stack_name}` in `{o.account_id}` {o.region} (task `{o.task}`)"
             for o in plan.orphans
         )
     if plan.warnings:
@@ -299,7 +317,7 @@ def render_markdown(plan: Plan) -> str:
 
 
 def render_json(plan: Plan) -> str:
-    return plan.dumps()
+    return dumps(plan)
 
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

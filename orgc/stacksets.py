@@ -37,7 +37,8 @@ from orgc.observed import (
     InstanceTargets,
     Preferences,
 )
-from orgc.plan.document import ROOT, digest
+from orgc.plan.document import digest
+from orgc.plan.specs import ROOT
 from orgc.render import CURRENT_ACCOUNT, RenderedStack, StackKey, known_after_apply, markers
 from orgc.tasks import StacksTask
 from orgc.templates import Binding, Template

@@ -33,7 +33,9 @@ from orgc.observed import (
     StackSetDefinition,
 )
 from orgc.pipeline import compile_organization, make_plan
-from orgc.plan import Change, Plan
+from orgc.plan import Change, IdTable, Plan
+from orgc.plan.codec import change_from_json
+from orgc.plan.specs import Group
 from orgc.state import LocalStateStore, State
 
 MANAGEMENT = "123456789012"
@@ -327,34 +329,37 @@ class MemoryWriter:
         return new
 
 
-def _plan(*changes: Change, groups: dict[str, dict[str, Any]] | None = None) -> Plan:
+def _plan(*changes: Change, groups: dict[str, Group] | None = None) -> Plan:
     return Plan(
         source="organization.yml",
         management_account_id=MANAGEMENT,
         organization_id="o-test",
         inputs_digest="sha256:x",
         observed_digest="sha256:y",
-        ids={
-            "accounts": {"A": None},
-            "organizationalUnits": {"root": "r-1", "OU": None},
-            "policies": {},
-        },
+        ids=IdTable(
+            accounts={"A": None},
+            organizational_units={"root": "r-1", "OU": None},
+            policies={},
+        ),
         changes=changes,
         groups=groups or {},
     )
 
 
 def _change(change_id: str, kind: str, action: str, logical_id: str | None, **extra: Any) -> Change:
-    return Change(
-        id=change_id,
-        kind=kind,
-        action=action,
-        logical_id=logical_id,
-        physical_id=None,
-        summary=change_id,
-        details=extra.pop("details", {}),
-        after=tuple(extra.pop("after", ())),
-        group=extra.pop("group", None),
+    """A change as a saved plan holds it, read by the plan's codec."""
+    return change_from_json(
+        {
+            "id": change_id,
+            "kind": kind,
+            "action": action,
+            "logicalId": logical_id,
+            "physicalId": None,
+            "summary": change_id,
+            "details": extra.pop("details", {}),
+            "after": list(extra.pop("after", ())),
+            "group": extra.pop("group", None),
+        }
     )
 
 
@@ -388,6 +393,7 @@ def _stack(task: str, account: str, *, after: tuple[str, ...] = (), **details: A
             "hash": None,
             "previousHash": None,
             "previousParameters": None,
+            "forceDeploy": False,
         },
     )
 
@@ -465,7 +471,7 @@ def test_a_task_within_its_failure_tolerance_lets_dependent_tasks_run() -> None:
     plan = _plan(
         _stack("Network", "A"),
         _stack("Baseline", "A", after=("task:Network",)),
-        groups={"Network": {"failureTolerance": 1}, "Baseline": {}},
+        groups={"Network": Group(failure_tolerance=1), "Baseline": Group()},
     )
     result = apply(plan, failing, MemoryWriter())
     assert set(result.failed) == {
@@ -480,7 +486,7 @@ def test_a_task_past_its_failure_tolerance_skips_the_tasks_after_it() -> None:
         _stack("Network", "A"),
         _stack("Network", "B"),
         _stack("Baseline", "C", after=("task:Network",)),
-        groups={"Network": {"failureTolerance": 1}, "Baseline": {}},
+        groups={"Network": Group(failure_tolerance=1), "Baseline": Group()},
     )
     result = apply(plan, RecordingProvider(failing=frozenset({"deploy_stack"})), MemoryWriter())
     assert sorted(result.failed) == [
@@ -498,7 +504,7 @@ def test_max_concurrent_bounds_a_task_and_not_the_others() -> None:
     provider.release.set()  # nobody waits: concurrency is counted, not timed
     bounded = _plan(
         *(_stack("Network", f"A{i}") for i in range(6)),
-        groups={"Network": {"maxConcurrent": 1}},
+        groups={"Network": Group(max_concurrent=1)},
     )
     assert apply(bounded, provider, MemoryWriter()).ok
     assert provider.most_running == 1
@@ -523,11 +529,18 @@ def test_a_stack_gets_new_account_ids_and_its_producers_outputs() -> None:
                 "expression": "!GetAtt Bucket.Arn",
                 "producer": "Logs/Archive/us-east-1",
                 "producerChange": producer.id,
-                "producerStack": None,
+                "producerStack": {
+                    "stackName": "stack-logs",
+                    "accountId": "Archive-id",
+                    "region": "us-east-1",
+                    "roleName": "OrganizationAccountAccessRole",
+                },
                 "output": "OrgcRefBucketArn",
                 "export": None,
                 "exportAccountId": None,
                 "exportRegion": None,
+                "from": "output OrgcRefBucketArn of stack Logs/Archive/us-east-1",
+                "known": False,
             }
         ],
     )
@@ -782,6 +795,21 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(
     capsys.readouterr()
     assert orgc(emulator, "apply", "plan.json", "--auto-approve") == 1
     assert "error[E605]" in capsys.readouterr().err
+
+
+def test_a_plan_saved_by_an_older_orgc_is_refused(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orgc(emulator, "plan", "organization.yml", "--out", "plan.json") == 0
+    saved = json.loads(Path("plan.json").read_text(encoding="utf-8"))
+    Path("plan.json").write_text(json.dumps({**saved, "version": 1}), encoding="utf-8")
+    capsys.readouterr()
+    assert orgc(emulator, "apply", "plan.json", "--auto-approve") == 1
+    assert capsys.readouterr().err == (
+        "orgc: error[E606]: plan.json is a plan of format version 1, and this orgc reads "
+        "version 2 only; run orgc plan again\n"
+    )
+    assert "shop" not in _tree()["accounts"]
 
 
 def test_reparenting_an_ou_survives_an_interruption(

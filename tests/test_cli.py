@@ -186,17 +186,23 @@ def test_a_file_that_is_not_a_saved_plan_is_refused(
     )
     other_version = {**saved, "version": 0}
     unknown_code = {**saved, "warnings": [{**saved["warnings"][0], "code": "W999"}]}
-    for document, reason in [
-        (other_version, "not an orgc plan of this version"),
-        (unknown_code, "diagnostic code W999 is not registered"),
+    for document, message in [
+        (
+            other_version,
+            "plan.json is a plan of format version 0, and this orgc reads version 2 only; run "
+            "orgc plan again",
+        ),
+        (
+            unknown_code,
+            "plan.json is not a plan saved by `orgc plan --out` (diagnostic code W999 is not "
+            "registered)",
+        ),
     ]:
         Path("plan.json").write_text(json.dumps(document), encoding="utf-8")
         # Refused before any AWS call: nothing listens on port 9.
         argv = ["apply", "plan.json", "--auto-approve", "--endpoint-url", "http://127.0.0.1:9"]
         assert main(argv) == 1
-        assert capsys.readouterr().err == (
-            f"orgc: error[E606]: plan.json is not a plan saved by `orgc plan --out` ({reason})\n"
-        )
+        assert capsys.readouterr().err == f"orgc: error[E606]: {message}\n"
 
 
 def test_missing_credentials_are_a_diagnostic(

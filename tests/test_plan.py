@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from orgc.diagnostics import StageError
+from orgc.diagnostics import Diagnostic, StageError
 from orgc.observed import (
     LiveAccount,
     LiveOrganization,
@@ -23,8 +23,10 @@ from orgc.observed import (
     LiveRoot,
     PasswordPolicySettings,
 )
-from orgc.pipeline import compile_organization
-from orgc.plan import Plan, PlanError, digest, plan
+from orgc.pipeline import StalePlan, compile_organization, load_saved_plan
+from orgc.plan import Action, Change, ChangeKind, Plan, PlanError, digest, plan
+from orgc.plan.codec import dumps, loads
+from orgc.plan.specs import OrganizationalUnitReplace, PolicyDelete
 from orgc.state import State
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "plan"
@@ -131,16 +133,17 @@ def test_scenario(folder: Path, monkeypatch: pytest.MonkeyPatch, update_golden: 
         assert text == errors_file.read_text(encoding="utf-8")
         return
     if update_golden:
-        golden.write_text(result.dumps(), encoding="utf-8")
+        golden.write_text(dumps(result), encoding="utf-8")
     assert not errors_file.exists(), "planning was expected to fail"
-    assert json.loads(result.dumps()) == json.loads(golden.read_text(encoding="utf-8"))
+    assert json.loads(dumps(result)) == json.loads(golden.read_text(encoding="utf-8"))
 
 
 def test_plan_is_deterministic_and_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
     first = plan_scenario(SCENARIOS / "reparent", monkeypatch)
     second = plan_scenario(SCENARIOS / "reparent", monkeypatch)
-    assert first.dumps() == second.dumps()
-    assert Plan.from_json(json.loads(first.dumps())).dumps() == first.dumps()
+    assert dumps(first) == dumps(second)
+    assert loads(dumps(first)) == first
+    assert dumps(loads(dumps(first))) == dumps(first)
 
 
 def test_no_changes_scenario_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,7 +173,9 @@ def test_reparent_deletes_the_old_ou_only_after_emptying_it(
     assert "account.move:Shop" in delete.after
     assert "account.move-unmanaged:333333333333" in delete.after
     assert "organizational-unit.replace:ProdEuOU" in delete.after
-    assert by_id["organizational-unit.replace:ProdOU"].details["parent"] == "WorkloadsOU"
+    replace = by_id["organizational-unit.replace:ProdOU"].spec
+    assert isinstance(replace, OrganizationalUnitReplace)
+    assert replace.parent == "WorkloadsOU"
 
 
 def test_positions_do_not_change_the_inputs_digest(tmp_path: Path) -> None:
@@ -193,3 +198,40 @@ def test_invalid_files_never_reach_the_planner(tmp_path: Path) -> None:
     with pytest.raises(StageError) as raised:
         compile_organization(tmp_path / "organization.yml", root=tmp_path)
     assert [d.code for d in raised.value.diagnostics] == ["E205"]
+
+
+@pytest.mark.parametrize(
+    "folder",
+    sorted(p.parent for p in SCENARIOS.glob("*/plan.golden.json")),
+    ids=lambda p: p.name,
+)
+def test_a_saved_plan_reads_back_as_it_was(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = plan_scenario(folder, monkeypatch)
+    assert loads(dumps(made)) == made
+
+
+def test_a_change_holds_only_the_spec_of_its_kind_and_action() -> None:
+    with pytest.raises(ValueError, match="a policy create change cannot hold a PolicyDelete"):
+        Change(
+            id="policy.create:P",
+            kind=ChangeKind.POLICY,
+            action=Action.CREATE,
+            logical_id="P",
+            physical_id=None,
+            summary="create P",
+            spec=PolicyDelete(policy_type="SERVICE_CONTROL_POLICY", name="P"),
+        )
+
+
+def test_a_saved_plan_with_a_malformed_change_is_a_diagnostic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = json.loads(dumps(plan_scenario(SCENARIOS / "first-run", monkeypatch)))
+    del saved["changes"][1]["details"]["document"]
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(saved), encoding="utf-8")
+    with pytest.raises(StalePlan) as raised:
+        load_saved_plan(path)
+    assert raised.value.diagnostics == (
+        Diagnostic("E606", f"{path} is not a plan saved by `orgc plan --out` ('document')"),
+    )

@@ -24,6 +24,8 @@ from orgc.diagnostics import StageError
 from orgc.observed import LiveOrganization, LiveStack, StackDeployment, StackResult
 from orgc.pipeline import compile_organization, make_plan
 from orgc.plan import Plan, PlanError
+from orgc.plan.codec import dumps, loads
+from orgc.plan.specs import StackDeploy
 from orgc.show import render_text
 from orgc.state import StackRecord, State
 
@@ -139,10 +141,10 @@ def test_scenario(folder: Path, monkeypatch: pytest.MonkeyPatch, update_golden: 
         assert text == errors_file.read_text(encoding="utf-8")
         return
     if update_golden:
-        golden.write_text(result.dumps(), encoding="utf-8")
+        golden.write_text(dumps(result), encoding="utf-8")
         golden_text.write_text(render_text(result), encoding="utf-8")
     assert not errors_file.exists(), "planning was expected to fail"
-    assert json.loads(result.dumps()) == json.loads(golden.read_text(encoding="utf-8"))
+    assert json.loads(dumps(result)) == json.loads(golden.read_text(encoding="utf-8"))
     assert render_text(result) == golden_text.read_text(encoding="utf-8")
 
 
@@ -150,8 +152,10 @@ def _stack_changes(plan: Plan) -> dict[str, str]:
     return {c.logical_id or "": c.action for c in plan.changes if c.kind == "stack"}
 
 
-def _details(plan: Plan, logical_id: str) -> dict[str, Any]:
-    return next(c.details for c in plan.changes if c.logical_id == logical_id)
+def _deploy(plan: Plan, logical_id: str) -> StackDeploy:
+    spec = next(c.spec for c in plan.changes if c.logical_id == logical_id)
+    assert isinstance(spec, StackDeploy)
+    return spec
 
 
 class MemoryCloud(ScenarioProvider):
@@ -224,7 +228,7 @@ def test_replanning_what_was_applied_changes_nothing(monkeypatch: pytest.MonkeyP
     again = make_plan(inputs, cloud, writer.state)  # type: ignore[arg-type]
     assert again.changes == ()
     assert len(again.unchanged) == 9
-    assert [o["stackName"] for o in again.orphans] == ["acme-legacy"]
+    assert [o.stack_name for o in again.orphans] == ["acme-legacy"]
 
     # A producer value that changes reaches its consumers: the bucket's output now differs.
     records = writer.state.stack_records()
@@ -240,6 +244,17 @@ def test_replanning_what_was_applied_changes_nothing(monkeypatch: pytest.MonkeyP
         "Logs/Shop/eu-west-1": "update",
     }
     assert (
-        _details(changed, "Logs/Shop/eu-west-1")["parameters"]["OrgcRefLogBucket"]
-        == "renamed-bucket"
+        _deploy(changed, "Logs/Shop/eu-west-1").parameters["OrgcRefLogBucket"] == "renamed-bucket"
     )
+
+
+@pytest.mark.parametrize(
+    "folder",
+    sorted(p.parent for p in SCENARIOS.glob("*/plan.golden.json")),
+    ids=lambda p: p.name,
+)
+def test_a_saved_stack_plan_reads_back_as_it_was(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = plan_scenario(folder, monkeypatch)
+    assert loads(dumps(made)) == made

@@ -38,6 +38,7 @@ from orgc.observed import (
 )
 from orgc.pipeline import compile_organization, make_plan, plan_and_apply, validate
 from orgc.plan import Plan
+from orgc.plan.codec import change_from_json, change_json, details_json
 from orgc.plan.stacksets import DesiredStackSets, StackSetPlanner, plan_stack_sets
 from orgc.render import RenderContext, render_project
 from orgc.show import render_text
@@ -550,18 +551,18 @@ def test_a_new_stack_set_is_created_then_its_instances() -> None:
     create, instances = planner.changes
     assert create.after == ("task:Network", "task:organization")
     assert instances.after == ("stack-set.create:Baseline", "task:Network", "task:organization")
-    assert instances.details["create"] == {
+    assert details_json(instances.spec)["create"] == {
         "organizationalUnits": [WORKLOADS],
         "accountFilter": "NONE",
         "accounts": [],
         "regions": ["eu-west-1"],
     }
-    assert create.details["settings"]["autoDeployment"] == {
+    assert details_json(create.spec)["settings"]["autoDeployment"] == {
         "enabled": True,
         "retainStacksOnAccountRemoval": False,
         "dependsOn": [],
     }
-    assert create.details["hash"] == desired().content_hash()
+    assert details_json(create.spec)["hash"] == desired().content_hash()
     assert {c.group for c in planner.changes} == {"Baseline"}
 
 
@@ -585,7 +586,7 @@ def test_a_template_change_is_an_update_with_its_diff() -> None:
             "changed",
         )
     ]
-    details = planner.changes[0].details
+    details = details_json(planner.changes[0].spec)
     assert details["templateDiff"] == [
         "--- in AWS",
         "+++ in the files",
@@ -627,7 +628,7 @@ def test_a_new_region_gets_instances_there_only() -> None:
             "us-east-1 new",
         )
     ]
-    assert planner.changes[0].details["create"]["regions"] == ["us-east-1"]
+    assert details_json(planner.changes[0].spec)["create"]["regions"] == ["us-east-1"]
 
 
 def test_a_new_ou_gets_instances_in_every_region() -> None:
@@ -646,7 +647,10 @@ def test_a_new_ou_gets_instances_in_every_region() -> None:
             "eu-west-1: OU SecurityOU not targeted yet; account(s) Audit without an instance",
         )
     ]
-    assert planner.changes[0].details["create"]["organizationalUnits"] == [SECURITY, WORKLOADS]
+    assert details_json(planner.changes[0].spec)["create"]["organizationalUnits"] == [
+        SECURITY,
+        WORKLOADS,
+    ]
 
 
 def test_a_region_and_an_account_left_are_deleted_before_the_update() -> None:
@@ -677,7 +681,7 @@ def test_a_region_and_an_account_left_are_deleted_before_the_update() -> None:
         ),
     ]
     deletions, update = planner.changes
-    assert deletions.details["delete"] == [
+    assert details_json(deletions.spec)["delete"] == [
         {
             "organizationalUnits": [WORKLOADS],
             "accountFilter": "NONE",
@@ -694,7 +698,7 @@ def test_a_region_and_an_account_left_are_deleted_before_the_update() -> None:
         },
     ]
     assert "stack-set-instances.delete:Baseline" in update.after
-    assert update.details["updateTargets"] == {
+    assert details_json(update.spec)["updateTargets"] == {
         "organizationalUnits": [WORKLOADS],
         "accountFilter": "DIFFERENCE",
         "accounts": [SANDBOX],
@@ -758,13 +762,41 @@ def test_a_stack_set_whose_task_left_is_deleted_only_with_cleanup() -> None:
             "files (cleanup asked for)",
         )
     ]
-    assert cleaned.changes[0].details == {
+    assert details_json(cleaned.changes[0].spec) == {
         "task": "Baseline",
         "stackSetName": "acme-baseline",
         "organizationalUnits": [WORKLOADS],
         "regions": ["eu-west-1"],
         "instances": 2,
     }
+
+
+def test_every_stack_set_change_reads_back_as_it_was() -> None:
+    both = StackSetTargets(
+        organizational_units=("WorkloadsOU",), regions=("eu-west-1", "us-east-1")
+    )
+    before = desired(targets=both)
+    wanted = desired(
+        targets=StackSetTargets(
+            organizational_units=("SecurityOU", "WorkloadsOU"), regions=("eu-west-1",)
+        ),
+        accounts=("Audit", "Payments", "Sandbox"),
+        parameters={"Owner": "security"},
+    )
+    state = State(stack_sets=(record(before),))
+    changes = [
+        *planned((wanted,), live(before), state).changes,
+        *planned((desired(),), None, State()).changes,
+        *planned((), live(before), state, tasks={}, perform_cleanup=True).changes,
+    ]
+    assert sorted({(c.kind.value, c.action.value) for c in changes}) == [
+        ("stack-set", "create"),
+        ("stack-set", "delete"),
+        ("stack-set", "update"),
+        ("stack-set-instances", "create"),
+        ("stack-set-instances", "delete"),
+    ]
+    assert [change_from_json(change_json(c)) for c in changes] == changes
 
 
 def test_a_task_back_in_stacks_mode_has_its_stack_set_deleted() -> None:

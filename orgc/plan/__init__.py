@@ -16,14 +16,14 @@ from orgc.plan.document import (
     KINDS,
     PLAN_FORMAT,
     PLAN_VERSION,
-    ROOT,
     Change,
     Plan,
     PlanError,
     digest,
     observed_digest,
 )
-from orgc.plan.organization import OrganizationPlanner, settings_json
+from orgc.plan.organization import OrganizationPlanner
+from orgc.plan.specs import ROOT, Action, ChangeKind, IdTable
 from orgc.state import State
 
 __all__ = [
@@ -31,13 +31,15 @@ __all__ = [
     "PLAN_FORMAT",
     "PLAN_VERSION",
     "ROOT",
+    "Action",
     "Change",
+    "ChangeKind",
+    "IdTable",
     "Plan",
     "PlanError",
     "digest",
     "observed_digest",
     "plan",
-    "settings_json",
 ]
 
 
@@ -59,11 +61,11 @@ def plan(desired: Organization, live: LiveOrganization, state: State, *, source:
         organization_id=live.organization_id,
         inputs_digest=digest(desired),
         observed_digest=observed_digest(live, state),
-        ids={
-            "accounts": dict(sorted(planner.account_ids.items())),
-            "organizationalUnits": dict(sorted(planner.ou_ids.items())),
-            "policies": dict(sorted(planner.policy_ids.items())),
-        },
+        ids=IdTable(
+            accounts=dict(sorted(planner.account_ids.items())),
+            organizational_units=dict(sorted(planner.ou_ids.items())),
+            policies=dict(sorted(planner.policy_ids.items())),
+        ),
         changes=planner.ordered(),
         warnings=tuple(sorted(planner.warnings, key=Diagnostic.sort_key)),
     )

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from orgc.plan.document import Change
+from orgc.plan.specs import Action, ChangeKind, ObjectPut
 from orgc.state import State
 
 
@@ -50,13 +51,14 @@ def plan_objects(
         record = state.objects.get(wanted.url)
         etag = live_etags.get(wanted.url)
         if etag is None:
-            action, reason = "create", "" if record is None else ": it was deleted outside orgc"
+            action = Action.CREATE
+            reason = "" if record is None else ": it was deleted outside orgc"
         elif record is None:
-            action, reason = "update", ": the object exists but orgc did not put it"
+            action, reason = Action.UPDATE, ": the object exists but orgc did not put it"
         elif record.get("hash") != wanted.content_hash:
-            action, reason = "update", ": the local content changed"
+            action, reason = Action.UPDATE, ": the local content changed"
         elif record.get("etag") != etag:
-            action, reason = "update", ": the object was changed outside orgc"
+            action, reason = Action.UPDATE, ": the object was changed outside orgc"
         else:
             unchanged.append(wanted.url)
             continue
@@ -64,21 +66,21 @@ def plan_objects(
         changes.append(
             Change(
                 id=f"s3-object.{action}:{wanted.url}",
-                kind="s3-object",
+                kind=ChangeKind.S3_OBJECT,
                 action=action,
                 logical_id=wanted.url,
                 physical_id=wanted.url,
                 summary=f"{action} {wanted.url} from {source}, {wanted.size:,} bytes{reason}",
-                details={
-                    "task": wanted.task,
-                    "where": wanted.where,
-                    "bucket": wanted.bucket,
-                    "key": wanted.key,
-                    "region": wanted.region,
-                    "localPath": wanted.local_path,
-                    "zipped": wanted.zipped,
-                    "hash": wanted.content_hash,
-                },
+                spec=ObjectPut(
+                    task=wanted.task,
+                    where=wanted.where,
+                    bucket=wanted.bucket,
+                    key=wanted.key,
+                    region=wanted.region,
+                    local_path=wanted.local_path,
+                    zipped=wanted.zipped,
+                    hash=wanted.content_hash,
+                ),
                 after=tuple(
                     sorted(
                         {f"task:{organization_group}", *(f"task:{t}" for t in wanted.after_tasks)}

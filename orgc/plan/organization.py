@@ -11,7 +11,6 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from graphlib import TopologicalSorter
-from typing import Any
 
 from orgc.diagnostics import Diagnostic
 from orgc.model import Account, Organization, OrganizationalUnit, Policy, limits
@@ -20,16 +19,33 @@ from orgc.observed import (
     LiveOrganization,
     LiveOrganizationalUnit,
     LivePolicy,
-    PasswordPolicySettings,
 )
-from orgc.plan.document import KINDS, ROOT, Change, label
+from orgc.plan.document import KINDS, Change, label
+from orgc.plan.specs import (
+    ROOT,
+    AccountClose,
+    AccountCreate,
+    AccountMove,
+    Action,
+    AliasSet,
+    Attach,
+    ChangeKind,
+    Detach,
+    Difference,
+    OrganizationalUnitCreate,
+    OrganizationalUnitDelete,
+    OrganizationalUnitReplace,
+    PasswordPolicySet,
+    PolicyCreate,
+    PolicyDelete,
+    PolicyTypeEnable,
+    PolicyUpdate,
+    Rename,
+    StateOnly,
+    TagsUpdate,
+    TargetKind,
+)
 from orgc.state import State
-
-
-def settings_json(settings: PasswordPolicySettings | None) -> dict[str, Any] | None:
-    if settings is None:
-        return None
-    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
 
 
 def _policies_equal(desired: str, live: str) -> bool:
@@ -60,7 +76,7 @@ class OrganizationPlanner:
         self.changes[change.id] = change
         return change.id
 
-    def creation(self, kind: str, logical_id: str | None) -> tuple[str, ...]:
+    def creation(self, kind: ChangeKind | TargetKind, logical_id: str | None) -> tuple[str, ...]:
         """The id of the change that creates `logical_id`, if this plan creates it."""
         if logical_id is None:
             return ()
@@ -83,12 +99,12 @@ class OrganizationPlanner:
             self.add(
                 Change(
                     id=f"policy-type.enable:{policy_type}",
-                    kind="policy-type",
-                    action="enable",
+                    kind=ChangeKind.POLICY_TYPE,
+                    action=Action.ENABLE,
                     logical_id=None,
                     physical_id=self.live.root.root_id,
                     summary=f"enable {policy_type} policies on the root",
-                    details={"policyType": policy_type},
+                    spec=PolicyTypeEnable(policy_type=policy_type),
                 )
             )
 
@@ -107,7 +123,7 @@ class OrganizationPlanner:
         table = limits()
         for policy in sorted(self.desired.policies.values(), key=lambda p: p.logical_id):
             limit = table.get(f"{policy.policy_type}.documentSize")
-            size = {"size": len(policy.document), "limit": limit.value if limit else None}
+            size, limit_value = len(policy.document), limit.value if limit else None
             live = self.match_policy(policy)
             if live is None:
                 self.policy_ids[policy.logical_id] = None
@@ -115,70 +131,76 @@ class OrganizationPlanner:
                 self.add(
                     Change(
                         id=f"policy.create:{policy.logical_id}",
-                        kind="policy",
-                        action="create",
+                        kind=ChangeKind.POLICY,
+                        action=Action.CREATE,
                         logical_id=policy.logical_id,
                         physical_id=None,
                         summary=f"create {policy.policy_type} {policy.name}",
-                        details={
-                            "policyType": policy.policy_type,
-                            "name": policy.name,
-                            "description": policy.description,
-                            "document": policy.document,
-                            "tags": policy.tags,
-                            **size,
-                        },
+                        spec=PolicyCreate(
+                            policy_type=policy.policy_type,
+                            name=policy.name,
+                            description=policy.description,
+                            document=policy.document,
+                            tags=policy.tags,
+                            size=size,
+                            limit=limit_value,
+                        ),
                         after=(enable,) if enable in self.changes else (),
                     )
                 )
                 continue
             self.policy_ids[policy.logical_id] = live.policy_id
             if policy.logical_id not in self.state.policies:
-                self.adopt("policy", policy.logical_id, live.policy_id, f"{policy.name}")
-            updates: dict[str, Any] = {}
+                self.adopt(ChangeKind.POLICY, policy.logical_id, live.policy_id, f"{policy.name}")
+            updates: dict[str, Difference] = {}
             if live.name != policy.name:
-                updates["name"] = {"before": live.name, "after": policy.name}
+                updates["name"] = Difference(before=live.name, after=policy.name)
             if live.description != policy.description:
-                updates["description"] = {"before": live.description, "after": policy.description}
+                updates["description"] = Difference(
+                    before=live.description, after=policy.description
+                )
             if not _policies_equal(policy.document, live.content):
-                updates["document"] = {"before": live.content, "after": policy.document}
+                updates["document"] = Difference(before=live.content, after=policy.document)
             if updates:
                 self.add(
                     Change(
                         id=f"policy.update:{policy.logical_id}",
-                        kind="policy",
-                        action="update",
+                        kind=ChangeKind.POLICY,
+                        action=Action.UPDATE,
                         logical_id=policy.logical_id,
                         physical_id=live.policy_id,
                         summary=f"update {policy.policy_type} {policy.name}: "
                         + ", ".join(sorted(updates)),
-                        details={
-                            "changes": updates,
-                            "name": policy.name,
-                            "description": policy.description,
-                            "document": policy.document,
-                            **size,
-                        },
+                        spec=PolicyUpdate(
+                            changes=updates,
+                            name=policy.name,
+                            description=policy.description,
+                            document=policy.document,
+                            size=size,
+                            limit=limit_value,
+                        ),
                     )
                 )
-            self.plan_tags("policy", policy.logical_id, live.policy_id, live.tags, policy.tags)
+            self.plan_tags(
+                TargetKind.POLICY, policy.logical_id, live.policy_id, live.tags, policy.tags
+            )
 
-    def adopt(self, kind: str, logical_id: str, physical_id: str, label: str) -> None:
+    def adopt(self, kind: ChangeKind, logical_id: str, physical_id: str, label: str) -> None:
         self.add(
             Change(
                 id=f"{kind}.adopt:{logical_id}",
                 kind=kind,
-                action="adopt",
+                action=Action.ADOPT,
                 logical_id=logical_id,
                 physical_id=physical_id,
                 summary=f"adopt existing {kind} {label} ({physical_id}) into the state",
-                details={},
+                spec=StateOnly(),
             )
         )
 
     def plan_tags(
         self,
-        kind: str,
+        kind: TargetKind,
         logical_id: str,
         physical_id: str | None,
         before: Mapping[str, str],
@@ -192,17 +214,17 @@ class OrganizationPlanner:
         self.add(
             Change(
                 id=f"tags.update:{kind}:{logical_id}",
-                kind="tags",
-                action="update",
+                kind=ChangeKind.TAGS,
+                action=Action.UPDATE,
                 logical_id=logical_id,
                 physical_id=physical_id,
                 summary=f"tag {label(kind, logical_id)}: {', '.join(parts)}",
-                details={
-                    "target": kind,
-                    "add": add,
-                    "remove": remove,
-                    "before": dict(sorted(before.items())),
-                },
+                spec=TagsUpdate(
+                    target=kind,
+                    add=add,
+                    remove=tuple(remove),
+                    before=dict(sorted(before.items())),
+                ),
                 after=self.creation(kind, logical_id),
             )
         )
@@ -239,20 +261,20 @@ class OrganizationPlanner:
                 self.add(
                     Change(
                         id=f"organizational-unit.replace:{ou.logical_id}",
-                        kind="organizational-unit",
-                        action="replace",
+                        kind=ChangeKind.ORGANIZATIONAL_UNIT,
+                        action=Action.REPLACE,
                         logical_id=ou.logical_id,
                         physical_id=live.ou_id,
                         summary=f"re-parent OU {ou.name} {where}: create it there, move its "
                         f"contents, delete {live.ou_id}",
-                        details={
-                            "name": ou.name,
-                            "parent": parent_key,
-                            "tags": ou.tags,
-                            "replaces": live.ou_id,
-                            "fromParent": live.parent_id,
-                        },
-                        after=self.creation("organizational-unit", ou.parent),
+                        spec=OrganizationalUnitReplace(
+                            name=ou.name,
+                            parent=parent_key,
+                            tags=ou.tags,
+                            replaces=live.ou_id,
+                            from_parent=live.parent_id,
+                        ),
+                        after=self.creation(ChangeKind.ORGANIZATIONAL_UNIT, ou.parent),
                     )
                 )
                 continue
@@ -262,32 +284,36 @@ class OrganizationPlanner:
                 self.add(
                     Change(
                         id=f"organizational-unit.create:{ou.logical_id}",
-                        kind="organizational-unit",
-                        action="create",
+                        kind=ChangeKind.ORGANIZATIONAL_UNIT,
+                        action=Action.CREATE,
                         logical_id=ou.logical_id,
                         physical_id=None,
                         summary=f"create OU {ou.name} {where}",
-                        details={"name": ou.name, "parent": parent_key, "tags": ou.tags},
-                        after=self.creation("organizational-unit", ou.parent),
+                        spec=OrganizationalUnitCreate(
+                            name=ou.name, parent=parent_key, tags=ou.tags
+                        ),
+                        after=self.creation(ChangeKind.ORGANIZATIONAL_UNIT, ou.parent),
                     )
                 )
                 continue
             self.ou_ids[ou.logical_id] = live.ou_id
             if ou.logical_id not in self.state.organizational_units:
-                self.adopt("organizational-unit", ou.logical_id, live.ou_id, ou.name)
+                self.adopt(ChangeKind.ORGANIZATIONAL_UNIT, ou.logical_id, live.ou_id, ou.name)
             if live.name != ou.name:
                 self.add(
                     Change(
                         id=f"organizational-unit.rename:{ou.logical_id}",
-                        kind="organizational-unit",
-                        action="rename",
+                        kind=ChangeKind.ORGANIZATIONAL_UNIT,
+                        action=Action.RENAME,
                         logical_id=ou.logical_id,
                         physical_id=live.ou_id,
                         summary=f"rename OU {live.name} to {ou.name}",
-                        details={"before": live.name, "after": ou.name},
+                        spec=Rename(before=live.name, after=ou.name),
                     )
                 )
-            self.plan_tags("organizational-unit", ou.logical_id, live.ou_id, live.tags, ou.tags)
+            self.plan_tags(
+                TargetKind.ORGANIZATIONAL_UNIT, ou.logical_id, live.ou_id, live.tags, ou.tags
+            )
         for retired in self.state.retired_organizational_units:
             old = self.live.organizational_units.get(retired)
             if old is None or retired in self.retired:
@@ -360,17 +386,17 @@ class OrganizationPlanner:
             create = self.add(
                 Change(
                     id=f"account.create:{account.logical_id}",
-                    kind="account",
-                    action="create",
+                    kind=ChangeKind.ACCOUNT,
+                    action=Action.CREATE,
                     logical_id=account.logical_id,
                     physical_id=None,
                     summary=f"create account {account.name} <{account.email}> in {parent_label}",
-                    details={
-                        "name": account.name,
-                        "email": account.email,
-                        "roleName": account.access_role_name,
-                        "tags": account.tags,
-                    },
+                    spec=AccountCreate(
+                        name=account.name,
+                        email=account.email,
+                        role_name=account.access_role_name,
+                        tags=account.tags,
+                    ),
                 )
             )
             if account.parent:
@@ -389,7 +415,7 @@ class OrganizationPlanner:
             )
             return
         if account.logical_id not in self.state.accounts:
-            self.adopt("account", account.logical_id, live.account_id, account.name)
+            self.adopt(ChangeKind.ACCOUNT, account.logical_id, live.account_id, account.name)
         if live.name != account.name:
             self.warnings.append(
                 Diagnostic(
@@ -402,7 +428,9 @@ class OrganizationPlanner:
         wanted_parent = self.ou_ids.get(parent_key)
         if parent_key in self.new_ous or wanted_parent != live.parent_id:
             self.add_move(account, live.parent_id, parent_key, ())
-        self.plan_tags("account", account.logical_id, live.account_id, live.tags, account.tags)
+        self.plan_tags(
+            TargetKind.ACCOUNT, account.logical_id, live.account_id, live.tags, account.tags
+        )
         self.plan_account_settings(account, live)
 
     def add_move(
@@ -412,14 +440,14 @@ class OrganizationPlanner:
         change = self.add(
             Change(
                 id=f"account.move:{account.logical_id}",
-                kind="account",
-                action="move",
+                kind=ChangeKind.ACCOUNT,
+                action=Action.MOVE,
                 logical_id=account.logical_id,
                 physical_id=self.account_ids.get(account.logical_id),
                 summary=f"move account {account.logical_id} "
                 f"from {self.describe_parent(source)} to {target}",
-                details={"from": source, "to": parent_key},
-                after=after + self.creation("organizational-unit", account.parent),
+                spec=AccountMove(source=source, destination=parent_key),
+                after=after + self.creation(ChangeKind.ORGANIZATIONAL_UNIT, account.parent),
             )
         )
         if source:
@@ -437,7 +465,7 @@ class OrganizationPlanner:
         return f"{live.name} ({physical_id})" if live else physical_id
 
     def plan_account_settings(self, account: Account, live: LiveAccount | None) -> None:
-        after = self.creation("account", account.logical_id)
+        after = self.creation(ChangeKind.ACCOUNT, account.logical_id)
         role = None if account.management else account.access_role_name
         if account.password_policy:
             wanted = self.desired.password_policies[account.password_policy].settings
@@ -446,18 +474,18 @@ class OrganizationPlanner:
                 self.add(
                     Change(
                         id=f"password-policy.update:{account.logical_id}",
-                        kind="password-policy",
-                        action="update" if current else "create",
+                        kind=ChangeKind.PASSWORD_POLICY,
+                        action=Action.UPDATE if current else Action.CREATE,
                         logical_id=account.logical_id,
                         physical_id=live.account_id if live else None,
                         summary=f"set password policy {account.password_policy} in account "
                         f"{account.logical_id}",
-                        details={
-                            "roleName": role,
-                            "policy": account.password_policy,
-                            "before": settings_json(current),
-                            "after": settings_json(wanted),
-                        },
+                        spec=PasswordPolicySet(
+                            role_name=role,
+                            policy=account.password_policy,
+                            before=current,
+                            after=wanted,
+                        ),
                         after=after,
                     )
                 )
@@ -467,16 +495,12 @@ class OrganizationPlanner:
                 self.add(
                     Change(
                         id=f"alias.update:{account.logical_id}",
-                        kind="alias",
-                        action="update" if current_alias else "create",
+                        kind=ChangeKind.ALIAS,
+                        action=Action.UPDATE if current_alias else Action.CREATE,
                         logical_id=account.logical_id,
                         physical_id=live.account_id if live else None,
                         summary=f"set IAM alias {account.alias} in account {account.logical_id}",
-                        details={
-                            "roleName": role,
-                            "before": current_alias,
-                            "after": account.alias,
-                        },
+                        spec=AliasSet(role_name=role, before=current_alias, after=account.alias),
                         after=after,
                     )
                 )
@@ -491,12 +515,12 @@ class OrganizationPlanner:
                 self.add(
                     Change(
                         id=f"account.forget:{logical_id}",
-                        kind="account",
-                        action="forget",
+                        kind=ChangeKind.ACCOUNT,
+                        action=Action.FORGET,
                         logical_id=logical_id,
                         physical_id=account_id,
                         summary=f"forget account {logical_id} ({account_id}): no longer active",
-                        details={},
+                        spec=StateOnly(),
                     )
                 )
                 continue
@@ -504,13 +528,13 @@ class OrganizationPlanner:
                 self.add(
                     Change(
                         id=f"account.close:{logical_id}",
-                        kind="account",
-                        action="close",
+                        kind=ChangeKind.ACCOUNT,
+                        action=Action.CLOSE,
                         logical_id=logical_id,
                         physical_id=account_id,
                         summary=f"close account {live.name} ({account_id}): removed from the "
                         "files and CloseAccountsOnRemoval is true",
-                        details={"name": live.name, "email": live.email},
+                        spec=AccountClose(name=live.name, email=live.email),
                     )
                 )
             else:
@@ -525,13 +549,13 @@ class OrganizationPlanner:
                 self.add(
                     Change(
                         id=f"account.forget:{logical_id}",
-                        kind="account",
-                        action="forget",
+                        kind=ChangeKind.ACCOUNT,
+                        action=Action.FORGET,
                         logical_id=logical_id,
                         physical_id=account_id,
                         summary=f"forget account {live.name} ({account_id}); it stays in the "
                         "organization",
-                        details={},
+                        spec=StateOnly(),
                     )
                 )
 
@@ -541,17 +565,23 @@ class OrganizationPlanner:
         managed_policies = {v for v in self.policy_ids.values() if v} | set(
             self.state.policies.values()
         )
-        targets: list[tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]] = []
+        targets: list[tuple[TargetKind, str, str | None, tuple[str, ...], tuple[str, ...]]] = []
         root = self.desired.root
         targets.append(
-            ("root", ROOT, self.live.root.root_id, root.policies, self.live.root.policy_ids)
+            (
+                TargetKind.ROOT,
+                ROOT,
+                self.live.root.root_id,
+                root.policies,
+                self.live.root.policy_ids,
+            )
         )
         for ou in sorted(self.desired.organizational_units.values(), key=lambda o: o.logical_id):
             physical = self.ou_ids.get(ou.logical_id)
             live_ou = self.live.organizational_units.get(physical or "")
             targets.append(
                 (
-                    "organizational-unit",
+                    TargetKind.ORGANIZATIONAL_UNIT,
                     ou.logical_id,
                     physical,
                     ou.policies,
@@ -567,7 +597,7 @@ class OrganizationPlanner:
                 continue
             targets.append(
                 (
-                    "account",
+                    TargetKind.ACCOUNT,
                     account.logical_id,
                     physical,
                     account.policies,
@@ -586,12 +616,12 @@ class OrganizationPlanner:
                     self.add(
                         Change(
                             id=f"attachment.detach:{policy_id}:{kind}:{logical_id}",
-                            kind="attachment",
-                            action="detach",
+                            kind=ChangeKind.ATTACHMENT,
+                            action=Action.DETACH,
                             logical_id=logical_id,
                             physical_id=physical,
                             summary=f"detach {name} from {label(kind, logical_id)}",
-                            details={"policyId": policy_id, "target": kind},
+                            spec=Detach(policy_id=policy_id, target=kind),
                         )
                     )
                 )
@@ -603,14 +633,14 @@ class OrganizationPlanner:
                 self.add(
                     Change(
                         id=f"attachment.attach:{policy_logical}:{kind}:{logical_id}",
-                        kind="attachment",
-                        action="attach",
+                        kind=ChangeKind.ATTACHMENT,
+                        action=Action.ATTACH,
                         logical_id=logical_id,
                         physical_id=physical,
                         summary=f"attach {self.desired.policies[policy_logical].name} to "
                         f"{label(kind, logical_id)}",
-                        details={"policy": policy_logical, "target": kind},
-                        after=self.creation("policy", policy_logical)
+                        spec=Attach(policy=policy_logical, target=kind),
+                        after=self.creation(ChangeKind.POLICY, policy_logical)
                         + self.creation(kind, logical_id)
                         + tuple(detaches),
                     )
@@ -631,24 +661,24 @@ class OrganizationPlanner:
                 change_id = self.add(
                     Change(
                         id=f"{prefix}target:{target_id}",
-                        kind="attachment",
-                        action="detach",
+                        kind=ChangeKind.ATTACHMENT,
+                        action=Action.DETACH,
                         logical_id=None,
                         physical_id=target_id,
                         summary=f"detach {live.name} from {self.describe_parent(target_id)}",
-                        details={"policyId": policy_id, "target": "target"},
+                        spec=Detach(policy_id=policy_id, target=TargetKind.TARGET),
                     )
                 )
                 detaches[change_id] = target_id
             self.add(
                 Change(
                     id=f"policy.delete:{logical_id}",
-                    kind="policy",
-                    action="delete",
+                    kind=ChangeKind.POLICY,
+                    action=Action.DELETE,
                     logical_id=logical_id,
                     physical_id=policy_id,
                     summary=f"delete {live.policy_type} {live.name}: no longer in the files",
-                    details={"policyType": live.policy_type, "name": live.name},
+                    spec=PolicyDelete(policy_type=live.policy_type, name=live.name),
                     after=tuple(sorted(detaches)),
                 )
             )
@@ -693,7 +723,7 @@ class OrganizationPlanner:
             if ou_id in self.retired:
                 # The replacement exists before the old OU goes, so a crash in between never
                 # leaves the OU missing altogether.
-                after.extend(self.creation("organizational-unit", self.retired[ou_id]))
+                after.extend(self.creation(ChangeKind.ORGANIZATIONAL_UNIT, self.retired[ou_id]))
             blockers = []
             for account in self.live.accounts.values():
                 if account.parent_id != ou_id or account.account_id in moved_accounts:
@@ -705,14 +735,14 @@ class OrganizationPlanner:
                         self.add(
                             Change(
                                 id=f"account.move-unmanaged:{account.account_id}",
-                                kind="account",
-                                action="move",
+                                kind=ChangeKind.ACCOUNT,
+                                action=Action.MOVE,
                                 logical_id=None,
                                 physical_id=account.account_id,
                                 summary=f"move unmanaged account {account.name} "
                                 f"({account.account_id}) along with its OU to {replacement}",
-                                details={"from": ou_id, "to": replacement},
-                                after=self.creation("organizational-unit", replacement),
+                                spec=AccountMove(source=ou_id, destination=replacement),
+                                after=self.creation(ChangeKind.ORGANIZATIONAL_UNIT, replacement),
                             )
                         )
                     )
@@ -738,17 +768,18 @@ class OrganizationPlanner:
             for change_id in list(self.changes):
                 change = self.changes[change_id]
                 # Child OUs re-created elsewhere must exist before their old parent goes.
-                if change.action == "replace" and change.details.get("fromParent") == ou_id:
+                spec = change.spec
+                if isinstance(spec, OrganizationalUnitReplace) and spec.from_parent == ou_id:
                     after.append(change_id)
             self.add(
                 Change(
                     id=f"organizational-unit.delete:{ou_id}",
-                    kind="organizational-unit",
-                    action="delete",
+                    kind=ChangeKind.ORGANIZATIONAL_UNIT,
+                    action=Action.DELETE,
                     logical_id=None,
                     physical_id=ou_id,
                     summary=f"delete OU {live.name} ({ou_id}): {doomed[ou_id]}",
-                    details={"name": live.name, "retired": ou_id in self.retired},
+                    spec=OrganizationalUnitDelete(name=live.name, retired=ou_id in self.retired),
                     after=tuple(sorted(set(after))),
                 )
             )

@@ -16,13 +16,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
-from typing import Any
+from typing import Literal
 
 from orgc.diagnostics import Diagnostic
 from orgc.graph import StackOrder
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization
 from orgc.observed import LiveStack
+from orgc.plan.codec import stack_settings_json
 from orgc.plan.document import Change, digest
+from orgc.plan.specs import (
+    Action,
+    ChangeKind,
+    Group,
+    Json,
+    Orphan,
+    StackAddress,
+    StackDeploy,
+    StackReference,
+    StackRemoval,
+    StackSettings,
+)
 from orgc.render import RenderedStack, StackKey, known_after_apply, markers
 from orgc.state import StackRecord, State
 from orgc.tasks import StacksTask
@@ -57,9 +70,11 @@ class LiveStacks:
     exports: dict[tuple[str, str, str], str]
 
 
-def stack_hash(template: Any, parameters: Mapping[str, str], settings: Mapping[str, Any]) -> str:
+def stack_hash(template: Json, parameters: Mapping[str, str], settings: StackSettings) -> str:
     """What decides no-op versus update: the content of everything a stack is deployed with."""
-    return digest({"template": template, "parameters": parameters, "settings": settings})
+    return digest(
+        {"template": template, "parameters": parameters, "settings": stack_settings_json(settings)}
+    )
 
 
 class StacksPlanner:
@@ -83,9 +98,14 @@ class StacksPlanner:
         self.changes: list[Change] = []
         self.change_of: dict[StackKey, str] = {}  # targets that change → their change id
         self.unchanged: list[str] = []
-        self.orphans: list[dict[str, str]] = []
+        self.orphans: list[Orphan] = []
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
+        # Every rendered target's address, made once: the plan, its references and apply use it.
+        self.addresses = {
+            stack.key: self.address(stack, self.desired.tasks[stack.key.task])
+            for stack in desired.stacks
+        }
 
     # --- targets --------------------------------------------------------------------------
 
@@ -100,31 +120,36 @@ class StacksPlanner:
             self.plan_target(stack)
         self.plan_removed()
 
-    def account_id(self, stack: RenderedStack) -> str | None:
-        found = self.account_ids.get(stack.key.account)
-        return found if found else None
+    def address(self, stack: RenderedStack, task: StacksTask) -> StackAddress:
+        """The target's address, with the account id render resolved (None: a new account)."""
+        return StackAddress(
+            task=task.name,
+            account=stack.key.account,
+            account_id=None if markers(stack.account_id) else stack.account_id,
+            region=stack.key.region,
+            stack_name=stack.stack_name,
+            role_name=self.role_name(task, stack.key.account),
+        )
 
     def role_name(self, task: StacksTask | None, account: str | None) -> str:
         return access_role(task, self.organization, account)
 
     def plan_target(self, stack: RenderedStack) -> None:
         task = self.desired.tasks[stack.key.task]
-        account_id = self.account_id(stack)
+        address = self.addresses[stack.key]
+        account_id = address.account_id
         references, parameters = self.resolve_references(stack, account_id)
         settings = _settings(task, account_id)
         complete = bool(account_id) and not markers(stack.template) and not markers(parameters)
         content_hash = stack_hash(stack.template, parameters, settings) if complete else None
-        record = (
-            self.records.get((stack.stack_name, account_id, stack.key.region))
-            if account_id
-            else None
-        )
+        key = address.record_key
+        record = self.records.get(key) if key else None
         live = (
             self.live.stacks.get((account_id, stack.key.region), {}).get(stack.stack_name)
             if account_id
             else None
         )
-        action, reason = self.decide(
+        decided, reason = self.decide(
             task,
             stack=stack,
             parameters=parameters,
@@ -132,11 +157,12 @@ class StacksPlanner:
             record=record,
             live=live,
         )
-        if action == "blocked":
+        if decided == "blocked":
             return
-        if action is None:
+        if decided is None:
             self.unchanged.append(str(stack.key))
             return
+        action = decided
         change_id = f"stack.{action}:{stack.key}"
         self.change_of[stack.key] = change_id
         after = {f"task:{self.desired.organization_group}"}
@@ -150,32 +176,27 @@ class StacksPlanner:
         self.changes.append(
             Change(
                 id=change_id,
-                kind="stack",
+                kind=ChangeKind.STACK,
                 action=action,
                 logical_id=str(stack.key),
                 physical_id=live.stack_id if live else None,
                 summary=f"{action} stack {stack.stack_name} in "
                 f"{stack.key.account} ({account_id or 'known after apply'}) "
                 f"{stack.key.region}" + (f": {reason}" if reason else ""),
-                details={
-                    "task": task.name,
-                    "where": where,
-                    "stackName": stack.stack_name,
-                    "account": stack.key.account,
-                    "accountId": account_id or stack.account_id,
-                    "region": stack.key.region,
-                    "roleName": self.role_name(task, stack.key.account),
-                    "template": stack.template,
-                    "parameters": parameters,
-                    "references": references,
-                    "settings": settings,
-                    "hash": content_hash,
-                    "previousHash": record.hash if record else None,
-                    "previousParameters": record.parameters
-                    if record and action == "update"
+                spec=StackDeploy(
+                    address=address,
+                    where=where,
+                    template=stack.template,
+                    parameters=parameters,
+                    references=references,
+                    settings=settings,
+                    hash=content_hash,
+                    previous_hash=record.hash if record else None,
+                    previous_parameters=record.parameters
+                    if record and action == Action.UPDATE
                     else None,
-                    "forceDeploy": task.force_deploy,
-                },
+                    force_deploy=task.force_deploy,
+                ),
                 after=tuple(sorted(after)),
                 group=task.name,
             )
@@ -190,14 +211,14 @@ class StacksPlanner:
         content_hash: str | None,
         record: StackRecord | None,
         live: LiveStack | None,
-    ) -> tuple[str | None, str]:
+    ) -> tuple[Action | Literal["blocked"] | None, str]:
         """(action, why): None for no change, "blocked" for a stack orgc must leave alone."""
         if live is None:
             if record is not None:
-                return "create", "the stack was deleted outside orgc; it is created again"
-            return "create", ""
+                return Action.CREATE, "the stack was deleted outside orgc; it is created again"
+            return Action.CREATE, ""
         if live.status in _FAILED_CREATE:
-            return "replace", (
+            return Action.REPLACE, (
                 f"the stack is {live.status} (its creation failed and it holds no resources); "
                 "it is deleted and created again"
             )
@@ -215,22 +236,22 @@ class StacksPlanner:
             )
             return "blocked", ""
         if record is None:
-            return "update", "the stack exists but orgc has no record of it; it is taken over"
+            return Action.UPDATE, "the stack exists but orgc has no record of it; it is taken over"
         if record.stack_id != live.stack_id:
-            return "update", "the stack was replaced outside orgc"
+            return Action.UPDATE, "the stack was replaced outside orgc"
         if record.last_changed != live.last_changed:
-            return "update", "the stack was changed outside orgc since the last apply"
+            return Action.UPDATE, "the stack was changed outside orgc since the last apply"
         if content_hash is None:
-            return "update", "values known only after apply may change it"
+            return Action.UPDATE, "values known only after apply may change it"
         if content_hash != record.hash:
-            return "update", _what_changed(parameters, record)
+            return Action.UPDATE, _what_changed(parameters, record)
         if task.force_deploy:
-            return "update", "ForceDeploy is set"
+            return Action.UPDATE, "ForceDeploy is set"
         return None, ""
 
     def resolve_references(
         self, stack: RenderedStack, account_id: str | None
-    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    ) -> tuple[tuple[StackReference, ...], dict[str, str]]:
         """Each reference as the plan shows it, and the parameters with the values known now.
 
         A value not known yet is the marker ("reference", parameter): apply reads it from the
@@ -238,32 +259,23 @@ class StacksPlanner:
         from the export.
         """
         parameters = dict(stack.parameters)
-        shown: list[dict[str, Any]] = []
+        shown: list[StackReference] = []
         for reference in stack.references:
-            entry: dict[str, Any] = {
-                "parameter": reference.parameter,
-                "expression": reference.expression,
-                "producer": str(reference.producer) if reference.producer else None,
-                "producerChange": None,
-                "producerStack": None,
-                "output": reference.output,
-                "export": reference.export,
-                "exportAccountId": reference.account_id,
-                "exportRegion": reference.region,
-            }
             unknown = known_after_apply("reference", reference.parameter)
             value: str = unknown
+            producer_address: StackAddress | None = None
+            producer_change: str | None = None
             if reference.producer is not None:
                 producer = reference.producer
-                entry["from"] = f"output {reference.output} of stack {producer}"
-                entry["producerChange"] = self.change_of.get(producer)
-                entry["producerStack"] = self.producer_stack(producer)
-                if entry["producerChange"] is None:
+                source = f"output {reference.output} of stack {producer}"
+                producer_change = self.change_of.get(producer)
+                producer_address = self.producer_stack(producer)
+                if producer_change is None:
                     value = self.recorded_output(producer, reference.output or "") or unknown
             else:
                 export_account = reference.account_id or account_id
                 region = reference.region or stack.key.region
-                entry["from"] = f"export {reference.export} in {export_account or '?'} {region}"
+                source = f"export {reference.export} in {export_account or '?'} {region}"
                 if export_account and not markers(export_account):
                     found = self.live.exports.get((export_account, region, reference.export or ""))
                     if found is None:
@@ -276,37 +288,49 @@ class StacksPlanner:
                             )
                         )
                     value = found or unknown
-            entry["known"] = value != unknown
             parameters[reference.parameter] = value
-            shown.append(entry)
-        return shown, dict(sorted(parameters.items()))
+            shown.append(
+                StackReference(
+                    parameter=reference.parameter,
+                    expression=reference.expression,
+                    source=source,
+                    known=value != unknown,
+                    producer=producer_address,
+                    producer_change=producer_change,
+                    output=reference.output,
+                    export=reference.export,
+                    export_account_id=reference.account_id,
+                    export_region=reference.region,
+                )
+            )
+        return tuple(shown), dict(sorted(parameters.items()))
 
-    def producer_stack(self, producer: StackKey) -> dict[str, str]:
+    def producer_stack(self, producer: StackKey) -> StackAddress:
+        found = self.addresses.get(producer)
+        if found is not None:
+            return found
+        # A producer render did not place (its task is skipped): addressed from the id table.
         task = self.desired.tasks[producer.task]
-        return {
-            "stackName": task.stack_name,
-            "accountId": self.account_ids.get(producer.account)
-            or known_after_apply("account", producer.account),
-            "region": producer.region,
-            "roleName": self.role_name(task, producer.account),
-        }
+        return StackAddress(
+            task=producer.task,
+            account=producer.account,
+            account_id=self.account_ids.get(producer.account) or None,
+            region=producer.region,
+            stack_name=task.stack_name,
+            role_name=self.role_name(task, producer.account),
+        )
 
     def recorded_output(self, producer: StackKey, output: str) -> str | None:
-        account_id = self.account_ids.get(producer.account)
-        task = self.desired.tasks.get(producer.task)
-        if not account_id or task is None:
+        if producer.task not in self.desired.tasks:
             return None
-        record = self.records.get((task.stack_name, account_id, producer.region))
+        key = self.producer_stack(producer).record_key
+        record = self.records.get(key) if key else None
         return record.outputs.get(output) if record else None
 
     # --- removed targets ------------------------------------------------------------------
 
     def plan_removed(self) -> None:
-        wanted = set()
-        for stack in self.desired.stacks:
-            account_id = self.account_id(stack)
-            if account_id:
-                wanted.add((stack.stack_name, account_id, stack.key.region))
+        wanted = {a.record_key for a in self.addresses.values() if a.record_key}
         for key, record in sorted(self.records.items()):
             if key in wanted:
                 continue
@@ -323,12 +347,12 @@ class StacksPlanner:
                     )
                 )
                 self.orphans.append(
-                    {
-                        "task": record.task,
-                        "stackName": record.stack_name,
-                        "accountId": record.account_id,
-                        "region": record.region,
-                    }
+                    Orphan(
+                        task=record.task,
+                        stack_name=record.stack_name,
+                        account_id=record.account_id,
+                        region=record.region,
+                    )
                 )
                 continue
             live = self.live.stacks.get((record.account_id, record.region))
@@ -338,27 +362,27 @@ class StacksPlanner:
                 if task is None
                 else "the target left the task's bindings"
             )
-            label = f"{record.task}/{record.account or record.account_id}/{record.region}"
-            action = "forget" if gone else "delete"
+            address = StackAddress(
+                task=record.task,
+                account=record.account,
+                account_id=record.account_id,
+                region=record.region,
+                stack_name=record.stack_name,
+                role_name=self.role_name(task, record.account),
+            )
+            action = Action.FORGET if gone else Action.DELETE
             self.changes.append(
                 Change(
                     id=f"stack.{action}:{record.stack_name}/{record.account_id}/{record.region}",
-                    kind="stack",
+                    kind=ChangeKind.STACK,
                     action=action,
-                    logical_id=label,
+                    logical_id=str(address),
                     physical_id=record.stack_id,
                     summary=f"{action} stack {record.stack_name} in "
                     f"{record.account or record.account_id} ({record.account_id}) "
                     f"{record.region}: "
                     + (reason if not gone else "it was already deleted outside orgc"),
-                    details={
-                        "task": record.task,
-                        "stackName": record.stack_name,
-                        "account": record.account,
-                        "accountId": record.account_id,
-                        "region": record.region,
-                        "roleName": self.role_name(task, record.account),
-                    },
+                    spec=StackRemoval(address=address),
                     after=(f"task:{self.desired.organization_group}",),
                     group=record.task,
                 )
@@ -374,20 +398,20 @@ def access_role(task: StacksTask | None, organization: Organization, account: st
     return found.access_role_name if found else DEFAULT_ACCESS_ROLE
 
 
-def _settings(task: StacksTask, account_id: str | None) -> dict[str, Any]:
+def _settings(task: StacksTask, account_id: str | None) -> StackSettings:
     role_arn = None
     if task.cloudformation_role_name:
         role_arn = (
             f"arn:aws:iam::{account_id or known_after_apply('account', '')}:role/"
             f"{task.cloudformation_role_name}"
         )
-    return {
-        "tags": dict(sorted(task.tags.items())),
-        "terminationProtection": task.termination_protection,
-        "stackPolicy": task.stack_policy,
-        "roleArn": role_arn,
-        "disableRollback": task.disable_stack_rollbacks,
-    }
+    return StackSettings(
+        tags=dict(sorted(task.tags.items())),
+        termination_protection=task.termination_protection,
+        stack_policy=task.stack_policy,
+        role_arn=role_arn,
+        disable_rollback=task.disable_stack_rollbacks,
+    )
 
 
 def _what_changed(parameters: Mapping[str, str], record: StackRecord) -> str:
@@ -417,12 +441,12 @@ def plan_stacks(
     return planner
 
 
-def groups(tasks: Sequence[StacksTask]) -> dict[str, dict[str, Any]]:
+def groups(tasks: Sequence[StacksTask]) -> dict[str, Group]:
     return {
-        task.name: {
-            "maxConcurrent": task.max_concurrent_stacks,
-            "failureTolerance": task.failed_stack_tolerance,
-            "where": str(task.span) if task.span else task.file,
-        }
+        task.name: Group(
+            max_concurrent=task.max_concurrent_stacks,
+            failure_tolerance=task.failed_stack_tolerance,
+            where=str(task.span) if task.span else task.file,
+        )
         for task in sorted(tasks, key=lambda t: t.name)
     }

@@ -23,11 +23,25 @@ import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from orgc.diagnostics import Diagnostic
 from orgc.observed import NO_FILTER, ONLY, InstanceTargets, LiveStackSet
+from orgc.plan.codec import stack_set_settings_from_json
 from orgc.plan.document import Change
+from orgc.plan.specs import (
+    Action,
+    ChangeKind,
+    Group,
+    InstanceDeletion,
+    InstancesCreate,
+    InstancesDelete,
+    Json,
+    ParameterChange,
+    StackSetAddress,
+    StackSetCreate,
+    StackSetDelete,
+    StackSetUpdate,
+)
 from orgc.render import markers
 from orgc.stacksets import DesiredStackSet, is_stack_set
 from orgc.state import StackSetRecord, State
@@ -83,7 +97,7 @@ class StackSetPlanner:
         after = self.after(wanted)
         if live is None:
             again = "it was deleted outside orgc; it is created again" if record else ""
-            created = self.content_change(wanted, "create", again, record=record, live=None)
+            created = self.content_change(wanted, Action.CREATE, again, record=record, live=None)
             self.instances_change(wanted, list(wanted.targets.regions), "", after=(*after, created))
             return
         changed: list[str] = []
@@ -94,7 +108,12 @@ class StackSetPlanner:
         if reason is not None:
             changed.append(
                 self.content_change(
-                    wanted, "update", reason, record=record, live=live, after=(*after, *changed)
+                    wanted,
+                    Action.UPDATE,
+                    reason,
+                    record=record,
+                    live=live,
+                    after=(*after, *changed),
                 )
             )
         missing = self.missing(wanted, live, record)
@@ -159,7 +178,7 @@ class StackSetPlanner:
 
     def deletions(
         self, wanted: DesiredStackSet, live: LiveStackSet, record: StackSetRecord | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[InstanceDeletion]:
         """DeleteStackInstances requests for regions, OUs and accounts no longer targeted."""
         targets = wanted.targets
         wanted_ous = set(wanted.physical(targets.organizational_units))
@@ -168,7 +187,7 @@ class StackSetPlanner:
         gone_regions = sorted(live_regions - set(targets.regions))
         kept_regions = sorted(live_regions & set(targets.regions))
         gone_ous = sorted(live_ous - wanted_ous)
-        found: list[dict[str, Any]] = []
+        found: list[InstanceDeletion] = []
         if gone_regions and live_ous:
             found.append(
                 _request(
@@ -257,18 +276,18 @@ class StackSetPlanner:
 
     # --- changes --------------------------------------------------------------------------
 
-    def common(self, wanted: DesiredStackSet, live: LiveStackSet | None) -> dict[str, Any]:
+    def common(self, wanted: DesiredStackSet, live: LiveStackSet | None) -> StackSetAddress:
         record = self.records.get(wanted.name)
-        return {
-            "task": wanted.task,
-            "where": wanted.where,
-            "stackSetName": wanted.name,
-            "stackSetId": live.stack_set_id if live else record.stack_set_id if record else None,
-            "arn": live.arn if live else None,
-            "preferences": wanted.preferences.to_json(),
-            "targets": wanted.instance_targets().to_json(),
-            "labels": {physical: logical for logical, physical in sorted(wanted.ids.items())},
-        }
+        return StackSetAddress(
+            task=wanted.task,
+            where=wanted.where,
+            name=wanted.name,
+            stack_set_id=live.stack_set_id if live else record.stack_set_id if record else None,
+            arn=live.arn if live else None,
+            preferences=wanted.preferences,
+            targets=wanted.instance_targets(),
+            labels={physical: logical for logical, physical in sorted(wanted.ids.items())},
+        )
 
     def add(self, change: Change) -> str:
         self.changes.append(change)
@@ -277,42 +296,53 @@ class StackSetPlanner:
     def content_change(
         self,
         wanted: DesiredStackSet,
-        action: str,
+        action: Action,
         reason: str,
         *,
         record: StackSetRecord | None,
         live: LiveStackSet | None,
         after: tuple[str, ...] = (),
     ) -> str:
-        details = {
-            **self.common(wanted, live),
-            "template": wanted.template,
-            "parameters": wanted.parameters,
-            "settings": wanted.settings(),
-            "hash": wanted.content_hash(),
-            "previousHash": record.hash if record else None,
-            "forceDeploy": wanted.force_deploy,
-        }
-        if live is not None:
-            details["templateDiff"] = _template_diff(live.template_body, wanted.template)
-            details["parameterChanges"] = _parameter_changes(live.parameters, wanted.parameters)
-            details["updateTargets"] = self.update_targets(wanted, live, record)
+        spec: StackSetCreate | StackSetUpdate
+        if live is None:
+            spec = StackSetCreate(
+                stack_set=self.common(wanted, live),
+                template=wanted.template,
+                parameters=wanted.parameters,
+                settings=stack_set_settings_from_json(wanted.settings()),
+                hash=wanted.content_hash(),
+                previous_hash=record.hash if record else None,
+                force_deploy=wanted.force_deploy,
+            )
+        else:
+            spec = StackSetUpdate(
+                stack_set=self.common(wanted, live),
+                template=wanted.template,
+                parameters=wanted.parameters,
+                settings=stack_set_settings_from_json(wanted.settings()),
+                hash=wanted.content_hash(),
+                previous_hash=record.hash if record else None,
+                force_deploy=wanted.force_deploy,
+                template_diff=tuple(_template_diff(live.template_body, wanted.template)),
+                parameter_changes=tuple(_parameter_changes(live.parameters, wanted.parameters)),
+                update_targets=self.update_targets(wanted, live, record),
+            )
         accounts = len(wanted.accounts)
         summary = (
             f"create StackSet {wanted.name} (task {wanted.task}) for {accounts} "
             f"account{'s' if accounts != 1 else ''} in {', '.join(wanted.targets.regions)}"
-            if action == "create"
+            if action == Action.CREATE
             else f"update StackSet {wanted.name} (task {wanted.task})"
         )
         return self.add(
             Change(
                 id=f"stack-set.{action}:{wanted.task}",
-                kind="stack-set",
+                kind=ChangeKind.STACK_SET,
                 action=action,
                 logical_id=wanted.task,
                 physical_id=live.stack_set_id if live else None,
                 summary=summary + (f": {reason}" if reason else ""),
-                details=details,
+                spec=spec,
                 after=tuple(sorted(set(after or self.after(wanted)))),
                 group=wanted.task,
             )
@@ -320,7 +350,7 @@ class StackSetPlanner:
 
     def update_targets(
         self, wanted: DesiredStackSet, live: LiveStackSet, record: StackSetRecord | None
-    ) -> dict[str, Any] | None:
+    ) -> InstanceTargets | None:
         """The instances an UpdateStackSet updates: the task's targets where instances are
         (the deletions before it have removed the others); None updates every instance."""
         live_ous = self.live_ous(live, record)
@@ -334,26 +364,25 @@ class StackSetPlanner:
             account_filter=targets.account_filter,
             accounts=tuple(wanted.physical(targets.accounts)),
             regions=tuple(regions),
-        ).to_json()
+        )
 
     def instances_change(
         self, wanted: DesiredStackSet, regions: list[str], reason: str, *, after: tuple[str, ...]
     ) -> str:
         live = self.live.get(wanted.name)
-        details = {
-            **self.common(wanted, live),
-            "create": wanted.instance_targets(regions).to_json(),
-        }
+        spec = InstancesCreate(
+            stack_set=self.common(wanted, live), create=wanted.instance_targets(regions)
+        )
         return self.add(
             Change(
                 id=f"stack-set-instances.create:{wanted.task}",
-                kind="stack-set-instances",
-                action="create",
+                kind=ChangeKind.STACK_SET_INSTANCES,
+                action=Action.CREATE,
                 logical_id=wanted.task,
                 physical_id=live.stack_set_id if live else None,
                 summary=f"create instances of StackSet {wanted.name} in "
                 f"{_where(wanted, regions)}" + (f": {reason}" if reason else ""),
-                details=details,
+                spec=spec,
                 after=tuple(sorted(set(after))),
                 group=wanted.task,
             )
@@ -363,20 +392,20 @@ class StackSetPlanner:
         self,
         wanted: DesiredStackSet,
         live: LiveStackSet,
-        deletions: list[dict[str, Any]],
+        deletions: list[InstanceDeletion],
         *,
         after: tuple[str, ...],
     ) -> str:
         return self.add(
             Change(
                 id=f"stack-set-instances.delete:{wanted.task}",
-                kind="stack-set-instances",
-                action="delete",
+                kind=ChangeKind.STACK_SET_INSTANCES,
+                action=Action.DELETE,
                 logical_id=wanted.task,
                 physical_id=live.stack_set_id,
                 summary=f"delete instances of StackSet {wanted.name}: "
-                + "; ".join(d["reason"] for d in deletions),
-                details={**self.common(wanted, live), "delete": deletions},
+                + "; ".join(d.reason for d in deletions),
+                spec=InstancesDelete(stack_set=self.common(wanted, live), delete=tuple(deletions)),
                 after=tuple(sorted(set(after))),
                 group=wanted.task,
             )
@@ -411,7 +440,7 @@ class StackSetPlanner:
             reason = f"task {task.name} is no longer in StackSet mode"
         else:
             reason = f"task {task.name} binds no account any more"
-        action = "delete" if live is not None else "forget"
+        action = Action.DELETE if live is not None else Action.FORGET
         if live is None:
             reason = "it was already deleted outside orgc"
         ous = set(record.organizational_units) | (self.live_ous(live, record) if live else set())
@@ -419,18 +448,18 @@ class StackSetPlanner:
         self.changes.append(
             Change(
                 id=f"stack-set.{action}:{record.task}",
-                kind="stack-set",
+                kind=ChangeKind.STACK_SET,
                 action=action,
                 logical_id=record.task,
                 physical_id=live.stack_set_id if live else record.stack_set_id,
                 summary=f"{action} StackSet {record.name} (task {record.task}): {reason}",
-                details={
-                    "task": record.task,
-                    "stackSetName": record.name,
-                    "organizationalUnits": sorted(ous),
-                    "regions": sorted(regions),
-                    "instances": len(live.instances) if live else 0,
-                },
+                spec=StackSetDelete(
+                    task=record.task,
+                    name=record.name,
+                    organizational_units=tuple(sorted(ous)),
+                    regions=tuple(sorted(regions)),
+                    instances=len(live.instances) if live else 0,
+                ),
                 after=(f"task:{self.desired.organization_group}",),
                 group=record.task,
             )
@@ -444,7 +473,7 @@ def _request(
     reason: str,
     account_filter: str = NO_FILTER,
     accounts: list[str] | None = None,
-) -> dict[str, Any]:
+) -> InstanceDeletion:
     """One DeleteStackInstances request as the plan shows it: its targets and why."""
     targets = InstanceTargets(
         organizational_units=tuple(ous),
@@ -452,7 +481,7 @@ def _request(
         accounts=tuple(accounts or ()),
         regions=tuple(regions),
     )
-    return {**targets.to_json(), "reason": reason}
+    return InstanceDeletion(targets=targets, reason=reason)
 
 
 def _ou_name(logical_id: str) -> str:
@@ -469,9 +498,10 @@ def _where(wanted: DesiredStackSet, regions: list[str]) -> str:
     return f"{text}, {', '.join(regions)}"
 
 
-def _live_template(body: str) -> Any:
+def _live_template(body: str) -> Json:
     try:
-        return json.loads(body)
+        parsed: Json = json.loads(body)
+        return parsed
     except ValueError:
         return None  # a YAML template, written outside orgc: never the one orgc wants
 
@@ -481,7 +511,7 @@ def _differences(wanted: DesiredStackSet, live: LiveStackSet) -> list[str]:
     found = []
     if _live_template(live.template_body) != wanted.template:
         found.append("the template")
-    changed = [c["name"] for c in _parameter_changes(live.parameters, wanted.parameters)]
+    changed = [c.name for c in _parameter_changes(live.parameters, wanted.parameters)]
     if changed:
         found.append(f"parameter(s) {', '.join(changed)}")
     settings = wanted.settings()
@@ -498,7 +528,7 @@ def _what_changed(wanted: DesiredStackSet, live: LiveStackSet) -> str:
     return " and ".join(found) + " changed"
 
 
-def _template_diff(body: str, template: Any) -> list[str]:
+def _template_diff(body: str, template: Json) -> list[str]:
     """A unified diff of the template AWS holds against the one the files give (as JSON)."""
     parsed = _live_template(body)
     before = (
@@ -510,9 +540,11 @@ def _template_diff(body: str, template: Any) -> list[str]:
     return list(difflib.unified_diff(before, after, "in AWS", "in the files", lineterm=""))
 
 
-def _parameter_changes(before: Mapping[str, str], after: Mapping[str, str]) -> list[dict[str, Any]]:
+def _parameter_changes(
+    before: Mapping[str, str], after: Mapping[str, str]
+) -> list[ParameterChange]:
     return [
-        {"name": name, "before": before.get(name), "after": after.get(name)}
+        ParameterChange(name=name, before=before.get(name), after=after.get(name))
         for name in sorted({*before, *after})
         if before.get(name) != after.get(name)
     ]
@@ -530,15 +562,15 @@ def plan_stack_sets(
     return planner
 
 
-def groups(tasks: Mapping[str, StacksTask]) -> dict[str, dict[str, Any]]:
+def groups(tasks: Mapping[str, StacksTask]) -> dict[str, Group]:
     """How apply runs each StackSet task's changes: none may fail (they are operations on one
     StackSet, each waiting for the last); FailedStackTolerance is AWS's, within an operation."""
     return {
-        name: {
-            "maxConcurrent": None,
-            "failureTolerance": 0,
-            "where": str(task.span) if task.span else task.file,
-        }
+        name: Group(
+            max_concurrent=None,
+            failure_tolerance=0,
+            where=str(task.span) if task.span else task.file,
+        )
         for name, task in sorted(tasks.items())
         if is_stack_set(task)
     }

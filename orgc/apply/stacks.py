@@ -1,0 +1,199 @@
+"""Apply for Stacks-mode tasks: deploy, replace, delete or forget one stack per change.
+
+A stack's parameters are filled in first: values known only after apply from the run's ids,
+references from the outputs its producer's change recorded in this run (or read from the
+producer's stack) or from the export they name. A stack planned as "may change" whose values turn
+out the same is not deployed again.
+"""
+
+from __future__ import annotations
+
+import json
+
+from orgc.apply.run import Handler, Run, taking
+from orgc.observed import StackDeployment, StackResult
+from orgc.plan import Action, Change, ChangeKind
+from orgc.plan.specs import (
+    StackAddress,
+    StackDeploy,
+    StackReference,
+    StackRemoval,
+    StackSettings,
+)
+from orgc.plan.stacks import stack_hash
+from orgc.render import markers
+from orgc.state import StackRecord
+
+
+class StackError(Exception):
+    """A stack could not be deployed or deleted; the message says why and which task."""
+
+
+def _where(run: Run, address: StackAddress) -> dict[str, str]:
+    """The provider's keywords that locate a stack."""
+    return {
+        "account_id": run.account_id(address),
+        "role_name": address.role_name,
+        "region": address.region,
+        "stack_name": address.stack_name,
+    }
+
+
+def _parameters(run: Run, change: Change, spec: StackDeploy) -> dict[str, str]:
+    """The parameters with every marker filled and every reference read."""
+    by_parameter = {r.parameter: r for r in spec.references}
+    parameters: dict[str, str] = {}
+    for name, written in spec.parameters.items():
+        reference = by_parameter.get(name)
+        if reference is not None and markers(written):
+            parameters[name] = _reference_value(run, spec, reference)
+        else:
+            parameters[name] = run.fill_text(written)
+    return parameters
+
+
+def _reference_value(run: Run, spec: StackDeploy, reference: StackReference) -> str:
+    task = spec.address.task
+    producer = reference.producer
+    if producer is not None:
+        output = reference.output or ""
+        outputs = run.outputs_of(reference.producer_change)
+        if outputs is None:
+            found = run.provider.describe_stack(**_where(run, producer))
+            outputs = found.outputs if found else {}
+        if output not in outputs:
+            raise StackError(
+                f"{reference.expression}: stack {producer} has no output {output} "
+                f"(task {task} at {spec.where})"
+            )
+        return outputs[output]
+    account_id = run.fill_text(reference.export_account_id or run.account_id(spec.address))
+    region = reference.export_region or spec.address.region
+    value = run.provider.read_export(
+        account_id=account_id,
+        role_name=spec.address.role_name,
+        region=region,
+        name=reference.export or "",
+    )
+    if value is None:
+        raise StackError(
+            f"{reference.expression}: no export {reference.export} in account "
+            f"{account_id} {region} (task {task})"
+        )
+    return value
+
+
+def _filled_settings(run: Run, settings: StackSettings) -> StackSettings:
+    return StackSettings(
+        tags=run.fill(dict(settings.tags)),
+        termination_protection=settings.termination_protection,
+        stack_policy=run.fill(settings.stack_policy),
+        role_arn=run.fill(settings.role_arn),
+        disable_rollback=settings.disable_rollback,
+    )
+
+
+def _deploy_stack(run: Run, change: Change, spec: StackDeploy) -> None:
+    address = spec.address
+    where = _where(run, address)
+    template = run.fill(spec.template)
+    parameters = _parameters(run, change, spec)
+    settings = _filled_settings(run, spec.settings)
+    content_hash = stack_hash(template, parameters, settings)
+    if (
+        change.action is Action.UPDATE
+        and spec.hash is None
+        and content_hash == spec.previous_hash
+        and not spec.force_deploy
+    ):
+        # Decided at plan time as "may change": the values turned out the same.
+        record = run.state.stack_records().get(
+            (address.stack_name, where["account_id"], address.region)
+        )
+        run.remember_outputs(change, record.outputs if record else {})
+        return
+
+    def deploy(create: bool) -> StackResult:
+        return run.provider.deploy_stack(
+            StackDeployment(
+                **where,
+                template_body=json.dumps(template, separators=(",", ":"), ensure_ascii=False),
+                parameters=parameters,
+                tags=settings.tags,
+                create=create,
+                termination_protection=settings.termination_protection,
+                stack_policy=json.dumps(settings.stack_policy) if settings.stack_policy else None,
+                role_arn=settings.role_arn,
+                disable_rollback=settings.disable_rollback,
+                template_bucket=run.template_bucket,
+            )
+        )
+
+    try:
+        if change.action is Action.REPLACE:
+            run.provider.delete_stack(**where)
+        create = change.action in (Action.CREATE, Action.REPLACE)
+        try:
+            result = deploy(create)
+        except Exception as error:
+            # A plan that trusted the state can meet a stack that is not as recorded.
+            recovery = _stack_recovery(error, create=create)
+            if recovery is None:
+                raise
+            if recovery == "replace":
+                run.provider.delete_stack(**where)
+            result = deploy(recovery != "update")
+    except Exception as error:
+        raise StackError(f"{error} (task {address.task} at {spec.where})") from error
+    record = StackRecord(
+        stack_name=address.stack_name,
+        account_id=where["account_id"],
+        region=address.region,
+        task=address.task,
+        account=address.account,
+        hash=content_hash,
+        stack_id=result.stack_id,
+        last_changed=result.last_changed,
+        parameters=parameters,
+        outputs=result.outputs,
+        exports=result.exports,
+    )
+    run.remember_outputs(change, result.outputs)
+    run.update_state(lambda state: state.with_stack(record))
+
+
+def _stack_recovery(error: Exception, *, create: bool) -> str | None:
+    """How to go on when a stack is not as the state recorded it: "update" a stack that exists
+    after all, "create" one that is gone, "replace" one whose creation failed; None: no way."""
+    code = getattr(error, "code", None)
+    message = str(error)
+    if create:
+        return "update" if code == "AlreadyExistsException" else None
+    if code != "ValidationError":
+        return None
+    if "does not exist" in message:
+        return "create"
+    if "ROLLBACK_COMPLETE state" in message:
+        return "replace"
+    return None
+
+
+def _delete_stack(run: Run, change: Change, spec: StackRemoval) -> None:
+    address = spec.address
+    where = _where(run, address)
+    if change.action is Action.DELETE:
+        try:
+            run.provider.delete_stack(**where)
+        except Exception as error:
+            raise StackError(f"{error} (task {address.task})") from error
+    key = (address.stack_name, where["account_id"], address.region)
+    run.update_state(lambda state: state.without_stack(key))
+
+
+HANDLERS: dict[tuple[ChangeKind, Action], Handler] = {
+    (ChangeKind.STACK, Action.CREATE): taking(StackDeploy, _deploy_stack),
+    (ChangeKind.STACK, Action.UPDATE): taking(StackDeploy, _deploy_stack),
+    (ChangeKind.STACK, Action.REPLACE): taking(StackDeploy, _deploy_stack),
+    (ChangeKind.STACK, Action.DELETE): taking(StackRemoval, _delete_stack),
+    (ChangeKind.STACK, Action.FORGET): taking(StackRemoval, _delete_stack),
+}
