@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from support.goldens import Golden
 
 from orgc.aws import AwsProvider
 from orgc.emulator import Emulator, emulator_environment, emulator_unset_variables
@@ -48,5 +49,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture
-def update_golden(request: pytest.FixtureRequest) -> bool:
-    return bool(request.config.getoption("--update-golden"))
+def golden(request: pytest.FixtureRequest) -> Golden:
+    """Golden files compared, or rewritten under `pytest --update-golden`."""
+    return Golden(update=bool(request.config.getoption("--update-golden")))

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
-from inline import actual_diagnostics, case_organization, expected_diagnostics
+from support.inline import actual_diagnostics, case_organization, expected_diagnostics
 
 from orgc.apply_stacksets import StackSetProvider
 from orgc.aws import AwsProvider, StackFailed
