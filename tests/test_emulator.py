@@ -6,6 +6,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from importlib.machinery import ModuleSpec
 from pathlib import Path
@@ -15,6 +16,7 @@ import boto3
 import pytest
 
 from orgc import emulator as emulator_module
+from orgc.cli import main
 from orgc.emulator import (
     Emulator,
     EmulatorError,
@@ -263,6 +265,40 @@ def test_the_daemon_deploys_stack_sets_to_nested_ous_as_aws_does(state_dir: Path
     assert [(s["Account"], s["Region"], s.get("OrganizationalUnitId")) for s in listed] == [
         (loose, "eu-west-1", None)
     ]
+
+
+STACK_SET_PROJECT = Path(__file__).parent / "cases" / "stacksets" / "project"
+
+
+def test_orgc_apply_with_emulator_deploys_stack_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--emulator` starts the daemon under .orgc/ and points this process at it; the variables
+    # it sets and unsets are put back after the test.
+    shutil.copytree(STACK_SET_PROJECT, tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    for name in (*emulator_unset_variables(), *emulator_environment("http://127.0.0.1:1")):
+        monkeypatch.delenv(name, raising=False)
+    state = ["--state", "state.json", "--emulator"]
+    try:
+        assert main(["apply", "tasks.yml", "--auto-approve", *state]) == 0
+        endpoint = daemon_endpoint(Path(".orgc"))
+        assert endpoint is not None
+        organizations = _client(endpoint, "organizations")
+        ids = {a["Name"]: a["Id"] for a in organizations.list_accounts()["Accounts"]}
+        cloudformation = _client(endpoint, "cloudformation")
+        summaries = cloudformation.list_stack_instances(StackSetName="acme-baseline")["Summaries"]
+        # WorkloadsOU holds ProdOU (shop) and DevOU (sandbox, lab); the lab is excluded.
+        assert sorted((s["Account"], s["Region"]) for s in summaries) == sorted(
+            (ids[name], region)
+            for name in ("shop", "sandbox")
+            for region in ("eu-west-1", "us-east-1")
+        )
+        capsys.readouterr()
+        assert main(["plan", "tasks.yml", "--detailed-exitcode", *state]) == 0
+        assert "No changes." in capsys.readouterr().out
+    finally:
+        stop_daemon(Path(".orgc"))
 
 
 def test_another_moto_version_is_refused_before_the_server_starts(
