@@ -229,6 +229,38 @@ def test_a_changed_producer_output_updates_exactly_its_consumers(
     assert replan(inputs, fake, store, refresh=False).changes == ()
 
 
+def test_copy_to_s3_puts_once_and_again_when_the_content_changes(
+    landing_zone: Path, store: LocalStateStore
+) -> None:
+    fake = FakeAws()
+    fake.create_bucket("acme-artifacts")
+    Path("artifacts").mkdir()
+    Path("artifacts/handler.py").write_text("print('v1')\n", encoding="utf-8")
+    with landing_zone.open("a", encoding="utf-8") as tasks:
+        tasks.write(
+            "\nArtifacts:\n"
+            "  Type: copy-to-s3\n"
+            "  LocalPath: ./artifacts/handler.py\n"
+            "  RemotePath: s3://acme-artifacts/lambda/handler.py\n"
+            "  OrganizationBinding: {IncludeMasterAccount: true, Region: us-east-1}\n"
+        )
+    first = apply_all(compile_organization(landing_zone), fake, store)
+    assert [(c.kind, c.action) for c in first.changes if c.kind == "s3-object"] == [
+        ("s3-object", "create")
+    ]
+    assert fake.buckets["acme-artifacts"] == {"lambda/handler.py": b"print('v1')\n"}
+    assert replan(compile_organization(landing_zone), fake, store, refresh=True).changes == ()
+
+    Path("artifacts/handler.py").write_text("print('v2')\n", encoding="utf-8")
+    inputs = compile_organization(landing_zone)
+    assert [(c.kind, c.action) for c in replan(inputs, fake, store, refresh=True).changes] == [
+        ("s3-object", "update")
+    ]
+    apply_all(inputs, fake, store)
+    assert fake.buckets["acme-artifacts"] == {"lambda/handler.py": b"print('v2')\n"}
+    assert replan(inputs, fake, store, refresh=True).changes == ()
+
+
 # --- StackSets ----------------------------------------------------------------------------------
 
 

@@ -963,7 +963,7 @@ class FakeAws:
             self._definition(operation, template_body, parameters)
             self._check_depends_on(operation, depends_on)
             if targets is not None:
-                reached = self._reached(targets)
+                reached = self._reached(operation, targets)
                 outside = sorted(set(reached) - set(found.instances))
                 if outside:
                     account_id, region = outside[0]
@@ -994,13 +994,13 @@ class FakeAws:
                 found.append(account.account_id)
         return sorted(found)
 
-    def _reached(self, targets: InstanceTargets) -> dict[tuple[str, str], str]:
+    def _reached(self, operation: str, targets: InstanceTargets) -> dict[tuple[str, str], str]:
         """(account, region) → the OU it is reached through, as AWS resolves the targets."""
         accounts: dict[str, str] = {}
         for ou_id in targets.organizational_units:
             if not self._parent_exists(ou_id):
                 raise _error(
-                    "CloudFormation.CreateStackInstances",
+                    operation,
                     "ValidationError",
                     f"no OU {ou_id} in the organization",
                 )
@@ -1022,8 +1022,9 @@ class FakeAws:
     ) -> None:
         with self._lock:
             self._count("create_stack_instances")
-            found = self._stack_set("CloudFormation.CreateStackInstances", name)
-            for key, ou_id in self._reached(targets).items():
+            operation = "CloudFormation.CreateStackInstances"
+            found = self._stack_set(operation, name)
+            for key, ou_id in self._reached(operation, targets).items():
                 found.instances.setdefault(key, ou_id)
 
     def delete_stack_instances(
@@ -1031,8 +1032,9 @@ class FakeAws:
     ) -> None:
         with self._lock:
             self._count("delete_stack_instances")
-            found = self._stack_set("CloudFormation.DeleteStackInstances", name)
-            for key in self._reached(targets):
+            operation = "CloudFormation.DeleteStackInstances"
+            found = self._stack_set(operation, name)
+            for key in self._reached(operation, targets):
                 found.instances.pop(key, None)
 
     def delete_stack_set(self, name: str) -> None:
