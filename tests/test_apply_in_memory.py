@@ -1,7 +1,8 @@
 """Apply → observe → re-plan on the in-memory fake provider: the plan of what was applied is
 empty, and a change reaches exactly what depends on it. No emulator, so each takes about a second
-at most, on the example organization in `organization/`, the landing-zone scenario and the
-StackSet project.
+at most, on the example organization in `organization/`, the landing-zone scenario, copy-to-s3
+and the StackSet project. One test holds the fake to the emulator: a new organization reads the
+same on both.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from support.scenarios import STACKS_SCENARIOS
 
 from orgc.apply import Provider
 from orgc.apply_stacksets import StackSetProvider
-from orgc.aws import AwsError
+from orgc.aws import AwsError, AwsProvider
 from orgc.pipeline import Inputs, compile_organization, make_plan, plan_and_apply
 from orgc.plan import Plan
-from orgc.state import LocalStateStore
+from orgc.show import render_text
+from orgc.state import LocalStateStore, State
 
 REPOSITORY = Path(__file__).parent.parent
 FIRST_RUN = STACKS_SCENARIOS / "first-run"
@@ -132,6 +134,20 @@ def test_the_example_organization_applied_plans_empty(
     assert {verb: fake.calls[verb] - before.get(verb, 0) for verb in writes} == dict.fromkeys(
         writes, 0
     )
+
+
+def test_the_fake_reads_a_new_organization_as_the_emulator_does(
+    example: Path, store: LocalStateStore, aws: AwsProvider
+) -> None:
+    # The same files planned on a fresh organization of each: the same plan, to the letter, but
+    # for the organization's id.
+    inputs = compile_organization(example)
+    on_emulator = make_plan(inputs, aws, State())
+    on_fake = replan(inputs, FakeAws(), store, refresh=True)
+    assert len(on_fake.changes) == 115
+    assert render_text(on_fake).replace(on_fake.organization_id, "o-?") == render_text(
+        on_emulator
+    ).replace(on_emulator.organization_id, "o-?")
 
 
 def test_a_stack_changed_by_hand_is_seen_with_refresh_and_put_back(
