@@ -15,6 +15,8 @@ from typing import Any
 
 import boto3
 import pytest
+from support.emulated import in_account
+from support.memory_state import MemoryWriter
 
 from orgc.apply import apply
 from orgc.aws import AwsProvider
@@ -23,7 +25,7 @@ from orgc.emulator import Emulator
 from orgc.observed import PasswordPolicySettings, StackResult
 from orgc.pipeline import compile_organization, make_plan
 from orgc.plan import Change, Plan
-from orgc.state import LocalStateStore, State
+from orgc.state import LocalStateStore
 
 MANAGEMENT = "123456789012"
 
@@ -239,21 +241,6 @@ class RecordingProvider:
 
     def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str:
         return self._call("put_s3_object", bucket, key, region)
-
-
-class MemoryWriter:
-    def __init__(self) -> None:
-        self._state = State()
-        self.writes = 0
-
-    @property
-    def state(self) -> State:
-        return self._state
-
-    def write(self, new: State) -> State:
-        self.writes += 1
-        self._state = new
-        return new
 
 
 def _plan(*changes: Change, groups: dict[str, dict[str, Any]] | None = None) -> Plan:
@@ -542,20 +529,7 @@ def _tree() -> dict[str, Any]:
 
 
 def _password_policy(account_id: str) -> dict[str, Any]:
-    if account_id == MANAGEMENT:
-        iam = boto3.client("iam", region_name="us-east-1")
-    else:
-        credentials = boto3.client("sts", region_name="us-east-1").assume_role(
-            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
-            RoleSessionName="test",
-        )["Credentials"]
-        iam = boto3.client(
-            "iam",
-            region_name="us-east-1",
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
+    iam = in_account(account_id, "iam")
     return dict(iam.get_account_password_policy()["PasswordPolicy"])
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from support.goldens import Golden, Rendering, check_outcome, folders
+from support.memory_state import MemoryWriter
 from support.scenarios import (
     STACKS_SCENARIOS,
     ScenarioProvider,
@@ -29,7 +30,6 @@ from orgc.observed import LiveStack, StackResult
 from orgc.pipeline import compile_organization, make_plan
 from orgc.plan import Plan, PlanError
 from orgc.show import render_text
-from orgc.state import State
 
 SCENARIOS = STACKS_SCENARIOS
 
@@ -93,17 +93,6 @@ class MemoryCloud(ScenarioProvider):
         self, *, account_id: str, role_name: str, region: str, stack_name: str
     ) -> None:
         self.stacks.get((account_id, region), {}).pop(stack_name, None)
-
-
-class MemoryWriter:
-    def __init__(self, state: State) -> None:
-        self.state = state
-        self.writes = 0
-
-    def write(self, new: State) -> State:
-        self.state = new
-        self.writes += 1
-        return new
 
 
 def test_replanning_what_was_applied_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
