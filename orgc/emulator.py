@@ -2,7 +2,8 @@
 
 orgc's tests and its try-it-without-an-account mode talk to this emulator exactly as they would
 talk to AWS; only the endpoint differs. It is not AWS (see EMULATOR.md for what it does and does
-not do). It needs the optional `emulator` extra: `pip install 'orgc[emulator]'`.
+not do), though service-managed StackSets are taught to it at start-up (orgc.emulator_stacksets).
+It needs the optional `emulator` extra: `pip install 'orgc[emulator]'`.
 
 Three ways to run it:
 - `serve(host, port)` / `python -m orgc.emulator serve --port N`: the server in this process.
@@ -35,6 +36,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from orgc.diagnostics import Diagnostic, StageError
+from orgc.emulator_stacksets import UnsupportedMoto, check_moto_version, teach_stack_sets
 
 if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
@@ -77,9 +79,9 @@ class EmulatorUnavailable(StageError):
     """moto (the `emulator` extra) is not installed: one E706 diagnostic; `str()` is its
     message."""
 
-    def __init__(self, detail: str = "") -> None:
+    def __init__(self, detail: str = "", *, problem: str = "is not installed") -> None:
         reason = f" ({detail})" if detail else ""
-        message = f"the embedded AWS emulator is not installed{reason}; {_INSTALL_HINT}"
+        message = f"the embedded AWS emulator {problem}{reason}; {_INSTALL_HINT}"
         super().__init__([Diagnostic("E706", message)])
 
     def __str__(self) -> str:
@@ -94,6 +96,10 @@ def _require_moto() -> None:
     for module in ("moto", "flask", "werkzeug"):
         if importlib.util.find_spec(module) is None:
             raise EmulatorUnavailable(f"module {module} is missing")
+    try:
+        check_moto_version()
+    except UnsupportedMoto as error:
+        raise EmulatorUnavailable(str(error), problem="needs another moto version") from error
 
 
 def _check_loopback(host: str) -> None:
@@ -124,6 +130,11 @@ def serve(host: str, port: int) -> None:
         from werkzeug.serving import run_simple
     except ImportError as error:
         raise EmulatorUnavailable(str(error)) from error
+    try:
+        # In this process, before the first request: the server is where moto's models live.
+        teach_stack_sets()
+    except UnsupportedMoto as error:
+        raise EmulatorUnavailable(str(error), problem="needs another moto version") from error
     # One log line per request drowns the log that start_daemon keeps; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     application = DomainDispatcherApplication(create_backend_app)

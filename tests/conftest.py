@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from emitted_codes import PLUGIN_NAME, EmittedCodes
+from support.goldens import Golden
 
 from orgc.aws import AwsProvider
 from orgc.emulator import Emulator, emulator_environment, emulator_unset_variables
@@ -58,8 +59,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture
-def update_golden(request: pytest.FixtureRequest) -> bool:
-    return bool(request.config.getoption("--update-golden"))
+def golden(request: pytest.FixtureRequest) -> Golden:
+    """Golden files compared, or rewritten under `pytest --update-golden`."""
+    return Golden(update=bool(request.config.getoption("--update-golden")))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 
 import boto3
 import pytest
+from support.emulated import in_account
+from support.memory_state import MemoryWriter
 
 from orgc import cli
 from orgc.apply import apply
@@ -36,7 +38,7 @@ from orgc.pipeline import compile_organization, make_plan
 from orgc.plan import Change, IdTable, Plan
 from orgc.plan.codec import change_from_json
 from orgc.plan.specs import Group
-from orgc.state import LocalStateStore, State
+from orgc.state import LocalStateStore
 
 MANAGEMENT = "123456789012"
 
@@ -312,21 +314,6 @@ class RecordingProvider:
 
     def delete_stack_set(self, name: str) -> None:
         self._call("delete_stack_set", name)
-
-
-class MemoryWriter:
-    def __init__(self) -> None:
-        self._state = State()
-        self.writes = 0
-
-    @property
-    def state(self) -> State:
-        return self._state
-
-    def write(self, new: State) -> State:
-        self.writes += 1
-        self._state = new
-        return new
 
 
 def _plan(*changes: Change, groups: dict[str, Group] | None = None) -> Plan:
@@ -626,20 +613,7 @@ def _tree() -> dict[str, Any]:
 
 
 def _password_policy(account_id: str) -> dict[str, Any]:
-    if account_id == MANAGEMENT:
-        iam = boto3.client("iam", region_name="us-east-1")
-    else:
-        credentials = boto3.client("sts", region_name="us-east-1").assume_role(
-            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
-            RoleSessionName="test",
-        )["Credentials"]
-        iam = boto3.client(
-            "iam",
-            region_name="us-east-1",
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
+    iam = in_account(account_id, "iam")
     return dict(iam.get_account_password_policy()["PasswordPolicy"])
 
 

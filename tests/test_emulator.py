@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from importlib.machinery import ModuleSpec
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 from orgc import emulator as emulator_module
+from orgc.cli import main
 from orgc.emulator import (
     Emulator,
     EmulatorError,
@@ -25,6 +29,7 @@ from orgc.emulator import (
     start_daemon,
     stop_daemon,
 )
+from orgc.emulator_stacksets import MOTO_VERSION
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "example.com", "localhost"])
@@ -147,3 +152,168 @@ def test_emulator_environment_points_everything_at_the_emulator(
     assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5555"
     for gone in ("AWS_PROFILE", "MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL_S3"):
         assert gone not in os.environ
+
+
+# --- StackSets in the shipped emulator -----------------------------------------------------
+
+
+def _client(endpoint: str, service: str) -> Any:
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+STACK_SET_TEMPLATE = json.dumps(
+    {
+        "Resources": {
+            "Marker": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": "/probe", "Type": "String", "Value": "probe"},
+            }
+        }
+    }
+)
+
+
+def test_the_daemon_deploys_stack_sets_to_nested_ous_as_aws_does(state_dir: Path) -> None:
+    # Started as `--emulator` starts it: a detached `python -m orgc.emulator serve` process.
+    endpoint = start_daemon(state_dir)
+    organizations = _client(endpoint, "organizations")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+
+    def ou(parent: str, name: str) -> str:
+        made = organizations.create_organizational_unit(ParentId=parent, Name=name)
+        return str(made["OrganizationalUnit"]["Id"])
+
+    def account(name: str, parent: str) -> str:
+        status = organizations.create_account(AccountName=name, Email=f"{name}@example.com")
+        account_id = str(status["CreateAccountStatus"]["AccountId"])
+        organizations.move_account(
+            AccountId=account_id, SourceParentId=root, DestinationParentId=parent
+        )
+        return account_id
+
+    workloads = ou(root, "workloads")
+    prod = ou(workloads, "prod")
+    team = ou(prod, "team")  # two levels below the targeted OU: moto alone stops at one
+    shop, deep, lab = account("shop", prod), account("deep", team), account("lab", workloads)
+    loose = account("loose", root)
+
+    cloudformation = _client(endpoint, "cloudformation")
+    auto = {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+    cloudformation.create_stack_set(
+        StackSetName="probe",
+        TemplateBody=STACK_SET_TEMPLATE,
+        PermissionModel="SERVICE_MANAGED",
+        AutoDeployment=auto,
+    )
+    started = cloudformation.create_stack_instances(
+        StackSetName="probe",
+        DeploymentTargets={
+            "OrganizationalUnitIds": [workloads],
+            "AccountFilterType": "DIFFERENCE",
+            "Accounts": [lab],
+        },
+        Regions=["eu-west-1", "us-east-1"],
+        OperationId="orgc-probe-1",
+    )
+    assert started["OperationId"] == "orgc-probe-1"
+    operation = cloudformation.describe_stack_set_operation(
+        StackSetName="probe", OperationId="orgc-probe-1"
+    )["StackSetOperation"]
+    assert operation["Status"] == "SUCCEEDED"
+
+    def instances() -> list[tuple[str, str, str | None]]:
+        summaries = cloudformation.list_stack_instances(StackSetName="probe")["Summaries"]
+        return sorted((s["Account"], s["Region"], s.get("OrganizationalUnitId")) for s in summaries)
+
+    # Every account of the OU and the OUs nested in it, less the filtered one; never the
+    # management account or an account outside the OU.
+    assert instances() == sorted(
+        (account_id, region, workloads)
+        for account_id in (shop, deep)
+        for region in ("eu-west-1", "us-east-1")
+    )
+    described = cloudformation.describe_stack_set(StackSetName="probe")["StackSet"]
+    assert described["AutoDeployment"] == auto
+    assert described["OrganizationalUnitIds"] == [workloads]
+
+    # Deleting through OU targets with an account filter removes exactly that account.
+    cloudformation.delete_stack_instances(
+        StackSetName="probe",
+        DeploymentTargets={
+            "OrganizationalUnitIds": [workloads],
+            "AccountFilterType": "INTERSECTION",
+            "Accounts": [deep],
+        },
+        Regions=["eu-west-1", "us-east-1"],
+        RetainStacks=False,
+        OperationId="orgc-probe-2",
+    )
+    assert instances() == [(shop, "eu-west-1", workloads), (shop, "us-east-1", workloads)]
+
+    # A self-managed StackSet still deploys to the accounts it names, with no OU.
+    cloudformation.create_stack_set(StackSetName="listed", TemplateBody=STACK_SET_TEMPLATE)
+    cloudformation.create_stack_instances(
+        StackSetName="listed", Accounts=[loose], Regions=["eu-west-1"]
+    )
+    listed = cloudformation.list_stack_instances(StackSetName="listed")["Summaries"]
+    assert [(s["Account"], s["Region"], s.get("OrganizationalUnitId")) for s in listed] == [
+        (loose, "eu-west-1", None)
+    ]
+
+
+STACK_SET_PROJECT = Path(__file__).parent / "cases" / "stacksets" / "project"
+
+
+def test_orgc_apply_with_emulator_deploys_stack_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--emulator` starts the daemon under .orgc/ and points this process at it; the variables
+    # it sets and unsets are put back after the test.
+    shutil.copytree(STACK_SET_PROJECT, tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    for name in (*emulator_unset_variables(), *emulator_environment("http://127.0.0.1:1")):
+        monkeypatch.delenv(name, raising=False)
+    state = ["--state", "state.json", "--emulator"]
+    try:
+        assert main(["apply", "tasks.yml", "--auto-approve", *state]) == 0
+        endpoint = daemon_endpoint(Path(".orgc"))
+        assert endpoint is not None
+        organizations = _client(endpoint, "organizations")
+        ids = {a["Name"]: a["Id"] for a in organizations.list_accounts()["Accounts"]}
+        cloudformation = _client(endpoint, "cloudformation")
+        summaries = cloudformation.list_stack_instances(StackSetName="acme-baseline")["Summaries"]
+        # WorkloadsOU holds ProdOU (shop) and DevOU (sandbox, lab); the lab is excluded.
+        assert sorted((s["Account"], s["Region"]) for s in summaries) == sorted(
+            (ids[name], region)
+            for name in ("shop", "sandbox")
+            for region in ("eu-west-1", "us-east-1")
+        )
+        capsys.readouterr()
+        assert main(["plan", "tasks.yml", "--detailed-exitcode", *state]) == 0
+        assert "No changes." in capsys.readouterr().out
+    finally:
+        stop_daemon(Path(".orgc"))
+
+
+def test_another_moto_version_is_refused_before_the_server_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_version = importlib.metadata.version
+
+    def version(name: str) -> str:
+        return "5.9.0" if name == "moto" else real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    with pytest.raises(EmulatorUnavailable) as raised:
+        Emulator().start()
+    assert str(raised.value) == (
+        "the embedded AWS emulator needs another moto version (moto 5.9.0 is installed, but orgc's "
+        f"emulator is written for moto {MOTO_VERSION}); install it with: pip install "
+        "'orgc[emulator]'"
+    )

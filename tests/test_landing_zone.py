@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from support.emulated import in_account
 
 from orgc.aws import AwsProvider
 from orgc.cli import main
@@ -23,7 +24,6 @@ from orgc.pipeline import compile_organization, make_plan
 from orgc.state import LocalStateStore
 
 SCENARIO = Path(__file__).parent / "scenarios" / "stacks" / "first-run"
-ACCESS_ROLE = "OrganizationAccountAccessRole"
 
 
 @pytest.fixture
@@ -50,25 +50,9 @@ def _account_ids() -> dict[str, str]:
     return {a["Name"]: a["Id"] for a in client.list_accounts()["Accounts"]}
 
 
-def _in_account(account_id: str, service: str, region: str) -> Any:
-    session = boto3.Session()
-    if account_id == "123456789012":
-        return session.client(service, region_name=region)  # type: ignore[call-overload]
-    credentials = boto3.client("sts", region_name="us-east-1").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/{ACCESS_ROLE}", RoleSessionName="check"
-    )["Credentials"]
-    return session.client(  # type: ignore[call-overload]
-        service,
-        region_name=region,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
-
-
 def _stacks(account_id: str, region: str) -> dict[str, str]:
     """Stack name → stack id of every live stack in the account and region."""
-    client = _in_account(account_id, "cloudformation", region)
+    client = in_account(account_id, "cloudformation", region)
     return {
         s["StackName"]: s["StackId"]
         for s in client.list_stacks()["StackSummaries"]
@@ -77,7 +61,7 @@ def _stacks(account_id: str, region: str) -> dict[str, str]:
 
 
 def _parameter(account_id: str, region: str, name: str) -> str:
-    ssm = _in_account(account_id, "ssm", region)
+    ssm = in_account(account_id, "ssm", region)
     return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
 
 
@@ -99,7 +83,7 @@ def test_apply_check_in_the_accounts_replan_and_change_a_binding(
     archive, shop, sandbox = ids["log-archive"], ids["shop"], ids["sandbox"]
 
     # The bucket lives in the log archive account; its name reached both workload accounts.
-    buckets = _in_account(archive, "s3", "eu-west-1").list_buckets()["Buckets"]
+    buckets = in_account(archive, "s3", "eu-west-1").list_buckets()["Buckets"]
     assert [b["Name"] for b in buckets] == [f"acme-logs-{archive}"]
     for account_id in (shop, sandbox):
         assert _parameter(account_id, "eu-west-1", "/org/logs/bucket-name") == (
@@ -148,7 +132,7 @@ def test_a_stack_deleted_by_hand_is_created_again_and_removed_tasks_wait_for_cle
 ) -> None:
     assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
     sandbox = _account_ids()["sandbox"]
-    _in_account(sandbox, "cloudformation", "us-east-1").delete_stack(StackName="acme-directory")
+    in_account(sandbox, "cloudformation", "us-east-1").delete_stack(StackName="acme-directory")
     assert _plan(emulator, capsys)["changes"] == []  # trusting the state: not seen
     plan = _plan(emulator, capsys, "--refresh")
     assert _stack_actions(plan) == {"Directory/Sandbox/us-east-1": "create"}
@@ -241,7 +225,7 @@ def test_a_trusting_plan_that_meets_a_stack_not_as_recorded_still_applies(
 ) -> None:
     assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
     sandbox = _account_ids()["sandbox"]
-    _in_account(sandbox, "cloudformation", "us-east-1").delete_stack(StackName="acme-directory")
+    in_account(sandbox, "cloudformation", "us-east-1").delete_stack(StackName="acme-directory")
     template = Path("templates/directory.yml")
     template.write_text(
         template.read_text(encoding="utf-8").replace(

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.inline import expected_in_order
 
 from orgc.diagnostics import Diagnostics, Span
 from orgc.load import (
@@ -25,10 +25,10 @@ from orgc.load import (
     load_file,
     load_organization,
 )
+from orgc.model import build_organization
 
 CASES = Path(__file__).parent / "cases" / "load"
 ERROR_CASES = sorted((CASES / "errors").glob("*.yml"))
-EXPECTED_ERROR = re.compile(r"#\s*error\[(?P<code>[EW]\d{3})\]: (?P<message>.+)$")
 KNOWN_TAGS = ", ".join(sorted((*INTRINSIC_TAGS, *FILE_TAGS)))
 
 
@@ -419,12 +419,7 @@ def test_explicit_key_beside_a_merged_one_is_not_a_duplicate(project: Path) -> N
 
 
 def expected_inline(path: Path) -> list[tuple[str, int, str, str]]:
-    expected = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        match = EXPECTED_ERROR.search(line)
-        if match:
-            expected.append((path.name, number, match["code"], match["message"]))
-    return expected
+    return [(path.name, line, code, message) for line, code, message in expected_in_order(path)]
 
 
 @pytest.mark.parametrize("case", ERROR_CASES, ids=[case.stem for case in ERROR_CASES])
@@ -1076,11 +1071,41 @@ def test_spans_of_a_loaded_document(project: Path) -> None:
     assert (span.end_line, span.end_col) == (3, 27)
 
 
+POSITIONED = (
+    "Organization:\n"
+    "  Management:\n"
+    "    Type: OC::ORG::MasterAccount\n"
+    "    Properties: {{AccountName: m, AccountId: '111111111111', RootEmail: m@example.com}}\n"
+    "  Shop:\n"
+    "    Type: OC::ORG::Account\n"
+    "    Properties:\n"
+    "      AccountName:{gap}shop\n"
+    "      RootEmail: shop@example.com\n"
+)
+
+
 def test_positions_are_not_part_of_equality(project: Path) -> None:
-    first, _ = load_text(project, "Value: !Ref Prod\n", name="first.yml")
-    second, _ = load_text(project, "\n\nValue:   !Ref   Prod\n", name="second.yml")
+    # The same organization written twice: once as is, once two lines further down and with
+    # wider gaps. What is loaded, and the model built from it, compare equal; only the
+    # positions they carry differ.
+    first, _ = load_text(project, POSITIONED.format(gap=" "), name="first.yml")
+    second, _ = load_text(project, "# moved\n\n" + POSITIONED.format(gap="    "), name="b.yml")
+    name = ("Organization", "Shop", "Properties", "AccountName")
+    assert (where(first, name), where(second, name)) == ("first.yml:8:20", "b.yml:10:23")
     assert first.data == second.data
     assert first.source_map != second.source_map
+
+    built = []
+    for loaded in (first, second):
+        diagnostics = Diagnostics()
+        organization = build_organization(loaded, diagnostics)
+        assert organization is not None
+        assert report(diagnostics) == []
+        built.append(organization)
+    shop = [organization.accounts["Shop"] for organization in built]
+    assert [str(account.span) for account in shop] == ["first.yml:6:5", "b.yml:8:5"]
+    assert shop[0] == shop[1]
+    assert built[0] == built[1]
 
 
 # --- load_organization ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from inline import actual_diagnostics, expected_diagnostics
+from support.inline import actual_diagnostics, expected_diagnostics
 
 from orgc.load import display_path
 from orgc.model import Organization, limits

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inline import actual_diagnostics, case_organization, expected_diagnostics
+from support.goldens import Golden, folders
+from support.inline import actual_diagnostics, case_organization, expected_diagnostics
 
 from orgc.bind import bind_template
 from orgc.diagnostics import Diagnostics, Span
@@ -37,7 +38,7 @@ from orgc.tasks import StacksTask, load_project
 from orgc.templates import build_template
 
 CASES_DIR = Path(__file__).parent / "cases" / "render"
-SCENARIOS = sorted(path for path in (CASES_DIR / "scenarios").iterdir() if path.is_dir())
+SCENARIOS = folders(CASES_DIR / "scenarios")
 
 # The live organization as the plan would know it: Sandbox and ProdOU are created by this run.
 CONTEXT = RenderContext(
@@ -120,14 +121,11 @@ def reference_json(reference: Reference) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda path: path.name)
-def test_scenario(scenario: Path, update_golden: bool) -> None:
+def test_scenario(scenario: Path, golden: Golden) -> None:
     stacks, diagnostics = render(scenario_tasks(scenario), scenario)
     assert list(diagnostics) == []
     text = json.dumps([as_json(s) for s in stacks], indent=2, ensure_ascii=False) + "\n"
-    golden = scenario / "rendered.golden.json"
-    if update_golden:
-        golden.write_text(text, encoding="utf-8")
-    assert text == golden.read_text(encoding="utf-8")
+    golden.text(scenario / "rendered.golden.json", text)
 
 
 def scenario(name: str) -> dict[str, RenderedStack]:

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from test_plan import SCENARIOS, plan_scenario
+from support.goldens import Golden
+from support.scenarios import (
+    PLAN_SCENARIOS,
+    live_from_yaml,
+    state_from_yaml,
+)
+from support.scenarios import (
+    plan_organization_scenario as plan_scenario,
+)
 
+from orgc.pipeline import compile_organization
+from orgc.plan import Plan, plan
 from orgc.show import render_json, render_markdown, render_text
+
+SCENARIOS = PLAN_SCENARIOS
 
 
 @pytest.mark.parametrize("scenario", ["first-run", "drift", "reparent", "no-changes"])
@@ -18,16 +30,12 @@ from orgc.show import render_json, render_markdown, render_text
 def test_rendering(
     scenario: str,
     suffix: str,
-    render: object,
+    render: Callable[[Plan], str],
     monkeypatch: pytest.MonkeyPatch,
-    update_golden: bool,
+    golden: Golden,
 ) -> None:
-    assert callable(render)
     shown = render(plan_scenario(SCENARIOS / scenario, monkeypatch))
-    golden = SCENARIOS / scenario / f"plan.golden.{suffix}"
-    if update_golden:
-        golden.write_text(shown, encoding="utf-8")
-    assert shown == golden.read_text(encoding="utf-8")
+    golden.text(SCENARIOS / scenario / f"plan.golden.{suffix}", shown)
 
 
 def test_json_is_the_saved_plan(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,6 +57,35 @@ def test_a_policy_update_shows_the_document_diff(monkeypatch: pytest.MonkeyPatch
     assert "size: 114 of 10,240 characters, 10,126 left" in text
 
 
-def test_paths_are_relative(monkeypatch: pytest.MonkeyPatch) -> None:
-    text = render_text(plan_scenario(SCENARIOS / "first-run", monkeypatch))
-    assert str(Path.cwd()) not in text
+@pytest.mark.parametrize(
+    ("suffix", "render", "shown_as"),
+    [
+        ("txt", render_text, "from {path}\n"),
+        ("md", render_markdown, "from `{path}`."),
+    ],
+    ids=["text", "markdown"],
+)
+def test_paths_are_relative(
+    suffix: str,
+    render: Callable[[Plan], str],
+    shown_as: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Planned from the scenarios folder with an absolute path: the plan names the file relative
+    # to where it was run, and the rest of what it shows is the same as from the file's folder.
+    folder = SCENARIOS / "first-run"
+    monkeypatch.chdir(SCENARIOS)
+    inputs = compile_organization(folder.resolve() / "organization.yml")
+    planned = plan(
+        inputs.organization,
+        live_from_yaml(folder / "live.yml"),
+        state_from_yaml(folder / "state.yml"),
+        source=inputs.source,
+    )
+    assert planned.source == "first-run/organization.yml"
+    expected = (folder / f"plan.golden.{suffix}").read_text(encoding="utf-8")
+    moved = shown_as.format(path="organization.yml")
+    assert expected.count(moved) == 1
+    assert render(planned) == expected.replace(
+        moved, shown_as.format(path="first-run/organization.yml")
+    )

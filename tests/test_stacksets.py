@@ -2,7 +2,8 @@
 
 Eligibility cases are the tasks of tests/cases/stacksets/eligibility/tasks.yml, each with the
 diagnostics it expects written inline on its line. The end-to-end tests apply
-tests/cases/stacksets/project on the emulator and look at what it holds with boto3 directly.
+tests/cases/stacksets/project on the emulator (which runs service-managed StackSets as AWS does,
+see orgc.emulator_stacksets) and look at what it holds with boto3 directly.
 """
 
 from __future__ import annotations
@@ -10,23 +11,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from inline import actual_diagnostics, case_organization, expected_diagnostics
+from support.inline import actual_diagnostics, case_organization, expected_diagnostics
 
 from orgc.aws import AwsProvider, StackFailed
 from orgc.bind import bind_template, resolve_binding
 from orgc.diagnostics import Diagnostic, Diagnostics
-from orgc.emulator import (
-    bootstrap_organization,
-    emulator_environment,
-    emulator_unset_variables,
-    reset,
-)
+from orgc.emulator import Emulator
 from orgc.load import LoadOptions
 from orgc.model import Organization
 from orgc.observed import (
@@ -49,175 +45,6 @@ from orgc.templates import Binding, build_template
 
 CASES = Path(__file__).parent / "cases" / "stacksets"
 ELIGIBILITY = CASES / "eligibility"
-
-# --- the emulator, taught service-managed StackSets -----------------------------------------
-#
-# moto runs service-managed StackSets only in part (EMULATOR.md): it reaches one level of child
-# OUs and the management account, ignores account filters, the OU targets of
-# DeleteStackInstances and the OperationId of CreateStackInstances, and neither keeps
-# AutoDeployment nor reports the OUs a StackSet targets. These patches, written for moto 5.2.5,
-# make it answer as AWS does for the calls orgc makes. They need moto in this process, so these
-# tests run moto's threaded server (on 127.0.0.1) instead of the shared emulator subprocess.
-
-MOTO_VERSION = "5.2.5"
-
-
-def _members(organization: Any, ou_id: str) -> list[str]:
-    """The accounts in an OU (or the root) and in every OU nested in it, the management
-    account excepted (AWS never deploys a service-managed StackSet there)."""
-    parents = {ou.id: ou.parent_id for ou in organization.ou}
-    found = []
-    for account in organization.accounts:
-        parent = account.parent_id
-        while parent is not None and parent != ou_id:
-            parent = parents.get(parent)
-        if parent == ou_id and account.id != organization.org.master_account_id:
-            found.append(account.id)
-    return found
-
-
-def _selected(organization: Any, targets: dict[str, Any]) -> dict[str, str]:
-    """account id → the OU it is reached through, for a DeploymentTargets."""
-    found: dict[str, str] = {}
-    for ou_id in targets.get("OrganizationalUnitIds", []):
-        for account_id in _members(organization, ou_id):
-            found.setdefault(account_id, ou_id)
-    listed = set(targets.get("Accounts", []))
-    account_filter = targets.get("AccountFilterType", "NONE")
-    if account_filter == "INTERSECTION":
-        found = {a: ou for a, ou in found.items() if a in listed}
-    elif account_filter == "DIFFERENCE":
-        found = {a: ou for a, ou in found.items() if a not in listed}
-    return found
-
-
-def _teach_stack_sets(patch: pytest.MonkeyPatch) -> None:
-    import moto
-    from moto.cloudformation import models, responses
-    from moto.core.responses import ActionResult
-
-    assert moto.__version__ == MOTO_VERSION, "the StackSet patches are written for moto 5.2.5"
-    response = responses.CloudFormationResponse
-
-    # Positional, as moto calls it.
-    def create_instances(  # noqa: PLR0917
-        self: Any,
-        accounts: list[str],
-        regions: list[str],
-        parameters: Any,
-        deployment_targets: dict[str, Any],
-        permission_model: str,
-    ) -> list[dict[str, Any]]:
-        made = []
-        for region in regions:
-            for account_id, ou_id in _selected(self.org_backend, deployment_targets).items():
-                if self.get_instance(account_id, region) is not None:
-                    continue
-                instance: Any = models.StackInstance(
-                    account_id=account_id,
-                    region_name=region,
-                    stackset_id=self.stackset_id,
-                    stack_name=self.stack_name,
-                    name=self.stackset_name,
-                    template=self.template,
-                    parameters=parameters,
-                    permission_model=permission_model,
-                )
-                instance.organizational_unit_id = ou_id
-                made.append(instance)
-        self.stack_instances += made
-        return [i.to_dict() for i in made]
-
-    original_to_dict = models.StackInstance.to_dict
-
-    def to_dict(self: Any) -> dict[str, Any]:
-        return {**original_to_dict(self), "OrganizationalUnitId": self.organizational_unit_id}
-
-    def keeping_auto_deployment(original: Any) -> Any:
-        def call(self: Any) -> Any:
-            result = original(self)
-            given = self._get_params().get("AutoDeployment")
-            if given is not None:
-                stack_set = self.cloudformation_backend.describe_stack_set(
-                    self._get_param("StackSetName")
-                )
-                stack_set.auto_deployment = given
-                # New instances get what the StackSet holds now.
-                stack_set.instances.template = stack_set.template
-            return result
-
-        return call
-
-    def keeping_operation_id(original: Any) -> Any:
-        def call(self: Any) -> Any:
-            original(self)
-            stack_set = self.cloudformation_backend.describe_stack_set(
-                self._get_param("StackSetName")
-            )
-            wanted = self._get_param("OperationId") or stack_set.operations[-1]["OperationId"]
-            stack_set.operations[-1]["OperationId"] = wanted
-            return ActionResult({"OperationId": wanted})
-
-        return call
-
-    def delete_stack_instances(self: Any) -> Any:
-        stack_set = self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName"))
-        targets = self._get_params().get("DeploymentTargets") or {}
-        accounts = list(_selected(stack_set.instances.org_backend, targets))
-        stack_set.delete_stack_instances(accounts, self._get_param("Regions", []))
-        return ActionResult({"OperationId": stack_set.operations[-1]["OperationId"]})
-
-    patch.setattr(models.StackInstance, "organizational_unit_id", None, raising=False)
-    patch.setattr(models.StackInstance, "to_dict", to_dict)
-    patch.setattr(models.StackInstances, "create_instances", create_instances)
-    patch.setattr(
-        models.StackSet,
-        "organizational_unit_ids",
-        property(lambda s: sorted({i.organizational_unit_id for i in s.stack_instances})),
-        raising=False,
-    )
-    patch.setattr(models.StackSet, "auto_deployment", None, raising=False)
-    patch.setattr(response, "create_stack_set", keeping_auto_deployment(response.create_stack_set))
-    patch.setattr(response, "update_stack_set", keeping_auto_deployment(response.update_stack_set))
-    patch.setattr(
-        response, "create_stack_instances", keeping_operation_id(response.create_stack_instances)
-    )
-    patch.setattr(
-        response,
-        "delete_stack_instances",
-        keeping_operation_id(delete_stack_instances),
-    )
-
-
-@pytest.fixture(scope="module")
-def stack_set_endpoint() -> Iterator[str]:
-    """moto's server in this process, with the StackSet patches, on a free 127.0.0.1 port."""
-    from moto.server import ThreadedMotoServer
-
-    with pytest.MonkeyPatch.context() as patch:
-        _teach_stack_sets(patch)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            _, port = server.get_host_and_port()
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.stop()
-
-
-@pytest.fixture
-def stack_set_aws(
-    stack_set_endpoint: str, monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
-) -> AwsProvider:
-    """A provider on a fresh emulated organization (management account 123456789012)."""
-    reset(stack_set_endpoint)
-    for name in emulator_unset_variables():
-        monkeypatch.delenv(name, raising=False)
-    for name, value in emulator_environment(stack_set_endpoint).items():
-        monkeypatch.setenv(name, value)
-    bootstrap_organization(stack_set_endpoint)
-    return AwsProvider(endpoint_url=stack_set_endpoint, sleep=sleeps.append, poll_interval=0)
-
 
 # --- eligibility: which tasks can be a StackSet ---------------------------------------------
 
@@ -868,11 +695,9 @@ def _rewrite_operations(*statuses: str) -> Any:
     return hook
 
 
-def test_an_operation_is_polled_at_a_growing_interval(
-    stack_set_endpoint: str, stack_set_aws: AwsProvider
-) -> None:
+def test_an_operation_is_polled_at_a_growing_interval(emulator: Emulator, aws: AwsProvider) -> None:
     waits: list[float] = []
-    aws = AwsProvider(endpoint_url=stack_set_endpoint, sleep=waits.append, poll_interval=2.0)
+    aws = AwsProvider(endpoint_url=emulator.endpoint, sleep=waits.append, poll_interval=2.0)
     account_id, ou_id = _organization_ids()
     _create(aws)
     aws.register_event_hook(
@@ -890,10 +715,10 @@ def test_an_operation_is_polled_at_a_growing_interval(
     ]
 
 
-def test_a_failed_operation_says_why_and_where(stack_set_aws: AwsProvider) -> None:
+def test_a_failed_operation_says_why_and_where(aws: AwsProvider) -> None:
     account_id, ou_id = _organization_ids()
-    _create(stack_set_aws)
-    stack_set_aws.register_event_hook(
+    _create(aws)
+    aws.register_event_hook(
         "after-call.cloudformation.DescribeStackSetOperation",
         _rewrite_operations("RUNNING", "FAILED"),
     )
@@ -909,14 +734,10 @@ def test_a_failed_operation_says_why_and_where(stack_set_aws: AwsProvider) -> No
             },
         ]
 
-    stack_set_aws.register_event_hook(
-        "after-call.cloudformation.ListStackSetOperationResults", failed_result
-    )
+    aws.register_event_hook("after-call.cloudformation.ListStackSetOperationResults", failed_result)
     targets = InstanceTargets(organizational_units=(ou_id,), regions=("eu-west-1", "us-east-1"))
     with pytest.raises(StackFailed) as failure:
-        stack_set_aws.create_stack_instances(
-            name="acme-probe", targets=targets, preferences=Preferences()
-        )
+        aws.create_stack_instances(name="acme-probe", targets=targets, preferences=Preferences())
     assert failure.value.operation == "CloudFormation.CreateStackInstances"
     assert failure.value.message.startswith("StackSet acme-probe: operation ")
     assert failure.value.message.endswith(
@@ -925,9 +746,9 @@ def test_a_failed_operation_says_why_and_where(stack_set_aws: AwsProvider) -> No
     )
 
 
-def test_a_missing_stack_set_reads_as_none(stack_set_aws: AwsProvider) -> None:
-    assert stack_set_aws.describe_stack_set("acme-nothing") is None
-    assert stack_set_aws.call_counts() == {"CloudFormation.DescribeStackSet": 1}
+def test_a_missing_stack_set_reads_as_none(aws: AwsProvider) -> None:
+    assert aws.describe_stack_set("acme-nothing") is None
+    assert aws.call_counts() == {"CloudFormation.DescribeStackSet": 1}
 
 
 # --- whole runs on the emulator -------------------------------------------------------------
@@ -958,7 +779,7 @@ WRITES = (
 
 
 @pytest.fixture
-def project(tmp_path: Path, stack_set_aws: AwsProvider, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path, aws: AwsProvider, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(CASES / "project", tmp_path / "project")
     monkeypatch.chdir(tmp_path / "project")
     return tmp_path / "project"
@@ -1015,14 +836,14 @@ def _stack_set(name: str) -> dict[str, Any]:
 
 
 def test_apply_a_stack_set_task_replan_and_change_its_template(
-    project: Path, stack_set_aws: AwsProvider
+    project: Path, aws: AwsProvider
 ) -> None:
     sent: list[dict[str, Any]] = []
-    stack_set_aws.register_event_hook(
+    aws.register_event_hook(
         "before-parameter-build.cloudformation.CreateStackInstances",
         lambda params, **_: sent.append(dict(params)),
     )
-    first = _apply(stack_set_aws)
+    first = _apply(aws)
     assert [c.id for c in first.changes if c.kind.startswith("stack-set")] == [
         "stack-set.create:Alarms",
         "stack-set-instances.create:Alarms",
@@ -1071,42 +892,42 @@ def test_apply_a_stack_set_task_replan_and_change_its_template(
     assert {r.name for r in _store().read().stack_sets} == {"acme-alarms", "acme-baseline"}
 
     # Applied means planned: nothing to do, read with one call pair per StackSet.
-    before = stack_set_aws.call_counts()
-    again = _plan(stack_set_aws)
+    before = aws.call_counts()
+    again = _plan(aws)
     assert again.changes == ()
     assert [u for u in again.unchanged if "StackSet" in u] == [
         "Alarms (StackSet acme-alarms)",
         "Baseline (StackSet acme-baseline)",
     ]
-    calls = _calls_during(stack_set_aws, before)
+    calls = _calls_during(aws, before)
     assert {k: v for k, v in calls.items() if k.startswith("CloudFormation.")} == {
         "CloudFormation.DescribeStackSet": 2,
         "CloudFormation.ListStackInstances": 2,
     }
     # A plan that trusts the state reads no StackSet at all while its records match the files.
-    before = stack_set_aws.call_counts()
+    before = aws.call_counts()
     trusted = make_plan(
-        compile_organization(Path("tasks.yml")), stack_set_aws, _store().read(), refresh=False
+        compile_organization(Path("tasks.yml")), aws, _store().read(), refresh=False
     )
     assert trusted.changes == ()
     assert [u for u in trusted.unchanged if "StackSet" in u] == [
         "Alarms (StackSet acme-alarms)",
         "Baseline (StackSet acme-baseline)",
     ]
-    calls = _calls_during(stack_set_aws, before)
+    calls = _calls_during(aws, before)
     assert not any(k.startswith("CloudFormation.") for k in calls), calls
-    before = stack_set_aws.call_counts()
+    before = aws.call_counts()
     nothing, applied = plan_and_apply(
-        compile_organization(Path("tasks.yml")), stack_set_aws, _store(), confirm=lambda _: True
+        compile_organization(Path("tasks.yml")), aws, _store(), confirm=lambda _: True
     )
     assert (nothing.has_changes, applied) == (False, None)
-    assert not any(_calls_during(stack_set_aws, before).get(w) for w in WRITES)
+    assert not any(_calls_during(aws, before).get(w) for w in WRITES)
 
     # A template change: the plan shows its diff; apply updates the StackSet once.
     Path("baseline.yml").write_text(
         Path("baseline.yml").read_text().replace("/acme/baseline", "/acme/baseline-v2")
     )
-    changed = _plan(stack_set_aws)
+    changed = _plan(aws)
     assert [(c.id, c.summary) for c in changed.changes] == [
         (
             "stack-set.update:Baseline",
@@ -1116,9 +937,9 @@ def test_apply_a_stack_set_task_replan_and_change_its_template(
     text = render_text(changed)
     assert '      -        "Name": "/acme/baseline",\n' in text
     assert '      +        "Name": "/acme/baseline-v2",\n' in text
-    before = stack_set_aws.call_counts()
-    _apply(stack_set_aws)
-    assert {w: n for w, n in _calls_during(stack_set_aws, before).items() if w in WRITES} == {
+    before = aws.call_counts()
+    _apply(aws)
+    assert {w: n for w, n in _calls_during(aws, before).items() if w in WRITES} == {
         "CloudFormation.UpdateStackSet": 1
     }
     updated = _stack_set("acme-baseline")
@@ -1126,13 +947,13 @@ def test_apply_a_stack_set_task_replan_and_change_its_template(
         "/acme/baseline-v2"
     )
     assert updated["Instances"] == baseline["Instances"]
-    assert _plan(stack_set_aws).changes == ()
+    assert _plan(aws).changes == ()
 
 
 def test_instances_follow_the_bindings_and_a_removed_task_goes_with_cleanup(
-    project: Path, stack_set_aws: AwsProvider
+    project: Path, aws: AwsProvider
 ) -> None:
-    _apply(stack_set_aws)
+    _apply(aws)
     ids = _ids()
     shop, sandbox = ids["shop"], ids["sandbox"]
     tasks = Path("tasks.yml").read_text()
@@ -1141,7 +962,7 @@ def test_instances_follow_the_bindings_and_a_removed_task_goes_with_cleanup(
             "ExcludeAccount: !Ref Lab", "ExcludeAccount: [!Ref Lab, !Ref Sandbox]"
         ).replace("Region: [eu-west-1, us-east-1]", "Region: [eu-west-1, eu-central-1]")
     )
-    moved = _plan(stack_set_aws)
+    moved = _plan(aws)
     assert [(c.id, c.summary) for c in moved.changes] == [
         (
             "stack-set-instances.delete:Baseline",
@@ -1154,19 +975,19 @@ def test_instances_follow_the_bindings_and_a_removed_task_goes_with_cleanup(
             "eu-central-1: region(s) eu-central-1 new",
         ),
     ]
-    _apply(stack_set_aws)
+    _apply(aws)
     assert _stack_set("acme-baseline")["Instances"] == [
         (shop, "eu-central-1"),
         (shop, "eu-west-1"),
     ]
-    assert _plan(stack_set_aws).changes == ()
+    assert _plan(aws).changes == ()
 
     # The task leaves the files: its StackSet stays until cleanup is asked for.
     Path("tasks.yml").write_text(Path("tasks.yml").read_text().split("# Every account but")[0])
-    kept = _plan(stack_set_aws)
+    kept = _plan(aws)
     assert kept.changes == ()
     assert [w.code for w in kept.warnings] == ["W442"]
-    cleaned = _apply(stack_set_aws, perform_cleanup=True)
+    cleaned = _apply(aws, perform_cleanup=True)
     assert [(c.id, c.summary) for c in cleaned.changes] == [
         (
             "stack-set.delete:Alarms",
@@ -1178,7 +999,7 @@ def test_instances_follow_the_bindings_and_a_removed_task_goes_with_cleanup(
     with pytest.raises(client.exceptions.StackSetNotFoundException):
         client.describe_stack_set(StackSetName="acme-alarms", CallAs="SELF")
     assert [r.name for r in _store().read().stack_sets] == ["acme-baseline"]
-    assert _plan(stack_set_aws, perform_cleanup=True).changes == ()
+    assert _plan(aws, perform_cleanup=True).changes == ()
 
 
 def test_a_stack_set_already_gone_is_forgotten() -> None:

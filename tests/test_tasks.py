@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inline import Expectation, actual_diagnostics, expected_diagnostics
+from support.inline import Expectation, actual_diagnostics, expected_diagnostics
 
 from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
 from orgc.intrinsics import ARGUMENT, MAPPING, Problem, Scope, describe, evaluate, is_known

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inline import Expectation, actual_diagnostics, case_organization, expected_diagnostics
+from support.inline import Expectation, actual_diagnostics, case_organization, expected_diagnostics
 
 from orgc.bind import bind_template
 from orgc.diagnostics import Diagnostics, Span

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inline import actual_diagnostics, expected_diagnostics
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
+from support.inline import actual_diagnostics, expected_diagnostics
 
 from orgc.diagnostics import CODES, Diagnostics
 from orgc.load import LoadedFile, LoadOptions, load_file

@@ -27,12 +27,18 @@ _MARKER = re.compile(r"#\s*(?:error|warning)\[([EW]\d{3})\]:\s*")
 
 def expected_diagnostics(path: Path) -> set[Expectation]:
     """The (line, code, message) triples that `path` expects, lines 1-based."""
-    expected: set[Expectation] = set()
+    return set(expected_in_order(path))
+
+
+def expected_in_order(path: Path) -> list[Expectation]:
+    """The same triples in the order they are written: for a stage that reports in file order
+    and whose order is part of what it promises."""
+    expected: list[Expectation] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         markers = list(_MARKER.finditer(line))
         for index, marker in enumerate(markers):
             end = markers[index + 1].start() if index + 1 < len(markers) else len(line)
-            expected.add((number, marker.group(1), line[marker.end() : end].strip()))
+            expected.append((number, marker.group(1), line[marker.end() : end].strip()))
     return expected
 
 
