@@ -181,6 +181,7 @@ CodeId = Literal[
     "W601",
     "W602",
     "W603",
+    "W604",
     "W610",
     "W611",
     # apply (E7xx)

@@ -31,15 +31,19 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def observe_organization(
-    provider: Provider, organization: Organization, state: State
+    provider: Provider, organization: Organization, state: State, *, per_account: bool = True
 ) -> LiveOrganization:
-    """The live organization, each known account read through its own access role."""
+    """The live organization, each known account read through its own access role; without
+    `per_account`, only what does not cost a call per account (no account tags, nothing read
+    inside the accounts)."""
     roles: dict[str, str] = {}
     for account in organization.accounts.values():
         account_id = account.account_id or state.accounts.get(account.logical_id)
         if account_id:
             roles[account_id] = account.access_role_name
-    return provider.read_organization(account_roles=roles, read_account_details=True)
+    return provider.read_organization(
+        account_roles=roles, read_account_details=per_account, read_account_tags=per_account
+    )
 
 
 def observe_objects(provider: Provider, objects: Sequence[DesiredObject]) -> dict[str, str | None]:

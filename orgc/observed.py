@@ -52,6 +52,7 @@ class LiveAccount:
     status: str  # ACTIVE | SUSPENDED | PENDING_CLOSURE
     parent_id: str
     tags: dict[str, str] = field(default_factory=dict)
+    tags_read: bool = True  # False: tags were not read (each account's cost a call)
     policy_ids: tuple[str, ...] = ()  # directly attached, every type
     # Read inside the account through its access role; None when not read (or not readable).
     alias: str | None = None

@@ -28,9 +28,10 @@ from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
 from orgc.plan.stacksets import groups as stack_set_groups
 from orgc.provider import Provider
 from orgc.recorded import (
+    account_settings_trusted,
     known_ids,
     note_organization_synced,
-    recorded_organization_plan,
+    organization_comparison,
     wanted_ids,
 )
 from orgc.render import RenderContext, RenderedStack, render_project
@@ -194,21 +195,21 @@ def make_plan(
 ) -> Plan:
     """Observe what the plan needs and compare: the organization, then the landing zone.
 
-    Without `refresh`, what the state recorded stands in for reads where the inputs did not
-    change (see orgc.recorded); with it, everything is read, so drift shows up.
+    The organization's guardrails are always compared with AWS: the OU tree, where each account
+    sits, every policy's content and attachments, which accounts exist; that costs calls per OU,
+    per policy and per page of accounts. What costs a call per account (tags, and the alias and
+    password policy inside each account) and the stacks are taken from the state without
+    `refresh` while the files are as last applied (see orgc.recorded); the plan names what it
+    took from the state. With `refresh` everything is compared.
     """
-    recorded = None
-    if not refresh:
-        recorded = recorded_organization_plan(
-            source=inputs.source,
-            organization_digest=inputs.organization_digest,
-            wanted_ids=wanted_ids(inputs.organization),
-            provider=provider,
-            state=state,
-        )
-    if recorded is None:
-        live = observe_organization(provider, inputs.organization, state)
-        recorded = plan(inputs.organization, live, state, source=inputs.source)
+    trusted = not refresh and account_settings_trusted(state, inputs.organization_digest)
+    live = observe_organization(provider, inputs.organization, state, per_account=not trusted)
+    compared, not_compared = organization_comparison(live, per_account=not trusted)
+    recorded = replace(
+        plan(inputs.organization, live, state, source=inputs.source),
+        compared=compared,
+        not_compared=not_compared,
+    )
     group = inputs.organization_group
     result = replace(
         recorded,
@@ -360,8 +361,15 @@ def _plan_stacks(
         perform_cleanup=perform_cleanup,
     )
     observed = {"organization": organization_plan.observed_digest, "stacks": live_stacks}
+    read_sets = len(stack_sets) - len(trusted)
+    compared = [f"{len(stacks)} stacks"] if refresh and stacks else []
+    compared += [f"{read_sets} StackSets"] if read_sets else []
+    not_compared = [] if refresh or not stacks else [f"{len(stacks)} stacks"]
+    not_compared += [f"{len(trusted)} StackSets"] if trusted else []
     return replace(
         organization_plan,
+        compared=organization_plan.compared + tuple(compared),
+        not_compared=organization_plan.not_compared + tuple(not_compared),
         observed_digest=digest({**observed, **({"stackSets": live_sets} if live_sets else {})}),
         changes=organization_plan.changes + tuple(planner.changes) + tuple(set_planner.changes),
         groups={

@@ -45,10 +45,15 @@ class Provider(Protocol):
         ...
 
     def read_organization(
-        self, *, account_roles: Mapping[str, str], read_account_details: bool
+        self,
+        *,
+        account_roles: Mapping[str, str],
+        read_account_details: bool,
+        read_account_tags: bool = True,
     ) -> LiveOrganization:
         """The whole organization; with `read_account_details` every account's alias and
-        password policy too, read through the account's role in `account_roles`."""
+        password policy too, read through the account's role in `account_roles`; without
+        `read_account_tags`, no account's tags (each costs a call: `tags_read` is False)."""
         ...
 
     # --- the organization: changes ----------------------------------------------------------

@@ -14,9 +14,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from orgc.model import Organization
-from orgc.observed import LiveStack
-from orgc.plan import ROOT, IdTable, Plan, digest
-from orgc.provider import Provider
+from orgc.observed import LiveOrganization, LiveStack
+from orgc.plan import ROOT, IdTable, Plan
 from orgc.state import LockedState, State
 
 if TYPE_CHECKING:
@@ -72,38 +71,35 @@ def recorded_ids(
     return tables
 
 
-def recorded_organization_plan(
-    *,
-    source: str,
-    organization_digest: str,
-    wanted_ids: Mapping[str, Mapping[str, str | None]],
-    provider: Provider,
-    state: State,
-) -> Plan | None:
-    """A plan with no organization changes when the state says the organization is as the files
-    describe it, or None when the organization has to be read.
+def account_settings_trusted(state: State, organization_digest: str) -> bool:
+    """Whether what costs a call per account (tags, alias, password policy) may be taken to be
+    as the files say: the files give the organization the state recorded after the last
+    complete apply."""
+    return state.organization_id is not None and state.organization_digest == organization_digest
 
-    The one call made checks that the credentials reach the organization the state belongs to.
-    """
-    if (
-        state.organization_digest != organization_digest
-        or state.organization_id is None
-        or state.management_account_id is None
-    ):
-        return None
-    ids = recorded_ids(wanted_ids, state)
-    if ids is None:
-        return None
-    if provider.organization_identity() != (state.organization_id, state.management_account_id):
-        return None
-    return Plan(
-        source=source,
-        management_account_id=state.management_account_id,
-        organization_id=state.organization_id,
-        inputs_digest=organization_digest,
-        observed_digest=digest({"recorded": state.to_json().decode()}),
-        ids=ids,
-        changes=(),
+
+def organization_comparison(
+    live: LiveOrganization, *, per_account: bool
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a plan of `live` compared with AWS, and what it took from the state instead."""
+    accounts = len(live.accounts)
+    active = sum(1 for account in live.accounts.values() if account.status == "ACTIVE")
+    policies = sum(1 for policy in live.policies.values() if not policy.aws_managed)
+    compared = [
+        "the OU tree",
+        f"where the {accounts} accounts sit",
+        f"the contents and attachments of {policies} policies",
+        "the accounts in the organization",
+    ]
+    if per_account:
+        compared += [
+            f"tags of {accounts} accounts",
+            f"password policies and aliases of {active} accounts",
+        ]
+        return tuple(compared), ()
+    return tuple(compared), (
+        f"password policies and aliases of {active} accounts",
+        f"tags of {accounts} accounts",
     )
 
 

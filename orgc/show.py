@@ -239,7 +239,7 @@ def render_text(plan: Plan) -> str:
         "",
     ]
     if not plan.has_changes:
-        out.append("No changes. The organization matches the files.")
+        out.append(f"No changes. {_compared(plan)}")
     for kind, changes in _grouped(plan):
         out.append(f"{_HEADINGS[kind]}:")
         for change in changes:
@@ -259,7 +259,21 @@ def render_text(plan: Plan) -> str:
         out.append(str(warning))
     if plan.has_changes:
         out.append("Plan: " + _counts_sentence(plan) + ".")
+    if plan.not_compared:
+        out.append(_not_compared(plan))
     return "\n".join(out).rstrip() + "\n"
+
+
+def _compared(plan: Plan) -> str:
+    # A plan made from a full observation of the organization (what `plan` is given when it is
+    # not told otherwise) compared everything.
+    if not plan.compared:
+        return "The organization matches the files."
+    return f"Compared with AWS: {', '.join(plan.compared)}."
+
+
+def _not_compared(plan: Plan) -> str:
+    return f"Not compared with AWS: {', '.join(plan.not_compared)}; --refresh compares them."
 
 
 def _counts_sentence(plan: Plan) -> str:
@@ -273,8 +287,10 @@ def render_markdown(plan: Plan) -> str:
         f"Management account `{plan.management_account_id}`, from `{plan.source}`.",
         "",
     ]
+    if plan.not_compared:
+        out.extend([f"_{_not_compared(plan)}_", ""])
     if not plan.has_changes:
-        out.append("**No changes.** The organization matches the files.")
+        out.append(f"**No changes.** {_compared(plan)}")
     else:
         out.append(f"**Plan:** {_counts_sentence(plan)}.")
         out.append("")

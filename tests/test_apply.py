@@ -252,7 +252,11 @@ class RecordingProvider:
         return "o-recording", "111111111111"
 
     def read_organization(
-        self, *, account_roles: Mapping[str, str], read_account_details: bool
+        self,
+        *,
+        account_roles: Mapping[str, str],
+        read_account_details: bool,
+        read_account_tags: bool = True,
     ) -> LiveOrganization:
         raise AssertionError("apply does not read the organization")
 
@@ -731,8 +735,16 @@ def test_changes_made_by_hand_show_up_and_are_undone(
     client.tag_resource(
         ResourceId=tree["accounts"]["shop"]["id"], Tags=[{"Key": "team", "Value": "someone-else"}]
     )
-    # The files did not change: a plain plan trusts the state and reads nothing more.
-    assert _plan_json(emulator, capsys)["changes"] == []
+    # The files did not change: a plain plan compares the guardrails (the detached SCP) and
+    # takes what costs a call per account (the tags) from the state, and says so.
+    plain = _plan_json(emulator, capsys)
+    assert [c["id"] for c in plain["changes"]] == [
+        "attachment.attach:DenyRoot:organizational-unit:ProdOU"
+    ]
+    assert plain["notCompared"] == [
+        "password policies and aliases of 3 accounts",
+        "tags of 3 accounts",
+    ]
     plan = _plan_json(emulator, capsys, "--refresh")
     assert sorted(c["id"] for c in plan["changes"]) == [
         "attachment.attach:DenyRoot:organizational-unit:ProdOU",

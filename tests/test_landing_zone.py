@@ -200,8 +200,23 @@ def test_a_plan_of_unchanged_files_trusts_the_state_and_reads_almost_nothing(
     before = aws.call_counts()
     trusted = make_plan(inputs, aws, state, refresh=False)
     calls = {k: v - before.get(k, 0) for k, v in aws.call_counts().items() if v != before.get(k)}
-    assert calls == {"Organizations.DescribeOrganization": 1}
+    # The guardrails are compared with AWS at a cost per OU and per policy; nothing is read
+    # inside an account, no account's tags, no stack: those are taken from the state.
+    organization = inputs.organization
+    parents = 1 + len(organization.organizational_units)
+    policies = len(organization.policies)
+    assert calls == {
+        "Organizations.DescribeOrganization": 1,
+        "Organizations.ListRoots": 1,
+        "Organizations.ListOrganizationalUnitsForParent": parents,
+        "Organizations.ListAccountsForParent": parents,
+        "Organizations.ListPolicies": 1,
+        "Organizations.DescribePolicy": policies + 1,  # FullAWSAccess too
+        "Organizations.ListTargetsForPolicy": policies + 1,
+        "Organizations.ListTagsForResource": parents + policies,
+    }
     assert trusted.changes == ()
+    assert trusted.not_compared[-1] == f"{len(trusted.unchanged)} stacks"
 
     # The same ids and targets as a plan that reads everything.
     refreshed = make_plan(inputs, aws, state, refresh=True)

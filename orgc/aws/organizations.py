@@ -58,8 +58,13 @@ class OrganizationVerbs(AccountVerbs):
         *,
         account_roles: Mapping[str, str] | None = None,
         read_account_details: bool = True,
+        read_account_tags: bool = True,
     ) -> LiveOrganization:
         """Read the whole organization: root, OUs, accounts, policies, attachments and tags.
+
+        The structure costs calls per OU and per policy, and per page of accounts; what costs a
+        call per account is optional: the accounts' tags (`read_account_tags`; unread, they are
+        reported with `tags_read=False`) and what is read inside each account.
 
         With `read_account_details`, every ACTIVE account's IAM alias and password policy are
         read too, inside the account through `account_roles.get(account_id,
@@ -106,7 +111,7 @@ class OrganizationVerbs(AccountVerbs):
             # (ListPoliciesForTarget): an organization has far fewer policies than accounts and
             # OUs, and the per-target way costs targets x enabled types calls.
             policy_reads = list(pool.map(self._read_policy, summaries))
-            taggable = [root_id, *ou_records, *account_records]
+            taggable = [root_id, *ou_records, *(account_records if read_account_tags else ())]
             taggable += [s["Id"] for s in summaries if not s.get("AwsManaged", False)]
             tags = dict(zip(taggable, pool.map(self._list_tags, taggable), strict=True))
             details: dict[str, tuple[str | None, PasswordPolicySettings | None, bool]] = {}
@@ -165,7 +170,8 @@ class OrganizationVerbs(AccountVerbs):
                 email=account.get("Email", ""),
                 status=_account_status(account),
                 parent_id=parent_id,
-                tags=tags[account_id],
+                tags=tags.get(account_id, {}),
+                tags_read=read_account_tags,
                 policy_ids=policy_ids(account_id),
                 alias=alias,
                 password_policy=password_policy,

@@ -102,6 +102,9 @@ def plan_json(plan: Plan) -> _Doc:
         "unchanged": list(plan.unchanged),
         "orphans": [_orphan_json(o) for o in plan.orphans],
         "options": _options_json(plan.options),
+        # Only a plan made against AWS says what it compared: pure plans leave them out.
+        **({"compared": list(plan.compared)} if plan.compared else {}),
+        **({"notCompared": list(plan.not_compared)} if plan.not_compared else {}),
         "warnings": [
             {"code": w.code, "message": w.message, "where": str(w.span) if w.span else None}
             for w in plan.warnings
@@ -130,6 +133,8 @@ def plan_from_json(data: Any) -> Plan:
         unchanged=tuple(data.get("unchanged", ())),
         orphans=tuple(_orphan(o) for o in data.get("orphans", ())),
         options=_options(data.get("options") or {}),
+        compared=tuple(data.get("compared", ())),
+        not_compared=tuple(data.get("notCompared", ())),
         warnings=tuple(
             Diagnostic(w["code"], w["message"], parse_span(w.get("where")))
             for w in data.get("warnings", ())

@@ -80,6 +80,10 @@ class Plan:
     # Stacks of tasks no longer in the files, left alone unless cleanup was asked for.
     orphans: tuple[Orphan, ...] = ()
     options: PlanOptions | None = None  # None: made without asking (the organization alone)
+    # What the plan compared with AWS, and what it took from the state instead (a reviewer
+    # must know which "no change" was checked): phrases such as "tags of 200 accounts".
+    compared: tuple[str, ...] = ()
+    not_compared: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:

@@ -374,6 +374,24 @@ class OrganizationPlanner:
         for account in sorted(self.desired.accounts.values(), key=lambda a: a.logical_id):
             self.plan_account(account)
         self.plan_removed_accounts()
+        self.report_unknown_accounts()
+
+    def report_unknown_accounts(self) -> None:
+        """W604 for each active account in the organization that neither the files nor the
+        state name: orgc leaves it alone, and says so rather than pass over it."""
+        known = {*self.account_ids.values(), *self.state.accounts.values()}
+        for live in sorted(self.live.accounts.values(), key=lambda a: a.account_id):
+            if live.account_id in known or live.status != "ACTIVE":
+                continue
+            self.warnings.append(
+                Diagnostic(
+                    "W604",
+                    f"account {live.name} ({live.account_id}, {live.email}) is in the "
+                    "organization but not in the files; orgc leaves it alone (add it to the "
+                    "organization file to manage it)",
+                    None,
+                )
+            )
 
     def plan_account(self, account: Account) -> None:
         live = self.match_account(account)
@@ -428,9 +446,10 @@ class OrganizationPlanner:
         wanted_parent = self.ou_ids.get(parent_key)
         if parent_key in self.new_ous or wanted_parent != live.parent_id:
             self.add_move(account, live.parent_id, parent_key, ())
-        self.plan_tags(
-            TargetKind.ACCOUNT, account.logical_id, live.account_id, live.tags, account.tags
-        )
+        if live.tags_read:  # unread: taken as the last apply left them (see orgc.recorded)
+            self.plan_tags(
+                TargetKind.ACCOUNT, account.logical_id, live.account_id, live.tags, account.tags
+            )
         self.plan_account_settings(account, live)
 
     def add_move(

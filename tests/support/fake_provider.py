@@ -247,7 +247,11 @@ class FakeAws:
         return MANAGEMENT_ACCOUNT_ID
 
     def read_organization(
-        self, *, account_roles: Mapping[str, str] | None = None, read_account_details: bool = True
+        self,
+        *,
+        account_roles: Mapping[str, str] | None = None,
+        read_account_details: bool = True,
+        read_account_tags: bool = True,
     ) -> LiveOrganization:
         """The organization as AwsProvider.read_organization reports it."""
         roles = account_roles or {}
@@ -271,7 +275,8 @@ class FakeAws:
                     email=account.email,
                     status=account.status,
                     parent_id=account.parent_id,
-                    tags=dict(account.tags),
+                    tags=dict(account.tags) if read_account_tags else {},
+                    tags_read=read_account_tags,
                     policy_ids=self._attached(account_id, listed),
                     alias=alias,
                     password_policy=password_policy,

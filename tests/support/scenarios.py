@@ -10,6 +10,7 @@ give `parameters` and `performCleanup`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -163,9 +164,19 @@ class ScenarioProvider:
         self.listed: list[tuple[str, str, str]] = []
 
     def read_organization(
-        self, *, account_roles: Mapping[str, str], read_account_details: bool
+        self,
+        *,
+        account_roles: Mapping[str, str],
+        read_account_details: bool,
+        read_account_tags: bool = True,
     ) -> LiveOrganization:
-        return self.organization
+        if read_account_tags:
+            return self.organization
+        unread = {
+            account_id: dataclasses.replace(account, tags={}, tags_read=False)
+            for account_id, account in self.organization.accounts.items()
+        }
+        return dataclasses.replace(self.organization, accounts=unread)
 
     def list_stacks(self, account_id: str, role_name: str, region: str) -> dict[str, LiveStack]:
         self.listed.append((account_id, role_name, region))
