@@ -76,6 +76,12 @@ class _Evaluator:
         # A task parameter whose whole value is a !CopyValue is read at apply time.
         self.whole_parameter = False
         self.failed = False  # an error was reported
+        # What the render read of its target, for the render memo (see `_Job.render`): a key
+        # per read, in order; None where nothing is recorded (task parameters, probes). A read
+        # the memo cannot key (an export's stack, another account's resources through
+        # CurrentAccount) makes the render one of a kind: `memoisable` goes False.
+        self.reads: list[tuple[str, str | None, str]] | None = None
+        self.memoisable = True
 
     def span(self, path: DataPath | None) -> Span | None:
         if path is None:
@@ -85,6 +91,16 @@ class _Evaluator:
     def error(self, code: str, message: str, path: DataPath | None) -> None:
         self.failed = True
         self.diagnostics.add(code, message, self.span(path))
+
+    @property
+    def placed_loop(self) -> str | None:
+        """The account a ForeachAccount copy being rendered iterates, else None."""
+        return self.placed.loop_account if self.placed is not None else None
+
+    def read(self, kind: str, argument: str | None = None) -> None:
+        """Note, for the render memo, that the render read `kind` of its target."""
+        if self.reads is not None:
+            self.reads.append((kind, argument, ""))
 
     @property
     def current_account(self) -> str:
@@ -149,6 +165,11 @@ class _Evaluator:
             if name in self.job.template.resources or name in self.job.holders:
                 return self.resource(name, attribute, expression, path)
         organization = self.run.organization
+        if name in CURRENT_ACCOUNT and self.reads is not None and self.placed_loop is None:
+            if attribute is not None and attribute.startswith("Resources."):
+                self.memoisable = False
+            else:
+                self.reads.append(("account", attribute, syntax))
         account = self.current_account if name in CURRENT_ACCOUNT else None
         if account is None and name in organization.accounts:
             account = name

@@ -28,8 +28,33 @@ def known_after_apply(kind: str, name: str = "") -> str:
     return f"{{{{orgc:{kind}:{name}}}}}"
 
 
+class RenderedTemplate(dict[str, Any]):
+    """A stack's rendered template: a plain JSON-able mapping that also knows its markers.
+
+    Stacks rendered alike share one template, and the plan asks for the markers of every
+    stack's template: a template shared by a thousand stacks is scanned once. Like every
+    rendered template, it is never changed after render.
+    """
+
+    __slots__ = ("_markers",)
+    _markers: frozenset[tuple[str, str]]
+
+    def markers(self) -> set[tuple[str, str]]:
+        try:
+            return set(self._markers)
+        except AttributeError:
+            self._markers = frozenset(_scan(self))
+            return set(self._markers)
+
+
 def markers(value: Any) -> set[tuple[str, str]]:
     """Every (kind, name) marker in a JSON-able value, mapping keys included."""
+    if isinstance(value, RenderedTemplate):
+        return value.markers()
+    return _scan(value)
+
+
+def _scan(value: Any) -> set[tuple[str, str]]:
     # One pass of the C JSON encoder and one regex scan beat walking the value in Python; JSON
     # escapes no character a marker can hold.
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
@@ -142,9 +167,29 @@ class _Target:
     exports: dict[str, str] = field(default_factory=dict)
     copy_names: dict[str, str] = field(default_factory=dict)  # generated name → what it reads
     template: dict[str, Any] = field(default_factory=dict)
+    rendered: _Rendered | None = None  # the render memo's entry this target took, if any
 
     def is_local(self, name: str) -> bool:
         return name in self.placed or name in self.copies
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Rendered:
+    """One render of a task's template, kept for the targets that read the same values."""
+
+    sections: dict[str, Any]
+    references: dict[str, Reference]  # the ones the template's expressions added
+    after_stacks: frozenset[StackKey]
+
+    def replay(self, target: _Target) -> None:
+        """Give `target` this render. The sections are shared between targets, apart from the
+        mappings `finish` adds to (the template itself and its Outputs)."""
+        target.template = dict(self.sections)
+        target.template["Outputs"] = dict(self.sections["Outputs"])
+        for name, reference in self.references.items():
+            target.references.setdefault(name, reference)
+        target.after_stacks.update(self.after_stacks)
+        target.rendered = self
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,8 @@ def across(  # noqa: PLR0917
         return None
     region = self.target.key.region
     accounts = {key.account for key, _ in candidates}
+    if len(candidates) > 1:
+        self.read("region")
     if len(candidates) > 1 and len(accounts) == 1:
         in_region = [h for h in candidates if h[0].region == region]
         candidates = in_region or candidates
@@ -101,6 +103,7 @@ def across(  # noqa: PLR0917
         )
         return None
     producer, rendered_id = candidates[0]
+    self.read("stack", str(producer))
     if producer == self.target.key:
         return _Ref(rendered_id, attribute)
     if self.probe:
@@ -139,6 +142,8 @@ def copy_value(self: _Evaluator, argument: Any, path: DataPath | None) -> Any:
         )
         return {"Fn::CopyValue": argument}
     expression = f"!CopyValue {_describe(argument)}"
+    # Which export it reads depends on the stack's account, region and parameters.
+    self.memoisable = False
     if self.probe:
         return {"Fn::CopyValue": argument}
     whole, self.whole_parameter = self.whole_parameter, False

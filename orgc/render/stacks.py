@@ -18,13 +18,15 @@ from orgc.bind import BoundTemplate, resolve_binding
 from orgc.diagnostics import Diagnostics, did_you_mean
 from orgc.load import DataPath
 from orgc.model import Organization
-from orgc.render.evaluate import _Evaluator
+from orgc.render.evaluate import CURRENT_ACCOUNT, _Evaluator
 from orgc.render.model import (
     RenderContext,
     RenderedStack,
+    RenderedTemplate,
     StackKey,
     _Deferred,
     _Placed,
+    _Rendered,
     _Target,
     known_after_apply,
 )
@@ -74,13 +76,16 @@ def render_project(
     organization: Organization,
     context: RenderContext,
     diagnostics: Diagnostics,
+    *,
+    memoise: bool = True,
 ) -> tuple[RenderedStack, ...]:
     """One RenderedStack per (task, account, region) target, sorted by StackKey.
 
     Every mistake goes to `diagnostics`; the stacks are still returned, with an expression that
-    could not be resolved left as written.
+    could not be resolved left as written. `memoise=False` renders every target afresh, which
+    gives the same stacks more slowly (the tests compare the two).
     """
-    run = _Run(organization, context, diagnostics)
+    run = _Run(organization, context, diagnostics, memoise=memoise)
     jobs = [_Job(run, task, template, bound) for task, template, bound in tasks]
     for job in jobs:
         job.check_parameters()
@@ -102,8 +107,15 @@ class _Run:
     """What every task of one render shares: the organization, known ids, exports."""
 
     def __init__(
-        self, organization: Organization, context: RenderContext, diagnostics: Diagnostics
+        self,
+        organization: Organization,
+        context: RenderContext,
+        diagnostics: Diagnostics,
+        *,
+        memoise: bool,
     ) -> None:
+        self.memoise = memoise
+        self._physical_ids: dict[tuple[str, str], str] = {}
         self.organization = organization
         self.context = context
         self.diagnostics = diagnostics
@@ -111,6 +123,12 @@ class _Run:
         self.exports: dict[str, list[tuple[_Target, str]]] = {}
 
     def physical_id(self, kind: str, logical_id: str) -> str:
+        found = self._physical_ids.get((kind, logical_id))
+        if found is None:
+            found = self._physical_ids[(kind, logical_id)] = self._physical_id(kind, logical_id)
+        return found
+
+    def _physical_id(self, kind: str, logical_id: str) -> str:
         known = self.context.ids.get(kind, {}).get(logical_id)
         if known:
             return known
@@ -124,6 +142,22 @@ class _Run:
         if name == "ORG::PrincipalOrgID":
             return self.context.organization_id or known_after_apply("organization-id")
         return self.context.state_bucket or known_after_apply("state-bucket")
+
+
+_Read = tuple[str, str | None, str]  # what a render read of its target: see _Evaluator.reads
+_UNREADABLE = object()  # a read that fails for a target: equal to no recorded value
+
+
+def _read_value(job: _Job, target: _Target, read: _Read) -> Any:
+    """What `target` gives for one read a render recorded."""
+    kind, argument, syntax = read
+    if kind == "region":
+        return target.key.region
+    if kind == "stack":
+        return str(target.key) == argument
+    probe = _Evaluator(job, target, Diagnostics(), probe=True)
+    value = probe.resolve(CURRENT_ACCOUNT[0], argument, syntax, "", None)
+    return _UNREADABLE if probe.failed else value
 
 
 class _Job:
@@ -142,45 +176,74 @@ class _Job:
         self.outputs: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
         # Names a generated parameter or output must not take.
         self.reserved = {*self.declared, *self.outputs, *template.resources}
+        # The Defaults of the template's parameters that are known text.
+        self.defaults: dict[str, str] = {}
+        for name, declaration in self.declared.items():
+            default = (
+                _static(declaration.get("Default"), {}) if isinstance(declaration, dict) else None
+            )
+            if default is not None:
+                self.defaults[name] = default
         self.bindings: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self.targets: dict[StackKey, _Target] = {}
         # template id or copy id → every (stack, id in that stack) holding it
         self.holders: dict[str, list[tuple[StackKey, str]]] = {}
+        # placement → (what a render read, the values read → the render), see `render`
+        self.memo: dict[int, list[tuple[tuple[_Read, ...], dict[tuple[Any, ...], _Rendered]]]] = {}
+        # (render, references) → the finished template of the stacks that share both
+        self.templates: dict[tuple[int, tuple[str, ...]], dict[str, Any]] = {}
+        self.parameter_sections: dict[tuple[str, ...], dict[str, Any]] = {}
+        self.waits: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._place()
 
     # --- targets ------------------------------------------------------------------------------
 
     def _place(self) -> None:
         accounts = self.run.organization.accounts
+        # Targets bound to the same resources share one placement: the resources, the copies
+        # and, in `finish`, what they wait for. Placements are never changed once made.
+        placements: dict[tuple[str, ...], tuple[dict[str, _Placed], dict[str, dict[str, str]]]]
+        placements = {}
         for (account_id, region), resource_ids in sorted(self.bound.targets.items()):
             account = accounts.get(account_id)
             if account is None:
                 continue  # bind reported the unknown account
             key = StackKey(self.task.name, account_id, region)
-            target = _Target(
+            wanted = tuple(resource_ids)
+            if wanted not in placements:
+                placements[wanted] = self._placement(set(wanted))
+            placed, copies = placements[wanted]
+            self.targets[key] = _Target(
                 key=key,
                 account=account,
                 account_id=self.run.physical_id("accounts", account_id),
-                placed={},
-                copies={},
+                placed=placed,
+                copies=copies,
             )
-            wanted = set(resource_ids)
-            for logical_id, resource in self.template.resources.items():
-                if logical_id not in wanted:
-                    continue
-                loop = self.bound.loops.get(logical_id)
-                if loop is None:
-                    target.placed[logical_id] = _Placed(logical_id, resource)
-                    self.holders.setdefault(logical_id, []).append((key, logical_id))
-                    continue
-                target.copies[logical_id] = {}
-                for loop_account in loop:
-                    copy_id = logical_id + self.run.physical_id("accounts", loop_account)
-                    target.placed[copy_id] = _Placed(copy_id, resource, loop_account)
-                    target.copies[logical_id][loop_account] = copy_id
-                    self.holders.setdefault(logical_id, []).append((key, copy_id))
-                    self.holders.setdefault(copy_id, []).append((key, copy_id))
-            self.targets[key] = target
+            for rendered_id, item in placed.items():
+                self.holders.setdefault(rendered_id, []).append((key, rendered_id))
+                if item.loop_account is not None:
+                    logical_id = item.resource.logical_id
+                    self.holders.setdefault(logical_id, []).append((key, rendered_id))
+
+    def _placement(self, wanted: set[str]) -> tuple[dict[str, _Placed], dict[str, dict[str, str]]]:
+        """The resources a target bound to `wanted` holds (by rendered id, in template order)
+        and its ForeachAccount copies (template id → loop account → copy id)."""
+        placed: dict[str, _Placed] = {}
+        copies: dict[str, dict[str, str]] = {}
+        for logical_id, resource in self.template.resources.items():
+            if logical_id not in wanted:
+                continue
+            loop = self.bound.loops.get(logical_id)
+            if loop is None:
+                placed[logical_id] = _Placed(logical_id, resource)
+                continue
+            copies[logical_id] = {}
+            for loop_account in loop:
+                copy_id = logical_id + self.run.physical_id("accounts", loop_account)
+                placed[copy_id] = _Placed(copy_id, resource, loop_account)
+                copies[logical_id][loop_account] = copy_id
+        return placed, copies
 
     def binding(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """(accounts, regions) of a named binding of the template, or None when there is none."""
@@ -220,16 +283,18 @@ class _Job:
     def evaluate_parameters(self, target: _Target) -> None:
         """The task's parameter values for one target, and the static values export names use."""
         target.known = _pseudo_parameters(target.key.region, target.account_id, self.task)
-        for name, declaration in self.declared.items():
-            if isinstance(declaration, dict):
-                default = _static(declaration.get("Default"), {})
-                if default is not None:
-                    target.known[name] = default
+        target.known.update(self.defaults)
         for name, raw in self.task.parameters.items():
             if name not in self.declared or raw is None:
                 continue
             if _is_copy_value(raw):
                 target.known.pop(name, None)  # read at apply time: see copy_parameters
+                continue
+            if isinstance(raw, (int, float, bool)) or (
+                isinstance(raw, str) and not raw.startswith("Fn:")
+            ):
+                # Plain text or a number: nothing to evaluate.
+                target.parameters[name] = target.known[name] = _parameter_text(raw, {}) or ""
                 continue
             evaluator = _Evaluator(self, target, self.run.diagnostics, parameter=name)
             text = _parameter_text(evaluator.value(raw, None), target.known)
@@ -275,8 +340,57 @@ class _Job:
     # --- templates ----------------------------------------------------------------------------
 
     def render(self, target: _Target) -> None:
-        """The target's template, apart from outputs other targets still add to it."""
+        """The target's template, apart from outputs other targets still add to it.
+
+        Rendered once per distinct evaluation context: the evaluator records what it read of
+        the target (CurrentAccount's attributes, the region, which stack a reference lands
+        in), and a target with the same resources placed that reads the same values takes the
+        render another target made, with the references and stack order it brought.
+        """
+        if not self.run.memoise:
+            self._render(_Evaluator(self, target, self.run.diagnostics), target)
+            return
+        # Placements are shared by the targets bound to the same resources: see _place.
+        entries = self.memo.setdefault(id(target.placed), [])
+        tried: dict[tuple[_Read, ...], tuple[Any, ...]] = {}
+        for signature, renders in entries:
+            values = tried[signature] = tuple(_read_value(self, target, r) for r in signature)
+            found = renders.get(values)
+            if found is not None:
+                found.replay(target)
+                return
+        before = len(self.run.diagnostics)
+        known_references = set(target.references)
+        known_after = set(target.after_stacks)
         evaluator = _Evaluator(self, target, self.run.diagnostics)
+        evaluator.reads = []
+        self._render(evaluator, target)
+        if not evaluator.memoisable or evaluator.failed or len(self.run.diagnostics) != before:
+            return  # one of a kind, or it reported a mistake: rendered for this target only
+        rendered = _Rendered(
+            sections={**target.template, "Outputs": dict(target.template["Outputs"])},
+            references={
+                name: reference
+                for name, reference in target.references.items()
+                if name not in known_references
+            },
+            after_stacks=frozenset(target.after_stacks - known_after),
+        )
+        target.rendered = rendered
+        signature = tuple(dict.fromkeys(evaluator.reads))
+        known_values = tried.get(signature)
+        values = (
+            known_values
+            if known_values is not None
+            else tuple(_read_value(self, target, read) for read in signature)
+        )
+        for known_signature, renders in entries:
+            if known_signature == signature:
+                renders[values] = rendered
+                return
+        entries.append((signature, {values: rendered}))
+
+    def _render(self, evaluator: _Evaluator, target: _Target) -> None:
         sections = self.template.sections
         rendered: dict[str, Any] = {}
         for section in _VERBATIM_SECTIONS:
@@ -383,17 +497,13 @@ class _Job:
 
     # --- result -------------------------------------------------------------------------------
 
-    def finish(self, target: _Target) -> RenderedStack:
+    def _template(self, target: _Target, references: tuple[str, ...]) -> dict[str, Any]:
         sections = target.template
         template: dict[str, Any] = {"AWSTemplateFormatVersion": TEMPLATE_FORMAT_VERSION}
         description = self.task.stack_description or self.template.sections.get("Description")
         if description is not None:
             template["Description"] = description
-        # Only this mapping gains entries; the declarations in it are shared, never changed.
-        parameters = dict(self.declared)
-        for name in sorted(target.references):
-            if name not in self.declared:
-                parameters[name] = {"Type": "String"}
+        parameters = self._parameters(references)
         if parameters:
             sections["Parameters"] = parameters
         outputs = sections.get("Outputs", {})
@@ -404,17 +514,53 @@ class _Job:
         for section in _SECTIONS:
             if section in sections:
                 template[section] = sections[section]
-        after_accounts = {a for p in target.placed.values() for a in p.resource.depends_on_accounts}
-        after_regions = {r for p in target.placed.values() for r in p.resource.depends_on_regions}
+        return RenderedTemplate(template)
+
+    def _parameters(self, references: tuple[str, ...]) -> dict[str, Any]:
+        """The Parameters section of a stack taking `references`: the template's declarations
+        and a String per generated parameter. One mapping per set of references, shared by the
+        stacks that take it; like the rest of a rendered template, it is never changed."""
+        found = self.parameter_sections.get(references)
+        if found is None:
+            found = dict(self.declared)
+            for name in references:
+                if name not in self.declared:
+                    found[name] = {"Type": "String"}
+            self.parameter_sections[references] = found
+        return found
+
+    def _waits(self, placed: dict[str, _Placed]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """DependsOnAccount and DependsOnRegion of the resources of one placement."""
+        found = self.waits.get(id(placed))
+        if found is None:
+            accounts = {a for p in placed.values() for a in p.resource.depends_on_accounts}
+            regions = {r for p in placed.values() for r in p.resource.depends_on_regions}
+            found = (tuple(sorted(accounts)), tuple(sorted(regions)))
+            # Keyed by identity: placements are shared and live as long as the job.
+            self.waits[id(placed)] = found
+        return found
+
+    def finish(self, target: _Target) -> RenderedStack:
+        references = tuple(sorted(target.references))
+        shared = None
+        if target.rendered is not None and not target.generated_outputs:
+            # The same render taking the same references: the same template, made once.
+            shared = (id(target.rendered), references)
+        template = self.templates.get(shared) if shared is not None else None
+        if template is None:
+            template = self._template(target, references)
+            if shared is not None:
+                self.templates[shared] = template
+        after_accounts, after_regions = self._waits(target.placed)
         return RenderedStack(
             key=target.key,
             stack_name=self.task.stack_name,
             account_id=target.account_id,
             template=template,
             parameters=dict(sorted(target.parameters.items())),
-            references=tuple(target.references[name] for name in sorted(target.references)),
-            after_accounts=tuple(sorted(after_accounts)),
-            after_regions=tuple(sorted(after_regions)),
+            references=tuple(target.references[name] for name in references),
+            after_accounts=after_accounts,
+            after_regions=after_regions,
             after_stacks=tuple(sorted(target.after_stacks)),
             exports=dict(sorted(target.exports.items())),
             span=self.task.span,
