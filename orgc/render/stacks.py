@@ -155,7 +155,11 @@ def _read_value(job: _Job, target: _Target, read: _Read) -> Any:
         return target.key.region
     if kind == "stack":
         return str(target.key) == argument
-    probe = _Evaluator(job, target, Diagnostics(), probe=True)
+    probe = job.reader
+    if probe is None:
+        # One probe per task reads for every target: what it reports is thrown away.
+        probe = job.reader = _Evaluator(job, target, Diagnostics(), probe=True)
+    probe.target, probe.failed = target, False
     value = probe.resolve(CURRENT_ACCOUNT[0], argument, syntax, "", None)
     return _UNREADABLE if probe.failed else value
 
@@ -174,6 +178,25 @@ class _Job:
         self.declared: dict[str, Any] = declared if isinstance(declared, dict) else {}
         outputs = template.sections.get("Outputs")
         self.outputs: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
+        # The names each Output refers to, the Export names written, the task parameters
+        # whose whole value is a !CopyValue: the same for every target.
+        self.output_names = {
+            name: _names_used(output)
+            for name, output in self.outputs.items()
+            if isinstance(output, dict)
+        }
+        self.exported = [
+            (name, output["Export"]["Name"])
+            for name, output in self.outputs.items()
+            if isinstance(output, dict)
+            and isinstance(output.get("Export"), dict)
+            and "Name" in output["Export"]
+        ]
+        self.copied = [
+            (name, raw)
+            for name, raw in task.parameters.items()
+            if name in self.declared and _is_copy_value(raw)
+        ]
         # Names a generated parameter or output must not take.
         self.reserved = {*self.declared, *self.outputs, *template.resources}
         # The Defaults of the template's parameters that are known text.
@@ -194,6 +217,7 @@ class _Job:
         self.templates: dict[tuple[int, tuple[str, ...]], dict[str, Any]] = {}
         self.parameter_sections: dict[tuple[str, ...], dict[str, Any]] = {}
         self.waits: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self.reader: _Evaluator | None = None  # see _read_value
         self._place()
 
     # --- targets ------------------------------------------------------------------------------
@@ -312,27 +336,25 @@ class _Job:
 
     def copy_parameters(self, target: _Target) -> None:
         """Task parameters whose whole value is a !CopyValue, once every export is known."""
-        for name, raw in self.task.parameters.items():
-            if name in self.declared and _is_copy_value(raw):
-                evaluator = _Evaluator(self, target, self.run.diagnostics, parameter=name)
-                evaluator.whole_parameter = True
-                value = evaluator.copy_value(raw["Fn::CopyValue"], None)
-                if isinstance(value, _Deferred):
-                    target.references[name] = value.reference
+        for name, raw in self.copied:
+            evaluator = _Evaluator(self, target, self.run.diagnostics, parameter=name)
+            evaluator.whole_parameter = True
+            value = evaluator.copy_value(raw["Fn::CopyValue"], None)
+            if isinstance(value, _Deferred):
+                target.references[name] = value.reference
 
     # --- exports ------------------------------------------------------------------------------
 
     def collect_exports(self, target: _Target) -> None:
         """Export names of the outputs this target keeps, where they can be known now."""
+        if not self.exported:
+            return
         probe = _Evaluator(self, target, Diagnostics(), probe=True)
-        for output_key, output in self.outputs.items():
-            if not isinstance(output, dict) or self._refers_elsewhere(output, target):
-                continue
-            export = output.get("Export")
-            if not isinstance(export, dict) or "Name" not in export:
+        for output_key, written in self.exported:
+            if self._refers_elsewhere(output_key, target):
                 continue
             path: DataPath = ("Outputs", output_key, "Export", "Name")
-            name = _static(probe.value(export["Name"], path), target.known)
+            name = _static(probe.value(written, path), target.known)
             if name is not None:
                 target.exports[name] = output_key
                 self.run.exports.setdefault(name, []).append((target, output_key))
@@ -410,7 +432,7 @@ class _Job:
         rendered["Resources"] = resources
         outputs: dict[str, Any] = {}
         for name, output in self.outputs.items():
-            if isinstance(output, dict) and self._refers_elsewhere(output, target):
+            if self._refers_elsewhere(name, target):
                 continue
             outputs[name] = evaluator.value(output, ("Outputs", name))
         rendered["Outputs"] = outputs
@@ -457,11 +479,12 @@ class _Job:
         target.after_stacks.discard(target.key)
         return list(dict.fromkeys(kept))
 
-    def _refers_elsewhere(self, value: Any, target: _Target) -> bool:
-        """Whether a value names a resource of this template that this target does not hold."""
+    def _refers_elsewhere(self, output: str, target: _Target) -> bool:
+        """Whether an output names a resource of this template that this target does not
+        hold."""
         return any(
             name in self.holders or name in self.template.resources
-            for name in _names_used(value)
+            for name in self.output_names.get(output, ())
             if not target.is_local(name)
         )
 
