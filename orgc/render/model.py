@@ -2,8 +2,8 @@
 
 Public shapes (`StackKey`, `Reference`, `RenderedStack`, `RenderContext`) are frozen and cross
 stage boundaries; `markers` and `fill_markers` are how later stages find and replace the values
-render could not know. The mutable `_Placed` and `_Target`, and the evaluator's `_Ref`, `_Splice`
-and `_Deferred`, live only while one render runs. No logic beyond markers; no AWS calls.
+render could not know. The mutable `_Placed` and `_Target`, the memo's `_Rendered` and the
+evaluator's `_Deferred` live only while one render runs. No logic beyond markers; no AWS calls.
 """
 
 from __future__ import annotations
@@ -193,26 +193,7 @@ class _Rendered:
 
 
 @dataclass(frozen=True, slots=True)
-class _Ref:
-    """A name CloudFormation resolves in the stack itself: a parameter, resource, pseudo
-    parameter or generated parameter, with the attribute of a `!GetAtt`."""
-
-    name: str
-    attribute: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Splice:
-    """The items of a Fn::EnumTarget* expression, spliced into an enclosing list."""
-
-    items: tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class _Deferred:
     """A task parameter whose value is read at apply time (!CopyValue)."""
 
     reference: Reference
-
-
-_Resolved = _Ref | str | None

@@ -2,7 +2,7 @@
 
 `render_project` places each update-stacks task's bound resources on its (account, region)
 targets (ForeachAccount copies included), evaluates task parameters, collects the exports every
-!CopyValue may read, renders each target's template through `_Evaluator` and assembles one
+!CopyValue may read, renders each target's template through `StackEvaluator` and assembles one
 `RenderedStack` per target, sorted by `StackKey`, with generated cross-stack Outputs and
 Parameters named here. Diagnostics are collected, never raised.
 """
@@ -16,9 +16,20 @@ from typing import Any
 
 from orgc.bind import BoundTemplate, resolve_binding
 from orgc.diagnostics import Diagnostics, did_you_mean
+from orgc.expressions import (
+    CURRENT_ACCOUNT,
+    UNRESOLVED,
+    Read,
+    copy_data,
+    describe,
+    names_used,
+    parameter_text,
+    pseudo_parameters,
+    static,
+)
 from orgc.load import DataPath
 from orgc.model import Organization
-from orgc.render.evaluate import CURRENT_ACCOUNT, _Evaluator
+from orgc.render.evaluate import StackEvaluator
 from orgc.render.model import (
     RenderContext,
     RenderedStack,
@@ -29,15 +40,6 @@ from orgc.render.model import (
     _Rendered,
     _Target,
     known_after_apply,
-)
-from orgc.render.values import (
-    _copy,
-    _describe,
-    _is_copy_value,
-    _names_used,
-    _parameter_text,
-    _pseudo_parameters,
-    _static,
 )
 from orgc.tasks import StacksTask
 from orgc.templates import Template
@@ -116,6 +118,10 @@ class _Run:
     ) -> None:
         self.memoise = memoise
         self._physical_ids: dict[tuple[str, str], str] = {}
+        self.organization_values = {
+            "ORG::PrincipalOrgID": context.organization_id or known_after_apply("organization-id"),
+            "ORG::StateBucketName": context.state_bucket or known_after_apply("state-bucket"),
+        }
         self.organization = organization
         self.context = context
         self.diagnostics = diagnostics
@@ -138,17 +144,17 @@ class _Run:
                 return account.account_id
         return known_after_apply(_ID_KINDS[kind], logical_id)
 
-    def organization_value(self, name: str) -> str:
-        if name == "ORG::PrincipalOrgID":
-            return self.context.organization_id or known_after_apply("organization-id")
-        return self.context.state_bucket or known_after_apply("state-bucket")
+    def id_of(self, table: str, logical_id: str) -> str:
+        """A physical id by id table, "root" included, or a known-after-apply marker."""
+        if table == "root":
+            return self.context.root_id or known_after_apply("root")
+        return self.physical_id(table, logical_id)
 
 
-_Read = tuple[str, str | None, str]  # what a render read of its target: see _Evaluator.reads
 _UNREADABLE = object()  # a read that fails for a target: equal to no recorded value
 
 
-def _read_value(job: _Job, target: _Target, read: _Read) -> Any:
+def _read_value(job: _Job, target: _Target, read: Read) -> Any:
     """What `target` gives for one read a render recorded."""
     kind, argument, syntax = read
     if kind == "region":
@@ -158,10 +164,14 @@ def _read_value(job: _Job, target: _Target, read: _Read) -> Any:
     probe = job.reader
     if probe is None:
         # One probe per task reads for every target: what it reports is thrown away.
-        probe = job.reader = _Evaluator(job, target, Diagnostics(), probe=True)
-    probe.target, probe.failed = target, False
+        probe = job.reader = StackEvaluator(job, target, Diagnostics(), probe=True)
+    probe.retarget(target)
     value = probe.resolve(CURRENT_ACCOUNT[0], argument, syntax, "", None)
-    return _UNREADABLE if probe.failed else value
+    return _UNREADABLE if probe.failed or value is UNRESOLVED else value
+
+
+def _is_copy_value(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and "Fn::CopyValue" in value
 
 
 class _Job:
@@ -181,7 +191,7 @@ class _Job:
         # The names each Output refers to, the Export names written, the task parameters
         # whose whole value is a !CopyValue: the same for every target.
         self.output_names = {
-            name: _names_used(output)
+            name: names_used(output)
             for name, output in self.outputs.items()
             if isinstance(output, dict)
         }
@@ -203,7 +213,7 @@ class _Job:
         self.defaults: dict[str, str] = {}
         for name, declaration in self.declared.items():
             default = (
-                _static(declaration.get("Default"), {}) if isinstance(declaration, dict) else None
+                static(declaration.get("Default"), {}) if isinstance(declaration, dict) else None
             )
             if default is not None:
                 self.defaults[name] = default
@@ -212,12 +222,12 @@ class _Job:
         # template id or copy id → every (stack, id in that stack) holding it
         self.holders: dict[str, list[tuple[StackKey, str]]] = {}
         # placement → (what a render read, the values read → the render), see `render`
-        self.memo: dict[int, list[tuple[tuple[_Read, ...], dict[tuple[Any, ...], _Rendered]]]] = {}
+        self.memo: dict[int, list[tuple[tuple[Read, ...], dict[tuple[Any, ...], _Rendered]]]] = {}
         # (render, references) → the finished template of the stacks that share both
         self.templates: dict[tuple[int, tuple[str, ...]], dict[str, Any]] = {}
         self.parameter_sections: dict[tuple[str, ...], dict[str, Any]] = {}
         self.waits: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        self.reader: _Evaluator | None = None  # see _read_value
+        self.reader: StackEvaluator | None = None  # see _read_value
         self._place()
 
     # --- targets ------------------------------------------------------------------------------
@@ -306,7 +316,7 @@ class _Job:
 
     def evaluate_parameters(self, target: _Target) -> None:
         """The task's parameter values for one target, and the static values export names use."""
-        target.known = _pseudo_parameters(target.key.region, target.account_id, self.task)
+        target.known = pseudo_parameters(target.key.region, target.account_id, self.task.stack_name)
         target.known.update(self.defaults)
         for name, raw in self.task.parameters.items():
             if name not in self.declared or raw is None:
@@ -318,14 +328,14 @@ class _Job:
                 isinstance(raw, str) and not raw.startswith("Fn:")
             ):
                 # Plain text or a number: nothing to evaluate.
-                target.parameters[name] = target.known[name] = _parameter_text(raw, {}) or ""
+                target.parameters[name] = target.known[name] = parameter_text(raw, {}) or ""
                 continue
-            evaluator = _Evaluator(self, target, self.run.diagnostics, parameter=name)
-            text = _parameter_text(evaluator.value(raw, None), target.known)
+            evaluator = StackEvaluator(self, target, self.run.diagnostics, parameter=name)
+            text = parameter_text(evaluator.value(raw, None), target.known)
             if text is None and not evaluator.failed:
                 self.run.diagnostics.add(
                     "E427",
-                    f"parameter {name} of task {self.task.name} is {_describe(raw)}, which is "
+                    f"parameter {name} of task {self.task.name} is {describe(raw)}, which is "
                     "known only inside CloudFormation; give a value orgc can compute, or move the "
                     "expression into the template",
                     self.task.span,
@@ -337,7 +347,7 @@ class _Job:
     def copy_parameters(self, target: _Target) -> None:
         """Task parameters whose whole value is a !CopyValue, once every export is known."""
         for name, raw in self.copied:
-            evaluator = _Evaluator(self, target, self.run.diagnostics, parameter=name)
+            evaluator = StackEvaluator(self, target, self.run.diagnostics, parameter=name)
             evaluator.whole_parameter = True
             value = evaluator.copy_value(raw["Fn::CopyValue"], None)
             if isinstance(value, _Deferred):
@@ -349,12 +359,12 @@ class _Job:
         """Export names of the outputs this target keeps, where they can be known now."""
         if not self.exported:
             return
-        probe = _Evaluator(self, target, Diagnostics(), probe=True)
+        probe = StackEvaluator(self, target, Diagnostics(), probe=True)
         for output_key, written in self.exported:
             if self._refers_elsewhere(output_key, target):
                 continue
             path: DataPath = ("Outputs", output_key, "Export", "Name")
-            name = _static(probe.value(written, path), target.known)
+            name = static(probe.value(written, path), target.known)
             if name is not None:
                 target.exports[name] = output_key
                 self.run.exports.setdefault(name, []).append((target, output_key))
@@ -370,11 +380,11 @@ class _Job:
         render another target made, with the references and stack order it brought.
         """
         if not self.run.memoise:
-            self._render(_Evaluator(self, target, self.run.diagnostics), target)
+            self._render(StackEvaluator(self, target, self.run.diagnostics), target)
             return
         # Placements are shared by the targets bound to the same resources: see _place.
         entries = self.memo.setdefault(id(target.placed), [])
-        tried: dict[tuple[_Read, ...], tuple[Any, ...]] = {}
+        tried: dict[tuple[Read, ...], tuple[Any, ...]] = {}
         for signature, renders in entries:
             values = tried[signature] = tuple(_read_value(self, target, r) for r in signature)
             found = renders.get(values)
@@ -384,7 +394,7 @@ class _Job:
         before = len(self.run.diagnostics)
         known_references = set(target.references)
         known_after = set(target.after_stacks)
-        evaluator = _Evaluator(self, target, self.run.diagnostics)
+        evaluator = StackEvaluator(self, target, self.run.diagnostics)
         evaluator.reads = []
         self._render(evaluator, target)
         if not evaluator.memoisable or evaluator.failed or len(self.run.diagnostics) != before:
@@ -412,12 +422,12 @@ class _Job:
                 return
         entries.append((signature, {values: rendered}))
 
-    def _render(self, evaluator: _Evaluator, target: _Target) -> None:
+    def _render(self, evaluator: StackEvaluator, target: _Target) -> None:
         sections = self.template.sections
         rendered: dict[str, Any] = {}
         for section in _VERBATIM_SECTIONS:
             if section in sections:
-                rendered[section] = _copy(sections[section])
+                rendered[section] = copy_data(sections[section])
         conditions = sections.get("Conditions")
         if isinstance(conditions, dict):
             rendered["Conditions"] = {
@@ -438,12 +448,12 @@ class _Job:
         rendered["Outputs"] = outputs
         target.template = rendered
 
-    def _resource(self, evaluator: _Evaluator, target: _Target, placed: _Placed) -> Any:
+    def _resource(self, evaluator: StackEvaluator, target: _Target, placed: _Placed) -> Any:
         path: DataPath = ("Resources", placed.resource.logical_id)
         body: dict[str, Any] = {}
         for key, value in placed.resource.body.items():
             if key in ("Type", "Condition"):
-                body[key] = _copy(value)
+                body[key] = copy_data(value)
             elif key == "DependsOn":
                 depends_on = self._depends_on(value, path + (key,), target)
                 if depends_on:
