@@ -571,10 +571,6 @@ class Evaluator:
                 return _json_sub(subject, pretty=pretty)
             return {"Fn::JsonString": [subject, "pretty-print"] if pretty else subject}
         try:
-            if isinstance(subject, str) and not self.scope.in_template:
-                import json
-
-                subject = json.loads(subject)
             return json_text(subject, pretty=pretty)
         except ValueError:
             self.report(ARGUMENT, "!JsonString was given text that is not JSON", path)

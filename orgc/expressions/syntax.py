@@ -215,7 +215,7 @@ def compact_json(value: Any) -> str:
 def json_text(value: Any, *, pretty: bool) -> str:
     """`value` as OrgFormation's Fn::JsonString writes it: compact (or indented by two with
     `pretty`); text that holds JSON is that JSON, minified."""
-    subject = value
+    subject = json.loads(value) if isinstance(value, str) else value
     if pretty:
         return json.dumps(_json_ready(subject), indent=2, ensure_ascii=False)
     return compact_json(subject)
