@@ -53,8 +53,12 @@ Organization:
 # (expression as written in YAML, the value OrgFormation gives it)
 EVERYWHERE = [
     ("!JsonString '{\"a\": 1}'", '{"a":1}'),
+    ('!JsonString \'{"a": {"b": [1, 2.0]}}\'', '{"a":{"b":[1,2]}}'),
+    ("!JsonString {a: 1.0, b: [x, true]}", '{"a":1,"b":["x",true]}'),
     ("!JsonString [{a: 1}, pretty-print]", '{\n  "a": 1\n}'),
     ("!MD5 abc", hashlib.md5(b"abc").hexdigest()),
+    ("!MD5 {a: 1.0}", hashlib.md5(b'{"a":1}').hexdigest()),
+    ("!Sub ['n=${n} on=${on}', {n: 1.0, on: true}]", "n=1 on=true"),
     ("!Sub 'x-${!Literal}'", "x-${Literal}"),
     ("!Ref Audit", "222222222222"),
     ("!GetAtt Audit.AccountName", "audit"),
@@ -243,6 +247,7 @@ def test_the_registry_names_a_method_of_the_evaluator_for_every_function() -> No
         ({"Fn::Sub": "a-${B}"}, "!Sub 'a-${B}'"),
         ({"Fn::CopyValue": ["e", "1", "r"]}, "!CopyValue [e, 1, r]"),
         (["a", {"Ref": "B"}], "[a, !Ref B]"),
+        (1.0, "1"),
         ({"a": 1}, '{"a":1}'),
     ],
 )

@@ -151,10 +151,8 @@ def names_used(value: Any) -> set[str]:
 
 def static(value: Any, known: Mapping[str, str]) -> str | None:
     """A value reduced to text with `known` names, or None when only CloudFormation can."""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, int, float, str)):
         return to_text(value)
-    if isinstance(value, (int, float, str)):
-        return str(value)
     if not isinstance(value, dict) or len(value) != 1:
         return None
     name, argument = next(iter(value.items()))
@@ -205,6 +203,13 @@ def parameter_text(value: Any, known: Mapping[str, str]) -> str | None:
 
 
 def _json_ready(value: Any) -> Any:
+    """`value` with whole floats as integers, as JavaScript's JSON.stringify writes them."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(item) for item in value]
     return value
 
 
