@@ -104,12 +104,6 @@ class StackEvaluator(Evaluator):
             in_template=self.parameter is None,
         )
 
-    def retarget(self, target: _Target) -> None:
-        """Evaluate for another target from now on (a probe reads every target of a task)."""
-        self.target = target
-        self.scope = self.scope_of(target)
-        self.failed = False
-
     def span(self, path: DataPath | None) -> Span | None:
         if path is None:
             return self.job.task.span

@@ -17,7 +17,6 @@ from typing import Any
 from orgc.bind import BoundTemplate, resolve_binding
 from orgc.diagnostics import Diagnostics, did_you_mean
 from orgc.expressions import (
-    CURRENT_ACCOUNT,
     UNRESOLVED,
     Read,
     copy_data,
@@ -156,17 +155,22 @@ _UNREADABLE = object()  # a read that fails for a target: equal to no recorded v
 
 def _read_value(job: _Job, target: _Target, read: Read) -> Any:
     """What `target` gives for one read a render recorded."""
-    kind, argument, syntax = read
+    kind, argument, _ = read
     if kind == "region":
         return target.key.region
     if kind == "stack":
         return str(target.key) == argument
+    # An "account" read: an attribute of the target account (a render that read one in a way
+    # that reports a mistake, or through which other accounts' resources are named, is not kept).
+    if argument is None:
+        return job.run.physical_id("accounts", target.key.account)
     probe = job.reader
     if probe is None:
         # One probe per task reads for every target: what it reports is thrown away.
         probe = job.reader = StackEvaluator(job, target, Diagnostics(), probe=True)
-    probe.retarget(target)
-    value = probe.resolve(CURRENT_ACCOUNT[0], argument, syntax, "", None)
+    probe.failed = False
+    account = job.run.organization.accounts[target.key.account]
+    value = probe.account_attribute(account, argument, "", None)
     return _UNREADABLE if probe.failed or value is UNRESOLVED else value
 
 
@@ -207,6 +211,21 @@ class _Job:
             for name, raw in task.parameters.items()
             if name in self.declared and _is_copy_value(raw)
         ]
+        self.copied_names = [name for name, _ in self.copied]
+        # The task's parameter texts when every one is plain text, a number or a !CopyValue
+        # (shared by every target, never changed), else None: evaluated per target.
+        self.plain: dict[str, str] | None = {}
+        for name, raw in task.parameters.items():
+            if name not in self.declared or raw is None or _is_copy_value(raw):
+                continue
+            if isinstance(raw, (int, float, bool)) or (
+                isinstance(raw, str) and not raw.startswith("Fn:")
+            ):
+                self.plain[name] = parameter_text(raw, {}) or ""
+            else:
+                self.plain = None
+                break
+        self.sorted_plain = dict(sorted(self.plain.items())) if self.plain is not None else None
         # Names a generated parameter or output must not take.
         self.reserved = {*self.declared, *self.outputs, *template.resources}
         # The Defaults of the template's parameters that are known text.
@@ -318,6 +337,13 @@ class _Job:
         """The task's parameter values for one target, and the static values export names use."""
         target.known = pseudo_parameters(target.key.region, target.account_id, self.task.stack_name)
         target.known.update(self.defaults)
+        if self.plain is not None:
+            # Every parameter is plain text or a !CopyValue: the same for every target.
+            for name in self.copied_names:
+                target.known.pop(name, None)  # read at apply time: see copy_parameters
+            target.known.update(self.plain)
+            target.parameters = self.plain
+            return
         for name, raw in self.task.parameters.items():
             if name not in self.declared or raw is None:
                 continue
@@ -590,7 +616,9 @@ class _Job:
             stack_name=self.task.stack_name,
             account_id=target.account_id,
             template=template,
-            parameters=dict(sorted(target.parameters.items())),
+            parameters=self.sorted_plain
+            if target.parameters is self.plain and self.sorted_plain is not None
+            else dict(sorted(target.parameters.items())),
             references=tuple(target.references[name] for name in references),
             after_accounts=after_accounts,
             after_regions=after_regions,
