@@ -17,7 +17,7 @@ the offending node, which the caller turns into a diagnostic.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -618,7 +618,7 @@ def _as_value(resolved: Any, unresolved: Any) -> Any:
     return resolved
 
 
-def _as_sub_pieces(expression: Any) -> list[Piece] | None:
+def _as_sub_pieces(expression: Any) -> Sequence[Piece] | None:
     """The pieces an unresolved value stands for inside a Sub template, when it can be written
     there: `${Name}` for a Ref, `${Name.Attr}` for a GetAtt, the template of a plain Sub."""
     if not is_expression(expression):

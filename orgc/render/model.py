@@ -192,6 +192,20 @@ class _Rendered:
         target.rendered = self
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _RenderedResource:
+    """One resource body as a render made it, kept for the targets that read the same values."""
+
+    body: Any  # shared between targets, never changed
+    references: dict[str, Reference]  # the ones its expressions added
+    after_stacks: frozenset[StackKey]
+
+    def replay_into(self, target: _Target) -> None:
+        for name, reference in self.references.items():
+            target.references.setdefault(name, reference)
+        target.after_stacks.update(self.after_stacks)
+
+
 @dataclass(frozen=True, slots=True)
 class _Deferred:
     """A task parameter whose value is read at apply time (!CopyValue)."""

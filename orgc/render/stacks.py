@@ -37,6 +37,7 @@ from orgc.render.model import (
     _Deferred,
     _Placed,
     _Rendered,
+    _RenderedResource,
     _Target,
     known_after_apply,
 )
@@ -242,6 +243,10 @@ class _Job:
         self.holders: dict[str, list[tuple[StackKey, str]]] = {}
         # placement → (what a render read, the values read → the render), see `render`
         self.memo: dict[int, list[tuple[tuple[Read, ...], dict[tuple[Any, ...], _Rendered]]]] = {}
+        # the same, per placed resource, for the resources of templates rendered afresh
+        self.resource_memo: dict[
+            int, list[tuple[tuple[Read, ...], dict[tuple[Any, ...], _RenderedResource]]]
+        ] = {}
         # (render, references) → the finished template of the stacks that share both
         self.templates: dict[tuple[int, tuple[str, ...]], dict[str, Any]] = {}
         self.parameter_sections: dict[tuple[str, ...], dict[str, Any]] = {}
@@ -463,7 +468,7 @@ class _Job:
         resources: dict[str, Any] = {}
         for placed in target.placed.values():
             evaluator.placed = placed
-            resources[placed.rendered_id] = self._resource(evaluator, target, placed)
+            resources[placed.rendered_id] = self._memoised_resource(evaluator, target, placed)
         evaluator.placed = None
         rendered["Resources"] = resources
         outputs: dict[str, Any] = {}
@@ -473,6 +478,55 @@ class _Job:
             outputs[name] = evaluator.value(output, ("Outputs", name))
         rendered["Outputs"] = outputs
         target.template = rendered
+
+    def _memoised_resource(
+        self, evaluator: StackEvaluator, target: _Target, placed: _Placed
+    ) -> Any:
+        """One resource of a template being rendered afresh, itself memoised as the template
+        is (see `render`): a resource whose reads give the same values takes the body another
+        target rendered. Its reads still count for the template."""
+        reads = evaluator.reads
+        if reads is None:
+            return self._resource(evaluator, target, placed)
+        entries = self.resource_memo.setdefault(id(placed), [])
+        tried: dict[tuple[Read, ...], tuple[Any, ...]] = {}
+        for signature, bodies in entries:
+            values = tried[signature] = tuple(_read_value(self, target, r) for r in signature)
+            found = bodies.get(values)
+            if found is not None:
+                reads.extend(signature)
+                found.replay_into(target)
+                return found.body
+        start = len(reads)
+        memoisable, failed = evaluator.memoisable, evaluator.failed
+        evaluator.memoisable, evaluator.failed = True, False
+        before = len(self.run.diagnostics)
+        known_references = set(target.references)
+        known_after = set(target.after_stacks)
+        body = self._resource(evaluator, target, placed)
+        kept = evaluator.memoisable and not evaluator.failed and len(self.run.diagnostics) == before
+        evaluator.memoisable = memoisable and evaluator.memoisable
+        evaluator.failed = failed or evaluator.failed
+        if not kept:
+            return body
+        signature = tuple(dict.fromkeys(reads[start:]))
+        values = tried.get(signature) or tuple(_read_value(self, target, r) for r in signature)
+        rendered = _RenderedResource(
+            body=body,
+            references={
+                name: reference
+                for name, reference in target.references.items()
+                if name not in known_references
+            },
+            after_stacks=frozenset(target.after_stacks - known_after),
+        )
+        for known_signature, bodies in entries:
+            if known_signature == signature:
+                bodies[values] = rendered
+                break
+        else:
+            entries.append((signature, {values: rendered}))
+        return body
 
     def _resource(self, evaluator: StackEvaluator, target: _Target, placed: _Placed) -> Any:
         path: DataPath = ("Resources", placed.resource.logical_id)
