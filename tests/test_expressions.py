@@ -233,9 +233,17 @@ def test_a_task_attribute_per_target_knows_the_target_account() -> None:
 
 
 def test_the_registry_names_a_method_of_the_evaluator_for_every_function() -> None:
+    evaluator = Evaluator(Scope())
     for name, function in FUNCTIONS.items():
-        assert callable(getattr(Evaluator(Scope()), function.method)), name
+        methods = [m for m in (function.method, function.text_method) if m is not None]
+        assert methods, name
+        assert all(callable(getattr(evaluator, method)) for method in methods), name
         assert name == "Ref" or name.startswith("Fn::")
+    # In a task file, what only a template can evaluate stays as written.
+    assert evaluator.value("Fn::EnumTargetAccounts Binding '${account}'", ()) == (
+        "Fn::EnumTargetAccounts Binding '${account}'"
+    )
+    assert evaluator.value({"Fn::TargetCount": "Binding"}, ()) == {"Fn::TargetCount": "Binding"}
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ the offending node, which the caller turns into a diagnostic.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,15 +37,16 @@ from orgc.expressions.scope import (
 )
 from orgc.expressions.syntax import (
     Piece,
+    build_sub,
     compact_json,
     copy_data,
     describe,
-    escape,
     first_expression,
-    is_expression,
     is_known,
+    json_sub,
     json_text,
     parse_sub,
+    sub_pieces_of,
     to_text,
 )
 from orgc.load import DataPath
@@ -63,34 +64,31 @@ class Splice:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Function:
-    """One function of the registry: how it is written and which method evaluates it."""
+    """One function of the registry: where it comes from and the Evaluator methods that
+    evaluate it as a mapping (`{"Fn::X": argument}`, taking the argument and the data path of
+    the node) and as text (OrgFormation's `"Fn::X Binding ..."`, taking the whole string)."""
 
-    method: str  # the Evaluator method that takes (argument, path)
     origin: Literal["CloudFormation", "OrgFormation"]
-    written: Literal["mapping", "text"] = "mapping"  # {"Fn::X": ...} or the text "Fn::X ..."
+    method: str | None = None
+    text_method: str | None = None
 
 
-# Every function orgc evaluates, by the name it is written with. A mapping function takes its
-# argument and the data path of its node; a text function (OrgFormation's Fn::EnumTarget* and
-# Fn::TargetCount written as a string) takes the whole string.
+# Every function orgc evaluates, by the name it is written with.
 FUNCTIONS: dict[str, Function] = {
-    "Ref": Function(method="ref", origin="CloudFormation"),
-    "Fn::GetAtt": Function(method="get_att", origin="CloudFormation"),
-    "Fn::Sub": Function(method="sub", origin="CloudFormation"),
-    "Fn::Join": Function(method="join", origin="CloudFormation"),
-    "Fn::Select": Function(method="select", origin="CloudFormation"),
-    "Fn::FindInMap": Function(method="find_in_map", origin="CloudFormation"),
-    "Fn::JsonString": Function(method="json_string", origin="OrgFormation"),
-    "Fn::MD5": Function(method="md5", origin="OrgFormation"),
-    "Fn::CopyValue": Function(method="copy_value", origin="OrgFormation"),
-    "Fn::TargetCount": Function(method="target_count_function", origin="OrgFormation"),
-    "Fn::EnumTargetAccounts": Function(method="enumerate", origin="OrgFormation", written="text"),
-    "Fn::EnumTargetRegions": Function(method="enumerate", origin="OrgFormation", written="text"),
-}
-_TEXT_FUNCTIONS = {
-    "Fn::EnumTargetAccounts": "enumerate",
-    "Fn::EnumTargetRegions": "enumerate",
-    "Fn::TargetCount": "target_count_text",
+    "Ref": Function(origin="CloudFormation", method="ref"),
+    "Fn::GetAtt": Function(origin="CloudFormation", method="get_att"),
+    "Fn::Sub": Function(origin="CloudFormation", method="sub"),
+    "Fn::Join": Function(origin="CloudFormation", method="join"),
+    "Fn::Select": Function(origin="CloudFormation", method="select"),
+    "Fn::FindInMap": Function(origin="CloudFormation", method="find_in_map"),
+    "Fn::JsonString": Function(origin="OrgFormation", method="json_string"),
+    "Fn::MD5": Function(origin="OrgFormation", method="md5"),
+    "Fn::CopyValue": Function(origin="OrgFormation", method="copy_value"),
+    "Fn::TargetCount": Function(
+        origin="OrgFormation", method="target_count_function", text_method="target_count_text"
+    ),
+    "Fn::EnumTargetAccounts": Function(origin="OrgFormation", text_method="enumerate"),
+    "Fn::EnumTargetRegions": Function(origin="OrgFormation", text_method="enumerate"),
 }
 
 
@@ -155,7 +153,7 @@ class Evaluator:
             if len(value) == 1:
                 name, argument = next(iter(value.items()))
                 function = FUNCTIONS.get(name)
-                if function is not None and function.written == "mapping":
+                if function is not None and function.method is not None:
                     method: Callable[[Any, DataPath | None], Any] = getattr(self, function.method)
                     return method(argument, path)
             return {key: self.value(item, extend(path, key)) for key, item in value.items()}
@@ -164,10 +162,10 @@ class Evaluator:
     def text_function(self, value: str, path: DataPath | None) -> Any:
         """A string that may be an OrgFormation function written as text."""
         head = value.split(None, 1)[0]
-        method = _TEXT_FUNCTIONS.get(head)
-        if method is not None:
-            found: Callable[[str, DataPath | None], Any] = getattr(self, method)
-            return found(value, path)
+        function = FUNCTIONS.get(head)
+        if function is not None and function.text_method is not None:
+            method: Callable[[str, DataPath | None], Any] = getattr(self, function.text_method)
+            return method(value, path)
         if head.startswith(("Fn:EnumTarget", "Fn:TargetCount")):
             self.report(
                 ARGUMENT, f"{head} has one colon; write {head.replace('Fn:', 'Fn::', 1)}", path
@@ -423,7 +421,7 @@ class Evaluator:
                 )
                 pieces.append(("var", text))
             else:
-                spliced = _as_sub_pieces(value)
+                spliced = sub_pieces_of(value)
                 if spliced is not None and not any(
                     kind == "var" and name in variables for kind, name in spliced
                 ):
@@ -431,7 +429,7 @@ class Evaluator:
                 else:
                     pieces.append(("var", text))
                     remaining[text] = value
-        return _build_sub(pieces, remaining)
+        return build_sub(pieces, remaining)
 
     def join(self, argument: Any, path: DataPath | None) -> Any:
         inner = extend(path, "Fn::Join")
@@ -568,7 +566,7 @@ class Evaluator:
         subject = self.value(argument, value_path)
         if first_expression(subject) is not None:
             if self.scope.in_template:
-                return _json_sub(subject, pretty=pretty)
+                return json_sub(subject, pretty=pretty)
             return {"Fn::JsonString": [subject, "pretty-print"] if pretty else subject}
         try:
             return json_text(subject, pretty=pretty)
@@ -616,63 +614,3 @@ def _as_value(resolved: Any, unresolved: Any) -> Any:
             return {"Ref": resolved.name}
         return {"Fn::GetAtt": [resolved.name, resolved.attribute]}
     return resolved
-
-
-def _as_sub_pieces(expression: Any) -> Sequence[Piece] | None:
-    """The pieces an unresolved value stands for inside a Sub template, when it can be written
-    there: `${Name}` for a Ref, `${Name.Attr}` for a GetAtt, the template of a plain Sub."""
-    if not is_expression(expression):
-        return None
-    ((name, argument),) = expression.items()
-    if name == "Ref" and isinstance(argument, str):
-        return [("var", argument)]
-    if (
-        name == "Fn::GetAtt"
-        and isinstance(argument, list)
-        and all(isinstance(part, str) for part in argument)
-    ):
-        return [("var", ".".join(argument))]
-    if name == "Fn::Sub" and isinstance(argument, str):
-        return parse_sub(argument)
-    return None
-
-
-def _build_sub(pieces: list[Piece], remaining: dict[str, Any]) -> Any:
-    if not remaining and all(kind != "var" for kind, _ in pieces):
-        # Fully known: `${!Literal}` means the text `${Literal}`.
-        return "".join(text if kind == "text" else f"${{{text}}}" for kind, text in pieces)
-    template = "".join(
-        escape(text) if kind == "text" else f"${{{'!' if kind == 'escaped' else ''}{text}}}"
-        for kind, text in pieces
-    )
-    return {"Fn::Sub": [template, remaining] if remaining else template}
-
-
-def _json_sub(value: Any, *, pretty: bool) -> Any:
-    """`value`, which holds values CloudFormation resolves, as JSON text: a Fn::Sub."""
-    placeholders: list[Any] = []
-
-    def hide(item: Any) -> Any:
-        if is_expression(item):
-            placeholders.append(item)
-            return f"\0{len(placeholders) - 1}\0"
-        if isinstance(item, dict):
-            return {key: hide(inner) for key, inner in item.items()}
-        if isinstance(item, list):
-            return [hide(inner) for inner in item]
-        return item
-
-    text = escape(json_text(hide(value), pretty=pretty) if not isinstance(value, str) else value)
-    variables: dict[str, Any] = {}
-    for index, intrinsic in enumerate(placeholders):
-        name, argument = next(iter(intrinsic.items()))
-        if name == "Ref" and isinstance(argument, str):
-            variable = argument
-        elif name == "Fn::GetAtt" and isinstance(argument, list) and len(argument) == 2:
-            variable = f"{argument[0]}.{argument[1]}"
-        else:
-            variable = f"OrgcJson{len(variables)}"
-            variables[variable] = intrinsic
-        marker = compact_json(f"\0{index}\0")[1:-1]
-        text = text.replace(marker, "${" + variable + "}")
-    return {"Fn::Sub": [text, variables] if variables else text}

@@ -13,7 +13,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 # `${name}` in a Sub template; group 1 is "!" for the literal form `${!name}`, group 2 the name.
@@ -237,3 +237,63 @@ def copy_data(value: Any) -> Any:
     if isinstance(value, list):
         return [copy_data(item) for item in value]
     return value
+
+
+def sub_pieces_of(expression: Any) -> Sequence[Piece] | None:
+    """The pieces an unresolved value stands for inside a Sub template, when it can be written
+    there: `${Name}` for a Ref, `${Name.Attr}` for a GetAtt, the template of a plain Sub."""
+    if not is_expression(expression):
+        return None
+    ((name, argument),) = expression.items()
+    if name == "Ref" and isinstance(argument, str):
+        return [("var", argument)]
+    if (
+        name == "Fn::GetAtt"
+        and isinstance(argument, list)
+        and all(isinstance(part, str) for part in argument)
+    ):
+        return [("var", ".".join(argument))]
+    if name == "Fn::Sub" and isinstance(argument, str):
+        return parse_sub(argument)
+    return None
+
+
+def build_sub(pieces: list[Piece], remaining: dict[str, Any]) -> Any:
+    if not remaining and all(kind != "var" for kind, _ in pieces):
+        # Fully known: `${!Literal}` means the text `${Literal}`.
+        return "".join(text if kind == "text" else f"${{{text}}}" for kind, text in pieces)
+    template = "".join(
+        escape(text) if kind == "text" else f"${{{'!' if kind == 'escaped' else ''}{text}}}"
+        for kind, text in pieces
+    )
+    return {"Fn::Sub": [template, remaining] if remaining else template}
+
+
+def json_sub(value: Any, *, pretty: bool) -> Any:
+    """`value`, which holds values CloudFormation resolves, as JSON text: a Fn::Sub."""
+    placeholders: list[Any] = []
+
+    def hide(item: Any) -> Any:
+        if is_expression(item):
+            placeholders.append(item)
+            return f"\0{len(placeholders) - 1}\0"
+        if isinstance(item, dict):
+            return {key: hide(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [hide(inner) for inner in item]
+        return item
+
+    text = escape(json_text(hide(value), pretty=pretty) if not isinstance(value, str) else value)
+    variables: dict[str, Any] = {}
+    for index, intrinsic in enumerate(placeholders):
+        name, argument = next(iter(intrinsic.items()))
+        if name == "Ref" and isinstance(argument, str):
+            variable = argument
+        elif name == "Fn::GetAtt" and isinstance(argument, list) and len(argument) == 2:
+            variable = f"{argument[0]}.{argument[1]}"
+        else:
+            variable = f"OrgcJson{len(variables)}"
+            variables[variable] = intrinsic
+        marker = compact_json(f"\0{index}\0")[1:-1]
+        text = text.replace(marker, "${" + variable + "}")
+    return {"Fn::Sub": [text, variables] if variables else text}
