@@ -29,6 +29,7 @@ from orgc.expressions import (
 from orgc.load import DataPath
 from orgc.model import Organization
 from orgc.render.evaluate import StackEvaluator
+from orgc.render.memo import UNREADABLE, Memo
 from orgc.render.model import (
     RenderContext,
     RenderedStack,
@@ -151,30 +152,6 @@ class _Run:
         return self.physical_id(table, logical_id)
 
 
-_UNREADABLE = object()  # a read that fails for a target: equal to no recorded value
-
-
-def _read_value(job: _Job, target: _Target, read: Read) -> Any:
-    """What `target` gives for one read a render recorded."""
-    kind, argument, _ = read
-    if kind == "region":
-        return target.key.region
-    if kind == "stack":
-        return str(target.key) == argument
-    # An "account" read: an attribute of the target account (a render that read one in a way
-    # that reports a mistake, or through which other accounts' resources are named, is not kept).
-    if argument is None:
-        return job.run.physical_id("accounts", target.key.account)
-    probe = job.reader
-    if probe is None:
-        # One probe per task reads for every target: what it reports is thrown away.
-        probe = job.reader = StackEvaluator(job, target, Diagnostics(), probe=True)
-    probe.failed = False
-    account = job.run.organization.accounts[target.key.account]
-    value = probe.account_attribute(account, argument, "", None)
-    return _UNREADABLE if probe.failed or value is UNRESOLVED else value
-
-
 def _is_copy_value(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and "Fn::CopyValue" in value
 
@@ -242,16 +219,14 @@ class _Job:
         # template id or copy id → every (stack, id in that stack) holding it
         self.holders: dict[str, list[tuple[StackKey, str]]] = {}
         # placement → (what a render read, the values read → the render), see `render`
-        self.memo: dict[int, list[tuple[tuple[Read, ...], dict[tuple[Any, ...], _Rendered]]]] = {}
+        self.memo: Memo[_Rendered] = Memo(self.read_value)  # by placement
         # the same, per placed resource, for the resources of templates rendered afresh
-        self.resource_memo: dict[
-            int, list[tuple[tuple[Read, ...], dict[tuple[Any, ...], _RenderedResource]]]
-        ] = {}
+        self.resource_memo: Memo[_RenderedResource] = Memo(self.read_value)
         # (render, references) → the finished template of the stacks that share both
         self.templates: dict[tuple[int, tuple[str, ...]], dict[str, Any]] = {}
         self.parameter_sections: dict[tuple[str, ...], dict[str, Any]] = {}
         self.waits: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        self.reader: StackEvaluator | None = None  # see _read_value
+        self.reader: StackEvaluator | None = None  # see read_value
         self._place()
 
     # --- targets ------------------------------------------------------------------------------
@@ -302,6 +277,25 @@ class _Job:
                 placed[copy_id] = _Placed(copy_id, resource, loop_account)
                 copies[logical_id][loop_account] = copy_id
         return placed, copies
+
+    def read_value(self, target: _Target, read: Read) -> object:
+        """What `target` gives for one read a render recorded."""
+        kind, argument, _ = read
+        if kind == "region":
+            return target.key.region
+        if kind == "stack":
+            return str(target.key) == argument
+        # An attribute of the target account (a render that read one in a way that reports a
+        # mistake, or named other accounts' resources through it, is never kept).
+        if argument is None:
+            return self.run.physical_id("accounts", target.key.account)
+        if self.reader is None:
+            # One probe reads for every target of the task: what it reports is thrown away.
+            self.reader = StackEvaluator(self, target, Diagnostics(), probe=True)
+        self.reader.failed = False
+        account = self.run.organization.accounts[target.key.account]
+        value = self.reader.account_attribute(account, argument, "", None)
+        return UNREADABLE if self.reader.failed or value is UNRESOLVED else value
 
     def binding(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """(accounts, regions) of a named binding of the template, or None when there is none."""
@@ -405,23 +399,18 @@ class _Job:
     def render(self, target: _Target) -> None:
         """The target's template, apart from outputs other targets still add to it.
 
-        Rendered once per distinct evaluation context: the evaluator records what it read of
-        the target (CurrentAccount's attributes, the region, which stack a reference lands
-        in), and a target with the same resources placed that reads the same values takes the
-        render another target made, with the references and stack order it brought.
+        Rendered once per distinct evaluation context (see orgc.render.memo): a target with the
+        same resources placed whose reads give the same values takes the render another target
+        made, with the references and stack order it brought.
         """
         if not self.run.memoise:
             self._render(StackEvaluator(self, target, self.run.diagnostics), target)
             return
         # Placements are shared by the targets bound to the same resources: see _place.
-        entries = self.memo.setdefault(id(target.placed), [])
-        tried: dict[tuple[Read, ...], tuple[Any, ...]] = {}
-        for signature, renders in entries:
-            values = tried[signature] = tuple(_read_value(self, target, r) for r in signature)
-            found = renders.get(values)
-            if found is not None:
-                found.replay(target)
-                return
+        found, lookup = self.memo.find(id(target.placed), target)
+        if found is not None:
+            found.replay(target)
+            return
         before = len(self.run.diagnostics)
         known_references = set(target.references)
         known_after = set(target.after_stacks)
@@ -440,18 +429,7 @@ class _Job:
             after_stacks=frozenset(target.after_stacks - known_after),
         )
         target.rendered = rendered
-        signature = tuple(dict.fromkeys(evaluator.reads))
-        known_values = tried.get(signature)
-        values = (
-            known_values
-            if known_values is not None
-            else tuple(_read_value(self, target, read) for read in signature)
-        )
-        for known_signature, renders in entries:
-            if known_signature == signature:
-                renders[values] = rendered
-                return
-        entries.append((signature, {values: rendered}))
+        self.memo.keep(lookup, evaluator.reads, rendered)
 
     def _render(self, evaluator: StackEvaluator, target: _Target) -> None:
         sections = self.template.sections
@@ -488,15 +466,11 @@ class _Job:
         reads = evaluator.reads
         if reads is None:
             return self._resource(evaluator, target, placed)
-        entries = self.resource_memo.setdefault(id(placed), [])
-        tried: dict[tuple[Read, ...], tuple[Any, ...]] = {}
-        for signature, bodies in entries:
-            values = tried[signature] = tuple(_read_value(self, target, r) for r in signature)
-            found = bodies.get(values)
-            if found is not None:
-                reads.extend(signature)
-                found.replay_into(target)
-                return found.body
+        found, lookup = self.resource_memo.find(id(placed), target)
+        if found is not None:
+            reads.extend(lookup.signature)
+            found.replay_into(target)
+            return found.body
         start = len(reads)
         memoisable, failed = evaluator.memoisable, evaluator.failed
         evaluator.memoisable, evaluator.failed = True, False
@@ -509,8 +483,6 @@ class _Job:
         evaluator.failed = failed or evaluator.failed
         if not kept:
             return body
-        signature = tuple(dict.fromkeys(reads[start:]))
-        values = tried.get(signature) or tuple(_read_value(self, target, r) for r in signature)
         rendered = _RenderedResource(
             body=body,
             references={
@@ -520,12 +492,7 @@ class _Job:
             },
             after_stacks=frozenset(target.after_stacks - known_after),
         )
-        for known_signature, bodies in entries:
-            if known_signature == signature:
-                bodies[values] = rendered
-                break
-        else:
-            entries.append((signature, {values: rendered}))
+        self.resource_memo.keep(lookup, reads[start:], rendered)
         return body
 
     def _resource(self, evaluator: StackEvaluator, target: _Target, placed: _Placed) -> Any:
