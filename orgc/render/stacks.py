@@ -103,6 +103,8 @@ def render_project(
             job.copy_parameters(target)
             job.render(target)
     stacks = [job.finish(target) for job in jobs for target in job.targets.values()]
+    for job in jobs:
+        job.release()
     return tuple(sorted(stacks, key=lambda stack: stack.key))
 
 
@@ -150,6 +152,13 @@ class _Run:
         if table == "root":
             return self.context.root_id or known_after_apply("root")
         return self.physical_id(table, logical_id)
+
+
+_NOT_READ = object()
+
+
+def _no_reads(target: _Target, read: Read) -> object:
+    raise AssertionError("a released job renders nothing")
 
 
 def _is_copy_value(value: Any) -> bool:
@@ -227,6 +236,7 @@ class _Job:
         self.parameter_sections: dict[tuple[str, ...], dict[str, Any]] = {}
         self.waits: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self.reader: StackEvaluator | None = None  # see read_value
+        self.account_reads: dict[tuple[str, str], object] = {}  # see read_value
         self._place()
 
     # --- targets ------------------------------------------------------------------------------
@@ -278,6 +288,15 @@ class _Job:
                 copies[logical_id][loop_account] = copy_id
         return placed, copies
 
+    def release(self) -> None:
+        """Drop what only the render needed. The memos and the probe refer back to the job, so
+        without this the job and its targets would wait for the cycle collector, which then
+        walks them at every full collection of the stages after render."""
+        self.memo = Memo(_no_reads)
+        self.resource_memo = Memo(_no_reads)
+        self.reader = None
+        self.account_reads = {}
+
     def read_value(self, target: _Target, read: Read) -> object:
         """What `target` gives for one read a render recorded."""
         kind, argument, _ = read
@@ -289,13 +308,18 @@ class _Job:
         # mistake, or named other accounts' resources through it, is never kept).
         if argument is None:
             return self.run.physical_id("accounts", target.key.account)
-        if self.reader is None:
-            # One probe reads for every target of the task: what it reports is thrown away.
-            self.reader = StackEvaluator(self, target, Diagnostics(), probe=True)
-        self.reader.failed = False
-        account = self.run.organization.accounts[target.key.account]
-        value = self.reader.account_attribute(account, argument, "", None)
-        return UNREADABLE if self.reader.failed or value is UNRESOLVED else value
+        # The targets of one account (one per region) read the same: read once per account.
+        found = self.account_reads.get((target.key.account, argument), _NOT_READ)
+        if found is _NOT_READ:
+            if self.reader is None:
+                # One probe reads for every target of the task: what it reports is thrown away.
+                self.reader = StackEvaluator(self, target, Diagnostics(), probe=True)
+            self.reader.failed = False
+            account = self.run.organization.accounts[target.key.account]
+            value = self.reader.account_attribute(account, argument, "", None)
+            found = UNREADABLE if self.reader.failed or value is UNRESOLVED else value
+            self.account_reads[(target.key.account, argument)] = found
+        return found
 
     def binding(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """(accounts, regions) of a named binding of the template, or None when there is none."""
