@@ -166,7 +166,7 @@ class _Target:
     after_stacks: set[StackKey] = field(default_factory=set)
     exports: dict[str, str] = field(default_factory=dict)
     copy_names: dict[str, str] = field(default_factory=dict)  # generated name → what it reads
-    template: dict[str, Any] = field(default_factory=dict)
+    template: dict[str, Any] = field(default_factory=dict)  # its sections; never changed
     rendered: _Rendered | None = None  # the render memo's entry this target took, if any
 
     def is_local(self, name: str) -> bool:
@@ -182,10 +182,9 @@ class _Rendered:
     after_stacks: frozenset[StackKey]
 
     def replay(self, target: _Target) -> None:
-        """Give `target` this render. The sections are shared between targets, apart from the
-        mappings `finish` adds to (the template itself and its Outputs)."""
-        target.template = dict(self.sections)
-        target.template["Outputs"] = dict(self.sections["Outputs"])
+        """Give `target` this render. The sections are shared between targets: `finish` makes
+        its own mappings of them before it adds to them."""
+        target.template = self.sections
         for name, reference in self.references.items():
             target.references.setdefault(name, reference)
         target.after_stacks.update(self.after_stacks)

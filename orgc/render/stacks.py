@@ -444,7 +444,7 @@ class _Job:
         if not evaluator.memoisable or evaluator.failed or len(self.run.diagnostics) != before:
             return  # one of a kind, or it reported a mistake: rendered for this target only
         rendered = _Rendered(
-            sections={**target.template, "Outputs": dict(target.template["Outputs"])},
+            sections=target.template,
             references={
                 name: reference
                 for name, reference in target.references.items()
@@ -602,7 +602,8 @@ class _Job:
     # --- result -------------------------------------------------------------------------------
 
     def _template(self, target: _Target, references: tuple[str, ...]) -> dict[str, Any]:
-        sections = target.template
+        # The sections may be a render other targets share: add to copies only.
+        sections = dict(target.template)
         template: dict[str, Any] = {"AWSTemplateFormatVersion": TEMPLATE_FORMAT_VERSION}
         description = self.task.stack_description or self.template.sections.get("Description")
         if description is not None:
@@ -610,7 +611,8 @@ class _Job:
         parameters = self._parameters(references)
         if parameters:
             sections["Parameters"] = parameters
-        outputs = sections.get("Outputs", {})
+        outputs = dict(sections.get("Outputs", {}))
+        sections["Outputs"] = outputs
         for name in sorted(target.generated_outputs):
             outputs[name] = target.generated_outputs[name]
         if not outputs:
