@@ -11,6 +11,7 @@ Fresh subprocesses rather than repeats inside one process, because `orgc plan` r
 process: a warm second call in the same process could profit from caches a user never has.
 
 usage: offline_plan.py [--sizes 500,1000,2000] [--tasks 30] [--regions 4] [--runs 3] [--out DIR]
+                       [--baseline CHECKOUT]   also time another checkout, runs alternating
        offline_plan.py --profile [SIZE]      top 30 cProfile entries of one run at SIZE (1000)
 """
 
@@ -169,13 +170,18 @@ def _print_profile(profiler: Any) -> None:
         stats.strip_dirs().sort_stats(order).print_stats(30)
 
 
-def spawn_worker(tasks_path: Path, *, profile: bool = False) -> dict[str, Any]:
-    """Run one worker in a fresh interpreter; raises when it fails."""
+def spawn_worker(
+    tasks_path: Path, *, profile: bool = False, repository: Path = REPOSITORY
+) -> dict[str, Any]:
+    """Run one worker in a fresh interpreter on the orgc of `repository` (its own copy of this
+    script is the worker, so an older commit runs its own pipeline); raises when it fails."""
     with tempfile.TemporaryDirectory(prefix="orgc-offline-") as scratch:
         result_path = Path(scratch) / "result.json"
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(tasks_path)]
+        script = repository / "benchmarks" / Path(__file__).name
+        command = [sys.executable, str(script), "--worker", str(tasks_path)]
         command += ["--result", str(result_path)] + (["--profile"] if profile else [])
-        completed = subprocess.run(command, check=False, cwd=tasks_path.parent)
+        environment = {**os.environ, "PYTHONPATH": str(repository)}
+        completed = subprocess.run(command, check=False, cwd=tasks_path.parent, env=environment)
         if completed.returncode != 0 or not result_path.exists():
             raise RuntimeError(f"worker for {tasks_path} failed (exit {completed.returncode})")
         return cast("dict[str, Any]", json.loads(result_path.read_text(encoding="utf-8")))
@@ -214,11 +220,25 @@ class SizeResult:
     provider_calls: dict[str, int]
 
 
-def measure(shape: generate.Shape, work: Path, runs: int) -> SizeResult:
-    """Generate one size and time `runs` fresh workers on it."""
+def measure(
+    shape: generate.Shape, work: Path, runs: int, baseline: Path | None = None
+) -> tuple[SizeResult, SizeResult | None]:
+    """Generate one size and time `runs` fresh workers on it; with `baseline`, as many on the
+    orgc of that checkout too, alternating with this one's, so both see the same machine."""
     folder = work / f"a{shape.accounts}-t{shape.tasks}-r{shape.regions}"
     tasks_path = generate.write_project(folder, shape)
-    results = [spawn_worker(tasks_path) for _ in range(runs)]
+    results: list[dict[str, Any]] = []
+    baseline_results: list[dict[str, Any]] = []
+    for _ in range(runs):
+        if baseline is not None:
+            baseline_results.append(spawn_worker(tasks_path, repository=baseline))
+        results.append(spawn_worker(tasks_path))
+    return _summary(shape, results), (
+        _summary(shape, baseline_results) if baseline_results else None
+    )
+
+
+def _summary(shape: generate.Shape, results: Sequence[Mapping[str, Any]]) -> SizeResult:
     return SizeResult(
         accounts=shape.accounts,
         tasks=shape.tasks,
@@ -307,12 +327,12 @@ def targets(results: Sequence[SizeResult]) -> list[dict[str, Any]]:
     ]
 
 
-def orgc_commit() -> str:
+def orgc_commit(repository: Path = REPOSITORY) -> str:
     """The checked-out commit, marked `+dirty` when orgc/ has uncommitted changes."""
 
     def git(*args: str) -> str:
         completed = subprocess.run(
-            ["git", *args], cwd=REPOSITORY, capture_output=True, text=True, check=False
+            ["git", *args], cwd=repository, capture_output=True, text=True, check=False
         )
         return completed.stdout.strip()
 
@@ -320,7 +340,37 @@ def orgc_commit() -> str:
     return commit + ("+dirty" if git("status", "--porcelain", "--", "orgc") else "")
 
 
-def report(results: Sequence[SizeResult], runs: int, out: Path) -> None:
+def baseline_targets(
+    results: Sequence[SizeResult], baseline: Sequence[SizeResult]
+) -> list[dict[str, Any]]:
+    """The targets against a baseline checkout at 1,000 accounts: compile + plan at most half
+    its median, peak RSS no higher."""
+    ours = [r for r in results if r.accounts == TARGET_ACCOUNTS]
+    theirs = [r for r in baseline if r.accounts == TARGET_ACCOUNTS]
+    if not ours or not theirs:
+        return []
+    time_ratio = ours[0].total_s.median / theirs[0].total_s.median
+    memory_ratio = ours[0].peak_rss_mib.median / theirs[0].peak_rss_mib.median
+    return [
+        {
+            "target": f"compile + plan <= 0.5 x the baseline's at {TARGET_ACCOUNTS:,} accounts",
+            "measured": round(time_ratio, 3),
+            "verdict": "PASS" if time_ratio <= 0.5 else "MISS",
+        },
+        {
+            "target": f"peak RSS <= the baseline's at {TARGET_ACCOUNTS:,} accounts",
+            "measured": round(memory_ratio, 3),
+            "verdict": "PASS" if memory_ratio <= 1.0 else "MISS",
+        },
+    ]
+
+
+def report(
+    results: Sequence[SizeResult],
+    runs: int,
+    out: Path,
+    baseline: tuple[str, Sequence[SizeResult]] | None = None,
+) -> None:
     rows = growth(results)
     verdicts = targets(results)
     print(f"\norgc offline compile + plan, {runs} fresh process(es) per size, median (min-max)")
@@ -328,6 +378,26 @@ def report(results: Sequence[SizeResult], runs: int, out: Path) -> None:
     print(table(results))
     print("\nGrowth per doubling of accounts (x2.00 = linear):\n")
     print(growth_table(rows))
+    baseline_document = None
+    if baseline is not None:
+        commit, baseline_results = baseline
+        verdicts += baseline_targets(results, baseline_results)
+        print(f"\nbaseline orgc {commit}, its runs alternating with the ones above:\n")
+        print(table(baseline_results))
+        print("\nGrowth per doubling of accounts (x2.00 = linear):\n")
+        print(growth_table(growth(baseline_results)))
+        print("\nthis checkout / baseline, medians:\n")
+        print("| accounts | compile + plan | peak RSS |\n|---:|---:|---:|")
+        for ours, theirs in zip(results, baseline_results, strict=True):
+            print(
+                f"| {ours.accounts:,} | x{ours.total_s.median / theirs.total_s.median:.2f} | "
+                f"x{ours.peak_rss_mib.median / theirs.peak_rss_mib.median:.2f} |"
+            )
+        baseline_document = {
+            "orgc_commit": commit,
+            "sizes": [asdict(r) for r in baseline_results],
+            "growth_per_doubling": growth(baseline_results),
+        }
     print()
     for verdict in verdicts:
         measured = f" (measured {verdict['measured']})" if "measured" in verdict else ""
@@ -343,6 +413,7 @@ def report(results: Sequence[SizeResult], runs: int, out: Path) -> None:
         "sizes": [asdict(r) for r in results],
         "growth_per_doubling": rows,
         "targets": verdicts,
+        "baseline": baseline_document,
     }
     path = out / "offline_plan.json"
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -365,6 +436,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="SIZE",
         help=f"profile one run at SIZE accounts (default {TARGET_ACCOUNTS}) instead",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also time the orgc of this checkout (a git worktree of another commit), its runs "
+        "alternating with this one's, and compare",
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -384,12 +462,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 0
         sizes = [int(size) for size in args.sizes.split(",")]
+        baseline = args.baseline.resolve() if args.baseline is not None else None
         results = []
+        baseline_results = []
         for size in sizes:
             shape = generate.Shape(accounts=size, tasks=args.tasks, regions=args.regions)
             print(f"measuring {size:,} accounts x {args.regions} regions x {args.tasks} tasks ...")
-            results.append(measure(shape, work, args.runs))
-        report(results, args.runs, args.out)
+            ours, theirs = measure(shape, work, args.runs, baseline)
+            results.append(ours)
+            if theirs is not None:
+                baseline_results.append(theirs)
+        report(
+            results,
+            args.runs,
+            args.out,
+            (orgc_commit(baseline), baseline_results) if baseline is not None else None,
+        )
     return 0
 
 

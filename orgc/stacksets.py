@@ -27,6 +27,7 @@ from typing import Any
 
 from orgc.bind import BoundTemplate
 from orgc.diagnostics import CodeId, Diagnostics, Span
+from orgc.expressions import CURRENT_ACCOUNT, describe, sub_variables
 from orgc.model import Organization
 from orgc.observed import (
     ALL_BUT,
@@ -39,14 +40,13 @@ from orgc.observed import (
 )
 from orgc.plan.document import digest
 from orgc.plan.specs import ROOT
-from orgc.render import CURRENT_ACCOUNT, RenderedStack, StackKey, known_after_apply, markers
+from orgc.render import RenderedStack, StackKey, known_after_apply, markers
 from orgc.tasks import StacksTask
 from orgc.templates import Binding, Template
 
 STACK_SET_MODE = "StackSet"
 
 _NAME = re.compile(r"^[A-Za-z][-A-Za-z0-9]{0,127}$")
-_SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 _INSTEAD = "use DeploymentMode: Stacks, or move the per-account part into its own task"
 
 
@@ -641,9 +641,8 @@ def _per_account_expression(value: Any) -> str | None:
         return None
     if len(value) == 1:
         name, argument = next(iter(value.items()))
-        shown = _expression(name, argument)
-        if shown is not None and set(_names(name, argument)) & set(CURRENT_ACCOUNT):
-            return shown
+        if set(_names(name, argument)) & set(CURRENT_ACCOUNT):
+            return describe(value)
     for item in value.values():
         found = _per_account_expression(item)
         if found is not None:
@@ -660,20 +659,5 @@ def _names(function: str, argument: Any) -> list[str]:
     if function == "Fn::Sub":
         text = argument[0] if isinstance(argument, list) and argument else argument
         if isinstance(text, str):
-            return [m.group(1).partition(".")[0] for m in _SUB_VARIABLE.finditer(text)]
+            return [name.partition(".")[0] for name in sub_variables(text)]
     return []
-
-
-def _expression(function: str, argument: Any) -> str | None:
-    if function == "Ref" and isinstance(argument, str):
-        return f"!Ref {argument}"
-    if function == "Fn::GetAtt":
-        if isinstance(argument, str):
-            return f"!GetAtt {argument}"
-        if isinstance(argument, list) and all(isinstance(a, str) for a in argument):
-            return "!GetAtt " + ".".join(argument)
-    if function == "Fn::Sub":
-        text = argument[0] if isinstance(argument, list) and argument else argument
-        if isinstance(text, str):
-            return f"!Sub '{text}'"
-    return None

@@ -475,3 +475,57 @@ def test_the_referring_stack_s_own_region_picks_among_one_account_s_copies() -> 
     assert [(r.producer, r.output, r.expression) for r in reader.references] == [
         (StackKey("Baseline", "Audit", "us-east-1"), "OrgcRefKeyArn3cc62e5c75", "!GetAtt Key.Arn")
     ]
+
+
+# --- the render memo ------------------------------------------------------------------------
+
+
+def _benchmark_generator() -> Any:
+    """benchmarks/generate.py, which writes large organizations in OrgFormation's format."""
+    import importlib.util
+    import sys
+
+    if "orgc_benchmark_generate" in sys.modules:
+        return sys.modules["orgc_benchmark_generate"]
+    path = Path(__file__).parent.parent / "benchmarks" / "generate.py"
+    spec = importlib.util.spec_from_file_location("orgc_benchmark_generate", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("with_ids", [False, True], ids=["ids-after-apply", "ids-known"])
+def test_the_memoised_render_equals_a_render_per_target(tmp_path: Path, with_ids: bool) -> None:
+    from orgc.pipeline import compile_organization
+    from orgc.recorded import wanted_ids
+
+    generate = _benchmark_generator()
+    tasks_path = generate.write_project(tmp_path, generate.Shape(accounts=24, tasks=12, regions=3))
+    inputs = compile_organization(tasks_path, root=tmp_path)
+    ids = wanted_ids(inputs.organization)
+    if with_ids:  # half the accounts exist already: some values are ids, some markers
+        for index, logical_id in enumerate(sorted(ids["accounts"])):
+            if index % 2 and not ids["accounts"][logical_id]:
+                ids["accounts"][logical_id] = f"{100000000000 + index}"
+    context = RenderContext(ids=ids, organization_id="o-abcdef1234", state_bucket=None)
+    active = [
+        (task, inputs.templates[name], inputs.bound[name])
+        for name, task in inputs.stack_tasks.items()
+    ]
+    per_target_diagnostics, memoised_diagnostics = Diagnostics(), Diagnostics()
+    per_target = render_project(
+        active, inputs.organization, context, per_target_diagnostics, memoise=False
+    )
+    memoised = render_project(active, inputs.organization, context, memoised_diagnostics)
+    assert list(memoised_diagnostics) == list(per_target_diagnostics) == []
+    assert len(memoised) == len(per_target) > 250
+    for memoised_stack, per_target_stack in zip(memoised, per_target, strict=True):
+        assert memoised_stack == per_target_stack
+        assert json.dumps(memoised_stack.template) == json.dumps(per_target_stack.template)
+        assert markers(memoised_stack.template) == markers(per_target_stack.template)
+    # The memo was used: stacks rendered alike share one template.
+    assert len({id(stack.template) for stack in memoised}) < len(memoised) / 3
+    assert len({id(stack.template) for stack in per_target}) == len(per_target)

@@ -5,7 +5,7 @@ Each file in tests/cases/tasks, and each folder there with a main.yml, states th
 expects inline on the line they are about (`# error[E330]: ...`). tests/cases/tasks/project is a
 small landing zone using every feature, and tests/cases/tasks/realworld holds the shapes found in
 OrgFormation repositories; both are compared with the exact project they must give. Local
-evaluation of expressions (orgc/intrinsics.py) is tested at the end.
+evaluation of expressions (orgc/expressions) is tested at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from support.inline import Expectation, actual_diagnostics, expected_diagnostics
 
 from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
-from orgc.intrinsics import ARGUMENT, MAPPING, Problem, Scope, describe, evaluate, is_known
+from orgc.expressions import ARGUMENT, MAPPING, Problem, Scope, describe, evaluate, is_known
 from orgc.load import LoadOptions, display_path
 from orgc.pipeline import compile_organization
 from orgc.tasks import (

@@ -10,13 +10,13 @@ Parameter on the consumer. A pure function of its inputs: no AWS calls.
 Values that exist only after apply (the id of an account created in the same run) are written as
 `known_after_apply` markers, which apply replaces before it deploys.
 
-The package, by concern: `model` (markers and data shapes), `values` (pure helpers on template
-values), `evaluate` (the expression evaluator), `loops` (Fn::EnumTarget*, Fn::TargetCount),
-`references` (cross-target references and !CopyValue) and `stacks` (per-target assembly and
+The package, by concern: `model` (markers and data shapes), `evaluate` (orgc.expressions'
+evaluator as one stack target sees it: template resources, references to other stacks,
+!CopyValue, the enumerations of bindings) and `stacks` (per-target assembly, the render memo and
 `render_project`). Other stages import only from `orgc.render`.
 """
 
-from orgc.render.evaluate import ACCOUNT_ATTRIBUTES, CURRENT_ACCOUNT
+from orgc.expressions import ACCOUNT_ATTRIBUTES, CURRENT_ACCOUNT
 from orgc.render.model import (
     Reference,
     RenderContext,

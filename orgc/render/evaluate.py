@@ -1,60 +1,74 @@
-"""The evaluator of org-aware expressions in one stack's template or task parameters.
+"""The expression evaluator as one stack target sees it: orgc.expressions plus what a stack has.
 
-`_Evaluator.value(value, path)` returns the value with OrgFormation's expressions replaced:
-`CurrentAccount` and account attributes, OU, policy and root ids, `ORG::` names, `!Sub`
-variables orgc can know, `Fn::JsonString` and `Fn::MD5`. CloudFormation's own functions are kept
-with their arguments evaluated. The enumerations live in `loops`, references to other stacks and
-`!CopyValue` in `references`; their methods are bound onto `_Evaluator` here, and `_FUNCTIONS`
-is the registry of intrinsic functions it dispatches on. Mistakes go to the evaluator's
-`Diagnostics` (E420-E427), and an expression that cannot be resolved is left as written.
+`StackEvaluator` is `orgc.expressions.Evaluator` in the scope of one target (its account is
+`CurrentAccount`, its ids and values known before deploy), with what only a stack knows: the
+template's parameters and resources (kept for CloudFormation, `Local`), resources held by other
+stacks of the task (a generated Output on the producer and a generated Parameter and `Reference`
+on the consumer), `!CopyValue` of an export made by a stack of this project or read at apply
+time, and OrgFormation's functions over the template's bindings (`Fn::EnumTargetAccounts`,
+`Fn::EnumTargetRegions`, `Fn::TargetCount`). Mistakes go to the render's `Diagnostics`
+(E420-E431, W405) at the template's file:line:col, and an expression that cannot be resolved is
+left as written.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from orgc.diagnostics import CodeId, Diagnostics, Span, did_you_mean
-from orgc.load import DataPath
-from orgc.model import Account, Organization
-from orgc.render import loops, references
-from orgc.render.model import _Placed, _Ref, _Resolved, _Splice, _Target, known_after_apply
-from orgc.render.values import (
-    _SUB_VARIABLE,
-    _compact_json,
-    _copy,
-    _describe,
-    _escape,
-    _extend,
-    _first_intrinsic,
-    _json_text,
-    _simplify_sub,
+from orgc.expressions import (
+    ARGUMENT,
+    CURRENT_ACCOUNT,
+    MAPPING,
+    NO_VALUE,
+    NOT_AN_ATTRIBUTE,
+    NOT_BEFORE_DEPLOY,
+    UNKNOWN_NAME,
+    UNRESOLVED,
+    Evaluator,
+    Local,
+    Scope,
+    Splice,
+    describe,
+    extend,
+    static,
 )
+from orgc.load import DataPath
+from orgc.render.model import Reference, StackKey, _Deferred, _Placed, _Target
 
 if TYPE_CHECKING:
     from orgc.render.stacks import _Job
 
-
-CURRENT_ACCOUNT = ("CurrentAccount", "AWSAccount")
-ACCOUNT_ATTRIBUTES = (
-    "AccountName",
-    "AccountId",
-    "Alias",
-    "RootEmail",
-    "Tags.<key>",
-    "OrganizationAccessRoleName",
-    "BuildAccessRoleName",
+# The diagnostic code of each kind of problem the evaluator finds in a template.
+_CODES: dict[str, CodeId] = {
+    UNKNOWN_NAME: "E420",
+    NOT_AN_ATTRIBUTE: "E421",
+    NO_VALUE: "E422",
+    ARGUMENT: "E426",
+    MAPPING: "E426",
+    NOT_BEFORE_DEPLOY: "E427",
+}
+_ENUM_ACCOUNTS = "Fn::EnumTargetAccounts"
+_ENUM_REGIONS = "Fn::EnumTargetRegions"
+_TARGET_COUNT = "Fn::TargetCount"
+_ENUM_EXAMPLES = {
+    _ENUM_ACCOUNTS: "'arn:aws:iam::${account}:root'",
+    _ENUM_REGIONS: "'logs.${region}.amazonaws.com'",
+}
+_ENUM_VARIABLE = re.compile(
+    r"\$\{(account|AccountId|AccountName|LogicalId|RootEmail|Alias|Tags\.[^}]+)\}"
 )
 
 
-class _Evaluator:
-    """Evaluates the org-aware expressions of one stack's template or task parameters.
+class StackEvaluator(Evaluator):
+    """Evaluates the expressions of one stack's template or task parameters.
 
     In the template, CloudFormation's own functions are kept and their arguments evaluated. For a
     task parameter (`parameter` set) every value must be known before deploy. A probe (used for
-    export names before every stack is rendered) records nothing.
+    export names before every stack is rendered, and to read a target's values for the render
+    memo) records nothing.
     """
 
     def __init__(
@@ -68,14 +82,27 @@ class _Evaluator:
     ) -> None:
         self.job = job
         self.run = job.run
-        self.target = target
         self.diagnostics = diagnostics
         self.parameter = parameter
         self.probe = probe
         self.placed: _Placed | None = None  # the resource being rendered
         # A task parameter whose whole value is a !CopyValue is read at apply time.
         self.whole_parameter = False
-        self.failed = False  # an error was reported
+        self.target = target
+        super().__init__(self.scope_of(target))
+
+    def scope_of(self, target: _Target) -> Scope:
+        run = self.run
+        return Scope(
+            fold=False,
+            organization=run.organization,
+            account=target.key.account,
+            region=target.key.region,
+            ids=run.id_of,
+            organization_values=run.organization_values,
+            known=target.known,
+            in_template=self.parameter is None,
+        )
 
     def span(self, path: DataPath | None) -> Span | None:
         if path is None:
@@ -86,108 +113,28 @@ class _Evaluator:
         self.failed = True
         self.diagnostics.add(code, message, self.span(path))
 
-    @property
-    def current_account(self) -> str:
+    def report(self, kind: str, message: str, path: DataPath | None) -> None:
+        self.error(_CODES[kind], message, path)
+
+    def current_account(self) -> str | None:
         """The account CurrentAccount means here: a ForeachAccount copy's, or the stack's."""
         if self.placed is not None and self.placed.loop_account is not None:
             return self.placed.loop_account
         return self.target.key.account
 
-    # --- walking ------------------------------------------------------------------------------
-
-    def value(self, value: Any, path: DataPath | None) -> Any:
-        """The evaluated value; an enumeration outside a list collapses to its one item."""
-        result = self.evaluate(value, path)
-        if isinstance(result, _Splice):
-            return result.items[0] if len(result.items) == 1 else list(result.items)
-        return result
-
-    def evaluate(self, value: Any, path: DataPath | None) -> Any:
-        if isinstance(value, str):
-            return self.string(value, path)
-        if isinstance(value, list):
-            items: list[Any] = []
-            for index, item in enumerate(value):
-                result = self.evaluate(item, _extend(path, index))
-                if isinstance(result, _Splice):
-                    items.extend(result.items)
-                else:
-                    items.append(result)
-            return items
-        if isinstance(value, dict):
-            if len(value) == 1:
-                name, argument = next(iter(value.items()))
-                function = _FUNCTIONS.get(name)
-                if function is not None:
-                    return function(self, argument, _extend(path, name))
-            return {key: self.value(item, _extend(path, key)) for key, item in value.items()}
-        return value
-
     # --- names --------------------------------------------------------------------------------
 
     def resolve(
         self, name: str, attribute: str | None, syntax: str, expression: str, path: DataPath | None
-    ) -> _Resolved:
-        """What `name` (with `attribute`, from `!Ref`, `!GetAtt` or `${}`) means here."""
-        if name.startswith("AWS::"):
-            if self.parameter is None:
-                return _Ref(name, attribute)
-            known = self.target.known.get(name)
-            if known is None:
-                self.error(
-                    "E427",
-                    f"{expression} is known only inside CloudFormation; a task parameter value "
-                    "must be known before deploy",
-                    path,
-                )
-            return known
-        if name in ("ORG::PrincipalOrgID", "ORG::StateBucketName"):
-            return self.run.organization_value(name)
-        if self.parameter is None:
+    ) -> Any:
+        if self.parameter is None and not name.startswith(("AWS::", "ORG::")):
             if name in self.job.declared:
-                return _Ref(name, attribute)
+                return Local(name, attribute)
             if name in self.job.template.resources or name in self.job.holders:
                 return self.resource(name, attribute, expression, path)
-        organization = self.run.organization
-        account = self.current_account if name in CURRENT_ACCOUNT else None
-        if account is None and name in organization.accounts:
-            account = name
-        if account is not None:
-            if attribute is None:
-                return self.run.physical_id("accounts", account)
-            if attribute.startswith("Resources."):
-                return self.explicit(
-                    account, attribute.removeprefix("Resources."), expression, path
-                )
-            if syntax == "Ref":
-                self.error(
-                    "E426",
-                    f"{expression}: !Ref takes no attribute; write !GetAtt {name}.{attribute}",
-                    path,
-                )
-                return None
-            return self.account_attribute(
-                organization.accounts[account], attribute, expression, path
-            )
-        kind = _organization_kind(organization, name)
-        if kind is not None and attribute is not None:
-            self.error(
-                "E421",
-                f"{expression}: {name} is {kind}; only accounts have attributes, and !Ref {name} "
-                "gives its id",
-                path,
-            )
-            return None
-        if kind == "an organizational unit":
-            return self.run.physical_id("organizationalUnits", name)
-        if kind == "a policy":
-            return self.run.physical_id("policies", name)
-        if kind == "the organization root":
-            return self.run.context.root_id or known_after_apply("root")
-        self.unknown(name, expression, path)
-        return None
+        return super().resolve(name, attribute, syntax, expression, path)
 
-    def unknown(self, name: str, expression: str, path: DataPath | None) -> None:
+    def unknown(self, name: str, expression: str, path: DataPath | None) -> Any:
         organization = self.run.organization
         names = [
             *organization.accounts,
@@ -201,190 +148,348 @@ class _Evaluator:
         else:
             what = "an account, OU or policy (task parameters cannot name template resources)"
         self.error("E420", f"{expression}: {name} is not {what}{did_you_mean(name, names)}", path)
+        return UNRESOLVED
 
-    def account_attribute(
-        self, account: Account, attribute: str, expression: str, path: DataPath | None
-    ) -> str | None:
-        value: str | None
-        if attribute == "AccountName":
-            value = account.name
-        elif attribute == "AccountId":
-            value = self.run.physical_id("accounts", account.logical_id)
-        elif attribute == "OrganizationAccessRoleName":
-            value = account.access_role_name
-        elif attribute == "BuildAccessRoleName":
-            value = (
-                account.build_role_name
-                or self.run.organization.root.default_build_role_name
-                or account.access_role_name
-            )
-        elif attribute in ("Alias", "RootEmail"):
-            value = account.alias if attribute == "Alias" else account.email
-            if value is None:
-                self.error(
-                    "E422",
-                    f"{expression}: account {account.logical_id} has no {attribute}; set "
-                    f"{attribute} on it in the organization file",
-                    path,
-                )
-        elif attribute.startswith("Tags."):
-            tag = attribute.removeprefix("Tags.")
-            value = account.tags.get(tag)
-            if value is None:
-                self.error(
-                    "E422",
-                    f"{expression}: account {account.logical_id} has no tag {tag}; add it to "
-                    "the account's Tags in the organization file",
-                    path,
-                )
-        else:
-            value = None
-            attributes = [a for a in ACCOUNT_ATTRIBUTES if a != "Tags.<key>"]
+    # --- resources of this template, in this stack or another ----------------------------------
+
+    def resource(
+        self, name: str, attribute: str | None, expression: str, path: DataPath | None
+    ) -> Any:
+        """A resource of this template, in this stack or another."""
+        target = self.target
+        if name in target.placed:
+            return Local(name, attribute)
+        copies = target.copies.get(name)
+        if copies:
+            loop_account = self.placed.loop_account if self.placed is not None else None
+            if loop_account in copies:
+                return Local(copies[loop_account], attribute)
+            if len(copies) == 1:
+                return Local(next(iter(copies.values())), attribute)
             self.error(
-                "E421",
-                f"{expression}: accounts have no attribute {attribute}"
-                f"{did_you_mean(attribute, attributes)}; use "
-                f"{', '.join(ACCOUNT_ATTRIBUTES)}",
+                "E423",
+                f"{expression} is ambiguous: ForeachAccount makes {len(copies)} copies of {name} "
+                f"in this stack ({', '.join(copies.values())}); name one of them",
                 path,
             )
-        return value
+            return UNRESOLVED
+        return self.across(name, None, attribute, expression, path)
 
-    # --- resources ----------------------------------------------------------------------------
+    def explicit(self, account: str, rest: str, expression: str, path: DataPath | None) -> Any:
+        """`Account.Resources.Res[.Attribute]`: a resource in a chosen account."""
+        name, _, attribute = rest.partition(".")
+        if name not in self.job.template.resources and name not in self.job.holders:
+            return self.unknown(name, expression, path)
+        return self.across(name, account, attribute or None, expression, path)
 
-    resource = references.resource
-    explicit = references.explicit
-    across = references.across
+    def across(
+        self,
+        name: str,
+        account: str | None,
+        attribute: str | None,
+        expression: str,
+        path: DataPath | None,
+    ) -> Any:
+        """A resource value from the single stack that holds it (in `account` when given)."""
+        holders = self.job.holders.get(name, [])
+        candidates = [h for h in holders if account is None or h[0].account == account]
+        if not candidates:
+            if not holders:
+                message = (
+                    f"{name} is deployed to no stack: its binding selects no account or region"
+                )
+            else:
+                message = (
+                    f"{name} is not deployed to account {account}; it is deployed to "
+                    f"{_where(holders, name)}"
+                )
+            self.error("E424", f"{expression}: {message}", path)
+            return UNRESOLVED
+        region = self.target.key.region
+        accounts = {key.account for key, _ in candidates}
+        if len(candidates) > 1:
+            self.read("region")
+        if len(candidates) > 1 and len(accounts) == 1:
+            in_region = [h for h in candidates if h[0].region == region]
+            candidates = in_region or candidates
+        if len(candidates) > 1:
+            regions = {key.region for key, _ in candidates}
+            if len(accounts) > 1:
+                hint = (
+                    f"; name the account, as in {_explicit_form(expression, candidates[0], name)}"
+                )
+            elif len(regions) > 1:
+                hint = (
+                    f", none of them in this stack's region {region}; bind {name} to one region "
+                    f"of {next(iter(accounts))}"
+                )
+            else:
+                hint = "; name one of the copies"
+            self.error(
+                "E423",
+                f"{expression} is ambiguous: {name} is deployed to "
+                f"{_where(candidates, name)}{hint}",
+                path,
+            )
+            return UNRESOLVED
+        producer, rendered_id = candidates[0]
+        self.read("stack", str(producer))
+        if producer == self.target.key:
+            return Local(rendered_id, attribute)
+        if self.probe:
+            return UNRESOLVED
+        output = self.job.output_name(producer, rendered_id, attribute)
+        producer_target = self.job.targets[producer]
+        if output not in producer_target.generated_outputs:
+            value: Any = (
+                {"Ref": rendered_id}
+                if attribute is None
+                else {"Fn::GetAtt": [rendered_id, attribute]}
+            )
+            generated: dict[str, Any] = {"Value": value}
+            condition = producer_target.placed[rendered_id].resource.body.get("Condition")
+            if isinstance(condition, str):
+                generated["Condition"] = condition
+            producer_target.generated_outputs[output] = generated
+        self.target.references.setdefault(
+            output,
+            Reference(
+                parameter=output,
+                producer=producer,
+                output=output,
+                expression=expression,
+                span=self.span(path),
+            ),
+        )
+        return Local(output)
 
-    # --- functions ----------------------------------------------------------------------------
+    # --- exports -------------------------------------------------------------------------------
 
-    def ref(self, argument: Any, path: DataPath | None) -> Any:
-        if not isinstance(argument, str):
-            return {"Ref": self.value(argument, path)}
-        name, _, attribute = argument.partition(".")
-        resolved = self.resolve(name, attribute or None, "Ref", f"!Ref {argument}", path)
-        return _as_value(resolved, {"Ref": argument})
-
-    def get_att(self, argument: Any, path: DataPath | None) -> Any:
-        if isinstance(argument, str):
-            name, _, attribute = argument.partition(".")
-        elif (
-            isinstance(argument, list)
-            and len(argument) == 2
-            and isinstance(argument[0], str)
-            and isinstance(argument[1], str)
-        ):
-            head, attribute = argument
-            name, dot, more = head.partition(".")
-            if dot:  # the long form of an explicit reference: [Account.Resources.Res, Attr]
-                attribute = f"{more}.{attribute}"
-        else:
-            return {"Fn::GetAtt": self.value(argument, path)}
-        expression = f"!GetAtt {name}.{attribute}"
-        resolved = self.resolve(name, attribute or None, "Fn::GetAtt", expression, path)
-        return _as_value(resolved, {"Fn::GetAtt": _copy(argument)})
-
-    def sub(self, argument: Any, path: DataPath | None) -> Any:
-        variables: dict[str, Any] = {}
-        if isinstance(argument, str):
-            text = argument
-        elif (
-            isinstance(argument, list)
-            and len(argument) == 2
-            and isinstance(argument[0], str)
-            and isinstance(argument[1], dict)
-        ):
-            text = argument[0]
-            variables = {
-                key: self.value(item, _extend(path, 1, key)) for key, item in argument[1].items()
-            }
-        else:
-            return {"Fn::Sub": self.value(argument, path)}
-
-        def replace(match: re.Match[str]) -> str:
-            inner = match.group(1)
-            if inner.startswith("!") or inner in variables:
-                return match.group(0)
-            name, _, attribute = inner.partition(".")
-            resolved = self.resolve(name, attribute or None, "Fn::Sub", f"${{{inner}}}", path)
-            if resolved is None:
-                return match.group(0)
-            if isinstance(resolved, _Ref):
-                suffix = f".{resolved.attribute}" if resolved.attribute else ""
-                return f"${{{resolved.name}{suffix}}}"
-            return _escape(resolved)
-
-        return _simplify_sub(_SUB_VARIABLE.sub(replace, text), variables)
-
-    string = loops.string
-    target_count = loops.target_count
-    target_count_function = loops.target_count_function
-    named_binding = loops.named_binding
-    enumerate = loops.enumerate
-    fill_account = loops.fill_account
-
-    def json_string(self, argument: Any, path: DataPath | None) -> Any:
-        pretty = False
-        value_path = path
-        if isinstance(argument, list):
-            if (
-                not argument
-                or len(argument) > 2
-                or (len(argument) == 2 and argument[1] != "pretty-print")
-            ):
+    def copy_value(self, argument: Any, path: DataPath | None) -> Any:
+        path = extend(path, "Fn::CopyValue")
+        items = argument if isinstance(argument, list) else [argument]
+        if not 1 <= len(items) <= 3:
+            self.error(
+                "E426",
+                "!CopyValue takes an export name, or [export name, account id, region]",
+                path,
+            )
+            return {"Fn::CopyValue": argument}
+        expression = f"!CopyValue {describe(argument)}"
+        # Which export it reads depends on the stack's account, region and parameters.
+        self.memoisable = False
+        if self.probe:
+            return {"Fn::CopyValue": argument}
+        whole, self.whole_parameter = self.whole_parameter, False
+        if self.parameter is not None and not whole:
+            self.error(
+                "E426",
+                f"{expression}: a !CopyValue in a task parameter must be its whole value, as in "
+                f"{self.parameter}: {expression}",
+                path,
+            )
+            return {"Fn::CopyValue": argument}
+        values: list[str | None] = []
+        for index, item in enumerate(items):
+            item_path = extend(path, index) if isinstance(argument, list) else path
+            evaluated = self.value(item, item_path)
+            if evaluated is None and index > 0:
+                values.append(None)
+                continue
+            if isinstance(evaluated, int) and not isinstance(evaluated, bool) and index == 1:
                 self.error(
                     "E426",
-                    "!JsonString takes a value, or a list of a value and 'pretty-print'",
-                    path,
+                    f"{expression}: the account id {evaluated} is a number; quote it",
+                    item_path,
                 )
-                return {"Fn::JsonString": argument}
-            pretty = len(argument) == 2
-            argument, value_path = argument[0], _extend(path, 0)
-        return _json_text(self.value(argument, value_path), pretty=pretty)
+                return {"Fn::CopyValue": argument}
+            found = static(evaluated, self.target.known)
+            if found is None:
+                self.error(
+                    "E427",
+                    f"{expression}: {describe(item)} is known only inside CloudFormation; "
+                    "!CopyValue needs an export name, account and region orgc can compute",
+                    item_path,
+                )
+                return {"Fn::CopyValue": argument}
+            values.append(found)
+        values += [None] * (3 - len(values))
+        export, account_id, region = values
+        assert export is not None
+        reference = self.find_export(export, account_id, region, expression, path)
+        if reference is None:
+            return {"Fn::CopyValue": argument}
+        if self.parameter is not None:
+            return _Deferred(reference)
+        self.target.references.setdefault(reference.parameter, reference)
+        return {"Ref": reference.parameter}
 
-    def md5(self, argument: Any, path: DataPath | None) -> Any:
-        value = self.value(argument, path)
-        unknown = _first_intrinsic(value)
-        if unknown is not None:
+    def find_export(
+        self,
+        export: str,
+        account_id: str | None,
+        region: str | None,
+        expression: str,
+        path: DataPath | None,
+    ) -> Reference | None:
+        """The stack of this project that makes `export`, or an export read at apply time."""
+        candidates = [
+            (target, output)
+            for target, output in self.run.exports.get(export, [])
+            if (account_id is None or target.account_id == account_id)
+            and (region is None or target.key.region == region)
+        ]
+        if len(candidates) > 1:
+            candidates = [
+                (target, output)
+                for target, output in candidates
+                if target.account_id == (account_id or self.target.account_id)
+                and target.key.region == (region or self.target.key.region)
+            ] or candidates
+        if len(candidates) > 1:
+            where = ", ".join(str(target.key) for target, _ in candidates)
             self.error(
-                "E427",
-                f"!MD5 hashes its value before deploy, but {_describe(unknown)} is known only "
-                "inside CloudFormation",
+                "E430",
+                f"{expression} is ambiguous: export {export} is made by {where}; give the "
+                f"account and region, as in !CopyValue [{export}, <account id>, <region>]",
                 path,
             )
-            return {"Fn::MD5": value}
-        text = value if isinstance(value, str) else _compact_json(value)
-        return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+            return None
+        span = self.span(path)
+        if not candidates:
+            account_id = account_id or self.target.account_id
+            region = region or self.target.key.region
+            return Reference(
+                parameter=self.parameter
+                or self.job.copy_name(self.target, export, f"{export}|{account_id}|{region}"),
+                producer=None,
+                output=None,
+                export=export,
+                account_id=account_id,
+                region=region,
+                expression=expression,
+                span=span,
+            )
+        producer, output = candidates[0]
+        if producer is self.target:
+            self.error(
+                "E431",
+                f"{expression} reads an export of this same stack; use !Ref or !GetAtt of the "
+                "resource instead",
+                path,
+            )
+            return None
+        return Reference(
+            parameter=self.parameter
+            or self.job.copy_name(self.target, export, f"{producer.key}|{output}"),
+            producer=producer.key,
+            output=output,
+            export=export,
+            expression=expression,
+            span=span,
+        )
 
-    copy_value = references.copy_value
-    find_export = references.find_export
+    # --- the template's bindings ---------------------------------------------------------------
+
+    def target_count_text(self, value: str, path: DataPath | None) -> Any:
+        parts = value.split()
+        return self.target_count(parts[1] if len(parts) == 2 else None, value, path)
+
+    def target_count_function(self, argument: Any, path: DataPath | None) -> Any:
+        path = extend(path, _TARGET_COUNT)
+        return self.target_count(argument, f"{_TARGET_COUNT} {argument}", path)
+
+    def target_count(self, argument: Any, written: str, path: DataPath | None) -> Any:
+        if not isinstance(argument, str):
+            self.error("E426", f"{written!r}: Fn::TargetCount takes one binding name", path)
+            return written
+        bound = self.named_binding(_TARGET_COUNT, argument, path)
+        if bound is None:
+            return written
+        accounts, regions = bound
+        return len(accounts) * len(regions)
+
+    def named_binding(
+        self, function: str, name: str, path: DataPath | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        bound = self.job.binding(name)
+        if bound is None:
+            names = self.job.template.bindings
+            choices = (
+                f"name one of its OrganizationBindings: {', '.join(sorted(names))}"
+                if names
+                else "declare it under OrganizationBindings"
+            )
+            self.error(
+                "E425",
+                f"{function} {name}: the template has no binding named {name}"
+                f"{did_you_mean(name, names)}; {choices}",
+                path,
+            )
+        return bound
+
+    def enumerate(self, value: str, path: DataPath | None) -> Any:
+        parts = value.split(None, 2)
+        function = parts[0]
+        if len(parts) < 2:
+            self.error(
+                "E426",
+                f"{function} takes a binding name and an expression: "
+                f"{function} MyBinding {_ENUM_EXAMPLES[function]}",
+                path,
+            )
+            return value
+        pattern = parts[2].strip() if len(parts) == 3 else ""
+        if len(pattern) >= 2 and pattern[0] == pattern[-1] and pattern[0] in "'\"":
+            pattern = pattern[1:-1]
+        bound = self.named_binding(function, parts[1], path)
+        if bound is None:
+            return value
+        accounts, regions = bound
+        if function == _ENUM_REGIONS:
+            texts = [(pattern or "${region}").replace("${region}", region) for region in regions]
+        else:
+            texts = [self.fill_account(pattern or "${account}", a, value, path) for a in accounts]
+        items = tuple(self.value({"Fn::Sub": t}, path) if "${" in t else t for t in texts)
+        if not items and (self.placed is None or "Condition" not in self.placed.resource.body):
+            self.diagnostics.add(
+                "W405",
+                f"{function} {parts[1]} selects nothing, so the value is an empty list; guard "
+                f"the resource with a Condition on Fn::TargetCount {parts[1]}",
+                self.span(path),
+            )
+        return Splice(items)
+
+    def fill_account(
+        self, pattern: str, logical_id: str, written: str, path: DataPath | None
+    ) -> str:
+        account = self.run.organization.accounts[logical_id]
+
+        def replace(match: re.Match[str]) -> str:
+            variable = match.group(1)
+            if variable in ("account", "AccountId"):
+                return self.run.physical_id("accounts", logical_id)
+            if variable == "LogicalId":
+                return logical_id
+            found = self.account_attribute(account, variable, written, path)
+            return match.group(0) if found is UNRESOLVED else str(found)
+
+        return _ENUM_VARIABLE.sub(replace, pattern)
 
 
-_FUNCTIONS: dict[str, Callable[[_Evaluator, Any, DataPath | None], Any]] = {
-    "Ref": _Evaluator.ref,
-    "Fn::GetAtt": _Evaluator.get_att,
-    "Fn::Sub": _Evaluator.sub,
-    "Fn::CopyValue": _Evaluator.copy_value,
-    "Fn::JsonString": _Evaluator.json_string,
-    "Fn::MD5": _Evaluator.md5,
-    "Fn::TargetCount": _Evaluator.target_count_function,
-}
+def _where(holders: Sequence[tuple[StackKey, str]], name: str) -> str:
+    """Stacks holding a resource, as `Account/region` (with the copy's id when it differs)."""
+    return ", ".join(
+        f"{key.account}/{key.region}" + ("" if rendered == name else f" as {rendered}")
+        for key, rendered in holders
+    )
 
 
-def _organization_kind(organization: Organization, name: str) -> str | None:
-    if name in organization.organizational_units:
-        return "an organizational unit"
-    if name in organization.policies:
-        return "a policy"
-    if name == organization.root.logical_id:
-        return "the organization root"
-    return None
-
-
-def _as_value(resolved: _Resolved, unresolved: Any) -> Any:
-    if resolved is None:
-        return unresolved
-    if isinstance(resolved, str):
-        return resolved
-    if resolved.attribute is None:
-        return {"Ref": resolved.name}
-    return {"Fn::GetAtt": [resolved.name, resolved.attribute]}
+def _explicit_form(expression: str, holder: tuple[StackKey, str], name: str) -> str:
+    account = holder[0].account
+    if expression.startswith("!Ref "):
+        return f"!Ref {account}.Resources.{name}"
+    if expression.startswith("!GetAtt "):
+        attribute = expression.removeprefix(f"!GetAtt {name}.")
+        return f"!GetAtt {account}.Resources.{name}.{attribute}"
+    return "${" + account + ".Resources." + expression[2:]

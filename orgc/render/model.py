@@ -2,8 +2,8 @@
 
 Public shapes (`StackKey`, `Reference`, `RenderedStack`, `RenderContext`) are frozen and cross
 stage boundaries; `markers` and `fill_markers` are how later stages find and replace the values
-render could not know. The mutable `_Placed` and `_Target`, and the evaluator's `_Ref`, `_Splice`
-and `_Deferred`, live only while one render runs. No logic beyond markers; no AWS calls.
+render could not know. The mutable `_Placed` and `_Target`, the memo's `_Rendered` and the
+evaluator's `_Deferred` live only while one render runs. No logic beyond markers; no AWS calls.
 """
 
 from __future__ import annotations
@@ -28,8 +28,33 @@ def known_after_apply(kind: str, name: str = "") -> str:
     return f"{{{{orgc:{kind}:{name}}}}}"
 
 
+class RenderedTemplate(dict[str, Any]):
+    """A stack's rendered template: a plain JSON-able mapping that also knows its markers.
+
+    Stacks rendered alike share one template, and the plan asks for the markers of every
+    stack's template: a template shared by a thousand stacks is scanned once. Like every
+    rendered template, it is never changed after render.
+    """
+
+    __slots__ = ("_markers",)
+    _markers: frozenset[tuple[str, str]]
+
+    def markers(self) -> set[tuple[str, str]]:
+        try:
+            return set(self._markers)
+        except AttributeError:
+            self._markers = frozenset(_scan(self))
+            return set(self._markers)
+
+
 def markers(value: Any) -> set[tuple[str, str]]:
     """Every (kind, name) marker in a JSON-able value, mapping keys included."""
+    if isinstance(value, RenderedTemplate):
+        return value.markers()
+    return _scan(value)
+
+
+def _scan(value: Any) -> set[tuple[str, str]]:
     # One pass of the C JSON encoder and one regex scan beat walking the value in Python; JSON
     # escapes no character a marker can hold.
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
@@ -141,26 +166,43 @@ class _Target:
     after_stacks: set[StackKey] = field(default_factory=set)
     exports: dict[str, str] = field(default_factory=dict)
     copy_names: dict[str, str] = field(default_factory=dict)  # generated name → what it reads
-    template: dict[str, Any] = field(default_factory=dict)
+    template: dict[str, Any] = field(default_factory=dict)  # its sections; never changed
+    rendered: _Rendered | None = None  # the render memo's entry this target took, if any
 
     def is_local(self, name: str) -> bool:
         return name in self.placed or name in self.copies
 
 
-@dataclass(frozen=True, slots=True)
-class _Ref:
-    """A name CloudFormation resolves in the stack itself: a parameter, resource, pseudo
-    parameter or generated parameter, with the attribute of a `!GetAtt`."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Rendered:
+    """One render of a task's template, kept for the targets that read the same values."""
 
-    name: str
-    attribute: str | None = None
+    sections: dict[str, Any]
+    references: dict[str, Reference]  # the ones the template's expressions added
+    after_stacks: frozenset[StackKey]
+
+    def replay(self, target: _Target) -> None:
+        """Give `target` this render. The sections are shared between targets: `finish` makes
+        its own mappings of them before it adds to them."""
+        target.template = self.sections
+        for name, reference in self.references.items():
+            target.references.setdefault(name, reference)
+        target.after_stacks.update(self.after_stacks)
+        target.rendered = self
 
 
-@dataclass(frozen=True, slots=True)
-class _Splice:
-    """The items of a Fn::EnumTarget* expression, spliced into an enclosing list."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _RenderedResource:
+    """One resource body as a render made it, kept for the targets that read the same values."""
 
-    items: tuple[Any, ...]
+    body: Any  # shared between targets, never changed
+    references: dict[str, Reference]  # the ones its expressions added
+    after_stacks: frozenset[StackKey]
+
+    def replay_into(self, target: _Target) -> None:
+        for name, reference in self.references.items():
+            target.references.setdefault(name, reference)
+        target.after_stacks.update(self.after_stacks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +210,3 @@ class _Deferred:
     """A task parameter whose value is read at apply time (!CopyValue)."""
 
     reference: Reference
-
-
-_Resolved = _Ref | str | None

@@ -2,7 +2,7 @@
 
 `render_project` places each update-stacks task's bound resources on its (account, region)
 targets (ForeachAccount copies included), evaluates task parameters, collects the exports every
-!CopyValue may read, renders each target's template through `_Evaluator` and assembles one
+!CopyValue may read, renders each target's template through `StackEvaluator` and assembles one
 `RenderedStack` per target, sorted by `StackKey`, with generated cross-stack Outputs and
 Parameters named here. Diagnostics are collected, never raised.
 """
@@ -16,26 +16,31 @@ from typing import Any
 
 from orgc.bind import BoundTemplate, resolve_binding
 from orgc.diagnostics import Diagnostics, did_you_mean
+from orgc.expressions import (
+    UNRESOLVED,
+    Read,
+    copy_data,
+    describe,
+    names_used,
+    parameter_text,
+    pseudo_parameters,
+    static,
+)
 from orgc.load import DataPath
 from orgc.model import Organization
-from orgc.render.evaluate import _Evaluator
+from orgc.render.evaluate import StackEvaluator
+from orgc.render.memo import UNREADABLE, Memo
 from orgc.render.model import (
     RenderContext,
     RenderedStack,
+    RenderedTemplate,
     StackKey,
     _Deferred,
     _Placed,
+    _Rendered,
+    _RenderedResource,
     _Target,
     known_after_apply,
-)
-from orgc.render.values import (
-    _copy,
-    _describe,
-    _is_copy_value,
-    _names_used,
-    _parameter_text,
-    _pseudo_parameters,
-    _static,
 )
 from orgc.tasks import StacksTask
 from orgc.templates import Template
@@ -74,13 +79,16 @@ def render_project(
     organization: Organization,
     context: RenderContext,
     diagnostics: Diagnostics,
+    *,
+    memoise: bool = True,
 ) -> tuple[RenderedStack, ...]:
     """One RenderedStack per (task, account, region) target, sorted by StackKey.
 
     Every mistake goes to `diagnostics`; the stacks are still returned, with an expression that
-    could not be resolved left as written.
+    could not be resolved left as written. `memoise=False` renders every target afresh, which
+    gives the same stacks more slowly (the tests compare the two).
     """
-    run = _Run(organization, context, diagnostics)
+    run = _Run(organization, context, diagnostics, memoise=memoise)
     jobs = [_Job(run, task, template, bound) for task, template, bound in tasks]
     for job in jobs:
         job.check_parameters()
@@ -95,6 +103,8 @@ def render_project(
             job.copy_parameters(target)
             job.render(target)
     stacks = [job.finish(target) for job in jobs for target in job.targets.values()]
+    for job in jobs:
+        job.release()
     return tuple(sorted(stacks, key=lambda stack: stack.key))
 
 
@@ -102,8 +112,19 @@ class _Run:
     """What every task of one render shares: the organization, known ids, exports."""
 
     def __init__(
-        self, organization: Organization, context: RenderContext, diagnostics: Diagnostics
+        self,
+        organization: Organization,
+        context: RenderContext,
+        diagnostics: Diagnostics,
+        *,
+        memoise: bool,
     ) -> None:
+        self.memoise = memoise
+        self._physical_ids: dict[tuple[str, str], str] = {}
+        self.organization_values = {
+            "ORG::PrincipalOrgID": context.organization_id or known_after_apply("organization-id"),
+            "ORG::StateBucketName": context.state_bucket or known_after_apply("state-bucket"),
+        }
         self.organization = organization
         self.context = context
         self.diagnostics = diagnostics
@@ -111,6 +132,12 @@ class _Run:
         self.exports: dict[str, list[tuple[_Target, str]]] = {}
 
     def physical_id(self, kind: str, logical_id: str) -> str:
+        found = self._physical_ids.get((kind, logical_id))
+        if found is None:
+            found = self._physical_ids[(kind, logical_id)] = self._physical_id(kind, logical_id)
+        return found
+
+    def _physical_id(self, kind: str, logical_id: str) -> str:
         known = self.context.ids.get(kind, {}).get(logical_id)
         if known:
             return known
@@ -120,10 +147,22 @@ class _Run:
                 return account.account_id
         return known_after_apply(_ID_KINDS[kind], logical_id)
 
-    def organization_value(self, name: str) -> str:
-        if name == "ORG::PrincipalOrgID":
-            return self.context.organization_id or known_after_apply("organization-id")
-        return self.context.state_bucket or known_after_apply("state-bucket")
+    def id_of(self, table: str, logical_id: str) -> str:
+        """A physical id by id table, "root" included, or a known-after-apply marker."""
+        if table == "root":
+            return self.context.root_id or known_after_apply("root")
+        return self.physical_id(table, logical_id)
+
+
+_NOT_READ = object()
+
+
+def _no_reads(target: _Target, read: Read) -> object:
+    raise AssertionError("a released job renders nothing")
+
+
+def _is_copy_value(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and "Fn::CopyValue" in value
 
 
 class _Job:
@@ -140,47 +179,147 @@ class _Job:
         self.declared: dict[str, Any] = declared if isinstance(declared, dict) else {}
         outputs = template.sections.get("Outputs")
         self.outputs: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
+        # The names each Output refers to, the Export names written, the task parameters
+        # whose whole value is a !CopyValue: the same for every target.
+        self.output_names = {
+            name: names_used(output)
+            for name, output in self.outputs.items()
+            if isinstance(output, dict)
+        }
+        self.exported = [
+            (name, output["Export"]["Name"])
+            for name, output in self.outputs.items()
+            if isinstance(output, dict)
+            and isinstance(output.get("Export"), dict)
+            and "Name" in output["Export"]
+        ]
+        self.copied = [
+            (name, raw)
+            for name, raw in task.parameters.items()
+            if name in self.declared and _is_copy_value(raw)
+        ]
+        self.copied_names = [name for name, _ in self.copied]
+        # The task's parameter texts when every one is plain text, a number or a !CopyValue
+        # (shared by every target, never changed), else None: evaluated per target.
+        self.plain: dict[str, str] | None = {}
+        for name, raw in task.parameters.items():
+            if name not in self.declared or raw is None or _is_copy_value(raw):
+                continue
+            if isinstance(raw, (int, float, bool)) or (
+                isinstance(raw, str) and not raw.startswith("Fn:")
+            ):
+                self.plain[name] = parameter_text(raw, {}) or ""
+            else:
+                self.plain = None
+                break
+        self.sorted_plain = dict(sorted(self.plain.items())) if self.plain is not None else None
         # Names a generated parameter or output must not take.
         self.reserved = {*self.declared, *self.outputs, *template.resources}
+        # The Defaults of the template's parameters that are known text.
+        self.defaults: dict[str, str] = {}
+        for name, declaration in self.declared.items():
+            default = (
+                static(declaration.get("Default"), {}) if isinstance(declaration, dict) else None
+            )
+            if default is not None:
+                self.defaults[name] = default
         self.bindings: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self.targets: dict[StackKey, _Target] = {}
         # template id or copy id → every (stack, id in that stack) holding it
         self.holders: dict[str, list[tuple[StackKey, str]]] = {}
+        # placement → (what a render read, the values read → the render), see `render`
+        self.memo: Memo[_Rendered] = Memo(self.read_value)  # by placement
+        # the same, per placed resource, for the resources of templates rendered afresh
+        self.resource_memo: Memo[_RenderedResource] = Memo(self.read_value)
+        # (render, references) → the finished template of the stacks that share both
+        self.templates: dict[tuple[int, tuple[str, ...]], dict[str, Any]] = {}
+        self.parameter_sections: dict[tuple[str, ...], dict[str, Any]] = {}
+        self.waits: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self.reader: StackEvaluator | None = None  # see read_value
+        self.account_reads: dict[tuple[str, str], object] = {}  # see read_value
         self._place()
 
     # --- targets ------------------------------------------------------------------------------
 
     def _place(self) -> None:
         accounts = self.run.organization.accounts
+        # Targets bound to the same resources share one placement: the resources, the copies
+        # and, in `finish`, what they wait for. Placements are never changed once made.
+        placements: dict[tuple[str, ...], tuple[dict[str, _Placed], dict[str, dict[str, str]]]]
+        placements = {}
         for (account_id, region), resource_ids in sorted(self.bound.targets.items()):
             account = accounts.get(account_id)
             if account is None:
                 continue  # bind reported the unknown account
             key = StackKey(self.task.name, account_id, region)
-            target = _Target(
+            wanted = tuple(resource_ids)
+            if wanted not in placements:
+                placements[wanted] = self._placement(set(wanted))
+            placed, copies = placements[wanted]
+            self.targets[key] = _Target(
                 key=key,
                 account=account,
                 account_id=self.run.physical_id("accounts", account_id),
-                placed={},
-                copies={},
+                placed=placed,
+                copies=copies,
             )
-            wanted = set(resource_ids)
-            for logical_id, resource in self.template.resources.items():
-                if logical_id not in wanted:
-                    continue
-                loop = self.bound.loops.get(logical_id)
-                if loop is None:
-                    target.placed[logical_id] = _Placed(logical_id, resource)
-                    self.holders.setdefault(logical_id, []).append((key, logical_id))
-                    continue
-                target.copies[logical_id] = {}
-                for loop_account in loop:
-                    copy_id = logical_id + self.run.physical_id("accounts", loop_account)
-                    target.placed[copy_id] = _Placed(copy_id, resource, loop_account)
-                    target.copies[logical_id][loop_account] = copy_id
-                    self.holders.setdefault(logical_id, []).append((key, copy_id))
-                    self.holders.setdefault(copy_id, []).append((key, copy_id))
-            self.targets[key] = target
+            for rendered_id, item in placed.items():
+                self.holders.setdefault(rendered_id, []).append((key, rendered_id))
+                if item.loop_account is not None:
+                    logical_id = item.resource.logical_id
+                    self.holders.setdefault(logical_id, []).append((key, rendered_id))
+
+    def _placement(self, wanted: set[str]) -> tuple[dict[str, _Placed], dict[str, dict[str, str]]]:
+        """The resources a target bound to `wanted` holds (by rendered id, in template order)
+        and its ForeachAccount copies (template id → loop account → copy id)."""
+        placed: dict[str, _Placed] = {}
+        copies: dict[str, dict[str, str]] = {}
+        for logical_id, resource in self.template.resources.items():
+            if logical_id not in wanted:
+                continue
+            loop = self.bound.loops.get(logical_id)
+            if loop is None:
+                placed[logical_id] = _Placed(logical_id, resource)
+                continue
+            copies[logical_id] = {}
+            for loop_account in loop:
+                copy_id = logical_id + self.run.physical_id("accounts", loop_account)
+                placed[copy_id] = _Placed(copy_id, resource, loop_account)
+                copies[logical_id][loop_account] = copy_id
+        return placed, copies
+
+    def release(self) -> None:
+        """Drop what only the render needed. The memos and the probe refer back to the job, so
+        without this the job and its targets would wait for the cycle collector, which then
+        walks them at every full collection of the stages after render."""
+        self.memo = Memo(_no_reads)
+        self.resource_memo = Memo(_no_reads)
+        self.reader = None
+        self.account_reads = {}
+
+    def read_value(self, target: _Target, read: Read) -> object:
+        """What `target` gives for one read a render recorded."""
+        kind, argument, _ = read
+        if kind == "region":
+            return target.key.region
+        if kind == "stack":
+            return str(target.key) == argument
+        # An attribute of the target account (a render that read one in a way that reports a
+        # mistake, or named other accounts' resources through it, is never kept).
+        if argument is None:
+            return self.run.physical_id("accounts", target.key.account)
+        # The targets of one account (one per region) read the same: read once per account.
+        found = self.account_reads.get((target.key.account, argument), _NOT_READ)
+        if found is _NOT_READ:
+            if self.reader is None:
+                # One probe reads for every target of the task: what it reports is thrown away.
+                self.reader = StackEvaluator(self, target, Diagnostics(), probe=True)
+            self.reader.failed = False
+            account = self.run.organization.accounts[target.key.account]
+            value = self.reader.account_attribute(account, argument, "", None)
+            found = UNREADABLE if self.reader.failed or value is UNRESOLVED else value
+            self.account_reads[(target.key.account, argument)] = found
+        return found
 
     def binding(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """(accounts, regions) of a named binding of the template, or None when there is none."""
@@ -219,24 +358,33 @@ class _Job:
 
     def evaluate_parameters(self, target: _Target) -> None:
         """The task's parameter values for one target, and the static values export names use."""
-        target.known = _pseudo_parameters(target.key.region, target.account_id, self.task)
-        for name, declaration in self.declared.items():
-            if isinstance(declaration, dict):
-                default = _static(declaration.get("Default"), {})
-                if default is not None:
-                    target.known[name] = default
+        target.known = pseudo_parameters(target.key.region, target.account_id, self.task.stack_name)
+        target.known.update(self.defaults)
+        if self.plain is not None:
+            # Every parameter is plain text or a !CopyValue: the same for every target.
+            for name in self.copied_names:
+                target.known.pop(name, None)  # read at apply time: see copy_parameters
+            target.known.update(self.plain)
+            target.parameters = self.plain
+            return
         for name, raw in self.task.parameters.items():
             if name not in self.declared or raw is None:
                 continue
             if _is_copy_value(raw):
                 target.known.pop(name, None)  # read at apply time: see copy_parameters
                 continue
-            evaluator = _Evaluator(self, target, self.run.diagnostics, parameter=name)
-            text = _parameter_text(evaluator.value(raw, None), target.known)
+            if isinstance(raw, (int, float, bool)) or (
+                isinstance(raw, str) and not raw.startswith("Fn:")
+            ):
+                # Plain text or a number: nothing to evaluate.
+                target.parameters[name] = target.known[name] = parameter_text(raw, {}) or ""
+                continue
+            evaluator = StackEvaluator(self, target, self.run.diagnostics, parameter=name)
+            text = parameter_text(evaluator.value(raw, None), target.known)
             if text is None and not evaluator.failed:
                 self.run.diagnostics.add(
                     "E427",
-                    f"parameter {name} of task {self.task.name} is {_describe(raw)}, which is "
+                    f"parameter {name} of task {self.task.name} is {describe(raw)}, which is "
                     "known only inside CloudFormation; give a value orgc can compute, or move the "
                     "expression into the template",
                     self.task.span,
@@ -247,27 +395,25 @@ class _Job:
 
     def copy_parameters(self, target: _Target) -> None:
         """Task parameters whose whole value is a !CopyValue, once every export is known."""
-        for name, raw in self.task.parameters.items():
-            if name in self.declared and _is_copy_value(raw):
-                evaluator = _Evaluator(self, target, self.run.diagnostics, parameter=name)
-                evaluator.whole_parameter = True
-                value = evaluator.copy_value(raw["Fn::CopyValue"], None)
-                if isinstance(value, _Deferred):
-                    target.references[name] = value.reference
+        for name, raw in self.copied:
+            evaluator = StackEvaluator(self, target, self.run.diagnostics, parameter=name)
+            evaluator.whole_parameter = True
+            value = evaluator.copy_value(raw["Fn::CopyValue"], None)
+            if isinstance(value, _Deferred):
+                target.references[name] = value.reference
 
     # --- exports ------------------------------------------------------------------------------
 
     def collect_exports(self, target: _Target) -> None:
         """Export names of the outputs this target keeps, where they can be known now."""
-        probe = _Evaluator(self, target, Diagnostics(), probe=True)
-        for output_key, output in self.outputs.items():
-            if not isinstance(output, dict) or self._refers_elsewhere(output, target):
-                continue
-            export = output.get("Export")
-            if not isinstance(export, dict) or "Name" not in export:
+        if not self.exported:
+            return
+        probe = StackEvaluator(self, target, Diagnostics(), probe=True)
+        for output_key, written in self.exported:
+            if self._refers_elsewhere(output_key, target):
                 continue
             path: DataPath = ("Outputs", output_key, "Export", "Name")
-            name = _static(probe.value(export["Name"], path), target.known)
+            name = static(probe.value(written, path), target.known)
             if name is not None:
                 target.exports[name] = output_key
                 self.run.exports.setdefault(name, []).append((target, output_key))
@@ -275,13 +421,46 @@ class _Job:
     # --- templates ----------------------------------------------------------------------------
 
     def render(self, target: _Target) -> None:
-        """The target's template, apart from outputs other targets still add to it."""
-        evaluator = _Evaluator(self, target, self.run.diagnostics)
+        """The target's template, apart from outputs other targets still add to it.
+
+        Rendered once per distinct evaluation context (see orgc.render.memo): a target with the
+        same resources placed whose reads give the same values takes the render another target
+        made, with the references and stack order it brought.
+        """
+        if not self.run.memoise:
+            self._render(StackEvaluator(self, target, self.run.diagnostics), target)
+            return
+        # Placements are shared by the targets bound to the same resources: see _place.
+        found, lookup = self.memo.find(id(target.placed), target)
+        if found is not None:
+            found.replay(target)
+            return
+        before = len(self.run.diagnostics)
+        known_references = set(target.references)
+        known_after = set(target.after_stacks)
+        evaluator = StackEvaluator(self, target, self.run.diagnostics)
+        evaluator.reads = []
+        self._render(evaluator, target)
+        if not evaluator.memoisable or evaluator.failed or len(self.run.diagnostics) != before:
+            return  # one of a kind, or it reported a mistake: rendered for this target only
+        rendered = _Rendered(
+            sections=target.template,
+            references={
+                name: reference
+                for name, reference in target.references.items()
+                if name not in known_references
+            },
+            after_stacks=frozenset(target.after_stacks - known_after),
+        )
+        target.rendered = rendered
+        self.memo.keep(lookup, evaluator.reads, rendered)
+
+    def _render(self, evaluator: StackEvaluator, target: _Target) -> None:
         sections = self.template.sections
         rendered: dict[str, Any] = {}
         for section in _VERBATIM_SECTIONS:
             if section in sections:
-                rendered[section] = _copy(sections[section])
+                rendered[section] = copy_data(sections[section])
         conditions = sections.get("Conditions")
         if isinstance(conditions, dict):
             rendered["Conditions"] = {
@@ -291,23 +470,61 @@ class _Job:
         resources: dict[str, Any] = {}
         for placed in target.placed.values():
             evaluator.placed = placed
-            resources[placed.rendered_id] = self._resource(evaluator, target, placed)
+            resources[placed.rendered_id] = self._memoised_resource(evaluator, target, placed)
         evaluator.placed = None
         rendered["Resources"] = resources
         outputs: dict[str, Any] = {}
         for name, output in self.outputs.items():
-            if isinstance(output, dict) and self._refers_elsewhere(output, target):
+            if self._refers_elsewhere(name, target):
                 continue
             outputs[name] = evaluator.value(output, ("Outputs", name))
         rendered["Outputs"] = outputs
         target.template = rendered
 
-    def _resource(self, evaluator: _Evaluator, target: _Target, placed: _Placed) -> Any:
+    def _memoised_resource(
+        self, evaluator: StackEvaluator, target: _Target, placed: _Placed
+    ) -> Any:
+        """One resource of a template being rendered afresh, itself memoised as the template
+        is (see `render`): a resource whose reads give the same values takes the body another
+        target rendered. Its reads still count for the template."""
+        reads = evaluator.reads
+        if reads is None:
+            return self._resource(evaluator, target, placed)
+        found, lookup = self.resource_memo.find(id(placed), target)
+        if found is not None:
+            reads.extend(lookup.signature)
+            found.replay_into(target)
+            return found.body
+        start = len(reads)
+        memoisable, failed = evaluator.memoisable, evaluator.failed
+        evaluator.memoisable, evaluator.failed = True, False
+        before = len(self.run.diagnostics)
+        known_references = set(target.references)
+        known_after = set(target.after_stacks)
+        body = self._resource(evaluator, target, placed)
+        kept = evaluator.memoisable and not evaluator.failed and len(self.run.diagnostics) == before
+        evaluator.memoisable = memoisable and evaluator.memoisable
+        evaluator.failed = failed or evaluator.failed
+        if not kept:
+            return body
+        rendered = _RenderedResource(
+            body=body,
+            references={
+                name: reference
+                for name, reference in target.references.items()
+                if name not in known_references
+            },
+            after_stacks=frozenset(target.after_stacks - known_after),
+        )
+        self.resource_memo.keep(lookup, reads[start:], rendered)
+        return body
+
+    def _resource(self, evaluator: StackEvaluator, target: _Target, placed: _Placed) -> Any:
         path: DataPath = ("Resources", placed.resource.logical_id)
         body: dict[str, Any] = {}
         for key, value in placed.resource.body.items():
             if key in ("Type", "Condition"):
-                body[key] = _copy(value)
+                body[key] = copy_data(value)
             elif key == "DependsOn":
                 depends_on = self._depends_on(value, path + (key,), target)
                 if depends_on:
@@ -343,11 +560,12 @@ class _Job:
         target.after_stacks.discard(target.key)
         return list(dict.fromkeys(kept))
 
-    def _refers_elsewhere(self, value: Any, target: _Target) -> bool:
-        """Whether a value names a resource of this template that this target does not hold."""
+    def _refers_elsewhere(self, output: str, target: _Target) -> bool:
+        """Whether an output names a resource of this template that this target does not
+        hold."""
         return any(
             name in self.holders or name in self.template.resources
-            for name in _names_used(value)
+            for name in self.output_names.get(output, ())
             if not target.is_local(name)
         )
 
@@ -383,20 +601,18 @@ class _Job:
 
     # --- result -------------------------------------------------------------------------------
 
-    def finish(self, target: _Target) -> RenderedStack:
-        sections = target.template
+    def _template(self, target: _Target, references: tuple[str, ...]) -> dict[str, Any]:
+        # The sections may be a render other targets share: add to copies only.
+        sections = dict(target.template)
         template: dict[str, Any] = {"AWSTemplateFormatVersion": TEMPLATE_FORMAT_VERSION}
         description = self.task.stack_description or self.template.sections.get("Description")
         if description is not None:
             template["Description"] = description
-        # Only this mapping gains entries; the declarations in it are shared, never changed.
-        parameters = dict(self.declared)
-        for name in sorted(target.references):
-            if name not in self.declared:
-                parameters[name] = {"Type": "String"}
+        parameters = self._parameters(references)
         if parameters:
             sections["Parameters"] = parameters
-        outputs = sections.get("Outputs", {})
+        outputs = dict(sections.get("Outputs", {}))
+        sections["Outputs"] = outputs
         for name in sorted(target.generated_outputs):
             outputs[name] = target.generated_outputs[name]
         if not outputs:
@@ -404,17 +620,55 @@ class _Job:
         for section in _SECTIONS:
             if section in sections:
                 template[section] = sections[section]
-        after_accounts = {a for p in target.placed.values() for a in p.resource.depends_on_accounts}
-        after_regions = {r for p in target.placed.values() for r in p.resource.depends_on_regions}
+        return RenderedTemplate(template)
+
+    def _parameters(self, references: tuple[str, ...]) -> dict[str, Any]:
+        """The Parameters section of a stack taking `references`: the template's declarations
+        and a String per generated parameter. One mapping per set of references, shared by the
+        stacks that take it; like the rest of a rendered template, it is never changed."""
+        found = self.parameter_sections.get(references)
+        if found is None:
+            found = dict(self.declared)
+            for name in references:
+                if name not in self.declared:
+                    found[name] = {"Type": "String"}
+            self.parameter_sections[references] = found
+        return found
+
+    def _waits(self, placed: dict[str, _Placed]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """DependsOnAccount and DependsOnRegion of the resources of one placement."""
+        found = self.waits.get(id(placed))
+        if found is None:
+            accounts = {a for p in placed.values() for a in p.resource.depends_on_accounts}
+            regions = {r for p in placed.values() for r in p.resource.depends_on_regions}
+            found = (tuple(sorted(accounts)), tuple(sorted(regions)))
+            # Keyed by identity: placements are shared and live as long as the job.
+            self.waits[id(placed)] = found
+        return found
+
+    def finish(self, target: _Target) -> RenderedStack:
+        references = tuple(sorted(target.references))
+        shared = None
+        if target.rendered is not None and not target.generated_outputs:
+            # The same render taking the same references: the same template, made once.
+            shared = (id(target.rendered), references)
+        template = self.templates.get(shared) if shared is not None else None
+        if template is None:
+            template = self._template(target, references)
+            if shared is not None:
+                self.templates[shared] = template
+        after_accounts, after_regions = self._waits(target.placed)
         return RenderedStack(
             key=target.key,
             stack_name=self.task.stack_name,
             account_id=target.account_id,
             template=template,
-            parameters=dict(sorted(target.parameters.items())),
-            references=tuple(target.references[name] for name in sorted(target.references)),
-            after_accounts=tuple(sorted(after_accounts)),
-            after_regions=tuple(sorted(after_regions)),
+            parameters=self.sorted_plain
+            if target.parameters is self.plain and self.sorted_plain is not None
+            else dict(sorted(target.parameters.items())),
+            references=tuple(target.references[name] for name in references),
+            after_accounts=after_accounts,
+            after_regions=after_regions,
             after_stacks=tuple(sorted(target.after_stacks)),
             exports=dict(sorted(target.exports.items())),
             span=self.task.span,

@@ -10,12 +10,11 @@ that a task builder carries on and every mistake of the task shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from orgc.diagnostics import Span, did_you_mean
-from orgc.intrinsics import SUB_VARIABLE, describe, is_expression, is_known, to_text
+from orgc.expressions import describe, expressions, is_expression, is_known, sub_variables, to_text
 from orgc.load import DataPath, display_path
 from orgc.regions import unknown_region
 from orgc.tasks.model import COMMON_ATTRIBUTES, REQUIRED_HINTS, TASK_TYPES
@@ -119,7 +118,7 @@ class TaskReader:
         message, `path` is where it was written when it is not the attribute itself)."""
         if is_known(value):
             return True
-        unknown = next(_expressions(value))
+        unknown = next(expressions(value))
         if _names_in(unknown) & set(self.task_file.declarations):
             return False  # a parameter without a value: reported where it is declared
         hint = ""
@@ -347,11 +346,7 @@ def _names_in(expression: Any) -> set[str]:
             elif key == "Fn::Sub":
                 template = argument[0] if isinstance(argument, list) and argument else argument
                 if isinstance(template, str):
-                    names.update(
-                        m.group(2).strip()
-                        for m in SUB_VARIABLE.finditer(template)
-                        if not m.group(1)
-                    )
+                    names.update(sub_variables(template))
                 names |= _names_in(argument)
             else:
                 names |= _names_in(argument)
@@ -359,15 +354,3 @@ def _names_in(expression: Any) -> set[str]:
         for item in expression:
             names |= _names_in(item)
     return names
-
-
-def _expressions(value: Any) -> Iterator[Any]:
-    """The outermost expressions inside `value`, in document order."""
-    if is_expression(value):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _expressions(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _expressions(item)

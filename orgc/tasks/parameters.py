@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orgc.diagnostics import CodeId, Span, did_you_mean
-from orgc.intrinsics import (
+from orgc.expressions import (
     ARGUMENT,
     MAPPING,
     Scope,
@@ -134,7 +134,9 @@ class TaskFile(Mapping[str, Any]):
         result, problems = evaluate(value, self.scope, path)
         for problem in problems:
             self.diagnostics.add(
-                _PROBLEM_CODES[problem.kind], problem.message, self.span(problem.path)
+                _PROBLEM_CODES[problem.kind],
+                problem.message,
+                self.span(problem.path) if problem.path is not None else None,
             )
         return result
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from orgc.intrinsics import describe, is_expression, to_text
+from orgc.expressions import describe, is_expression, to_text
 from orgc.tasks.attributes import TaskReader
 from orgc.tasks.model import TASK_TYPES, CopyToS3Task, ExternalTask, OrganizationTask, StacksTask
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
-from orgc.intrinsics import is_expression
+from orgc.expressions import is_expression
 from orgc.load import DataPath, LoadedFile, LoadOptions, display_path, load_file
 from orgc.tasks.attributes import TaskReader
 from orgc.tasks.dependencies import dependency_graph, report_cycles, resolve_local

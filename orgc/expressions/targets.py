@@ -1,0 +1,60 @@
+"""Task attributes evaluated for one target: OrgFormation evaluates `TaskRoleName`,
+`StackDescription`, `RemotePath`, binding regions, `TemplatingContext`, ... per target account,
+with `CurrentAccount` (and `AWS::AccountId`, `AWS::Region`, `AWS::Partition`) meaning that
+target.
+
+`evaluate_for_target` takes an attribute as the task file left it (its parameters substituted,
+what needs a target kept as written) and finishes it for one account and region.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from orgc.expressions.evaluator import Evaluator
+from orgc.expressions.scope import Problem, Scope, pseudo_parameters
+from orgc.load import DataPath
+from orgc.model import Organization
+
+
+def target_scope(  # one keyword per thing a target knows
+    *,
+    organization: Organization,
+    account: str,
+    region: str,
+    ids: Callable[[str, str], str | None],
+    values: Mapping[str, Any] | None = None,
+    mappings: Mapping[str, Any] | None = None,
+    organization_values: Mapping[str, str] | None = None,
+    needed: str = "a task attribute",
+) -> Scope:
+    """The scope of a task attribute for the target `account` (a logical id) and `region`.
+
+    `ids(table, logical_id)` gives a physical id ("accounts", "organizationalUnits",
+    "policies", "root") or a known-after-apply marker, None when there is neither.
+    """
+    account_id = ids("accounts", account)
+    known = pseudo_parameters(region, account_id, None) if account_id else {}
+    return Scope(
+        values=values or {},
+        mappings=mappings or {},
+        fold=True,
+        organization=organization,
+        account=account,
+        region=region,
+        ids=ids,
+        organization_values=organization_values or {},
+        known=known,
+        needed=needed,
+    )
+
+
+def evaluate_for_target(
+    value: Any, scope: Scope, path: DataPath = ()
+) -> tuple[Any, tuple[Problem, ...]]:
+    """`value` finished for the target of `scope` (see `target_scope`): every expression the
+    target makes known is computed; the problems name the node they are about."""
+    evaluator = Evaluator(scope)
+    result = evaluator.value(value, path)
+    return result, tuple(evaluator.problems)
