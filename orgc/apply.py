@@ -101,6 +101,7 @@ class StateWriter(Protocol):
     @property
     def state(self) -> State: ...
     def write(self, new: State) -> State: ...
+    def check_held(self) -> None: ...  # raises once the state lock is not this run's any more
 
 
 @dataclass(slots=True)
@@ -328,6 +329,7 @@ class _Run:
         handler = _HANDLERS.get((change.kind, change.action))
         if handler is None:
             raise RuntimeError(f"no handler for {change.kind} {change.action}")
+        self.writer.check_held()  # fencing: no AWS change once the lock was taken over
         handler(self, change)
 
 

@@ -728,6 +728,29 @@ CODES: dict[str, Code] = {
         "The run stopped before every change was made; what was done is recorded. Run plan and "
         "apply again to finish.",
     ),
+    "E709": Code(
+        "state lock lost",
+        "This run's state lock was unlocked with `orgc state unlock`, taken over by another run, "
+        "or its lease ran out unrenewed; the run stopped before its next change in AWS so that "
+        "two runs never change AWS at once. Run plan and apply again.",
+    ),
+    "E710": Code(
+        "state bucket refused",
+        "The state names every account of the organization, so orgc keeps it only in a bucket "
+        "of the management account that is not public and whose policy admits no one outside "
+        "the organization. Fix the bucket as the message says, or name another with "
+        "--state-bucket.",
+    ),
+    "W701": Code(
+        "state lock taken over",
+        "The state lock was held by a run whose process is gone from this host or whose lease "
+        "ran out; orgc took it over. The notice names the run that held it.",
+    ),
+    "W702": Code(
+        "state bucket setup finished",
+        "The state bucket lacked a setting orgc's setup makes (versioning, default encryption, "
+        "the public access block), as after an interrupted first run; orgc added it.",
+    ),
 }
 
 

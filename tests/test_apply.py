@@ -255,6 +255,9 @@ class MemoryWriter:
         self._state = new
         return new
 
+    def check_held(self) -> None:
+        pass
+
 
 def _plan(*changes: Change, groups: dict[str, dict[str, Any]] | None = None) -> Plan:
     return Plan(

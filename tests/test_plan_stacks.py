@@ -199,6 +199,9 @@ class MemoryWriter:
         self.writes += 1
         return new
 
+    def check_held(self) -> None:
+        pass
+
 
 def test_replanning_what_was_applied_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     folder = SCENARIOS / "removed-task"
