@@ -796,7 +796,7 @@ class LocalStateStore:
     def force_unlock(self, by: str) -> str:
         if not self.path.parent.is_dir():
             return "none"
-        return break_lock(self._slot, by)
+        return break_lock(self._slot, by, clock=self.lock_options.clock)
 
     def history(self) -> tuple[StateVersion, ...]:
         current = self.read().serial
@@ -1127,7 +1127,7 @@ class S3StateStore:
     def force_unlock(self, by: str) -> str:
         if not self._prepare_bucket(finish=False):
             return "none"
-        return break_lock(self._slot, by)
+        return break_lock(self._slot, by, clock=self.lock_options.clock)
 
     def history(self) -> tuple[StateVersion, ...]:
         if not self._prepare_bucket(finish=False):
