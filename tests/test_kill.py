@@ -154,7 +154,7 @@ def test_a_killed_apply_is_finished_by_the_next_run_without_help(
         "shop@example.com",
     ]
     history = serials(aws)
-    assert None not in history
-    assert history == sorted(history, reverse=True)
-    assert len(set(history)) == len(history)
+    readable = [serial for serial in history if serial is not None]
+    assert readable == history
+    assert readable == sorted(set(readable), reverse=True)  # strictly growing, newest first
     assert store.lock_holder().status == "released"  # type: ignore[union-attr]
