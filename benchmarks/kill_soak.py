@@ -1,10 +1,13 @@
 """kill -9 the example apply at random points; every re-run must converge with no manual step.
 
 For each of `--kills` rounds, on a freshly reset emulator: `orgc apply organization/` starts in a
-subprocess and is killed with SIGKILL (or SIGTERM with `--signal term`) after a random delay
-drawn from [0, the length of an uninterrupted apply]; then `orgc apply` runs again, with no
-`orgc state unlock` or any other help, until it exits 0 (at most `--max-reruns` times), and
-`orgc plan --detailed-exitcode` must say there is nothing left to do. Checked after every round:
+subprocess and is killed with SIGKILL (or SIGTERM with `--signal term`) at a random point of its
+progress: the moment it reports its k-th finished change, k drawn from [0, the changes of an
+uninterrupted apply) (k = 0: a random moment of its first 3 seconds, while it loads and plans),
+so that the points spread over the run however busy the machine is; then `orgc apply` runs
+again, with no `orgc state unlock` or any other help, until it exits 0 (at most `--max-reruns`
+times), and `orgc plan --detailed-exitcode` must say there is nothing left to do. Checked after
+every round:
 
 - no two accounts of the organization share an email (no duplicate account),
 - the state reads as valid orgc state, and its versions (`orgc state history`: the bucket's
@@ -36,7 +39,13 @@ from typing import Any
 
 import boto3
 
-from orgc.emulator import Emulator, EmulatorError, emulator_environment, emulator_unset_variables
+from orgc.emulator import (
+    Emulator,
+    EmulatorError,
+    apply_emulator_environment,
+    emulator_environment,
+    emulator_unset_variables,
+)
 from orgc.state import State
 
 TOP = Path(__file__).resolve().parent.parent
@@ -45,7 +54,8 @@ TOP = Path(__file__).resolve().parent.parent
 @dataclass(slots=True)
 class Round:
     number: int
-    delay: float
+    point: int  # killed when this many changes were reported done (0: during loading/planning)
+    delay: float  # seconds after the start when the signal was sent
     killed_with: str
     killed_exit: int | None
     reruns: int = 0
@@ -99,13 +109,49 @@ def _fresh(emulator: Emulator) -> None:
             time.sleep(2.0)
 
 
-def _timed_full_apply(emulator: Emulator, env: dict[str, str], timeout: float) -> float:
+def _timed_full_apply(emulator: Emulator, env: dict[str, str], timeout: float) -> tuple[float, int]:
+    """(seconds, changes reported done) of an apply nobody interrupts."""
     _fresh(emulator)
     started = time.monotonic()
     done = _run(_apply(emulator.endpoint), env, timeout)
     if done.returncode != 0:
         raise SystemExit(f"the uninterrupted apply failed ({done.returncode}):\n{done.stderr}")
-    return time.monotonic() - started
+    changes = sum(line.startswith("  done") for line in done.stderr.splitlines())
+    return time.monotonic() - started, changes
+
+
+def _kill_at(
+    endpoint: str, env: dict[str, str], *, point: int, early: float, signum: int, timeout: float
+) -> tuple[float, int]:
+    """Run an apply and send `signum` at its `point`-th finished change (0: after `early`
+    seconds); (seconds when sent, exit code)."""
+    started = time.monotonic()
+    with subprocess.Popen(
+        _apply(endpoint),
+        cwd=TOP,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as victim:
+        assert victim.stderr is not None
+        sent = -1.0
+        if point == 0:
+            try:
+                victim.wait(timeout=early)
+            except subprocess.TimeoutExpired:
+                victim.send_signal(signum)
+                sent = time.monotonic() - started
+        else:
+            finished = 0
+            for line in victim.stderr:
+                finished += line.startswith("  done")
+                if finished == point:
+                    victim.send_signal(signum)
+                    sent = time.monotonic() - started
+                    break
+        victim.stderr.read()
+        return round(sent, 2), victim.wait(timeout=timeout)
 
 
 def _check(emulator: Emulator, env: dict[str, str], outcome: Round, timeout: float) -> None:
@@ -173,9 +219,13 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     chooser = random.Random(args.seed)
     started = time.monotonic()
     with Emulator() as emulator:
+        apply_emulator_environment(emulator.endpoint)  # this process's own checks, too
         env = _environment(emulator.endpoint)
-        full = _timed_full_apply(emulator, env, args.run_timeout)
-        print(f"uninterrupted apply: {full:.1f}s; killing within [0, {full:.1f}s]", flush=True)
+        full, changes = _timed_full_apply(emulator, env, args.run_timeout)
+        print(
+            f"uninterrupted apply: {full:.1f}s, {changes} changes; killing at a random one",
+            flush=True,
+        )
         for number in range(1, args.kills + 1):
             if time.monotonic() - started > args.budget:
                 print(f"budget of {args.budget:.0f}s spent; stopping after {number - 1} rounds")
@@ -183,23 +233,20 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             _fresh(emulator)
             outcome = Round(
                 number=number,
-                delay=round(chooser.uniform(0.0, full), 2),
+                point=chooser.randrange(changes),
+                delay=0.0,
                 killed_with=args.signal,
                 killed_exit=None,
             )
             round_started = time.monotonic()
-            victim = subprocess.Popen(
-                _apply(emulator.endpoint),
-                cwd=TOP,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+            outcome.delay, outcome.killed_exit = _kill_at(
+                emulator.endpoint,
+                env,
+                point=outcome.point,
+                early=chooser.uniform(0.0, 3.0),
+                signum=signal.SIGKILL if args.signal == "kill" else signal.SIGTERM,
+                timeout=args.run_timeout,
             )
-            try:
-                victim.wait(timeout=outcome.delay)
-            except subprocess.TimeoutExpired:
-                victim.send_signal(signal.SIGKILL if args.signal == "kill" else signal.SIGTERM)
-            outcome.killed_exit = victim.wait(timeout=args.run_timeout)
             for _ in range(args.max_reruns):
                 rerun = _run(_apply(emulator.endpoint), env, args.run_timeout)
                 outcome.reruns += 1
@@ -228,7 +275,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             outcome.seconds = round(time.monotonic() - round_started, 1)
             rounds.append(outcome)
             print(
-                f"round {number:2d}: {args.signal} at {outcome.delay:5.2f}s (exit "
+                f"round {number:2d}: {args.signal} at change {outcome.point:3d} "
+                f"({outcome.delay:5.2f}s, exit "
                 f"{outcome.killed_exit}), re-runs {outcome.rerun_exits}, takeover notices "
                 f"{outcome.takeover_notices}, plan exit {outcome.plan_exit}, accounts "
                 f"{outcome.accounts}, duplicates {outcome.duplicate_emails}, serials "
@@ -242,6 +290,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "rounds": len(rounds),
         "uninterrupted_apply_seconds": round(full, 1),
+        "uninterrupted_apply_changes": changes,
+        "killed_mid_run": sum(r.delay >= 0 for r in rounds),
         "converged": sum(r.converged for r in rounds),
         "converged_on_first_rerun": sum(r.converged and r.reruns == 1 for r in rounds),
         "manual_steps": sum(r.manual_steps for r in rounds),
@@ -255,7 +305,12 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     return {"summary": summary, "rounds": [asdict(r) for r in rounds]}
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwind, so the emulator is stopped
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _terminated)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=12)
