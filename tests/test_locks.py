@@ -508,3 +508,30 @@ def test_a_bucket_of_another_account_is_refused(
     raw_s3(emulator, dict(credentials)).create_bucket(Bucket=BUCKET)
     with pytest.raises(StateBucketRefused, match="belongs to another AWS account"):
         s3.read()
+
+
+def test_import_from_the_command_line_writes_a_first_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    orgformation = tmp_path / "orgformation-state.json"
+    orgformation.write_text(
+        json.dumps(
+            {
+                "masterAccountId": "123456789012",
+                "bindings": {
+                    "OC::ORG::Account": {"Shop": {"physicalId": "111111111111"}},
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    path = tmp_path / "state.json"
+    assert main(["state", "import", str(orgformation), "--state", str(path)]) == 0
+    state = LocalStateStore(path).read()
+    assert (state.serial, state.accounts) == (1, {"Shop": "111111111111"})
+    assert [v.serial for v in LocalStateStore(path).history()] == [1]
+    assert main(["state", "import", str(orgformation), "--state", str(path)]) == 1
+    assert "already holds state" in capsys.readouterr().err
+    assert main(["state", "import", "--state", str(path)]) == 2
+    assert main(["state", "import", str(tmp_path / "missing.json"), "--state", str(path)]) == 2
+    assert "cannot read" in capsys.readouterr().err
