@@ -1106,15 +1106,21 @@ class S3StateStore:
     def _commit(self, current: dict[str, str | None], previous: State, new: State) -> None:
         from orgc.aws import PreconditionFailed
 
+        data = new.to_json()
         try:
             current["etag"] = self.provider.put_object(
                 self.bucket,
                 self.key,
-                new.to_json(),
+                data,
                 if_match=current["etag"],
                 if_none_match=current["etag"] is None,
             )
         except PreconditionFailed as error:
+            # A write that landed with its answer lost meets its own document on the retry.
+            found = self.provider.get_object(self.bucket, self.key)
+            if found is not None and found[0] == data:
+                current["etag"] = found[1]
+                return
             raise StateConflict(
                 f"state {self.describe()} changed underneath this run (serial "
                 f"{previous.serial} expected); run plan again"

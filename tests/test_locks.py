@@ -221,6 +221,30 @@ def test_a_lost_answer_to_the_lock_write_is_resolved_by_reading_the_lock_back(
     assert s3.read().accounts == {"A": "111111111111"}
 
 
+def test_every_lost_write_answer_is_resolved(
+    s3: S3StateStore, aws: AwsProvider, emulator: Emulator, clock: Clock
+) -> None:
+    with s3.lock("setup"):
+        pass
+    raw = boto3.client("s3", region_name="us-east-1", endpoint_url=emulator.endpoint)
+    landed: list[str] = []
+
+    def every_write_lands_answer_lost(params: dict[str, Any], **_: Any) -> None:
+        landed.append(params["Key"])
+        raw.put_object(Bucket=BUCKET, Key=params["Key"], Body=params["Body"])
+
+    aws.register_event_hook("before-parameter-build.s3.PutObject", every_write_lands_answer_lost)
+    with s3.lock("carol") as held:
+        held.write(State(accounts={"A": "111111111111"}))
+        clock.advance(5)
+        assert held._held.renew()  # type: ignore[union-attr]
+        held.write(State(accounts={"A": "111111111111", "B": "222222222222"}))
+    # Lock take, state, renewal, state, release: each landed, lost its answer, and was read back.
+    assert landed == [s3.lock_key, s3.key, s3.lock_key, s3.key, s3.lock_key]
+    assert s3.read().serial == 2
+    assert s3.lock_holder().status == "released"  # type: ignore[union-attr]
+
+
 # --- fencing -------------------------------------------------------------------------------
 
 
