@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "uninterrupted_apply_seconds": round(full, 1),
         "uninterrupted_apply_changes": changes,
         "killed_mid_run": sum(r.delay >= 0 for r in rounds),
+        "killed_exit_codes": dict(sorted(Counter(r.killed_exit for r in rounds).items())),
         "converged": sum(r.converged for r in rounds),
         "converged_on_first_rerun": sum(r.converged and r.reruns == 1 for r in rounds),
         "manual_steps": sum(r.manual_steps for r in rounds),

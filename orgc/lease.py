@@ -426,15 +426,18 @@ class HeldLock:
         if self._renewer is not None:
             self._renewer.join()
         with self._mutex:
+            now = _stamp(self._options.clock())
+            ours = replace(self.record, status=RELEASED, renewed=now, serial=self._serial)
+            if self._slot.swap(self._token, ours.to_json()) is not None:
+                return
+            # The record changed since this run last wrote it: release it only if it is still
+            # this run's (an unlock marked it broken), never a successor's.
             data, token = self._slot.read()
             current = LockRecord.from_json(data) if data is not None else None
             if current is None or current.id != self.record.id or current.status == RELEASED:
                 return
             released = replace(
-                current,
-                status=RELEASED,
-                renewed=_stamp(self._options.clock()),
-                serial=max(self._serial, current.serial),
+                current, status=RELEASED, renewed=now, serial=max(self._serial, current.serial)
             )
             self._slot.swap(token, released.to_json())
 

@@ -1174,7 +1174,7 @@ class S3StateStore:
         is no bucket yet (nothing to read). Raises `StateBucketRefused`."""
         if self._bucket_ready or (self._bucket_checked and not finish):
             return True
-        facts = self.provider.describe_bucket(self.bucket, self.region)
+        facts = self.provider.describe_bucket(self.bucket, self.region, setup=finish)
         if facts is None:
             if not finish:
                 return False
@@ -1192,8 +1192,8 @@ class S3StateStore:
                 f"state {self.describe()} is not kept in this bucket: " + "; ".join(refusals)
             )
         self._bucket_checked = True
-        missing = missing_bucket_settings(facts)
-        if missing and finish:
+        missing = missing_bucket_settings(facts) if finish else []
+        if missing:
             fixes = {
                 "versioning": self.provider.enable_bucket_versioning,
                 "default encryption": self.provider.enable_bucket_encryption,
@@ -1205,7 +1205,7 @@ class S3StateStore:
                 "W702",
                 f"finished the setup of state bucket {self.bucket}: {', '.join(missing)} added",
             )
-        self._bucket_ready = finish or not missing
+        self._bucket_ready = finish
         return True
 
     def _read_with_etag(self) -> tuple[State, str | None]:

@@ -38,9 +38,11 @@ class BucketFacts:
     `owned` is whether the bucket is among the caller's own buckets; for a bucket of another
     account the other facts are not read (they are that account's business) and stay at their
     defaults. `versioning` is "Enabled", "Suspended" or "" (never enabled). `public_access_block`
-    holds the four flags of the bucket's public access block, empty when it has none.
-    `public_grants` are the ACL permissions given to everyone or to any AWS user; `policy` is the
-    bucket policy document (None: no policy) and `policy_public` what S3 says of it.
+    holds the four flags of the bucket's public access block, None when it has none.
+    `public_grants` are the ACL permissions given to everyone or to any AWS user that S3 honours
+    (none while the block ignores public ACLs); `policy` is the bucket policy document (None: no
+    policy) and `policy_public` what S3 says of it (False while the block restricts public
+    policies).
     """
 
     owned: bool
@@ -105,42 +107,62 @@ class S3Verbs(ProviderCore):
         self.block_bucket_public_access(bucket, region)
         self.enable_bucket_encryption(bucket, region)
 
-    def describe_bucket(self, bucket: str, region: str) -> BucketFacts | None:
+    def describe_bucket(
+        self, bucket: str, region: str, *, setup: bool = True
+    ) -> BucketFacts | None:
         """How `bucket` is set up, or None when no bucket of that name exists.
 
+        Without `setup` the settings that only orgc's own setup makes (versioning, default
+        encryption) are not read and stay at their defaults: what may make the bucket unsafe to
+        read from (owner, public access, policy) is always read.
+
         Ownership is read from the caller's own bucket list (a bucket of another account can
-        still answer HeadBucket when its policy lets the caller in).
+        still answer HeadBucket when its policy lets the caller in). Public grants of the ACL
+        are read only where the public access block does not make S3 ignore them, and S3's
+        verdict on the policy only where the block does not restrict public policies: what S3
+        does not honour cannot make the bucket public.
         """
         s3 = self._s3(region)
-        owner = self.management_account_id()
-        try:
-            self._call(
-                "S3.HeadBucket", lambda: s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
-            )
-        except AwsError as error:
-            if error.code in _MISSING_BUCKET_CODES:
-                return None
-            if error.code not in {"403", "AccessDenied"}:
-                raise
-            # It exists (S3 says 403, not 404) but it is not the caller's.
-            return BucketFacts(owned=False)
         listed = self._call("S3.ListBuckets", lambda: s3.list_buckets(Prefix=bucket))
         if bucket not in {b.get("Name") for b in listed.get("Buckets", [])}:
+            owner = self.management_account_id()
+            try:
+                self._call(
+                    "S3.HeadBucket",
+                    lambda: s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner),
+                )
+            except AwsError as error:
+                if error.code in _MISSING_BUCKET_CODES:
+                    return None
+                if error.code not in {"403", "AccessDenied"}:
+                    raise
+            # It exists (S3 answers, or says 403 rather than 404) but it is not the caller's.
             return BucketFacts(owned=False)
-        versioning = self._call(
-            "S3.GetBucketVersioning", lambda: s3.get_bucket_versioning(Bucket=bucket)
-        )
-        encrypted = self._bucket_setting(
-            "S3.GetBucketEncryption",
-            lambda: s3.get_bucket_encryption(Bucket=bucket),
-            _NO_ENCRYPTION,
-        )
+        versioning: Any = {}
+        encrypted: Any = None
+        if setup:
+            versioning = self._call(
+                "S3.GetBucketVersioning", lambda: s3.get_bucket_versioning(Bucket=bucket)
+            )
+            encrypted = self._bucket_setting(
+                "S3.GetBucketEncryption",
+                lambda: s3.get_bucket_encryption(Bucket=bucket),
+                _NO_ENCRYPTION,
+            )
         block = self._bucket_setting(
             "S3.GetPublicAccessBlock",
             lambda: s3.get_public_access_block(Bucket=bucket),
             _NO_PUBLIC_ACCESS_BLOCK,
         )
-        acl = self._call("S3.GetBucketAcl", lambda: s3.get_bucket_acl(Bucket=bucket))
+        flags = (
+            {k: bool(v) for k, v in block["PublicAccessBlockConfiguration"].items()}
+            if block is not None
+            else None
+        )
+        grants: list[Any] = []
+        if not (flags or {}).get("IgnorePublicAcls"):
+            acl = self._call("S3.GetBucketAcl", lambda: s3.get_bucket_acl(Bucket=bucket))
+            grants = list(acl.get("Grants", []))
         policy = self._bucket_setting(
             "S3.GetBucketPolicy", lambda: s3.get_bucket_policy(Bucket=bucket), _NO_POLICY
         )
@@ -150,7 +172,7 @@ class S3Verbs(ProviderCore):
                 lambda: s3.get_bucket_policy_status(Bucket=bucket),
                 _NO_POLICY,
             )
-            if policy is not None
+            if policy is not None and not (flags or {}).get("RestrictPublicBuckets")
             else None
         )
         try:
@@ -163,15 +185,11 @@ class S3Verbs(ProviderCore):
             encrypted=bool(
                 encrypted and encrypted["ServerSideEncryptionConfiguration"].get("Rules")
             ),
-            public_access_block=(
-                {k: bool(v) for k, v in block["PublicAccessBlockConfiguration"].items()}
-                if block is not None
-                else None
-            ),
+            public_access_block=flags,
             public_grants=tuple(
                 sorted(
                     str(grant.get("Permission"))
-                    for grant in acl.get("Grants", [])
+                    for grant in grants
                     if grant.get("Grantee", {}).get("URI") in _PUBLIC_GROUPS
                 )
             ),
