@@ -1,7 +1,9 @@
 """`orgc` on the command line: parses arguments, calls the pipeline, maps outcomes to exit codes.
 
 Exit codes: 0 ok, 1 invalid input (or a plan that cannot be made), 2 usage (and, with
-`plan --detailed-exitcode`, "there are changes"), 3 apply failed, 4 a bug in orgc, 130 interrupted.
+`plan --detailed-exitcode`, "there are changes"), 3 apply failed, 4 a bug in orgc, 130 interrupted
+(SIGINT), 143 terminated (SIGTERM, as CI sends on cancel). Interrupted or terminated, a run lets
+the AWS calls in flight finish, records what finished, releases the state lock, and exits.
 """
 
 from __future__ import annotations
@@ -9,10 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -27,7 +33,7 @@ if TYPE_CHECKING:
 
     from orgc.apply import ApplyResult
     from orgc.aws import AwsProvider
-    from orgc.state import StateStore
+    from orgc.state import StateStore, StateVersion
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -36,6 +42,7 @@ EXIT_CHANGES = 2
 EXIT_APPLY_FAILED = 3
 EXIT_BUG = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report it
 
 STATE_DIR = Path(".orgc")
 
@@ -87,6 +94,16 @@ def _parser() -> argparse.ArgumentParser:
         "--state-bucket", help="S3 bucket for the state (default: orgc-state-<management id>)"
     )
 
+    locking = argparse.ArgumentParser(add_help=False)
+    locking.add_argument(
+        "--lock-timeout",
+        type=_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="wait this long for a state lock another run holds (30s, 5m, 1h; default: do not "
+        "wait); a lock whose run is gone or whose lease ran out is taken over at once",
+    )
+
     refresh = argparse.ArgumentParser(add_help=False)
     refresh.add_argument(
         "--refresh",
@@ -122,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
 
     apply = commands.add_parser(
         "apply",
-        parents=[inputs, aws, refresh],
+        parents=[inputs, aws, locking, refresh],
         help="make the changes (from the files or a saved plan)",
     )
     apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
@@ -154,19 +171,70 @@ def _parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser("emulator", help="the embedded AWS emulator on 127.0.0.1")
     emulator.add_argument("action", choices=("start", "stop", "status"))
 
-    state = commands.add_parser("state", parents=[aws], help="inspect or repair the state")
-    state.add_argument("action", choices=("show", "unlock", "import"))
-    state.add_argument("file", nargs="?", type=Path, help="OrgFormation state.json to import")
+    state = commands.add_parser(
+        "state", parents=[aws, locking], help="inspect, repair or restore the state"
+    )
+    state.add_argument("action", choices=("show", "unlock", "import", "history", "restore"))
+    state.add_argument(
+        "operand",
+        nargs="?",
+        metavar="FILE|VERSION",
+        help="import: the OrgFormation state.json; restore: a version `orgc state history` lists",
+    )
+    state.add_argument(
+        "--force",
+        action="store_true",
+        help="unlock or restore without asking (needed where there is no terminal)",
+    )
     return parser
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h)?")
+_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(text: str) -> float:
+    """Seconds in `30`, `30s`, `5m`, `1.5h`."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 5m or 1h")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: it unwinds exactly as Ctrl-C does (in-flight calls
+    finish, what finished is recorded, the lock is released)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    # A second SIGTERM must not interrupt the cleanup the first one started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Terminated
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach only the main thread; a caller in another one keeps its own
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _COMMANDS[args.command](args)
+        with _sigterm_unwinds():
+            return _COMMANDS[args.command](args)
     except _UsageError as error:
         print(f"orgc: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except _Terminated:
+        print("orgc: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("orgc: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -235,12 +303,18 @@ def _provider(args: argparse.Namespace) -> AwsProvider:
 
 
 def _store(args: argparse.Namespace, provider: AwsProvider) -> StateStore:
+    from orgc.lease import LockOptions
     from orgc.state import LocalStateStore, S3StateStore, default_state_bucket
 
+    options = LockOptions(timeout=getattr(args, "lock_timeout", 0.0), notify=_notice)
     if args.state is not None:
-        return LocalStateStore(args.state)
+        return LocalStateStore(args.state, lock_options=options)
     bucket = args.state_bucket or default_state_bucket(provider.management_account_id())
-    return S3StateStore(provider, bucket, region=args.region)
+    return S3StateStore(provider, bucket, region=args.region, lock_options=options)
+
+
+def _notice(diagnostic: Diagnostic) -> None:
+    print(diagnostic, file=sys.stderr)
 
 
 def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> int:
@@ -488,17 +562,31 @@ def _state(args: argparse.Namespace) -> int:
             sys.stdout.write(store.read().to_json().decode())
             return EXIT_OK
         if args.action == "unlock":
-            released = store.force_unlock()
+            return _unlock(args, store, lock_owner())
+        if args.action == "history":
+            _print_history(store.describe(), store.history())
+            return EXIT_OK
+        if args.operand is None:
+            what = (
+                "the OrgFormation state.json to import"
+                if args.action == "import"
+                else ("the version to restore (`orgc state history` lists them)")
+            )
+            raise _UsageError(f"state {args.action} needs {what}")
+        if args.action == "restore":
+            if not _confirmed(args, f"Restore version {args.operand} of {store.describe()}?"):
+                return EXIT_USAGE if not sys.stdin.isatty() else EXIT_OK
+            restored = store.restore(args.operand, lock_owner())
             print(
-                f"removed the lock on {store.describe()}"
-                if released
-                else f"{store.describe()} was not locked"
+                f"restored version {args.operand} of {store.describe()} as serial {restored.serial}"
             )
             return EXIT_OK
-        if args.file is None:
-            print("orgc: state import needs the OrgFormation state.json to import", file=sys.stderr)
-            return EXIT_USAGE
-        imported = import_orgformation_state(args.file.read_bytes(), origin=str(args.file))
+        path = Path(args.operand)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise _UsageError(f"cannot read {path}: {error.strerror}") from None
+        imported = import_orgformation_state(data, origin=str(path))
         with store.lock(lock_owner()) as locked:
             if locked.state.serial:
                 print(
@@ -507,7 +595,7 @@ def _state(args: argparse.Namespace) -> int:
                 )
                 return EXIT_INVALID
             locked.write(imported)
-        print(f"imported {args.file} into {store.describe()}")
+        print(f"imported {path} into {store.describe()}")
         return EXIT_OK
 
     return _with_aws(args, EXIT_INVALID, body)
@@ -534,6 +622,70 @@ def _show(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     sys.stdout.write(RENDERERS[args.format](saved))
     return EXIT_OK
+
+
+def _confirmed(args: argparse.Namespace, question: str) -> bool:
+    """--force, or 'yes' on a terminal; without a terminal and --force, say what is needed."""
+    if args.force:
+        return True
+    if not sys.stdin.isatty():
+        print(
+            f"orgc: state {args.action} asks for confirmation on a terminal; pass --force to "
+            f"{args.action} without asking",
+            file=sys.stderr,
+        )
+        return False
+    return input(f"{question} Only 'yes' is accepted: ").strip() == "yes"
+
+
+def _unlock(args: argparse.Namespace, store: StateStore, by: str) -> int:
+    from orgc.lease import BROKEN, RELEASED
+
+    holder = store.lock_holder()
+    if holder is not None and holder.status == RELEASED:
+        print(f"{store.describe()} was not locked")
+        return EXIT_OK
+    if holder is not None:
+        print(f"{store.describe()} is locked by {holder.holder()} since {holder.created}")
+        if holder.status == BROKEN:
+            print(f"it was unlocked already by {holder.broken_by}; the run is stopping")
+    if not _confirmed(args, "Unlock it?"):
+        return EXIT_USAGE if not sys.stdin.isatty() else EXIT_OK
+    outcome = store.force_unlock(by)
+    if outcome == "none":
+        print(f"{store.describe()} was not locked")
+    elif outcome == "released":
+        print(f"removed the lock on {store.describe()}")
+    else:
+        expires = holder.expires() if holder is not None else None
+        latest = f", at {expires.isoformat(timespec='seconds')} at the latest" if expires else ""
+        print(
+            f"unlocked {store.describe()}: the run holding it makes no further change in AWS "
+            f"and releases the lock at its next lease renewal; the lock is free once it has"
+            f"{latest} (another apply can wait for it with --lock-timeout)"
+        )
+    return EXIT_OK
+
+
+def _print_history(where: str, versions: Sequence[StateVersion]) -> None:
+    if not versions:
+        print(f"{where} has no stored versions")
+        return
+    rows = [("VERSION", "SERIAL", "TIME", "SIZE", "")]
+    for version in versions:
+        rows.append(
+            (
+                version.version,
+                "?" if version.serial is None else str(version.serial),
+                version.time,
+                f"{version.size:,} bytes",
+                "current" if version.current else "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+        print(("  ".join(cells) + "  " + row[4]).rstrip())
 
 
 _COMMANDS = {

@@ -192,6 +192,11 @@ CodeId = Literal[
     "E706",
     "E707",
     "E708",
+    "E709",
+    "E710",
+    # apply (W7xx)
+    "W701",
+    "W702",
 ]
 
 REGISTERED: frozenset[str] = frozenset(get_args(CodeId))

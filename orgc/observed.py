@@ -219,3 +219,39 @@ class LiveStackSet:
     settings: dict[str, Any]
     organizational_unit_ids: tuple[str, ...]  # the OU targets AWS keeps for the StackSet
     instances: tuple[LiveStackInstance, ...]
+
+
+# --- the state bucket ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BucketFacts:
+    """How a bucket is set up, as S3 reports it (no judgement: the state store decides).
+
+    `owned` is whether the bucket is among the caller's own buckets; for a bucket of another
+    account the other facts are not read (they are that account's business) and stay at their
+    defaults. `versioning` is "Enabled", "Suspended" or "" (never enabled). `public_access_block`
+    holds the four flags of the bucket's public access block, None when it has none.
+    `public_grants` are the ACL permissions given to everyone or to any AWS user that S3 honours
+    (none while the block ignores public ACLs); `policy` is the bucket policy document (None: no
+    policy) and `policy_public` what S3 says of it (False while the block restricts public
+    policies).
+    """
+
+    owned: bool
+    versioning: str = ""
+    encrypted: bool = False
+    public_access_block: dict[str, bool] | None = None
+    public_grants: tuple[str, ...] = ()
+    policy: dict[str, Any] | None = None
+    policy_public: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectVersion:
+    """One stored version of an object in a versioned bucket."""
+
+    version_id: str
+    last_modified: str  # ISO 8601, UTC
+    size: int
+    latest: bool

@@ -18,10 +18,12 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from orgc.observed import (
+    BucketFacts,
     InstanceTargets,
     LiveOrganization,
     LiveStack,
     LiveStackSet,
+    ObjectVersion,
     PasswordPolicySettings,
     Preferences,
     StackDeployment,
@@ -198,3 +200,27 @@ class Provider(Protocol):
         ...
 
     def delete_object(self, bucket: str, key: str) -> None: ...
+
+    def create_bucket(self, bucket: str, region: str) -> None:
+        """Create the bucket versioned, encrypted by default and with all public access
+        blocked."""
+        ...
+
+    def describe_bucket(
+        self, bucket: str, region: str, *, setup: bool = True
+    ) -> BucketFacts | None:
+        """How the bucket is set up (owner, public access, policy; with `setup` versioning and
+        encryption too), or None when no bucket of that name exists."""
+        ...
+
+    def enable_bucket_versioning(self, bucket: str, region: str) -> None: ...
+    def block_bucket_public_access(self, bucket: str, region: str) -> None: ...
+    def enable_bucket_encryption(self, bucket: str, region: str) -> None: ...
+
+    def list_object_versions(self, bucket: str, key: str) -> list[ObjectVersion]:
+        """The stored versions of an object, newest first."""
+        ...
+
+    def get_object_version(self, bucket: str, key: str, version_id: str) -> bytes | None:
+        """One stored version's body, or None when there is no such version."""
+        ...

@@ -26,9 +26,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeGuard
 
 from orgc.diagnostics import CodeId, Diagnostic, StageError
+from orgc.lease import (
+    HeldLock,
+    LockBusy,
+    LockLost,
+    LockOptions,
+    LockRecord,
+    LockSlot,
+    acquire,
+    break_lock,
+    exclusive,
+    read_record,
+)
 
 if TYPE_CHECKING:
     from orgc.aws import AwsProvider
+    from orgc.observed import BucketFacts
 
 STATE_FORMAT = "orgc-state"
 STATE_VERSION = 1
@@ -549,23 +562,77 @@ def _import_stacks(stacks: dict[str, Any], tracked: Any, origin: str) -> tuple[S
 
 # --- stores --------------------------------------------------------------------------------
 
+BACKUPS_KEPT = 20
+"""How many previous versions a local state file keeps beside it (`.orgc/backups/`)."""
+
+_HISTORY_LISTED = 50  # S3 versions `orgc state history` reads, newest first
+
+
+class StateLockLost(StateError):
+    """This run no longer holds the state lock (unlocked, taken over, or its lease ran out)."""
+
+    default_code = "E709"
+
+
+class StateBucketRefused(StateError):
+    """The state bucket belongs to another account, is public, or lets others in."""
+
+    default_code = "E710"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateVersion:
+    """One stored version of the state: an S3 object version, or a local backup.
+
+    `version` is what `orgc state restore` takes (the S3 version id; the serial of a local
+    backup); `serial` is None for a version that is not readable state.
+    """
+
+    version: str
+    serial: int | None
+    time: str
+    size: int
+    current: bool
+
 
 class LockedState:
     """The state as held under a store's lock, and the only way to write it.
 
     `state` is the document as read when the lock was taken, then as last written. `write`
-    stores a new document with `serial` one above the previous one (and the store's lineage, or
-    a new one for a first write) and returns exactly what was written.
+    stores a new document with a serial one above both the previous document's and the highest
+    serial the lock has seen written (so a serial never goes backwards, even over a document
+    replaced by an older one) and the store's lineage (a new one for a first write), and returns
+    exactly what was written. Every write is fenced by the lock: it is refused once the lock
+    is not this run's any more.
     """
 
-    def __init__(self, state: State, commit: Callable[[State, State], None]) -> None:
+    def __init__(
+        self,
+        state: State,
+        commit: Callable[[State, State], None],
+        *,
+        held: HeldLock | None = None,
+        floor: int = 0,
+    ) -> None:
         self._state = state
         self._commit = commit
+        self._held = held
+        self._floor = floor
         self._released = False
 
     @property
     def state(self) -> State:
         return self._state
+
+    def check_held(self) -> None:
+        """Raise `StateLockLost` unless this run still holds the lock; called before every
+        change apply makes in AWS, so a run whose lock was taken over changes nothing more."""
+        if self._held is None:
+            return
+        try:
+            self._held.check()
+        except LockLost as error:
+            raise StateLockLost(str(error)) from None
 
     def write(self, new: State) -> State:
         if self._released:
@@ -578,10 +645,17 @@ class LockedState:
             )
         written = replace(
             new,
-            serial=previous.serial + 1,
+            serial=max(previous.serial, self._floor) + 1,
             lineage=previous.lineage or new.lineage or uuid.uuid4().hex,
         )
+        if self._held is not None:
+            try:
+                self._held.check_state_write()
+            except LockLost as error:
+                raise StateLockLost(str(error)) from None
         self._commit(previous, written)
+        if self._held is not None:
+            self._held.note_serial(written.serial)
         self._state = written
         return written
 
@@ -601,54 +675,103 @@ class StateStore(Protocol):
         ...
 
     def lock(self, owner: str) -> contextlib.AbstractContextManager[LockedState]:
-        """Hold the lock for the `with` block; `StateLocked` if someone else holds it."""
+        """Hold the lock for the `with` block (taking over a stale one, waiting for a live one
+        as the store's lock options say); `StateLocked` if another run keeps it."""
         ...
 
-    def force_unlock(self) -> bool:
-        """Remove the lock whoever holds it; True if there was one."""
+    def lock_holder(self) -> LockRecord | None:
+        """The lock record as it is now (None: no lock record, or an unreadable one)."""
+        ...
+
+    def force_unlock(self, by: str) -> str:
+        """`orgc state unlock`: "none", "released" (free now) or "broken" (the holder was asked
+        to stop; free once it has, or its lease ran out); see `orgc.lease.break_lock`."""
+        ...
+
+    def history(self) -> tuple[StateVersion, ...]:
+        """The stored versions of the state, newest first."""
+        ...
+
+    def restore(self, version: str, owner: str) -> State:
+        """Write the content of `version` as a new version (under the lock); return it."""
         ...
 
 
-def _lock_record(owner: str) -> dict[str, Any]:
-    return {
-        "owner": owner,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        # Identifies this lock among all takes of it, so a run never releases a lock that was
-        # forced away from it and taken by another run.
-        "id": uuid.uuid4().hex,
-    }
-
-
-def _locked_message(where: str, holder: Mapping[str, Any] | None) -> str:
-    if holder is None:
-        who = "another run (the lock's details cannot be read)"
-    else:
-        who = (
-            f"{holder.get('owner', '?')} (pid {holder.get('pid', '?')} on "
-            f"{holder.get('host', '?')}) since {holder.get('created', '?')}"
-        )
-    return (
-        f"state {where} is locked by {who}; wait for that run to finish, or if it is gone, "
-        "remove the lock with `orgc state unlock`"
-    )
-
-
-def _parse_lock(data: bytes) -> dict[str, Any] | None:
+@contextlib.contextmanager
+def _held_state(
+    slot: LockSlot,
+    owner: str,
+    options: LockOptions,
+    *,
+    read: Callable[[], State],
+    commit: Callable[[State, State], None],
+    floor: Callable[[], int],
+    release_errors: tuple[type[Exception], ...],
+    older_ok: bool = False,
+) -> Iterator[LockedState]:
+    """The lock protocol both stores share: take, check the serial, renew, release."""
     try:
-        record = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return record if isinstance(record, dict) else None
+        held = acquire(slot, owner, options)
+    except LockBusy as error:
+        raise StateLocked(str(error)) from None
+    locked: LockedState | None = None
+    try:
+        state = read()
+        lowest = max(held.record.serial, floor())
+        if state.serial < lowest and not older_ok:
+            raise StateConflict(
+                f"state {slot.where()} has serial {state.serial}, but serial {lowest} was "
+                "written before: the document was replaced by an older one; `orgc state "
+                "history` lists the versions and `orgc state restore VERSION` brings one back"
+            )
+        held.start_renewing()
+        locked = LockedState(state, commit, held=held, floor=lowest)
+        yield locked
+    finally:
+        if locked is not None:
+            locked._release()
+        # A failure to release must not hide the error that ended the block; an unreleased
+        # lock runs out with its lease.
+        with contextlib.suppress(*release_errors):
+            held.release()
+
+
+class _LocalLockSlot:
+    """A lock file, swapped under a short OS lock on its directory."""
+
+    def __init__(self, path: Path, where: str) -> None:
+        self.path = path
+        self._where = where
+
+    def where(self) -> str:
+        return self._where
+
+    def read(self) -> tuple[bytes | None, object]:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None, None
+        return data, data
+
+    def swap(self, token: object, data: bytes) -> object | None:
+        with exclusive(str(self.path.parent)):
+            current, _ = self.read()
+            if current != token:
+                return None
+            _write_atomically(self.path, data)
+        return data
 
 
 class LocalStateStore:
-    """State in a local file; the lock is a sibling `<name>.lock` file created exclusively."""
+    """State in a local file; the lock is a sibling `<name>.lock` file; every version written
+    is also kept in `.orgc/backups/` beside it (the last `BACKUPS_KEPT`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, lock_options: LockOptions | None = None) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
+        self.backup_dir = path.parent / ".orgc" / "backups"
+        self.lock_options = lock_options or LockOptions()
+        self._slot = _LocalLockSlot(self.lock_path, str(path))
 
     def describe(self) -> str:
         return str(self.path)
@@ -662,55 +785,90 @@ class LocalStateStore:
             raise StateError(f"state {self.path} cannot be read: {error.strerror}") from error
         return State.from_json(data, origin=str(self.path))
 
-    @contextlib.contextmanager
-    def lock(self, owner: str) -> Iterator[LockedState]:
+    def lock(self, owner: str) -> contextlib.AbstractContextManager[LockedState]:
+        return self._lock(owner, older_ok=False)
+
+    def _lock(
+        self, owner: str, *, older_ok: bool
+    ) -> contextlib.AbstractContextManager[LockedState]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = _lock_record(owner)
-        try:
-            fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            raise StateLocked(_locked_message(str(self.path), self._holder())) from None
-        try:
-            with os.fdopen(fd, "wb") as lock_file:
-                lock_file.write(json.dumps(record, sort_keys=True).encode("utf-8"))
-                lock_file.flush()
-                os.fsync(lock_file.fileno())
-        except BaseException:
-            self.lock_path.unlink(missing_ok=True)
-            raise
-        locked: LockedState | None = None
-        try:
-            locked = LockedState(self.read(), self._commit)
-            yield locked
-        finally:
-            if locked is not None:
-                locked._release()
-            if (self._holder() or {}).get("id") == record["id"]:
-                self.lock_path.unlink(missing_ok=True)
+        return _held_state(
+            self._slot,
+            owner,
+            self.lock_options,
+            read=self.read,
+            commit=self._commit,
+            floor=lambda: max((serial for serial, _ in self._backups()), default=0),
+            release_errors=(OSError,),
+            older_ok=older_ok,
+        )
 
-    def force_unlock(self) -> bool:
-        try:
-            self.lock_path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+    def lock_holder(self) -> LockRecord | None:
+        return read_record(self._slot)
 
-    def _holder(self) -> dict[str, Any] | None:
+    def force_unlock(self, by: str) -> str:
+        if not self.path.parent.is_dir():
+            return "none"
+        return break_lock(self._slot, by, clock=self.lock_options.clock)
+
+    def history(self) -> tuple[StateVersion, ...]:
+        current = self.read().serial
+        versions = []
+        for serial, path in sorted(self._backups(), reverse=True):
+            stat = path.stat()
+            versions.append(
+                StateVersion(
+                    version=str(serial),
+                    serial=serial,
+                    time=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(
+                        timespec="seconds"
+                    ),
+                    size=stat.st_size,
+                    current=serial == current,
+                )
+            )
+        return tuple(versions)
+
+    def restore(self, version: str, owner: str) -> State:
+        found = dict(self._backups()).get(int(version)) if version.isdigit() else None
+        if found is None:
+            raise StateError(
+                f"state {self.path} has no backup {version!r}; `orgc state history` lists them"
+            )
+        old = State.from_json(found.read_bytes(), origin=str(found))
+        with self._lock(owner, older_ok=True) as locked:
+            return locked.write(old)
+
+    def _backups(self) -> list[tuple[int, Path]]:
+        prefix = f"{self.path.name}."
         try:
-            return _parse_lock(self.lock_path.read_bytes())
+            entries = list(self.backup_dir.iterdir())
         except OSError:
-            return None
+            return []
+        found = []
+        for entry in entries:
+            suffix = entry.name[len(prefix) :]
+            if entry.name.startswith(prefix) and suffix.isdigit():
+                found.append((int(suffix), entry))
+        return found
 
     def _commit(self, previous: State, new: State) -> None:
-        # Under the lock nobody else writes; a different serial on disk means the lock was forced
-        # away and someone wrote meanwhile.
+        # Under the lock nobody else writes; a different serial on disk means someone wrote
+        # without the lock meanwhile.
         on_disk = self.read()
         if on_disk.serial != previous.serial or on_disk.lineage != previous.lineage:
             raise StateConflict(
                 f"state {self.path} changed underneath this run (serial {on_disk.serial} on disk, "
                 f"{previous.serial} expected); run plan again"
             )
-        _write_atomically(self.path, new.to_json())
+        data = new.to_json()
+        _write_atomically(self.path, data)
+        # The backup comes second: a crash between the two leaves a version without a backup,
+        # never a backup newer than the state (which would read as a serial gone backwards).
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(self.backup_dir / f"{self.path.name}.{new.serial:08d}", data)
+        for _, old in sorted(self._backups())[:-BACKUPS_KEPT]:
+            old.unlink(missing_ok=True)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -755,12 +913,164 @@ def default_state_bucket(account_id: str) -> str:
     return f"orgc-state-{account_id}"
 
 
-class S3StateStore:
-    """State in an S3 object; the lock is a `<key>.lock` object written only if absent.
+# --- the state bucket ----------------------------------------------------------------------
 
-    The bucket is created (versioned, not public) on the first lock. Writes carry the ETag of
-    the version last read or written (or "must not exist" for the first write), so a writer that
-    slipped in meanwhile makes this run's write fail with `StateConflict` instead of being lost.
+
+def bucket_refusals(
+    facts: BucketFacts,
+    *,
+    bucket: str,
+    management_account_id: str,
+    organization_id: Callable[[], str],
+) -> list[str]:
+    """Why orgc must not keep state in this bucket (empty: it may).
+
+    The state names every account of the organization and its access roles: it stays in a
+    bucket of the management account that nobody outside the organization can read.
+    `organization_id` is asked only when the bucket has a policy.
+    """
+    if not facts.owned:
+        return [
+            f"bucket {bucket} belongs to another AWS account, not to the management account "
+            f"{management_account_id}; keep the state elsewhere with --state-bucket"
+        ]
+    refusals = []
+    if facts.public_grants:
+        refusals.append(
+            f"bucket {bucket} grants {', '.join(facts.public_grants)} to everyone in its ACL; "
+            "remove those grants (and check who read the bucket) or keep the state elsewhere "
+            "with --state-bucket"
+        )
+    if facts.policy_public:
+        refusals.append(
+            f"bucket {bucket} has a bucket policy that makes it public; remove that policy (and "
+            "check who read the bucket) or keep the state elsewhere with --state-bucket"
+        )
+    elif facts.policy is not None:
+        outside = _statements_beyond_organization(
+            facts.policy, management_account_id, organization_id()
+        )
+        if outside:
+            refusals.append(
+                f"bucket {bucket}'s policy allows principals outside the organization "
+                f"(statement {', '.join(outside)}); limit every Allow to the management account "
+                "or to aws:PrincipalOrgID, or remove the policy"
+            )
+    return refusals
+
+
+def _statements_beyond_organization(
+    policy: Mapping[str, Any], management_account_id: str, organization_id: str
+) -> list[str]:
+    statements = policy.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list):
+        return ["(unreadable)"]
+    own = {
+        management_account_id,
+        f"arn:aws:iam::{management_account_id}:root",
+    }
+    outside = []
+    for index, statement in enumerate(statements):
+        if not isinstance(statement, dict):
+            outside.append(f"#{index + 1}")
+            continue
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        aws = principal.get("AWS") if isinstance(principal, dict) else None
+        names = [aws] if isinstance(aws, str) else aws if isinstance(aws, list) else None
+        if (
+            isinstance(principal, dict)
+            and set(principal) == {"AWS"}
+            and names is not None
+            and set(names) <= own
+        ):
+            continue
+        if _limited_to(statement.get("Condition"), organization_id):
+            continue
+        outside.append(str(statement.get("Sid") or f"#{index + 1}"))
+    return outside
+
+
+def _limited_to(condition: object, organization_id: str) -> bool:
+    if not isinstance(condition, dict):
+        return False
+    for operator, tests in condition.items():
+        if operator not in {"StringEquals", "ForAnyValue:StringEquals"}:
+            continue
+        if not isinstance(tests, dict):
+            continue
+        for key, value in tests.items():
+            values = value if isinstance(value, list) else [value]
+            if key.lower() == "aws:principalorgid" and values == [organization_id]:
+                return True
+    return False
+
+
+def missing_bucket_settings(facts: BucketFacts) -> list[str]:
+    """The settings of an owned bucket that orgc's setup makes and that it lacks."""
+    missing = []
+    if facts.versioning != "Enabled":
+        missing.append("versioning")
+    if not facts.encrypted:
+        missing.append("default encryption")
+    block = facts.public_access_block or {}
+    if len(block) < 4 or not all(block.values()):
+        missing.append("public access block")
+    return missing
+
+
+class _S3LockSlot:
+    """A lock object, swapped with S3 conditional writes."""
+
+    def __init__(self, store: S3StateStore) -> None:
+        self._store = store
+
+    def where(self) -> str:
+        return self._store.describe()
+
+    def read(self) -> tuple[bytes | None, object]:
+        from orgc.aws import AwsError
+
+        store = self._store
+        try:
+            found = store.provider.get_object(store.bucket, store.lock_key)
+        except AwsError as error:
+            if error.code == "NoSuchBucket":
+                return None, None
+            raise
+        return (None, None) if found is None else found
+
+    def swap(self, token: object, data: bytes) -> object | None:
+        from orgc.aws import PreconditionFailed
+
+        store = self._store
+        try:
+            return store.provider.put_object(
+                store.bucket,
+                store.lock_key,
+                data,
+                if_match=token if isinstance(token, str) else None,
+                if_none_match=token is None,
+            )
+        except PreconditionFailed:
+            # The write may have landed and only its answer been lost, so that the retry found
+            # our own record in place: read it back before concluding that someone moved first.
+            current, etag = self.read()
+            return etag if current == data else None
+
+
+class S3StateStore:
+    """State in an S3 object; the lock is a `<key>.lock` object changed by conditional writes.
+
+    The bucket is checked on every use (owned by the management account, not public, a policy
+    limited to the organization) and finished on the first lock (created if missing; versioning,
+    default encryption and the public access block added where an interrupted setup left them
+    out). Writes carry the ETag of the version last read or written (or "must not exist" for the
+    first write), so a writer that slipped in meanwhile makes this run's write fail with
+    `StateConflict` instead of being lost.
     """
 
     def __init__(
@@ -770,13 +1080,17 @@ class S3StateStore:
         key: str = "state.json",
         *,
         region: str,
+        lock_options: LockOptions | None = None,
     ) -> None:
         self.provider = provider
         self.bucket = bucket
         self.key = key
         self.lock_key = f"{key}.lock"
         self.region = region
-        self._bucket_ensured = False
+        self.lock_options = lock_options or LockOptions()
+        self._slot = _S3LockSlot(self)
+        self._bucket_checked = False  # checked, may still lack settings
+        self._bucket_ready = False  # checked and finished
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
@@ -785,84 +1099,144 @@ class S3StateStore:
         state, _ = self._read_with_etag()
         return state
 
-    @contextlib.contextmanager
-    def lock(self, owner: str) -> Iterator[LockedState]:
-        # Imported here, not at the top: the S3 store is the one part of this module that needs
-        # the provider, and planning with a local store must not load boto3.
-        from orgc.aws import AwsError, PreconditionFailed
+    def lock(self, owner: str) -> contextlib.AbstractContextManager[LockedState]:
+        return self._lock(owner, older_ok=False)
 
-        if not self._bucket_ensured:
-            self.provider.ensure_bucket(self.bucket, self.region)
-            self._bucket_ensured = True
-        record = _lock_record(owner)
-        body = json.dumps(record, sort_keys=True).encode("utf-8")
+    def _lock(
+        self, owner: str, *, older_ok: bool
+    ) -> contextlib.AbstractContextManager[LockedState]:
+        from orgc.aws import AwsError
+
+        self._prepare_bucket(finish=True)
+        current: dict[str, str | None] = {}
+
+        def read() -> State:
+            state, current["etag"] = self._read_with_etag()
+            return state
+
+        return _held_state(
+            self._slot,
+            owner,
+            self.lock_options,
+            read=read,
+            commit=lambda previous, new: self._commit(current, previous, new),
+            floor=lambda: 0,
+            release_errors=(AwsError,),
+            older_ok=older_ok,
+        )
+
+    def _commit(self, current: dict[str, str | None], previous: State, new: State) -> None:
+        from orgc.aws import PreconditionFailed
+
+        data = new.to_json()
         try:
-            self.provider.put_object(self.bucket, self.lock_key, body, if_none_match=True)
-        except PreconditionFailed:
-            raise StateLocked(_locked_message(self.describe(), self._holder())) from None
-        locked: LockedState | None = None
-        try:
-            state, etag = self._read_with_etag()
-            current = {"etag": etag}
+            current["etag"] = self.provider.put_object(
+                self.bucket,
+                self.key,
+                data,
+                if_match=current["etag"],
+                if_none_match=current["etag"] is None,
+            )
+        except PreconditionFailed as error:
+            # A write that landed with its answer lost meets its own document on the retry.
+            found = self.provider.get_object(self.bucket, self.key)
+            if found is not None and found[0] == data:
+                current["etag"] = found[1]
+                return
+            raise StateConflict(
+                f"state {self.describe()} changed underneath this run (serial "
+                f"{previous.serial} expected); run plan again"
+            ) from error
 
-            def commit(previous: State, new: State) -> None:
-                try:
-                    current["etag"] = self.provider.put_object(
-                        self.bucket,
-                        self.key,
-                        new.to_json(),
-                        if_match=current["etag"],
-                        if_none_match=current["etag"] is None,
-                    )
-                except PreconditionFailed as error:
-                    raise StateConflict(
-                        f"state {self.describe()} changed underneath this run (serial "
-                        f"{previous.serial} expected); run plan again"
-                    ) from error
+    def lock_holder(self) -> LockRecord | None:
+        self._prepare_bucket(finish=False)
+        return read_record(self._slot)
 
-            locked = LockedState(state, commit)
-            yield locked
-        finally:
-            if locked is not None:
-                locked._release()
-            # Release only our own lock: after a forced unlock another run may hold it now.
-            # A failure to release must not hide the error that ended the block.
-            with contextlib.suppress(AwsError):
-                if (self._holder() or {}).get("id") == record["id"]:
-                    self.provider.delete_object(self.bucket, self.lock_key)
+    def force_unlock(self, by: str) -> str:
+        if not self._prepare_bucket(finish=False):
+            return "none"
+        return break_lock(self._slot, by, clock=self.lock_options.clock)
 
-    def force_unlock(self) -> bool:
-        if self._lock_object() is None:
-            return False
-        self.provider.delete_object(self.bucket, self.lock_key)
+    def history(self) -> tuple[StateVersion, ...]:
+        if not self._prepare_bucket(finish=False):
+            return ()
+        versions = []
+        for version in self.provider.list_object_versions(self.bucket, self.key)[:_HISTORY_LISTED]:
+            data = self.provider.get_object_version(self.bucket, self.key, version.version_id)
+            serial: int | None = None
+            if data is not None:
+                with contextlib.suppress(StateError):
+                    serial = State.from_json(data, origin=self.describe()).serial
+            versions.append(
+                StateVersion(
+                    version=version.version_id,
+                    serial=serial,
+                    time=version.last_modified,
+                    size=version.size,
+                    current=version.latest,
+                )
+            )
+        return tuple(versions)
+
+    def restore(self, version: str, owner: str) -> State:
+        data = None
+        if self._prepare_bucket(finish=False):
+            data = self.provider.get_object_version(self.bucket, self.key, version)
+        if data is None:
+            raise StateError(
+                f"state {self.describe()} has no version {version!r}; `orgc state history` "
+                "lists them"
+            )
+        old = State.from_json(data, origin=f"{self.describe()} version {version}")
+        with self._lock(owner, older_ok=True) as locked:
+            return locked.write(old)
+
+    def _prepare_bucket(self, *, finish: bool) -> bool:
+        """Check the bucket (and with `finish`, create or finish its setup); False when there
+        is no bucket yet (nothing to read). Raises `StateBucketRefused`."""
+        if self._bucket_ready or (self._bucket_checked and not finish):
+            return True
+        facts = self.provider.describe_bucket(self.bucket, self.region, setup=finish)
+        if facts is None:
+            if not finish:
+                return False
+            self.provider.create_bucket(self.bucket, self.region)
+            self._bucket_checked = self._bucket_ready = True
+            return True
+        refusals = bucket_refusals(
+            facts,
+            bucket=self.bucket,
+            management_account_id=self.provider.management_account_id(),
+            organization_id=lambda: self.provider.organization_identity()[0],
+        )
+        if refusals:
+            raise StateBucketRefused(
+                f"state {self.describe()} is not kept in this bucket: " + "; ".join(refusals)
+            )
+        self._bucket_checked = True
+        missing = missing_bucket_settings(facts) if finish else []
+        if missing:
+            fixes = {
+                "versioning": self.provider.enable_bucket_versioning,
+                "default encryption": self.provider.enable_bucket_encryption,
+                "public access block": self.provider.block_bucket_public_access,
+            }
+            for setting in missing:
+                fixes[setting](self.bucket, self.region)
+            self.lock_options.notify(
+                Diagnostic(
+                    "W702",
+                    f"finished the setup of state bucket {self.bucket}: {', '.join(missing)} added",
+                )
+            )
+        self._bucket_ready = finish
         return True
 
     def _read_with_etag(self) -> tuple[State, str | None]:
-        from orgc.aws import AwsError
-
-        try:
-            found = self.provider.get_object(self.bucket, self.key)
-        except AwsError as error:
-            # Before the first lock the bucket does not exist yet: no state.
-            if error.code == "NoSuchBucket":
-                return State(), None
-            raise
+        if not self._prepare_bucket(finish=False):
+            return State(), None
+        found = self.provider.get_object(self.bucket, self.key)
         if found is None:
             return State(), None
         data, etag = found
         return State.from_json(data, origin=self.describe()), etag
-
-    def _lock_object(self) -> bytes | None:
-        from orgc.aws import AwsError
-
-        try:
-            found = self.provider.get_object(self.bucket, self.lock_key)
-        except AwsError as error:
-            if error.code == "NoSuchBucket":
-                return None
-            raise
-        return found[0] if found is not None else None
-
-    def _holder(self) -> dict[str, Any] | None:
-        data = self._lock_object()
-        return _parse_lock(data) if data is not None else None

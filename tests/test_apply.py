@@ -24,10 +24,12 @@ from orgc.aws import AwsProvider
 from orgc.cli import main
 from orgc.emulator import Emulator
 from orgc.observed import (
+    BucketFacts,
     InstanceTargets,
     LiveOrganization,
     LiveStack,
     LiveStackSet,
+    ObjectVersion,
     PasswordPolicySettings,
     Preferences,
     StackDeployment,
@@ -289,6 +291,32 @@ class RecordingProvider:
     def delete_object(self, bucket: str, key: str) -> None:
         self._call("delete_object", bucket, key)
 
+    def create_bucket(self, bucket: str, region: str) -> None:
+        self._call("create_bucket", bucket, region)
+
+    def describe_bucket(
+        self, bucket: str, region: str, *, setup: bool = True
+    ) -> BucketFacts | None:
+        self._call("describe_bucket", bucket, region)
+        return None
+
+    def enable_bucket_versioning(self, bucket: str, region: str) -> None:
+        self._call("enable_bucket_versioning", bucket, region)
+
+    def block_bucket_public_access(self, bucket: str, region: str) -> None:
+        self._call("block_bucket_public_access", bucket, region)
+
+    def enable_bucket_encryption(self, bucket: str, region: str) -> None:
+        self._call("enable_bucket_encryption", bucket, region)
+
+    def list_object_versions(self, bucket: str, key: str) -> list[ObjectVersion]:
+        self._call("list_object_versions", bucket, key)
+        return []
+
+    def get_object_version(self, bucket: str, key: str, version_id: str) -> bytes | None:
+        self._call("get_object_version", bucket, key, version_id)
+        return None
+
     def describe_stack_set(self, name: str) -> LiveStackSet | None:
         self._call("describe_stack_set", name)
         return None
@@ -318,6 +346,9 @@ class RecordingProvider:
 
     def delete_stack_set(self, name: str) -> None:
         self._call("delete_stack_set", name)
+
+    def check_held(self) -> None:
+        pass
 
 
 def _plan(*changes: Change, groups: dict[str, Group] | None = None) -> Plan:

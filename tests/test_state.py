@@ -319,7 +319,11 @@ def test_local_lock_is_exclusive(local: LocalStateStore) -> None:
 def test_local_lock_is_released_on_error(local: LocalStateStore) -> None:
     with pytest.raises(RuntimeError, match="boom"), local.lock("alice"):
         raise RuntimeError("boom")
-    assert not local.lock_path.exists()
+    holder = local.lock_holder()
+    assert holder is not None
+    assert (holder.owner, holder.status, holder.generation) == ("alice", "released", 1)
+    with local.lock("bob"):
+        assert local.lock_holder().generation == 2  # type: ignore[union-attr]
 
 
 def test_a_crash_during_the_write_leaves_the_old_document(
@@ -332,37 +336,28 @@ def test_a_crash_during_the_write_leaves_the_old_document(
     def crash(source: str, destination: str) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="disk gone"), local.lock("alice") as held:
-        held.write(State(accounts={"B": "222222222222"}))
+    with local.lock("alice") as held:
+        monkeypatch.setattr(os, "replace", crash)
+        with pytest.raises(OSError, match="disk gone"):
+            held.write(State(accounts={"B": "222222222222"}))
+        monkeypatch.undo()
     assert local.path.read_bytes() == before
-    assert sorted(p.name for p in local.path.parent.iterdir()) == [local.path.name]
+    assert sorted(p.name for p in local.path.parent.iterdir()) == [
+        ".orgc",
+        local.path.name,
+        local.lock_path.name,
+    ]
 
 
-def test_a_writer_behind_a_forced_unlock_conflicts(local: LocalStateStore) -> None:
-    with local.lock("alice") as alice:
-        assert local.force_unlock()
-        with local.lock("bob") as bob:
-            bob.write(State(accounts={"B": "222222222222"}))
-            with pytest.raises(StateConflict) as raised:
-                alice.write(State(accounts={"A": "111111111111"}))
-            assert raised.value.code == "E703"
-        # Bob released his own lock; Alice's exit must not touch a lock that is not hers.
-        with local.lock("carol"):
-            pass
-    assert local.read().accounts == {"B": "222222222222"}
-
-
-def test_alice_does_not_release_a_lock_taken_after_hers_was_forced(
+def test_a_writer_without_the_lock_makes_the_holders_write_conflict(
     local: LocalStateStore,
 ) -> None:
-    with local.lock("alice"):
-        local.force_unlock()
-        bob = local.lock("bob")
-        bob.__enter__()
-    assert local.lock_path.exists()
-    bob.__exit__(None, None, None)
-    assert not local.lock_path.exists()
+    with local.lock("alice") as alice:
+        alice.write(State(accounts={"A": "111111111111"}))
+        local.path.write_bytes(State(serial=5, lineage=alice.state.lineage).to_json())
+        with pytest.raises(StateConflict) as raised:
+            alice.write(State(accounts={"B": "222222222222"}))
+        assert raised.value.code == "E703"
 
 
 def test_a_write_from_another_lineage_conflicts(local: LocalStateStore) -> None:
@@ -379,10 +374,15 @@ def test_writing_after_the_lock_is_released_is_a_bug(local: LocalStateStore) -> 
         held.write(State())
 
 
-def test_force_unlock_reports_whether_there_was_a_lock(local: LocalStateStore) -> None:
-    assert not local.force_unlock()
+def test_force_unlock_reports_what_it_did(local: LocalStateStore) -> None:
+    assert local.force_unlock("carol") == "none"
     with local.lock("alice"):
-        assert local.force_unlock()
+        # Alice's process is alive: she is asked to stop, the lock is not simply gone.
+        assert local.force_unlock("carol") == "broken"
+        holder = local.lock_holder()
+        assert holder is not None
+        assert (holder.status, holder.broken_by) == ("broken", "carol")
+    assert local.force_unlock("carol") == "none"  # Alice released it on her way out
 
 
 def test_an_unreadable_local_document_is_reported(local: LocalStateStore) -> None:
@@ -408,7 +408,8 @@ def test_default_bucket_name() -> None:
 
 def test_s3_store_before_the_first_lock_reads_empty_state(s3_store: S3StateStore) -> None:
     assert s3_store.read() == State()
-    assert not s3_store.force_unlock()
+    assert s3_store.force_unlock("carol") == "none"
+    assert s3_store.history() == ()
     assert s3_store.describe() == "s3://orgc-state-123456789012/state.json"
 
 
@@ -418,7 +419,9 @@ def test_s3_store_writes_under_its_lock(s3_store: S3StateStore, aws: AwsProvider
         second = held.write(State(accounts={"A": "111111111111", "B": "222222222222"}))
     assert (first.serial, second.serial, second.lineage) == (1, 2, first.lineage)
     assert s3_store.read() == second
-    assert aws.get_object(s3_store.bucket, s3_store.lock_key) is None
+    holder = s3_store.lock_holder()
+    assert holder is not None
+    assert (holder.status, holder.serial) == ("released", 2)
     with s3_store.lock("bob") as held:
         assert held.state == second
 
@@ -437,7 +440,7 @@ def test_s3_lock_is_exclusive_and_names_the_holder(s3_store: S3StateStore) -> No
 def test_s3_lock_is_released_on_error(s3_store: S3StateStore, aws: AwsProvider) -> None:
     with pytest.raises(RuntimeError, match="boom"), s3_store.lock("alice"):
         raise RuntimeError("boom")
-    assert aws.get_object(s3_store.bucket, s3_store.lock_key) is None
+    assert s3_store.lock_holder().status == "released"  # type: ignore[union-attr]
 
 
 def test_s3_write_over_a_changed_document_conflicts(
@@ -463,11 +466,12 @@ def test_s3_first_write_conflicts_with_a_document_that_appeared(
 
 def test_s3_force_unlock(s3_store: S3StateStore, aws: AwsProvider) -> None:
     with s3_store.lock("alice"):
-        assert s3_store.force_unlock()
-        with s3_store.lock("bob"):
+        assert s3_store.force_unlock("carol") == "broken"
+        with pytest.raises(StateLocked, match="being stopped"), s3_store.lock("bob"):
             pass
-    assert not s3_store.force_unlock()
-    assert aws.get_object(s3_store.bucket, s3_store.lock_key) is None
+    assert s3_store.force_unlock("carol") == "none"
+    with s3_store.lock("bob"):
+        pass
 
 
 def test_s3_lock_creates_the_bucket_once(s3_store: S3StateStore, aws: AwsProvider) -> None:

@@ -59,6 +59,7 @@ def _run_change(run: Run, change: Change) -> None:
     handler = HANDLERS.get((change.kind, change.action))
     if handler is None:
         raise RuntimeError(f"no handler for {change.kind} {change.action}")
+    run.writer.check_held()  # fencing: no AWS change once the lock was taken over
     handler(run, change)
 
 

@@ -40,6 +40,7 @@ class StateWriter(Protocol):
     @property
     def state(self) -> State: ...
     def write(self, new: State) -> State: ...
+    def check_held(self) -> None: ...  # raises once the state lock is not this run's any more
 
 
 class Run:

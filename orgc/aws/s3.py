@@ -3,10 +3,12 @@ CloudFormation templates too large to send inline."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import json
+from typing import TYPE_CHECKING, Any, cast
 
 from orgc.aws.errors import AwsError, PreconditionFailed
 from orgc.aws.session import ProviderCore
+from orgc.observed import BucketFacts, ObjectVersion
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.literals import BucketLocationConstraintType
@@ -17,6 +19,16 @@ if TYPE_CHECKING:
 _PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 _MISSING_BUCKET_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
 _MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
+# What S3 answers for a bucket setting that was never made.
+_NO_ENCRYPTION = "ServerSideEncryptionConfigurationNotFoundError"
+_NO_PUBLIC_ACCESS_BLOCK = "NoSuchPublicAccessBlockConfiguration"
+_NO_POLICY = "NoSuchBucketPolicy"
+_PUBLIC_GROUPS = frozenset(
+    {
+        "http://acs.amazonaws.com/groups/global/AllUsers",
+        "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+    }
+)
 
 
 class S3Verbs(ProviderCore):
@@ -35,6 +47,11 @@ class S3Verbs(ProviderCore):
                 raise
         else:
             return
+        self.create_bucket(bucket, region)
+
+    def create_bucket(self, bucket: str, region: str) -> None:
+        """Create `bucket` versioned, encrypted by default and with all public access blocked."""
+        s3 = self._s3(region)
         try:
             if region == "us-east-1":
                 # us-east-1 is S3's default location and refuses it as an explicit constraint.
@@ -53,12 +70,120 @@ class S3Verbs(ProviderCore):
             # the settings below are idempotent.
             if error.code != "BucketAlreadyOwnedByYou":
                 raise
+        self.enable_bucket_versioning(bucket, region)
+        self.block_bucket_public_access(bucket, region)
+        self.enable_bucket_encryption(bucket, region)
+
+    def describe_bucket(
+        self, bucket: str, region: str, *, setup: bool = True
+    ) -> BucketFacts | None:
+        """How `bucket` is set up, or None when no bucket of that name exists.
+
+        Without `setup` the settings that only orgc's own setup makes (versioning, default
+        encryption) are not read and stay at their defaults: what may make the bucket unsafe to
+        read from (owner, public access, policy) is always read.
+
+        Ownership is read from the caller's own bucket list (a bucket of another account can
+        still answer HeadBucket when its policy lets the caller in). Public grants of the ACL
+        are read only where the public access block does not make S3 ignore them, and S3's
+        verdict on the policy only where the block does not restrict public policies: what S3
+        does not honour cannot make the bucket public.
+        """
+        s3 = self._s3(region)
+        listed = self._call("S3.ListBuckets", lambda: s3.list_buckets(Prefix=bucket))
+        if bucket not in {b.get("Name") for b in listed.get("Buckets", [])}:
+            owner = self.management_account_id()
+            try:
+                self._call(
+                    "S3.HeadBucket",
+                    lambda: s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner),
+                )
+            except AwsError as error:
+                if error.code in _MISSING_BUCKET_CODES:
+                    return None
+                if error.code not in {"403", "AccessDenied"}:
+                    raise
+            # It exists (S3 answers, or says 403 rather than 404) but it is not the caller's.
+            return BucketFacts(owned=False)
+        versioning: Any = {}
+        encrypted: Any = None
+        if setup:
+            versioning = self._call(
+                "S3.GetBucketVersioning", lambda: s3.get_bucket_versioning(Bucket=bucket)
+            )
+            encrypted = self._bucket_setting(
+                "S3.GetBucketEncryption",
+                lambda: s3.get_bucket_encryption(Bucket=bucket),
+                _NO_ENCRYPTION,
+            )
+        block = self._bucket_setting(
+            "S3.GetPublicAccessBlock",
+            lambda: s3.get_public_access_block(Bucket=bucket),
+            _NO_PUBLIC_ACCESS_BLOCK,
+        )
+        flags = (
+            {k: bool(v) for k, v in block["PublicAccessBlockConfiguration"].items()}
+            if block is not None
+            else None
+        )
+        grants: list[Any] = []
+        if not (flags or {}).get("IgnorePublicAcls"):
+            acl = self._call("S3.GetBucketAcl", lambda: s3.get_bucket_acl(Bucket=bucket))
+            grants = list(acl.get("Grants", []))
+        policy = self._bucket_setting(
+            "S3.GetBucketPolicy", lambda: s3.get_bucket_policy(Bucket=bucket), _NO_POLICY
+        )
+        status = (
+            self._bucket_setting(
+                "S3.GetBucketPolicyStatus",
+                lambda: s3.get_bucket_policy_status(Bucket=bucket),
+                _NO_POLICY,
+            )
+            if policy is not None and not (flags or {}).get("RestrictPublicBuckets")
+            else None
+        )
+        try:
+            document = json.loads(policy["Policy"]) if policy is not None else None
+        except ValueError:
+            document = {"unreadable": policy["Policy"] if policy is not None else ""}
+        return BucketFacts(
+            owned=True,
+            versioning=str(versioning.get("Status", "")),
+            encrypted=bool(
+                encrypted and encrypted["ServerSideEncryptionConfiguration"].get("Rules")
+            ),
+            public_access_block=flags,
+            public_grants=tuple(
+                sorted(
+                    str(grant.get("Permission"))
+                    for grant in grants
+                    if grant.get("Grantee", {}).get("URI") in _PUBLIC_GROUPS
+                )
+            ),
+            policy=document if isinstance(document, dict) else None,
+            policy_public=bool(status and status["PolicyStatus"].get("IsPublic")),
+        )
+
+    def _bucket_setting(self, operation: str, request: Any, missing_code: str) -> Any:
+        """The answer of a bucket-setting read, or None when the setting was never made."""
+        try:
+            return self._call(operation, request)
+        except AwsError as error:
+            if error.code == missing_code:
+                return None
+            raise
+
+    def enable_bucket_versioning(self, bucket: str, region: str) -> None:
+        s3 = self._s3(region)
         self._call(
             "S3.PutBucketVersioning",
             lambda: s3.put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
             ),
         )
+
+    def block_bucket_public_access(self, bucket: str, region: str) -> None:
+        s3 = self._s3(region)
         self._call(
             "S3.PutPublicAccessBlock",
             lambda: s3.put_public_access_block(
@@ -71,6 +196,57 @@ class S3Verbs(ProviderCore):
                 },
             ),
         )
+
+    def enable_bucket_encryption(self, bucket: str, region: str) -> None:
+        """Default encryption with S3-managed keys (SSE-S3)."""
+        s3 = self._s3(region)
+        self._call(
+            "S3.PutBucketEncryption",
+            lambda: s3.put_bucket_encryption(
+                Bucket=bucket,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                },
+            ),
+        )
+
+    def list_object_versions(self, bucket: str, key: str) -> list[ObjectVersion]:
+        """Every stored version of `key` (not its delete markers), newest first."""
+        s3 = self._s3(self._region)
+        versions: list[ObjectVersion] = []
+        paginator = s3.get_paginator("list_object_versions")
+
+        def read() -> None:
+            for page in paginator.paginate(Bucket=bucket, Prefix=key):
+                for entry in page.get("Versions", []):
+                    if entry.get("Key") != key:
+                        continue
+                    versions.append(
+                        ObjectVersion(
+                            version_id=str(entry.get("VersionId")),
+                            last_modified=entry["LastModified"].isoformat(timespec="seconds"),
+                            size=int(entry.get("Size", 0)),
+                            latest=bool(entry.get("IsLatest")),
+                        )
+                    )
+
+        self._call("S3.ListObjectVersions", read)
+        return versions  # S3 lists the versions of a key newest first
+
+    def get_object_version(self, bucket: str, key: str, version_id: str) -> bytes | None:
+        """The body of one version of an object, or None when there is no such version."""
+        s3 = self._s3(self._region)
+
+        def read() -> bytes:
+            response = s3.get_object(Bucket=bucket, Key=key, VersionId=version_id)
+            return response["Body"].read()
+
+        try:
+            return self._call("S3.GetObject", read)
+        except AwsError as error:
+            if error.code in {"NoSuchKey", "NoSuchVersion", "InvalidArgument", "404"}:
+                return None
+            raise
 
     def get_object(self, bucket: str, key: str) -> tuple[bytes, str] | None:
         """(body, ETag) of an object, or None when the key does not exist.

@@ -36,6 +36,7 @@ from typing import Any
 from orgc.aws import PreconditionFailed
 from orgc.observed import (
     SERVICE_CONTROL_POLICY,
+    BucketFacts,
     InstanceTargets,
     LiveAccount,
     LiveOrganization,
@@ -45,6 +46,7 @@ from orgc.observed import (
     LiveStack,
     LiveStackInstance,
     LiveStackSet,
+    ObjectVersion,
     PasswordPolicySettings,
     Preferences,
     StackDeployment,
@@ -182,6 +184,7 @@ class FakeAws:
         self.stacks: dict[tuple[str, str], dict[str, FakeStack]] = {}
         self.ssm: dict[tuple[str, str], dict[str, str]] = {}  # (account, region) → name → value
         self.buckets: dict[str, dict[str, bytes]] = {}
+        self.versions: dict[tuple[str, str], list[bytes]] = {}  # every body put, oldest first
         self.stack_sets: dict[str, FakeStackSet] = {}
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -824,10 +827,62 @@ class FakeAws:
 
     # --- S3 -------------------------------------------------------------------------------------
 
-    def create_bucket(self, bucket: str) -> None:
-        """A bucket, as a test's setup makes one (orgc does not create buckets for objects)."""
+    def create_bucket(self, bucket: str, region: str = "us-east-1") -> None:
+        """A bucket of the management account, versioned, encrypted and not public (as orgc's
+        state bucket is made; a test's setup makes the buckets objects are copied to too)."""
         with self._lock:
+            self._count("create_bucket")
             self.buckets.setdefault(bucket, {})
+
+    def describe_bucket(
+        self, bucket: str, region: str, *, setup: bool = True
+    ) -> BucketFacts | None:
+        with self._lock:
+            self._count("describe_bucket")
+            if bucket not in self.buckets:
+                return None
+            blocked = dict.fromkeys(
+                (
+                    "BlockPublicAcls",
+                    "IgnorePublicAcls",
+                    "BlockPublicPolicy",
+                    "RestrictPublicBuckets",
+                ),
+                True,
+            )
+            return BucketFacts(
+                owned=True, versioning="Enabled", encrypted=True, public_access_block=blocked
+            )
+
+    def enable_bucket_versioning(self, bucket: str, region: str) -> None:
+        self._count("enable_bucket_versioning")  # every fake bucket keeps its versions
+
+    def block_bucket_public_access(self, bucket: str, region: str) -> None:
+        self._count("block_bucket_public_access")  # no fake bucket is public
+
+    def enable_bucket_encryption(self, bucket: str, region: str) -> None:
+        self._count("enable_bucket_encryption")  # every fake bucket is encrypted
+
+    def list_object_versions(self, bucket: str, key: str) -> list[ObjectVersion]:
+        with self._lock:
+            self._count("list_object_versions")
+            stored = self.versions.get((bucket, key), [])
+            return [
+                ObjectVersion(
+                    version_id=str(number),
+                    last_modified=f"2026-01-01T00:00:{number % 60:02d}Z",
+                    size=len(body),
+                    latest=number == len(stored),
+                )
+                for number, body in reversed(list(enumerate(stored, start=1)))
+            ]
+
+    def get_object_version(self, bucket: str, key: str, version_id: str) -> bytes | None:
+        with self._lock:
+            self._count("get_object_version")
+            stored = self.versions.get((bucket, key), [])
+            number = int(version_id) if version_id.isdigit() else 0
+            return stored[number - 1] if 1 <= number <= len(stored) else None
 
     def _put(self, operation: str, bucket: str, key: str, body: bytes) -> str:
         objects = self.buckets.get(bucket)
@@ -836,6 +891,7 @@ class FakeAws:
                 operation, "NoSuchBucket", f"The specified bucket does not exist: {bucket}"
             )
         objects[key] = body
+        self.versions.setdefault((bucket, key), []).append(body)
         return _etag(body)
 
     def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str:

@@ -16,3 +16,6 @@ class MemoryWriter:
         self.state = new
         self.writes += 1
         return new
+
+    def check_held(self) -> None:
+        """Nothing can take an in-memory state away from the run."""
