@@ -728,6 +728,35 @@ CODES: dict[str, Code] = {
         "The run stopped before every change was made; what was done is recorded. Run plan and "
         "apply again to finish.",
     ),
+    # --- init -----------------------------------------------------------------------------
+    "E801": Code(
+        "file exists",
+        "`orgc init` writes organization.yml, policy documents and pipeline files, and never "
+        "over a file that exists. Move the file away, or pass --force to replace it.",
+    ),
+    "E802": Code(
+        "state exists",
+        "`orgc init` records the ids of the organization it read in a new state, and never over "
+        "a state that holds an organization already. Pass --force to replace the organization's "
+        "ids in it (its stack records are kept), or use another --state file or bucket.",
+    ),
+    "W801": Code(
+        "account not active",
+        "The account is suspended or being closed. `orgc init` leaves it out of the files; "
+        "orgc does not manage accounts that are not active.",
+    ),
+    "W802": Code(
+        "account details not read",
+        "The account's IAM alias and password policy are read inside it through its access "
+        "role, which could not be assumed or read. They are left out of the files, and orgc "
+        "leaves them as they are. Pass --access-role if the accounts use another role.",
+    ),
+    "W803": Code(
+        "adopted files still plan changes",
+        "The files `orgc init` wrote do not describe the organization exactly (something orgc "
+        "cannot express yet); the listed changes would be made by the next apply. Review them "
+        "with `orgc plan` and edit the files before applying.",
+    ),
 }
 
 
