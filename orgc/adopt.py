@@ -476,14 +476,20 @@ def existing_files(directory: Path, names: Iterable[str]) -> list[Diagnostic]:
 
 
 def write_files(directory: Path, files: Mapping[str, str]) -> tuple[Path, ...]:
-    """Write each file atomically (a temporary file renamed into place)."""
+    """Write each file atomically (a temporary file renamed into place); InitError (E803)
+    when one cannot be written."""
     written = []
     for name, text in files.items():
         path = directory / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.tmp")
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, path)
+        except OSError as error:
+            raise InitError(
+                [Diagnostic("E803", f"cannot write {path}: {error.strerror or error}")]
+            ) from None
         written.append(path)
     return tuple(written)
 
@@ -529,7 +535,6 @@ def init_organization(
                 )
             ]
         )
-    directory.mkdir(parents=True, exist_ok=True)
     written = write_files(directory, adoption.files)
     try:
         inputs = compile_organization(directory)

@@ -740,6 +740,11 @@ CODES: dict[str, Code] = {
         "a state that holds an organization already. Pass --force to replace the organization's "
         "ids in it (its stack records are kept), or use another --state file or bucket.",
     ),
+    "E803": Code(
+        "cannot write the files",
+        "`orgc init` could not create a folder or write a file (a file where a folder should "
+        "be, or no permission). The message names the path; fix it and run init again.",
+    ),
     "W801": Code(
         "account not active",
         "The account is suspended or being closed. `orgc init` leaves it out of the files; "

@@ -302,6 +302,18 @@ def test_init_with_the_s3_state_as_plan_uses_it(
     assert main(["plan", str(tmp_path), "--detailed-exitcode", *endpoint]) == 0
 
 
+def test_init_into_a_path_that_is_a_file_is_a_diagnostic(
+    aws: AwsProvider, emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "taken").write_text("", encoding="utf-8")
+    state = ["--state", str(tmp_path / "state.json")]
+    assert main(["init", str(tmp_path / "taken"), "--endpoint-url", emulator.endpoint, *state]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"orgc: error[E803]: cannot write {tmp_path / 'taken' / 'organization.yml'}: "
+    )
+    assert not (tmp_path / "state.json").exists()
+
+
 # --- the pure core, on made-up organizations ------------------------------------------------
 
 
