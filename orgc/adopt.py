@@ -94,6 +94,8 @@ class _LogicalIds:
         base = pascal_case(name)
         if not base:
             base = fallback  # a name with no ASCII letter or digit: named after its id
+        elif base[0].isdigit():
+            base = suffix + base  # `0123` → Account0123: an id reads better led by a letter
         elif not base.lower().endswith(suffix.lower()):
             base += suffix
         candidate, number = base, 1
@@ -204,18 +206,9 @@ def _ous_top_down(live: LiveOrganization) -> list[LiveOrganizationalUnit]:
     return sorted(live.organizational_units.values(), key=lambda o: (depth(o), o.name, o.ou_id))
 
 
-def adopt(live: LiveOrganization, *, access_role: str = DEFAULT_ACCESS_ROLE) -> Adoption:
-    """The files and the state that describe `live` exactly, so that a plan of them is a no-op.
-
-    Accounts that are not ACTIVE (suspended, closing) are left out with a warning, as are the
-    alias and password policy of an account whose details could not be read through
-    `access_role` (those the plan leaves alone either way).
-    """
-    ids = _LogicalIds()
-    warnings: list[Diagnostic] = []
-    root_id = ids.claim(ROOT_LOGICAL_ID, "", "Root")
-    management = live.accounts.get(live.management_account_id)
-    active = [a for a in live.accounts.values() if a.status == "ACTIVE"]
+def _left_out(live: LiveOrganization, access_role: str) -> list[Diagnostic]:
+    """A warning for each account left out of the files, or whose details are."""
+    warnings = []
     for account in sorted(live.accounts.values(), key=lambda a: a.account_id):
         if account.status != "ACTIVE":
             warnings.append(
@@ -234,6 +227,21 @@ def adopt(live: LiveOrganization, *, access_role: str = DEFAULT_ACCESS_ROLE) -> 
                     "left out of the files",
                 )
             )
+    return warnings
+
+
+def adopt(live: LiveOrganization, *, access_role: str = DEFAULT_ACCESS_ROLE) -> Adoption:
+    """The files and the state that describe `live` exactly, so that a plan of them is a no-op.
+
+    Accounts that are not ACTIVE (suspended, closing) are left out with a warning, as are the
+    alias and password policy of an account whose details could not be read through
+    `access_role` (those the plan leaves alone either way).
+    """
+    ids = _LogicalIds()
+    warnings = _left_out(live, access_role)
+    root_id = ids.claim(ROOT_LOGICAL_ID, "", "Root")
+    management = live.accounts.get(live.management_account_id)
+    active = [a for a in live.accounts.values() if a.status == "ACTIVE"]
     account_ids: dict[str, str] = {}  # account id → logical id
     if management is not None:
         account_ids[management.account_id] = ids.claim(management.name, "Account", "Management")
@@ -269,7 +277,9 @@ def adopt(live: LiveOrganization, *, access_role: str = DEFAULT_ACCESS_ROLE) -> 
     }
     password_ids: dict[tuple[Any, ...], str] = {}
     settings_of: dict[tuple[Any, ...], PasswordPolicySettings] = {}
-    for account in sorted(active, key=lambda a: (a.account_id != live.management_account_id,)):
+    for account in sorted(
+        active, key=lambda a: (a.account_id != live.management_account_id, a.account_id)
+    ):
         if account.password_policy is None or not account.details_read:
             continue
         key = _settings_key(account.password_policy)

@@ -326,6 +326,7 @@ def test_logical_ids_are_pascal_case_unique_and_avoid_reserved_names() -> None:
     assert ids.claim("Prod", "OU", "x") == "ProdOU2"
     assert ids.claim("prod OU", "OU", "x") == "ProdOU3"
     assert ids.claim("current", "Account", "x") == "CurrentAccount2"
+    assert ids.claim("0123", "Account", "x") == "Account0123"
     assert ids.claim("---", "Account", "Account012345678901") == "Account012345678901"
 
 
@@ -420,3 +421,82 @@ def test_documents_longer_than_the_limit_go_to_files() -> None:
         in (adoption.files["organization.yml"])
     )
     assert adoption.state.policies == {"DailyBackupPolicy": "p-1"}
+
+
+def test_an_organization_with_odd_corners_adopts_as_a_no_op(
+    aws: AwsProvider,
+    emulator: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Five levels of OUs, the management account in an OU, a closed account, two different
+    password policies and an account with none, tagged policies of every type, an SCP on the
+    management account, names YAML would misread."""
+    endpoint = emulator.endpoint
+    org = _client("organizations", endpoint)
+    root_id = org.list_roots()["Roots"][0]["Id"]
+    for policy_type in ("SERVICE_CONTROL_POLICY", "TAG_POLICY", "AISERVICES_OPT_OUT_POLICY"):
+        org.enable_policy_type(RootId=root_id, PolicyType=policy_type)
+    parent = root_id
+    levels = []
+    for name in ("yes", "1.5", "null", "a: b", "deep"):
+        parent = org.create_organizational_unit(ParentId=parent, Name=name)["OrganizationalUnit"][
+            "Id"
+        ]
+        levels.append(parent)
+    org.move_account(AccountId=MANAGEMENT, SourceParentId=root_id, DestinationParentId=levels[0])
+    accounts = {}
+    for name in ("on", "0123", "closed", "plain"):
+        created = org.create_account(AccountName=name, Email=f"aws-{name}@example.com")
+        accounts[name] = org.describe_create_account_status(
+            CreateAccountRequestId=created["CreateAccountStatus"]["Id"]
+        )["CreateAccountStatus"]["AccountId"]
+    org.move_account(
+        AccountId=accounts["0123"], SourceParentId=root_id, DestinationParentId=levels[4]
+    )
+    org.close_account(AccountId=accounts["closed"])
+    scp = org.create_policy(
+        Name="no",
+        Description="Zugriff verweigert: ünïcode",
+        Content=json.dumps(SHORT_SCP),
+        Type="SERVICE_CONTROL_POLICY",
+        Tags=[{"Key": "owner", "Value": "true"}],
+    )["Policy"]["PolicySummary"]["Id"]
+    org.attach_policy(PolicyId=scp, TargetId=MANAGEMENT)
+    org.attach_policy(PolicyId=scp, TargetId=levels[2])
+    opt_out = org.create_policy(
+        Name="opt out",
+        Description="",
+        Content=json.dumps({"services": {"default": {"opt_out_policy": {"@@assign": "optOut"}}}}),
+        Type="AISERVICES_OPT_OUT_POLICY",
+    )["Policy"]["PolicySummary"]["Id"]
+    org.attach_policy(PolicyId=opt_out, TargetId=levels[4])
+    org.create_policy(  # attached nowhere
+        Name="unused", Description="", Content=json.dumps(TAG_POLICY), Type="TAG_POLICY"
+    )
+    sts = _client("sts", endpoint)
+    for name, length in (("on", 12), ("0123", 20)):
+        credentials = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{accounts[name]}:role/OrganizationAccountAccessRole",
+            RoleSessionName="build",
+        )["Credentials"]
+        _client("iam", endpoint, credentials).update_account_password_policy(
+            MinimumPasswordLength=length, RequireSymbols=True
+        )
+
+    state = ["--state", str(tmp_path / "state.json"), "--endpoint-url", endpoint]
+    repo = tmp_path / "repo"
+    assert main(["init", str(repo), *state]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"orgc: warning[W801]: account closed ({accounts['closed']}) is SUSPENDED; it is left "
+        "out of the files\n"
+    )
+    text = (repo / "organization.yml").read_text(encoding="utf-8")
+    assert text.count("Type: OC::ORG::PasswordPolicy") == 2
+    assert "AccountName: 'on'" in text
+    assert "OrganizationalUnitName: 'yes'" in text
+    assert "  OU15:\n" in text
+    assert "        - !Ref Account0123\n" in text
+    assert main(["plan", str(repo), "--detailed-exitcode", "--refresh", *state]) == 0
+    assert "No changes." in capsys.readouterr().out
