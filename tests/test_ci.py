@@ -407,3 +407,44 @@ def test_the_comment_of_a_file_that_is_no_plan_is_a_diagnostic(
     assert "error[E606]" in capsys.readouterr().err
     assert comment_main(["find", str(tmp_path / "missing.json")]) == 1
     assert "error[E100]" in capsys.readouterr().err
+
+
+def _scripts(kind: str) -> list[tuple[str, str]]:
+    """(where, shell script) of every shell step of pipeline `kind`."""
+    files = render_pipeline(kind, SETTINGS)
+    found: list[tuple[str, str]] = []
+    if kind == "github":
+        workflow = _yaml(files[".github/workflows/orgc.yml"])
+        for job_name, job in workflow["jobs"].items():
+            for index, step in enumerate(job["steps"]):
+                if "run" in step:
+                    # What GitHub substitutes before the shell sees it, as actionlint does.
+                    script = re.sub(r"\$\{\{.*?\}\}", "placeholder", step["run"])
+                    found.append((f"{job_name} step {index}", script))
+    elif kind == "gitlab":
+        pipeline = _yaml(files[".gitlab-ci.yml"])
+        before = pipeline["default"]["before_script"]
+        for job_name, job in pipeline.items():
+            if isinstance(job, dict) and "script" in job:
+                found.append((job_name, "\n".join([*before, *job["script"]])))
+    else:
+        buildspec = _yaml(files["buildspec.yml"])
+        for phase, body in buildspec["phases"].items():
+            found.append((phase, "\n".join(body["commands"])))
+    return found
+
+
+@pytest.mark.parametrize("kind", sorted(PIPELINES))
+def test_the_pipeline_scripts_pass_shellcheck(kind: str, tmp_path: Path) -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("no shellcheck on PATH")
+    problems = []
+    for where, script in _scripts(kind):
+        file = tmp_path / "script.sh"
+        file.write_text("#!/bin/bash\n" + script + "\n", encoding="utf-8")
+        checked = subprocess.run(
+            [shellcheck, "--format=gcc", str(file)], capture_output=True, text=True, check=False
+        )
+        problems += [f"{where}: {line}" for line in checked.stdout.splitlines()]
+    assert problems == []
