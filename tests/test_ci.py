@@ -279,8 +279,15 @@ import json, os, sys
 path = os.environ["FAKE_GH_STATE"]
 state = json.load(open(path))
 args = sys.argv[1:]
-assert args[0] == "api", args
-method, fields, target = "GET", {{}}, None
+assert args[0] in ("api", "run"), args
+if args[0] == "run":
+    # gh run download RUN --name NAME --dir DIR: the artefact as the plan job saved it.
+    import shutil
+    state["calls"].append(["run download", args[2], args[4]])
+    shutil.copytree(state["artifacts"][args[4]], args[6])
+    json.dump(state, open(path, "w"))
+    sys.exit(0)
+method, fields, target, query = "GET", {{}}, None, None
 rest = args[1:]
 while rest:
     arg = rest.pop(0)
@@ -291,11 +298,16 @@ while rest:
         fields[key] = open(value[1:]).read() if value.startswith("@") else value
     elif arg == "--paginate":
         pass
+    elif arg == "--jq":
+        query = rest.pop(0)
     else:
         target = arg
 state["calls"].append([method, target])
-comments = state["comments"]
-if method == "GET":
+comments = state.get("comments", [])
+if query is not None:
+    # What the query gives for this path, as the test set it.
+    print(state["answers"][target])
+elif method == "GET":
     # Two pages, as gh --paginate prints them: one JSON array after the other.
     print(json.dumps(comments[:1]))
     print(json.dumps(comments[1:]))
@@ -306,6 +318,34 @@ elif method == "PATCH":
     next(c for c in comments if c["id"] == wanted)["body"] = fields["body"]
 json.dump(state, open(path, "w"))
 """
+
+
+def _tools(tmp_path: Path) -> Path:
+    """A folder for PATH with the stand-in gh, and python and orgc of this test run."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tools = {
+        "gh": _FAKE_GH.format(python=sys.executable),
+        # Wrappers, not links: a link to the interpreter would lose the virtualenv.
+        "python": f'#!/bin/sh\nexec "{sys.executable}" "$@"\n',
+        "orgc": f'#!/bin/sh\nexec "{sys.executable}" -m orgc "$@"\n',
+    }
+    for name, text in tools.items():
+        tool = bin_dir / name
+        tool.write_text(text, encoding="utf-8")
+        tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    return bin_dir
+
+
+def _run(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def _step_script(workflow: str, job: str, name: str) -> tuple[str, dict[str, str]]:
@@ -343,14 +383,7 @@ def test_the_comment_step_posts_once_then_updates_its_comment(
         "Post the plan on the pull request",
     )
     assert set(step_env) == {"GH_TOKEN", "PR", "RUN_URL"}
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    gh = bin_dir / "gh"
-    gh.write_text(_FAKE_GH.format(python=sys.executable), encoding="utf-8")
-    gh.chmod(gh.stat().st_mode | stat.S_IXUSR)
-    python = bin_dir / "python"  # a wrapper, not a link: a link would lose the virtualenv
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
-    python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    bin_dir = _tools(tmp_path)
     state_file = tmp_path / "gh.json"
     state_file.write_text(
         json.dumps({"calls": [], "comments": [{"id": 7, "body": "please review"}]}),
@@ -367,14 +400,7 @@ def test_the_comment_step_posts_once_then_updates_its_comment(
     }
 
     def run_step() -> dict[str, Any]:
-        done = subprocess.run(
-            ["bash", "-e", "-c", script],
-            cwd=repo,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        done = _run(script, repo, env)
         assert done.returncode == 0, done.stderr
         state: dict[str, Any] = json.loads(state_file.read_text(encoding="utf-8"))
         return state
@@ -448,3 +474,79 @@ def test_the_pipeline_scripts_pass_shellcheck(kind: str, tmp_path: Path) -> None
         )
         problems += [f"{where}: {line}" for line in checked.stdout.splitlines()]
     assert problems == []
+
+
+def test_the_apply_job_applies_the_reviewed_plan_and_nothing_else(
+    aws: AwsProvider,
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The S3 state, as in CI; the steps reach the emulator through AWS_ENDPOINT_URL.
+    repo = tmp_path / "repo"
+    assert main(["init", str(repo), "--pipeline", "github"]) == 0
+    organization = repo / "organization.yml"
+    adopted = organization.read_text(encoding="utf-8")
+    organization.write_text(
+        adopted + "\n  ShopAccount:\n    Type: OC::ORG::Account\n    Properties:\n"
+        "      AccountName: shop\n      RootEmail: aws-shop@example.com\n",
+        encoding="utf-8",
+    )
+    workflow = (repo / ".github/workflows/orgc.yml").read_text(encoding="utf-8")
+    plan_step, _ = _step_script(workflow, "plan", "Plan")
+    fetch_step, _ = _step_script(workflow, "apply", "Fetch the reviewed plan")
+    apply_step, _ = _step_script(workflow, "apply", "Apply the reviewed plan")
+    state_file = tmp_path / "gh.json"
+    env = {
+        "PATH": f"{_tools(tmp_path)}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(SOURCE_ROOT),
+        "FAKE_GH_STATE": str(state_file),
+        "GITHUB_REPOSITORY": "acme/organization",
+        "GITHUB_SHA": "merge-commit",
+        "GH_TOKEN": "token",
+    }
+
+    # The pull request's plan job saves the plan and the head it was made of.
+    planned = _run(plan_step, repo, {**env, "HEAD_SHA": "head-1"})
+    assert planned.returncode == 0, planned.stderr
+    artefact = tmp_path / "artefact"
+    shutil.move(repo / "reviewed", artefact)
+
+    def fetch(head: str) -> subprocess.CompletedProcess[str]:
+        shutil.rmtree(repo / "reviewed", ignore_errors=True)
+        state_file.write_text(
+            json.dumps(
+                {
+                    "calls": [],
+                    "artifacts": {"orgc-plan-pr-12": str(artefact)},
+                    "answers": {
+                        "repos/acme/organization/commits/merge-commit/pulls": "12",
+                        "repos/acme/organization/actions/artifacts?name=orgc-plan-pr-12": "555",
+                        "repos/acme/organization/pulls/12": head,
+                    },
+                }
+            ),
+            encoding="utf-8",
+        )
+        return _run(fetch_step, repo, env)
+
+    # A later push to the pull request that was not planned: refused.
+    stale = fetch("head-2")
+    assert stale.returncode == 1
+    assert "the saved plan of #12 is of an older commit than the one merged" in stale.stdout
+
+    assert fetch("head-1").returncode == 0
+    applied = _run(apply_step, repo, env)
+    assert applied.returncode == 0, applied.stderr
+    assert "create account shop" in applied.stdout
+    monkeypatch.chdir(repo)
+    assert main(["plan", ".", "--detailed-exitcode", "--refresh"]) == 0
+    capsys.readouterr()
+
+    # The same plan once more, after another change was merged: refused, nothing applied.
+    organization.write_text(adopted, encoding="utf-8")
+    assert fetch("head-1").returncode == 0
+    refused = _run(apply_step, repo, env)
+    assert refused.returncode == 1
+    assert "error[E605]" in refused.stderr
