@@ -256,18 +256,24 @@ def test_init_then_plan_is_a_no_op(
 
 
 def test_a_second_init_refuses_to_overwrite_without_force(
-    organization: dict[str, str],
+    aws: AwsProvider,
     emulator: Emulator,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    aws = ["--state", str(tmp_path / "state.json"), "--endpoint-url", emulator.endpoint]
+    _client("organizations", emulator.endpoint).create_policy(
+        Name="RegionGuard",
+        Description="",
+        Content=json.dumps(LONG_SCP),
+        Type="SERVICE_CONTROL_POLICY",
+    )
+    aws_args = ["--state", str(tmp_path / "state.json"), "--endpoint-url", emulator.endpoint]
     repo = tmp_path / "repo"
-    assert main(["init", str(repo), *aws]) == 0
+    assert main(["init", str(repo), *aws_args]) == 0
     capsys.readouterr()
     before = (repo / "organization.yml").read_text(encoding="utf-8")
     (repo / "organization.yml").write_text(before + "# edited\n", encoding="utf-8")
-    assert main(["init", str(repo), *aws]) == 1
+    assert main(["init", str(repo), *aws_args]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == [
         f"orgc: error[E801]: {repo / 'organization.yml'} exists; orgc init does not overwrite it "
@@ -279,9 +285,9 @@ def test_a_second_init_refuses_to_overwrite_without_force(
     # Files moved away, the state still refuses.
     (repo / "organization.yml").unlink()
     (repo / "policies" / "RegionGuardScp.json").unlink()
-    assert main(["init", str(repo), *aws]) == 1
+    assert main(["init", str(repo), *aws_args]) == 1
     assert "error[E802]" in capsys.readouterr().err
-    assert main(["init", str(repo), "--force", *aws]) == 0
+    assert main(["init", str(repo), "--force", *aws_args]) == 0
     assert (repo / "organization.yml").read_text(encoding="utf-8") == before
 
 
