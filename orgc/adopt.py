@@ -534,44 +534,46 @@ def init_organization(
         refusals = existing_files(directory, adoption.files)
         if refusals:
             raise InitError(refusals)
-    current = store.read()
-    if not force and _holds_organization(current):
-        raise InitError(
-            [
-                Diagnostic(
-                    "E802",
-                    f"{store.describe()} already holds the state of an organization; orgc init "
-                    "does not overwrite it (pass --force to replace its organization ids)",
-                )
-            ]
-        )
-    written = write_files(directory, adoption.files)
-    try:
-        inputs = compile_organization(directory)
-    except StageError as error:
-        raise InitError(error.diagnostics) from None
-    adopted = replace(
-        current,
-        management_account_id=adoption.state.management_account_id,
-        organization_id=adoption.state.organization_id,
-        root_id=adoption.state.root_id,
-        accounts=adoption.state.accounts,
-        organizational_units=adoption.state.organizational_units,
-        policies=adoption.state.policies,
-        retired_organizational_units=(),
-        organization_digest=None,
-    )
-    try:
-        check = plan(inputs.organization, live, adopted, source=inputs.source)
-    except PlanError as error:
-        raise InitError(error.diagnostics) from None
-    pending = tuple(change.summary for change in check.changes)
-    if not pending:
-        # The files describe the organization as it is: later plans may trust the state
-        # until the files change, as after a complete apply.
-        adopted = replace(adopted, organization_digest=inputs.organization_digest)
+    # Under the lock from the first look at the state to the write, so that no other run
+    # writes in between.
     with store.lock(lock_owner()) as locked:
-        stored = locked.write(replace(adopted, lineage=locked.state.lineage))
+        if not force and _holds_organization(locked.state):
+            raise InitError(
+                [
+                    Diagnostic(
+                        "E802",
+                        f"{store.describe()} already holds the state of an organization; orgc "
+                        "init does not overwrite it (pass --force to replace its organization "
+                        "ids)",
+                    )
+                ]
+            )
+        written = write_files(directory, adoption.files)
+        try:
+            inputs = compile_organization(directory)
+        except StageError as error:
+            raise InitError(error.diagnostics) from None
+        adopted = replace(
+            locked.state,
+            management_account_id=adoption.state.management_account_id,
+            organization_id=adoption.state.organization_id,
+            root_id=adoption.state.root_id,
+            accounts=adoption.state.accounts,
+            organizational_units=adoption.state.organizational_units,
+            policies=adoption.state.policies,
+            retired_organizational_units=(),
+            organization_digest=None,
+        )
+        try:
+            check = plan(inputs.organization, live, adopted, source=inputs.source)
+        except PlanError as error:
+            raise InitError(error.diagnostics) from None
+        pending = tuple(change.summary for change in check.changes)
+        if not pending:
+            # The files describe the organization as it is: later plans may trust the state
+            # until the files change, as after a complete apply.
+            adopted = replace(adopted, organization_digest=inputs.organization_digest)
+        stored = locked.write(adopted)
     return InitResult(
         written=written,
         state=stored,
