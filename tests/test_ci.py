@@ -146,7 +146,9 @@ def test_the_gitlab_pipeline_plans_merge_requests_and_applies_the_default_branch
     assert document["apply"]["rules"] == [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]
     assert document["apply"]["resource_group"] == "orgc-apply"
     assert document["apply"]["environment"]["name"] == "organization"
-    assert document["apply"]["script"][-1] == "orgc apply reviewed/plan.json --auto-approve"
+    assert document["apply"]["script"][-1] == (
+        'orgc apply reviewed/plan.json --region "$AWS_REGION" --auto-approve'
+    )
 
 
 # AWS publishes no JSON Schema for buildspec files: these are the keys the buildspec uses, as
@@ -499,6 +501,7 @@ def test_the_apply_job_applies_the_reviewed_plan_and_nothing_else(
     apply_step, _ = _step_script(workflow, "apply", "Apply the reviewed plan")
     state_file = tmp_path / "gh.json"
     env = {
+        **_yaml(workflow)["env"],  # the workflow's own variables, AWS_REGION among them
         "PATH": f"{_tools(tmp_path)}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(SOURCE_ROOT),
         "FAKE_GH_STATE": str(state_file),
