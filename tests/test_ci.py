@@ -553,3 +553,128 @@ def test_the_apply_job_applies_the_reviewed_plan_and_nothing_else(
     refused = _run(apply_step, repo, env)
     assert refused.returncode == 1
     assert "error[E605]" in refused.stderr
+
+
+_FAKE_CURL = """\
+#!{python}
+# A stand-in for curl against GitLab's notes API: the notes of one merge request, in a file.
+import json, os, sys
+
+path = os.environ["FAKE_CURL_STATE"]
+state = json.load(open(path))
+method, body, url = "GET", None, None
+rest = sys.argv[1:]
+while rest:
+    arg = rest.pop(0)
+    if arg == "--request":
+        method = rest.pop(0)
+    elif arg in ("--header", "--output"):
+        rest.pop(0)
+    elif arg == "--data-urlencode":
+        name, _, source = rest.pop(0).partition("@")
+        body = open(source).read()
+    elif not arg.startswith("-"):
+        url = arg
+state["calls"].append([method, url])
+notes = state["notes"]
+if method == "GET":
+    print(json.dumps(notes))
+elif method == "POST":
+    notes.append({{"id": 500 + len(notes), "body": body}})
+elif method == "PUT":
+    wanted = int(url.rsplit("/", 1)[1])
+    next(n for n in notes if n["id"] == wanted)["body"] = body
+json.dump(state, open(path, "w"))
+"""
+
+
+def test_the_gitlab_plan_job_comments_once_then_updates(
+    aws: AwsProvider,
+    emulator: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo = tmp_path / "repo"
+    assert main(["init", str(repo), "--pipeline", "gitlab"]) == 0
+    capsys.readouterr()
+    pipeline = _yaml((repo / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+    job = pipeline["plan"]
+    bin_dir = _tools(tmp_path)
+    curl = bin_dir / "curl"
+    curl.write_text(_FAKE_CURL.format(python=sys.executable), encoding="utf-8")
+    curl.chmod(curl.stat().st_mode | stat.S_IXUSR)
+    state_file = tmp_path / "notes.json"
+    state_file.write_text(json.dumps({"calls": [], "notes": []}), encoding="utf-8")
+    api = "https://gitlab.example.com/api/v4"
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(SOURCE_ROOT),
+        "FAKE_CURL_STATE": str(state_file),
+        "AWS_REGION": pipeline["variables"]["AWS_REGION"],
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(tmp_path / "token"),
+        "AWS_ID_TOKEN": "a-token",
+        "CI_API_V4_URL": api,
+        "CI_PROJECT_ID": "42",
+        "CI_MERGE_REQUEST_IID": "7",
+        "CI_COMMIT_SHA": "head-1",
+        "CI_JOB_URL": "https://gitlab.example.com/acme/organization/-/jobs/1",
+        "ORGC_GITLAB_TOKEN": "token",
+    }
+    script = "\n".join(job["script"])
+    for _ in range(2):
+        shutil.rmtree(repo / "reviewed", ignore_errors=True)
+        done = _run(script, repo, env)
+        assert done.returncode == 0, done.stderr
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    notes = f"{api}/projects/42/merge_requests/7/notes"
+    assert state["calls"] == [
+        ["GET", f"{notes}?per_page=100&sort=asc"],
+        ["POST", notes],
+        ["GET", f"{notes}?per_page=100&sort=asc"],
+        ["PUT", f"{notes}/500"],
+    ]
+    assert len(state["notes"]) == 1
+    assert state["notes"][0]["body"].startswith(MARKER + "\n### orgc plan for `o-")
+    assert (repo / "reviewed" / "head-sha").read_text(encoding="utf-8") == "head-1\n"
+
+
+def test_the_buildspec_plans_then_applies_the_approved_plan(
+    aws: AwsProvider,
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo = tmp_path / "repo"
+    assert main(["init", str(repo), "--pipeline", "codebuild"]) == 0
+    organization = repo / "organization.yml"
+    organization.write_text(
+        organization.read_text(encoding="utf-8")
+        + "\n  ProdOU:\n    Type: OC::ORG::OrganizationalUnit\n    Properties:\n"
+        "      OrganizationalUnitName: prod\n",
+        encoding="utf-8",
+    )
+    build = "\n".join(
+        _yaml((repo / "buildspec.yml").read_text(encoding="utf-8"))["phases"]["build"]["commands"]
+    )
+    env = {
+        "PATH": f"{_tools(tmp_path)}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(SOURCE_ROOT),
+        "AWS_REGION": "us-east-1",
+    }
+    planned = _run(build, repo, {**env, "ORGC_ACTION": "plan"})
+    assert planned.returncode == 0, planned.stderr
+    assert "create OU prod under the root" in (repo / "reviewed" / "plan.txt").read_text()
+    assert (repo / "reviewed" / "plan.md").read_text().startswith(MARKER)
+    # CodePipeline hands the Plan action's artefact to the Apply action as a second input.
+    second_input = tmp_path / "ReviewedPlan"
+    shutil.move(repo / "reviewed", second_input / "reviewed")
+    applied = _run(
+        build,
+        repo,
+        {**env, "ORGC_ACTION": "apply", "CODEBUILD_SRC_DIR_ReviewedPlan": str(second_input)},
+    )
+    assert applied.returncode == 0, applied.stderr
+    monkeypatch.chdir(repo)
+    assert main(["plan", ".", "--detailed-exitcode"]) == 0
+    assert _run(build, repo, {**env, "ORGC_ACTION": "deploy"}).returncode == 2
