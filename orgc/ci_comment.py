@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             plan = load_saved_plan(args.plan)
         except StalePlan as error:
-            print(error.diagnostic, file=sys.stderr)
+            print(error, file=sys.stderr)  # its diagnostic, one a line
             return 1
         sys.stdout.write(
             comment_body(

@@ -3,6 +3,7 @@ and a state that plan as a no-op."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from orgc import adopt as orgc_adopt
 from orgc.adopt import LONG_DOCUMENT_LINES, _LogicalIds, adopt, pascal_case
 from orgc.aws import AwsProvider
 from orgc.cli import main
@@ -506,3 +508,37 @@ def test_an_organization_with_odd_corners_adopts_as_a_no_op(
     assert "        - !Ref Account0123\n" in text
     assert main(["plan", str(repo), "--detailed-exitcode", "--refresh", *state]) == 0
     assert "No changes." in capsys.readouterr().out
+
+
+def test_files_that_would_still_change_something_are_reported_and_not_trusted(
+    aws: AwsProvider,
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """init proves its files by planning them; should they ever not describe the organization
+    (here: a tag written wrong), it says what the next apply would do, and does not record the
+    files' digest, so that the next plan reads the organization instead of trusting the state."""
+    org = _client("organizations", emulator.endpoint)
+    root_id = org.list_roots()["Roots"][0]["Id"]
+    org.create_organizational_unit(
+        ParentId=root_id, Name="prod", Tags=[{"Key": "owner", "Value": "platform"}]
+    )
+    real_adopt = orgc_adopt.adopt
+
+    def wrong_tag(live: LiveOrganization, **kwargs: Any) -> orgc_adopt.Adoption:
+        adoption = real_adopt(live, **kwargs)
+        text = adoption.files["organization.yml"].replace("owner: platform", "owner: other")
+        return dataclasses.replace(adoption, files={**adoption.files, "organization.yml": text})
+
+    monkeypatch.setattr(orgc_adopt, "adopt", wrong_tag)
+    state = ["--state", str(tmp_path / "state.json"), "--endpoint-url", emulator.endpoint]
+    assert main(["init", str(tmp_path / "repo"), *state]) == 0
+    assert capsys.readouterr().err == (
+        "orgc: warning[W803]: the next apply would tag OU ProdOU: owner=other\n"
+    )
+    recorded = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))
+    assert recorded["organizationDigest"] is None
+    assert main(["plan", str(tmp_path / "repo"), "--detailed-exitcode", *state]) == 2
+    assert "tag OU ProdOU: owner=other" in capsys.readouterr().out
