@@ -171,6 +171,29 @@ def _parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser("emulator", help="the embedded AWS emulator on 127.0.0.1")
     emulator.add_argument("action", choices=("start", "stop", "status"))
 
+    init = commands.add_parser(
+        "init",
+        parents=[aws],
+        help="write the files and the state of an organization that exists (and a CI pipeline)",
+    )
+    init.add_argument("directory", type=Path, help="the organization repository to write into")
+    init.add_argument("--force", action="store_true", help="overwrite files and state that exist")
+    init.add_argument(
+        "--access-role",
+        default="OrganizationAccountAccessRole",
+        help="the role in every account that IAM aliases and password policies are read through",
+    )
+    init.add_argument(
+        "--pipeline",
+        choices=("github", "gitlab", "codebuild"),
+        help="also write a CI pipeline: plan on review, apply the reviewed plan on merge",
+    )
+    init.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="write only the pipeline, for an organization adopted before",
+    )
+
     state = commands.add_parser(
         "state", parents=[aws, locking], help="inspect, repair or restore the state"
     )
@@ -688,6 +711,58 @@ def _print_history(where: str, versions: Sequence[StateVersion]) -> None:
         print(("  ".join(cells) + "  " + row[4]).rstrip())
 
 
+def _init(args: argparse.Namespace) -> int:
+    from orgc.adopt import InitError, existing_files, init_organization
+    from orgc.ci import PIPELINES, PipelineSettings, write_pipeline
+
+    if args.pipeline_only and args.pipeline is None:
+        raise _UsageError("--pipeline-only needs --pipeline github|gitlab|codebuild")
+    if args.pipeline and not args.force:
+        refusals = existing_files(args.directory, PIPELINES[args.pipeline].files)
+        if refusals:
+            _print_diagnostics(refusals)
+            return EXIT_INVALID
+
+    def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
+        try:
+            if args.pipeline_only:
+                management_account_id = provider.management_account_id()
+            else:
+                state_store = store()
+                result = init_organization(
+                    provider,
+                    args.directory,
+                    state_store,
+                    force=args.force,
+                    access_role=args.access_role,
+                )
+                _print_diagnostics(result.warnings)
+                _print_diagnostics(
+                    [Diagnostic("W803", f"the next apply would {s}") for s in result.pending]
+                )
+                for path in result.written:
+                    print(f"wrote {path}")
+                print(
+                    f"recorded {result.accounts} accounts, {result.organizational_units} OUs and "
+                    f"{result.policies} policies in {state_store.describe()}"
+                )
+                management_account_id = result.state.management_account_id or ""
+            if args.pipeline:
+                settings = PipelineSettings(
+                    management_account_id=management_account_id,
+                    region=args.region,
+                    state_bucket=args.state_bucket,
+                )
+                for path in write_pipeline(args.pipeline, args.directory, settings):
+                    print(f"wrote {path}")
+        except InitError as error:
+            _print_diagnostics(error.diagnostics)
+            return EXIT_INVALID
+        return EXIT_OK
+
+    return _with_aws(args, EXIT_INVALID, body)
+
+
 _COMMANDS = {
     "validate": _validate,
     "plan": _plan,
@@ -697,6 +772,7 @@ _COMMANDS = {
     "emulator": _emulator,
     "state": _state,
     "render": _render,
+    "init": _init,
 }
 
 

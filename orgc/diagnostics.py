@@ -197,6 +197,13 @@ CodeId = Literal[
     # apply (W7xx)
     "W701",
     "W702",
+    # init (E8xx, W8xx)
+    "E801",
+    "E802",
+    "E803",
+    "W801",
+    "W802",
+    "W803",
 ]
 
 REGISTERED: frozenset[str] = frozenset(get_args(CodeId))
