@@ -674,6 +674,62 @@ CODES: dict[str, Code] = {
         "AWS does not let orgc rename an account through the Organizations API; the name in AWS "
         "stays as it is.",
     ),
+    "E620": Code(
+        "AWS-managed policy changed",
+        "The plan would delete, update or detach a policy that AWS manages (FullAWSAccess, "
+        "RCPFullAWSAccess). orgc never touches those, whatever the files, the state or a saved "
+        "plan say; if an imported state names one, import it again (the import drops it).",
+    ),
+    "E621": Code(
+        "FullAWSAccess detached with nothing in its place",
+        "Without FullAWSAccess a target allows only what its other SCPs allow. orgc detaches "
+        "FullAWSAccess only where the same plan leaves another SCP attached that allows every "
+        "action on every resource; attach one there first.",
+    ),
+    "E622": Code(
+        "no Allow path",
+        "An action is allowed in an account only when every level from the root through its "
+        "OUs to the account has an attached SCP that allows it. The plan would leave a level "
+        "with no Allow statement at all, so every account under it, and orgc's access role in "
+        "it, would be denied everything. Attach an Allow SCP there (FullAWSAccess stays unless "
+        "the files replace it); pass --allow-scp-lockout only if the lockout is what you mean.",
+    ),
+    "E623": Code(
+        "deny-everything SCP on the root or on orgc's path",
+        "A statement with Effect Deny, Action '*' (or NotAction), Resource '*' and no Condition "
+        "denies every action to every principal, orgc's access role included. On the root it "
+        "locks out every member account; on an OU or account that orgc manages it locks orgc "
+        "out of it. Add a Condition that exempts the role (aws:PrincipalArn), narrow the "
+        "actions, or pass --allow-scp-lockout only if the lockout is what you mean.",
+    ),
+    "E624": Code(
+        "management account at risk",
+        "The plan would close or remove the management account, or move it under SCPs that "
+        "allow nothing. orgc never does either; check the MasterAccount in the files and the "
+        "SCPs of the OU you place it in.",
+    ),
+    "E625": Code(
+        "closing an account the files declare",
+        "The plan closes an account whose id or email the files still declare. Accounts are "
+        "closed only when the files drop them and CloseAccountsOnRemoval is true; make a new "
+        "plan from the files.",
+    ),
+    "W620": Code(
+        "AWS-managed policy in the state",
+        "The state maps a logical id to a policy AWS manages (an imported OrgFormation state "
+        "can). orgc leaves the policy alone; `orgc state import` drops such records.",
+    ),
+    "W621": Code(
+        "lockout let through",
+        "--allow-scp-lockout was given, so a plan that leaves accounts with no Allow path or "
+        "under a deny-everything SCP goes ahead. Be sure you can still reach them (the "
+        "management account is never subject to SCPs).",
+    ),
+    "W622": Code(
+        "lockout already in place",
+        "A target already has no Allow path or sits under a deny-everything SCP, and this plan "
+        "does not change that. orgc cannot reach accounts there through their access role.",
+    ),
     "E610": Code(
         "export not found",
         "A !CopyValue names an export that no stack of this run produces and that does not "

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orgc import guardrails
 from orgc.apply import ApplyResult, Listener, apply
 from orgc.bind import BoundTemplate, bind_template, resolve_binding
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
@@ -240,13 +241,16 @@ def make_plan(
     *,
     perform_cleanup: bool = False,
     refresh: bool = True,
+    allow_lockout: bool = False,
 ) -> Plan:
-    """Observe what the plan needs and compare: the organization, then the landing zone.
+    """Observe what the plan needs and compare: the organization, then the landing zone; then
+    hold the plan to the guardrails (PlanError when one refuses it).
 
     Without `refresh`, what the state recorded stands in for reads where the inputs did not
     change (see orgc.recorded); with it, everything is read, so drift shows up.
     """
     recorded = None
+    live = None
     if not refresh:
         recorded = recorded_organization_plan(
             source=inputs.source,
@@ -267,6 +271,7 @@ def make_plan(
             "parameters": inputs.parameters,
             "performCleanup": perform_cleanup,
             "refresh": refresh,
+            **({"allowScpLockout": True} if allow_lockout else {}),
         },
     )
     if inputs.objects:
@@ -283,7 +288,7 @@ def make_plan(
     if inputs.warnings:
         merged = tuple(sorted({*result.warnings, *inputs.warnings}, key=Diagnostic.sort_key))
         result = replace(result, warnings=merged)
-    return result
+    return guardrails.enforce(result, inputs.organization, live, allow_lockout=allow_lockout)
 
 
 def wanted_ids(organization: Organization) -> dict[str, dict[str, str | None]]:
@@ -552,6 +557,7 @@ def check_saved_plan(
         state,
         perform_cleanup=bool(options.get("performCleanup")),
         refresh=bool(options.get("refresh", True)),
+        allow_lockout=bool(options.get("allowScpLockout")),
     )
     if fresh.observed_digest != saved.observed_digest:
         raise StalePlan(
@@ -559,6 +565,16 @@ def check_saved_plan(
                 "E604",
                 f"organization {fresh.organization_id}, its stacks or the state changed since "
                 "the plan was made; run orgc plan again",
+            )
+        )
+    # The fresh plan passed the guardrails; the saved one must be that plan, change for change
+    # (one edited by hand would carry changes no guardrail saw).
+    if json.loads(fresh.dumps())["changes"] != json.loads(saved.dumps())["changes"]:
+        raise StalePlan(
+            Diagnostic(
+                "E604",
+                "the saved plan's changes are not the ones orgc plans from the same files and "
+                "organization (was it edited?); run orgc plan again",
             )
         )
     return inputs
@@ -601,11 +617,17 @@ def plan_and_apply(
     listener: Listener | None = None,
     perform_cleanup: bool = False,
     refresh: bool = True,
+    allow_lockout: bool = False,
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan under the state lock, ask `confirm`, apply. None as result: nothing was applied."""
     with store.lock(lock_owner()) as locked:
         fresh = make_plan(
-            inputs, provider, locked.state, perform_cleanup=perform_cleanup, refresh=refresh
+            inputs,
+            provider,
+            locked.state,
+            perform_cleanup=perform_cleanup,
+            refresh=refresh,
+            allow_lockout=allow_lockout,
         )
         if not fresh.has_changes:
             _note_organization_synced(locked, inputs, fresh, ApplyResult())
