@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from orgc.guardrails import destructive_counts
 from orgc.plan import KINDS, Change, Plan
 from orgc.render import markers
 
@@ -221,6 +222,9 @@ def render_text(plan: Plan) -> str:
     ]
     if not plan.has_changes:
         out.append("No changes. The organization matches the files.")
+    closes = _closes(plan)
+    if closes:
+        out.extend([f"Accounts to close: {closes}. A closed account cannot be used again.", ""])
     for kind, changes in _grouped(plan):
         out.append(f"{_HEADINGS[kind]}:")
         for change in changes:
@@ -241,11 +245,23 @@ def render_text(plan: Plan) -> str:
         out.append(str(warning))
     if plan.has_changes:
         out.append("Plan: " + _counts_sentence(plan) + ".")
+        destructive = destructive_counts(plan)
+        if destructive:
+            out.append("Destructive:")
+            out.extend(f"  - {count} {label}" for label, count in destructive)
     return "\n".join(out).rstrip() + "\n"
 
 
 def _counts_sentence(plan: Plan) -> str:
     return ", ".join(f"{count} to {action}" for action, count in plan.counts().items())
+
+
+def _closes(plan: Plan, quote: str = "") -> str:
+    return ", ".join(
+        f"{quote}{c.physical_id}{quote} ({c.logical_id})"
+        for c in plan.changes
+        if c.kind == "account" and c.action == "close"
+    )
 
 
 def render_markdown(plan: Plan) -> str:
@@ -260,6 +276,15 @@ def render_markdown(plan: Plan) -> str:
     else:
         out.append(f"**Plan:** {_counts_sentence(plan)}.")
         out.append("")
+        closes = _closes(plan, "`")
+        if closes:
+            out.extend([f"**Accounts to close:** {closes}.", ""])
+        destructive = destructive_counts(plan)
+        if destructive:
+            out.append("**Destructive:**")
+            out.append("")
+            out.extend(f"- **{count}** {label}" for label, count in destructive)
+            out.append("")
         out.append("| | Kind | Change |")
         out.append("|---|---|---|")
         for kind, changes in _grouped(plan):
