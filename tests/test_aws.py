@@ -445,13 +445,30 @@ def test_create_account_failure_reports_the_reason(aws: AwsProvider) -> None:
     )
     aws.register_event_hook(
         "after-call.organizations.DescribeCreateAccountStatus",
-        rewrite_status("FAILED", 1, FailureReason="EMAIL_ALREADY_EXISTS"),
+        rewrite_status("FAILED", 1, FailureReason="ACCOUNT_LIMIT_EXCEEDED"),
     )
     with pytest.raises(AwsError) as raised:
-        aws.create_account(name="Dup", email="dup@example.com")
+        aws.create_account(name="Full", email="full@example.com")
     assert raised.value.code == "CreateAccountFailed"
     assert raised.value.operation == "Organizations.CreateAccount"
-    assert raised.value.message == "EMAIL_ALREADY_EXISTS"
+    assert raised.value.message == "ACCOUNT_LIMIT_EXCEEDED"
+
+
+def test_email_already_exists_in_the_organization_is_the_account_itself(
+    aws: AwsProvider,
+) -> None:
+    # What AWS answers a create resent after its first answer was lost: the account exists.
+    aws.register_event_hook(
+        "after-call.organizations.CreateAccount", rewrite_status("IN_PROGRESS", 1)
+    )
+    aws.register_event_hook(
+        "after-call.organizations.DescribeCreateAccountStatus",
+        rewrite_status("FAILED", 1, FailureReason="EMAIL_ALREADY_EXISTS"),
+    )
+    account = aws.create_account(name="Dup", email="dup@example.com")
+    accounts = aws.read_organization(read_account_details=False).accounts
+    assert accounts[account].email == "dup@example.com"
+    assert [a.email for a in accounts.values()].count("dup@example.com") == 1
 
 
 def test_enable_policy_type_waits_until_enabled(aws: AwsProvider, sleeps: list[float]) -> None:
