@@ -54,9 +54,9 @@ def gave_up(error: AwsError, looked_for: str) -> AwsError:
     return type(error)(
         code=error.code,
         operation=error.operation,
-        message=f"{error.message} (tried {CREATE_ATTEMPTS} times; after each lost answer "
-        f"orgc looked for {looked_for} and found none, so nothing was created twice; run orgc "
-        "plan again)",
+        message=f"{error.message} (sent {CREATE_ATTEMPTS} times; each time the answer was lost "
+        f"or a server error, orgc looked for {looked_for} and found none, so nothing was "
+        "created twice; run orgc apply again)",
     )
 
 
