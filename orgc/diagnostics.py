@@ -714,6 +714,11 @@ CODES: dict[str, Code] = {
         "closed only when the files drop them and CloseAccountsOnRemoval is true; make a new "
         "plan from the files.",
     ),
+    "E626": Code(
+        "deleting a policy the files declare",
+        "The plan deletes a policy that a policy of the files is matched to. Policies are "
+        "deleted only when the files drop them; make a new plan from the files.",
+    ),
     "W620": Code(
         "AWS-managed policy in the state",
         "The state maps a logical id to a policy AWS manages (an imported OrgFormation state "

@@ -7,7 +7,8 @@ policies every target holds before and after the plan, and refuses:
 - deleting, updating or detaching a policy AWS manages, and detaching FullAWSAccess where no
   other Allow-everything SCP stays attached (E620, E621);
 - closing or removing the management account, or moving it under SCPs that lock it out (E624);
-- closing an account whose id or email the files still declare (E625);
+- closing an account whose id or email the files still declare (E625), deleting a policy they
+  still declare (E626);
 - leaving a level of any target's path (root → OUs → account) with no Allow statement (E622),
   or putting a Deny-everything statement on the root or on the path of a member account orgc
   reaches through its access role (E623). Only these two yield to `allow_lockout`, as W621
@@ -340,6 +341,7 @@ def check(
     management_id = plan.management_account_id
     management = organization.management_account
 
+    declared_policies = {v: k for k, v in plan.ids.get("policies", {}).items() if v}
     for change in _changes(plan, "policy", "delete", "update"):
         if _aws_managed(live, change.physical_id):
             found.append(
@@ -347,6 +349,16 @@ def check(
                     "E620",
                     f"refusing to {change.action} {change.physical_id}: it is managed by AWS "
                     "and orgc never changes it; if the state names it, import the state again",
+                )
+            )
+        elif change.action == "delete" and change.physical_id in declared_policies:
+            owner = declared_policies[change.physical_id]
+            found.append(
+                Diagnostic(
+                    "E626",
+                    f"refusing to delete policy {change.physical_id}: the files still declare "
+                    f"it as {owner}",
+                    organization.policies[owner].span if owner in organization.policies else None,
                 )
             )
     after = _planned_scps(plan, organization, live) if live is not None else None

@@ -241,8 +241,26 @@ def test_closing_a_declared_or_the_management_account_is_refused(
     assert _codes(edited, organization, live) == ["E624"]
 
 
+def test_deleting_a_declared_policy_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    result, organization, live = _scenario("rename-policy", monkeypatch)
+    delete = Change(
+        id="policy.delete:DenyLeave",
+        kind="policy",
+        action="delete",
+        logical_id="DenyLeave",
+        physical_id="p-leave",
+        summary="delete SERVICE_CONTROL_POLICY DenyLeave",
+        details={},
+    )
+    edited = dataclasses.replace(result, changes=(*result.changes, delete))
+    assert [str(d) for d in guardrails.check(edited, organization, live)] == [
+        "organization.yml:19:5: error[E626]: refusing to delete policy p-leave: the files still "
+        "declare it as NoLeaving"
+    ]
+
+
 def test_every_new_code_is_registered() -> None:
-    for code in ("E620", "E621", "E622", "E623", "E624", "E625", "W620", "W621", "W622"):
+    for code in ("E620", "E621", "E622", "E623", "E624", "E625", "E626", "W620", "W621", "W622"):
         assert code in CODES
 
 
@@ -279,3 +297,89 @@ def test_every_destructive_action_has_its_own_summary_line(
     assert "- **1** account(s) to close\n" in markdown
     assert "- **2** policy attachment(s) to detach\n" in markdown
     assert "**Accounts to close:** `333333333333` (Old)" in markdown
+
+
+# --- on the emulator, through the command line ----------------------------------------------
+
+EMULATED = """\
+AWSTemplateFormatVersion: '2010-09-09-OC'
+Organization:
+  Management:
+    Type: OC::ORG::MasterAccount
+    Properties: {AccountName: master, AccountId: '123456789012'}
+  Root:
+    Type: OC::ORG::OrganizationRoot
+    Properties:
+      ServiceControlPolicies: !Ref DenyAll
+  Shop:
+    Type: OC::ORG::Account
+    Properties: {AccountName: shop, RootEmail: shop@example.com}
+  DenyAll:
+    Type: OC::ORG::ServiceControlPolicy
+    Properties:
+      PolicyName: DenyAll
+      PolicyDocument:
+        Version: '2012-10-17'
+        Statement: [{Effect: Deny, Action: '*', Resource: '*'}]
+"""
+
+
+def _orgc(emulator: object, *args: str) -> int:
+    from orgc.cli import main
+
+    endpoint = emulator.endpoint  # type: ignore[attr-defined]
+    return main([*args, "--state", "state.json", "--endpoint-url", endpoint])
+
+
+@pytest.fixture
+def emulated(tmp_path: Path, aws: object, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "organization.yml").write_text(EMULATED, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _policy_names() -> list[str]:
+    import boto3
+
+    org = boto3.client("organizations", region_name="us-east-1")
+    return sorted(p["Name"] for p in org.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"])
+
+
+def test_a_refused_plan_writes_nothing_and_says_why(
+    emulated: Path, emulator: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _orgc(emulator, "apply", "organization.yml", "--auto-approve") == 1
+    errors = capsys.readouterr().err
+    assert "organization.yml:14:5: error[E623]: SCP DenyAll on the root denies every action" in (
+        errors
+    )
+    assert "pass --allow-scp-lockout if the lockout is what you mean" in errors
+    assert _policy_names() == ["FullAWSAccess"]
+    assert _orgc(emulator, "plan", "organization.yml") == 1
+
+
+def test_the_override_is_saved_with_the_plan_and_a_hand_edited_plan_is_refused(
+    emulated: Path, emulator: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    assert (
+        _orgc(emulator, "plan", "organization.yml", "--allow-scp-lockout", "--out", "plan.json")
+        == 0
+    )
+    shown = capsys.readouterr().out
+    assert "warning[W621]" in shown
+    saved = json.loads(Path("plan.json").read_text(encoding="utf-8"))
+    assert saved["options"]["allowScpLockout"] is True
+
+    # The same plan with the attachment to the root dropped by hand is not what orgc planned.
+    edited = dict(saved, changes=[c for c in saved["changes"] if c["action"] != "attach"])
+    Path("edited.json").write_text(json.dumps(edited), encoding="utf-8")
+    assert _orgc(emulator, "apply", "edited.json", "--auto-approve") == 1
+    assert "error[E604]: the saved plan's changes are not the ones orgc plans" in (
+        capsys.readouterr().err
+    )
+    assert _policy_names() == ["FullAWSAccess"]
+
+    assert _orgc(emulator, "apply", "plan.json", "--auto-approve") == 0
+    assert _policy_names() == ["DenyAll", "FullAWSAccess"]

@@ -643,6 +643,8 @@ class OrganizationPlanner:
         for logical_id, policy_id in sorted(self.state.policies.items()):
             if logical_id in self.desired.policies or policy_id not in self.live.policies:
                 continue
+            if policy_id in self.policy_ids.values():
+                continue  # a logical id renamed in the files: the policy is matched under it
             live = self.live.policies[policy_id]
             if live.aws_managed:
                 self.warnings.append(
