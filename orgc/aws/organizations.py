@@ -287,16 +287,23 @@ class OrganizationVerbs(AccountVerbs):
     # --- changing the organization ----------------------------------------------------------
 
     def enable_policy_type(self, root_id: str, policy_type: str) -> None:
-        """Enable a policy type on the root and wait until AWS reports it ENABLED."""
+        """Enable a policy type on the root and wait until AWS reports it ENABLED. A type
+        already enabled (by a request whose answer was lost and was sent again) is success."""
         org = self._organizations()
         operation = "Organizations.EnablePolicyType"
-        response = self._call(
-            operation,
-            lambda: org.enable_policy_type(
-                RootId=root_id, PolicyType=cast("PolicyTypeType", policy_type)
-            ),
-        )
-        status = _policy_type_status(response["Root"].get("PolicyTypes", []), policy_type)
+        try:
+            response = self._call(
+                operation,
+                lambda: org.enable_policy_type(
+                    RootId=root_id, PolicyType=cast("PolicyTypeType", policy_type)
+                ),
+            )
+        except AwsError as error:
+            if error.code != "PolicyTypeAlreadyEnabledException":
+                raise
+            status = None
+        else:
+            status = _policy_type_status(response["Root"].get("PolicyTypes", []), policy_type)
         elapsed = 0.0
         # Attaching a policy of a type still PENDING_ENABLE fails, so the verb returns only once
         # the type is usable.
