@@ -599,3 +599,53 @@ def test_unknown_profile_raises_no_credentials(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(NoCredentials) as raised:
         AwsProvider(profile="no-such-profile")
     assert raised.value.code == "ProfileNotFound"
+
+
+# --- answers that mean "done already" (a request resent after its answer was lost) -----------
+
+
+def test_already_done_answers_are_success(aws: AwsProvider, emulator: Emulator) -> None:
+    root = root_id(aws)
+    ou = aws.create_organizational_unit(root, "Here")
+    account = aws.create_account(name="Moved", email="moved@example.com")
+    policy = aws.create_policy(
+        policy_type="SERVICE_CONTROL_POLICY",
+        name="Quiet",
+        description="",
+        content='{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*",'
+        '"Resource":"*"}]}',
+    )
+    for operation, code in (
+        ("AttachPolicy", "DuplicatePolicyAttachmentException"),
+        ("DetachPolicy", "PolicyNotAttachedException"),
+        ("MoveAccount", "DuplicateAccountException"),
+        ("CloseAccount", "AccountAlreadyClosedException"),
+    ):
+        aws.register_event_hook(
+            f"before-call.organizations.{operation}", injected_error(emulator.endpoint, code, 1)
+        )
+    aws.attach_policy(policy, ou)
+    aws.detach_policy(policy, ou)
+    aws.move_account(account, root, ou)
+    aws.close_account(account)
+    # The emulator itself answers PolicyTypeAlreadyEnabledException to a second enable.
+    aws.enable_policy_type(root, "TAG_POLICY")
+    aws.enable_policy_type(root, "TAG_POLICY")
+    assert (
+        "TAG_POLICY" in aws.read_organization(read_account_details=False).root.enabled_policy_types
+    )
+    # Each was answered "already so" and sent no further request; nothing changed.
+    organization = aws.read_organization(read_account_details=False)
+    assert policy not in organization.organizational_units[ou].policy_ids
+    assert organization.accounts[account].parent_id == root
+    assert organization.accounts[account].status == "ACTIVE"
+
+
+def test_other_refusals_still_fail(aws: AwsProvider, emulator: Emulator) -> None:
+    aws.register_event_hook(
+        "before-call.organizations.AttachPolicy",
+        injected_error(emulator.endpoint, "ConstraintViolationException", 1),
+    )
+    with pytest.raises(AwsError) as raised:
+        aws.attach_policy("p-FullAWSAccess", root_id(aws))
+    assert raised.value.code == "ConstraintViolationException"

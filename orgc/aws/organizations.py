@@ -420,20 +420,33 @@ class OrganizationVerbs(AccountVerbs):
     def move_account(
         self, account_id: str, source_parent_id: str, destination_parent_id: str
     ) -> None:
+        """Move the account; one already in the destination (an earlier answer was lost and
+        the request sent again) is success."""
         org = self._organizations()
-        self._call(
-            "Organizations.MoveAccount",
-            lambda: org.move_account(
-                AccountId=account_id,
-                SourceParentId=source_parent_id,
-                DestinationParentId=destination_parent_id,
-            ),
-        )
+        try:
+            self._call(
+                "Organizations.MoveAccount",
+                lambda: org.move_account(
+                    AccountId=account_id,
+                    SourceParentId=source_parent_id,
+                    DestinationParentId=destination_parent_id,
+                ),
+            )
+        except AwsError as error:
+            if error.code != "DuplicateAccountException":
+                raise
 
     def close_account(self, account_id: str) -> None:
-        """Ask AWS to close the account (it goes PENDING_CLOSURE, then SUSPENDED)."""
+        """Ask AWS to close the account (it goes PENDING_CLOSURE, then SUSPENDED); one
+        already closed (an earlier answer was lost) is success."""
         org = self._organizations()
-        self._call("Organizations.CloseAccount", lambda: org.close_account(AccountId=account_id))
+        try:
+            self._call(
+                "Organizations.CloseAccount", lambda: org.close_account(AccountId=account_id)
+            )
+        except AwsError as error:
+            if error.code != "AccountAlreadyClosedException":
+                raise
 
     def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None:
         """Add or overwrite tags on a root, OU, account or policy; no call when `tags` is empty."""
@@ -567,18 +580,29 @@ class OrganizationVerbs(AccountVerbs):
         self._call("Organizations.DeletePolicy", lambda: org.delete_policy(PolicyId=policy_id))
 
     def attach_policy(self, policy_id: str, target_id: str) -> None:
+        """Attach; a policy attached there already (an earlier answer was lost and the
+        request sent again) is success."""
         org = self._organizations()
-        self._call(
-            "Organizations.AttachPolicy",
-            lambda: org.attach_policy(PolicyId=policy_id, TargetId=target_id),
-        )
+        try:
+            self._call(
+                "Organizations.AttachPolicy",
+                lambda: org.attach_policy(PolicyId=policy_id, TargetId=target_id),
+            )
+        except AwsError as error:
+            if error.code != "DuplicatePolicyAttachmentException":
+                raise
 
     def detach_policy(self, policy_id: str, target_id: str) -> None:
+        """Detach; a policy no longer attached there (an earlier answer was lost) is success."""
         org = self._organizations()
-        self._call(
-            "Organizations.DetachPolicy",
-            lambda: org.detach_policy(PolicyId=policy_id, TargetId=target_id),
-        )
+        try:
+            self._call(
+                "Organizations.DetachPolicy",
+                lambda: org.detach_policy(PolicyId=policy_id, TargetId=target_id),
+            )
+        except AwsError as error:
+            if error.code != "PolicyNotAttachedException":
+                raise
 
 
 def _tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:
