@@ -620,6 +620,8 @@ def test_already_done_answers_are_success(aws: AwsProvider, emulator: Emulator) 
         ("DetachPolicy", "PolicyNotAttachedException"),
         ("MoveAccount", "DuplicateAccountException"),
         ("CloseAccount", "AccountAlreadyClosedException"),
+        ("DeleteOrganizationalUnit", "OrganizationalUnitNotFoundException"),
+        ("DeletePolicy", "PolicyNotFoundException"),
     ):
         aws.register_event_hook(
             f"before-call.organizations.{operation}", injected_error(emulator.endpoint, code, 1)
@@ -628,6 +630,8 @@ def test_already_done_answers_are_success(aws: AwsProvider, emulator: Emulator) 
     aws.detach_policy(policy, ou)
     aws.move_account(account, root, ou)
     aws.close_account(account)
+    aws.delete_organizational_unit(ou)
+    aws.delete_policy(policy)
     # The emulator itself answers PolicyTypeAlreadyEnabledException to a second enable.
     aws.enable_policy_type(root, "TAG_POLICY")
     aws.enable_policy_type(root, "TAG_POLICY")
@@ -637,6 +641,7 @@ def test_already_done_answers_are_success(aws: AwsProvider, emulator: Emulator) 
     # Each was answered "already so" and sent no further request; nothing changed.
     organization = aws.read_organization(read_account_details=False)
     assert policy not in organization.organizational_units[ou].policy_ids
+    assert policy in organization.policies
     assert organization.accounts[account].parent_id == root
     assert organization.accounts[account].status == "ACTIVE"
 

@@ -383,3 +383,33 @@ def test_the_override_is_saved_with_the_plan_and_a_hand_edited_plan_is_refused(
 
     assert _orgc(emulator, "apply", "plan.json", "--auto-approve") == 0
     assert _policy_names() == ["DenyAll", "FullAWSAccess"]
+
+
+def test_state_import_says_what_it_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from orgc.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    Path("orgformation.json").write_text(
+        json.dumps(
+            {
+                "masterAccountId": "111111111111",
+                "bindings": {
+                    "OC::ORG::ServiceControlPolicy": {
+                        "FullAWSAccess": {"physicalId": "p-FullAWSAccess"}
+                    }
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert main(["state", "import", "orgformation.json", "--state", "state.json"]) == 0
+    assert "orgc: dropped OC::ORG::ServiceControlPolicy FullAWSAccess: p-FullAWSAccess is " in (
+        capsys.readouterr().err
+    )
+    assert (
+        json.loads(Path("state.json").read_text(encoding="utf-8"))["organization"]["policies"] == {}
+    )

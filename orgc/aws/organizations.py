@@ -510,12 +510,17 @@ class OrganizationVerbs(AccountVerbs):
         )
 
     def delete_organizational_unit(self, ou_id: str) -> None:
-        """Delete an OU; AWS refuses one that still holds accounts or OUs."""
+        """Delete an OU; AWS refuses one that still holds accounts or OUs. One that is gone
+        already (an earlier answer was lost and the request sent again) is success."""
         org = self._organizations()
-        self._call(
-            "Organizations.DeleteOrganizationalUnit",
-            lambda: org.delete_organizational_unit(OrganizationalUnitId=ou_id),
-        )
+        try:
+            self._call(
+                "Organizations.DeleteOrganizationalUnit",
+                lambda: org.delete_organizational_unit(OrganizationalUnitId=ou_id),
+            )
+        except AwsError as error:
+            if error.code != "OrganizationalUnitNotFoundException":
+                raise
 
     def create_policy(
         self,
@@ -575,9 +580,14 @@ class OrganizationVerbs(AccountVerbs):
         )
 
     def delete_policy(self, policy_id: str) -> None:
-        """Delete a policy; AWS refuses one that is still attached."""
+        """Delete a policy; AWS refuses one that is still attached. One that is gone already
+        (an earlier answer was lost and the request sent again) is success."""
         org = self._organizations()
-        self._call("Organizations.DeletePolicy", lambda: org.delete_policy(PolicyId=policy_id))
+        try:
+            self._call("Organizations.DeletePolicy", lambda: org.delete_policy(PolicyId=policy_id))
+        except AwsError as error:
+            if error.code != "PolicyNotFoundException":
+                raise
 
     def attach_policy(self, policy_id: str, target_id: str) -> None:
         """Attach; a policy attached there already (an earlier answer was lost and the
