@@ -484,7 +484,7 @@ DESTRUCTIVE = {
     ("account", "close"): "account(s) to close",
     ("account", "remove"): "account(s) to remove from the organization",
     ("organizational-unit", "delete"): "OU(s) to delete",
-    ("policy", "delete"): "polic(ies) to delete",
+    ("policy", "delete"): "policy(ies) to delete",
     ("attachment", "detach"): "policy attachment(s) to detach",
     ("stack", "delete"): "stack(s) to delete",
     ("stack", "replace"): "stack(s) to delete and create again",
