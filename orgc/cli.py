@@ -96,6 +96,14 @@ def _parser() -> argparse.ArgumentParser:
         "rest)",
     )
 
+    guard = argparse.ArgumentParser(add_help=False)
+    guard.add_argument(
+        "--allow-scp-lockout",
+        action="store_true",
+        help="DANGER: let a plan leave accounts with no SCP Allow path or under a "
+        "deny-everything SCP (refused otherwise); a saved plan remembers it",
+    )
+
     validate = commands.add_parser(
         "validate", parents=[inputs], help="check the files; every mistake at file:line:col"
     )
@@ -103,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser(
         "plan",
-        parents=[inputs, aws, refresh],
+        parents=[inputs, aws, refresh, guard],
         help="show what apply would change in the organization",
     )
     plan.add_argument("path", type=Path)
@@ -122,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
 
     apply = commands.add_parser(
         "apply",
-        parents=[inputs, aws, refresh],
+        parents=[inputs, aws, refresh, guard],
         help="make the changes (from the files or a saved plan)",
     )
     apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
@@ -289,6 +297,7 @@ def _plan(args: argparse.Namespace) -> int:
             store().read(),
             perform_cleanup=args.perform_cleanup,
             refresh=args.refresh,
+            allow_lockout=args.allow_scp_lockout,
         )
         if args.out:
             _write_plan(args.out, result)
@@ -421,6 +430,7 @@ def _apply(args: argparse.Namespace) -> int:
             listener=_progress,
             perform_cleanup=args.perform_cleanup,
             refresh=args.refresh,
+            allow_lockout=args.allow_scp_lockout,
         )
         if outcome is None:
             if not fresh.has_changes:
@@ -498,7 +508,12 @@ def _state(args: argparse.Namespace) -> int:
         if args.file is None:
             print("orgc: state import needs the OrgFormation state.json to import", file=sys.stderr)
             return EXIT_USAGE
-        imported = import_orgformation_state(args.file.read_bytes(), origin=str(args.file))
+        notices: list[str] = []
+        imported = import_orgformation_state(
+            args.file.read_bytes(), origin=str(args.file), notices=notices
+        )
+        for notice in notices:
+            print(f"orgc: {notice}", file=sys.stderr)
         with store.lock(lock_owner()) as locked:
             if locked.state.serial:
                 print(
