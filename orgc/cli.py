@@ -113,6 +113,14 @@ def _parser() -> argparse.ArgumentParser:
         "rest)",
     )
 
+    guard = argparse.ArgumentParser(add_help=False)
+    guard.add_argument(
+        "--allow-scp-lockout",
+        action="store_true",
+        help="DANGER: let a plan leave accounts with no SCP Allow path or under a "
+        "deny-everything SCP (refused otherwise); a saved plan remembers it",
+    )
+
     validate = commands.add_parser(
         "validate", parents=[inputs], help="check the files; every mistake at file:line:col"
     )
@@ -120,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser(
         "plan",
-        parents=[inputs, aws, refresh],
+        parents=[inputs, aws, refresh, guard],
         help="show what apply would change in the organization",
     )
     plan.add_argument("path", type=Path)
@@ -139,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
 
     apply = commands.add_parser(
         "apply",
-        parents=[inputs, aws, locking, refresh],
+        parents=[inputs, aws, locking, refresh, guard],
         help="make the changes (from the files or a saved plan)",
     )
     apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
@@ -386,6 +394,7 @@ def _plan(args: argparse.Namespace) -> int:
             store().read(),
             perform_cleanup=args.perform_cleanup,
             refresh=args.refresh,
+            allow_lockout=args.allow_scp_lockout,
         )
         if args.out:
             _write_plan(args.out, result)
@@ -518,6 +527,7 @@ def _apply(args: argparse.Namespace) -> int:
             listener=_progress,
             perform_cleanup=args.perform_cleanup,
             refresh=args.refresh,
+            allow_lockout=args.allow_scp_lockout,
         )
         if outcome is None:
             if not fresh.has_changes:
@@ -609,7 +619,10 @@ def _state(args: argparse.Namespace) -> int:
             data = path.read_bytes()
         except OSError as error:
             raise _UsageError(f"cannot read {path}: {error.strerror}") from None
-        imported = import_orgformation_state(data, origin=str(path))
+        notices: list[str] = []
+        imported = import_orgformation_state(data, origin=str(path), notices=notices)
+        for notice in notices:
+            print(f"orgc: {notice}", file=sys.stderr)
         with store.lock(lock_owner()) as locked:
             if locked.state.serial:
                 print(

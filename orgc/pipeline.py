@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from orgc import guardrails
 from orgc.apply import ApplyResult, Listener, apply
 from orgc.bind import BoundTemplate, bind_template
 from orgc.copy_to_s3 import build_objects
@@ -19,7 +20,7 @@ from orgc.load import LoadedFile, LoadOptions, load_organization
 from orgc.model import Organization, build_organization
 from orgc.observe import observe_objects, observe_organization, observe_stack_sets, observe_stacks
 from orgc.plan import Plan, PlanError, digest, plan
-from orgc.plan.codec import PlanFormatError, loads
+from orgc.plan.codec import PlanFormatError, change_json, loads
 from orgc.plan.objects import DesiredObject, plan_objects
 from orgc.plan.specs import Group, PlanOptions
 from orgc.plan.stacks import DesiredStacks, plan_stacks
@@ -192,8 +193,10 @@ def make_plan(
     *,
     perform_cleanup: bool = False,
     refresh: bool = True,
+    allow_lockout: bool = False,
 ) -> Plan:
-    """Observe what the plan needs and compare: the organization, then the landing zone.
+    """Observe what the plan needs and compare: the organization, then the landing zone; then
+    hold the plan to the guardrails (PlanError when one refuses it).
 
     The organization's guardrails are always compared with AWS: the OU tree, where each account
     sits, every policy's content and attachments, which accounts exist; that costs calls per OU,
@@ -216,7 +219,10 @@ def make_plan(
         inputs_digest=inputs.digest,
         changes=tuple(replace(c, group=group) for c in recorded.changes),
         options=PlanOptions(
-            parameters=inputs.parameters, perform_cleanup=perform_cleanup, refresh=refresh
+            parameters=inputs.parameters,
+            perform_cleanup=perform_cleanup,
+            refresh=refresh,
+            allow_scp_lockout=allow_lockout,
         ),
     )
     if inputs.objects:
@@ -233,7 +239,7 @@ def make_plan(
     if inputs.warnings:
         merged = tuple(sorted({*result.warnings, *inputs.warnings}, key=Diagnostic.sort_key))
         result = replace(result, warnings=merged)
-    return result
+    return guardrails.enforce(result, inputs.organization, live, allow_lockout=allow_lockout)
 
 
 def _plan_objects(
@@ -442,6 +448,7 @@ def check_saved_plan(
         state,
         perform_cleanup=options.perform_cleanup,
         refresh=options.refresh,
+        allow_lockout=options.allow_scp_lockout,
     )
     if fresh.observed_digest != saved.observed_digest:
         raise StalePlan(
@@ -450,6 +457,18 @@ def check_saved_plan(
                     "E604",
                     f"organization {fresh.organization_id}, its stacks or the state changed "
                     "since the plan was made; run orgc plan again",
+                )
+            ]
+        )
+    # The fresh plan passed the guardrails; the saved one must be that plan, change for change
+    # (one edited by hand would carry changes no guardrail saw).
+    if [change_json(c) for c in fresh.changes] != [change_json(c) for c in saved.changes]:
+        raise StalePlan(
+            [
+                Diagnostic(
+                    "E604",
+                    "the saved plan's changes are not the ones orgc plans from the same files "
+                    "and organization (was it edited?); run orgc plan again",
                 )
             ]
         )
@@ -491,11 +510,17 @@ def plan_and_apply(
     listener: Listener | None = None,
     perform_cleanup: bool = False,
     refresh: bool = True,
+    allow_lockout: bool = False,
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan under the state lock, ask `confirm`, apply. None as result: nothing was applied."""
     with store.lock(lock_owner()) as locked:
         fresh = make_plan(
-            inputs, provider, locked.state, perform_cleanup=perform_cleanup, refresh=refresh
+            inputs,
+            provider,
+            locked.state,
+            perform_cleanup=perform_cleanup,
+            refresh=refresh,
+            allow_lockout=allow_lockout,
         )
         if not fresh.has_changes:
             note_organization_synced(

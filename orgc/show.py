@@ -10,6 +10,7 @@ import difflib
 import json
 from collections.abc import Iterator, Mapping
 
+from orgc.guardrails import destructive_counts
 from orgc.observed import ALL_BUT, ONLY, InstanceTargets, PasswordPolicySettings
 from orgc.plan import KINDS, Action, Change, ChangeKind, Plan
 from orgc.plan.codec import dumps
@@ -240,6 +241,9 @@ def render_text(plan: Plan) -> str:
     ]
     if not plan.has_changes:
         out.append(f"No changes. {_compared(plan)}")
+    closes = _closes(plan)
+    if closes:
+        out.extend([f"Accounts to close: {closes}. A closed account cannot be used again.", ""])
     for kind, changes in _grouped(plan):
         out.append(f"{_HEADINGS[kind]}:")
         for change in changes:
@@ -259,6 +263,10 @@ def render_text(plan: Plan) -> str:
         out.append(str(warning))
     if plan.has_changes:
         out.append("Plan: " + _counts_sentence(plan) + ".")
+        destructive = destructive_counts(plan)
+        if destructive:
+            out.append("Destructive:")
+            out.extend(f"  - {count} {label}" for label, count in destructive)
     if plan.not_compared:
         out.append(_not_compared(plan))
     return "\n".join(out).rstrip() + "\n"
@@ -280,6 +288,14 @@ def _counts_sentence(plan: Plan) -> str:
     return ", ".join(f"{count} to {action}" for action, count in plan.counts().items())
 
 
+def _closes(plan: Plan, quote: str = "") -> str:
+    return ", ".join(
+        f"{quote}{c.physical_id}{quote} ({c.logical_id})"
+        for c in plan.changes
+        if c.kind is ChangeKind.ACCOUNT and c.action is Action.CLOSE
+    )
+
+
 def render_markdown(plan: Plan) -> str:
     out = [
         f"### orgc plan for `{plan.organization_id}`",
@@ -294,6 +310,15 @@ def render_markdown(plan: Plan) -> str:
     else:
         out.append(f"**Plan:** {_counts_sentence(plan)}.")
         out.append("")
+        closes = _closes(plan, "`")
+        if closes:
+            out.extend([f"**Accounts to close:** {closes}.", ""])
+        destructive = destructive_counts(plan)
+        if destructive:
+            out.append("**Destructive:**")
+            out.append("")
+            out.extend(f"- **{count}** {label}" for label, count in destructive)
+            out.append("")
         out.append("| | Kind | Change |")
         out.append("|---|---|---|")
         for kind, changes in _grouped(plan):

@@ -450,6 +450,12 @@ def _string_map(value: object, where: str, origin: str) -> dict[str, str]:
     return dict(value)
 
 
+def is_aws_managed_policy_id(policy_id: str) -> bool:
+    """Whether `policy_id` names a policy AWS manages (p-FullAWSAccess, p-RCPFullAWSAccess):
+    the ids AWS gives customer policies are `p-` and lowercase letters and digits only."""
+    return policy_id.startswith("p-") and policy_id[2:].lower() != policy_id[2:]
+
+
 # OrgFormation's binding types and where orgc keeps them.
 _ORGFORMATION_BINDINGS = {
     "OC::ORG::MasterAccount": "accounts",
@@ -459,7 +465,9 @@ _ORGFORMATION_BINDINGS = {
 }
 
 
-def import_orgformation_state(data: bytes, *, origin: str) -> State:
+def import_orgformation_state(
+    data: bytes, *, origin: str, notices: list[str] | None = None
+) -> State:
     """Turn OrgFormation's `state.json` into an orgc State (serial 0, no lineage yet).
 
     OrgFormation keeps `bindings[type][logicalId].physicalId`; accounts (the master account
@@ -467,8 +475,10 @@ def import_orgformation_state(data: bytes, *, origin: str) -> State:
     and each of OrgFormation's `stacks[name][account][region]` becomes a stack record with no
     hash (so the first plan updates it to what the files say; CloudFormation keeps an identical
     template as it is) and the task that `trackedTasks` names for it. Bindings that
-    never got a physical id (a resource OrgFormation did not finish creating) are skipped. Raises
-    `StateError` (E707) for a document that is not OrgFormation state.
+    never got a physical id (a resource OrgFormation did not finish creating) are skipped, and
+    so are policies AWS manages (FullAWSAccess): orgc must never act on those as its own, so
+    each is dropped with a sentence appended to `notices`. Raises `StateError` (E707) for a
+    document that is not OrgFormation state.
     """
     try:
         text = data.decode("utf-8")
@@ -523,6 +533,13 @@ def import_orgformation_state(data: bytes, *, origin: str) -> State:
                     f"OrgFormation state {origin}: binding {binding_type}/{logical_id} has a "
                     f"physicalId that is not a string ({physical_id!r})"
                 )
+            if attribute == "policies" and is_aws_managed_policy_id(physical_id):
+                if notices is not None:
+                    notices.append(
+                        f"dropped {binding_type} {logical_id}: {physical_id} is managed by AWS, "
+                        "and orgc never detaches or deletes it"
+                    )
+                continue
             imported[attribute][logical_id] = physical_id
 
     return State(

@@ -922,15 +922,16 @@ def test_a_failed_change_is_reported_with_what_is_left(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def email_taken(parsed: dict[str, Any], **_: Any) -> None:
+    def limit_reached(parsed: dict[str, Any], **_: Any) -> None:
         status = parsed["CreateAccountStatus"]
         if status.get("AccountName") == "shop":
-            status.update(State="FAILED", FailureReason="EMAIL_ALREADY_EXISTS")
+            status.update(State="FAILED", FailureReason="ACCOUNT_LIMIT_EXCEEDED")
             status.pop("AccountId", None)
 
     # AWS answers that it could not create the shop account; the run goes on with what does
-    # not need it.
-    aws.register_event_hook("after-call.organizations.CreateAccount", email_taken)
+    # not need it. (EMAIL_ALREADY_EXISTS would not do: for an email that an account of the
+    # organization has, that account is the one a lost answer made, and the create succeeds.)
+    aws.register_event_hook("after-call.organizations.CreateAccount", limit_reached)
     monkeypatch.setattr(cli, "_provider", lambda args: aws)
     state = str(project / "state.json")
     capsys.readouterr()
@@ -938,7 +939,7 @@ def test_a_failed_change_is_reported_with_what_is_left(
     failures = [line for line in capsys.readouterr().err.splitlines() if "error[" in line]
     assert failures[0] == (
         "orgc: error[E701]: account.create:Shop failed: Organizations.CreateAccount: "
-        "CreateAccountFailed: EMAIL_ALREADY_EXISTS"
+        "CreateAccountFailed: ACCOUNT_LIMIT_EXCEEDED"
     )
     assert len(failures) == 2
     assert failures[1].startswith("orgc: error[E708]: ")

@@ -314,7 +314,9 @@ def test_the_fake_refuses_what_aws_refuses() -> None:
             call()
         refused.append(raised.value.code)
 
-    refuses(lambda: fake.move_account(account, ou, "r-fake"))  # not where it is
+    other = fake.create_organizational_unit("r-fake", "other", {})
+    refuses(lambda: fake.move_account(account, ou, other))  # not where it is
+    fake.move_account(account, ou, "r-fake")  # there already: success, as AwsProvider answers
     fake.move_account(account, "r-fake", ou)
     refuses(lambda: fake.delete_organizational_unit(ou))  # not empty
     policy = fake.create_policy(
@@ -323,7 +325,8 @@ def test_the_fake_refuses_what_aws_refuses() -> None:
     refuses(lambda: fake.attach_policy(policy, ou))  # the type is not enabled
     fake.enable_policy_type("r-fake", "SERVICE_CONTROL_POLICY")
     fake.attach_policy(policy, ou)
-    refuses(lambda: fake.attach_policy(policy, ou))  # attached already
+    fake.attach_policy(policy, ou)  # attached already: success, as AwsProvider answers
+    assert fake.attachments[ou] == {"p-FullAWSAccess", policy}
     refuses(lambda: fake.delete_policy(policy))  # still attached
     refuses(lambda: fake.set_account_alias(account, "SomeOtherRole", "a"))  # no such role
     refuses(
@@ -344,7 +347,6 @@ def test_the_fake_refuses_what_aws_refuses() -> None:
         "SourceParentNotFoundException",
         "OrganizationalUnitNotEmptyException",
         "PolicyTypeNotEnabledException",
-        "DuplicatePolicyAttachmentException",
         "PolicyInUseException",
         "AccessDenied",
         "ValidationError",

@@ -359,10 +359,11 @@ def test_other_errors_are_not_retried(
 
 
 def test_a_real_service_error_keeps_its_code(aws: AwsProvider) -> None:
+    # (DeletePolicy takes "not found" as done: a delete resent after a lost answer meets it.)
     with pytest.raises(AwsError) as raised:
-        aws.delete_policy("p-00000000")
+        aws.update_policy("p-00000000", name="n", description="", content="{}")
     assert raised.value.code == "PolicyNotFoundException"
-    assert raised.value.operation == "Organizations.DeletePolicy"
+    assert raised.value.operation == "Organizations.UpdatePolicy"
 
 
 def test_access_denied_on_a_fresh_account_role_is_waited_out(
@@ -445,13 +446,30 @@ def test_create_account_failure_reports_the_reason(aws: AwsProvider) -> None:
     )
     aws.register_event_hook(
         "after-call.organizations.DescribeCreateAccountStatus",
-        rewrite_status("FAILED", 1, FailureReason="EMAIL_ALREADY_EXISTS"),
+        rewrite_status("FAILED", 1, FailureReason="ACCOUNT_LIMIT_EXCEEDED"),
     )
     with pytest.raises(AwsError) as raised:
-        aws.create_account(name="Dup", email="dup@example.com")
+        aws.create_account(name="Full", email="full@example.com")
     assert raised.value.code == "CreateAccountFailed"
     assert raised.value.operation == "Organizations.CreateAccount"
-    assert raised.value.message == "EMAIL_ALREADY_EXISTS"
+    assert raised.value.message == "ACCOUNT_LIMIT_EXCEEDED"
+
+
+def test_email_already_exists_in_the_organization_is_the_account_itself(
+    aws: AwsProvider,
+) -> None:
+    # What AWS answers a create resent after its first answer was lost: the account exists.
+    aws.register_event_hook(
+        "after-call.organizations.CreateAccount", rewrite_status("IN_PROGRESS", 1)
+    )
+    aws.register_event_hook(
+        "after-call.organizations.DescribeCreateAccountStatus",
+        rewrite_status("FAILED", 1, FailureReason="EMAIL_ALREADY_EXISTS"),
+    )
+    account = aws.create_account(name="Dup", email="dup@example.com")
+    accounts = aws.read_organization(read_account_details=False).accounts
+    assert accounts[account].email == "dup@example.com"
+    assert [a.email for a in accounts.values()].count("dup@example.com") == 1
 
 
 def test_enable_policy_type_waits_until_enabled(aws: AwsProvider, sleeps: list[float]) -> None:
@@ -582,3 +600,58 @@ def test_unknown_profile_raises_no_credentials(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(NoCredentials) as raised:
         AwsProvider(profile="no-such-profile")
     assert raised.value.code == "ProfileNotFound"
+
+
+# --- answers that mean "done already" (a request resent after its answer was lost) -----------
+
+
+def test_already_done_answers_are_success(aws: AwsProvider, emulator: Emulator) -> None:
+    root = root_id(aws)
+    ou = aws.create_organizational_unit(root, "Here")
+    account = aws.create_account(name="Moved", email="moved@example.com")
+    policy = aws.create_policy(
+        policy_type="SERVICE_CONTROL_POLICY",
+        name="Quiet",
+        description="",
+        content='{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*",'
+        '"Resource":"*"}]}',
+    )
+    for operation, code in (
+        ("AttachPolicy", "DuplicatePolicyAttachmentException"),
+        ("DetachPolicy", "PolicyNotAttachedException"),
+        ("MoveAccount", "DuplicateAccountException"),
+        ("CloseAccount", "AccountAlreadyClosedException"),
+        ("DeleteOrganizationalUnit", "OrganizationalUnitNotFoundException"),
+        ("DeletePolicy", "PolicyNotFoundException"),
+    ):
+        aws.register_event_hook(
+            f"before-call.organizations.{operation}", injected_error(emulator.endpoint, code, 1)
+        )
+    aws.attach_policy(policy, ou)
+    aws.detach_policy(policy, ou)
+    aws.move_account(account, root, ou)
+    aws.close_account(account)
+    aws.delete_organizational_unit(ou)
+    aws.delete_policy(policy)
+    # The emulator itself answers PolicyTypeAlreadyEnabledException to a second enable.
+    aws.enable_policy_type(root, "TAG_POLICY")
+    aws.enable_policy_type(root, "TAG_POLICY")
+    assert (
+        "TAG_POLICY" in aws.read_organization(read_account_details=False).root.enabled_policy_types
+    )
+    # Each was answered "already so" and sent no further request; nothing changed.
+    organization = aws.read_organization(read_account_details=False)
+    assert policy not in organization.organizational_units[ou].policy_ids
+    assert policy in organization.policies
+    assert organization.accounts[account].parent_id == root
+    assert organization.accounts[account].status == "ACTIVE"
+
+
+def test_other_refusals_still_fail(aws: AwsProvider, emulator: Emulator) -> None:
+    aws.register_event_hook(
+        "before-call.organizations.AttachPolicy",
+        injected_error(emulator.endpoint, "ConstraintViolationException", 1),
+    )
+    with pytest.raises(AwsError) as raised:
+        aws.attach_policy("p-FullAWSAccess", root_id(aws))
+    assert raised.value.code == "ConstraintViolationException"

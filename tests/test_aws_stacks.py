@@ -256,6 +256,8 @@ def test_create_sends_every_option(aws: AwsProvider, member: str) -> None:
         role_arn=f"arn:aws:iam::{member}:role/Deployer",
         disable_rollback=True,
     )
+    # A token of its own, so that CloudFormation takes a request it receives twice for one.
+    assert [params.pop("ClientRequestToken")[:5] for params in sent] == ["orgc-"]
     assert sent == [
         {
             "StackName": STACK,

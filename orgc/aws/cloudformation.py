@@ -8,9 +8,11 @@ stack has reached a terminal state, and a stack that ends failed or rolled back 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import TYPE_CHECKING, Any, cast
 
 from orgc.aws.errors import AwsError, StackFailed
+from orgc.aws.idempotent import CREATE_ATTEMPTS, gave_up, no_blind_retry, outcome_unknown
 from orgc.aws.s3 import S3Verbs
 from orgc.observed import LiveStack, StackDeployment, StackResult
 
@@ -120,10 +122,28 @@ class StackVerbs(S3Verbs):
         termination_protection = deployment.termination_protection
         stack_ref = stack_name
         succeeded = _SUCCEEDED
+        # One token per deploy: CloudFormation takes a request it sees twice for one.
+        request["ClientRequestToken"] = f"orgc-{uuid.uuid4()}"
         if create:
             request["EnableTerminationProtection"] = termination_protection
-            created = self._call(operation, lambda: cloudformation.create_stack(**request))
-            stack_ref = created["StackId"]
+            # After a lost answer the stack is looked for by name before it is created again.
+            no_blind_retry(cloudformation, "CreateStack")
+            for attempt in range(CREATE_ATTEMPTS):
+                try:
+                    created = self._call(operation, lambda: cloudformation.create_stack(**request))
+                    stack_ref = created["StackId"]
+                    break
+                except AwsError as error:
+                    if not outcome_unknown(error):
+                        raise
+                    lost = error
+                found = self._describe(cloudformation, stack_name)
+                if found is not None:
+                    stack_ref = found.get("StackId", stack_name)
+                    break
+                if attempt + 1 == CREATE_ATTEMPTS:
+                    raise gave_up(lost, f"stack {stack_name} in {account_id} {region}")
+                self._sleep(self._backoff(attempt))
         else:
             try:
                 updated = self._call(operation, lambda: cloudformation.update_stack(**request))

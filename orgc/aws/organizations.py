@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from orgc.aws.accounts import AccountVerbs
 from orgc.aws.errors import AwsError
+from orgc.aws.idempotent import CREATE_ATTEMPTS, gave_up, no_blind_retry, outcome_unknown
 from orgc.aws.session import DEFAULT_ACCESS_ROLE
 from orgc.observed import (
     SERVICE_CONTROL_POLICY,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_organizations.literals import PolicyTypeType
     from mypy_boto3_organizations.type_defs import (
         AccountTypeDef,
+        CreateAccountStatusTypeDef,
         OrganizationalUnitTypeDef,
         PolicySummaryTypeDef,
         TagTypeDef,
@@ -291,16 +293,23 @@ class OrganizationVerbs(AccountVerbs):
     # --- changing the organization ----------------------------------------------------------
 
     def enable_policy_type(self, root_id: str, policy_type: str) -> None:
-        """Enable a policy type on the root and wait until AWS reports it ENABLED."""
+        """Enable a policy type on the root and wait until AWS reports it ENABLED. A type
+        already enabled (by a request whose answer was lost and was sent again) is success."""
         org = self._organizations()
         operation = "Organizations.EnablePolicyType"
-        response = self._call(
-            operation,
-            lambda: org.enable_policy_type(
-                RootId=root_id, PolicyType=cast("PolicyTypeType", policy_type)
-            ),
-        )
-        status = _policy_type_status(response["Root"].get("PolicyTypes", []), policy_type)
+        try:
+            response = self._call(
+                operation,
+                lambda: org.enable_policy_type(
+                    RootId=root_id, PolicyType=cast("PolicyTypeType", policy_type)
+                ),
+            )
+        except AwsError as error:
+            if error.code != "PolicyTypeAlreadyEnabledException":
+                raise
+            status = None
+        else:
+            status = _policy_type_status(response["Root"].get("PolicyTypes", []), policy_type)
         elapsed = 0.0
         # Attaching a policy of a type still PENDING_ENABLE fails, so the verb returns only once
         # the type is usable.
@@ -321,16 +330,38 @@ class OrganizationVerbs(AccountVerbs):
         """Create an account in the root and wait for it; return its id.
 
         AWS's failure (`FailureReason`, e.g. EMAIL_ALREADY_EXISTS) raises `AwsError` with code
-        `CreateAccountFailed`.
+        `CreateAccountFailed`. After a lost answer the account is looked for by email, and an
+        in-flight creation by name (ListCreateAccountStatus), before the request is sent again.
         """
         org = self._organizations()
         operation = "Organizations.CreateAccount"
-        status = self._call(
-            operation,
-            lambda: org.create_account(
-                AccountName=name, Email=email, RoleName=role_name, Tags=_tag_list(tags)
-            ),
-        )["CreateAccountStatus"]
+        no_blind_retry(org, "CreateAccount")
+        status: CreateAccountStatusTypeDef | None = None
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                status = self._call(
+                    operation,
+                    lambda: org.create_account(
+                        AccountName=name, Email=email, RoleName=role_name, Tags=_tag_list(tags)
+                    ),
+                )["CreateAccountStatus"]
+                break
+            except AwsError as error:
+                if not outcome_unknown(error):
+                    raise
+                lost = error
+            found = self._account_with_email(email)
+            if found is not None:
+                with self._lock:
+                    self._fresh_accounts.add(found)
+                return found
+            status = self._creation_in_flight(name)
+            if status is not None:
+                break
+            if attempt + 1 == CREATE_ATTEMPTS:
+                raise gave_up(lost, f"an account with email {email}")
+            self._sleep(self._backoff(attempt))
+        assert status is not None
         request_id = status["Id"]
         elapsed = 0.0
         while status.get("State") == "IN_PROGRESS":
@@ -345,6 +376,11 @@ class OrganizationVerbs(AccountVerbs):
             with self._lock:
                 self._fresh_accounts.add(account_id)
             return account_id
+        if state == "FAILED" and status.get("FailureReason") == "EMAIL_ALREADY_EXISTS":
+            # An earlier attempt whose answer was lost made it after all.
+            found = self._account_with_email(email)
+            if found is not None:
+                return found
         if state == "FAILED":
             raise AwsError(
                 code="CreateAccountFailed",
@@ -357,23 +393,66 @@ class OrganizationVerbs(AccountVerbs):
             message=f"unexpected creation status {state!r} for request {request_id}",
         )
 
+    def _account_with_email(self, email: str) -> str | None:
+        org = self._organizations()
+        accounts = self._call(
+            "Organizations.ListAccounts",
+            lambda: [
+                a
+                for page in org.get_paginator("list_accounts").paginate()
+                for a in page["Accounts"]
+            ],
+        )
+        for account in accounts:
+            if account.get("Email", "").lower() == email.lower():
+                return account["Id"]
+        return None
+
+    def _creation_in_flight(self, name: str) -> CreateAccountStatusTypeDef | None:
+        """The status of an account creation for `name` still IN_PROGRESS, if any."""
+        org = self._organizations()
+        statuses = self._call(
+            "Organizations.ListCreateAccountStatus",
+            lambda: [
+                status
+                for page in org.get_paginator("list_create_account_status").paginate(
+                    States=["IN_PROGRESS"]
+                )
+                for status in page["CreateAccountStatuses"]
+            ],
+        )
+        return next((s for s in statuses if s.get("AccountName") == name), None)
+
     def move_account(
         self, account_id: str, source_parent_id: str, destination_parent_id: str
     ) -> None:
+        """Move the account; one already in the destination (an earlier answer was lost and
+        the request sent again) is success."""
         org = self._organizations()
-        self._call(
-            "Organizations.MoveAccount",
-            lambda: org.move_account(
-                AccountId=account_id,
-                SourceParentId=source_parent_id,
-                DestinationParentId=destination_parent_id,
-            ),
-        )
+        try:
+            self._call(
+                "Organizations.MoveAccount",
+                lambda: org.move_account(
+                    AccountId=account_id,
+                    SourceParentId=source_parent_id,
+                    DestinationParentId=destination_parent_id,
+                ),
+            )
+        except AwsError as error:
+            if error.code != "DuplicateAccountException":
+                raise
 
     def close_account(self, account_id: str) -> None:
-        """Ask AWS to close the account (it goes PENDING_CLOSURE, then SUSPENDED)."""
+        """Ask AWS to close the account (it goes PENDING_CLOSURE, then SUSPENDED); one
+        already closed (an earlier answer was lost) is success."""
         org = self._organizations()
-        self._call("Organizations.CloseAccount", lambda: org.close_account(AccountId=account_id))
+        try:
+            self._call(
+                "Organizations.CloseAccount", lambda: org.close_account(AccountId=account_id)
+            )
+        except AwsError as error:
+            if error.code != "AccountAlreadyClosedException":
+                raise
 
     def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None:
         """Add or overwrite tags on a root, OU, account or policy; no call when `tags` is empty."""
@@ -399,15 +478,35 @@ class OrganizationVerbs(AccountVerbs):
     def create_organizational_unit(
         self, parent_id: str, name: str, tags: Mapping[str, str] = _NO_TAGS
     ) -> str:
-        """Create an OU under `parent_id` (the root or an OU); return its id."""
+        """Create an OU under `parent_id` (the root or an OU); return its id. After a lost
+        answer (or AWS's DuplicateOrganizationalUnitException for it) the OU is looked for by
+        name under its parent before the request is sent again."""
         org = self._organizations()
-        response = self._call(
-            "Organizations.CreateOrganizationalUnit",
-            lambda: org.create_organizational_unit(
-                ParentId=parent_id, Name=name, Tags=_tag_list(tags)
-            ),
-        )
-        return response["OrganizationalUnit"]["Id"]
+        operation = "Organizations.CreateOrganizationalUnit"
+        no_blind_retry(org, "CreateOrganizationalUnit")
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                response = self._call(
+                    operation,
+                    lambda: org.create_organizational_unit(
+                        ParentId=parent_id, Name=name, Tags=_tag_list(tags)
+                    ),
+                )
+                return response["OrganizationalUnit"]["Id"]
+            except AwsError as error:
+                duplicate = error.code == "DuplicateOrganizationalUnitException"
+                if not duplicate and not outcome_unknown(error):
+                    raise
+                lost = error
+            found = next(
+                (ou["Id"] for ou in self._list_children(parent_id)[0] if ou["Name"] == name), None
+            )
+            if found is not None:
+                return str(found)
+            if duplicate or attempt + 1 == CREATE_ATTEMPTS:
+                raise gave_up(lost, f"OU {name} under {parent_id}")
+            self._sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")
 
     def rename_organizational_unit(self, ou_id: str, name: str) -> None:
         org = self._organizations()
@@ -417,12 +516,17 @@ class OrganizationVerbs(AccountVerbs):
         )
 
     def delete_organizational_unit(self, ou_id: str) -> None:
-        """Delete an OU; AWS refuses one that still holds accounts or OUs."""
+        """Delete an OU; AWS refuses one that still holds accounts or OUs. One that is gone
+        already (an earlier answer was lost and the request sent again) is success."""
         org = self._organizations()
-        self._call(
-            "Organizations.DeleteOrganizationalUnit",
-            lambda: org.delete_organizational_unit(OrganizationalUnitId=ou_id),
-        )
+        try:
+            self._call(
+                "Organizations.DeleteOrganizationalUnit",
+                lambda: org.delete_organizational_unit(OrganizationalUnitId=ou_id),
+            )
+        except AwsError as error:
+            if error.code != "OrganizationalUnitNotFoundException":
+                raise
 
     def create_policy(
         self,
@@ -433,19 +537,44 @@ class OrganizationVerbs(AccountVerbs):
         content: str,
         tags: Mapping[str, str] = _NO_TAGS,
     ) -> str:
-        """Create a policy of `policy_type` (an Organizations policy type name); return its id."""
+        """Create a policy of `policy_type` (an Organizations policy type name); return its id.
+        After a lost answer (or AWS's DuplicatePolicyException for it) the policy is looked for
+        by type and name before the request is sent again."""
         org = self._organizations()
-        response = self._call(
-            "Organizations.CreatePolicy",
-            lambda: org.create_policy(
-                Type=cast("PolicyTypeType", policy_type),
-                Name=name,
-                Description=description,
-                Content=content,
-                Tags=_tag_list(tags),
-            ),
-        )
-        return response["Policy"]["PolicySummary"]["Id"]
+        operation = "Organizations.CreatePolicy"
+        no_blind_retry(org, "CreatePolicy")
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                response = self._call(
+                    operation,
+                    lambda: org.create_policy(
+                        Type=cast("PolicyTypeType", policy_type),
+                        Name=name,
+                        Description=description,
+                        Content=content,
+                        Tags=_tag_list(tags),
+                    ),
+                )
+                return response["Policy"]["PolicySummary"]["Id"]
+            except AwsError as error:
+                duplicate = error.code == "DuplicatePolicyException"
+                if not duplicate and not outcome_unknown(error):
+                    raise
+                lost = error
+            found = next(
+                (
+                    p["Id"]
+                    for p in self._list_policies(policy_type)
+                    if p["Name"] == name and not p.get("AwsManaged", False)
+                ),
+                None,
+            )
+            if found is not None:
+                return str(found)
+            if duplicate or attempt + 1 == CREATE_ATTEMPTS:
+                raise gave_up(lost, f"a {policy_type} named {name}")
+            self._sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")
 
     def update_policy(self, policy_id: str, *, name: str, description: str, content: str) -> None:
         org = self._organizations()
@@ -457,23 +586,39 @@ class OrganizationVerbs(AccountVerbs):
         )
 
     def delete_policy(self, policy_id: str) -> None:
-        """Delete a policy; AWS refuses one that is still attached."""
+        """Delete a policy; AWS refuses one that is still attached. One that is gone already
+        (an earlier answer was lost and the request sent again) is success."""
         org = self._organizations()
-        self._call("Organizations.DeletePolicy", lambda: org.delete_policy(PolicyId=policy_id))
+        try:
+            self._call("Organizations.DeletePolicy", lambda: org.delete_policy(PolicyId=policy_id))
+        except AwsError as error:
+            if error.code != "PolicyNotFoundException":
+                raise
 
     def attach_policy(self, policy_id: str, target_id: str) -> None:
+        """Attach; a policy attached there already (an earlier answer was lost and the
+        request sent again) is success."""
         org = self._organizations()
-        self._call(
-            "Organizations.AttachPolicy",
-            lambda: org.attach_policy(PolicyId=policy_id, TargetId=target_id),
-        )
+        try:
+            self._call(
+                "Organizations.AttachPolicy",
+                lambda: org.attach_policy(PolicyId=policy_id, TargetId=target_id),
+            )
+        except AwsError as error:
+            if error.code != "DuplicatePolicyAttachmentException":
+                raise
 
     def detach_policy(self, policy_id: str, target_id: str) -> None:
+        """Detach; a policy no longer attached there (an earlier answer was lost) is success."""
         org = self._organizations()
-        self._call(
-            "Organizations.DetachPolicy",
-            lambda: org.detach_policy(PolicyId=policy_id, TargetId=target_id),
-        )
+        try:
+            self._call(
+                "Organizations.DetachPolicy",
+                lambda: org.detach_policy(PolicyId=policy_id, TargetId=target_id),
+            )
+        except AwsError as error:
+            if error.code != "PolicyNotAttachedException":
+                raise
 
 
 def _tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:

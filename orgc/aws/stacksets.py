@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from orgc.aws.cloudformation import StackVerbs
 from orgc.aws.errors import AwsError, StackFailed
+from orgc.aws.idempotent import CREATE_ATTEMPTS, gave_up, no_blind_retry, outcome_unknown
 from orgc.observed import (
     PERMISSION_MODEL,
     InstanceTargets,
@@ -88,7 +89,23 @@ class StackSetVerbs(StackVerbs):
             **self._definition(operation, definition),
             "ClientRequestToken": str(uuid.uuid4()),
         }
-        self._call(operation, lambda: cloudformation.create_stack_set(**request))
+        # After a lost answer (or NameAlreadyExistsException for it) the StackSet is looked for
+        # by name before it is created again.
+        no_blind_retry(cloudformation, "CreateStackSet")
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                self._call(operation, lambda: cloudformation.create_stack_set(**request))
+                break
+            except AwsError as error:
+                duplicate = error.code == "NameAlreadyExistsException"
+                if not duplicate and not outcome_unknown(error):
+                    raise
+                lost = error
+            if self.describe_stack_set(definition.name) is not None:
+                break
+            if duplicate or attempt + 1 == CREATE_ATTEMPTS:
+                raise gave_up(lost, f"StackSet {definition.name}")
+            self._sleep(self._backoff(attempt))
         created = self.describe_stack_set(definition.name)
         if created is None:
             raise AwsError(

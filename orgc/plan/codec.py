@@ -197,6 +197,8 @@ def _options_json(options: PlanOptions | None) -> _Doc:
         "parameters": dict(options.parameters),
         "performCleanup": options.perform_cleanup,
         "refresh": options.refresh,
+        # Written only when given, so a plan made without it reads as it always did.
+        **({"allowScpLockout": True} if options.allow_scp_lockout else {}),
     }
 
 
@@ -207,6 +209,7 @@ def _options(data: Mapping[str, Any]) -> PlanOptions | None:
         parameters=dict(data.get("parameters") or {}),
         perform_cleanup=bool(data.get("performCleanup")),
         refresh=bool(data.get("refresh", True)),
+        allow_scp_lockout=bool(data.get("allowScpLockout")),
     )
 
 

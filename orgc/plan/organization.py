@@ -109,9 +109,9 @@ class OrganizationPlanner:
             )
 
     def match_policy(self, policy: Policy) -> LivePolicy | None:
-        known = self.state.policies.get(policy.logical_id)
-        if known and known in self.live.policies:
-            return self.live.policies[known]
+        known = self.live.policies.get(self.state.policies.get(policy.logical_id, ""))
+        if known is not None and not known.aws_managed:
+            return known
         for live in sorted(self.live.policies.values(), key=lambda p: p.policy_id):
             if live.aws_managed or live.policy_type != policy.policy_type:
                 continue
@@ -349,13 +349,15 @@ class OrganizationPlanner:
                     )
                 )
             return found
-        known = self.state.accounts.get(account.logical_id)
-        if known and known in self.live.accounts:
-            return self.live.accounts[known]
+        # The email names an account for good; the state's record of a logical id only stands
+        # in when no live account has the email (so a renamed logical id keeps its account).
         if account.email:
             for live in sorted(self.live.accounts.values(), key=lambda a: a.account_id):
                 if live.email.lower() == account.email.lower():
                     return live
+        known = self.state.accounts.get(account.logical_id)
+        if known and known in self.live.accounts:
+            return self.live.accounts[known]
         return None
 
     def plan_accounts(self) -> None:
@@ -526,10 +528,28 @@ class OrganizationPlanner:
 
     def plan_removed_accounts(self) -> None:
         close = self.desired.root.close_accounts_on_removal
+        declared = {v: k for k, v in sorted(self.account_ids.items(), reverse=True) if v}
         for logical_id, account_id in sorted(self.state.accounts.items()):
             if logical_id in self.desired.accounts:
                 continue
             live = self.live.accounts.get(account_id)
+            if account_id in declared or account_id == self.live.management_account_id:
+                # A logical id renamed in the files, not an account removed: the account is
+                # matched under its new name, and never closed for the change of name.
+                now = declared.get(account_id, self.desired.management_account.logical_id)
+                self.add(
+                    Change(
+                        id=f"account.forget:{logical_id}",
+                        kind=ChangeKind.ACCOUNT,
+                        action=Action.FORGET,
+                        logical_id=logical_id,
+                        physical_id=account_id,
+                        summary=f"forget logical id {logical_id} of account {account_id}: the "
+                        f"files now declare it as {now}",
+                        spec=StateOnly(),
+                    )
+                )
+                continue
             if live is None or live.status != "ACTIVE":
                 self.add(
                     Change(
@@ -581,9 +601,12 @@ class OrganizationPlanner:
     # --- attachments ----------------------------------------------------------------------
 
     def plan_attachments(self) -> None:
-        managed_policies = {v for v in self.policy_ids.values() if v} | set(
-            self.state.policies.values()
-        )
+        # AWS's own policies (FullAWSAccess) are never orgc's to detach, whatever the state says.
+        managed_policies = {
+            p
+            for p in {v for v in self.policy_ids.values() if v} | set(self.state.policies.values())
+            if not (p in self.live.policies and self.live.policies[p].aws_managed)
+        }
         targets: list[tuple[TargetKind, str, str | None, tuple[str, ...], tuple[str, ...]]] = []
         root = self.desired.root
         targets.append(
@@ -669,7 +692,19 @@ class OrganizationPlanner:
         for logical_id, policy_id in sorted(self.state.policies.items()):
             if logical_id in self.desired.policies or policy_id not in self.live.policies:
                 continue
+            if policy_id in self.policy_ids.values():
+                continue  # a logical id renamed in the files: the policy is matched under it
             live = self.live.policies[policy_id]
+            if live.aws_managed:
+                self.warnings.append(
+                    Diagnostic(
+                        "W620",
+                        f"the state names AWS-managed policy {live.name} ({policy_id}) as "
+                        f"{logical_id}; orgc never detaches or deletes it (import the state again "
+                        "to drop the record)",
+                    )
+                )
+                continue
             prefix = f"attachment.detach:{policy_id}:"
             detaches = {
                 c: self.changes[c].physical_id for c in self.changes if c.startswith(prefix)

@@ -140,6 +140,7 @@ class PlanOptions:
     parameters: Mapping[str, str] = field(default_factory=dict)
     perform_cleanup: bool = False
     refresh: bool = True
+    allow_scp_lockout: bool = False  # --allow-scp-lockout: E622/E623 are warnings (W621)
 
 
 # --- organization ---------------------------------------------------------------------------

@@ -352,11 +352,13 @@ class FakeAws:
         content: str,
         tags: Mapping[str, str],
     ) -> str:
-        operation = "Organizations.CreatePolicy"
         with self._lock:
             self._count("create_policy")
-            if any(p.name == name and p.policy_type == policy_type for p in self.policies.values()):
-                raise _error(operation, "DuplicatePolicyException", f"a policy named {name} exists")
+            # As AwsProvider: a policy of that type and name is the one an earlier, lost answer
+            # made (AWS's DuplicatePolicyException, then the lookup by name).
+            for existing in sorted(self.policies.values(), key=lambda p: p.policy_id):
+                if existing.name == name and existing.policy_type == policy_type:
+                    return existing.policy_id
             json.loads(content)  # AWS refuses a document that is not JSON
             policy_id = f"p-fake{self._next('policy'):06d}"
             self.policies[policy_id] = FakePolicy(
@@ -383,7 +385,9 @@ class FakeAws:
         with self._lock:
             self._count("delete_policy")
             policy = self.policies.get(policy_id)
-            if policy is None or policy.aws_managed:
+            if policy is None:
+                return  # gone already: AwsProvider takes PolicyNotFoundException as done
+            if policy.aws_managed:
                 raise _error(operation, "PolicyNotFoundException", f"no policy {policy_id}")
             if any(policy_id in attached for attached in self.attachments.values()):
                 raise _error(operation, "PolicyInUseException", f"{policy_id} is attached")
@@ -404,14 +408,8 @@ class FakeAws:
                     "PolicyTypeNotEnabledException",
                     f"{policy.policy_type} is not enabled on the root",
                 )
-            attached = self.attachments.setdefault(target_id, set())
-            if policy_id in attached:
-                raise _error(
-                    operation,
-                    "DuplicatePolicyAttachmentException",
-                    f"{policy_id} is attached to {target_id} already",
-                )
-            attached.add(policy_id)
+            # Attached already is success, as AwsProvider takes DuplicatePolicyAttachmentException.
+            self.attachments.setdefault(target_id, set()).add(policy_id)
 
     def detach_policy(self, policy_id: str, target_id: str) -> None:
         operation = "Organizations.DetachPolicy"
@@ -419,11 +417,7 @@ class FakeAws:
             self._count("detach_policy")
             attached = self.attachments.get(target_id, set())
             if policy_id not in attached:
-                raise _error(
-                    operation,
-                    "PolicyNotAttachedException",
-                    f"{policy_id} is not attached to {target_id}",
-                )
+                return  # not attached is success, as AwsProvider takes PolicyNotAttachedException
             policy = self.policies[policy_id]
             if policy.policy_type == SERVICE_CONTROL_POLICY and not any(
                 self.policies[other].policy_type == SERVICE_CONTROL_POLICY
@@ -442,15 +436,11 @@ class FakeAws:
             self._count("create_organizational_unit")
             if not self._parent_exists(parent_id):
                 raise _error(operation, "ParentNotFoundException", f"no parent {parent_id}")
-            if any(
-                ou.parent_id == parent_id and ou.name == name
-                for ou in self.organizational_units.values()
-            ):
-                raise _error(
-                    operation,
-                    "DuplicateOrganizationalUnitException",
-                    f"{parent_id} has an OU named {name}",
-                )
+            # As AwsProvider: an OU of that name under the parent is the one an earlier, lost
+            # answer made (DuplicateOrganizationalUnitException, then the lookup by name).
+            for existing in sorted(self.organizational_units.values(), key=lambda o: o.ou_id):
+                if existing.parent_id == parent_id and existing.name == name:
+                    return existing.ou_id
             ou_id = f"ou-fake-{self._next('ou'):08d}"
             self.organizational_units[ou_id] = FakeOrganizationalUnit(
                 ou_id=ou_id, name=name, parent_id=parent_id, tags=dict(tags)
@@ -472,7 +462,8 @@ class FakeAws:
         with self._lock:
             self._count("delete_organizational_unit")
             if ou_id not in self.organizational_units:
-                raise _error(operation, "OrganizationalUnitNotFoundException", f"no OU {ou_id}")
+                # Gone already: AwsProvider takes OrganizationalUnitNotFoundException as done.
+                return
             children = [a for a in self.accounts.values() if a.parent_id == ou_id]
             children_ous = [o for o in self.organizational_units.values() if o.parent_id == ou_id]
             if children or children_ous:
@@ -487,11 +478,13 @@ class FakeAws:
     def create_account(
         self, *, name: str, email: str, role_name: str = ACCESS_ROLE, tags: Mapping[str, str]
     ) -> str:
-        operation = "Organizations.CreateAccount"
         with self._lock:
             self._count("create_account")
-            if any(a.email == email for a in self.accounts.values()):
-                raise _error(operation, "CreateAccountFailed", "EMAIL_ALREADY_EXISTS")
+            # As AwsProvider: EMAIL_ALREADY_EXISTS for an account of the organization is that
+            # account (an earlier create whose answer was lost).
+            for existing in sorted(self.accounts.values(), key=lambda a: a.account_id):
+                if existing.email.lower() == email.lower():
+                    return existing.account_id
             account_id = f"0{44_000_000_000 + self._next('account'):011d}"
             self.accounts[account_id] = FakeAccount(
                 account_id=account_id,
@@ -511,6 +504,8 @@ class FakeAws:
         with self._lock:
             self._count("move_account")
             account = self._account(operation, account_id)
+            if account.parent_id == destination_parent_id:
+                return  # there already: AwsProvider takes DuplicateAccountException as done
             if account.parent_id != source_parent_id:
                 raise _error(
                     operation,
@@ -523,10 +518,6 @@ class FakeAws:
                     "DestinationParentNotFoundException",
                     f"no parent {destination_parent_id}",
                 )
-            if source_parent_id == destination_parent_id:
-                raise _error(
-                    operation, "DuplicateAccountException", f"{account_id} is there already"
-                )
             account.parent_id = destination_parent_id
 
     def close_account(self, account_id: str) -> None:
@@ -534,9 +525,13 @@ class FakeAws:
         with self._lock:
             self._count("close_account")
             account = self._account(operation, account_id)
-            if account_id == MANAGEMENT_ACCOUNT_ID or account.status != "ACTIVE":
+            if account_id != MANAGEMENT_ACCOUNT_ID and account.status != "ACTIVE":
+                return  # closed already: AwsProvider takes AccountAlreadyClosedException as done
+            if account_id == MANAGEMENT_ACCOUNT_ID:
                 raise _error(
-                    operation, "AccountAlreadyClosedException", f"{account_id} cannot be closed"
+                    operation,
+                    "ConstraintViolationException",
+                    f"{account_id} is the management account and cannot be closed",
                 )
             account.status = "SUSPENDED"
 
