@@ -1,7 +1,10 @@
 """`orgc` on the command line: parses arguments, calls the pipeline, maps outcomes to exit codes.
 
-Exit codes: 0 ok, 1 invalid input (or a plan that cannot be made), 2 usage (and, with
-`plan --detailed-exitcode`, "there are changes"), 3 apply failed, 4 a bug in orgc, 130 interrupted.
+Exit codes (`EXIT_CODES`, shown by `orgc --help` and in the README): 0 ok; 1 invalid input or a
+user error (files, credentials, a path that cannot be read); 2 changes present (`plan
+--detailed-exitcode` only, as Terraform does); 3 apply failed; 4 a bug in orgc; 5 the state is
+locked by another run; 64 usage (a command line orgc cannot parse; never 2, so that CI can tell
+it from "changes present"); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,17 +13,18 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from orgc import __version__
 from orgc.diagnostics import CODES, Diagnostic, StageError
 from orgc.plan import PLAN_FORMAT, Change, Plan, codec
 from orgc.show import RENDERERS, render_text
-from orgc.state import StateError
+from orgc.state import StateError, StateLocked
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,20 +35,59 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_INVALID = 1
-EXIT_USAGE = 2
 EXIT_CHANGES = 2
 EXIT_APPLY_FAILED = 3
 EXIT_BUG = 4
+EXIT_LOCKED = 5
+EXIT_USAGE = 64  # EX_USAGE of sysexits.h; argparse's own 2 would read as "changes present"
 EXIT_INTERRUPTED = 130
+
+# Every exit code and what it means, for --help and the README (a test keeps them in step).
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success (with --detailed-exitcode: no changes)",
+    EXIT_INVALID: "invalid input, or a user error: a path that cannot be read, credentials "
+    "that do not work, a plan that cannot be made",
+    EXIT_CHANGES: "plan --detailed-exitcode: there are changes",
+    EXIT_APPLY_FAILED: "apply failed (what failed and what is left is printed)",
+    EXIT_BUG: "a bug in orgc (a trace is printed; please report it)",
+    EXIT_LOCKED: "the state is locked by another run (E702); wait for it or see orgc state unlock",
+    EXIT_USAGE: "usage: a command line orgc cannot parse",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); what finished is recorded in the state",
+}
 
 STATE_DIR = Path(".orgc")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with orgc's usage exit code: a command line orgc cannot parse exits 64, not
+    argparse's 2, which `plan --detailed-exitcode` gives to "changes present". Subcommand
+    parsers are made of the same class (argparse makes them of its parent's type)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _exit_codes_epilog() -> str:
+    lines = ["exit codes:"]
+    for code, meaning in EXIT_CODES.items():
+        lines.extend(
+            textwrap.wrap(
+                meaning, width=79, initial_indent=f"  {code:>3}  ", subsequent_indent=" " * 7
+            )
+        )
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    # Typed as a plain ArgumentParser so that commands take plain parents; argparse still makes
+    # every command's parser a _Parser (parser_class defaults to the type of `parser`).
+    parser: argparse.ArgumentParser = _Parser(
         prog="orgc",
         description="Your AWS Organization as code: validate, plan and apply "
         "OrgFormation-format organization files.",
+        epilog=_exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"orgc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -161,7 +204,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version (0) and usage errors (64)
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     try:
         return _COMMANDS[args.command](args)
     except _UsageError as error:
@@ -172,10 +218,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
-    except Exception:
+    except Exception as error:
+        known = _user_error(error)
+        if known is not None:
+            return known
         traceback.print_exc()
         print("orgc: this is a bug in orgc; please report it with the trace above", file=sys.stderr)
         return EXIT_BUG
+
+
+def _user_error(error: Exception) -> int | None:
+    """The exit code of a failure that is the user's to fix, its diagnostic printed; None for a
+    bug. A path that cannot be read (a file named on the command line, a directory that is not
+    there) is one, wherever it is read."""
+    if isinstance(error, OSError) and error.filename is not None:
+        reason = error.strerror or type(error).__name__
+        _print_diagnostics([Diagnostic("E100", f"cannot read {error.filename}: {reason}")])
+        return EXIT_INVALID
+    return None
 
 
 def _print_diagnostics(diagnostics: Sequence[Diagnostic], stream: TextIO | None = None) -> None:
@@ -250,15 +310,18 @@ def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> in
     try:
         provider = _provider(args)
         return body(provider, lambda: _store(args, provider))
+    except StateLocked as error:  # another run's: not this run's failure, and worth a retry
+        _print_diagnostics(error.diagnostics)
+        return EXIT_LOCKED
     except StateError as error:  # before StageError: a state failure fails the command
         _print_diagnostics(error.diagnostics)
         return failure_code
     except StageError as error:  # invalid input, a plan that cannot be made, a stale plan
         _print_diagnostics(error.diagnostics)
         return EXIT_INVALID
-    except NoCredentials as error:
+    except NoCredentials as error:  # before any change: the user's to fix, whatever the command
         _print_diagnostics([Diagnostic("E705", f"no usable AWS credentials: {error}")])
-        return failure_code
+        return EXIT_INVALID
     except AwsError as error:
         _print_diagnostics([Diagnostic("E701", str(error))])
         return failure_code

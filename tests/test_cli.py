@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from orgc import cli
 from orgc.aws import AwsProvider
-from orgc.cli import main
+from orgc.cli import EXIT_CODES, main
 from orgc.emulator import Emulator
+from orgc.state import LocalStateStore
 
 TOP = Path(__file__).parent.parent
 
@@ -76,20 +78,105 @@ def test_yaml_syntax_error_is_a_diagnostic_not_a_traceback(
 def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", "e305"]) == 0
     assert capsys.readouterr().out.startswith("E305: account id read as a number\n")
-    assert main(["explain", "E999"]) == 2
+    assert main(["explain", "E999"]) == 64
 
 
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as raised:
-        main(["plan"])
-    assert raised.value.code == 2
+def test_usage_errors_exit_64_never_2_which_means_changes_present(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for argv in (["plan"], ["plan", "x", "--format", "html"], ["frobnicate"], []):
+        assert main(argv) == 64, argv
+        err = capsys.readouterr().err
+        assert err.startswith("usage: orgc"), argv
+        assert "error: " in err
+    assert main(["plan", "x", "--parameter", "novalue"]) == 64
+    assert capsys.readouterr().err == "orgc: --parameter takes KEY=VALUE, not 'novalue'\n"
+    assert main(["--version"]) == 0
+
+
+def test_help_documents_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    epilog = capsys.readouterr().out.split("exit codes:\n", 1)[1]
+    listed = [int(line.split()[0]) for line in epilog.splitlines() if line[:5].strip()]
+    assert listed == list(EXIT_CODES)
+    assert EXIT_CODES[2] == "plan --detailed-exitcode: there are changes"
+    readme = (TOP / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| exit code | meaning |", 1)[1].split("\n\n", 1)[0]
+    assert [int(row.split("|")[1]) for row in table.strip().splitlines()[1:]] == list(EXIT_CODES)
+
+
+def test_a_path_that_cannot_be_read_is_a_user_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nonexistent.json"
+    argv = ["state", "import", str(missing), "--state", str(tmp_path / "state.json")]
+    assert main([*argv, "--endpoint-url", "http://127.0.0.1:9"]) == 1
+    assert capsys.readouterr().err == (
+        f"orgc: error[E100]: cannot read {missing}: No such file or directory\n"
+    )
+
+
+def test_a_failing_credential_provider_is_a_user_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile broken]\ncredential_process = /bin/false\nregion = us-east-1\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(config))
+    argv = ["plan", str(TOP / "organization"), "--root", str(TOP), "--profile", "broken"]
+    assert main([*argv, "--endpoint-url", "http://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "orgc: error[E705]: no usable AWS credentials: Session: CredentialRetrievalError: "
+        "Error when retrieving credentials from custom-process"
+    )
+    assert "bug in orgc" not in err
+
+
+def test_a_lock_held_by_another_run_exits_5(
+    aws: AwsProvider,
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(TOP)
+    state = tmp_path / "state.json"
+    argv = ["apply", "organization/organization.yml", "--auto-approve", "--state", str(state)]
+    with LocalStateStore(state).lock("another run"):
+        assert main([*argv, "--endpoint-url", emulator.endpoint]) == 5
+    err = capsys.readouterr().err
+    assert err.startswith("orgc: error[E702]: ")
+    assert "bug in orgc" not in err
+
+
+def test_a_bug_exits_4_and_an_interrupt_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(args: object) -> int:
+        raise RuntimeError("an invariant does not hold")
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli._COMMANDS, "explain", broken)
+    assert main(["explain", "E100"]) == 4
+    err = capsys.readouterr().err
+    assert "RuntimeError: an invariant does not hold" in err
+    assert err.endswith("orgc: this is a bug in orgc; please report it with the trace above\n")
+    monkeypatch.setitem(cli._COMMANDS, "explain", interrupted)
+    assert main(["explain", "E100"]) == 130
+    assert capsys.readouterr().err == "orgc: interrupted\n"
 
 
 def test_apply_without_a_terminal_needs_auto_approve(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
-    assert main(["apply", str(TOP / "organization"), "--endpoint-url", "http://127.0.0.1:9"]) == 2
+    assert main(["apply", str(TOP / "organization"), "--endpoint-url", "http://127.0.0.1:9"]) == 64
     assert "--auto-approve" in capsys.readouterr().err
 
 
