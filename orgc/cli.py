@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 from orgc import __version__
 from orgc.diagnostics import CODES, Diagnostic, StageError
 from orgc.plan import PLAN_FORMAT, Change, Plan, codec
-from orgc.show import RENDERERS, render_text
+from orgc.show import MARKDOWN_MAX_BYTES, RENDERERS, render_markdown, render_text
 from orgc.state import StateError, StateLocked
 
 if TYPE_CHECKING:
@@ -151,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("path", type=Path)
     plan.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    _add_max_bytes(plan)
     plan.add_argument("--out", type=Path, help="save the plan (JSON) for `orgc apply FILE`")
     plan.add_argument(
         "--perform-cleanup",
@@ -190,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="print a plan saved with `orgc plan --out FILE`")
     show.add_argument("plan", type=Path, help="the saved plan (any file name)")
     show.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    _add_max_bytes(show)
 
     explain = commands.add_parser("explain", help="what a diagnostic code means")
     explain.add_argument("code")
@@ -201,6 +203,37 @@ def _parser() -> argparse.ArgumentParser:
     state.add_argument("action", choices=("show", "unlock", "import"))
     state.add_argument("file", nargs="?", type=Path, help="OrgFormation state.json to import")
     return parser
+
+
+def _add_max_bytes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-bytes",
+        type=_positive_int,
+        default=MARKDOWN_MAX_BYTES,
+        metavar="N",
+        help="--format markdown: cut the plan between changes to at most N bytes, with a pointer "
+        f"to the saved plan (default {MARKDOWN_MAX_BYTES:,}, under GitHub's comment limit)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _shown(args: argparse.Namespace, plan: Plan, artefact: Path | None) -> str:
+    """The plan in the format asked for; Markdown fitted to --max-bytes, naming the saved plan
+    (`artefact`) as where the whole of it is."""
+    if args.format == "markdown":
+        return render_markdown(
+            plan, max_bytes=args.max_bytes, artefact=None if artefact is None else str(artefact)
+        )
+    return RENDERERS[args.format](plan)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -355,7 +388,7 @@ def _plan(args: argparse.Namespace) -> int:
         )
         if args.out:
             _write_plan(args.out, result)
-        sys.stdout.write(RENDERERS[args.format](result))
+        sys.stdout.write(_shown(args, result, args.out))
         if args.out:
             print(
                 f"Saved the plan to {args.out}; apply it with: orgc apply {args.out}",
@@ -595,7 +628,7 @@ def _show(args: argparse.Namespace) -> int:
     except StalePlan as error:
         _print_diagnostics(error.diagnostics)
         return EXIT_INVALID
-    sys.stdout.write(RENDERERS[args.format](saved))
+    sys.stdout.write(_shown(args, saved, args.plan))
     return EXIT_OK
 
 

@@ -194,7 +194,7 @@ def test_detailed_exitcode_and_formats(
     assert main(["plan", "organization", "--format", "markdown", *state]) == 0
     markdown = capsys.readouterr().out
     assert markdown.startswith("### orgc plan for `o-")
-    assert "| + | account | create account example-payments-prod" in markdown
+    assert "\n- `+` create account example-payments-prod &lt;" in markdown
     assert main(["plan", "organization", "--format", "json", *state]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["summary"] == {
@@ -236,6 +236,12 @@ def test_a_saved_plan_is_known_by_its_content_whatever_its_name(  # noqa: PLR091
     assert shown == json.loads(saved.read_text(encoding="utf-8"))
     assert main(["show", str(saved), "--format", "markdown"]) == 0
     assert capsys.readouterr().out.startswith("### orgc plan for `o-")
+    assert main(["show", str(saved), "--format", "markdown", "--max-bytes", "1500"]) == 0
+    cut = capsys.readouterr().out
+    assert len(cut.encode()) <= 1500
+    assert f"changes shown.** The whole plan: `orgc show {saved}`" in cut
+    assert main(["show", str(saved), "--max-bytes", "0"]) == 64
+    assert "--max-bytes: invalid _positive_int value" not in capsys.readouterr().err
 
     # Reviewed when it was made: applied without a terminal and without --auto-approve.
     assert main(["apply", str(saved), *state]) == 0
