@@ -55,8 +55,6 @@ EXIT_CODES: dict[int, str] = {
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); what finished is recorded in the state",
 }
 
-STATE_DIR = Path(".orgc")
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse with orgc's usage exit code: a command line orgc cannot parse exits 64, not
@@ -198,6 +196,14 @@ def _parser() -> argparse.ArgumentParser:
 
     emulator = commands.add_parser("emulator", help="the embedded AWS emulator on 127.0.0.1")
     emulator.add_argument("action", choices=("start", "stop", "status"))
+    emulator.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="start: stop by itself after this long without a request (default: "
+        "ORGC_EMULATOR_IDLE_TIMEOUT, else 1800; 0: never). One emulator serves the project: "
+        "the directory holding .orgc/ (or the organization files), found from any subdirectory",
+    )
 
     state = commands.add_parser("state", parents=[aws], help="inspect or repair the state")
     state.add_argument("action", choices=("show", "unlock", "import"))
@@ -322,7 +328,7 @@ def _provider(args: argparse.Namespace) -> AwsProvider:
     if args.emulator:
         from orgc import emulator
 
-        endpoint = emulator.start_daemon(STATE_DIR)
+        endpoint = emulator.start_daemon(emulator.find_state_dir())
         emulator.apply_emulator_environment(endpoint)
     return AwsProvider(profile=args.profile, endpoint_url=endpoint, region=args.region)
 
@@ -339,6 +345,7 @@ def _store(args: argparse.Namespace, provider: AwsProvider) -> StateStore:
 def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> int:
     """Run `body`, turning AWS, state and input failures into diagnostics and exit codes."""
     from orgc.aws import AwsError, NoCredentials
+    from orgc.emulator import EmulatorError
 
     try:
         provider = _provider(args)
@@ -358,6 +365,9 @@ def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> in
     except AwsError as error:
         _print_diagnostics([Diagnostic("E701", str(error))])
         return failure_code
+    except EmulatorError as error:  # --emulator asked for, and it could not start
+        _print_diagnostics([Diagnostic("E706", str(error))])
+        return EXIT_INVALID
 
 
 if TYPE_CHECKING:
@@ -557,20 +567,24 @@ def _report(result: ApplyResult, seconds: float) -> int:
 def _emulator(args: argparse.Namespace) -> int:
     from orgc import emulator
 
+    state_dir = emulator.find_state_dir()
     try:
         if args.action == "start":
-            endpoint = emulator.start_daemon(STATE_DIR)
+            endpoint = emulator.start_daemon(state_dir, idle_timeout=args.idle_timeout)
             print(f"emulator running at {endpoint}")
             print(f"use it with: orgc plan --emulator PATH   (or AWS_ENDPOINT_URL={endpoint})")
         elif args.action == "stop":
-            stopped = emulator.stop_daemon(STATE_DIR)
+            stopped = emulator.stop_daemon(state_dir)
             print("emulator stopped" if stopped else "no emulator was running")
         else:
-            running = emulator.daemon_endpoint(STATE_DIR)
+            running = emulator.daemon_endpoint(state_dir)
             print(f"emulator running at {running}" if running else "no emulator is running")
             return EXIT_OK if running else EXIT_INVALID
     except emulator.EmulatorUnavailable as error:
         _print_diagnostics(error.diagnostics)
+        return EXIT_INVALID
+    except emulator.EmulatorError as error:
+        _print_diagnostics([Diagnostic("E706", str(error))])
         return EXIT_INVALID
     return EXIT_OK
 
