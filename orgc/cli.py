@@ -16,7 +16,8 @@ import sys
 import textwrap
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -25,6 +26,15 @@ from orgc.diagnostics import CODES, Diagnostic, StageError
 from orgc.plan import PLAN_FORMAT, Change, Plan, codec
 from orgc.show import MARKDOWN_MAX_BYTES, RENDERERS, render_markdown, render_text
 from orgc.state import StateError, StateLocked
+from orgc.terminal import (
+    COLOURS,
+    JsonEvents,
+    JsonStream,
+    Progress,
+    colour_plan_text,
+    progress_for,
+    use_colour,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -150,6 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("path", type=Path)
     plan.add_argument("--format", choices=sorted(RENDERERS), default="text")
     _add_max_bytes(plan)
+    _add_output_options(plan)
     plan.add_argument("--out", type=Path, help="save the plan (JSON) for `orgc apply FILE`")
     plan.add_argument(
         "--perform-cleanup",
@@ -168,6 +179,7 @@ def _parser() -> argparse.ArgumentParser:
         help="make the changes (from the files or a saved plan)",
     )
     apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
+    _add_output_options(apply)
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument(
         "--perform-cleanup",
@@ -277,9 +289,16 @@ def _user_error(error: Exception) -> int | None:
     return None
 
 
-def _print_diagnostics(diagnostics: Sequence[Diagnostic], stream: TextIO | None = None) -> None:
+def _print_diagnostics(
+    diagnostics: Sequence[Diagnostic],
+    stream: TextIO | None = None,
+    *,
+    seen: list[Diagnostic] | None = None,
+) -> None:
     for diagnostic in diagnostics:
         print(diagnostic, file=stream or sys.stderr)
+    if seen is not None:
+        seen.extend(diagnostics)
 
 
 # --- validate / explain ---------------------------------------------------------------------
@@ -342,8 +361,14 @@ def _store(args: argparse.Namespace, provider: AwsProvider) -> StateStore:
     return S3StateStore(provider, bucket, region=args.region)
 
 
-def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> int:
-    """Run `body`, turning AWS, state and input failures into diagnostics and exit codes."""
+def _with_aws(
+    args: argparse.Namespace,
+    failure_code: int,
+    body: _AwsBody,
+    seen: list[Diagnostic] | None = None,
+) -> int:
+    """Run `body`, turning AWS, state and input failures into diagnostics and exit codes;
+    the diagnostics printed are added to `seen` too (for --json)."""
     from orgc.aws import AwsError, NoCredentials
     from orgc.emulator import EmulatorError
 
@@ -351,22 +376,22 @@ def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> in
         provider = _provider(args)
         return body(provider, lambda: _store(args, provider))
     except StateLocked as error:  # another run's: not this run's failure, and worth a retry
-        _print_diagnostics(error.diagnostics)
+        _print_diagnostics(error.diagnostics, seen=seen)
         return EXIT_LOCKED
     except StateError as error:  # before StageError: a state failure fails the command
-        _print_diagnostics(error.diagnostics)
+        _print_diagnostics(error.diagnostics, seen=seen)
         return failure_code
     except StageError as error:  # invalid input, a plan that cannot be made, a stale plan
-        _print_diagnostics(error.diagnostics)
+        _print_diagnostics(error.diagnostics, seen=seen)
         return EXIT_INVALID
     except NoCredentials as error:  # before any change: the user's to fix, whatever the command
-        _print_diagnostics([Diagnostic("E705", f"no usable AWS credentials: {error}")])
+        _print_diagnostics([Diagnostic("E705", f"no usable AWS credentials: {error}")], seen=seen)
         return EXIT_INVALID
     except AwsError as error:
-        _print_diagnostics([Diagnostic("E701", str(error))])
+        _print_diagnostics([Diagnostic("E701", str(error))], seen=seen)
         return failure_code
     except EmulatorError as error:  # --emulator asked for, and it could not start
-        _print_diagnostics([Diagnostic("E706", str(error))])
+        _print_diagnostics([Diagnostic("E706", str(error))], seen=seen)
         return EXIT_INVALID
 
 
@@ -383,6 +408,9 @@ if TYPE_CHECKING:
 def _plan(args: argparse.Namespace) -> int:
     from orgc.pipeline import compile_organization, lint_templates, make_plan
 
+    events = _json_stream(args, "plan", args.path)
+    planned: list[Plan] = []
+
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         inputs = compile_organization(
             args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
@@ -396,9 +424,16 @@ def _plan(args: argparse.Namespace) -> int:
             perform_cleanup=args.perform_cleanup,
             refresh=args.refresh,
         )
+        planned.append(result)
         if args.out:
             _write_plan(args.out, result)
-        sys.stdout.write(_shown(args, result, args.out))
+        if events is not None:
+            events.planned(result)
+        else:
+            shown = _shown(args, result, args.out)
+            if args.format == "text":
+                shown = colour_plan_text(shown, _colour(args, sys.stdout))
+            sys.stdout.write(shown)
         if args.out:
             print(
                 f"Saved the plan to {args.out}; apply it with: orgc apply {args.out}",
@@ -408,7 +443,48 @@ def _plan(args: argparse.Namespace) -> int:
             return EXIT_CHANGES
         return EXIT_OK
 
-    return _with_aws(args, EXIT_INVALID, body)
+    seen: list[Diagnostic] = []
+    code = _with_aws(args, EXIT_INVALID, body, seen)
+    if events is not None:
+        fields: dict[str, object] = {"exitCode": code}
+        if planned:
+            fields.update(changes=len(planned[0].changes), counts=planned[0].counts())
+            if args.out:
+                fields["out"] = str(args.out)
+        if planned:
+            events.command_done("plan", fields)
+        else:
+            events.command_failed("plan", fields, seen)
+    return code
+
+
+def _json_stream(args: argparse.Namespace, command: str, source: Path) -> JsonStream | None:
+    """With --json, the command's events on stdout (and nothing else there)."""
+    if not args.json:
+        return None
+    stream = JsonStream(sys.stdout)
+    stream.command_started(command, str(source))
+    return stream
+
+
+def _colour(args: argparse.Namespace, stream: TextIO) -> bool:
+    return use_colour(args.color, stream, os.environ)
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--color",
+        choices=COLOURS,
+        default="auto",
+        help="colour the output: auto (on a terminal, unless NO_COLOR is set), always, never",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="write events on stdout, one JSON object a line (started, planned, done, failed, "
+        "with change ids, kinds, actions, physical ids and timings), for CI tools; what people "
+        "read goes to stderr",
+    )
 
 
 class _UsageError(Exception):
@@ -487,66 +563,135 @@ def _apply(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    events = _json_stream(args, "apply", args.target)
+    # With --json, stdout carries the events alone; what people read goes to stderr.
+    out = sys.stderr if events is not None else sys.stdout
+    watch = _ApplyWatch(args, events)
 
     def confirm(result: Plan) -> bool:
-        sys.stdout.write(render_text(result))
+        out.write(colour_plan_text(render_text(result), _colour(args, out)))
         if args.auto_approve:
+            watch.begin(result)
             return True
         answer = input("\nApply these changes? Only 'yes' is accepted: ")
         if answer.strip() != "yes":
-            print("Apply cancelled; nothing was changed.")
+            print("Apply cancelled; nothing was changed.", file=out)
             return False
+        watch.begin(result)
         return True
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         started = time.monotonic()
         if saved_plan:
             saved = load_saved_plan(args.target)
-            sys.stdout.write(render_text(saved))
+            out.write(colour_plan_text(render_text(saved), _colour(args, out)))
             if not saved.has_changes:
                 return EXIT_OK
-            result = run_apply(
-                saved,
-                provider,
-                store(),
-                listener=_progress,
-                root=args.root,
-                allow_cmd=args.allow_cmd,
-            )
-            return _report(result, time.monotonic() - started)
+            watch.begin(saved)
+            with watch.interruptible():
+                result = run_apply(
+                    saved,
+                    provider,
+                    store(),
+                    listener=watch.listener,
+                    root=args.root,
+                    allow_cmd=args.allow_cmd,
+                )
+            return _report(result, time.monotonic() - started, out)
         inputs = compile_organization(
             args.target, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
         )
         if _lint(args):
             lint_templates(inputs)
-        fresh, outcome = plan_and_apply(
-            inputs,
-            provider,
-            store(),
-            confirm=confirm,
-            listener=_progress,
-            perform_cleanup=args.perform_cleanup,
-            refresh=args.refresh,
-        )
+        with watch.interruptible():
+            fresh, outcome = plan_and_apply(
+                inputs,
+                provider,
+                store(),
+                confirm=confirm,
+                listener=watch.listener,
+                perform_cleanup=args.perform_cleanup,
+                refresh=args.refresh,
+            )
         if outcome is None:
             if not fresh.has_changes:
-                sys.stdout.write(render_text(fresh))
+                out.write(colour_plan_text(render_text(fresh), _colour(args, out)))
             return EXIT_OK
-        return _report(outcome, time.monotonic() - started)
+        watch.outcome = outcome
+        return _report(outcome, time.monotonic() - started, out)
 
-    return _with_aws(args, EXIT_APPLY_FAILED, body)
-
-
-def _progress(event: str, change: Change, message: str) -> None:
-    if event == "start":
-        return
-    suffix = f": {message}" if message else ""
-    print(f"  {event:<7} {change.summary}{suffix}", file=sys.stderr)
+    seen: list[Diagnostic] = []
+    code = _with_aws(args, EXIT_APPLY_FAILED, body, seen)
+    watch.finish(code, seen)
+    return code
 
 
-def _report(result: ApplyResult, seconds: float) -> int:
+class _ApplyWatch:
+    """How an apply shows itself while it runs: progress on stderr (a live view on a terminal,
+    timestamped lines elsewhere) and, with --json, the events on stdout. Made before the plan
+    is known; `begin` is called with the plan that is about to be applied."""
+
+    def __init__(self, args: argparse.Namespace, events: JsonStream | None) -> None:
+        self.args = args
+        self.events = events
+        self.progress: Progress | None = None
+        self.json: JsonEvents | None = None
+        self.outcome: ApplyResult | None = None
+
+    def begin(self, plan: Plan) -> None:
+        stream = sys.stderr
+        self.progress = progress_for(
+            plan, stream, colour=_colour(self.args, stream), live=stream.isatty()
+        )
+        if self.events is not None:
+            self.json = JsonEvents(plan, self.events)
+
+    def listener(self, event: str, change: Change, message: str) -> None:
+        if self.progress is not None:
+            self.progress(event, change, message)
+        if self.json is not None:
+            self.json(event, change, message)
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Stop the live view when the apply ends; on Ctrl-C, say what finished first."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            if self.progress is not None:
+                self.progress.close()
+                print("\n".join(self.progress.interrupted_lines()), file=sys.stderr)
+            if self.events is not None:
+                self.events.command_failed("apply", {"interrupted": True, **self._counts()})
+            self.events = None  # told already
+            raise
+        finally:
+            if self.progress is not None:
+                self.progress.close()
+
+    def finish(self, code: int, diagnostics: Sequence[Diagnostic]) -> None:
+        if self.events is None:
+            return
+        fields = {"exitCode": code, **self._counts()}
+        if code == EXIT_OK:
+            self.events.command_done("apply", fields)
+        else:
+            self.events.command_failed("apply", fields, diagnostics)
+
+    def _counts(self) -> dict[str, int]:
+        progress = self.progress
+        if progress is None:
+            return {"done": 0, "failed": 0, "skipped": 0}
+        return {
+            "done": len(progress.done),
+            "failed": len(progress.failed),
+            "skipped": len(progress.skipped),
+        }
+
+
+def _report(result: ApplyResult, seconds: float, out: TextIO) -> int:
     if result.ok:
-        print(f"Apply complete: {len(result.done)} changes in {seconds:.1f}s.")
+        print(f"Apply complete: {len(result.done)} changes in {seconds:.1f}s.", file=out)
         return EXIT_OK
     for change_id, reason in sorted(result.failed.items()):
         print(Diagnostic("E701", f"{change_id} failed: {reason}"), file=sys.stderr)

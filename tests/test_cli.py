@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,9 @@ from orgc import cli
 from orgc.aws import AwsProvider
 from orgc.cli import EXIT_CODES, main
 from orgc.emulator import Emulator
+from orgc.plan import Change
 from orgc.state import LocalStateStore
+from orgc.terminal import PlainProgress
 
 TOP = Path(__file__).parent.parent
 
@@ -310,3 +313,126 @@ def test_missing_credentials_are_a_diagnostic(
         "orgc: error[E705]: no usable AWS credentials: Session: ProfileNotFound: the config "
         "profile (nobody) could not be found\n"
     )
+
+
+SMALL = """\
+AWSTemplateFormatVersion: '2010-09-09-OC'
+Organization:
+  Management:
+    Type: OC::ORG::MasterAccount
+    Properties: {AccountName: master, AccountId: '123456789012'}
+  ProdOU:
+    Type: OC::ORG::OrganizationalUnit
+    Properties: {OrganizationalUnitName: prod, Accounts: [!Ref Shop, !Ref Search]}
+  Shop:
+    Type: OC::ORG::Account
+    Properties: {AccountName: shop, RootEmail: aws-shop@example.com}
+  Search:
+    Type: OC::ORG::Account
+    Properties: {AccountName: search, RootEmail: aws-search@example.com}
+"""
+
+
+@pytest.fixture
+def small(
+    aws: AwsProvider, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """A small organization file in the working directory, and the options to plan it."""
+    monkeypatch.chdir(tmp_path)
+    Path("organization.yml").write_text(SMALL, encoding="utf-8")
+    return ["--state", "state.json", "--endpoint-url", emulator.endpoint]
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_plan_and_apply_json_are_event_streams(
+    small: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "organization.yml", "--json", *small]) == 0
+    events = json_lines(capsys.readouterr().out)
+    assert events[0]["event"] == "started"
+    assert events[0]["command"] == "plan"
+    planned = [e for e in events if e["event"] == "planned"]
+    assert {e["id"] for e in planned} == {
+        "organizational-unit.create:ProdOU",
+        "account.adopt:Management",
+        "account.create:Shop",
+        "account.create:Search",
+        "account.move:Shop",
+        "account.move:Search",
+    }
+    assert events[-1]["event"] == "done"
+    assert events[-1]["changes"] == 6
+    assert events[-1]["exitCode"] == 0
+
+    assert main(["apply", "organization.yml", "--json", "--auto-approve", *small]) == 0
+    shown = capsys.readouterr()
+    events = json_lines(shown.out)  # stdout holds the events alone
+    assert "Apply complete: 6 changes" in shown.err
+    assert events[0] == {**events[0], "event": "started", "command": "apply"}
+    changes = [e for e in events if "id" in e]
+    for change_id in {e["id"] for e in changes}:
+        assert [e["event"] for e in changes if e["id"] == change_id] == ["started", "done"]
+    created = next(e for e in changes if e["id"] == "account.create:Shop" and e["event"] == "done")
+    assert created["kind"] == "account"
+    assert created["action"] == "create"
+    assert len(created["physicalId"]) == 12  # the id of the account this run created
+    assert isinstance(created["seconds"], float)
+    assert events[-1] == {**events[-1], "event": "done", "done": 6, "failed": 0, "exitCode": 0}
+
+    # A plan that cannot be made ends with a failed event that carries the diagnostics.
+    Path("organization.yml").write_text(SMALL.replace("AccountName: shop", "AcountName: shop"))
+    assert main(["plan", "organization.yml", "--json", *small]) == 1
+    failed = json_lines(capsys.readouterr().out)[-1]
+    assert failed["event"] == "failed"
+    assert failed["exitCode"] == 1
+    assert [(d["code"], d["line"]) for d in failed["diagnostics"]][:1] == [("E202", 11)]
+
+
+def test_ctrl_c_says_what_finished_and_was_recorded(
+    small: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown: list[str] = []
+    original = PlainProgress.show
+
+    def interrupt_after_two(
+        self: PlainProgress, event: str, change: Change, message: str, seconds: float | None
+    ) -> None:
+        original(self, event, change, message, seconds)
+        if event == "done":
+            shown.append(change.id)
+            if len(shown) == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(PlainProgress, "show", interrupt_after_two)
+    assert main(["apply", "organization.yml", "--auto-approve", *small]) == 130
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    at = lines.index("2 change(s) finished and are recorded in the state:")
+    assert err.endswith("orgc: interrupted\n")
+    summaries = lines[at + 1 : at + 3]
+    assert all(line.startswith("  ") for line in summaries)
+    # What was said to be recorded is in the state.
+    state = LocalStateStore(Path("state.json")).read()
+    done_accounts = [s for s in summaries if "account" in s and "create" in s]
+    assert len(state.accounts) >= 1 + len(done_accounts)
+
+
+def test_colour_follows_the_switch_and_no_color(
+    small: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "organization.yml", *small]) == 0
+    assert "\x1b[" not in capsys.readouterr().out  # not a terminal
+    assert main(["plan", "organization.yml", "--color", "always", *small]) == 0
+    assert "\x1b[32m  + create OU prod under the root\x1b[0m" in capsys.readouterr().out
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert main(["plan", "organization.yml", *small]) == 0
+    assert "\x1b[" not in capsys.readouterr().out
+    monkeypatch.delenv("NO_COLOR")
+    assert main(["plan", "organization.yml", "--color", "never", *small]) == 0
+    assert "\x1b[" not in capsys.readouterr().out
+    assert main(["plan", "organization.yml", *small]) == 0
+    assert "\x1b[36m  → move account Shop" in capsys.readouterr().out
