@@ -10,6 +10,7 @@ it from "changes present"); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -202,6 +203,18 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("plan", type=Path, help="the saved plan (any file name)")
     show.add_argument("--format", choices=sorted(RENDERERS), default="text")
     _add_max_bytes(show)
+
+    graph = commands.add_parser(
+        "graph",
+        parents=[inputs],
+        help="draw the dependency graph of tasks, stacks and changes (DOT or Mermaid)",
+    )
+    graph.add_argument(
+        "path",
+        type=Path,
+        help="task file, organization file or directory (drawn offline), or a saved plan",
+    )
+    graph.add_argument("--format", choices=("dot", "mermaid"), default="dot")
 
     explain = commands.add_parser("explain", help="what a diagnostic code means")
     explain.add_argument("code")
@@ -768,6 +781,30 @@ def _state(args: argparse.Namespace) -> int:
     return _with_aws(args, EXIT_INVALID, body)
 
 
+def _graph(args: argparse.Namespace) -> int:
+    from orgc.diagram import FORMATS, Node, plan_diagram, project_diagram
+    from orgc.pipeline import compile_organization, load_saved_plan, offline_stacks
+
+    try:
+        if _is_saved_plan(args.path):
+            diagram = plan_diagram(load_saved_plan(args.path))
+        else:
+            inputs = compile_organization(
+                args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+            )
+            stacks, order = offline_stacks(inputs)
+            tasks = inputs.project.tasks if inputs.project is not None else {}
+            diagram = project_diagram(tasks, stacks, order)
+            if not tasks:  # an organization file alone: one task, the organization's
+                only = Node(key="organization", label=f"organization {inputs.source}")
+                diagram = dataclasses.replace(diagram, nodes=(only,))
+    except StageError as error:
+        _print_diagnostics(error.diagnostics)
+        return EXIT_INVALID
+    sys.stdout.write(FORMATS[args.format](diagram))
+    return EXIT_OK
+
+
 def _show(args: argparse.Namespace) -> int:
     from orgc.pipeline import StalePlan, load_saved_plan
 
@@ -797,6 +834,7 @@ _COMMANDS = {
     "apply": _apply,
     "show": _show,
     "explain": _explain,
+    "graph": _graph,
     "emulator": _emulator,
     "state": _state,
     "render": _render,
