@@ -216,8 +216,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     graph.add_argument("--format", choices=("dot", "mermaid"), default="dot")
 
-    explain = commands.add_parser("explain", help="what a diagnostic code means")
-    explain.add_argument("code")
+    explain = commands.add_parser(
+        "explain", help="what a diagnostic code means (with no code: every code and its title)"
+    )
+    explain.add_argument("code", nargs="?")
+
+    completion = commands.add_parser(
+        "completion",
+        help='print a shell completion script: eval "$(orgc completion bash)" in ~/.bashrc, '
+        "the same with zsh in ~/.zshrc, orgc completion fish | source in fish",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
 
     emulator = commands.add_parser("emulator", help="the embedded AWS emulator on 127.0.0.1")
     emulator.add_argument("action", choices=("start", "stop", "status"))
@@ -341,6 +350,10 @@ def _lint(args: argparse.Namespace) -> bool:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    if args.code is None:
+        for code, entry in sorted(CODES.items()):
+            print(f"{code}  {entry.title}")
+        return EXIT_OK
     code = args.code.upper()
     found = CODES.get(code)
     if found is None:
@@ -781,6 +794,13 @@ def _state(args: argparse.Namespace) -> int:
     return _with_aws(args, EXIT_INVALID, body)
 
 
+def _completion(args: argparse.Namespace) -> int:
+    from orgc.completion import SHELLS
+
+    sys.stdout.write(SHELLS[args.shell](_parser()))
+    return EXIT_OK
+
+
 def _graph(args: argparse.Namespace) -> int:
     from orgc.diagram import FORMATS, Node, plan_diagram, project_diagram
     from orgc.pipeline import compile_organization, load_saved_plan, offline_stacks
@@ -835,6 +855,7 @@ _COMMANDS = {
     "show": _show,
     "explain": _explain,
     "graph": _graph,
+    "completion": _completion,
     "emulator": _emulator,
     "state": _state,
     "render": _render,

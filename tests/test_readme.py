@@ -50,3 +50,19 @@ def test_the_readme_organization_plans_without_warnings_on_the_emulator(
     shown = capsys.readouterr()
     assert "create account shop <aws-shop@example.com>" in shown.out
     assert "warning[" not in shown.out + shown.err
+
+
+def test_the_readme_task_file_and_template_validate_and_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (TOP / "README.md").read_text(encoding="utf-8")
+    blocks = dict(re.findall(r"```yaml\n# ([\w.-]+)\n(.*?)```", readme, re.S))
+    assert sorted(blocks) == ["audit-topic.yml", "organization-tasks.yml", "organization.yml"]
+    monkeypatch.chdir(tmp_path)
+    for name, text in blocks.items():
+        Path(name).write_text(text, encoding="utf-8")
+    assert main(["validate", "organization-tasks.yml", "--no-lint"]) == 0
+    assert capsys.readouterr().out == "0 errors, 0 warnings\n"
+    assert main(["render", "organization-tasks.yml", "--out", "rendered"]) == 0
+    # The topic in the management account, its ARN in the prod OU's account, in two regions.
+    assert capsys.readouterr().out == "Wrote 4 stack template(s) under rendered\n"
