@@ -118,27 +118,39 @@ def _orgc(*argv: str, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-def test_two_commands_at_once_share_one_emulator(tmp_path: Path) -> None:
+ORGANIZATION = """\
+AWSTemplateFormatVersion: '2010-09-09-OC'
+Organization:
+  Management:
+    Type: OC::ORG::MasterAccount
+    Properties: {AccountName: master, AccountId: '123456789012'}
+"""
+
+
+def test_two_emulator_commands_at_once_share_one_emulator(tmp_path: Path) -> None:
+    # A project without .orgc yet, found by its organization file from two subdirectories.
     project = tmp_path / "repo"
-    (project / ".orgc").mkdir(parents=True)
-    (project / "a").mkdir()
+    (project / "a").mkdir(parents=True)
     (project / "b" / "c").mkdir(parents=True)
+    organization = project / "organization.yml"
+    organization.write_text(ORGANIZATION, encoding="utf-8")
     try:
         started = [
-            _orgc("emulator", "start", cwd=project / "a"),
-            _orgc("emulator", "start", cwd=project / "b" / "c"),
+            _orgc("plan", str(organization), "--emulator", "--state", "s.json", cwd=cwd)
+            for cwd in (project / "a", project / "b" / "c")
         ]
-        outputs = [process.communicate(timeout=120) for process in started]
+        outputs = [process.communicate(timeout=180) for process in started]
         assert [process.returncode for process in started] == [0, 0], outputs
-        endpoints = {out.splitlines()[0] for out, _ in outputs}
-        assert len(endpoints) == 1, outputs
-        (endpoint,) = endpoints
-        assert endpoint.startswith("emulator running at http://127.0.0.1:")
-        assert organization_of(endpoint.rsplit(" ", 1)[1]) == "123456789012"
-        # One server, recorded once, in the project's .orgc.
-        log = (project / ".orgc" / "emulator.log").read_text(encoding="utf-8")
+        # Both planned the same emulated organization: one emulator, not two.
+        headings = {out.splitlines()[0] for out, _ in outputs}
+        assert len(headings) == 1, outputs
+        assert headings.pop().startswith("orgc plan for organization o-")
+        assert (project / ".orgc" / "emulator.json").is_file()
         assert not (project / "a" / ".orgc").exists()
-        assert "Address already in use" not in log
+        assert not (project / "b" / "c" / ".orgc").exists()
+        endpoint = daemon_endpoint(project / ".orgc")
+        assert endpoint is not None
+        assert organization_of(endpoint) == "123456789012"
     finally:
         stopper = _orgc("emulator", "stop", cwd=project / "b")
         out, _ = stopper.communicate(timeout=60)
