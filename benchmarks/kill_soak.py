@@ -117,7 +117,7 @@ def _timed_full_apply(emulator: Emulator, env: dict[str, str], timeout: float) -
     done = _run(_apply(emulator.endpoint), env, timeout)
     if done.returncode != 0:
         raise SystemExit(f"the uninterrupted apply failed ({done.returncode}):\n{done.stderr}")
-    changes = sum(line.startswith("  done") for line in done.stderr.splitlines())
+    changes = sum(_is_done(line) for line in done.stderr.splitlines())
     return time.monotonic() - started, changes
 
 
@@ -146,7 +146,7 @@ def _kill_at(
         else:
             finished = 0
             for line in victim.stderr:
-                finished += line.startswith("  done")
+                finished += _is_done(line)
                 if finished == point:
                     victim.send_signal(signum)
                     sent = time.monotonic() - started
@@ -334,3 +334,9 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _is_done(line: str) -> bool:
+    """Whether a progress line reports a finished change: "<timestamp> done    <change>"."""
+    return line.split()[1:2] == ["done"]
+

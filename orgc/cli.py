@@ -1,32 +1,46 @@
 """`orgc` on the command line: parses arguments, calls the pipeline, maps outcomes to exit codes.
 
-Exit codes: 0 ok, 1 invalid input (or a plan that cannot be made), 2 usage (and, with
-`plan --detailed-exitcode`, "there are changes"), 3 apply failed, 4 a bug in orgc, 130 interrupted
-(SIGINT), 143 terminated (SIGTERM, as CI sends on cancel). Interrupted or terminated, a run lets
-the AWS calls in flight finish, records what finished, releases the state lock, and exits.
+Exit codes (`EXIT_CODES`, shown by `orgc --help` and in the README): 0 ok; 1 invalid input or a
+user error (files, credentials, a path that cannot be read); 2 changes present (`plan
+--detailed-exitcode` only, as Terraform does); 3 apply failed; 4 a bug in orgc; 5 the state is
+locked by another run; 64 usage (a command line orgc cannot parse; never 2, so that CI can tell
+it from "changes present"); 130 interrupted (SIGINT), 143 terminated (SIGTERM, as CI sends on
+cancel). Interrupted or terminated, a run lets the AWS calls in flight finish, records what
+finished, releases the state lock, and exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
 import signal
 import sys
+import textwrap
 import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from orgc import __version__
 from orgc.diagnostics import CODES, Diagnostic, StageError
 from orgc.plan import PLAN_FORMAT, Change, Plan, codec
-from orgc.show import RENDERERS, render_text
-from orgc.state import StateError
+from orgc.show import MARKDOWN_MAX_BYTES, RENDERERS, render_markdown, render_text
+from orgc.state import StateError, StateLocked
+from orgc.terminal import (
+    COLOURS,
+    JsonEvents,
+    JsonStream,
+    Progress,
+    colour_plan_text,
+    progress_for,
+    use_colour,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,21 +51,59 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_INVALID = 1
-EXIT_USAGE = 2
 EXIT_CHANGES = 2
 EXIT_APPLY_FAILED = 3
 EXIT_BUG = 4
+EXIT_LOCKED = 5
+EXIT_USAGE = 64  # EX_USAGE of sysexits.h; argparse's own 2 would read as "changes present"
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report it
 
-STATE_DIR = Path(".orgc")
+# Every exit code and what it means, for --help and the README (a test keeps them in step).
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success (with --detailed-exitcode: no changes)",
+    EXIT_INVALID: "invalid input, or a user error: a path that cannot be read, credentials "
+    "that do not work, a plan that cannot be made",
+    EXIT_CHANGES: "plan --detailed-exitcode: there are changes",
+    EXIT_APPLY_FAILED: "apply failed (what failed and what is left is printed)",
+    EXIT_BUG: "a bug in orgc (a trace is printed; please report it)",
+    EXIT_LOCKED: "the state is locked by another run (E702); wait for it or see orgc state unlock",
+    EXIT_USAGE: "usage: a command line orgc cannot parse",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); what finished is recorded in the state",
+    EXIT_TERMINATED: "terminated (SIGTERM, what CI sends on cancel); what finished is recorded",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with orgc's usage exit code: a command line orgc cannot parse exits 64, not
+    argparse's 2, which `plan --detailed-exitcode` gives to "changes present". Subcommand
+    parsers are made of the same class (argparse makes them of its parent's type)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _exit_codes_epilog() -> str:
+    lines = ["exit codes:"]
+    for code, meaning in EXIT_CODES.items():
+        lines.extend(
+            textwrap.wrap(
+                meaning, width=79, initial_indent=f"  {code:>3}  ", subsequent_indent=" " * 7
+            )
+        )
+    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    # Typed as a plain ArgumentParser so that commands take plain parents; argparse still makes
+    # every command's parser a _Parser (parser_class defaults to the type of `parser`).
+    parser: argparse.ArgumentParser = _Parser(
         prog="orgc",
         description="Your AWS Organization as code: validate, plan and apply "
         "OrgFormation-format organization files.",
+        epilog=_exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"orgc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -133,6 +185,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("path", type=Path)
     plan.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    _add_max_bytes(plan)
+    _add_output_options(plan)
     plan.add_argument("--out", type=Path, help="save the plan (JSON) for `orgc apply FILE`")
     plan.add_argument(
         "--perform-cleanup",
@@ -151,6 +205,7 @@ def _parser() -> argparse.ArgumentParser:
         help="make the changes (from the files or a saved plan)",
     )
     apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
+    _add_output_options(apply)
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument(
         "--perform-cleanup",
@@ -172,12 +227,42 @@ def _parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="print a plan saved with `orgc plan --out FILE`")
     show.add_argument("plan", type=Path, help="the saved plan (any file name)")
     show.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    _add_max_bytes(show)
 
-    explain = commands.add_parser("explain", help="what a diagnostic code means")
-    explain.add_argument("code")
+    graph = commands.add_parser(
+        "graph",
+        parents=[inputs],
+        help="draw the dependency graph of tasks, stacks and changes (DOT or Mermaid)",
+    )
+    graph.add_argument(
+        "path",
+        type=Path,
+        help="task file, organization file or directory (drawn offline), or a saved plan",
+    )
+    graph.add_argument("--format", choices=("dot", "mermaid"), default="dot")
+
+    explain = commands.add_parser(
+        "explain", help="what a diagnostic code means (with no code: every code and its title)"
+    )
+    explain.add_argument("code", nargs="?")
+
+    completion = commands.add_parser(
+        "completion",
+        help='print a shell completion script: eval "$(orgc completion bash)" in ~/.bashrc, '
+        "the same with zsh in ~/.zshrc, orgc completion fish | source in fish",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
 
     emulator = commands.add_parser("emulator", help="the embedded AWS emulator on 127.0.0.1")
     emulator.add_argument("action", choices=("start", "stop", "status"))
+    emulator.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="start: stop by itself after this long without a request (default: "
+        "ORGC_EMULATOR_IDLE_TIMEOUT, else 1800; 0: never). One emulator serves the project: "
+        "the directory holding .orgc/ (or the organization files), found from any subdirectory",
+    )
 
     init = commands.add_parser(
         "init",
@@ -255,8 +340,42 @@ def _sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _add_max_bytes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-bytes",
+        type=_positive_int,
+        default=MARKDOWN_MAX_BYTES,
+        metavar="N",
+        help="--format markdown: cut the plan between changes to at most N bytes, with a pointer "
+        f"to the saved plan (default {MARKDOWN_MAX_BYTES:,}, under GitHub's comment limit)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _shown(args: argparse.Namespace, plan: Plan, artefact: Path | None) -> str:
+    """The plan in the format asked for; Markdown fitted to --max-bytes, naming the saved plan
+    (`artefact`) as where the whole of it is."""
+    if args.format == "markdown":
+        return render_markdown(
+            plan, max_bytes=args.max_bytes, artefact=None if artefact is None else str(artefact)
+        )
+    return RENDERERS[args.format](plan)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version (0) and usage errors (64)
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     try:
         with _sigterm_unwinds():
             return _COMMANDS[args.command](args)
@@ -271,15 +390,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
-    except Exception:
+    except Exception as error:
+        known = _user_error(error)
+        if known is not None:
+            return known
         traceback.print_exc()
         print("orgc: this is a bug in orgc; please report it with the trace above", file=sys.stderr)
         return EXIT_BUG
 
 
-def _print_diagnostics(diagnostics: Sequence[Diagnostic], stream: TextIO | None = None) -> None:
+def _user_error(error: Exception) -> int | None:
+    """The exit code of a failure that is the user's to fix, its diagnostic printed; None for a
+    bug. A path that cannot be read (a file named on the command line, a directory that is not
+    there) is one, wherever it is read."""
+    if isinstance(error, OSError) and error.filename is not None:
+        reason = error.strerror or type(error).__name__
+        _print_diagnostics([Diagnostic("E100", f"cannot read {error.filename}: {reason}")])
+        return EXIT_INVALID
+    return None
+
+
+def _print_diagnostics(
+    diagnostics: Sequence[Diagnostic],
+    stream: TextIO | None = None,
+    *,
+    seen: list[Diagnostic] | None = None,
+) -> None:
     for diagnostic in diagnostics:
         print(diagnostic, file=stream or sys.stderr)
+    if seen is not None:
+        seen.extend(diagnostics)
 
 
 # --- validate / explain ---------------------------------------------------------------------
@@ -309,6 +449,10 @@ def _lint(args: argparse.Namespace) -> bool:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    if args.code is None:
+        for code, entry in sorted(CODES.items()):
+            print(f"{code}  {entry.title}")
+        return EXIT_OK
     code = args.code.upper()
     found = CODES.get(code)
     if found is None:
@@ -328,7 +472,7 @@ def _provider(args: argparse.Namespace) -> AwsProvider:
     if args.emulator:
         from orgc import emulator
 
-        endpoint = emulator.start_daemon(STATE_DIR)
+        endpoint = emulator.start_daemon(emulator.find_state_dir())
         emulator.apply_emulator_environment(endpoint)
     return AwsProvider(profile=args.profile, endpoint_url=endpoint, region=args.region)
 
@@ -348,25 +492,38 @@ def _notice(diagnostic: Diagnostic) -> None:
     print(diagnostic, file=sys.stderr)
 
 
-def _with_aws(args: argparse.Namespace, failure_code: int, body: _AwsBody) -> int:
-    """Run `body`, turning AWS, state and input failures into diagnostics and exit codes."""
+def _with_aws(
+    args: argparse.Namespace,
+    failure_code: int,
+    body: _AwsBody,
+    seen: list[Diagnostic] | None = None,
+) -> int:
+    """Run `body`, turning AWS, state and input failures into diagnostics and exit codes;
+    the diagnostics printed are added to `seen` too (for --json)."""
     from orgc.aws import AwsError, NoCredentials
+    from orgc.emulator import EmulatorError
 
     try:
         provider = _provider(args)
         return body(provider, lambda: _store(args, provider))
+    except StateLocked as error:  # another run's: not this run's failure, and worth a retry
+        _print_diagnostics(error.diagnostics, seen=seen)
+        return EXIT_LOCKED
     except StateError as error:  # before StageError: a state failure fails the command
-        _print_diagnostics(error.diagnostics)
+        _print_diagnostics(error.diagnostics, seen=seen)
         return failure_code
     except StageError as error:  # invalid input, a plan that cannot be made, a stale plan
-        _print_diagnostics(error.diagnostics)
+        _print_diagnostics(error.diagnostics, seen=seen)
         return EXIT_INVALID
-    except NoCredentials as error:
-        _print_diagnostics([Diagnostic("E705", f"no usable AWS credentials: {error}")])
-        return failure_code
+    except NoCredentials as error:  # before any change: the user's to fix, whatever the command
+        _print_diagnostics([Diagnostic("E705", f"no usable AWS credentials: {error}")], seen=seen)
+        return EXIT_INVALID
     except AwsError as error:
-        _print_diagnostics([Diagnostic("E701", str(error))])
+        _print_diagnostics([Diagnostic("E701", str(error))], seen=seen)
         return failure_code
+    except EmulatorError as error:  # --emulator asked for, and it could not start
+        _print_diagnostics([Diagnostic("E706", str(error))], seen=seen)
+        return EXIT_INVALID
 
 
 if TYPE_CHECKING:
@@ -382,6 +539,9 @@ if TYPE_CHECKING:
 def _plan(args: argparse.Namespace) -> int:
     from orgc.pipeline import compile_organization, lint_templates, make_plan
 
+    events = _json_stream(args, "plan", args.path)
+    planned: list[Plan] = []
+
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         inputs = compile_organization(
             args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
@@ -396,9 +556,16 @@ def _plan(args: argparse.Namespace) -> int:
             refresh=args.refresh,
             allow_lockout=args.allow_scp_lockout,
         )
+        planned.append(result)
         if args.out:
             _write_plan(args.out, result)
-        sys.stdout.write(RENDERERS[args.format](result))
+        if events is not None:
+            events.planned(result)
+        else:
+            shown = _shown(args, result, args.out)
+            if args.format == "text":
+                shown = colour_plan_text(shown, _colour(args, sys.stdout))
+            sys.stdout.write(shown)
         if args.out:
             print(
                 f"Saved the plan to {args.out}; apply it with: orgc apply {args.out}",
@@ -408,7 +575,48 @@ def _plan(args: argparse.Namespace) -> int:
             return EXIT_CHANGES
         return EXIT_OK
 
-    return _with_aws(args, EXIT_INVALID, body)
+    seen: list[Diagnostic] = []
+    code = _with_aws(args, EXIT_INVALID, body, seen)
+    if events is not None:
+        fields: dict[str, object] = {"exitCode": code}
+        if planned:
+            fields.update(changes=len(planned[0].changes), counts=planned[0].counts())
+            if args.out:
+                fields["out"] = str(args.out)
+        if planned:
+            events.command_done("plan", fields)
+        else:
+            events.command_failed("plan", fields, seen)
+    return code
+
+
+def _json_stream(args: argparse.Namespace, command: str, source: Path) -> JsonStream | None:
+    """With --json, the command's events on stdout (and nothing else there)."""
+    if not args.json:
+        return None
+    stream = JsonStream(sys.stdout)
+    stream.command_started(command, str(source))
+    return stream
+
+
+def _colour(args: argparse.Namespace, stream: TextIO) -> bool:
+    return use_colour(args.color, stream, os.environ)
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--color",
+        choices=COLOURS,
+        default="auto",
+        help="colour the output: auto (on a terminal, unless NO_COLOR is set), always, never",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="write events on stdout, one JSON object a line (started, planned, done, failed, "
+        "with change ids, kinds, actions, physical ids and timings), for CI tools; what people "
+        "read goes to stderr",
+    )
 
 
 class _UsageError(Exception):
@@ -487,67 +695,136 @@ def _apply(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    events = _json_stream(args, "apply", args.target)
+    # With --json, stdout carries the events alone; what people read goes to stderr.
+    out = sys.stderr if events is not None else sys.stdout
+    watch = _ApplyWatch(args, events)
 
     def confirm(result: Plan) -> bool:
-        sys.stdout.write(render_text(result))
+        out.write(colour_plan_text(render_text(result), _colour(args, out)))
         if args.auto_approve:
+            watch.begin(result)
             return True
         answer = input("\nApply these changes? Only 'yes' is accepted: ")
         if answer.strip() != "yes":
-            print("Apply cancelled; nothing was changed.")
+            print("Apply cancelled; nothing was changed.", file=out)
             return False
+        watch.begin(result)
         return True
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         started = time.monotonic()
         if saved_plan:
             saved = load_saved_plan(args.target)
-            sys.stdout.write(render_text(saved))
+            out.write(colour_plan_text(render_text(saved), _colour(args, out)))
             if not saved.has_changes:
                 return EXIT_OK
-            result = run_apply(
-                saved,
-                provider,
-                store(),
-                listener=_progress,
-                root=args.root,
-                allow_cmd=args.allow_cmd,
-            )
-            return _report(result, time.monotonic() - started)
+            watch.begin(saved)
+            with watch.interruptible():
+                result = run_apply(
+                    saved,
+                    provider,
+                    store(),
+                    listener=watch.listener,
+                    root=args.root,
+                    allow_cmd=args.allow_cmd,
+                )
+            return _report(result, time.monotonic() - started, out)
         inputs = compile_organization(
             args.target, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
         )
         if _lint(args):
             lint_templates(inputs)
-        fresh, outcome = plan_and_apply(
-            inputs,
-            provider,
-            store(),
-            confirm=confirm,
-            listener=_progress,
-            perform_cleanup=args.perform_cleanup,
-            refresh=args.refresh,
-            allow_lockout=args.allow_scp_lockout,
-        )
+        with watch.interruptible():
+            fresh, outcome = plan_and_apply(
+                inputs,
+                provider,
+                store(),
+                confirm=confirm,
+                listener=watch.listener,
+                perform_cleanup=args.perform_cleanup,
+                refresh=args.refresh,
+                allow_lockout=args.allow_scp_lockout,
+            )
         if outcome is None:
             if not fresh.has_changes:
-                sys.stdout.write(render_text(fresh))
+                out.write(colour_plan_text(render_text(fresh), _colour(args, out)))
             return EXIT_OK
-        return _report(outcome, time.monotonic() - started)
+        watch.outcome = outcome
+        return _report(outcome, time.monotonic() - started, out)
 
-    return _with_aws(args, EXIT_APPLY_FAILED, body)
-
-
-def _progress(event: str, change: Change, message: str) -> None:
-    if event == "start":
-        return
-    suffix = f": {message}" if message else ""
-    print(f"  {event:<7} {change.summary}{suffix}", file=sys.stderr)
+    seen: list[Diagnostic] = []
+    code = _with_aws(args, EXIT_APPLY_FAILED, body, seen)
+    watch.finish(code, seen)
+    return code
 
 
-def _report(result: ApplyResult, seconds: float) -> int:
+class _ApplyWatch:
+    """How an apply shows itself while it runs: progress on stderr (a live view on a terminal,
+    timestamped lines elsewhere) and, with --json, the events on stdout. Made before the plan
+    is known; `begin` is called with the plan that is about to be applied."""
+
+    def __init__(self, args: argparse.Namespace, events: JsonStream | None) -> None:
+        self.args = args
+        self.events = events
+        self.progress: Progress | None = None
+        self.json: JsonEvents | None = None
+        self.outcome: ApplyResult | None = None
+
+    def begin(self, plan: Plan) -> None:
+        stream = sys.stderr
+        self.progress = progress_for(
+            plan, stream, colour=_colour(self.args, stream), live=stream.isatty()
+        )
+        if self.events is not None:
+            self.json = JsonEvents(plan, self.events)
+
+    def listener(self, event: str, change: Change, message: str) -> None:
+        if self.progress is not None:
+            self.progress(event, change, message)
+        if self.json is not None:
+            self.json(event, change, message)
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Stop the live view when the apply ends; on Ctrl-C, say what finished first."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            if self.progress is not None:
+                self.progress.close()
+                print("\n".join(self.progress.interrupted_lines()), file=sys.stderr)
+            if self.events is not None:
+                self.events.command_failed("apply", {"interrupted": True, **self._counts()})
+            self.events = None  # told already
+            raise
+        finally:
+            if self.progress is not None:
+                self.progress.close()
+
+    def finish(self, code: int, diagnostics: Sequence[Diagnostic]) -> None:
+        if self.events is None:
+            return
+        fields = {"exitCode": code, **self._counts()}
+        if code == EXIT_OK:
+            self.events.command_done("apply", fields)
+        else:
+            self.events.command_failed("apply", fields, diagnostics)
+
+    def _counts(self) -> dict[str, int]:
+        progress = self.progress
+        if progress is None:
+            return {"done": 0, "failed": 0, "skipped": 0}
+        return {
+            "done": len(progress.done),
+            "failed": len(progress.failed),
+            "skipped": len(progress.skipped),
+        }
+
+
+def _report(result: ApplyResult, seconds: float, out: TextIO) -> int:
     if result.ok:
-        print(f"Apply complete: {len(result.done)} changes in {seconds:.1f}s.")
+        print(f"Apply complete: {len(result.done)} changes in {seconds:.1f}s.", file=out)
         return EXIT_OK
     for change_id, reason in sorted(result.failed.items()):
         print(Diagnostic("E701", f"{change_id} failed: {reason}"), file=sys.stderr)
@@ -568,20 +845,24 @@ def _report(result: ApplyResult, seconds: float) -> int:
 def _emulator(args: argparse.Namespace) -> int:
     from orgc import emulator
 
+    state_dir = emulator.find_state_dir()
     try:
         if args.action == "start":
-            endpoint = emulator.start_daemon(STATE_DIR)
+            endpoint = emulator.start_daemon(state_dir, idle_timeout=args.idle_timeout)
             print(f"emulator running at {endpoint}")
             print(f"use it with: orgc plan --emulator PATH   (or AWS_ENDPOINT_URL={endpoint})")
         elif args.action == "stop":
-            stopped = emulator.stop_daemon(STATE_DIR)
+            stopped = emulator.stop_daemon(state_dir)
             print("emulator stopped" if stopped else "no emulator was running")
         else:
-            running = emulator.daemon_endpoint(STATE_DIR)
+            running = emulator.daemon_endpoint(state_dir)
             print(f"emulator running at {running}" if running else "no emulator is running")
             return EXIT_OK if running else EXIT_INVALID
     except emulator.EmulatorUnavailable as error:
         _print_diagnostics(error.diagnostics)
+        return EXIT_INVALID
+    except emulator.EmulatorError as error:
+        _print_diagnostics([Diagnostic("E706", str(error))])
         return EXIT_INVALID
     return EXIT_OK
 
@@ -615,10 +896,7 @@ def _state(args: argparse.Namespace) -> int:
             )
             return EXIT_OK
         path = Path(args.operand)
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise _UsageError(f"cannot read {path}: {error.strerror}") from None
+        data = path.read_bytes()  # a path that cannot be read is E100, as everywhere
         notices: list[str] = []
         imported = import_orgformation_state(data, origin=str(path), notices=notices)
         for notice in notices:
@@ -635,6 +913,37 @@ def _state(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _with_aws(args, EXIT_INVALID, body)
+
+
+def _completion(args: argparse.Namespace) -> int:
+    from orgc.completion import SHELLS
+
+    sys.stdout.write(SHELLS[args.shell](_parser()))
+    return EXIT_OK
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from orgc.diagram import FORMATS, Node, plan_diagram, project_diagram
+    from orgc.pipeline import compile_organization, load_saved_plan, offline_stacks
+
+    try:
+        if _is_saved_plan(args.path):
+            diagram = plan_diagram(load_saved_plan(args.path))
+        else:
+            inputs = compile_organization(
+                args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+            )
+            stacks, order = offline_stacks(inputs)
+            tasks = inputs.project.tasks if inputs.project is not None else {}
+            diagram = project_diagram(tasks, stacks, order)
+            if not tasks:  # an organization file alone: one task, the organization's
+                only = Node(key="organization", label=f"organization {inputs.source}")
+                diagram = dataclasses.replace(diagram, nodes=(only,))
+    except StageError as error:
+        _print_diagnostics(error.diagnostics)
+        return EXIT_INVALID
+    sys.stdout.write(FORMATS[args.format](diagram))
+    return EXIT_OK
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -656,7 +965,7 @@ def _show(args: argparse.Namespace) -> int:
     except StalePlan as error:
         _print_diagnostics(error.diagnostics)
         return EXIT_INVALID
-    sys.stdout.write(RENDERERS[args.format](saved))
+    sys.stdout.write(_shown(args, saved, args.plan))
     return EXIT_OK
 
 
@@ -782,6 +1091,8 @@ _COMMANDS = {
     "apply": _apply,
     "show": _show,
     "explain": _explain,
+    "graph": _graph,
+    "completion": _completion,
     "emulator": _emulator,
     "state": _state,
     "render": _render,

@@ -9,7 +9,10 @@ Three ways to run it:
 - `serve(host, port)` / `python -m orgc.emulator serve --port N`: the server in this process.
 - `Emulator`: a server subprocess for the life of a `with` block (tests, benchmarks).
 - `start_daemon(state_dir)`: a detached server that outlives the command, so that successive CLI
-  commands (`plan`, then `apply`) see the same emulated organization.
+  commands (`plan`, then `apply`) see the same emulated organization. There is one per project:
+  `find_state_dir` finds the project's `.orgc/` from any of its subdirectories, a file lock
+  makes two commands that ask at once share one server, and the server stops itself after an
+  idle time (`DEFAULT_IDLE_TIMEOUT`, or `ORGC_EMULATOR_IDLE_TIMEOUT` seconds).
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
@@ -53,6 +57,14 @@ _STOP_TIMEOUT = 10.0
 _START_ATTEMPTS = 3  # a free port can be taken by someone else before the server binds it
 _DAEMON_FILE = "emulator.json"
 _DAEMON_LOG = "emulator.log"
+_DAEMON_LOCK = "emulator.lock"
+STATE_DIR_NAME = ".orgc"
+# Files that mark a project's directory when it has no `.orgc/` yet.
+_PROJECT_FILES = ("organization.yml", "organization-tasks.yml", "orgformation-tasks.yml")
+
+DEFAULT_IDLE_TIMEOUT = 1800.0
+"""Seconds without a request after which a daemon stops itself (30 minutes)."""
+IDLE_TIMEOUT_VARIABLE = "ORGC_EMULATOR_IDLE_TIMEOUT"
 
 # Variables that would send the emulator's traffic elsewhere or change whose account it is:
 # a profile (real credentials, a real region), moto's account override (it silently replaces every
@@ -118,8 +130,9 @@ def _check_loopback(host: str) -> None:
 # --- the server ----------------------------------------------------------------------------
 
 
-def serve(host: str, port: int) -> None:
-    """Run moto's server on `host:port` until interrupted; `host` must be a loopback address."""
+def serve(host: str, port: int, *, idle_timeout: float | None = None) -> None:
+    """Run moto's server on `host:port` until interrupted, or until `idle_timeout` seconds pass
+    without a request; `host` must be a loopback address."""
     _check_loopback(host)
     try:
         from moto.moto_server.werkzeug_app import (
@@ -127,7 +140,7 @@ def serve(host: str, port: int) -> None:
             MotoRequestHandler,
             create_backend_app,
         )
-        from werkzeug.serving import run_simple
+        from werkzeug.serving import make_server
     except ImportError as error:
         raise EmulatorUnavailable(str(error)) from error
     try:
@@ -137,9 +150,46 @@ def serve(host: str, port: int) -> None:
         raise EmulatorUnavailable(str(error), problem="needs another moto version") from error
     # One log line per request drowns the log that start_daemon keeps; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    application = DomainDispatcherApplication(create_backend_app)
+    activity = _Activity(DomainDispatcherApplication(create_backend_app))
     # moto's own request handler keeps underscores in S3 metadata header names.
-    run_simple(host, port, application, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, activity, threaded=True, request_handler=MotoRequestHandler)
+    if idle_timeout:
+        watchdog = threading.Thread(
+            target=_stop_when_idle,
+            args=(server, activity, idle_timeout),
+            name="orgc-emulator-idle",
+            daemon=True,
+        )
+        watchdog.start()
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+class _Activity:
+    """A WSGI application that notes when it last served a request."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+        self.last = time.monotonic()
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        self.last = time.monotonic()
+        return self.application(environ, start_response)
+
+
+def _stop_when_idle(server: Any, activity: _Activity, idle_timeout: float) -> None:
+    while True:
+        idle = time.monotonic() - activity.last
+        if idle >= idle_timeout:
+            print(
+                f"orgc.emulator: no request for {idle_timeout:g} seconds; stopping",
+                file=sys.stderr,
+            )
+            server.shutdown()
+            return
+        time.sleep(min(idle_timeout - idle, 1.0) + 0.01)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,6 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="run the emulator in the foreground")
     serve_parser.add_argument("--host", default=_LOOPBACK)
     serve_parser.add_argument("--port", type=int, required=True)
+    serve_parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=0.0,
+        help="stop after this many seconds without a request (default: never)",
+    )
     arguments = parser.parse_args(argv)
     try:
         _check_loopback(arguments.host)
@@ -158,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (stop_daemon, Emulator.stop) ends the server like Ctrl-C: quietly, exit 0.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        serve(arguments.host, arguments.port)
+        serve(arguments.host, arguments.port, idle_timeout=arguments.idle_timeout or None)
     except EmulatorUnavailable as error:
         print(f"orgc.emulator: {error}", file=sys.stderr)
         return 1
@@ -303,7 +359,9 @@ def _server_environment() -> dict[str, str]:
     return environment
 
 
-def _spawn(port: int, log: IO[bytes], *, detached: bool) -> subprocess.Popen[bytes]:
+def _spawn(
+    port: int, log: IO[bytes], *, detached: bool, idle_timeout: float | None = None
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -314,6 +372,8 @@ def _spawn(port: int, log: IO[bytes], *, detached: bool) -> subprocess.Popen[byt
         "--port",
         str(port),
     ]
+    if idle_timeout:
+        command += ["--idle-timeout", str(idle_timeout)]
     options: dict[str, Any] = {}
     if detached:
         if sys.platform == "win32":
@@ -343,7 +403,9 @@ def _log_since(log: IO[bytes], offset: int) -> str:
     return text[-2000:]
 
 
-def _start_server(log: IO[bytes], *, detached: bool) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(
+    log: IO[bytes], *, detached: bool, idle_timeout: float | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start a server on a free loopback port and wait until it answers."""
     _require_moto()
     problem = ""
@@ -352,7 +414,7 @@ def _start_server(log: IO[bytes], *, detached: bool) -> tuple[subprocess.Popen[b
         offset = log.tell()
         port = _free_port()
         endpoint = f"http://{_LOOPBACK}:{port}"
-        process = _spawn(port, log, detached=detached)
+        process = _spawn(port, log, detached=detached, idle_timeout=idle_timeout)
         deadline = time.monotonic() + _READY_TIMEOUT
         while time.monotonic() < deadline:
             if _answers(endpoint):
@@ -482,26 +544,101 @@ def daemon_endpoint(state_dir: Path) -> str | None:
     return None
 
 
-def start_daemon(state_dir: Path) -> str:
+def find_state_dir(start: Path | None = None) -> Path:
+    """The project's `.orgc/` directory, seen from `start` (default: the working directory) or
+    any directory below it: the nearest `.orgc/` above; else one beside the nearest project
+    files (organization.yml, a task file); else one in `start`. So every command of a project
+    finds the same emulator and never starts a second one from a subdirectory."""
+    here = (start or Path.cwd()).resolve()
+    chain = [here, *here.parents]
+    for directory in chain:
+        if (directory / STATE_DIR_NAME).is_dir():
+            return directory / STATE_DIR_NAME
+    for directory in chain:
+        if any((directory / name).is_file() for name in _PROJECT_FILES):
+            return directory / STATE_DIR_NAME
+    return here / STATE_DIR_NAME
+
+
+def idle_timeout_from_environment() -> float:
+    """`ORGC_EMULATOR_IDLE_TIMEOUT` seconds (0: never stop), else `DEFAULT_IDLE_TIMEOUT`."""
+    text = os.environ.get(IDLE_TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_IDLE_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise EmulatorError(
+            f"{IDLE_TIMEOUT_VARIABLE}={text!r} is not a number of seconds (0: never stop)"
+        )
+    return value
+
+
+@contextlib.contextmanager
+def _start_lock(state_dir: Path) -> Iterator[None]:
+    """Held while a daemon is found or started: a second command waits here for the first
+    one's daemon instead of starting its own. The lock is the OS's and dies with its holder."""
+    with (state_dir / _DAEMON_LOCK).open("a+b") as handle:
+        if sys.platform == "win32":
+            import msvcrt
+
+            handle.seek(0)
+            while True:
+                try:
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:  # LK_LOCK gives up after ten seconds; keep waiting
+                    continue
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def start_daemon(state_dir: Path, *, idle_timeout: float | None = None) -> str:
     """The endpoint of a detached emulator for `state_dir`, started if none is running.
 
     A running daemon recorded in `state_dir/emulator.json` is reused, so successive commands see
-    the same organization. A new one logs to `state_dir/emulator.log` and starts with the
-    organization already created.
+    the same organization; commands that ask at the same time wait for one another and share
+    one daemon. A new one logs to `state_dir/emulator.log`, starts with the organization
+    already created, and stops after `idle_timeout` seconds without a request (default:
+    `idle_timeout_from_environment()`; 0: never).
     """
     running = daemon_endpoint(state_dir)
     if running is not None:
         return running
+    if idle_timeout is None:
+        idle_timeout = idle_timeout_from_environment()
     state_dir.mkdir(parents=True, exist_ok=True)
-    with (state_dir / _DAEMON_LOG).open("a+b") as log:
-        process, endpoint = _start_server(log, detached=True)
-    _spawned[process.pid] = process
-    record = {"pid": process.pid, "endpoint": endpoint, "port": int(endpoint.rsplit(":", 1)[1])}
-    daemon_file = state_dir / _DAEMON_FILE
-    temporary = daemon_file.with_name(f".{_DAEMON_FILE}.tmp")
-    temporary.write_text(json.dumps(record, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, daemon_file)
-    bootstrap_organization(endpoint)
+    with _start_lock(state_dir):
+        running = daemon_endpoint(state_dir)  # started while this command waited for the lock
+        if running is not None:
+            return running
+        with (state_dir / _DAEMON_LOG).open("a+b") as log:
+            process, endpoint = _start_server(log, detached=True, idle_timeout=idle_timeout)
+        _spawned[process.pid] = process
+        record = {
+            "pid": process.pid,
+            "endpoint": endpoint,
+            "port": int(endpoint.rsplit(":", 1)[1]),
+            "idleTimeout": idle_timeout,
+        }
+        daemon_file = state_dir / _DAEMON_FILE
+        temporary = daemon_file.with_name(f".{_DAEMON_FILE}.tmp")
+        temporary.write_text(json.dumps(record, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(temporary, daemon_file)
+        bootstrap_organization(endpoint)
     return endpoint
 
 

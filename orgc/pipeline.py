@@ -176,6 +176,16 @@ def validate(
     return tuple(sorted(found, key=Diagnostic.sort_key))
 
 
+def offline_stacks(inputs: Inputs) -> tuple[tuple[RenderedStack, ...], StackOrder]:
+    """Every stack the inputs render to and the order between them, with the ids the files
+    give (no AWS call); StageError on mistakes."""
+    if not inputs.stack_tasks:
+        return (), StackOrder(after={}, after_tasks={})
+    ids = known_ids(wanted_ids(inputs.organization), State())
+    stacks, _, order, _ = compile_stacks(inputs, ids, None)
+    return stacks, order
+
+
 def lint_templates(inputs: Inputs) -> None:
     """cfn-lint over every template the inputs render, offline; StageError on findings."""
     if not inputs.stack_tasks:

@@ -21,6 +21,7 @@ from orgc.plan.specs import (
     PolicyCreate,
     PolicyUpdate,
     StackDeploy,
+    StackRemoval,
     StackSetCreate,
     StackSetDelete,
     StackSetUpdate,
@@ -296,65 +297,251 @@ def _closes(plan: Plan, quote: str = "") -> str:
     )
 
 
-def render_markdown(plan: Plan) -> str:
+# GitHub refuses a comment over 65,536 characters; the default leaves room for a pipeline's own
+# header and footer around the plan.
+MARKDOWN_MAX_BYTES = 60_000
+
+# Changes a reviewer must read one by one: what removes, unhooks, moves or closes, and what
+# changes a policy's content (a guardrail changes meaning).
+_RISKY_ACTIONS = frozenset(
+    {
+        Action.DELETE,
+        Action.DETACH,
+        Action.MOVE,
+        Action.CLOSE,
+        Action.REPLACE,
+        Action.FORGET,
+    }
+)
+
+
+def _risky(change: Change) -> bool:
+    if change.action in _RISKY_ACTIONS:
+        return True
+    spec = change.spec
+    return isinstance(spec, PolicyUpdate) and "document" in spec.changes
+
+
+# Markdown punctuation that could turn text into markup, and the characters HTML eats: an email
+# written `<aws+x@example.com>` is an unknown tag to GitHub and vanishes.
+_MARKDOWN_SPECIALS = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        "\\": "\\\\",
+        "`": "\\`",
+        "*": "\\*",
+        "_": "\\_",
+        "[": "\\[",
+        "]": "\\]",
+        "|": "\\|",
+    }
+)
+
+
+def markdown_text(text: str) -> str:
+    """`text` shown as itself in Markdown (a table cell included): HTML's and Markdown's special
+    characters escaped."""
+    return text.translate(_MARKDOWN_SPECIALS)
+
+
+def _fenced(lines: list[str]) -> list[str]:
+    """`lines` as a code block, fenced with more backticks than any run of them in `lines`."""
+    ticks = 3
+    for line in lines:
+        run = 0
+        for character in line:
+            run = run + 1 if character == "`" else 0
+            ticks = max(ticks, run + 1)
+    fence = "`" * ticks
+    language = "diff" if any(line.startswith(("+", "-")) for line in lines) else ""
+    return [f"{fence}{language}", *lines, fence]
+
+
+def _change_block(change: Change) -> str:
+    symbol = _SYMBOLS.get(change.action, "?")
+    lines = [f"- `{symbol}` {markdown_text(change.summary)}"]
+    details = _detail_lines(change)
+    if details:
+        lines.append("")
+        lines.extend(f"  {line}" if line else "" for line in _fenced(details))
+    return "\n".join(lines)
+
+
+def _summary_table(plan: Plan) -> list[str]:
+    actions = sorted({c.action.value for c in plan.changes})
+    counts: dict[tuple[ChangeKind, str], int] = {}
+    for change in plan.changes:
+        key = (change.kind, change.action.value)
+        counts[key] = counts.get(key, 0) + 1
     out = [
+        "| Kind | " + " | ".join(actions) + " |",
+        "|---|" + "---:|" * len(actions),
+    ]
+    for kind, _ in _grouped(plan):
+        cells = [str(counts.get((kind, a), "")) for a in actions]
+        out.append(f"| {_HEADINGS[kind]} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _stack_account(change: Change) -> str | None:
+    spec = change.spec
+    if isinstance(spec, (StackDeploy, StackRemoval)):
+        address = spec.address
+        return address.account or address.account_id or "?"
+    return None
+
+
+def _accounts_table(plan: Plan) -> list[str]:
+    """Stack changes per account, for a landing zone that touches many."""
+    per_account: dict[str, dict[str, int]] = {}
+    for change in plan.changes:
+        account = _stack_account(change)
+        if account is not None:
+            row = per_account.setdefault(account, {})
+            row[change.action.value] = row.get(change.action.value, 0) + 1
+    if not per_account:
+        return []
+    actions = sorted({a for row in per_account.values() for a in row})
+    out = [
+        "| Stacks in account | " + " | ".join(actions) + " |",
+        "|---|" + "---:|" * len(actions),
+    ]
+    for account, row in sorted(per_account.items()):
+        cells = [str(row.get(a, "")) for a in actions]
+        out.append(f"| {markdown_text(account)} | " + " | ".join(cells) + " |")
+    if len(per_account) > _OPEN_ACCOUNT_ROWS:
+        summary = f"Stack changes in {len(per_account)} accounts"
+        return [f"<details><summary>{summary}</summary>", "", *out, "", "</details>"]
+    return out
+
+
+# A table of stack changes per account longer than this is collapsed.
+_OPEN_ACCOUNT_ROWS = 20
+
+
+def render_markdown(
+    plan: Plan, *, max_bytes: int = MARKDOWN_MAX_BYTES, artefact: str | None = None
+) -> str:
+    """The plan as a pull-request comment of at most `max_bytes` bytes (UTF-8).
+
+    A summary first (changes per kind and action, stack changes per account), then the risky
+    changes spelled out one by one (deletes, detaches, moves, closes, replacements, policy
+    content changes), then the rest collapsed. When it does not fit, it is cut between two
+    changes, with a line saying how many are shown and where the whole plan is: `orgc show` of
+    the saved plan `artefact` (the file name the pipeline keeps it under).
+    """
+    head = [
         f"### orgc plan for `{plan.organization_id}`",
         "",
-        f"Management account `{plan.management_account_id}`, from `{plan.source}`.",
+        f"Management account `{plan.management_account_id}`, from "
+        f"`{plan.source.replace('`', chr(39))}`.",
         "",
     ]
     if plan.not_compared:
-        out.extend([f"_{_not_compared(plan)}_", ""])
+        head.extend([f"_{markdown_text(_not_compared(plan))}_", ""])
+    risky = [c for c in plan.changes if _risky(c)]
+    rest = [c for c in plan.changes if not _risky(c)]
     if not plan.has_changes:
-        out.append(f"**No changes.** {_compared(plan)}")
+        head.append(f"**No changes.** {markdown_text(_compared(plan))}")
     else:
-        out.append(f"**Plan:** {_counts_sentence(plan)}.")
-        out.append("")
+        head.extend([f"**Plan:** {_counts_sentence(plan)}.", ""])
         closes = _closes(plan, "`")
         if closes:
-            out.extend([f"**Accounts to close:** {closes}.", ""])
+            head.extend([f"**Accounts to close:** {closes}.", ""])
         destructive = destructive_counts(plan)
         if destructive:
-            out.append("**Destructive:**")
-            out.append("")
-            out.extend(f"- **{count}** {label}" for label, count in destructive)
-            out.append("")
-        out.append("| | Kind | Change |")
-        out.append("|---|---|---|")
-        for kind, changes in _grouped(plan):
-            for change in changes:
-                summary = change.summary.replace("|", "\\|")
-                out.append(f"| {_SYMBOLS.get(change.action, '?')} | {kind} | {summary} |")
-        details = [(c, _detail_lines(c)) for c in plan.changes]
-        details = [(c, lines) for c, lines in details if lines]
-        if details:
-            out.append("")
-            for change, lines in details:
-                out.append(f"<details><summary>{change.summary}</summary>")
-                out.append("")
-                out.append("```diff" if any(ln.startswith(("+", "-")) for ln in lines) else "```")
-                out.extend(lines)
-                out.append("```")
-                out.append("</details>")
+            head.extend(["**Destructive:**", ""])
+            head.extend(f"- **{count}** {label}" for label, count in destructive)
+            head.append("")
+        head.extend(_summary_table(plan))
+        accounts = _accounts_table(plan)
+        if accounts:
+            head.extend(["", *accounts])
+    tail: list[str] = []
     if plan.unchanged:
-        out.append("")
-        out.append(f"{len(plan.unchanged)} target(s) unchanged.")
+        tail.extend(["", f"{len(plan.unchanged)} target(s) unchanged."])
     if plan.orphans:
-        out.append("")
-        out.append(
-            "**Orphaned stacks** (their task left the files; `--perform-cleanup` deletes them)"
+        tail.extend(
+            [
+                "",
+                "**Orphaned stacks** (their task left the files; `--perform-cleanup` deletes them)",
+                "",
+            ]
         )
-        out.append("")
-        out.extend(
-            f"- `{o.stack_name}` in `{o.account_id}` {o.region} (task `{o.task}`)"
+        tail.extend(
+            f"- {markdown_text(o.stack_name)} in `{o.account_id}` {markdown_text(o.region)} "
+            f"(task {markdown_text(o.task)})"
             for o in plan.orphans
         )
     if plan.warnings:
-        out.append("")
-        out.append("**Warnings**")
-        out.append("")
-        out.extend(f"- `{w.code}` {w.message}" for w in plan.warnings)
-    return "\n".join(out).rstrip() + "\n"
+        tail.extend(["", "**Warnings**", ""])
+        tail.extend(f"- `{w.code}` {markdown_text(w.message)}" for w in plan.warnings)
+    return _fit(plan, head, risky, rest, tail, max_bytes=max_bytes, artefact=artefact)
+
+
+def _fit(
+    plan: Plan,
+    head: list[str],
+    risky: list[Change],
+    rest: list[Change],
+    tail: list[str],
+    *,
+    max_bytes: int,
+    artefact: str | None,
+) -> str:
+    """Head, the changes and the tail, cut between changes so that the whole fits."""
+    parts = ["\n".join(head)]
+    size = len(parts[0].encode())
+    total = len(plan.changes)
+    tail_text = "\n".join(tail)
+    reserve = len(tail_text.encode()) + len(_cut_note(total, total, artefact).encode()) + 64
+    shown = 0
+    cut = False
+
+    def add(text: str) -> bool:
+        nonlocal size
+        cost = len(text.encode()) + 1
+        if size + cost + reserve > max_bytes:
+            return False
+        parts.append(text)
+        size += cost
+        return True
+
+    if risky:
+        add("")
+        add(f"#### Changes to review one by one ({len(risky)})")
+        add("")
+        for change in risky:
+            if not add(_change_block(change)):
+                cut = True
+                break
+            shown += 1
+    if rest and not cut:
+        add("")
+        opened = add(
+            f"<details><summary>{len(rest)} other change{'s' * (len(rest) != 1)}</summary>\n"
+        )
+        cut = not opened
+        if opened:
+            for change in rest:
+                if not add(_change_block(change)):
+                    cut = True
+                    break
+                shown += 1
+            parts.append("\n</details>")
+    if cut:
+        parts.extend(["", _cut_note(shown, total, artefact)])
+    return "\n".join(parts + tail).rstrip() + "\n"
+
+
+def _cut_note(shown: int, total: int, artefact: str | None) -> str:
+    where = f"`orgc show {artefact}`" if artefact else "`orgc show` of the saved plan"
+    return (
+        f"**Cut to fit a comment: {shown} of {total} changes shown.** The whole plan: {where} "
+        "(the plan saved with `orgc plan --out`)."
+    )
 
 
 def render_json(plan: Plan) -> str:

@@ -7,6 +7,8 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from importlib.machinery import ModuleSpec
 from pathlib import Path
@@ -25,6 +27,7 @@ from orgc.emulator import (
     daemon_endpoint,
     emulator_environment,
     emulator_unset_variables,
+    find_state_dir,
     serve,
     start_daemon,
     stop_daemon,
@@ -86,6 +89,97 @@ def test_a_dead_daemon_record_is_not_trusted(state_dir: Path) -> None:
     assert daemon_endpoint(state_dir) is None
     assert not stop_daemon(state_dir)
     assert not (state_dir / "emulator.json").exists()
+
+
+def test_the_project_state_dir_is_found_from_any_subdirectory(tmp_path: Path) -> None:
+    project = tmp_path / "repo"
+    (project / "organization" / "deep").mkdir(parents=True)
+    (project / "organization" / "organization.yml").write_text("{}", encoding="utf-8")
+    deep = project / "organization" / "deep"
+    # No .orgc yet: beside the nearest project files.
+    assert find_state_dir(deep) == project / "organization" / ".orgc"
+    # An .orgc above wins over project files nearer (the README runs from the repository).
+    (project / ".orgc").mkdir()
+    assert find_state_dir(deep) == project / ".orgc"
+    assert find_state_dir(project) == project / ".orgc"
+    # Outside any project: the directory itself.
+    assert find_state_dir(tmp_path) == tmp_path / ".orgc"
+
+
+def _orgc(*argv: str, cwd: Path) -> subprocess.Popen[str]:
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "orgc", *argv],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+ORGANIZATION = """\
+AWSTemplateFormatVersion: '2010-09-09-OC'
+Organization:
+  Management:
+    Type: OC::ORG::MasterAccount
+    Properties: {AccountName: master, AccountId: '123456789012'}
+"""
+
+
+def test_two_emulator_commands_at_once_share_one_emulator(tmp_path: Path) -> None:
+    # A project without .orgc yet, found by its organization file from two subdirectories.
+    project = tmp_path / "repo"
+    (project / "a").mkdir(parents=True)
+    (project / "b" / "c").mkdir(parents=True)
+    organization = project / "organization.yml"
+    organization.write_text(ORGANIZATION, encoding="utf-8")
+    try:
+        started = [
+            _orgc("plan", str(organization), "--emulator", "--state", "s.json", cwd=cwd)
+            for cwd in (project / "a", project / "b" / "c")
+        ]
+        outputs = [process.communicate(timeout=180) for process in started]
+        assert [process.returncode for process in started] == [0, 0], outputs
+        # Both planned the same emulated organization: one emulator, not two.
+        headings = {out.splitlines()[0] for out, _ in outputs}
+        assert len(headings) == 1, outputs
+        assert headings.pop().startswith("orgc plan for organization o-")
+        assert (project / ".orgc" / "emulator.json").is_file()
+        assert not (project / "a" / ".orgc").exists()
+        assert not (project / "b" / "c" / ".orgc").exists()
+        endpoint = daemon_endpoint(project / ".orgc")
+        assert endpoint is not None
+        assert organization_of(endpoint) == "123456789012"
+    finally:
+        stopper = _orgc("emulator", "stop", cwd=project / "b")
+        out, _ = stopper.communicate(timeout=60)
+    assert out == "emulator stopped\n"
+    assert daemon_endpoint(project / ".orgc") is None
+
+
+def test_the_daemon_stops_itself_when_idle(state_dir: Path) -> None:
+    endpoint = start_daemon(state_dir, idle_timeout=1.0)
+    pid = json.loads((state_dir / "emulator.json").read_text())["pid"]
+    assert json.loads((state_dir / "emulator.json").read_text())["idleTimeout"] == 1.0
+    process = emulator_module._spawned[pid]
+    # It answers while asked, then stops by itself once nobody asks.
+    assert organization_of(endpoint) == "123456789012"
+    assert process.wait(timeout=30) == 0
+    assert daemon_endpoint(state_dir) is None
+    assert "no request for 1 seconds; stopping" in (state_dir / "emulator.log").read_text()
+
+
+def test_a_malformed_idle_timeout_is_a_diagnostic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ORGC_EMULATOR_IDLE_TIMEOUT", "soon")
+    assert main(["emulator", "start"]) == 1
+    assert capsys.readouterr().err == (
+        "orgc: error[E706]: ORGC_EMULATOR_IDLE_TIMEOUT='soon' is not a number of seconds "
+        "(0: never stop)\n"
+    )
 
 
 def test_seed_makes_ids_repeatable(emulator: Emulator) -> None:

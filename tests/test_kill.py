@@ -106,7 +106,7 @@ def killed_after_first_change(project: Path, emulator: Emulator, signum: int) ->
         assert run.stderr is not None
         try:
             for line in run.stderr:
-                if line.startswith("  done"):
+                if line.split()[1:2] == ["done"]:  # "<timestamp> done    <change>"
                     run.send_signal(signum)
                     break
             run.stderr.read()

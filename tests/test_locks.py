@@ -385,7 +385,7 @@ def test_history_and_restore_from_the_command_line(
     assert lines[0].split() == ["VERSION", "SERIAL", "TIME", "SIZE"]
     assert [line.split()[:2] for line in lines[1:]] == [["2", "2"], ["1", "1"]]
     assert lines[1].endswith("current")
-    assert main(["state", "restore", "1", "--state", str(path)]) == 2
+    assert main(["state", "restore", "1", "--state", str(path)]) == 64
     assert "pass --force" in capsys.readouterr().err
     assert main(["state", "restore", "1", "--force", "--state", str(path)]) == 0
     assert "as serial 3" in capsys.readouterr().out
@@ -397,7 +397,7 @@ def test_history_and_restore_from_the_command_line(
 def test_unlock_asks_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "state.json"
     (tmp_path / "state.json.lock").write_bytes(foreign_lock(renewed=_now()))
-    assert main(["state", "unlock", "--state", str(path)]) == 2
+    assert main(["state", "unlock", "--state", str(path)]) == 64
     captured = capsys.readouterr()
     assert "is locked by alice@ci-runner-7 pid 4242" in captured.out
     assert "pass --force" in captured.err
@@ -556,6 +556,6 @@ def test_import_from_the_command_line_writes_a_first_version(
     assert [v.serial for v in LocalStateStore(path).history()] == [1]
     assert main(["state", "import", str(orgformation), "--state", str(path)]) == 1
     assert "already holds state" in capsys.readouterr().err
-    assert main(["state", "import", "--state", str(path)]) == 2
-    assert main(["state", "import", str(tmp_path / "missing.json"), "--state", str(path)]) == 2
+    assert main(["state", "import", "--state", str(path)]) == 64
+    assert main(["state", "import", str(tmp_path / "missing.json"), "--state", str(path)]) == 1
     assert "cannot read" in capsys.readouterr().err

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 
+import generate
 import pytest
+from support.fake_provider import FakeAws
 from support.goldens import Golden
 from support.scenarios import (
     PLAN_SCENARIOS,
@@ -16,9 +19,16 @@ from support.scenarios import (
     plan_organization_scenario as plan_scenario,
 )
 
-from orgc.pipeline import compile_organization
+from orgc.pipeline import compile_organization, make_plan
 from orgc.plan import Plan, plan
-from orgc.show import render_json, render_markdown, render_text
+from orgc.show import (
+    MARKDOWN_MAX_BYTES,
+    markdown_text,
+    render_json,
+    render_markdown,
+    render_text,
+)
+from orgc.state import State
 
 SCENARIOS = PLAN_SCENARIOS
 
@@ -89,3 +99,69 @@ def test_paths_are_relative(
     assert render(planned) == expected.replace(
         moved, shown_as.format(path="first-run/organization.yml")
     )
+
+
+# --- Markdown that fits a pull-request comment ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def large_first_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """The first plan of a generated 200-account organization with 6 landing-zone tasks in 2
+    regions, made on the in-memory fake (nothing exists yet)."""
+    folder = tmp_path_factory.mktemp("large")
+    tasks = generate.write_project(folder, generate.Shape(accounts=200, tasks=6, regions=2))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.chdir(folder)
+        inputs = compile_organization(tasks.relative_to(folder))
+        return make_plan(inputs, FakeAws(), State())
+
+
+def test_a_200_account_first_plan_fits_a_comment(large_first_plan: Plan) -> None:
+    plan = large_first_plan
+    assert len(plan.changes) > 1_000
+    assert len(render_text(plan).encode()) > MARKDOWN_MAX_BYTES  # too long for a comment
+    shown = render_markdown(plan, artefact="plan.json")
+    assert len(shown.encode()) <= MARKDOWN_MAX_BYTES < 65_536
+    assert shown.startswith("### orgc plan for `")
+    summary = shown.split("\n\n")[3].splitlines()
+    assert summary[0] == "| Kind | adopt | attach | create | enable | move |"
+    assert "| Accounts | 1 |  | 200 |  | 200 |" in summary
+    assert "| Stacks |  |  | 909 |  |  |" in summary
+    # Stacks per account, collapsed for so many accounts.
+    accounts = shown.split("<details><summary>Stack changes in 200 accounts</summary>\n\n")[1]
+    assert accounts.startswith("| Stacks in account | create |\n|---|---:|\n| AuditAccount | 4 |")
+    assert "#### Changes to review one by one (200)" in shown  # the moves
+    assert (
+        "changes shown.** The whole plan: `orgc show plan.json` (the plan saved with "
+        "`orgc plan --out`).\n\n**Warnings**\n" in shown
+    )
+
+
+def test_a_small_max_bytes_cuts_between_changes_with_a_pointer(large_first_plan: Plan) -> None:
+    shown = render_markdown(large_first_plan, max_bytes=8_000)
+    assert len(shown.encode()) <= 8_000
+    note = shown.split("\n\n**Warnings**")[0].splitlines()[-1]
+    assert note.startswith("**Cut to fit a comment: ")
+    shown_count = int(note.split(": ", 1)[1].split(" ", 1)[0])
+    assert 0 < shown_count < len(large_first_plan.changes)
+    assert note.endswith(
+        "The whole plan: `orgc show` of the saved plan (the plan saved with `orgc plan --out`)."
+    )
+    # Cut between changes: every code block and <details> that opens also closes.
+    assert shown.count("<details>") == shown.count("</details>")
+    assert shown.count("```") % 2 == 0
+    assert shown.split("**Warnings**")[0].count("\n- `") == shown_count
+
+
+def test_text_that_html_or_markdown_would_eat_is_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = plan_scenario(SCENARIOS / "first-run", monkeypatch)
+    account = next(c for c in plan.changes if c.kind == "account" and c.action == "create")
+    odd = dataclasses.replace(
+        account, summary="create account a|b <aws+x@example.com> in *ProdOU* [x](y) `z`"
+    )
+    shown = render_markdown(dataclasses.replace(plan, changes=(odd,)))
+    assert (
+        r"- `+` create account a\|b &lt;aws+x@example.com&gt; in \*ProdOU\* \[x\](y) \`z\`" in shown
+    )
+    assert "<aws+x@example.com>" not in shown
+    assert markdown_text("a|b") == r"a\|b"

@@ -17,7 +17,14 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from orgc.apply import objects, organization, stacks, stacksets
-from orgc.apply.run import Handler, Run, StateWriter
+from orgc.apply.run import (
+    ACCOUNTS,
+    ORGANIZATIONAL_UNITS,
+    POLICIES,
+    Handler,
+    Run,
+    StateWriter,
+)
 from orgc.apply.scheduler import ApplyResult, Listener, Scheduler
 from orgc.apply.stacks import StackError
 from orgc.apply.stacksets import StackSetError
@@ -63,6 +70,24 @@ def _run_change(run: Run, change: Change) -> None:
     handler(run, change)
 
 
+# Kinds whose created things get an id in the run's id tables.
+_ID_TABLES = {
+    ChangeKind.ACCOUNT: ACCOUNTS,
+    ChangeKind.ORGANIZATIONAL_UNIT: ORGANIZATIONAL_UNITS,
+    ChangeKind.POLICY: POLICIES,
+}
+
+
+def _physical_id(run: Run, change: Change) -> str:
+    table = _ID_TABLES.get(change.kind)
+    if table is not None and change.logical_id is not None:
+        with run.lock:
+            found = run.ids.get(table, {}).get(change.logical_id)
+        if found:
+            return found
+    return change.physical_id or ""
+
+
 def apply(
     plan: Plan,
     provider: Provider,
@@ -78,7 +103,14 @@ def apply(
     `template_bucket` is where templates too large to pass inline are uploaded.
     """
     run = Run(plan, provider, writer, template_bucket)
-    scheduler = Scheduler(plan, listener or (lambda event, change, message: None))
+    told = listener or (lambda event, change, message: None)
+
+    def notify(event: str, change: Change, message: str) -> None:
+        # A finished change tells what it made or acted on: the id of what it created, which
+        # only this run knows.
+        told(event, change, _physical_id(run, change) if event == "done" else message)
+
+    scheduler = Scheduler(plan, notify)
     organization_slots = threading.BoundedSemaphore(max_organization_calls)
     group_slots = {
         name: threading.BoundedSemaphore(group.max_concurrent)

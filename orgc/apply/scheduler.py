@@ -20,6 +20,8 @@ class ApplyResult:
 
 
 # Event callback: (event, change, message); event is "start", "done", "failed" or "skipped".
+# The message of "failed" is the error, of "skipped" the reason; apply gives "done" the physical
+# id the change made or acted on ("" when it has none).
 Listener = Callable[[str, Change, str], None]
 
 

@@ -17,7 +17,19 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    InfiniteLoopConfigError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    RefreshWithMFAUnsupportedError,
+    SSOTokenLoadError,
+    TokenRetrievalError,
+    UnauthorizedSSOTokenError,
+)
 from botocore.parsers import ResponseParserError
 
 from orgc.aws.errors import AwsError, NoCredentials
@@ -48,6 +60,17 @@ _RETRYABLE_CODES = frozenset(
 )
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 
+# Credentials that a provider of the chain could not give: the user's to fix (log in again, fix
+# the profile), reported as NoCredentials rather than as a failed call or a crash.
+_CREDENTIAL_ERRORS = (
+    CredentialRetrievalError,
+    PartialCredentialsError,
+    InfiniteLoopConfigError,
+    RefreshWithMFAUnsupportedError,
+    SSOTokenLoadError,
+    TokenRetrievalError,
+    UnauthorizedSSOTokenError,
+)
 _BACKOFF_BASE = 0.5  # seconds: the ceiling of the first retry's delay
 _BACKOFF_CAP = 20.0  # seconds: no single retry waits longer than this
 
@@ -223,6 +246,12 @@ class ProviderCore:
             raise NoCredentials(
                 code="ProfileNotFound", operation="Session", message=str(error)
             ) from error
+        except _CREDENTIAL_ERRORS as error:
+            # A client resolves its credentials when it is made: a credential_process, SSO
+            # login or assume-role profile that fails is the user's to fix, not a crash.
+            raise NoCredentials(
+                code=type(error).__name__, operation="Session", message=str(error)
+            ) from error
         client.meta.events.register("before-call.*.*", self._count_call)
         return client
 
@@ -308,6 +337,10 @@ class ProviderCore:
             except NoCredentialsError as error:
                 raise NoCredentials(
                     code="NoCredentials", operation=operation, message=str(error)
+                ) from error
+            except _CREDENTIAL_ERRORS as error:
+                raise NoCredentials(
+                    code=type(error).__name__, operation=operation, message=str(error)
                 ) from error
             except BotoCoreError as error:
                 raise AwsError(
