@@ -339,4 +339,3 @@ if __name__ == "__main__":
 def _is_done(line: str) -> bool:
     """Whether a progress line reports a finished change: "<timestamp> done    <change>"."""
     return line.split()[1:2] == ["done"]
-
