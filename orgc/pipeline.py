@@ -17,12 +17,18 @@ from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
 from orgc.load import LoadedFile, LoadOptions, load_organization
 from orgc.model import Organization, build_organization
-from orgc.observe import observe_objects, observe_organization, observe_stack_sets, observe_stacks
+from orgc.observe import (
+    observe_objects,
+    observe_organization,
+    observe_stack_sets,
+    observe_stacks,
+    observe_templates,
+)
 from orgc.plan import Plan, PlanError, digest, plan
 from orgc.plan.codec import PlanFormatError, loads
 from orgc.plan.objects import DesiredObject, plan_objects
 from orgc.plan.specs import Group, PlanOptions
-from orgc.plan.stacks import DesiredStacks, plan_stacks
+from orgc.plan.stacks import DesiredStacks, plan_stacks, updated_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
 from orgc.plan.stacksets import groups as stack_set_groups
@@ -337,6 +343,19 @@ def _plan_stacks(
         account_ids,
         perform_cleanup=perform_cleanup,
     )
+    updated = updated_stacks(planner.changes)
+    if updated and not planner.errors:
+        # Planned again with the templates the updated stacks were deployed with, so each
+        # update says whether its template changes and how.
+        planner = plan_stacks(
+            desired,
+            live_stacks,
+            state,
+            inputs.organization,
+            account_ids,
+            perform_cleanup=perform_cleanup,
+            previous_templates=observe_templates(provider, updated),
+        )
     if planner.errors:
         raise PlanError(planner.errors)
     records = state.stack_set_records()

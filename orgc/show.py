@@ -23,6 +23,7 @@ from orgc.plan.specs import (
     StackSetCreate,
     StackSetDelete,
     StackSetUpdate,
+    TemplateChanges,
 )
 from orgc.render import markers
 
@@ -188,6 +189,7 @@ def _stack_lines(spec: StackDeploy) -> list[str]:
             for name in _resources(spec.template)
         ]
         lines.append(f"resources: {', '.join(shown)}")
+    lines.extend(_template_lines(spec.template_changes))
     previous = spec.previous_parameters
     parameters = spec.parameters
     references = {r.parameter: r for r in spec.references}
@@ -199,12 +201,37 @@ def _stack_lines(spec: StackDeploy) -> list[str]:
             lines.append(f"{name} = {_shown(value or '')}{origin}")
         elif value is None:
             lines.append(f"{name}: removed")
+        elif markers(value) and source is not None and source.producer_change and name in previous:
+            # The producer changes in this plan: the value deployed now, which may change.
+            lines.append(
+                f"{name} = {previous[name]!r} now, may change: {source.producer} changes in "
+                f"this plan{origin}"
+            )
         elif previous.get(name) != value:
             before = repr(previous[name]) if name in previous else "(none)"
             lines.append(f"{name}: {before} → {_shown(value)}{origin}")
         elif source:
             lines.append(f"{name} = {_shown(value)}{origin}")
     return lines
+
+
+def _template_lines(changes: TemplateChanges | None) -> list[str]:
+    """An update's template changes: resources by logical id, then the bounded diff."""
+    if changes is None:
+        return []
+    lines = [
+        f"{_RESOURCE_SYMBOLS[r.change]} resource {r.logical_id} ({r.resource_type}) {r.change}"
+        for r in changes.resources
+    ]
+    if changes.sections:
+        lines.append(f"~ template sections changed: {', '.join(changes.sections)}")
+    lines.extend(changes.diff)
+    if changes.lines_cut:
+        lines.append(f"… {changes.lines_cut} more line(s) of template diff not shown")
+    return lines
+
+
+_RESOURCE_SYMBOLS = {"added": "+", "removed": "-", "modified": "~"}
 
 
 def _password_policy_sentence(settings: PasswordPolicySettings) -> str:

@@ -224,8 +224,11 @@ def test_a_changed_producer_output_updates_exactly_its_consumers(
         "Logs/Shop/eu-west-1": "update",
     }
     assert [c.summary for c in changed.changes if c.logical_id == "Logs/Shop/eu-west-1"] == [
-        f"update stack acme-logs in Shop ({consumers[0]}) eu-west-1: values known only after "
-        "apply may change it"
+        f"update stack acme-logs in Shop ({consumers[0]}) eu-west-1: a value from another "
+        "stack may change (Logs/LogArchive/eu-west-1 changes)"
+    ]
+    assert [c.summary for c in changed.changes if c.logical_id == "Logs/LogArchive/eu-west-1"] == [
+        f"update stack acme-logs in LogArchive ({archive}) eu-west-1: template changed"
     ]
     apply_all(inputs, fake, store)
     for account_id in consumers:

@@ -35,7 +35,9 @@ from orgc.plan.specs import (
     StackReference,
     StackRemoval,
     StackSettings,
+    TemplateChanges,
 )
+from orgc.plan.template_diff import parse_template, template_changes
 from orgc.render import RenderedStack, StackKey, known_after_apply, markers
 from orgc.state import StackRecord, State
 from orgc.tasks import StacksTask
@@ -87,8 +89,12 @@ class StacksPlanner:
         account_ids: Mapping[str, str | None],
         *,
         perform_cleanup: bool = False,
+        previous_templates: Mapping[tuple[str, str, str], str | None] | None = None,
     ) -> None:
         self.desired = desired
+        # Record key → the template body the stack was deployed with, for the stacks whose
+        # template was read (those a first pass found updated); None: the stack is gone.
+        self.previous_templates = previous_templates or {}
         self.live = live
         self.state = state
         self.organization = organization
@@ -196,6 +202,9 @@ class StacksPlanner:
                     if record and action == Action.UPDATE
                     else None,
                     force_deploy=task.force_deploy,
+                    template_changes=self.template_changes(stack, record)
+                    if action is Action.UPDATE
+                    else None,
                 ),
                 after=tuple(sorted(after)),
                 group=task.name,
@@ -237,17 +246,77 @@ class StacksPlanner:
             return "blocked", ""
         if record is None:
             return Action.UPDATE, "the stack exists but orgc has no record of it; it is taken over"
+        reasons: list[str] = []
         if record.stack_id != live.stack_id:
-            return Action.UPDATE, "the stack was replaced outside orgc"
-        if record.last_changed != live.last_changed:
-            return Action.UPDATE, "the stack was changed outside orgc since the last apply"
+            reasons.append("the stack was replaced outside orgc")
+        elif record.last_changed != live.last_changed:
+            reasons.append("the stack was changed outside orgc since the last apply")
+        if content_hash is not None and content_hash == record.hash:
+            if not reasons:
+                return (Action.UPDATE, "ForceDeploy is set") if task.force_deploy else (None, "")
+            # As orgc last deployed it, changed by hand since: only what AWS holds differs.
+            if self.template_differs(stack, record):
+                reasons.append("template changed")
+            return Action.UPDATE, ", ".join(reasons)
+        reasons.extend(self.why_updated(stack, parameters, content_hash, record))
+        return Action.UPDATE, ", ".join(reasons)
+
+    def template_differs(self, stack: RenderedStack, record: StackRecord) -> bool | None:
+        """Whether the deployed template differs from the files' (None: it was not read)."""
+        body = self.previous_templates.get(record.key)
+        if body is None:
+            return None
+        return parse_template(body) != stack.template
+
+    def why_updated(
+        self,
+        stack: RenderedStack,
+        parameters: Mapping[str, str],
+        content_hash: str | None,
+        record: StackRecord,
+    ) -> list[str]:
+        """What of template, parameters and values from other stacks changes, each said only
+        when it is true; the template is known to change only when the deployed one was read."""
+        reasons: list[str] = []
+        differs = self.template_differs(stack, record)
+        template_read = differs is not None
+        if differs:
+            reasons.append("template changed")
+        changed = sorted(
+            name
+            for name in {*parameters, *record.parameters}
+            if not markers(parameters.get(name, ""))
+            and parameters.get(name) != record.parameters.get(name)
+        )
+        if changed:
+            reasons.append("parameters " + ", ".join(changed) + " changed")
+        producers = sorted(
+            {
+                str(r.producer)
+                for r in stack.references
+                if r.producer is not None and r.producer in self.change_of
+            }
+        )
+        if producers:
+            reasons.append(
+                "a value from another stack may change (" + ", ".join(producers) + " changes)"
+            )
+        if any(markers(v) for v in parameters.values()) and not producers:
+            reasons.append("values known only after apply may change it")
+        if reasons:
+            return reasons
         if content_hash is None:
-            return Action.UPDATE, "values known only after apply may change it"
-        if content_hash != record.hash:
-            return Action.UPDATE, _what_changed(parameters, record)
-        if task.force_deploy:
-            return Action.UPDATE, "ForceDeploy is set"
-        return None, ""
+            return ["values known only after apply may change it"]
+        if template_read:
+            return ["the stack settings changed"]
+        return ["the template or the stack settings changed"]
+
+    def template_changes(
+        self, stack: RenderedStack, record: StackRecord | None
+    ) -> TemplateChanges | None:
+        body = self.previous_templates.get(record.key) if record else None
+        deployed = parse_template(body) if body is not None else None
+        return template_changes(deployed, stack.template) if deployed is not None else None
 
     def resolve_references(
         self, stack: RenderedStack, account_id: str | None
@@ -414,17 +483,6 @@ def _settings(task: StacksTask, account_id: str | None) -> StackSettings:
     )
 
 
-def _what_changed(parameters: Mapping[str, str], record: StackRecord) -> str:
-    changed = sorted(
-        name
-        for name in {*parameters, *record.parameters}
-        if parameters.get(name) != record.parameters.get(name)
-    )
-    if changed:
-        return "parameters " + ", ".join(changed) + " changed"
-    return "the template or the stack settings changed"
-
-
 def plan_stacks(
     desired: DesiredStacks,
     live: LiveStacks,
@@ -433,12 +491,33 @@ def plan_stacks(
     account_ids: Mapping[str, str | None],
     *,
     perform_cleanup: bool = False,
+    previous_templates: Mapping[tuple[str, str, str], str | None] | None = None,
 ) -> StacksPlanner:
+    """Plan every target; `previous_templates` are the deployed templates of the stacks a first
+    pass (without them) found updated, read so that the plan says how each template changes."""
     planner = StacksPlanner(
-        desired, live, state, organization, account_ids, perform_cleanup=perform_cleanup
+        desired,
+        live,
+        state,
+        organization,
+        account_ids,
+        perform_cleanup=perform_cleanup,
+        previous_templates=previous_templates,
     )
     planner.plan()
     return planner
+
+
+def updated_stacks(changes: Sequence[Change]) -> list[StackAddress]:
+    """The stacks an update of `changes` deploys over a stack orgc recorded: those whose
+    deployed template the plan reads to show its diff."""
+    return [
+        change.spec.address
+        for change in changes
+        if isinstance(change.spec, StackDeploy)
+        and change.action is Action.UPDATE
+        and change.spec.previous_hash is not None
+    ]
 
 
 def groups(tasks: Sequence[StacksTask]) -> dict[str, Group]:

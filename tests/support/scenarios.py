@@ -157,6 +157,14 @@ class ScenarioProvider:
                     )
                     for name, stack in stacks.items()
                 }
+        # The template each stack was deployed with, where live.yml gives one (`template:`).
+        self.templates = {
+            (str(account_id), region, name): json.dumps(stack["template"])
+            for account_id, regions in (data.get("stacks") or {}).items()
+            for region, stacks in regions.items()
+            for name, stack in stacks.items()
+            if "template" in stack
+        }
         self.exports = {
             (str(e["account"]), e["region"], e["name"]): e["value"]
             for e in data.get("exports") or ()
@@ -184,6 +192,11 @@ class ScenarioProvider:
 
     def read_export(self, *, account_id: str, role_name: str, region: str, name: str) -> str | None:
         return self.exports.get((account_id, region, name))
+
+    def get_template(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> str | None:
+        return self.templates.get((account_id, region, stack_name))
 
 
 def plan_organization_scenario(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Plan:
