@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from orgc.plan.specs import ResourceChange
+from collections.abc import Mapping
+
+from orgc.plan.specs import Json, ResourceChange
 from orgc.plan.template_diff import parse_template, template_changes
 
-BEFORE = {
+BEFORE: Mapping[str, Json] = {
     "Resources": {
         "Kept": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": "a"}},
         "Changed": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "one"}},
@@ -13,7 +15,7 @@ BEFORE = {
     },
     "Outputs": {"Name": {"Value": "x"}},
 }
-AFTER = {
+AFTER: Mapping[str, Json] = {
     "Resources": {
         "Kept": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": "a"}},
         "Changed": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "two"}},
