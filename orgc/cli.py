@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from orgc import __version__
 from orgc.diagnostics import CODES, Diagnostic, StageError
 from orgc.plan import PLAN_FORMAT, Change, Plan, codec
+from orgc.plan.stacks import DeleteGuard
 from orgc.show import RENDERERS, render_text
 from orgc.state import StateError
 
@@ -96,6 +97,21 @@ def _parser() -> argparse.ArgumentParser:
         "rest)",
     )
 
+    deletes = argparse.ArgumentParser(add_help=False)
+    deletes.add_argument(
+        "--max-delete-percent",
+        type=_percent,
+        default=50.0,
+        metavar="PERCENT",
+        help="refuse a plan whose binding changes delete more than this share of a task's "
+        "stacks (default: 50)",
+    )
+    deletes.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="plan such deletes anyway",
+    )
+
     validate = commands.add_parser(
         "validate", parents=[inputs], help="check the files; every mistake at file:line:col"
     )
@@ -103,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser(
         "plan",
-        parents=[inputs, aws, refresh],
+        parents=[inputs, aws, refresh, deletes],
         help="show what apply would change in the organization",
     )
     plan.add_argument("path", type=Path)
@@ -122,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 
     apply = commands.add_parser(
         "apply",
-        parents=[inputs, aws, refresh],
+        parents=[inputs, aws, refresh, deletes],
         help="make the changes (from the files or a saved plan)",
     )
     apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
@@ -289,6 +305,7 @@ def _plan(args: argparse.Namespace) -> int:
             store().read(),
             perform_cleanup=args.perform_cleanup,
             refresh=args.refresh,
+            delete_guard=_delete_guard(args),
         )
         if args.out:
             _write_plan(args.out, result)
@@ -421,6 +438,7 @@ def _apply(args: argparse.Namespace) -> int:
             listener=_progress,
             perform_cleanup=args.perform_cleanup,
             refresh=args.refresh,
+            delete_guard=_delete_guard(args),
         )
         if outcome is None:
             if not fresh.has_changes:
@@ -429,6 +447,22 @@ def _apply(args: argparse.Namespace) -> int:
         return _report(outcome, time.monotonic() - started)
 
     return _with_aws(args, EXIT_APPLY_FAILED, body)
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text} is not a percentage from 0 to 100")
+    return value
+
+
+def _delete_guard(args: argparse.Namespace) -> DeleteGuard:
+    return DeleteGuard(
+        max_percent=args.max_delete_percent, allow_mass_delete=args.allow_mass_delete
+    )
 
 
 def _progress(event: str, change: Change, message: str) -> None:

@@ -177,6 +177,7 @@ CodeId = Literal[
     "E605",
     "E606",
     "E610",
+    "E611",
     # plan (W6xx)
     "W601",
     "W602",

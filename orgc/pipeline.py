@@ -28,7 +28,7 @@ from orgc.plan import Plan, PlanError, digest, plan
 from orgc.plan.codec import PlanFormatError, loads
 from orgc.plan.objects import DesiredObject, plan_objects
 from orgc.plan.specs import Group, PlanOptions
-from orgc.plan.stacks import DesiredStacks, plan_stacks, updated_stacks
+from orgc.plan.stacks import DeleteGuard, DesiredStacks, plan_stacks, updated_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
 from orgc.plan.stacksets import groups as stack_set_groups
@@ -198,6 +198,7 @@ def make_plan(
     *,
     perform_cleanup: bool = False,
     refresh: bool = True,
+    delete_guard: DeleteGuard | None = None,
 ) -> Plan:
     """Observe what the plan needs and compare: the organization, then the landing zone.
 
@@ -235,6 +236,7 @@ def make_plan(
             organization_plan=result,
             perform_cleanup=perform_cleanup,
             refresh=refresh,
+            delete_guard=delete_guard,
         )
     if inputs.warnings:
         merged = tuple(sorted({*result.warnings, *inputs.warnings}, key=Diagnostic.sort_key))
@@ -314,6 +316,7 @@ def _plan_stacks(
     organization_plan: Plan,
     perform_cleanup: bool,
     refresh: bool,
+    delete_guard: DeleteGuard | None,
 ) -> Plan:
     stacks, stack_sets, order, diagnostics = compile_stacks(
         inputs, organization_plan.ids, organization_plan.organization_id
@@ -342,6 +345,7 @@ def _plan_stacks(
         inputs.organization,
         account_ids,
         perform_cleanup=perform_cleanup,
+        delete_guard=delete_guard,
     )
     updated = updated_stacks(planner.changes)
     if updated and not planner.errors:
@@ -355,6 +359,7 @@ def _plan_stacks(
             account_ids,
             perform_cleanup=perform_cleanup,
             previous_templates=observe_templates(provider, updated),
+            delete_guard=delete_guard,
         )
     if planner.errors:
         raise PlanError(planner.errors)
@@ -461,6 +466,8 @@ def check_saved_plan(
         state,
         perform_cleanup=options.perform_cleanup,
         refresh=options.refresh,
+        # Its deletes were allowed (or not refused) when the plan was made and reviewed.
+        delete_guard=DeleteGuard(allow_mass_delete=True),
     )
     if fresh.observed_digest != saved.observed_digest:
         raise StalePlan(
@@ -510,11 +517,17 @@ def plan_and_apply(
     listener: Listener | None = None,
     perform_cleanup: bool = False,
     refresh: bool = True,
+    delete_guard: DeleteGuard | None = None,
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan under the state lock, ask `confirm`, apply. None as result: nothing was applied."""
     with store.lock(lock_owner()) as locked:
         fresh = make_plan(
-            inputs, provider, locked.state, perform_cleanup=perform_cleanup, refresh=refresh
+            inputs,
+            provider,
+            locked.state,
+            perform_cleanup=perform_cleanup,
+            refresh=refresh,
+            delete_guard=delete_guard,
         )
         if not fresh.has_changes:
             note_organization_synced(

@@ -286,9 +286,28 @@ def render_text(plan: Plan) -> str:
         out.append(str(warning))
     if plan.has_changes:
         out.append("Plan: " + _counts_sentence(plan) + ".")
+    deletes = _deletes(plan)
+    if deletes:
+        out.append(f"DELETES: {deletes}.")
     if plan.not_compared:
         out.append(_not_compared(plan))
     return "\n".join(out).rstrip() + "\n"
+
+
+# What a change removes for good from AWS: a reviewer must not miss one among many changes.
+_REMOVES = frozenset({Action.DELETE, Action.CLOSE})
+
+
+def _deletes(plan: Plan) -> str:
+    """The changes that delete something, counted by kind and named: "" when there are none."""
+    by_kind: dict[ChangeKind, list[str]] = {}
+    for change in plan.changes:
+        if change.action in _REMOVES:
+            name = change.logical_id or change.physical_id or change.id
+            by_kind.setdefault(change.kind, []).append(name)
+    return "; ".join(
+        f"{len(names)} {kind}(s) ({', '.join(names)})" for kind, names in by_kind.items()
+    )
 
 
 def _compared(plan: Plan) -> str:
@@ -321,6 +340,9 @@ def render_markdown(plan: Plan) -> str:
     else:
         out.append(f"**Plan:** {_counts_sentence(plan)}.")
         out.append("")
+        deletes = _deletes(plan)
+        if deletes:
+            out.extend([f"> **Deletes:** {deletes}.", ""])
         out.append("| | Kind | Change |")
         out.append("|---|---|---|")
         for kind, changes in _grouped(plan):

@@ -333,3 +333,36 @@ def test_a_producer_that_changes_makes_its_values_known_after_apply_and_says_whi
     assert "~ resource LogBucket (AWS::S3::Bucket) modified" in text
     assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
     assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
+
+
+def test_a_binding_that_loses_most_of_its_targets_is_refused_unless_allowed(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    # A region slip: every directory stack would be deleted and created again elsewhere.
+    _edit("tasks.yml", "Region: [eu-west-1, us-east-1]", "Region: eu-central-1")
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "tasks.yml") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "tasks.yml:19:1: error[E611]: task Directory: this plan deletes 6 of its 6 stacks "
+        "(100 %) because they left its bindings, more than --max-delete-percent 50 allows; "
+        "check the binding (a mistyped region or account moves every stack), or plan again "
+        "with --allow-mass-delete"
+    ]
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 1
+    assert "acme-directory" in _stacks("123456789012", "us-east-1")
+
+    plan = _plan(emulator, capsys, "--allow-mass-delete")
+    actions = sorted(_stack_actions(plan).values())
+    assert actions == ["create"] * 3 + ["delete"] * 6
+    text = _text_plan(emulator, capsys, "--max-delete-percent", "100")
+    assert text.splitlines()[-2].startswith("DELETES: 6 stack(s) (Directory/Management/eu-west-1,")
+
+    # Half of the targets is within the default threshold.
+    _edit("tasks.yml", "Region: eu-central-1", "Region: eu-west-1")
+    assert sorted(_stack_actions(_plan(emulator, capsys)).values()) == ["delete"] * 3
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as usage:
+        orgc(emulator, "plan", "tasks.yml", "--max-delete-percent", "150")
+    assert usage.value.code == 2
+    assert "150 is not a percentage from 0 to 100" in capsys.readouterr().err

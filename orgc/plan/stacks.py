@@ -72,6 +72,15 @@ class LiveStacks:
     exports: dict[tuple[str, str, str], str]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteGuard:
+    """How many of a task's stacks a change of its bindings may delete: more than
+    `max_percent` of them (and more than one) is refused unless `allow_mass_delete`."""
+
+    max_percent: float = 50.0
+    allow_mass_delete: bool = False
+
+
 def stack_hash(template: Json, parameters: Mapping[str, str], settings: StackSettings) -> str:
     """What decides no-op versus update: the content of everything a stack is deployed with."""
     return digest(
@@ -90,8 +99,10 @@ class StacksPlanner:
         *,
         perform_cleanup: bool = False,
         previous_templates: Mapping[tuple[str, str, str], str | None] | None = None,
+        delete_guard: DeleteGuard | None = None,
     ) -> None:
         self.desired = desired
+        self.delete_guard = delete_guard or DeleteGuard()
         # Record key → the template body the stack was deployed with, for the stacks whose
         # template was read (those a first pass found updated); None: the stack is gone.
         self.previous_templates = previous_templates or {}
@@ -400,6 +411,7 @@ class StacksPlanner:
 
     def plan_removed(self) -> None:
         wanted = {a.record_key for a in self.addresses.values() if a.record_key}
+        left_bindings: dict[str, int] = {}  # task → its stacks deleted by a binding change
         for key, record in sorted(self.records.items()):
             if key in wanted:
                 continue
@@ -440,6 +452,8 @@ class StacksPlanner:
                 role_name=self.role_name(task, record.account),
             )
             action = Action.FORGET if gone else Action.DELETE
+            if task is not None and action is Action.DELETE:
+                left_bindings[task.name] = left_bindings.get(task.name, 0) + 1
             self.changes.append(
                 Change(
                     id=f"stack.{action}:{record.stack_name}/{record.account_id}/{record.region}",
@@ -454,6 +468,33 @@ class StacksPlanner:
                     spec=StackRemoval(address=address),
                     after=(f"task:{self.desired.organization_group}",),
                     group=record.task,
+                )
+            )
+        self.guard_deletes(left_bindings)
+
+    def guard_deletes(self, left_bindings: Mapping[str, int]) -> None:
+        """Refuse a binding change that deletes most of a task's stacks (E611): a mistyped
+        region or account looks exactly like that, and a delete cannot be undone."""
+        guard = self.delete_guard
+        if guard.allow_mass_delete:
+            return
+        recorded: dict[str, int] = {}
+        for record in self.records.values():
+            recorded[record.task] = recorded.get(record.task, 0) + 1
+        for name, deleted in sorted(left_bindings.items()):
+            total = recorded[name]
+            if deleted < 2 or deleted * 100 <= guard.max_percent * total:
+                continue
+            task = self.desired.tasks[name]
+            self.errors.append(
+                Diagnostic(
+                    "E611",
+                    f"task {name}: this plan deletes {deleted} of its {total} stacks "
+                    f"({deleted * 100 // total} %) because they left its bindings, more than "
+                    f"--max-delete-percent {guard.max_percent:g} allows; check the binding "
+                    "(a mistyped region or account moves every stack), or plan again with "
+                    "--allow-mass-delete",
+                    task.span,
                 )
             )
 
@@ -492,6 +533,7 @@ def plan_stacks(
     *,
     perform_cleanup: bool = False,
     previous_templates: Mapping[tuple[str, str, str], str | None] | None = None,
+    delete_guard: DeleteGuard | None = None,
 ) -> StacksPlanner:
     """Plan every target; `previous_templates` are the deployed templates of the stacks a first
     pass (without them) found updated, read so that the plan says how each template changes."""
@@ -503,6 +545,7 @@ def plan_stacks(
         account_ids,
         perform_cleanup=perform_cleanup,
         previous_templates=previous_templates,
+        delete_guard=delete_guard,
     )
     planner.plan()
     return planner
