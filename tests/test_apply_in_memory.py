@@ -188,6 +188,42 @@ def landing_zone(store: LocalStateStore) -> Path:
     return Path("tasks.yml")
 
 
+def test_progress_names_the_ids_of_accounts_created_earlier_in_the_run(
+    landing_zone: Path, store: LocalStateStore
+) -> None:
+    fake = FakeAws()
+    events: list[tuple[str, str, str]] = []
+    plan, result = plan_and_apply(
+        compile_organization(landing_zone),
+        fake,
+        store,
+        confirm=lambda _: True,
+        listener=lambda event, change, _: events.append((event, change.id, change.summary)),
+    )
+    assert result is not None
+    assert result.ok
+    planned = {c.id: c.summary for c in plan.changes}
+    new_accounts = {
+        c.logical_id: fake.account_named(c.spec.name).account_id  # type: ignore[union-attr]
+        for c in plan.changes
+        if c.id.startswith("account.create:")
+    }
+    stacks_in_new = [
+        (event, change_id, summary)
+        for event, change_id, summary in events
+        if change_id.startswith("stack.") and "(known after apply)" in planned[change_id]
+    ]
+    assert stacks_in_new  # the plan could not name these accounts' ids
+    for event, change_id, summary in stacks_in_new:
+        account = change_id.split(":", 1)[1].split("/")[1]
+        assert "(known after apply)" not in summary
+        assert summary == planned[change_id].replace(
+            f"{account} (known after apply)", f"{account} ({new_accounts[account]})"
+        ), event
+    # What the plan says is left as it was: a saved plan shows what was reviewed.
+    assert all("(known after apply)" in planned[c] for _, c, _ in stacks_in_new)
+
+
 def test_a_changed_producer_output_updates_exactly_its_consumers(
     landing_zone: Path, store: LocalStateStore
 ) -> None:

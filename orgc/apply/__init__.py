@@ -77,7 +77,11 @@ def apply(
     `template_bucket` is where templates too large to pass inline are uploaded.
     """
     run = Run(plan, provider, writer, template_bucket)
-    scheduler = Scheduler(plan, listener or (lambda event, change, message: None))
+    notify = listener or (lambda event, change, message: None)
+    # Progress names what the run knows by then: ids of accounts it created earlier.
+    scheduler = Scheduler(
+        plan, lambda event, change, message: notify(event, run.as_known_now(change), message)
+    )
     organization_slots = threading.BoundedSemaphore(max_organization_calls)
     group_slots = {
         name: threading.BoundedSemaphore(group.max_concurrent)

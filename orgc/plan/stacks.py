@@ -42,6 +42,8 @@ from orgc.render import RenderedStack, StackKey, known_after_apply, markers
 from orgc.state import StackRecord, State
 from orgc.tasks import StacksTask
 
+# What a stack change's summary says of the id of an account this plan creates.
+UNKNOWN_ACCOUNT_ID = "known after apply"
 # Statuses of a stack that failed to create and holds nothing: safe to delete and create again.
 _FAILED_CREATE = frozenset({"ROLLBACK_COMPLETE"})
 # Statuses an update can start from.
@@ -198,7 +200,7 @@ class StacksPlanner:
                 logical_id=str(stack.key),
                 physical_id=live.stack_id if live else None,
                 summary=f"{action} stack {stack.stack_name} in "
-                f"{stack.key.account} ({account_id or 'known after apply'}) "
+                f"{stack.key.account} ({account_id or UNKNOWN_ACCOUNT_ID}) "
                 f"{stack.key.region}" + (f": {reason}" if reason else ""),
                 spec=StackDeploy(
                     address=address,
