@@ -66,6 +66,7 @@ class StackVerbs(S3Verbs):
                 for page in cloudformation.get_paginator("list_stacks").paginate()
                 for summary in page["StackSummaries"]
             ],
+            account_id=account_id,
         )
         # Deleted stacks are dropped here rather than with StackStatusFilter, which would hide a
         # live stack in any status added to CloudFormation after this list was written.
@@ -197,6 +198,7 @@ class StackVerbs(S3Verbs):
             response = self._call(
                 "CloudFormation.GetTemplate",
                 lambda: cloudformation.get_template(StackName=stack_name, TemplateStage="Original"),
+                account_id=account_id,
             )
         except AwsError as error:
             if _stack_missing(error):
@@ -219,7 +221,7 @@ class StackVerbs(S3Verbs):
                         return export.get("Value", "")
             return None
 
-        return self._call("CloudFormation.ListExports", find)
+        return self._call("CloudFormation.ListExports", find, account_id=account_id)
 
     def _cloudformation(self, account_id: str, role_name: str, region: str) -> CloudFormationClient:
         return cast(
