@@ -29,9 +29,7 @@ from orgc.state import LocalStateStore
 _OUS = ("security", "prod", "staging", "sandbox")
 _DENY_LEAVE = {
     "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Deny", "Action": "organizations:LeaveOrganization", "Resource": "*"}
-    ],
+    "Statement": [{"Effect": "Deny", "Action": "organizations:LeaveOrganization", "Resource": "*"}],
 }
 _DENY_ROOT = {
     "Version": "2012-10-17",
