@@ -204,8 +204,8 @@ def _stack_lines(spec: StackDeploy) -> list[str]:
         elif markers(value) and source is not None and source.producer_change and name in previous:
             # The producer changes in this plan: the value deployed now, which may change.
             lines.append(
-                f"{name} = {previous[name]!r} now, may change: {source.producer} changes in "
-                f"this plan{origin}"
+                f"{name} = {previous[name]!r}{origin}; may change: {source.producer} changes "
+                "in this plan"
             )
         elif previous.get(name) != value:
             before = repr(previous[name]) if name in previous else "(none)"

@@ -326,8 +326,9 @@ def test_a_producer_that_changes_makes_its_values_known_after_apply_and_says_whi
     )
     text = _text_plan(emulator, capsys)
     assert (
-        f"OrgcRefLogBucket = 'acme-logs-{archive}' now, may change: "
-        "Logs/LogArchive/eu-west-1 changes in this plan" in text
+        f"OrgcRefLogBucket = 'acme-logs-{archive}' from output OrgcRefLogBucket of stack "
+        "Logs/LogArchive/eu-west-1 (!Ref LogBucket); may change: Logs/LogArchive/eu-west-1 "
+        "changes in this plan" in text
     )
     assert "+ resource" not in text
     assert "~ resource LogBucket (AWS::S3::Bucket) modified" in text
