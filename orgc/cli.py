@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 from orgc import __version__
 from orgc.diagnostics import CODES, Diagnostic, StageError
 from orgc.plan import PLAN_FORMAT, Change, Plan, codec
+from orgc.plan.stacks import DeleteGuard
 from orgc.show import MARKDOWN_MAX_BYTES, RENDERERS, render_markdown, render_text
 from orgc.state import StateError, StateLocked
 from orgc.terminal import (
@@ -172,6 +173,20 @@ def _parser() -> argparse.ArgumentParser:
         help="DANGER: let a plan leave accounts with no SCP Allow path or under a "
         "deny-everything SCP (refused otherwise); a saved plan remembers it",
     )
+    deletes = argparse.ArgumentParser(add_help=False)
+    deletes.add_argument(
+        "--max-delete-percent",
+        type=_percent,
+        default=50.0,
+        metavar="PERCENT",
+        help="refuse a plan whose binding changes delete more than this share of a task's "
+        "stacks (default: 50)",
+    )
+    deletes.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="plan such deletes anyway",
+    )
 
     validate = commands.add_parser(
         "validate", parents=[inputs], help="check the files; every mistake at file:line:col"
@@ -180,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser(
         "plan",
-        parents=[inputs, aws, refresh, guard],
+        parents=[inputs, aws, refresh, guard, deletes],
         help="show what apply would change in the organization",
     )
     plan.add_argument("path", type=Path)
@@ -201,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
 
     apply = commands.add_parser(
         "apply",
-        parents=[inputs, aws, locking, refresh, guard],
+        parents=[inputs, aws, locking, refresh, guard, deletes],
         help="make the changes (from the files or a saved plan)",
     )
     apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
@@ -555,6 +570,7 @@ def _plan(args: argparse.Namespace) -> int:
             perform_cleanup=args.perform_cleanup,
             refresh=args.refresh,
             allow_lockout=args.allow_scp_lockout,
+            delete_guard=_delete_guard(args),
         )
         planned.append(result)
         if args.out:
@@ -745,6 +761,7 @@ def _apply(args: argparse.Namespace) -> int:
                 perform_cleanup=args.perform_cleanup,
                 refresh=args.refresh,
                 allow_lockout=args.allow_scp_lockout,
+                delete_guard=_delete_guard(args),
             )
         if outcome is None:
             if not fresh.has_changes:
@@ -820,6 +837,22 @@ class _ApplyWatch:
             "failed": len(progress.failed),
             "skipped": len(progress.skipped),
         }
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text} is not a percentage from 0 to 100")
+    return value
+
+
+def _delete_guard(args: argparse.Namespace) -> DeleteGuard:
+    return DeleteGuard(
+        max_percent=args.max_delete_percent, allow_mass_delete=args.allow_mass_delete
+    )
 
 
 def _report(result: ApplyResult, seconds: float, out: TextIO) -> int:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization
 from orgc.observed import LiveOrganization, LiveStack, LiveStackSet
 from orgc.plan.objects import DesiredObject
+from orgc.plan.specs import StackAddress
 from orgc.plan.stacks import LiveStacks, access_role
 from orgc.provider import Provider
 from orgc.recorded import recorded_stacks
@@ -110,6 +111,31 @@ def observe_stacks(
         listed = dict(pool.map(list_pair, sorted(pairs))) if refresh else recorded_stacks(state)
         exports = {k: v for k, v in pool.map(read_export, sorted(wanted_exports)) if v is not None}
     return LiveStacks(stacks=listed, exports=exports)
+
+
+def observe_templates(
+    provider: Provider, addresses: Sequence[StackAddress]
+) -> dict[tuple[str, str, str], str | None]:
+    """The deployed template of each stack (by record key), one GetTemplate per stack: asked
+    only for the stacks a plan updates, so a plan that changes nothing reads none."""
+    wanted = sorted(
+        {a.record_key: a for a in addresses if a.record_key is not None}.items(),
+        key=lambda item: item[0],
+    )
+
+    def read(address: StackAddress) -> str | None:
+        assert address.account_id is not None
+        return provider.get_template(
+            account_id=address.account_id,
+            role_name=address.role_name,
+            region=address.region,
+            stack_name=address.stack_name,
+        )
+
+    with _pool() as pool:
+        return dict(
+            zip([k for k, _ in wanted], pool.map(read, [a for _, a in wanted]), strict=True)
+        )
 
 
 def observe_stack_sets(provider: Provider, names: Iterable[str]) -> dict[str, LiveStackSet | None]:

@@ -18,12 +18,18 @@ from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
 from orgc.load import LoadedFile, LoadOptions, load_organization
 from orgc.model import Organization, build_organization
-from orgc.observe import observe_objects, observe_organization, observe_stack_sets, observe_stacks
+from orgc.observe import (
+    observe_objects,
+    observe_organization,
+    observe_stack_sets,
+    observe_stacks,
+    observe_templates,
+)
 from orgc.plan import Plan, PlanError, digest, plan
 from orgc.plan.codec import PlanFormatError, change_json, loads
 from orgc.plan.objects import DesiredObject, plan_objects
 from orgc.plan.specs import Group, PlanOptions
-from orgc.plan.stacks import DesiredStacks, plan_stacks
+from orgc.plan.stacks import DeleteGuard, DesiredStacks, plan_stacks, updated_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
 from orgc.plan.stacksets import groups as stack_set_groups
@@ -204,6 +210,7 @@ def make_plan(
     perform_cleanup: bool = False,
     refresh: bool = True,
     allow_lockout: bool = False,
+    delete_guard: DeleteGuard | None = None,
 ) -> Plan:
     """Observe what the plan needs and compare: the organization, then the landing zone; then
     hold the plan to the guardrails (PlanError when one refuses it).
@@ -245,6 +252,7 @@ def make_plan(
             organization_plan=result,
             perform_cleanup=perform_cleanup,
             refresh=refresh,
+            delete_guard=delete_guard,
         )
     if inputs.warnings:
         merged = tuple(sorted({*result.warnings, *inputs.warnings}, key=Diagnostic.sort_key))
@@ -324,6 +332,7 @@ def _plan_stacks(
     organization_plan: Plan,
     perform_cleanup: bool,
     refresh: bool,
+    delete_guard: DeleteGuard | None,
 ) -> Plan:
     stacks, stack_sets, order, diagnostics = compile_stacks(
         inputs, organization_plan.ids, organization_plan.organization_id
@@ -352,7 +361,22 @@ def _plan_stacks(
         inputs.organization,
         account_ids,
         perform_cleanup=perform_cleanup,
+        delete_guard=delete_guard,
     )
+    updated = updated_stacks(planner.changes)
+    if updated and not planner.errors:
+        # Planned again with the templates the updated stacks were deployed with, so each
+        # update says whether its template changes and how.
+        planner = plan_stacks(
+            desired,
+            live_stacks,
+            state,
+            inputs.organization,
+            account_ids,
+            perform_cleanup=perform_cleanup,
+            previous_templates=observe_templates(provider, updated),
+            delete_guard=delete_guard,
+        )
     if planner.errors:
         raise PlanError(planner.errors)
     records = state.stack_set_records()
@@ -459,6 +483,8 @@ def check_saved_plan(
         perform_cleanup=options.perform_cleanup,
         refresh=options.refresh,
         allow_lockout=options.allow_scp_lockout,
+        # Its deletes were allowed (or not refused) when the plan was made and reviewed.
+        delete_guard=DeleteGuard(allow_mass_delete=True),
     )
     if fresh.observed_digest != saved.observed_digest:
         raise StalePlan(
@@ -521,6 +547,7 @@ def plan_and_apply(
     perform_cleanup: bool = False,
     refresh: bool = True,
     allow_lockout: bool = False,
+    delete_guard: DeleteGuard | None = None,
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan under the state lock, ask `confirm`, apply. None as result: nothing was applied."""
     with store.lock(lock_owner()) as locked:
@@ -531,6 +558,7 @@ def plan_and_apply(
             perform_cleanup=perform_cleanup,
             refresh=refresh,
             allow_lockout=allow_lockout,
+            delete_guard=delete_guard,
         )
         if not fresh.has_changes:
             note_organization_synced(

@@ -132,6 +132,13 @@ class Provider(Protocol):
         """The stack's outputs and exports now, or None when there is no such stack."""
         ...
 
+    def get_template(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> str | None:
+        """The template body the stack was last deployed with, or None when there is no such
+        stack; read only for stacks a plan updates (for their template diff)."""
+        ...
+
     def read_export(self, *, account_id: str, role_name: str, region: str, name: str) -> str | None:
         """The value of a CloudFormation export, or None."""
         ...

@@ -25,6 +25,7 @@ from orgc.plan.specs import (
     StackSetCreate,
     StackSetDelete,
     StackSetUpdate,
+    TemplateChanges,
 )
 from orgc.render import markers
 
@@ -190,6 +191,7 @@ def _stack_lines(spec: StackDeploy) -> list[str]:
             for name in _resources(spec.template)
         ]
         lines.append(f"resources: {', '.join(shown)}")
+    lines.extend(_template_lines(spec.template_changes))
     previous = spec.previous_parameters
     parameters = spec.parameters
     references = {r.parameter: r for r in spec.references}
@@ -201,12 +203,37 @@ def _stack_lines(spec: StackDeploy) -> list[str]:
             lines.append(f"{name} = {_shown(value or '')}{origin}")
         elif value is None:
             lines.append(f"{name}: removed")
+        elif markers(value) and source is not None and source.producer_change and name in previous:
+            # The producer changes in this plan: the value deployed now, which may change.
+            lines.append(
+                f"{name} = {previous[name]!r}{origin}; may change: {source.producer} changes "
+                "in this plan"
+            )
         elif previous.get(name) != value:
             before = repr(previous[name]) if name in previous else "(none)"
             lines.append(f"{name}: {before} → {_shown(value)}{origin}")
         elif source:
             lines.append(f"{name} = {_shown(value)}{origin}")
     return lines
+
+
+def _template_lines(changes: TemplateChanges | None) -> list[str]:
+    """An update's template changes: resources by logical id, then the bounded diff."""
+    if changes is None:
+        return []
+    lines = [
+        f"{_RESOURCE_SYMBOLS[r.change]} resource {r.logical_id} ({r.resource_type}) {r.change}"
+        for r in changes.resources
+    ]
+    if changes.sections:
+        lines.append(f"~ template sections changed: {', '.join(changes.sections)}")
+    lines.extend(changes.diff)
+    if changes.lines_cut:
+        lines.append(f"… {changes.lines_cut} more line(s) of template diff not shown")
+    return lines
+
+
+_RESOURCE_SYMBOLS = {"added": "+", "removed": "-", "modified": "~"}
 
 
 def _password_policy_sentence(settings: PasswordPolicySettings) -> str:
@@ -268,9 +295,28 @@ def render_text(plan: Plan) -> str:
         if destructive:
             out.append("Destructive:")
             out.extend(f"  - {count} {label}" for label, count in destructive)
+    deletes = _deletes(plan)
+    if deletes:
+        out.append(f"DELETES: {deletes}.")
     if plan.not_compared:
         out.append(_not_compared(plan))
     return "\n".join(out).rstrip() + "\n"
+
+
+# What a change removes for good from AWS: a reviewer must not miss one among many changes.
+_REMOVES = frozenset({Action.DELETE, Action.CLOSE})
+
+
+def _deletes(plan: Plan) -> str:
+    """The changes that delete something, counted by kind and named: "" when there are none."""
+    by_kind: dict[ChangeKind, list[str]] = {}
+    for change in plan.changes:
+        if change.action in _REMOVES:
+            name = change.logical_id or change.physical_id or change.id
+            by_kind.setdefault(change.kind, []).append(name)
+    return "; ".join(
+        f"{len(names)} {kind}(s) ({', '.join(names)})" for kind, names in by_kind.items()
+    )
 
 
 def _compared(plan: Plan) -> str:
@@ -455,6 +501,9 @@ def render_markdown(
             head.extend(["**Destructive:**", ""])
             head.extend(f"- **{count}** {label}" for label, count in destructive)
             head.append("")
+        deletes = _deletes(plan)
+        if deletes:
+            head.extend([f"> **Deletes:** {markdown_text(deletes)}.", ""])
         head.extend(_summary_table(plan))
         accounts = _accounts_table(plan)
         if accounts:

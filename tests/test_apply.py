@@ -243,6 +243,11 @@ class RecordingProvider:
     def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str:
         return self._call("put_s3_object", bucket, key, region)
 
+    def get_template(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> str | None:
+        return self._call("get_template", account_id, region, stack_name)
+
     # Verbs apply does not call: reads (a plan's) and the state's objects, which these tests
     # keep in memory. Any call of them is recorded like the others.
 

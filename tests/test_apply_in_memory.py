@@ -7,6 +7,7 @@ same on both.
 
 from __future__ import annotations
 
+import copy
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from orgc.aws import AwsError, AwsProvider
 from orgc.observed import StackDeployment
 from orgc.pipeline import Inputs, compile_organization, make_plan, plan_and_apply
 from orgc.plan import Plan
+from orgc.plan.specs import ResourceChange, StackDeploy
 from orgc.provider import Provider
 from orgc.show import render_text
 from orgc.state import LocalStateStore, State
@@ -188,6 +190,76 @@ def landing_zone(store: LocalStateStore) -> Path:
     return Path("tasks.yml")
 
 
+def test_progress_names_the_ids_of_accounts_created_earlier_in_the_run(
+    landing_zone: Path, store: LocalStateStore
+) -> None:
+    fake = FakeAws()
+    events: list[tuple[str, str, str]] = []
+    plan, result = plan_and_apply(
+        compile_organization(landing_zone),
+        fake,
+        store,
+        confirm=lambda _: True,
+        listener=lambda event, change, _: events.append((event, change.id, change.summary)),
+    )
+    assert result is not None
+    assert result.ok
+    planned = {c.id: c.summary for c in plan.changes}
+    new_accounts = {
+        c.logical_id: fake.account_named(c.spec.name).account_id  # type: ignore[union-attr]
+        for c in plan.changes
+        if c.id.startswith("account.create:")
+    }
+    stacks_in_new = [
+        (event, change_id, summary)
+        for event, change_id, summary in events
+        if change_id.startswith("stack.") and "(known after apply)" in planned[change_id]
+    ]
+    assert stacks_in_new  # the plan could not name these accounts' ids
+    for event, change_id, summary in stacks_in_new:
+        account = change_id.split(":", 1)[1].split("/")[1]
+        assert "(known after apply)" not in summary
+        assert summary == planned[change_id].replace(
+            f"{account} (known after apply)", f"{account} ({new_accounts[account]})"
+        ), event
+    # What the plan says is left as it was: a saved plan shows what was reviewed.
+    assert all("(known after apply)" in planned[c] for _, c, _ in stacks_in_new)
+
+
+def test_a_template_changed_by_hand_shows_with_refresh_what_the_update_puts_back(
+    landing_zone: Path, store: LocalStateStore
+) -> None:
+    fake = FakeAws()
+    inputs = compile_organization(landing_zone)
+    apply_all(inputs, fake, store)
+    shop = fake.account_named("shop").account_id
+    stack = fake.stacks[(shop, "eu-west-1")]["acme-directory"]
+    edited = copy.deepcopy(stack.template)
+    edited["Resources"]["OrganizationId"]["Properties"]["Description"] = "edited by hand"
+    fake.edit_stack_by_hand(shop, "eu-west-1", "acme-directory", template=edited)
+
+    assert replan(inputs, fake, store, refresh=False).changes == ()
+    [change] = replan(inputs, fake, store, refresh=True).changes
+    assert change.summary == (
+        f"update stack acme-directory in Shop ({shop}) eu-west-1: the stack was changed outside "
+        "orgc since the last apply, template changed"
+    )
+    assert isinstance(change.spec, StackDeploy)
+    changes = change.spec.template_changes
+    assert changes is not None
+    assert changes.resources == (
+        ResourceChange(
+            logical_id="OrganizationId", resource_type="AWS::SSM::Parameter", change="modified"
+        ),
+    )
+    assert '-    "Description": "edited by hand",' in changes.diff
+    _, result = plan_and_apply(inputs, fake, store, confirm=lambda _: True, refresh=True)
+    assert result is not None
+    assert result.ok
+    assert fake.stacks[(shop, "eu-west-1")]["acme-directory"].template == stack.template
+    assert replan(inputs, fake, store, refresh=True).changes == ()
+
+
 def test_a_changed_producer_output_updates_exactly_its_consumers(
     landing_zone: Path, store: LocalStateStore
 ) -> None:
@@ -224,8 +296,11 @@ def test_a_changed_producer_output_updates_exactly_its_consumers(
         "Logs/Shop/eu-west-1": "update",
     }
     assert [c.summary for c in changed.changes if c.logical_id == "Logs/Shop/eu-west-1"] == [
-        f"update stack acme-logs in Shop ({consumers[0]}) eu-west-1: values known only after "
-        "apply may change it"
+        f"update stack acme-logs in Shop ({consumers[0]}) eu-west-1: a value from another "
+        "stack may change (Logs/LogArchive/eu-west-1 changes)"
+    ]
+    assert [c.summary for c in changed.changes if c.logical_id == "Logs/LogArchive/eu-west-1"] == [
+        f"update stack acme-logs in LogArchive ({archive}) eu-west-1: template changed"
     ]
     apply_all(inputs, fake, store)
     for account_id in consumers:

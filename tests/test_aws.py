@@ -327,6 +327,26 @@ def test_backoff_ceiling_grows_and_is_capped(emulator: Emulator, aws: AwsProvide
     assert max(waits) > 1.0  # the later ceilings are really used
 
 
+def test_throttling_narrows_the_service_and_calls_without_it_widen_it_again(
+    aws: AwsProvider, emulator: Emulator, sleeps: list[float]
+) -> None:
+    aws.register_event_hook(
+        "before-call.organizations.ListRoots",
+        injected_error(emulator.endpoint, "ThrottlingException", 3),
+    )
+    root_id(aws)
+    # Eight calls in flight to start with, halved by each of the three throttling answers.
+    limit, lowest = aws.service_limits()["Organizations"]
+    assert lowest == 1
+    assert 1 < limit < 8  # the reads after the retried one have widened it again
+    limits = []
+    for _ in range(10):
+        root_id(aws)
+        limits.append(aws.service_limits()["Organizations"][0])
+    assert limits == sorted(limits)
+    assert limits[-1] == 8  # back to the ceiling, never past it
+
+
 def test_retries_end_and_report_the_service_error(
     aws: AwsProvider, emulator: Emulator, sleeps: list[float]
 ) -> None:

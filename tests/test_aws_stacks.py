@@ -507,3 +507,15 @@ def test_s3_objects_put_and_head(aws: AwsProvider) -> None:
     assert aws.head_s3_object(bucket=bucket, key="a/b.txt", region=REGION) == second
     assert aws.head_s3_object(bucket="orgc-no-such-bucket", key="k", region=REGION) is None
     assert aws.call_counts()["S3.HeadObject"] == 4
+
+
+def test_get_template_gives_the_body_deployed_and_none_for_a_missing_stack(
+    aws: AwsProvider, member: str
+) -> None:
+    deploy(aws, member, "one", create=True)
+    where = {"account_id": member, "role_name": ROLE, "region": REGION}
+    body = aws.get_template(**where, stack_name=STACK)
+    assert body is not None
+    assert json.loads(body) == json.loads(baseline_template())
+    assert aws.get_template(**where, stack_name="no-such-stack") is None
+    assert aws.call_counts()["CloudFormation.GetTemplate"] == 2

@@ -66,7 +66,7 @@ def test_init_writes_a_pipeline_and_refuses_to_overwrite_it(
     )
     assert main(["init", str(repo), "--pipeline", "gitlab", "--pipeline-only", *endpoint]) == 0
     assert (repo / ".gitlab-ci.yml").is_file()
-    assert main(["init", str(repo), "--pipeline-only", *endpoint]) == 2
+    assert main(["init", str(repo), "--pipeline-only", *endpoint]) == 64  # usage
     assert "--pipeline-only needs --pipeline" in capsys.readouterr().err
 
 

@@ -253,3 +253,115 @@ def test_a_trusting_plan_that_meets_a_stack_not_as_recorded_still_applies(
     assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
     assert "acme-directory" in _stacks(sandbox, "us-east-1")
     assert _plan(emulator, capsys, "--refresh")["changes"] == []
+
+
+def _edit(path: str, old: str, new: str) -> None:
+    text = Path(path).read_text(encoding="utf-8")
+    assert old in text
+    Path(path).write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _text_plan(emulator: Emulator, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "tasks.yml", *extra) == 0
+    return capsys.readouterr().out
+
+
+def test_a_consumer_whose_own_template_changed_says_so_and_keeps_its_recorded_values(
+    project: Path, emulator: Emulator, aws: AwsProvider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    ids = _account_ids()
+    archive, shop = ids["log-archive"], ids["shop"]
+    # Only the workload accounts' resources change: the log archive's stack, the producer of the
+    # bucket's name and ARN, stays as it is.
+    _edit(
+        "templates/logs.yml",
+        "Name: /org/logs/bucket-arn",
+        "Name: /org/logs/bucket-arn\n      Description: where the logs go",
+    )
+    state = LocalStateStore(Path("state.json")).read()
+    made = make_plan(compile_organization(Path("tasks.yml")), aws, state, refresh=False)
+    assert len(made.changes) == 2
+    # The deployed template is read for the two stacks updated, no other.
+    assert aws.call_counts()["CloudFormation.GetTemplate"] == 2
+    plan = _plan(emulator, capsys)
+    changes = {c["logicalId"]: c for c in plan["changes"]}
+    assert sorted(changes) == ["Logs/Sandbox/eu-west-1", "Logs/Shop/eu-west-1"]
+    shop_change = changes["Logs/Shop/eu-west-1"]
+    assert shop_change["summary"] == (
+        f"update stack acme-logs in Shop ({shop}) eu-west-1: template changed"
+    )
+    details = shop_change["details"]
+    assert details["templateChanges"]["resources"] == [
+        {"logicalId": "BucketArn", "type": "AWS::SSM::Parameter", "change": "modified"}
+    ]
+    assert '+    "Description": "where the logs go",' in details["templateChanges"]["diff"]
+    assert details["parameters"]["OrgcRefLogBucket"] == f"acme-logs-{archive}"
+
+    text = _text_plan(emulator, capsys)
+    assert "~ resource BucketArn (AWS::SSM::Parameter) modified" in text
+    assert f"OrgcRefLogBucket = 'acme-logs-{archive}' from output OrgcRefLogBucket" in text
+    assert "known after apply" not in text
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
+
+
+def test_a_producer_that_changes_makes_its_values_known_after_apply_and_says_which(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    archive = _account_ids()["log-archive"]
+    _edit(
+        "templates/logs.yml",
+        "BucketName: !Sub '${Prefix}-logs-${AWS::AccountId}'",
+        "BucketName: !Sub '${Prefix}-logs-${AWS::AccountId}'\n"
+        "      Tags: [{Key: purpose, Value: logs}]",
+    )
+    plan = _plan(emulator, capsys)
+    summaries = {c["logicalId"]: c["summary"] for c in plan["changes"]}
+    assert summaries["Logs/LogArchive/eu-west-1"].endswith(": template changed")
+    assert summaries["Logs/Shop/eu-west-1"].endswith(
+        ": a value from another stack may change (Logs/LogArchive/eu-west-1 changes)"
+    )
+    text = _text_plan(emulator, capsys)
+    assert (
+        f"OrgcRefLogBucket = 'acme-logs-{archive}' from output OrgcRefLogBucket of stack "
+        "Logs/LogArchive/eu-west-1 (!Ref LogBucket); may change: Logs/LogArchive/eu-west-1 "
+        "changes in this plan" in text
+    )
+    assert "+ resource" not in text
+    assert "~ resource LogBucket (AWS::S3::Bucket) modified" in text
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
+
+
+def test_a_binding_that_loses_most_of_its_targets_is_refused_unless_allowed(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    # A region slip: every directory stack would be deleted and created again elsewhere.
+    _edit("tasks.yml", "Region: [eu-west-1, us-east-1]", "Region: eu-central-1")
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "tasks.yml") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "tasks.yml:19:1: error[E611]: task Directory: this plan deletes 6 of its 6 stacks "
+        "(100 %) because they left its bindings, more than --max-delete-percent 50 allows; "
+        "check the binding (a mistyped region or account moves every stack), or plan again "
+        "with --allow-mass-delete"
+    ]
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 1
+    assert "acme-directory" in _stacks("123456789012", "us-east-1")
+
+    plan = _plan(emulator, capsys, "--allow-mass-delete")
+    actions = sorted(_stack_actions(plan).values())
+    assert actions == ["create"] * 3 + ["delete"] * 6
+    text = _text_plan(emulator, capsys, "--max-delete-percent", "100")
+    assert text.splitlines()[-2].startswith("DELETES: 6 stack(s) (Directory/Management/eu-west-1,")
+
+    # Half of the targets is within the default threshold.
+    _edit("tasks.yml", "Region: eu-central-1", "Region: eu-west-1")
+    assert sorted(_stack_actions(_plan(emulator, capsys)).values()) == ["delete"] * 3
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "tasks.yml", "--max-delete-percent", "150") == 64  # usage
+    assert "150 is not a percentage from 0 to 100" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from orgc.aws import AwsProvider
 from orgc.provider import Provider
 
 # Seams of the AWS provider for tests and benchmarks, not verbs anything in orgc calls.
-_SEAMS = frozenset({"call_counts", "register_event_hook"})
+_SEAMS = frozenset({"call_counts", "register_event_hook", "service_limits"})
 
 
 def _as_provider(aws: AwsProvider) -> Provider:

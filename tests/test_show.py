@@ -12,7 +12,9 @@ from support.fake_provider import FakeAws
 from support.goldens import Golden
 from support.scenarios import (
     PLAN_SCENARIOS,
+    STACKS_SCENARIOS,
     live_from_yaml,
+    plan_stacks_scenario,
     state_from_yaml,
 )
 from support.scenarios import (
@@ -20,7 +22,9 @@ from support.scenarios import (
 )
 
 from orgc.pipeline import compile_organization, make_plan
-from orgc.plan import Plan, plan
+from orgc.plan import Action, ChangeKind, Plan, plan
+from orgc.plan.codec import dumps, loads
+from orgc.plan.specs import ResourceChange, StackDeploy, TemplateChanges
 from orgc.show import (
     MARKDOWN_MAX_BYTES,
     markdown_text,
@@ -165,3 +169,44 @@ def test_text_that_html_or_markdown_would_eat_is_escaped(monkeypatch: pytest.Mon
     )
     assert "<aws+x@example.com>" not in shown
     assert markdown_text("a|b") == r"a\|b"
+
+
+def test_a_stack_update_shows_its_template_changes_and_says_when_the_diff_is_cut(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = plan_stacks_scenario(STACKS_SCENARIOS / "drift-and-failures", monkeypatch)
+    [update] = [c for c in made.changes if c.kind is ChangeKind.STACK and c.action is Action.UPDATE]
+    assert isinstance(update.spec, StackDeploy)
+    changes = TemplateChanges(
+        resources=(
+            ResourceChange(logical_id="Topic", resource_type="AWS::SNS::Topic", change="added"),
+            ResourceChange(logical_id="Queue", resource_type="AWS::SQS::Queue", change="removed"),
+        ),
+        sections=("Outputs",),
+        diff=("--- Resources.Topic (deployed)", "+++ Resources.Topic (in the files)", "+{}"),
+        lines_cut=7,
+    )
+    shown = dataclasses.replace(
+        made,
+        changes=(
+            dataclasses.replace(
+                update, spec=dataclasses.replace(update.spec, template_changes=changes)
+            ),
+        ),
+    )
+    assert loads(dumps(shown)) == shown
+    text = render_text(shown).splitlines()
+    start = text.index("      + resource Topic (AWS::SNS::Topic) added")
+    assert text[start : start + 7] == [
+        "      + resource Topic (AWS::SNS::Topic) added",
+        "      - resource Queue (AWS::SQS::Queue) removed",
+        "      ~ template sections changed: Outputs",
+        "      --- Resources.Topic (deployed)",
+        "      +++ Resources.Topic (in the files)",
+        "      +{}",
+        "      … 7 more line(s) of template diff not shown",
+    ]
+    markdown = render_markdown(shown)
+    # In the list of changes the diff is a code block indented under its change.
+    assert "  ```diff\n" in markdown
+    assert "  … 7 more line(s) of template diff not shown\n  ```" in markdown

@@ -106,9 +106,13 @@ def apply(
     told = listener or (lambda event, change, message: None)
 
     def notify(event: str, change: Change, message: str) -> None:
-        # A finished change tells what it made or acted on: the id of what it created, which
-        # only this run knows.
-        told(event, change, _physical_id(run, change) if event == "done" else message)
+        # Progress names what the run knows by then: ids of accounts it created earlier; a
+        # finished change tells what it made or acted on, which only this run knows.
+        told(
+            event,
+            run.as_known_now(change),
+            _physical_id(run, change) if event == "done" else message,
+        )
 
     scheduler = Scheduler(plan, notify)
     organization_slots = threading.BoundedSemaphore(max_organization_calls)

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from orgc.plan import ROOT, Change, Plan
-from orgc.plan.specs import Spec, StackAddress
+from orgc.plan.specs import Spec, StackAddress, StackDeploy, StackRemoval
+from orgc.plan.stacks import UNKNOWN_ACCOUNT_ID
 from orgc.provider import Provider
 from orgc.render import fill_markers, markers
 from orgc.state import State
@@ -98,6 +99,22 @@ class Run:
         if address.account_id is not None:
             return address.account_id
         return self.physical(ACCOUNTS, address.account or "")
+
+    def as_known_now(self, change: Change) -> Change:
+        """The change as progress shows it: a stack in an account this run created names the
+        account's id once the run has it, where the plan could say only "known after apply"."""
+        spec = change.spec
+        if not isinstance(spec, (StackDeploy, StackRemoval)) or spec.address.account_id:
+            return change
+        account = spec.address.account or ""
+        with self.lock:
+            found = self.ids.get(ACCOUNTS, {}).get(account)
+        if not found:
+            return change
+        planned = f"{account} ({UNKNOWN_ACCOUNT_ID})"
+        return dataclasses.replace(
+            change, summary=change.summary.replace(planned, f"{account} ({found})", 1)
+        )
 
     # --- markers --------------------------------------------------------------------------
 

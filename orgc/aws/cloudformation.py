@@ -8,6 +8,7 @@ stack has reached a terminal state, and a stack that ends failed or rolled back 
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
@@ -67,6 +68,7 @@ class StackVerbs(S3Verbs):
                 for page in cloudformation.get_paginator("list_stacks").paginate()
                 for summary in page["StackSummaries"]
             ],
+            account_id=account_id,
         )
         # Deleted stacks are dropped here rather than with StackStatusFilter, which would hide a
         # live stack in any status added to CloudFormation after this list was written.
@@ -206,6 +208,28 @@ class StackVerbs(S3Verbs):
         stack = self._describe(cloudformation, stack_name)
         return None if stack is None else _stack_result(stack)
 
+    def get_template(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> str | None:
+        """The template body the stack was last deployed with (GetTemplate, the original
+        template as given, not the processed one), or None when there is no such stack."""
+        cloudformation = self._cloudformation(account_id, role_name, region)
+        try:
+            response = self._call(
+                "CloudFormation.GetTemplate",
+                lambda: cloudformation.get_template(StackName=stack_name, TemplateStage="Original"),
+                account_id=account_id,
+            )
+        except AwsError as error:
+            if _stack_missing(error):
+                return None
+            raise
+        body = response.get("TemplateBody")
+        # boto3 parses a JSON body into a dict; orgc compares the text it deployed.
+        if isinstance(body, str):
+            return body
+        return None if body is None else json.dumps(body, separators=(",", ":"))
+
     def read_export(self, *, account_id: str, role_name: str, region: str, name: str) -> str | None:
         """The value of a CloudFormation export (ListExports, paginated), or None."""
         cloudformation = self._cloudformation(account_id, role_name, region)
@@ -217,7 +241,7 @@ class StackVerbs(S3Verbs):
                         return export.get("Value", "")
             return None
 
-        return self._call("CloudFormation.ListExports", find)
+        return self._call("CloudFormation.ListExports", find, account_id=account_id)
 
     def _cloudformation(self, account_id: str, role_name: str, region: str) -> CloudFormationClient:
         return cast(

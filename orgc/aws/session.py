@@ -104,6 +104,48 @@ def _new_session(profile: str | None) -> boto3.Session:
     return session
 
 
+# Calls in flight into one member account at once, whatever the service: an account's own API
+# limits (IAM, CloudFormation) are per account, and a wide read must not spend them all.
+_PER_ACCOUNT_CALLS = 4
+
+
+class _AdaptiveLimit:
+    """How many calls of one service may be in flight: `ceiling` to start with, halved on every
+    throttling answer (never below one), grown back by one after as many calls in a row went
+    through unthrottled as the limit stands at (additive increase, multiplicative decrease)."""
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.limit = ceiling
+        self.in_flight = 0
+        self.clear_run = 0
+        self.lowest = ceiling  # for reports and tests: how far throttling pushed it down
+        self._condition = threading.Condition()
+
+    def acquire(self) -> None:
+        with self._condition:
+            while self.in_flight >= self.limit:
+                self._condition.wait()
+            self.in_flight += 1
+
+    def release(self, *, throttled: bool) -> None:
+        with self._condition:
+            self.in_flight -= 1
+            if throttled:
+                self.limit = max(1, self.limit // 2)
+                self.lowest = min(self.lowest, self.limit)
+                self.clear_run = 0
+            else:
+                self.clear_run += 1
+                if self.clear_run >= self.limit and self.limit < self.ceiling:
+                    self.limit += 1
+                    self.clear_run = 0
+            self._condition.notify_all()
+
+
+_THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
+
+
 @dataclass(frozen=True, slots=True)
 class _AssumedCredentials:
     access_key_id: str
@@ -170,6 +212,10 @@ class ProviderCore:
         self._credential_locks: dict[tuple[str, str], threading.Lock] = {}
         self._event_hooks: list[tuple[str, Callable[..., Any]]] = []
         self._calls: Counter[str] = Counter()
+        # Calls in flight, bounded per service (adaptively) and per member account.
+        self._service_limits: dict[str, _AdaptiveLimit] = {}
+        self._account_slots: dict[str, threading.BoundedSemaphore] = {}
+        self._held = threading.local()  # the services this thread holds a slot of
         self._management_account_id: str | None = None
         # Accounts created by this provider: their access role may not be assumable for a short
         # while (IAM is eventually consistent), so AccessDenied on assuming it is retried.
@@ -312,18 +358,76 @@ class ProviderCore:
                 self._credentials[key] = assumed
             return assumed
 
+    def service_limits(self) -> dict[str, tuple[int, int]]:
+        """Service → (calls allowed in flight now, the lowest throttling pushed that to)."""
+        with self._lock:
+            return {
+                name: (found.limit, found.lowest)
+                for name, found in sorted(self._service_limits.items())
+            }
+
+    def _slots(
+        self, operation: str, account_id: str | None
+    ) -> tuple[_AdaptiveLimit | None, threading.BoundedSemaphore | None]:
+        """The service's limit (None: this thread holds it already, in a nested call) and the
+        account's slots (None: not a call into a member account)."""
+        service = operation.split(".", 1)[0]
+        held: set[str] = self._held.__dict__.setdefault("services", set())
+        with self._lock:
+            limit = self._service_limits.setdefault(service, _AdaptiveLimit(self._max_workers))
+            slots = (
+                self._account_slots.setdefault(
+                    account_id, threading.BoundedSemaphore(_PER_ACCOUNT_CALLS)
+                )
+                if account_id is not None
+                else None
+            )
+        return (None if service in held else limit), slots
+
+    def _attempt(self, operation: str, request: Callable[[], T], account_id: str | None) -> T:
+        """One try of `request`, in a slot of its service and of its account."""
+        limit, slots = self._slots(operation, account_id)
+        if slots is not None:
+            slots.acquire()
+        throttled = False
+        service = operation.split(".", 1)[0]
+        held: set[str] = self._held.__dict__.setdefault("services", set())
+        try:
+            if limit is None:
+                return request()
+            limit.acquire()
+            held.add(service)
+            try:
+                return request()
+            except ClientError as error:
+                throttled = _error_code_and_message(error)[0] in _THROTTLING_CODES
+                raise
+            finally:
+                held.discard(service)
+                limit.release(throttled=throttled)
+        finally:
+            if slots is not None:
+                slots.release()
+
     def _call(
-        self, operation: str, request: Callable[[], T], *, retry_access_denied: bool = False
+        self,
+        operation: str,
+        request: Callable[[], T],
+        *,
+        retry_access_denied: bool = False,
+        account_id: str | None = None,
     ) -> T:
         """Run `request`, retrying throttling and concurrent-modification errors with backoff.
 
         `retry_access_denied` also retries AccessDenied: only for assuming the role of an account
-        created moments ago, where it means "not yet", not "no".
+        created moments ago, where it means "not yet", not "no". `account_id` names the member
+        account the call goes into, whose calls in flight are bounded. A throttling answer
+        halves the calls of its service allowed in flight (see `_AdaptiveLimit`).
         """
         attempt = 0
         while True:
             try:
-                return request()
+                return self._attempt(operation, request, account_id)
             except ClientError as error:
                 code, message = _error_code_and_message(error)
                 retryable = code in _RETRYABLE_CODES or (

@@ -48,6 +48,7 @@ from orgc.plan.specs import (
     PolicyTypeEnable,
     PolicyUpdate,
     Rename,
+    ResourceChange,
     Spec,
     StackAddress,
     StackDeploy,
@@ -62,6 +63,7 @@ from orgc.plan.specs import (
     StateOnly,
     TagsUpdate,
     TargetKind,
+    TemplateChanges,
 )
 from orgc.render import known_after_apply
 
@@ -425,7 +427,39 @@ def _write_stack_deploy(spec: StackDeploy) -> _Doc:
         if spec.previous_parameters is None
         else dict(spec.previous_parameters),
         "forceDeploy": spec.force_deploy,
+        # Only on an update that changes the template: plans without one read as before.
+        **(
+            {"templateChanges": _template_changes_json(spec.template_changes)}
+            if spec.template_changes is not None
+            else {}
+        ),
     }
+
+
+def _template_changes_json(changes: TemplateChanges) -> _Doc:
+    return {
+        "resources": [
+            {"logicalId": r.logical_id, "type": r.resource_type, "change": r.change}
+            for r in changes.resources
+        ],
+        "sections": list(changes.sections),
+        "diff": list(changes.diff),
+        "linesCut": changes.lines_cut,
+    }
+
+
+def _template_changes(d: _Doc | None) -> TemplateChanges | None:
+    if d is None:
+        return None
+    return TemplateChanges(
+        resources=tuple(
+            ResourceChange(logical_id=r["logicalId"], resource_type=r["type"], change=r["change"])
+            for r in d["resources"]
+        ),
+        sections=tuple(d["sections"]),
+        diff=tuple(d["diff"]),
+        lines_cut=d["linesCut"],
+    )
 
 
 def _read_stack_deploy(d: _Doc) -> StackDeploy:
@@ -441,6 +475,7 @@ def _read_stack_deploy(d: _Doc) -> StackDeploy:
         previous_hash=d["previousHash"],
         previous_parameters=None if previous is None else dict(previous),
         force_deploy=d["forceDeploy"],
+        template_changes=_template_changes(d.get("templateChanges")),
     )
 
 

@@ -329,6 +329,24 @@ class StackSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceChange:
+    logical_id: str
+    resource_type: str
+    change: str  # "added", "removed" or "modified"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateChanges:
+    """How an update changes the template deployed: resources by logical id, the other
+    sections that change, and a unified diff of both, cut after a bound (`lines_cut` more)."""
+
+    resources: tuple[ResourceChange, ...]
+    sections: tuple[str, ...]
+    diff: tuple[str, ...]
+    lines_cut: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StackDeploy:
     """Create, update or replace one stack."""
 
@@ -342,6 +360,9 @@ class StackDeploy:
     previous_hash: str | None
     previous_parameters: Mapping[str, str] | None  # on an update: what was deployed
     force_deploy: bool
+    # On an update whose deployed template was read: how the template changes (None: it does
+    # not, or it could not be read).
+    template_changes: TemplateChanges | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

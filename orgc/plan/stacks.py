@@ -35,11 +35,15 @@ from orgc.plan.specs import (
     StackReference,
     StackRemoval,
     StackSettings,
+    TemplateChanges,
 )
+from orgc.plan.template_diff import parse_template, template_changes
 from orgc.render import RenderedStack, StackKey, known_after_apply, markers
 from orgc.state import StackRecord, State
 from orgc.tasks import StacksTask
 
+# What a stack change's summary says of the id of an account this plan creates.
+UNKNOWN_ACCOUNT_ID = "known after apply"
 # Statuses of a stack that failed to create and holds nothing: safe to delete and create again.
 _FAILED_CREATE = frozenset({"ROLLBACK_COMPLETE"})
 # Statuses an update can start from.
@@ -70,6 +74,15 @@ class LiveStacks:
     exports: dict[tuple[str, str, str], str]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteGuard:
+    """How many of a task's stacks a change of its bindings may delete: more than
+    `max_percent` of them (and more than one) is refused unless `allow_mass_delete`."""
+
+    max_percent: float = 50.0
+    allow_mass_delete: bool = False
+
+
 def stack_hash(template: Json, parameters: Mapping[str, str], settings: StackSettings) -> str:
     """What decides no-op versus update: the content of everything a stack is deployed with."""
     return digest(
@@ -87,8 +100,14 @@ class StacksPlanner:
         account_ids: Mapping[str, str | None],
         *,
         perform_cleanup: bool = False,
+        previous_templates: Mapping[tuple[str, str, str], str | None] | None = None,
+        delete_guard: DeleteGuard | None = None,
     ) -> None:
         self.desired = desired
+        self.delete_guard = delete_guard or DeleteGuard()
+        # Record key → the template body the stack was deployed with, for the stacks whose
+        # template was read (those a first pass found updated); None: the stack is gone.
+        self.previous_templates = previous_templates or {}
         self.live = live
         self.state = state
         self.organization = organization
@@ -181,7 +200,7 @@ class StacksPlanner:
                 logical_id=str(stack.key),
                 physical_id=live.stack_id if live else None,
                 summary=f"{action} stack {stack.stack_name} in "
-                f"{stack.key.account} ({account_id or 'known after apply'}) "
+                f"{stack.key.account} ({account_id or UNKNOWN_ACCOUNT_ID}) "
                 f"{stack.key.region}" + (f": {reason}" if reason else ""),
                 spec=StackDeploy(
                     address=address,
@@ -196,6 +215,9 @@ class StacksPlanner:
                     if record and action == Action.UPDATE
                     else None,
                     force_deploy=task.force_deploy,
+                    template_changes=self.template_changes(stack, record)
+                    if action is Action.UPDATE
+                    else None,
                 ),
                 after=tuple(sorted(after)),
                 group=task.name,
@@ -237,17 +259,77 @@ class StacksPlanner:
             return "blocked", ""
         if record is None:
             return Action.UPDATE, "the stack exists but orgc has no record of it; it is taken over"
+        reasons: list[str] = []
         if record.stack_id != live.stack_id:
-            return Action.UPDATE, "the stack was replaced outside orgc"
-        if record.last_changed != live.last_changed:
-            return Action.UPDATE, "the stack was changed outside orgc since the last apply"
+            reasons.append("the stack was replaced outside orgc")
+        elif record.last_changed != live.last_changed:
+            reasons.append("the stack was changed outside orgc since the last apply")
+        if content_hash is not None and content_hash == record.hash:
+            if not reasons:
+                return (Action.UPDATE, "ForceDeploy is set") if task.force_deploy else (None, "")
+            # As orgc last deployed it, changed by hand since: only what AWS holds differs.
+            if self.template_differs(stack, record):
+                reasons.append("template changed")
+            return Action.UPDATE, ", ".join(reasons)
+        reasons.extend(self.why_updated(stack, parameters, content_hash, record))
+        return Action.UPDATE, ", ".join(reasons)
+
+    def template_differs(self, stack: RenderedStack, record: StackRecord) -> bool | None:
+        """Whether the deployed template differs from the files' (None: it was not read)."""
+        body = self.previous_templates.get(record.key)
+        if body is None:
+            return None
+        return parse_template(body) != stack.template
+
+    def why_updated(
+        self,
+        stack: RenderedStack,
+        parameters: Mapping[str, str],
+        content_hash: str | None,
+        record: StackRecord,
+    ) -> list[str]:
+        """What of template, parameters and values from other stacks changes, each said only
+        when it is true; the template is known to change only when the deployed one was read."""
+        reasons: list[str] = []
+        differs = self.template_differs(stack, record)
+        template_read = differs is not None
+        if differs:
+            reasons.append("template changed")
+        changed = sorted(
+            name
+            for name in {*parameters, *record.parameters}
+            if not markers(parameters.get(name, ""))
+            and parameters.get(name) != record.parameters.get(name)
+        )
+        if changed:
+            reasons.append("parameters " + ", ".join(changed) + " changed")
+        producers = sorted(
+            {
+                str(r.producer)
+                for r in stack.references
+                if r.producer is not None and r.producer in self.change_of
+            }
+        )
+        if producers:
+            reasons.append(
+                "a value from another stack may change (" + ", ".join(producers) + " changes)"
+            )
+        if any(markers(v) for v in parameters.values()) and not producers:
+            reasons.append("values known only after apply may change it")
+        if reasons:
+            return reasons
         if content_hash is None:
-            return Action.UPDATE, "values known only after apply may change it"
-        if content_hash != record.hash:
-            return Action.UPDATE, _what_changed(parameters, record)
-        if task.force_deploy:
-            return Action.UPDATE, "ForceDeploy is set"
-        return None, ""
+            return ["values known only after apply may change it"]
+        if template_read:
+            return ["the stack settings changed"]
+        return ["the template or the stack settings changed"]
+
+    def template_changes(
+        self, stack: RenderedStack, record: StackRecord | None
+    ) -> TemplateChanges | None:
+        body = self.previous_templates.get(record.key) if record else None
+        deployed = parse_template(body) if body is not None else None
+        return template_changes(deployed, stack.template) if deployed is not None else None
 
     def resolve_references(
         self, stack: RenderedStack, account_id: str | None
@@ -331,6 +413,7 @@ class StacksPlanner:
 
     def plan_removed(self) -> None:
         wanted = {a.record_key for a in self.addresses.values() if a.record_key}
+        left_bindings: dict[str, int] = {}  # task → its stacks deleted by a binding change
         for key, record in sorted(self.records.items()):
             if key in wanted:
                 continue
@@ -371,6 +454,8 @@ class StacksPlanner:
                 role_name=self.role_name(task, record.account),
             )
             action = Action.FORGET if gone else Action.DELETE
+            if task is not None and action is Action.DELETE:
+                left_bindings[task.name] = left_bindings.get(task.name, 0) + 1
             self.changes.append(
                 Change(
                     id=f"stack.{action}:{record.stack_name}/{record.account_id}/{record.region}",
@@ -385,6 +470,33 @@ class StacksPlanner:
                     spec=StackRemoval(address=address),
                     after=(f"task:{self.desired.organization_group}",),
                     group=record.task,
+                )
+            )
+        self.guard_deletes(left_bindings)
+
+    def guard_deletes(self, left_bindings: Mapping[str, int]) -> None:
+        """Refuse a binding change that deletes most of a task's stacks (E611): a mistyped
+        region or account looks exactly like that, and a delete cannot be undone."""
+        guard = self.delete_guard
+        if guard.allow_mass_delete:
+            return
+        recorded: dict[str, int] = {}
+        for record in self.records.values():
+            recorded[record.task] = recorded.get(record.task, 0) + 1
+        for name, deleted in sorted(left_bindings.items()):
+            total = recorded[name]
+            if deleted < 2 or deleted * 100 <= guard.max_percent * total:
+                continue
+            task = self.desired.tasks[name]
+            self.errors.append(
+                Diagnostic(
+                    "E611",
+                    f"task {name}: this plan deletes {deleted} of its {total} stacks "
+                    f"({deleted * 100 // total} %) because they left its bindings, more than "
+                    f"--max-delete-percent {guard.max_percent:g} allows; check the binding "
+                    "(a mistyped region or account moves every stack), or plan again with "
+                    "--allow-mass-delete",
+                    task.span,
                 )
             )
 
@@ -414,17 +526,6 @@ def _settings(task: StacksTask, account_id: str | None) -> StackSettings:
     )
 
 
-def _what_changed(parameters: Mapping[str, str], record: StackRecord) -> str:
-    changed = sorted(
-        name
-        for name in {*parameters, *record.parameters}
-        if parameters.get(name) != record.parameters.get(name)
-    )
-    if changed:
-        return "parameters " + ", ".join(changed) + " changed"
-    return "the template or the stack settings changed"
-
-
 def plan_stacks(
     desired: DesiredStacks,
     live: LiveStacks,
@@ -433,12 +534,35 @@ def plan_stacks(
     account_ids: Mapping[str, str | None],
     *,
     perform_cleanup: bool = False,
+    previous_templates: Mapping[tuple[str, str, str], str | None] | None = None,
+    delete_guard: DeleteGuard | None = None,
 ) -> StacksPlanner:
+    """Plan every target; `previous_templates` are the deployed templates of the stacks a first
+    pass (without them) found updated, read so that the plan says how each template changes."""
     planner = StacksPlanner(
-        desired, live, state, organization, account_ids, perform_cleanup=perform_cleanup
+        desired,
+        live,
+        state,
+        organization,
+        account_ids,
+        perform_cleanup=perform_cleanup,
+        previous_templates=previous_templates,
+        delete_guard=delete_guard,
     )
     planner.plan()
     return planner
+
+
+def updated_stacks(changes: Sequence[Change]) -> list[StackAddress]:
+    """The stacks an update of `changes` deploys over a stack orgc recorded: those whose
+    deployed template the plan reads to show its diff."""
+    return [
+        change.spec.address
+        for change in changes
+        if isinstance(change.spec, StackDeploy)
+        and change.action is Action.UPDATE
+        and change.spec.previous_hash is not None
+    ]
 
 
 def groups(tasks: Sequence[StacksTask]) -> dict[str, Group]:

@@ -595,6 +595,15 @@ class FakeAws:
             stack = self.stacks.get((account_id, region), {}).get(stack_name)
             return None if stack is None else _result(stack)
 
+    def get_template(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> str | None:
+        with self._lock:
+            self._count("get_template")
+            self._reach("CloudFormation.GetTemplate", account_id, role_name)
+            stack = self.stacks.get((account_id, region), {}).get(stack_name)
+            return None if stack is None else json.dumps(stack.template, separators=(",", ":"))
+
     def read_export(self, *, account_id: str, role_name: str, region: str, name: str) -> str | None:
         with self._lock:
             self._count("read_export")

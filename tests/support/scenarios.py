@@ -5,7 +5,7 @@
 plus `stacks:` by account and region and `exports:` for the landing zone. `state.yml` holds the
 id tables and, for the landing zone, the stack records. Folders under tests/scenarios/plan plan
 an organization file; folders under tests/scenarios/stacks plan a task file (`options.json` may
-give `parameters` and `performCleanup`).
+give `parameters`, `performCleanup` and `allowMassDelete`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from orgc.observed import (
 )
 from orgc.pipeline import compile_organization, make_plan
 from orgc.plan import Plan, plan
+from orgc.plan.stacks import DeleteGuard
 from orgc.state import StackRecord, State
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
@@ -157,6 +158,14 @@ class ScenarioProvider:
                     )
                     for name, stack in stacks.items()
                 }
+        # The template each stack was deployed with, where live.yml gives one (`template:`).
+        self.templates = {
+            (str(account_id), region, name): json.dumps(stack["template"])
+            for account_id, regions in (data.get("stacks") or {}).items()
+            for region, stacks in regions.items()
+            for name, stack in stacks.items()
+            if "template" in stack
+        }
         self.exports = {
             (str(e["account"]), e["region"], e["name"]): e["value"]
             for e in data.get("exports") or ()
@@ -184,6 +193,11 @@ class ScenarioProvider:
 
     def read_export(self, *, account_id: str, role_name: str, region: str, name: str) -> str | None:
         return self.exports.get((account_id, region, name))
+
+    def get_template(
+        self, *, account_id: str, role_name: str, region: str, stack_name: str
+    ) -> str | None:
+        return self.templates.get((account_id, region, stack_name))
 
 
 def plan_organization_scenario(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Plan:
@@ -214,4 +228,5 @@ def plan_stacks_scenario(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Plan:
         ScenarioProvider(folder),  # type: ignore[arg-type]
         state_from_yaml(folder / "state.yml"),
         perform_cleanup=bool(options.get("performCleanup")),
+        delete_guard=DeleteGuard(allow_mass_delete=bool(options.get("allowMassDelete"))),
     )
