@@ -127,6 +127,9 @@ CodeId = Literal[
     "E372",
     "E373",
     "E374",
+    "E375",
+    "E376",
+    "E377",
     # model and task files (W3xx)
     "W301",
     "W320",

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization
-from orgc.observed import LiveOrganization, LiveStack, LiveStackSet
+from orgc.observed import LiveOrganization, LiveServiceAccess, LiveStack, LiveStackSet
 from orgc.plan.objects import DesiredObject
 from orgc.plan.stacks import LiveStacks, access_role
 from orgc.provider import Provider
@@ -44,6 +44,12 @@ def observe_organization(
     return provider.read_organization(
         account_roles=roles, read_account_details=per_account, read_account_tags=per_account
     )
+
+
+def observe_services(provider: Provider) -> LiveServiceAccess:
+    """Trusted service access and delegated administrators: organization-level reads (a call
+    per page and one per administrator account), never one per member account."""
+    return provider.list_service_access()
 
 
 def observe_objects(provider: Provider, objects: Sequence[DesiredObject]) -> dict[str, str | None]:

@@ -99,6 +99,17 @@ class LiveOrganization:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LiveServiceAccess:
+    """The organization's trusted service access and delegated administrators, as
+    ListAWSServiceAccessForOrganization and ListDelegatedAdministrators (with
+    ListDelegatedServicesForAccount per administrator) report them."""
+
+    enabled: tuple[str, ...]  # service principals with trusted access, sorted
+    # service principal → account ids registered as its delegated administrators, sorted
+    administrators: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LiveStack:
     """A CloudFormation stack as ListStacks / DescribeStacks report it."""
 

@@ -17,10 +17,17 @@ from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
 from orgc.load import LoadedFile, LoadOptions, load_organization
 from orgc.model import Organization, build_organization
-from orgc.observe import observe_objects, observe_organization, observe_stack_sets, observe_stacks
+from orgc.observe import (
+    observe_objects,
+    observe_organization,
+    observe_services,
+    observe_stack_sets,
+    observe_stacks,
+)
 from orgc.plan import Plan, PlanError, digest, plan
 from orgc.plan.codec import PlanFormatError, loads
 from orgc.plan.objects import DesiredObject, plan_objects
+from orgc.plan.services import plan_services
 from orgc.plan.specs import Group, PlanOptions
 from orgc.plan.stacks import DesiredStacks, plan_stacks
 from orgc.plan.stacks import groups as stack_groups
@@ -36,6 +43,7 @@ from orgc.recorded import (
 )
 from orgc.render import RenderContext, RenderedStack, render_project
 from orgc.render.output import write_stacks
+from orgc.services import ServiceAccess, build_services
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
 from orgc.state import LocalStateStore, State, StateStore, lock_owner
 from orgc.tasks import Project, StacksTask, load_project
@@ -53,6 +61,7 @@ class Inputs:
     bound: dict[str, BoundTemplate] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)  # --parameter values
     objects: tuple[DesiredObject, ...] = ()  # what copy-to-s3 tasks put
+    services: tuple[ServiceAccess, ...] = ()  # trusted access and delegated administrators
     digest: str = ""  # of everything above that decides the plan
     organization_digest: str = ""  # of the organization model alone
     stack_tasks: dict[str, StacksTask] = field(init=False)  # update-stacks tasks by name
@@ -97,9 +106,12 @@ def compile_organization(
     options = LoadOptions(root=project_root(path, root), allow_cmd=allow_cmd)
     file = load_organization(path, options, diagnostics)
     organization = None
+    services: tuple[ServiceAccess, ...] = ()
     if file is not None:
         validate_organization(file, diagnostics)
         organization = build_organization(file, diagnostics)
+        if organization is not None:
+            services = build_services(file, organization, diagnostics)
     project = None
     if not _is_organization_file(file, path):
         project = load_project(path, options, diagnostics, parameters=parameters or {})
@@ -129,6 +141,7 @@ def compile_organization(
         bound=bound,
         parameters=dict(sorted((parameters or {}).items())),
         objects=objects,
+        services=services,
         organization_digest=digest(organization),
         digest=digest(
             {
@@ -137,6 +150,8 @@ def compile_organization(
                 "templates": templates,
                 "parameters": parameters or {},
                 "objects": objects,
+                # Only when declared, so that the digests of files without any stay as they were.
+                **({"services": services} if services else {}),
             }
         ),
     )
@@ -219,6 +234,8 @@ def make_plan(
             parameters=inputs.parameters, perform_cleanup=perform_cleanup, refresh=refresh
         ),
     )
+    if inputs.services or state.services:
+        result = _plan_services(inputs, provider, state, result)
     if inputs.objects:
         result = _plan_objects(inputs, provider, state, result)
     if inputs.stack_tasks:
@@ -234,6 +251,31 @@ def make_plan(
         merged = tuple(sorted({*result.warnings, *inputs.warnings}, key=Diagnostic.sort_key))
         result = replace(result, warnings=merged)
     return result
+
+
+def _plan_services(
+    inputs: Inputs, provider: Provider, state: State, organization_plan: Plan
+) -> Plan:
+    live = observe_services(provider)
+    changes = plan_services(
+        inputs.services,
+        live,
+        state,
+        account_ids=organization_plan.ids.accounts,
+        planned=frozenset(c.id for c in organization_plan.changes),
+        organization_group=inputs.organization_group,
+    )
+    return replace(
+        organization_plan,
+        compared=(
+            *organization_plan.compared,
+            f"trusted access and delegated administrators of {len(inputs.services)} services",
+        ),
+        observed_digest=digest(
+            {"organization": organization_plan.observed_digest, "services": live}
+        ),
+        changes=organization_plan.changes + changes,
+    )
 
 
 def _plan_objects(

@@ -20,6 +20,7 @@ from typing import Protocol
 from orgc.observed import (
     InstanceTargets,
     LiveOrganization,
+    LiveServiceAccess,
     LiveStack,
     LiveStackSet,
     PasswordPolicySettings,
@@ -95,6 +96,21 @@ class Provider(Protocol):
     def close_account(self, account_id: str) -> None: ...
     def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None: ...
     def untag_resource(self, resource_id: str, keys: list[str]) -> None: ...
+
+    # --- the organization: trusted service access and delegated administrators ------------
+
+    def list_service_access(self) -> LiveServiceAccess:
+        """The principals with trusted access, and every delegated administrator by principal:
+        calls per page and per administrator account, none per member account."""
+        ...
+
+    def enable_service_access(self, service_principal: str) -> None: ...
+    def disable_service_access(self, service_principal: str) -> None: ...
+    def register_delegated_administrator(self, account_id: str, service_principal: str) -> None: ...
+
+    def deregister_delegated_administrator(
+        self, account_id: str, service_principal: str
+    ) -> None: ...
 
     # --- inside an account, through its role ------------------------------------------------
 

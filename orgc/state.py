@@ -47,6 +47,7 @@ _STATE_KEYS = frozenset(
         "stacks",
         "objects",
         "stackSets",
+        "services",
     }
 )
 _ORGANIZATION_KEYS = {
@@ -268,6 +269,9 @@ class State:
     # Objects copy-to-s3 tasks put: "s3://bucket/key" → {"task", "hash", "etag"}.
     objects: dict[str, dict[str, str]] = field(default_factory=dict)
     stack_sets: tuple[StackSetRecord, ...] = ()  # one per StackSet-mode task, sorted by name
+    # Service principals whose trusted access orgc enabled → the account ids it registered as
+    # their delegated administrators (orgc disables and deregisters only what it did itself).
+    services: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def stack_set_records(self) -> dict[str, StackSetRecord]:
         return {record.name: record for record in self.stack_sets}
@@ -314,6 +318,8 @@ class State:
             # Written only when there are any, so that a state without StackSets stays readable
             # by an orgc that predates them.
             document["stackSets"] = [record.to_json() for record in self.stack_sets]
+        if self.services:
+            document["services"] = {p: list(a) for p, a in sorted(self.services.items())}
         text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
         return (text + "\n").encode("utf-8")
 
@@ -377,6 +383,13 @@ class State:
             for v in objects.values()
         ):
             raise StateError(f"state {origin}: objects must map S3 URLs to records of strings")
+        services = document.get("services", {})
+        if not isinstance(services, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in services.values()
+        ):
+            raise StateError(
+                f"state {origin}: services must map service principals to lists of account ids"
+            )
         stack_sets = document.get("stackSets", [])
         if not isinstance(stack_sets, list):
             raise StateError(f"state {origin}: stackSets must be a list of StackSet records")
@@ -412,6 +425,7 @@ class State:
                 )
             ),
             objects={url: dict(record) for url, record in objects.items()},
+            services={p: tuple(a) for p, a in services.items()},
             stack_sets=tuple(
                 sorted(
                     (StackSetRecord.from_json(r, origin=origin) for r in stack_sets),

@@ -26,6 +26,7 @@ from orgc.emulator import Emulator
 from orgc.observed import (
     InstanceTargets,
     LiveOrganization,
+    LiveServiceAccess,
     LiveStack,
     LiveStackSet,
     PasswordPolicySettings,
@@ -186,6 +187,22 @@ class RecordingProvider:
 
     def close_account(self, account_id: str) -> None:
         self._call("close_account", account_id)
+
+    def list_service_access(self) -> LiveServiceAccess:
+        self._call("list_service_access")
+        return LiveServiceAccess(enabled=())
+
+    def enable_service_access(self, service_principal: str) -> None:
+        self._call("enable_service_access", service_principal)
+
+    def disable_service_access(self, service_principal: str) -> None:
+        self._call("disable_service_access", service_principal)
+
+    def register_delegated_administrator(self, account_id: str, service_principal: str) -> None:
+        self._call("register_delegated_administrator", account_id, service_principal)
+
+    def deregister_delegated_administrator(self, account_id: str, service_principal: str) -> None:
+        self._call("deregister_delegated_administrator", account_id, service_principal)
 
     def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None:
         self._call("tag_resource", resource_id)

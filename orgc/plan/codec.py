@@ -28,6 +28,7 @@ from orgc.plan.specs import (
     Attach,
     AutoDeployment,
     ChangeKind,
+    DelegatedAdministratorSet,
     Detach,
     Difference,
     Group,
@@ -48,6 +49,7 @@ from orgc.plan.specs import (
     PolicyTypeEnable,
     PolicyUpdate,
     Rename,
+    ServiceAccessSet,
     Spec,
     StackAddress,
     StackDeploy,
@@ -822,6 +824,26 @@ _FORMS: dict[type[Any], _Form[Any]] = {
             local_path=d["localPath"],
             zipped=d["zipped"],
             hash=d["hash"],
+        ),
+    ),
+    ServiceAccessSet: _form(
+        ServiceAccessSet,
+        write=lambda s: {"servicePrincipal": s.service_principal, "service": s.service},
+        read=lambda d: ServiceAccessSet(
+            service_principal=d["servicePrincipal"], service=d["service"]
+        ),
+    ),
+    DelegatedAdministratorSet: _form(
+        DelegatedAdministratorSet,
+        write=lambda s: {
+            "servicePrincipal": s.service_principal,
+            "account": s.account,
+            "accountId": s.account_id,
+        },
+        read=lambda d: DelegatedAdministratorSet(
+            service_principal=d["servicePrincipal"],
+            account=d["account"],
+            account_id=d["accountId"],
         ),
     ),
 }

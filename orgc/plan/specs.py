@@ -40,6 +40,8 @@ class ChangeKind(_Named):
     TAGS = "tags"
     ALIAS = "alias"
     PASSWORD_POLICY = "password-policy"
+    SERVICE_ACCESS = "service-access"
+    DELEGATED_ADMINISTRATOR = "delegated-administrator"
     STACK = "stack"
     STACK_SET = "stack-set"
     STACK_SET_INSTANCES = "stack-set-instances"
@@ -50,12 +52,15 @@ class Action(_Named):
     CREATE = "create"
     ADOPT = "adopt"
     ENABLE = "enable"
+    REGISTER = "register"
     ATTACH = "attach"
     UPDATE = "update"
     RENAME = "rename"
     MOVE = "move"
     REPLACE = "replace"
     DETACH = "detach"
+    DEREGISTER = "deregister"
+    DISABLE = "disable"
     DELETE = "delete"
     CLOSE = "close"
     FORGET = "forget"
@@ -462,6 +467,26 @@ class ObjectPut:
         return f"s3://{self.bucket}/{self.key}"
 
 
+# --- trusted service access and delegated administrators -----------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceAccessSet:
+    """Trusted access of one service enabled or disabled."""
+
+    service_principal: str
+    service: str  # its name, for readers
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DelegatedAdministratorSet:
+    """An account registered as, or deregistered from, a service's delegated administrators."""
+
+    service_principal: str
+    account: str | None  # logical id; None: an account the files do not name
+    account_id: str | None  # None: created by this plan (apply looks `account` up)
+
+
 Spec: TypeAlias = (
     StateOnly
     | PolicyTypeEnable
@@ -488,6 +513,8 @@ Spec: TypeAlias = (
     | InstancesDelete
     | StackSetDelete
     | ObjectPut
+    | ServiceAccessSet
+    | DelegatedAdministratorSet
 )
 
 # The spec of each (kind, action) a plan holds: what the codec reads a change's details as, and
@@ -528,4 +555,8 @@ SPECS: dict[tuple[ChangeKind, Action], type[Spec]] = {
     (ChangeKind.STACK_SET_INSTANCES, Action.DELETE): InstancesDelete,
     (ChangeKind.S3_OBJECT, Action.CREATE): ObjectPut,
     (ChangeKind.S3_OBJECT, Action.UPDATE): ObjectPut,
+    (ChangeKind.SERVICE_ACCESS, Action.ENABLE): ServiceAccessSet,
+    (ChangeKind.SERVICE_ACCESS, Action.DISABLE): ServiceAccessSet,
+    (ChangeKind.DELEGATED_ADMINISTRATOR, Action.REGISTER): DelegatedAdministratorSet,
+    (ChangeKind.DELEGATED_ADMINISTRATOR, Action.DEREGISTER): DelegatedAdministratorSet,
 }

@@ -42,6 +42,7 @@ from orgc.observed import (
     LiveOrganizationalUnit,
     LivePolicy,
     LiveRoot,
+    LiveServiceAccess,
     LiveStack,
     LiveStackInstance,
     LiveStackSet,
@@ -183,6 +184,8 @@ class FakeAws:
         self.ssm: dict[tuple[str, str], dict[str, str]] = {}  # (account, region) → name → value
         self.buckets: dict[str, dict[str, bytes]] = {}
         self.stack_sets: dict[str, FakeStackSet] = {}
+        self.service_access: set[str] = set()  # principals with trusted access
+        self.delegated: dict[str, set[str]] = {}  # principal → administrator account ids
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -536,6 +539,68 @@ class FakeAws:
                     operation, "AccountAlreadyClosedException", f"{account_id} cannot be closed"
                 )
             account.status = "SUSPENDED"
+
+    # --- trusted service access and delegated administrators ----------------------------------
+
+    def list_service_access(self) -> LiveServiceAccess:
+        with self._lock:
+            self._count("list_service_access")
+            return LiveServiceAccess(
+                enabled=tuple(sorted(self.service_access)),
+                administrators={
+                    p: tuple(sorted(a)) for p, a in sorted(self.delegated.items()) if a
+                },
+            )
+
+    def enable_service_access(self, service_principal: str) -> None:
+        with self._lock:
+            self._count("enable_service_access")
+            self.service_access.add(service_principal)
+
+    def disable_service_access(self, service_principal: str) -> None:
+        # Stricter than AWS, which disables access under a registered administrator and leaves
+        # the service half set up: orgc deregisters first, and the fake holds it to that.
+        operation = "Organizations.DisableAWSServiceAccess"
+        with self._lock:
+            self._count("disable_service_access")
+            if self.delegated.get(service_principal):
+                raise _error(
+                    operation,
+                    "ConstraintViolationException",
+                    f"{service_principal} still has delegated administrators",
+                )
+            self.service_access.discard(service_principal)
+
+    def register_delegated_administrator(self, account_id: str, service_principal: str) -> None:
+        operation = "Organizations.RegisterDelegatedAdministrator"
+        with self._lock:
+            self._count("register_delegated_administrator")
+            self._account(operation, account_id)
+            if account_id == MANAGEMENT_ACCOUNT_ID:
+                raise _error(
+                    operation,
+                    "ConstraintViolationException",
+                    "the management account cannot be a delegated administrator",
+                )
+            if service_principal not in self.service_access:
+                raise _error(
+                    operation,
+                    "ConstraintViolationException",
+                    f"trusted access for {service_principal} is not enabled",
+                )
+            admins = self.delegated.setdefault(service_principal, set())
+            if account_id in admins:
+                raise _error(operation, "AccountAlreadyRegisteredException", account_id)
+            admins.add(account_id)
+
+    def deregister_delegated_administrator(self, account_id: str, service_principal: str) -> None:
+        operation = "Organizations.DeregisterDelegatedAdministrator"
+        with self._lock:
+            self._count("deregister_delegated_administrator")
+            admins = self.delegated.get(service_principal, set())
+            if account_id not in admins:
+                raise _error(operation, "AccountNotRegisteredException", account_id)
+            admins.discard(account_id)
 
     def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None:
         with self._lock:
