@@ -130,6 +130,7 @@ CodeId = Literal[
     "E375",
     "E376",
     "E377",
+    "E378",
     # model and task files (W3xx)
     "W301",
     "W320",

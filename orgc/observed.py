@@ -98,6 +98,20 @@ class LiveOrganization:
     policies: dict[str, LivePolicy]  # by policy id, AWS-managed included
 
 
+# Alternate contact types, as the Account Management API names them.
+CONTACT_TYPES = ("BILLING", "OPERATIONS", "SECURITY")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactDetails:
+    """One alternate contact of an account, as PutAlternateContact takes it."""
+
+    name: str
+    title: str
+    email_address: str
+    phone_number: str
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LiveServiceAccess:
     """The organization's trusted service access and delegated administrators, as

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from orgc.apply import ApplyResult, Listener, apply
 from orgc.bind import BoundTemplate, bind_template
+from orgc.contacts import build_contacts
 from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
 from orgc.graph import StackOrder, order_stacks
@@ -18,14 +19,17 @@ from orgc.lint import cache_directory, lint_stacks
 from orgc.load import LoadedFile, LoadOptions, load_organization
 from orgc.model import Organization, build_organization
 from orgc.observe import (
+    observe_contacts,
     observe_objects,
     observe_organization,
     observe_services,
     observe_stack_sets,
     observe_stacks,
 )
+from orgc.observed import ContactDetails, LiveOrganization
 from orgc.plan import Plan, PlanError, digest, plan
 from orgc.plan.codec import PlanFormatError, loads
+from orgc.plan.contacts import plan_contacts
 from orgc.plan.objects import DesiredObject, plan_objects
 from orgc.plan.services import plan_services
 from orgc.plan.specs import Group, PlanOptions
@@ -62,6 +66,8 @@ class Inputs:
     parameters: dict[str, str] = field(default_factory=dict)  # --parameter values
     objects: tuple[DesiredObject, ...] = ()  # what copy-to-s3 tasks put
     services: tuple[ServiceAccess, ...] = ()  # trusted access and delegated administrators
+    # account logical id → contact type → alternate contact, inherited ones included
+    contacts: dict[str, dict[str, ContactDetails]] = field(default_factory=dict)
     digest: str = ""  # of everything above that decides the plan
     organization_digest: str = ""  # of the organization model alone
     stack_tasks: dict[str, StacksTask] = field(init=False)  # update-stacks tasks by name
@@ -107,11 +113,13 @@ def compile_organization(
     file = load_organization(path, options, diagnostics)
     organization = None
     services: tuple[ServiceAccess, ...] = ()
+    contacts: dict[str, dict[str, ContactDetails]] = {}
     if file is not None:
         validate_organization(file, diagnostics)
         organization = build_organization(file, diagnostics)
         if organization is not None:
             services = build_services(file, organization, diagnostics)
+            contacts = build_contacts(file, organization, diagnostics)
     project = None
     if not _is_organization_file(file, path):
         project = load_project(path, options, diagnostics, parameters=parameters or {})
@@ -142,6 +150,7 @@ def compile_organization(
         parameters=dict(sorted((parameters or {}).items())),
         objects=objects,
         services=services,
+        contacts=contacts,
         organization_digest=digest(organization),
         digest=digest(
             {
@@ -152,6 +161,7 @@ def compile_organization(
                 "objects": objects,
                 # Only when declared, so that the digests of files without any stay as they were.
                 **({"services": services} if services else {}),
+                **({"contacts": contacts} if contacts else {}),
             }
         ),
     )
@@ -236,6 +246,8 @@ def make_plan(
     )
     if inputs.services or state.services:
         result = _plan_services(inputs, provider, state, result)
+    if inputs.contacts or state.contacts:
+        result = _plan_contacts(inputs, provider, state, live, result)
     if inputs.objects:
         result = _plan_objects(inputs, provider, state, result)
     if inputs.stack_tasks:
@@ -273,6 +285,37 @@ def _plan_services(
         ),
         observed_digest=digest(
             {"organization": organization_plan.observed_digest, "services": live}
+        ),
+        changes=organization_plan.changes + changes,
+    )
+
+
+def _plan_contacts(
+    inputs: Inputs,
+    provider: Provider,
+    state: State,
+    live: LiveOrganization,
+    organization_plan: Plan,
+) -> Plan:
+    account_ids = organization_plan.ids.accounts
+    active = {a for a, account in live.accounts.items() if account.status == "ACTIVE"}
+    wanted = {account_ids.get(logical) for logical in inputs.contacts} | set(state.contacts)
+    read = sorted(a for a in wanted if a and a in active)
+    contacts = observe_contacts(provider, read, live.management_account_id)
+    changes = plan_contacts(
+        inputs.contacts,
+        contacts,
+        state,
+        account_ids=account_ids,
+        management=inputs.organization.management_account.logical_id,
+        planned=frozenset(c.id for c in organization_plan.changes),
+        organization_group=inputs.organization_group,
+    )
+    return replace(
+        organization_plan,
+        compared=(*organization_plan.compared, f"alternate contacts of {len(read)} accounts"),
+        observed_digest=digest(
+            {"organization": organization_plan.observed_digest, "contacts": contacts}
         ),
         changes=organization_plan.changes + changes,
     )

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from orgc.observed import (
+    ContactDetails,
     InstanceTargets,
     LiveOrganization,
     LiveServiceAccess,
@@ -111,6 +112,18 @@ class Provider(Protocol):
     def deregister_delegated_administrator(
         self, account_id: str, service_principal: str
     ) -> None: ...
+
+    # --- account settings, through the management account (Account Management API) ---------
+
+    def get_alternate_contacts(self, account_id: str | None) -> dict[str, ContactDetails]:
+        """The account's alternate contacts by type (one call per type); None: the caller's own
+        account (the management account, which AWS addresses without an AccountId)."""
+        ...
+
+    def put_alternate_contact(
+        self, account_id: str | None, contact_type: str, details: ContactDetails
+    ) -> None: ...
+    def delete_alternate_contact(self, account_id: str | None, contact_type: str) -> None: ...
 
     # --- inside an account, through its role ------------------------------------------------
 

@@ -55,6 +55,7 @@ _HEADINGS: dict[ChangeKind, str] = {
     ChangeKind.PASSWORD_POLICY: "Password policies",
     ChangeKind.SERVICE_ACCESS: "Trusted service access",
     ChangeKind.DELEGATED_ADMINISTRATOR: "Delegated administrators",
+    ChangeKind.ALTERNATE_CONTACT: "Alternate contacts",
     ChangeKind.STACK: "Stacks",
     ChangeKind.S3_OBJECT: "S3 objects",
     ChangeKind.STACK_SET: "StackSets",

@@ -48,6 +48,7 @@ _STATE_KEYS = frozenset(
         "objects",
         "stackSets",
         "services",
+        "contacts",
     }
 )
 _ORGANIZATION_KEYS = {
@@ -272,6 +273,8 @@ class State:
     # Service principals whose trusted access orgc enabled → the account ids it registered as
     # their delegated administrators (orgc disables and deregisters only what it did itself).
     services: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Account id → the alternate contact types orgc set there (it deletes only those).
+    contacts: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def stack_set_records(self) -> dict[str, StackSetRecord]:
         return {record.name: record for record in self.stack_sets}
@@ -320,6 +323,8 @@ class State:
             document["stackSets"] = [record.to_json() for record in self.stack_sets]
         if self.services:
             document["services"] = {p: list(a) for p, a in sorted(self.services.items())}
+        if self.contacts:
+            document["contacts"] = {a: list(t) for a, t in sorted(self.contacts.items())}
         text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
         return (text + "\n").encode("utf-8")
 
@@ -390,6 +395,11 @@ class State:
             raise StateError(
                 f"state {origin}: services must map service principals to lists of account ids"
             )
+        contacts = document.get("contacts", {})
+        if not isinstance(contacts, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in contacts.values()
+        ):
+            raise StateError(f"state {origin}: contacts must map account ids to contact types")
         stack_sets = document.get("stackSets", [])
         if not isinstance(stack_sets, list):
             raise StateError(f"state {origin}: stackSets must be a list of StackSet records")
@@ -426,6 +436,7 @@ class State:
             ),
             objects={url: dict(record) for url, record in objects.items()},
             services={p: tuple(a) for p, a in services.items()},
+            contacts={a: tuple(t) for a, t in contacts.items()},
             stack_sets=tuple(
                 sorted(
                     (StackSetRecord.from_json(r, origin=origin) for r in stack_sets),

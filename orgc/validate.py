@@ -38,6 +38,7 @@ _PROPERTIES_DEFS: dict[str, str] = {
     "Orgc::ORG::Policy": "PolicyProperties",
     "Orgc::ORG::AccountMatrix": "AccountMatrixProperties",
     "Orgc::ORG::ServiceAccess": "ServiceAccessProperties",
+    "Orgc::ORG::AlternateContacts": "AlternateContactsProperties",
 }
 
 ORGANIZATION_TYPES: tuple[str, ...] = tuple(_PROPERTIES_DEFS)

@@ -24,6 +24,7 @@ from orgc.aws import AwsProvider
 from orgc.cli import main
 from orgc.emulator import Emulator
 from orgc.observed import (
+    ContactDetails,
     InstanceTargets,
     LiveOrganization,
     LiveServiceAccess,
@@ -203,6 +204,18 @@ class RecordingProvider:
 
     def deregister_delegated_administrator(self, account_id: str, service_principal: str) -> None:
         self._call("deregister_delegated_administrator", account_id, service_principal)
+
+    def get_alternate_contacts(self, account_id: str | None) -> dict[str, ContactDetails]:
+        self._call("get_alternate_contacts", account_id)
+        return {}
+
+    def put_alternate_contact(
+        self, account_id: str | None, contact_type: str, details: ContactDetails
+    ) -> None:
+        self._call("put_alternate_contact", account_id, contact_type)
+
+    def delete_alternate_contact(self, account_id: str | None, contact_type: str) -> None:
+        self._call("delete_alternate_contact", account_id, contact_type)
 
     def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None:
         self._call("tag_resource", resource_id)

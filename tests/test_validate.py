@@ -132,6 +132,7 @@ def test_types_exported_for_later_stages() -> None:
         "Orgc::ORG::Policy",
         "Orgc::ORG::AccountMatrix",
         "Orgc::ORG::ServiceAccess",
+        "Orgc::ORG::AlternateContacts",
     )
 
 

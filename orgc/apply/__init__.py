@@ -16,7 +16,7 @@ import contextlib
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from orgc.apply import objects, organization, services, stacks, stacksets
+from orgc.apply import contacts, objects, organization, services, stacks, stacksets
 from orgc.apply.run import Handler, Run, StateWriter
 from orgc.apply.scheduler import ApplyResult, Listener, Scheduler
 from orgc.apply.stacks import StackError
@@ -41,6 +41,7 @@ HANDLERS: dict[tuple[ChangeKind, Action], Handler] = {
     **stacksets.HANDLERS,
     **objects.HANDLERS,
     **services.HANDLERS,
+    **contacts.HANDLERS,
 }
 
 # Changes that run inside member accounts, or on StackSets, do not contend for the Organizations

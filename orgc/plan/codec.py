@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from orgc.diagnostics import Diagnostic
-from orgc.observed import InstanceTargets, PasswordPolicySettings, Preferences
+from orgc.observed import ContactDetails, InstanceTargets, PasswordPolicySettings, Preferences
 from orgc.plan.document import PLAN_FORMAT, PLAN_VERSION, Change, Plan, parse_span
 from orgc.plan.specs import (
     SPECS,
@@ -25,6 +25,7 @@ from orgc.plan.specs import (
     AccountMove,
     Action,
     AliasSet,
+    AlternateContactSet,
     Attach,
     AutoDeployment,
     ChangeKind,
@@ -263,6 +264,28 @@ def _password_settings_json(settings: PasswordPolicySettings | None) -> _Doc | N
 
 def _password_settings(data: Mapping[str, Any] | None) -> PasswordPolicySettings | None:
     return None if data is None else PasswordPolicySettings(**data)
+
+
+def _contact_json(details: ContactDetails | None) -> _Doc | None:
+    if details is None:
+        return None
+    return {
+        "name": details.name,
+        "title": details.title,
+        "emailAddress": details.email_address,
+        "phoneNumber": details.phone_number,
+    }
+
+
+def _contact(d: Mapping[str, Any] | None) -> ContactDetails | None:
+    if d is None:
+        return None
+    return ContactDetails(
+        name=d["name"],
+        title=d["title"],
+        email_address=d["emailAddress"],
+        phone_number=d["phoneNumber"],
+    )
 
 
 def _write_policy_update(spec: PolicyUpdate) -> _Doc:
@@ -844,6 +867,25 @@ _FORMS: dict[type[Any], _Form[Any]] = {
             service_principal=d["servicePrincipal"],
             account=d["account"],
             account_id=d["accountId"],
+        ),
+    ),
+    AlternateContactSet: _form(
+        AlternateContactSet,
+        write=lambda s: {
+            "account": s.account,
+            "accountId": s.account_id,
+            "management": s.management,
+            "contactType": s.contact_type,
+            "before": _contact_json(s.before),
+            "after": _contact_json(s.after),
+        },
+        read=lambda d: AlternateContactSet(
+            account=d["account"],
+            account_id=d["accountId"],
+            management=d["management"],
+            contact_type=d["contactType"],
+            before=_contact(d["before"]),
+            after=_contact(d["after"]),
         ),
     ),
 }

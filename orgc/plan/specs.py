@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeAlias
 
-from orgc.observed import InstanceTargets, PasswordPolicySettings, Preferences
+from orgc.observed import ContactDetails, InstanceTargets, PasswordPolicySettings, Preferences
 
 # A JSON value as the plan holds it (templates, stack policies).
 Json: TypeAlias = "bool | int | float | str | Sequence[Json] | Mapping[str, Json] | None"
@@ -42,6 +42,7 @@ class ChangeKind(_Named):
     PASSWORD_POLICY = "password-policy"
     SERVICE_ACCESS = "service-access"
     DELEGATED_ADMINISTRATOR = "delegated-administrator"
+    ALTERNATE_CONTACT = "alternate-contact"
     STACK = "stack"
     STACK_SET = "stack-set"
     STACK_SET_INSTANCES = "stack-set-instances"
@@ -487,6 +488,21 @@ class DelegatedAdministratorSet:
     account_id: str | None  # None: created by this plan (apply looks `account` up)
 
 
+# --- account settings -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlternateContactSet:
+    """One alternate contact of an account put (`after`) or deleted (`after` None)."""
+
+    account: str | None  # logical id; None: an account the files no longer name
+    account_id: str | None  # None: created by this plan (apply looks `account` up)
+    management: bool  # the management account: addressed without an AccountId
+    contact_type: str  # BILLING | OPERATIONS | SECURITY
+    before: ContactDetails | None
+    after: ContactDetails | None
+
+
 Spec: TypeAlias = (
     StateOnly
     | PolicyTypeEnable
@@ -515,6 +531,7 @@ Spec: TypeAlias = (
     | ObjectPut
     | ServiceAccessSet
     | DelegatedAdministratorSet
+    | AlternateContactSet
 )
 
 # The spec of each (kind, action) a plan holds: what the codec reads a change's details as, and
@@ -559,4 +576,7 @@ SPECS: dict[tuple[ChangeKind, Action], type[Spec]] = {
     (ChangeKind.SERVICE_ACCESS, Action.DISABLE): ServiceAccessSet,
     (ChangeKind.DELEGATED_ADMINISTRATOR, Action.REGISTER): DelegatedAdministratorSet,
     (ChangeKind.DELEGATED_ADMINISTRATOR, Action.DEREGISTER): DelegatedAdministratorSet,
+    (ChangeKind.ALTERNATE_CONTACT, Action.CREATE): AlternateContactSet,
+    (ChangeKind.ALTERNATE_CONTACT, Action.UPDATE): AlternateContactSet,
+    (ChangeKind.ALTERNATE_CONTACT, Action.DELETE): AlternateContactSet,
 }

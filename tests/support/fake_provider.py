@@ -36,6 +36,7 @@ from typing import Any
 from orgc.aws import PreconditionFailed
 from orgc.observed import (
     SERVICE_CONTROL_POLICY,
+    ContactDetails,
     InstanceTargets,
     LiveAccount,
     LiveOrganization,
@@ -186,6 +187,8 @@ class FakeAws:
         self.stack_sets: dict[str, FakeStackSet] = {}
         self.service_access: set[str] = set()  # principals with trusted access
         self.delegated: dict[str, set[str]] = {}  # principal → administrator account ids
+        # account id → contact type → alternate contact
+        self.contacts: dict[str, dict[str, ContactDetails]] = {}
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -539,6 +542,34 @@ class FakeAws:
                     operation, "AccountAlreadyClosedException", f"{account_id} cannot be closed"
                 )
             account.status = "SUSPENDED"
+
+    # --- alternate contacts (through the management account) ----------------------------------
+
+    def _addressed(self, operation: str, account_id: str | None) -> str:
+        if account_id == MANAGEMENT_ACCOUNT_ID:
+            # AWS refuses the caller's own id as AccountId: it is addressed without one.
+            raise _error(operation, "ValidationException", "AccountId is the caller's own")
+        return self._account(operation, account_id or MANAGEMENT_ACCOUNT_ID).account_id
+
+    def get_alternate_contacts(self, account_id: str | None) -> dict[str, ContactDetails]:
+        with self._lock:
+            self._count("get_alternate_contacts")
+            found = self._addressed("Account.GetAlternateContact", account_id)
+            return dict(self.contacts.get(found, {}))
+
+    def put_alternate_contact(
+        self, account_id: str | None, contact_type: str, details: ContactDetails
+    ) -> None:
+        with self._lock:
+            self._count("put_alternate_contact")
+            found = self._addressed("Account.PutAlternateContact", account_id)
+            self.contacts.setdefault(found, {})[contact_type] = details
+
+    def delete_alternate_contact(self, account_id: str | None, contact_type: str) -> None:
+        with self._lock:
+            self._count("delete_alternate_contact")
+            found = self._addressed("Account.DeleteAlternateContact", account_id)
+            self.contacts.get(found, {}).pop(contact_type, None)
 
     # --- trusted service access and delegated administrators ----------------------------------
 
