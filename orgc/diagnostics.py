@@ -186,6 +186,7 @@ CodeId = Literal[
     "W602",
     "W603",
     "W604",
+    "W605",
     "W610",
     "W611",
     # apply (E7xx)

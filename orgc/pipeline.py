@@ -27,7 +27,8 @@ from orgc.observe import (
     observe_stacks,
 )
 from orgc.observed import ContactDetails, LiveOrganization
-from orgc.plan import Plan, PlanError, digest, plan
+from orgc.plan import Change, Plan, PlanError, digest, plan
+from orgc.plan.account_names import ACCOUNT_MANAGEMENT, plan_account_names, renamed_accounts
 from orgc.plan.codec import PlanFormatError, loads
 from orgc.plan.contacts import plan_contacts
 from orgc.plan.objects import DesiredObject, plan_objects
@@ -244,10 +245,11 @@ def make_plan(
             parameters=inputs.parameters, perform_cleanup=perform_cleanup, refresh=refresh
         ),
     )
-    if inputs.services or state.services:
-        result = _plan_services(inputs, provider, state, result)
-    if inputs.contacts or state.contacts:
-        result = _plan_contacts(inputs, provider, state, live, result)
+    renamed = renamed_accounts(inputs.organization, live, result.ids.accounts)
+    if inputs.services or state.services or inputs.contacts or state.contacts or renamed:
+        result = _plan_account_settings(
+            inputs, provider, state, live=live, organization_plan=result, renamed=renamed
+        )
     if inputs.objects:
         result = _plan_objects(inputs, provider, state, result)
     if inputs.stack_tasks:
@@ -265,59 +267,84 @@ def make_plan(
     return result
 
 
-def _plan_services(
-    inputs: Inputs, provider: Provider, state: State, organization_plan: Plan
-) -> Plan:
-    live = observe_services(provider)
-    changes = plan_services(
-        inputs.services,
-        live,
-        state,
-        account_ids=organization_plan.ids.accounts,
-        planned=frozenset(c.id for c in organization_plan.changes),
-        organization_group=inputs.organization_group,
-    )
-    return replace(
-        organization_plan,
-        compared=(
-            *organization_plan.compared,
-            f"trusted access and delegated administrators of {len(inputs.services)} services",
-        ),
-        observed_digest=digest(
-            {"organization": organization_plan.observed_digest, "services": live}
-        ),
-        changes=organization_plan.changes + changes,
-    )
-
-
-def _plan_contacts(
+def _plan_account_settings(
     inputs: Inputs,
     provider: Provider,
     state: State,
+    *,
     live: LiveOrganization,
     organization_plan: Plan,
+    renamed: list[tuple[str, str, str]],
 ) -> Plan:
+    """Trusted access and delegated administrators, alternate contacts and account names: all
+    but the management account's own need Account Management's trusted access, so the
+    organization's service access is read once for them all."""
+    services = observe_services(provider)
+    planned = frozenset(c.id for c in organization_plan.changes)
     account_ids = organization_plan.ids.accounts
-    active = {a for a, account in live.accounts.items() if account.status == "ACTIVE"}
-    wanted = {account_ids.get(logical) for logical in inputs.contacts} | set(state.contacts)
-    read = sorted(a for a in wanted if a and a in active)
-    contacts = observe_contacts(provider, read, live.management_account_id)
-    changes = plan_contacts(
-        inputs.contacts,
-        contacts,
-        state,
-        account_ids=account_ids,
-        management=inputs.organization.management_account.logical_id,
-        planned=frozenset(c.id for c in organization_plan.changes),
+    changes: tuple[Change, ...] = ()
+    compared: list[str] = []
+    if inputs.services or state.services:
+        changes += plan_services(
+            inputs.services,
+            services,
+            state,
+            account_ids=account_ids,
+            planned=planned,
+            organization_group=inputs.organization_group,
+        )
+        compared.append(
+            f"trusted access and delegated administrators of {len(inputs.services)} services"
+        )
+    planned |= {c.id for c in changes}
+    enabled = ACCOUNT_MANAGEMENT in services.enabled
+    access = enabled or any(s.service_principal == ACCOUNT_MANAGEMENT for s in inputs.services)
+    contacts: dict[str, dict[str, ContactDetails]] = {}
+    warnings: tuple[Diagnostic, ...] = ()
+    if inputs.contacts or state.contacts:
+        active = {a for a, account in live.accounts.items() if account.status == "ACTIVE"}
+        wanted = {account_ids.get(logical) for logical in inputs.contacts} | set(state.contacts)
+        # Member accounts are read only once AWS lets the management account read them.
+        readable = {a for a in active if enabled or a == live.management_account_id}
+        read = sorted(a for a in wanted if a and a in readable)
+        contacts = observe_contacts(provider, read, live.management_account_id)
+        contact_changes, contact_warnings = plan_contacts(
+            inputs.contacts,
+            contacts,
+            state,
+            account_ids=account_ids,
+            management=inputs.organization.management_account.logical_id,
+            planned=planned,
+            organization_group=inputs.organization_group,
+            access=access,
+        )
+        changes += contact_changes
+        warnings += contact_warnings
+        compared.append(f"alternate contacts of {len(read)} accounts")
+    renames, name_warnings = plan_account_names(
+        inputs.organization,
+        renamed,
+        access=access,
+        planned=planned,
         organization_group=inputs.organization_group,
     )
     return replace(
         organization_plan,
-        compared=(*organization_plan.compared, f"alternate contacts of {len(read)} accounts"),
+        compared=(*organization_plan.compared, *compared),
         observed_digest=digest(
-            {"organization": organization_plan.observed_digest, "contacts": contacts}
+            {
+                "organization": organization_plan.observed_digest,
+                "services": services,
+                "contacts": contacts,
+            }
         ),
-        changes=organization_plan.changes + changes,
+        changes=organization_plan.changes + changes + renames,
+        warnings=tuple(
+            sorted(
+                {*organization_plan.warnings, *warnings, *name_warnings},
+                key=Diagnostic.sort_key,
+            )
+        ),
     )
 
 

@@ -124,6 +124,9 @@ class Provider(Protocol):
         self, account_id: str | None, contact_type: str, details: ContactDetails
     ) -> None: ...
     def delete_alternate_contact(self, account_id: str | None, contact_type: str) -> None: ...
+    def rename_account(self, account_id: str | None, name: str) -> None:
+        """PutAccountName; None: the caller's own account."""
+        ...
 
     # --- inside an account, through its role ------------------------------------------------
 

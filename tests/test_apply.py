@@ -217,6 +217,9 @@ class RecordingProvider:
     def delete_alternate_contact(self, account_id: str | None, contact_type: str) -> None:
         self._call("delete_alternate_contact", account_id, contact_type)
 
+    def rename_account(self, account_id: str | None, name: str) -> None:
+        self._call("rename_account", account_id, name)
+
     def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None:
         self._call("tag_resource", resource_id)
 

@@ -16,6 +16,7 @@ from orgc.observed import ContactDetails
 from orgc.pipeline import compile_organization, make_plan, plan_and_apply
 from orgc.plan import Plan
 from orgc.plan.codec import dumps, loads
+from orgc.plan.specs import AccountRename
 from orgc.provider import Provider
 from orgc.show import render_text
 from orgc.state import LocalStateStore, State
@@ -41,7 +42,7 @@ Organization:
   Audit:
     Type: OC::ORG::Account
     Properties: {{AccountName: audit, RootEmail: audit@example.com}}
-  Everyone:
+{access}  Everyone:
     Type: Orgc::ORG::AlternateContacts
     Properties:
       Targets: !Ref Root
@@ -102,13 +103,29 @@ AUDIT_SECURITY = ContactDetails(
 )
 
 
+ACCESS = """\
+  AccountManagement:
+    Type: Orgc::ORG::ServiceAccess
+    Properties: {ServicePrincipal: account.amazonaws.com}
+"""
+
+
 def write(
-    tmp_path: Path, *, prod: str = "!Ref Shop", dev: str = "", more: str = PROD_ON_CALL
+    tmp_path: Path,
+    *,
+    prod: str = "!Ref Shop",
+    dev: str = "",
+    more: str = PROD_ON_CALL,
+    access: str = ACCESS,
 ) -> Path:
     path = tmp_path / "organization.yml"
     path.write_text(
         ORGANIZATION.format(
-            management=MANAGEMENT_ACCOUNT_ID, prod_accounts=prod, dev_accounts=dev, more=more
+            management=MANAGEMENT_ACCOUNT_ID,
+            prod_accounts=prod,
+            dev_accounts=dev,
+            more=more,
+            access=access,
         )
     )
     return path
@@ -145,7 +162,9 @@ def test_contacts_are_inherited_the_nearest_target_winning(
         audit: {"BILLING": BILLING, "SECURITY": AUDIT_SECURITY},
     }
     creates = [c for c in plan.changes if c.kind == "alternate-contact"]
-    assert {c.after for c in creates if c.logical_id == "Shop"} == {("account.create:Shop",)}
+    assert {c.after for c in creates if c.logical_id == "Shop"} == {
+        ("account.create:Shop", "service-access.enable:account.amazonaws.com")
+    }
     assert "set the operations contact of account Shop to Prod on call <prod-ops@example.com>" in (
         render_text(plan)
     )
@@ -198,21 +217,29 @@ def test_a_contact_changed_by_hand_is_set_back_and_others_are_left_alone(
     }
 
 
-def test_member_contacts_wait_for_account_management_access(
-    tmp_path: Path, store: LocalStateStore
-) -> None:
-    access = """\
-  AccountManagement:
-    Type: Orgc::ORG::ServiceAccess
-    Properties: {ServicePrincipal: account.amazonaws.com}
-"""
-    plan = replan(write(tmp_path, more=access), FakeAws(), State())
+def test_member_contacts_wait_for_account_management_access(tmp_path: Path) -> None:
+    plan = replan(write(tmp_path), FakeAws(), State())
     after = {c.id: c.after for c in plan.changes if c.kind == "alternate-contact"}
     assert after["alternate-contact.create:Management/SECURITY"] == ()
     assert after["alternate-contact.create:Audit/SECURITY"] == (
         "account.create:Audit",
         "service-access.enable:account.amazonaws.com",
     )
+
+
+def test_without_account_management_access_only_the_management_account_is_set(
+    tmp_path: Path, store: LocalStateStore
+) -> None:
+    fake = FakeAws()
+    plan = apply_all(write(tmp_path, access=""), fake, store)
+    assert {c.logical_id for c in plan.changes if c.kind == "alternate-contact"} == {"Management"}
+    assert sorted(w.message for w in plan.warnings if w.code == "W605") == [
+        f"the alternate contacts of account {name} are not set: AWS sets a member account's "
+        "contacts only with trusted access for account.amazonaws.com; declare an "
+        "Orgc::ORG::ServiceAccess for it"
+        for name in ("Audit", "Shop")
+    ]
+    assert set(fake.contacts) == {MANAGEMENT_ACCOUNT_ID}
 
 
 def test_without_contacts_nothing_is_read(tmp_path: Path) -> None:
@@ -239,4 +266,54 @@ def test_on_the_emulator_contacts_are_set_in_each_account(tmp_path: Path, aws: A
     assert audit["AlternateContact"]["EmailAddress"] == "audit-security@example.com"
     own = account.get_alternate_contact(AlternateContactType="BILLING")
     assert own["AlternateContact"]["Name"] == "Finance"
+    assert not replan(path, aws, store.read()).has_changes
+
+
+# --- account names ----------------------------------------------------------------------------
+
+
+def test_accounts_are_renamed_once_account_management_has_access(
+    tmp_path: Path, store: LocalStateStore
+) -> None:
+    fake = FakeAws()
+    path = write(tmp_path, access="")
+    apply_all(path, fake, store)
+    path.write_text(
+        path.read_text()
+        .replace("AccountName: audit,", "AccountName: audit-2,")
+        .replace("AccountName: master,", "AccountName: management,")
+    )
+    plan = replan(path, fake, store.read())
+    assert [(c.id, c.spec) for c in plan.changes if c.kind == "account"] == [
+        (
+            "account.rename:Management",
+            AccountRename(before="master", after="management", management=True),
+        )
+    ]
+    assert [w.message for w in plan.warnings if w.code == "W602"] == [
+        "account Audit is named 'audit' in AWS, 'audit-2' in the file; AWS renames a member "
+        "account only with trusted access for account.amazonaws.com: declare an "
+        "Orgc::ORG::ServiceAccess for it"
+    ]
+    path.write_text(path.read_text() + ACCESS)
+    plan = apply_all(path, fake, store)
+    assert [(c.id, c.after) for c in plan.changes if c.kind == "account"] == [
+        ("account.rename:Audit", ("service-access.enable:account.amazonaws.com",)),
+        ("account.rename:Management", ()),
+    ]
+    assert "rename account Audit" in render_text(plan)
+    assert fake.account_named("audit-2").account_id
+    assert fake.accounts[MANAGEMENT_ACCOUNT_ID].name == "management"
+    assert not replan(path, fake, store.read()).has_changes
+
+
+def test_on_the_emulator_an_account_is_renamed(tmp_path: Path, aws: AwsProvider) -> None:
+    store = LocalStateStore(tmp_path / "state.json")
+    path = write(tmp_path)
+    apply_all(path, aws, store)
+    path.write_text(path.read_text().replace("AccountName: shop,", "AccountName: shop-eu,"))
+    plan = apply_all(path, aws, store)
+    assert [c.id for c in plan.changes] == ["account.rename:Shop"]
+    org = boto3.client("organizations", region_name="us-east-1")
+    assert "shop-eu" in {a["Name"] for a in org.list_accounts()["Accounts"]}
     assert not replan(path, aws, store.read()).has_changes

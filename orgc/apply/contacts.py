@@ -1,5 +1,5 @@
-"""Apply for alternate contacts: one Account Management call per change, through the
-management account, recorded in the state (`State.contacts`)."""
+"""Apply for account settings made with the Account Management API through the management
+account: alternate contacts (recorded in the state, `State.contacts`) and account names."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 
 from orgc.apply.run import ACCOUNTS, Handler, Run, taking
 from orgc.plan import Action, Change, ChangeKind
-from orgc.plan.specs import AlternateContactSet
+from orgc.plan.specs import AccountRename, AlternateContactSet
 from orgc.state import State
 
 
@@ -31,8 +31,13 @@ def _set_contact(run: Run, change: Change, spec: AlternateContactSet) -> None:
     run.update_state(edit)
 
 
+def _rename(run: Run, change: Change, spec: AccountRename) -> None:
+    run.provider.rename_account(None if spec.management else change.physical_id, spec.after)
+
+
 HANDLERS: dict[tuple[ChangeKind, Action], Handler] = {
     (ChangeKind.ALTERNATE_CONTACT, Action.CREATE): taking(AlternateContactSet, _set_contact),
     (ChangeKind.ALTERNATE_CONTACT, Action.UPDATE): taking(AlternateContactSet, _set_contact),
     (ChangeKind.ALTERNATE_CONTACT, Action.DELETE): taking(AlternateContactSet, _set_contact),
+    (ChangeKind.ACCOUNT, Action.RENAME): taking(AccountRename, _rename),
 }

@@ -1,5 +1,5 @@
-"""Account Management verbs: the alternate contacts of accounts, set through the management
-account (`AccountId=` names a member account; the management account itself is addressed
+"""Account Management verbs: the alternate contacts and names of accounts, set through the
+management account (`AccountId=` names a member account; the management account itself is addressed
 without it, as AWS requires)."""
 
 from __future__ import annotations
@@ -80,3 +80,10 @@ class ContactVerbs(ProviderCore):
         except AwsError as error:
             if error.code != "ResourceNotFoundException":  # gone already: what was asked
                 raise
+
+    def rename_account(self, account_id: str | None, name: str) -> None:
+        client = self._account()
+        self._call(
+            "Account.PutAccountName",
+            lambda: client.put_account_name(AccountName=name, **_account_param(account_id)),
+        )

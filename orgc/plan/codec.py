@@ -23,6 +23,7 @@ from orgc.plan.specs import (
     AccountClose,
     AccountCreate,
     AccountMove,
+    AccountRename,
     Action,
     AliasSet,
     AlternateContactSet,
@@ -867,6 +868,13 @@ _FORMS: dict[type[Any], _Form[Any]] = {
             service_principal=d["servicePrincipal"],
             account=d["account"],
             account_id=d["accountId"],
+        ),
+    ),
+    AccountRename: _form(
+        AccountRename,
+        write=lambda s: {"before": s.before, "after": s.after, "management": s.management},
+        read=lambda d: AccountRename(
+            before=d["before"], after=d["after"], management=d["management"]
         ),
     ),
     AlternateContactSet: _form(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from orgc.diagnostics import Diagnostic
 from orgc.observed import ContactDetails
 from orgc.plan.document import Change
 from orgc.plan.specs import Action, AlternateContactSet, ChangeKind
@@ -26,15 +27,30 @@ def plan_contacts(
     management: str,
     planned: frozenset[str],
     organization_group: str,
-) -> tuple[Change, ...]:
+    access: bool,
+) -> tuple[tuple[Change, ...], tuple[Diagnostic, ...]]:
     """`desired`: account logical id → type → contact; `live`: account id → type → contact as
-    read (accounts not read are absent); `management`: the management account's logical id."""
+    read (accounts not read are absent); `management`: the management account's logical id;
+    `access`: Account Management's trusted access is enabled or enabled by this plan (without
+    it, member accounts' contacts cannot be set: W605)."""
     by_id = {physical: logical for logical, physical in account_ids.items() if physical}
     changes: list[Change] = []
     # AWS takes these calls for member accounts once Account Management has trusted access.
-    access = f"service-access.enable:{ACCOUNT_MANAGEMENT}"
-    needs_access = (access,) if access in planned else ()
+    enable = f"service-access.enable:{ACCOUNT_MANAGEMENT}"
+    needs_access = (enable,) if enable in planned else ()
+    warnings: list[Diagnostic] = []
     for logical_id, contacts in sorted(desired.items()):
+        if logical_id != management and not access:
+            warnings.append(
+                Diagnostic(
+                    "W605",
+                    f"the alternate contacts of account {logical_id} are not set: AWS sets a "
+                    f"member account's contacts only with trusted access for "
+                    f"{ACCOUNT_MANAGEMENT}; declare an Orgc::ORG::ServiceAccess for it",
+                    None,
+                )
+            )
+            continue
         account_id = account_ids.get(logical_id)
         current = live.get(account_id, {}) if account_id else {}
         creation = f"account.create:{logical_id}"
@@ -98,4 +114,4 @@ def plan_contacts(
                     group=organization_group,
                 )
             )
-    return tuple(changes)
+    return tuple(changes), tuple(warnings)

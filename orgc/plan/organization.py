@@ -434,15 +434,7 @@ class OrganizationPlanner:
             return
         if account.logical_id not in self.state.accounts:
             self.adopt(ChangeKind.ACCOUNT, account.logical_id, live.account_id, account.name)
-        if live.name != account.name:
-            self.warnings.append(
-                Diagnostic(
-                    "W602",
-                    f"account {account.logical_id} is named {live.name!r} in AWS, "
-                    f"{account.name!r} in the file",
-                    account.span,
-                )
-            )
+        # A name that differs is renamed by orgc.plan.account_names (PutAccountName).
         wanted_parent = self.ou_ids.get(parent_key)
         if parent_key in self.new_ous or wanted_parent != live.parent_id:
             self.add_move(account, live.parent_id, parent_key, ())

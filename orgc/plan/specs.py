@@ -492,6 +492,15 @@ class DelegatedAdministratorSet:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AccountRename:
+    """An account renamed with the Account Management API's PutAccountName."""
+
+    before: str
+    after: str
+    management: bool  # the management account: addressed without an AccountId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AlternateContactSet:
     """One alternate contact of an account put (`after`) or deleted (`after` None)."""
 
@@ -532,6 +541,7 @@ Spec: TypeAlias = (
     | ServiceAccessSet
     | DelegatedAdministratorSet
     | AlternateContactSet
+    | AccountRename
 )
 
 # The spec of each (kind, action) a plan holds: what the codec reads a change's details as, and
@@ -551,6 +561,7 @@ SPECS: dict[tuple[ChangeKind, Action], type[Spec]] = {
     (ChangeKind.ACCOUNT, Action.CREATE): AccountCreate,
     (ChangeKind.ACCOUNT, Action.MOVE): AccountMove,
     (ChangeKind.ACCOUNT, Action.CLOSE): AccountClose,
+    (ChangeKind.ACCOUNT, Action.RENAME): AccountRename,
     (ChangeKind.ACCOUNT, Action.FORGET): StateOnly,
     (ChangeKind.TAGS, Action.UPDATE): TagsUpdate,
     (ChangeKind.ATTACHMENT, Action.ATTACH): Attach,

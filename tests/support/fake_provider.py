@@ -549,6 +549,12 @@ class FakeAws:
         if account_id == MANAGEMENT_ACCOUNT_ID:
             # AWS refuses the caller's own id as AccountId: it is addressed without one.
             raise _error(operation, "ValidationException", "AccountId is the caller's own")
+        if account_id is not None and "account.amazonaws.com" not in self.service_access:
+            raise _error(
+                operation,
+                "AccessDeniedException",
+                "trusted access for account.amazonaws.com is not enabled",
+            )
         return self._account(operation, account_id or MANAGEMENT_ACCOUNT_ID).account_id
 
     def get_alternate_contacts(self, account_id: str | None) -> dict[str, ContactDetails]:
@@ -570,6 +576,13 @@ class FakeAws:
             self._count("delete_alternate_contact")
             found = self._addressed("Account.DeleteAlternateContact", account_id)
             self.contacts.get(found, {}).pop(contact_type, None)
+
+    def rename_account(self, account_id: str | None, name: str) -> None:
+        operation = "Account.PutAccountName"
+        with self._lock:
+            self._count("rename_account")
+            found = self._addressed(operation, account_id)
+            self.accounts[found].name = name
 
     # --- trusted service access and delegated administrators ----------------------------------
 
