@@ -187,6 +187,7 @@ CodeId = Literal[
     "W603",
     "W604",
     "W605",
+    "W606",
     "W610",
     "W611",
     # apply (E7xx)

@@ -5,6 +5,7 @@ It holds no logic of its own beyond the order of stages and what each needs from
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -218,8 +219,11 @@ def make_plan(
     *,
     perform_cleanup: bool = False,
     refresh: bool = True,
+    today: datetime.date | None = None,
 ) -> Plan:
     """Observe what the plan needs and compare: the organization, then the landing zone.
+
+    `today` (the UTC date when not given) dates the window of AWS's account close quota.
 
     The organization's guardrails are always compared with AWS: the OU tree, where each account
     sits, every policy's content and attachments, which accounts exist; that costs calls per OU,
@@ -232,7 +236,13 @@ def make_plan(
     live = observe_organization(provider, inputs.organization, state, per_account=not trusted)
     compared, not_compared = organization_comparison(live, per_account=not trusted)
     recorded = replace(
-        plan(inputs.organization, live, state, source=inputs.source),
+        plan(
+            inputs.organization,
+            live,
+            state,
+            source=inputs.source,
+            today=today or datetime.datetime.now(datetime.timezone.utc).date(),
+        ),
         compared=compared,
         not_compared=not_compared,
     )

@@ -49,6 +49,7 @@ _STATE_KEYS = frozenset(
         "stackSets",
         "services",
         "contacts",
+        "closedAccounts",
     }
 )
 _ORGANIZATION_KEYS = {
@@ -275,6 +276,9 @@ class State:
     services: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Account id → the alternate contact types orgc set there (it deletes only those).
     contacts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Account id → the day (YYYY-MM-DD, UTC) orgc closed it: what counts against AWS's close
+    # quota of a rolling 30 days.
+    closed_accounts: dict[str, str] = field(default_factory=dict)
 
     def stack_set_records(self) -> dict[str, StackSetRecord]:
         return {record.name: record for record in self.stack_sets}
@@ -325,6 +329,8 @@ class State:
             document["services"] = {p: list(a) for p, a in sorted(self.services.items())}
         if self.contacts:
             document["contacts"] = {a: list(t) for a, t in sorted(self.contacts.items())}
+        if self.closed_accounts:
+            document["closedAccounts"] = dict(sorted(self.closed_accounts.items()))
         text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
         return (text + "\n").encode("utf-8")
 
@@ -400,6 +406,7 @@ class State:
             isinstance(v, list) and all(isinstance(x, str) for x in v) for v in contacts.values()
         ):
             raise StateError(f"state {origin}: contacts must map account ids to contact types")
+        closed_accounts = _string_map(document.get("closedAccounts", {}), "closedAccounts", origin)
         stack_sets = document.get("stackSets", [])
         if not isinstance(stack_sets, list):
             raise StateError(f"state {origin}: stackSets must be a list of StackSet records")
@@ -437,6 +444,7 @@ class State:
             objects={url: dict(record) for url, record in objects.items()},
             services={p: tuple(a) for p, a in services.items()},
             contacts={a: tuple(t) for a, t in contacts.items()},
+            closed_accounts=closed_accounts,
             stack_sets=tuple(
                 sorted(
                     (StackSetRecord.from_json(r, origin=origin) for r in stack_sets),

@@ -8,6 +8,7 @@ the live organization match, each `after` the changes it needs.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 from collections.abc import Mapping
 from graphlib import TopologicalSorter
@@ -56,10 +57,17 @@ def _policies_equal(desired: str, live: str) -> bool:
 
 
 class OrganizationPlanner:
-    def __init__(self, desired: Organization, live: LiveOrganization, state: State) -> None:
+    def __init__(
+        self,
+        desired: Organization,
+        live: LiveOrganization,
+        state: State,
+        today: datetime.date | None = None,
+    ) -> None:
         self.desired = desired
         self.live = live
         self.state = state
+        self.today = today  # None: every close the state recorded counts against the quota
         self.changes: dict[str, Change] = {}
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
@@ -516,8 +524,32 @@ class OrganizationPlanner:
                     )
                 )
 
+    def close_quota_left(self) -> tuple[int, int, int]:
+        """(closes AWS allows now, its quota, closes recorded in the quota's window): 10% of
+        the member accounts, between the limits' minimum and maximum, per rolling window."""
+        table = limits()
+        members = sum(
+            1
+            for a in self.live.accounts.values()
+            if a.status == "ACTIVE" and a.account_id != self.live.management_account_id
+        )
+        percent = table["closeAccount.perMonth"].value
+        quota = min(
+            max(members * percent // 100, table["closeAccount.minimum"].value),
+            table["closeAccount.maximum"].value,
+        )
+        window = datetime.timedelta(days=table["closeAccount.windowDays"].value)
+        recent = sum(
+            1
+            for day in self.state.closed_accounts.values()
+            if self.today is None or datetime.date.fromisoformat(day) > self.today - window
+        )
+        return max(quota - recent, 0), quota, recent
+
     def plan_removed_accounts(self) -> None:
         close = self.desired.root.close_accounts_on_removal
+        allowed, quota, recent = self.close_quota_left()
+        closing = 0
         for logical_id, account_id in sorted(self.state.accounts.items()):
             if logical_id in self.desired.accounts:
                 continue
@@ -535,7 +567,19 @@ class OrganizationPlanner:
                     )
                 )
                 continue
-            if close:
+            if close and closing >= allowed:
+                # AWS refuses closes beyond its quota; this one waits for a later run.
+                self.warnings.append(
+                    Diagnostic(
+                        "W606",
+                        f"account {live.name} ({account_id}) waits to be closed: AWS closes "
+                        f"{quota} accounts in 30 days here, {recent + closing} of them are "
+                        "closed or closing; a later run closes it",
+                        None,
+                    )
+                )
+            elif close:
+                closing += 1
                 self.add(
                     Change(
                         id=f"account.close:{logical_id}",
