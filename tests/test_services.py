@@ -248,3 +248,13 @@ def test_on_the_emulator_every_principal_orgc_knows_can_be_delegated(
     services = org.list_delegated_services_for_account(AccountId=security)["DelegatedServices"]
     assert [s["ServicePrincipal"] for s in services] == ["guardduty.amazonaws.com"]
     assert not replan(path, aws, store.read(), refresh=True).has_changes
+
+
+def test_the_state_keeps_services_contacts_and_closes(tmp_path: Path) -> None:
+    state = State(
+        services={"guardduty.amazonaws.com": ("111111111111",), "ram.amazonaws.com": ()},
+        contacts={"111111111111": ("BILLING", "SECURITY")},
+        closed_accounts={"222222222222": "2026-12-01"},
+    )
+    assert State.from_json(state.to_json(), origin="test") == state
+    assert b"services" not in State().to_json()  # older states read and write as before
