@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from orgc.diagnostics import Diagnostic, StageError
+from orgc.emulator_services import teach_service_principals
 from orgc.emulator_stacksets import UnsupportedMoto, check_moto_version, teach_stack_sets
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ def serve(host: str, port: int, *, idle_timeout: float | None = None) -> None:
     try:
         # In this process, before the first request: the server is where moto's models live.
         teach_stack_sets()
+        teach_service_principals()
     except UnsupportedMoto as error:
         raise EmulatorUnavailable(str(error), problem="needs another moto version") from error
     # One log line per request drowns the log that start_daemon keeps; errors still show.

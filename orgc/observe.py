@@ -12,7 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization
-from orgc.observed import LiveOrganization, LiveStack, LiveStackSet
+from orgc.observed import (
+    ContactDetails,
+    LiveOrganization,
+    LiveServiceAccess,
+    LiveStack,
+    LiveStackSet,
+)
 from orgc.plan.objects import DesiredObject
 from orgc.plan.specs import StackAddress
 from orgc.plan.stacks import LiveStacks, access_role
@@ -45,6 +51,27 @@ def observe_organization(
     return provider.read_organization(
         account_roles=roles, read_account_details=per_account, read_account_tags=per_account
     )
+
+
+def observe_services(provider: Provider) -> LiveServiceAccess:
+    """Trusted service access and delegated administrators: organization-level reads (a call
+    per page and one per administrator account), never one per member account."""
+    return provider.list_service_access()
+
+
+def observe_contacts(
+    provider: Provider, account_ids: Iterable[str], management_account_id: str
+) -> dict[str, dict[str, ContactDetails]]:
+    """The alternate contacts of each account, by account id: a call per contact type per
+    account, through the management account (which reads its own without an AccountId)."""
+    wanted = sorted(set(account_ids))
+
+    def read(account_id: str) -> dict[str, ContactDetails]:
+        own = account_id == management_account_id
+        return provider.get_alternate_contacts(None if own else account_id)
+
+    with _pool() as pool:
+        return dict(zip(wanted, pool.map(read, wanted), strict=True))
 
 
 def observe_objects(provider: Provider, objects: Sequence[DesiredObject]) -> dict[str, str | None]:

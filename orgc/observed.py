@@ -98,6 +98,31 @@ class LiveOrganization:
     policies: dict[str, LivePolicy]  # by policy id, AWS-managed included
 
 
+# Alternate contact types, as the Account Management API names them.
+CONTACT_TYPES = ("BILLING", "OPERATIONS", "SECURITY")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactDetails:
+    """One alternate contact of an account, as PutAlternateContact takes it."""
+
+    name: str
+    title: str
+    email_address: str
+    phone_number: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveServiceAccess:
+    """The organization's trusted service access and delegated administrators, as
+    ListAWSServiceAccessForOrganization and ListDelegatedAdministrators (with
+    ListDelegatedServicesForAccount per administrator) report them."""
+
+    enabled: tuple[str, ...]  # service principals with trusted access, sorted
+    # service principal → account ids registered as its delegated administrators, sorted
+    administrators: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LiveStack:
     """A CloudFormation stack as ListStacks / DescribeStacks report it."""

@@ -5,6 +5,7 @@ It holds no logic of its own beyond the order of stages and what each needs from
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from orgc import guardrails
 from orgc.apply import ApplyResult, Listener, apply
 from orgc.bind import BoundTemplate, bind_template
+from orgc.contacts import build_contacts
 from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
 from orgc.graph import StackOrder, order_stacks
@@ -19,15 +21,21 @@ from orgc.lint import cache_directory, lint_stacks
 from orgc.load import LoadedFile, LoadOptions, load_organization
 from orgc.model import Organization, build_organization
 from orgc.observe import (
+    observe_contacts,
     observe_objects,
     observe_organization,
+    observe_services,
     observe_stack_sets,
     observe_stacks,
     observe_templates,
 )
-from orgc.plan import Plan, PlanError, digest, plan
+from orgc.observed import ContactDetails, LiveOrganization
+from orgc.plan import Change, Plan, PlanError, digest, plan
+from orgc.plan.account_names import ACCOUNT_MANAGEMENT, plan_account_names, renamed_accounts
 from orgc.plan.codec import PlanFormatError, change_json, loads
+from orgc.plan.contacts import plan_contacts
 from orgc.plan.objects import DesiredObject, plan_objects
+from orgc.plan.services import plan_services
 from orgc.plan.specs import Group, PlanOptions
 from orgc.plan.stacks import DeleteGuard, DesiredStacks, plan_stacks, updated_stacks
 from orgc.plan.stacks import groups as stack_groups
@@ -43,6 +51,7 @@ from orgc.recorded import (
 )
 from orgc.render import RenderContext, RenderedStack, render_project
 from orgc.render.output import write_stacks
+from orgc.services import ServiceAccess, build_services
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
 from orgc.state import LocalStateStore, State, StateStore, lock_owner
 from orgc.tasks import Project, StacksTask, load_project
@@ -60,6 +69,9 @@ class Inputs:
     bound: dict[str, BoundTemplate] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)  # --parameter values
     objects: tuple[DesiredObject, ...] = ()  # what copy-to-s3 tasks put
+    services: tuple[ServiceAccess, ...] = ()  # trusted access and delegated administrators
+    # account logical id → contact type → alternate contact, inherited ones included
+    contacts: dict[str, dict[str, ContactDetails]] = field(default_factory=dict)
     digest: str = ""  # of everything above that decides the plan
     organization_digest: str = ""  # of the organization model alone
     stack_tasks: dict[str, StacksTask] = field(init=False)  # update-stacks tasks by name
@@ -104,9 +116,14 @@ def compile_organization(
     options = LoadOptions(root=project_root(path, root), allow_cmd=allow_cmd)
     file = load_organization(path, options, diagnostics)
     organization = None
+    services: tuple[ServiceAccess, ...] = ()
+    contacts: dict[str, dict[str, ContactDetails]] = {}
     if file is not None:
         validate_organization(file, diagnostics)
         organization = build_organization(file, diagnostics)
+        if organization is not None:
+            services = build_services(file, organization, diagnostics)
+            contacts = build_contacts(file, organization, diagnostics)
     project = None
     if not _is_organization_file(file, path):
         project = load_project(path, options, diagnostics, parameters=parameters or {})
@@ -136,6 +153,8 @@ def compile_organization(
         bound=bound,
         parameters=dict(sorted((parameters or {}).items())),
         objects=objects,
+        services=services,
+        contacts=contacts,
         organization_digest=digest(organization),
         digest=digest(
             {
@@ -144,6 +163,9 @@ def compile_organization(
                 "templates": templates,
                 "parameters": parameters or {},
                 "objects": objects,
+                # Only when declared, so that the digests of files without any stay as they were.
+                **({"services": services} if services else {}),
+                **({"contacts": contacts} if contacts else {}),
             }
         ),
     )
@@ -211,9 +233,12 @@ def make_plan(
     refresh: bool = True,
     allow_lockout: bool = False,
     delete_guard: DeleteGuard | None = None,
+    today: datetime.date | None = None,
 ) -> Plan:
     """Observe what the plan needs and compare: the organization, then the landing zone; then
     hold the plan to the guardrails (PlanError when one refuses it).
+
+    `today` (the UTC date when not given) dates the window of AWS's account close quota.
 
     The organization's guardrails are always compared with AWS: the OU tree, where each account
     sits, every policy's content and attachments, which accounts exist; that costs calls per OU,
@@ -226,7 +251,13 @@ def make_plan(
     live = observe_organization(provider, inputs.organization, state, per_account=not trusted)
     compared, not_compared = organization_comparison(live, per_account=not trusted)
     recorded = replace(
-        plan(inputs.organization, live, state, source=inputs.source),
+        plan(
+            inputs.organization,
+            live,
+            state,
+            source=inputs.source,
+            today=today or datetime.datetime.now(datetime.timezone.utc).date(),
+        ),
         compared=compared,
         not_compared=not_compared,
     )
@@ -242,6 +273,11 @@ def make_plan(
             allow_scp_lockout=allow_lockout,
         ),
     )
+    renamed = renamed_accounts(inputs.organization, live, result.ids.accounts)
+    if inputs.services or state.services or inputs.contacts or state.contacts or renamed:
+        result = _plan_account_settings(
+            inputs, provider, state, live=live, organization_plan=result, renamed=renamed
+        )
     if inputs.objects:
         result = _plan_objects(inputs, provider, state, result)
     if inputs.stack_tasks:
@@ -258,6 +294,87 @@ def make_plan(
         merged = tuple(sorted({*result.warnings, *inputs.warnings}, key=Diagnostic.sort_key))
         result = replace(result, warnings=merged)
     return guardrails.enforce(result, inputs.organization, live, allow_lockout=allow_lockout)
+
+
+def _plan_account_settings(
+    inputs: Inputs,
+    provider: Provider,
+    state: State,
+    *,
+    live: LiveOrganization,
+    organization_plan: Plan,
+    renamed: list[tuple[str, str, str]],
+) -> Plan:
+    """Trusted access and delegated administrators, alternate contacts and account names: all
+    but the management account's own need Account Management's trusted access, so the
+    organization's service access is read once for them all."""
+    services = observe_services(provider)
+    planned = frozenset(c.id for c in organization_plan.changes)
+    account_ids = organization_plan.ids.accounts
+    changes: tuple[Change, ...] = ()
+    compared: list[str] = []
+    if inputs.services or state.services:
+        changes += plan_services(
+            inputs.services,
+            services,
+            state,
+            account_ids=account_ids,
+            planned=planned,
+            organization_group=inputs.organization_group,
+        )
+        compared.append(
+            f"trusted access and delegated administrators of {len(inputs.services)} services"
+        )
+    planned |= {c.id for c in changes}
+    enabled = ACCOUNT_MANAGEMENT in services.enabled
+    access = enabled or any(s.service_principal == ACCOUNT_MANAGEMENT for s in inputs.services)
+    contacts: dict[str, dict[str, ContactDetails]] = {}
+    warnings: tuple[Diagnostic, ...] = ()
+    if inputs.contacts or state.contacts:
+        active = {a for a, account in live.accounts.items() if account.status == "ACTIVE"}
+        wanted = {account_ids.get(logical) for logical in inputs.contacts} | set(state.contacts)
+        # Member accounts are read only once AWS lets the management account read them.
+        readable = {a for a in active if enabled or a == live.management_account_id}
+        read = sorted(a for a in wanted if a and a in readable)
+        contacts = observe_contacts(provider, read, live.management_account_id)
+        contact_changes, contact_warnings = plan_contacts(
+            inputs.contacts,
+            contacts,
+            state,
+            account_ids=account_ids,
+            management=inputs.organization.management_account.logical_id,
+            planned=planned,
+            organization_group=inputs.organization_group,
+            access=access,
+        )
+        changes += contact_changes
+        warnings += contact_warnings
+        compared.append(f"alternate contacts of {len(read)} accounts")
+    renames, name_warnings = plan_account_names(
+        inputs.organization,
+        renamed,
+        access=access,
+        planned=planned,
+        organization_group=inputs.organization_group,
+    )
+    return replace(
+        organization_plan,
+        compared=(*organization_plan.compared, *compared),
+        observed_digest=digest(
+            {
+                "organization": organization_plan.observed_digest,
+                "services": services,
+                "contacts": contacts,
+            }
+        ),
+        changes=organization_plan.changes + changes + renames,
+        warnings=tuple(
+            sorted(
+                {*organization_plan.warnings, *warnings, *name_warnings},
+                key=Diagnostic.sort_key,
+            )
+        ),
+    )
 
 
 def _plan_objects(

@@ -19,8 +19,10 @@ from typing import Protocol
 
 from orgc.observed import (
     BucketFacts,
+    ContactDetails,
     InstanceTargets,
     LiveOrganization,
+    LiveServiceAccess,
     LiveStack,
     LiveStackSet,
     ObjectVersion,
@@ -97,6 +99,36 @@ class Provider(Protocol):
     def close_account(self, account_id: str) -> None: ...
     def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None: ...
     def untag_resource(self, resource_id: str, keys: list[str]) -> None: ...
+
+    # --- the organization: trusted service access and delegated administrators ------------
+
+    def list_service_access(self) -> LiveServiceAccess:
+        """The principals with trusted access, and every delegated administrator by principal:
+        calls per page and per administrator account, none per member account."""
+        ...
+
+    def enable_service_access(self, service_principal: str) -> None: ...
+    def disable_service_access(self, service_principal: str) -> None: ...
+    def register_delegated_administrator(self, account_id: str, service_principal: str) -> None: ...
+
+    def deregister_delegated_administrator(
+        self, account_id: str, service_principal: str
+    ) -> None: ...
+
+    # --- account settings, through the management account (Account Management API) ---------
+
+    def get_alternate_contacts(self, account_id: str | None) -> dict[str, ContactDetails]:
+        """The account's alternate contacts by type (one call per type); None: the caller's own
+        account (the management account, which AWS addresses without an AccountId)."""
+        ...
+
+    def put_alternate_contact(
+        self, account_id: str | None, contact_type: str, details: ContactDetails
+    ) -> None: ...
+    def delete_alternate_contact(self, account_id: str | None, contact_type: str) -> None: ...
+    def rename_account(self, account_id: str | None, name: str) -> None:
+        """PutAccountName; None: the caller's own account."""
+        ...
 
     # --- inside an account, through its role ------------------------------------------------
 

@@ -60,6 +60,9 @@ _STATE_KEYS = frozenset(
         "stacks",
         "objects",
         "stackSets",
+        "services",
+        "contacts",
+        "closedAccounts",
     }
 )
 _ORGANIZATION_KEYS = {
@@ -281,6 +284,14 @@ class State:
     # Objects copy-to-s3 tasks put: "s3://bucket/key" → {"task", "hash", "etag"}.
     objects: dict[str, dict[str, str]] = field(default_factory=dict)
     stack_sets: tuple[StackSetRecord, ...] = ()  # one per StackSet-mode task, sorted by name
+    # Service principals whose trusted access orgc enabled → the account ids it registered as
+    # their delegated administrators (orgc disables and deregisters only what it did itself).
+    services: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Account id → the alternate contact types orgc set there (it deletes only those).
+    contacts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Account id → the day (YYYY-MM-DD, UTC) orgc closed it: what counts against AWS's close
+    # quota of a rolling 30 days.
+    closed_accounts: dict[str, str] = field(default_factory=dict)
 
     def stack_set_records(self) -> dict[str, StackSetRecord]:
         return {record.name: record for record in self.stack_sets}
@@ -327,6 +338,12 @@ class State:
             # Written only when there are any, so that a state without StackSets stays readable
             # by an orgc that predates them.
             document["stackSets"] = [record.to_json() for record in self.stack_sets]
+        if self.services:
+            document["services"] = {p: list(a) for p, a in sorted(self.services.items())}
+        if self.contacts:
+            document["contacts"] = {a: list(t) for a, t in sorted(self.contacts.items())}
+        if self.closed_accounts:
+            document["closedAccounts"] = dict(sorted(self.closed_accounts.items()))
         text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
         return (text + "\n").encode("utf-8")
 
@@ -390,6 +407,19 @@ class State:
             for v in objects.values()
         ):
             raise StateError(f"state {origin}: objects must map S3 URLs to records of strings")
+        services = document.get("services", {})
+        if not isinstance(services, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in services.values()
+        ):
+            raise StateError(
+                f"state {origin}: services must map service principals to lists of account ids"
+            )
+        contacts = document.get("contacts", {})
+        if not isinstance(contacts, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in contacts.values()
+        ):
+            raise StateError(f"state {origin}: contacts must map account ids to contact types")
+        closed_accounts = _string_map(document.get("closedAccounts", {}), "closedAccounts", origin)
         stack_sets = document.get("stackSets", [])
         if not isinstance(stack_sets, list):
             raise StateError(f"state {origin}: stackSets must be a list of StackSet records")
@@ -425,6 +455,9 @@ class State:
                 )
             ),
             objects={url: dict(record) for url, record in objects.items()},
+            services={p: tuple(a) for p, a in services.items()},
+            contacts={a: tuple(t) for a, t in contacts.items()},
+            closed_accounts=closed_accounts,
             stack_sets=tuple(
                 sorted(
                     (StackSetRecord.from_json(r, origin=origin) for r in stack_sets),

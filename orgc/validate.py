@@ -37,6 +37,8 @@ _PROPERTIES_DEFS: dict[str, str] = {
     "OC::ORG::PasswordPolicy": "PasswordPolicyProperties",
     "Orgc::ORG::Policy": "PolicyProperties",
     "Orgc::ORG::AccountMatrix": "AccountMatrixProperties",
+    "Orgc::ORG::ServiceAccess": "ServiceAccessProperties",
+    "Orgc::ORG::AlternateContacts": "AlternateContactsProperties",
 }
 
 ORGANIZATION_TYPES: tuple[str, ...] = tuple(_PROPERTIES_DEFS)

@@ -25,8 +25,10 @@ from orgc.cli import main
 from orgc.emulator import Emulator
 from orgc.observed import (
     BucketFacts,
+    ContactDetails,
     InstanceTargets,
     LiveOrganization,
+    LiveServiceAccess,
     LiveStack,
     LiveStackSet,
     ObjectVersion,
@@ -188,6 +190,37 @@ class RecordingProvider:
 
     def close_account(self, account_id: str) -> None:
         self._call("close_account", account_id)
+
+    def list_service_access(self) -> LiveServiceAccess:
+        self._call("list_service_access")
+        return LiveServiceAccess(enabled=())
+
+    def enable_service_access(self, service_principal: str) -> None:
+        self._call("enable_service_access", service_principal)
+
+    def disable_service_access(self, service_principal: str) -> None:
+        self._call("disable_service_access", service_principal)
+
+    def register_delegated_administrator(self, account_id: str, service_principal: str) -> None:
+        self._call("register_delegated_administrator", account_id, service_principal)
+
+    def deregister_delegated_administrator(self, account_id: str, service_principal: str) -> None:
+        self._call("deregister_delegated_administrator", account_id, service_principal)
+
+    def get_alternate_contacts(self, account_id: str | None) -> dict[str, ContactDetails]:
+        self._call("get_alternate_contacts", account_id)
+        return {}
+
+    def put_alternate_contact(
+        self, account_id: str | None, contact_type: str, details: ContactDetails
+    ) -> None:
+        self._call("put_alternate_contact", account_id, contact_type)
+
+    def delete_alternate_contact(self, account_id: str | None, contact_type: str) -> None:
+        self._call("delete_alternate_contact", account_id, contact_type)
+
+    def rename_account(self, account_id: str | None, name: str) -> None:
+        self._call("rename_account", account_id, name)
 
     def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None:
         self._call("tag_resource", resource_id)

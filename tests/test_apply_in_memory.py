@@ -70,6 +70,20 @@ def test_the_example_organization_applied_plans_empty(
     inputs = compile_organization(example)
     first = apply_all(inputs, fake, store)
     assert first.has_changes
+    # GuardDuty and Security Hub administered from the audit account; every account's
+    # security contact set, the security OU's on call as its accounts' operations contact.
+    audit = fake.account_named("example-audit").account_id
+    assert fake.delegated == {
+        "guardduty.amazonaws.com": {audit},
+        "securityhub.amazonaws.com": {audit},
+    }
+    assert {a: c["SECURITY"].email_address for a, c in fake.contacts.items()} == dict.fromkeys(
+        fake.accounts, "security@example.com"
+    )
+    assert sorted(fake.accounts[a].name for a, c in fake.contacts.items() if "OPERATIONS" in c) == [
+        "example-audit",
+        "example-log-archive",
+    ]
 
     # What AWS holds: every account in its OU, the policies where the files attach them, the
     # 57 stacks the task file counts.
@@ -146,7 +160,7 @@ def test_the_fake_reads_a_new_organization_as_the_emulator_does(
     inputs = compile_organization(example)
     on_emulator = make_plan(inputs, aws, State())
     on_fake = replan(inputs, FakeAws(), store, refresh=True)
-    assert len(on_fake.changes) == 115
+    assert len(on_fake.changes) == 133  # 18 trusted access, administrator and contact changes
     assert render_text(on_fake).replace(on_fake.organization_id, "o-?") == render_text(
         on_emulator
     ).replace(on_emulator.organization_id, "o-?")

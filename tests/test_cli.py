@@ -203,9 +203,10 @@ def test_detailed_exitcode_and_formats(
     assert plan["summary"] == {
         "adopt": 1,
         "attach": 5,
-        "create": 96,  # 39 in the organization, 57 stacks
-        "enable": 2,
+        "create": 109,  # 39 in the organization, 13 alternate contacts, 57 stacks
+        "enable": 5,  # 2 policy types, 3 trusted services
         "move": 10,
+        "register": 2,  # GuardDuty's and Security Hub's delegated administrator
         "update": 1,
     }
     assert main(["apply", "organization", "--auto-approve", *state]) == 0

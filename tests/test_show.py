@@ -128,16 +128,19 @@ def test_a_200_account_first_plan_fits_a_comment(large_first_plan: Plan) -> None
     assert len(shown.encode()) <= MARKDOWN_MAX_BYTES < 65_536
     assert shown.startswith("### orgc plan for `")
     summary = shown.split("\n\n")[3].splitlines()
-    assert summary[0] == "| Kind | adopt | attach | create | enable | move |"
-    assert "| Accounts | 1 |  | 200 |  | 200 |" in summary
-    assert "| Stacks |  |  | 909 |  |  |" in summary
+    # The generator names the management account 'management', the fake 'master': a rename.
+    assert summary[0] == "| Kind | adopt | attach | create | enable | move | rename |"
+    assert "| Accounts | 1 |  | 200 |  | 200 | 1 |" in summary
+    assert "| Stacks |  |  | 909 |  |  |  |" in summary
     # Stacks per account, collapsed for so many accounts.
     accounts = shown.split("<details><summary>Stack changes in 200 accounts</summary>\n\n")[1]
     assert accounts.startswith("| Stacks in account | create |\n|---|---:|\n| AuditAccount | 4 |")
     assert "#### Changes to review one by one (200)" in shown  # the moves
-    assert (
+    # The last line says where the whole plan is (no warning follows: the management account's
+    # name is put right by the rename instead of warned about).
+    assert shown.endswith(
         "changes shown.** The whole plan: `orgc show plan.json` (the plan saved with "
-        "`orgc plan --out`).\n\n**Warnings**\n" in shown
+        "`orgc plan --out`).\n"
     )
 
 

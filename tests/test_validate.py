@@ -131,6 +131,8 @@ def test_types_exported_for_later_stages() -> None:
         "OC::ORG::PasswordPolicy",
         "Orgc::ORG::Policy",
         "Orgc::ORG::AccountMatrix",
+        "Orgc::ORG::ServiceAccess",
+        "Orgc::ORG::AlternateContacts",
     )
 
 

@@ -16,7 +16,7 @@ import contextlib
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from orgc.apply import objects, organization, stacks, stacksets
+from orgc.apply import contacts, objects, organization, services, stacks, stacksets
 from orgc.apply.run import (
     ACCOUNTS,
     ORGANIZATIONAL_UNITS,
@@ -47,6 +47,8 @@ HANDLERS: dict[tuple[ChangeKind, Action], Handler] = {
     **stacks.HANDLERS,
     **stacksets.HANDLERS,
     **objects.HANDLERS,
+    **services.HANDLERS,
+    **contacts.HANDLERS,
 }
 
 # Changes that run inside member accounts, or on StackSets, do not contend for the Organizations

@@ -8,6 +8,7 @@ and the next plan both find them.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 from orgc.apply.run import (
     ACCOUNTS,
@@ -169,9 +170,16 @@ def _move_account(run: Run, change: Change, spec: AccountMove) -> None:
 
 
 def _close_account(run: Run, change: Change, spec: AccountClose) -> None:
-    logical_id = _logical_id(change)
-    run.provider.close_account(_physical_id(change))
+    logical_id, account_id = _logical_id(change), _physical_id(change)
+    run.provider.close_account(account_id)
     run.record(ACCOUNTS, logical_id, None)
+    # The day counts against AWS's close quota of a rolling window (orgc.plan.organization).
+    day = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    run.update_state(
+        lambda state: dataclasses.replace(
+            state, closed_accounts={**state.closed_accounts, account_id: day}
+        )
+    )
 
 
 def _forget_account(run: Run, change: Change, spec: StateOnly) -> None:

@@ -20,6 +20,7 @@ from orgc.observed import (
     LiveOrganizationalUnit,
     LivePolicy,
     LiveRoot,
+    LiveServiceAccess,
     PasswordPolicySettings,
 )
 
@@ -619,6 +620,80 @@ class OrganizationVerbs(AccountVerbs):
         except AwsError as error:
             if error.code != "PolicyNotAttachedException":
                 raise
+
+    # --- trusted service access and delegated administrators --------------------------------
+
+    def list_service_access(self) -> LiveServiceAccess:
+        org = self._organizations()
+        enabled = self._call(
+            "Organizations.ListAWSServiceAccessForOrganization",
+            lambda: [
+                entry["ServicePrincipal"]
+                for page in org.get_paginator("list_aws_service_access_for_organization").paginate()
+                for entry in page["EnabledServicePrincipals"]
+            ],
+        )
+        administrators = self._call(
+            "Organizations.ListDelegatedAdministrators",
+            lambda: [
+                admin["Id"]
+                for page in org.get_paginator("list_delegated_administrators").paginate()
+                for admin in page["DelegatedAdministrators"]
+            ],
+        )
+        by_principal: dict[str, list[str]] = {}
+        for account_id in sorted(set(administrators)):
+            for principal in self._delegated_services(account_id):
+                by_principal.setdefault(principal, []).append(account_id)
+        return LiveServiceAccess(
+            enabled=tuple(sorted(set(enabled))),
+            administrators={p: tuple(sorted(a)) for p, a in sorted(by_principal.items())},
+        )
+
+    def _delegated_services(self, account_id: str) -> list[str]:
+        org = self._organizations()
+        return self._call(
+            "Organizations.ListDelegatedServicesForAccount",
+            lambda: [
+                service["ServicePrincipal"]
+                for page in org.get_paginator("list_delegated_services_for_account").paginate(
+                    AccountId=account_id
+                )
+                for service in page["DelegatedServices"]
+            ],
+        )
+
+    def enable_service_access(self, service_principal: str) -> None:
+        org = self._organizations()
+        self._call(
+            "Organizations.EnableAWSServiceAccess",
+            lambda: org.enable_aws_service_access(ServicePrincipal=service_principal),
+        )
+
+    def disable_service_access(self, service_principal: str) -> None:
+        org = self._organizations()
+        self._call(
+            "Organizations.DisableAWSServiceAccess",
+            lambda: org.disable_aws_service_access(ServicePrincipal=service_principal),
+        )
+
+    def register_delegated_administrator(self, account_id: str, service_principal: str) -> None:
+        org = self._organizations()
+        self._call(
+            "Organizations.RegisterDelegatedAdministrator",
+            lambda: org.register_delegated_administrator(
+                AccountId=account_id, ServicePrincipal=service_principal
+            ),
+        )
+
+    def deregister_delegated_administrator(self, account_id: str, service_principal: str) -> None:
+        org = self._organizations()
+        self._call(
+            "Organizations.DeregisterDelegatedAdministrator",
+            lambda: org.deregister_delegated_administrator(
+                AccountId=account_id, ServicePrincipal=service_principal
+            ),
+        )
 
 
 def _tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:

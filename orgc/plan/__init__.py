@@ -9,6 +9,8 @@ earlier change of the same run (a new account, a new OU) are looked up by apply 
 
 from __future__ import annotations
 
+import datetime
+
 from orgc.diagnostics import Diagnostic
 from orgc.model import Organization
 from orgc.observed import LiveOrganization
@@ -43,9 +45,19 @@ __all__ = [
 ]
 
 
-def plan(desired: Organization, live: LiveOrganization, state: State, *, source: str) -> Plan:
-    """Compare the desired organization with the live one. Raises PlanError on conflicts."""
-    planner = OrganizationPlanner(desired, live, state)
+def plan(
+    desired: Organization,
+    live: LiveOrganization,
+    state: State,
+    *,
+    source: str,
+    today: datetime.date | None = None,
+) -> Plan:
+    """Compare the desired organization with the live one. Raises PlanError on conflicts.
+
+    `today` dates the window of AWS's account close quota (None: every close the state
+    recorded counts); it is an input, so planning reads no clock."""
+    planner = OrganizationPlanner(desired, live, state, today)
     planner.plan_policy_types()
     planner.plan_policies()
     planner.plan_organizational_units()

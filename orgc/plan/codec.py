@@ -16,18 +16,21 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from orgc.diagnostics import Diagnostic
-from orgc.observed import InstanceTargets, PasswordPolicySettings, Preferences
+from orgc.observed import ContactDetails, InstanceTargets, PasswordPolicySettings, Preferences
 from orgc.plan.document import PLAN_FORMAT, PLAN_VERSION, Change, Plan, parse_span
 from orgc.plan.specs import (
     SPECS,
     AccountClose,
     AccountCreate,
     AccountMove,
+    AccountRename,
     Action,
     AliasSet,
+    AlternateContactSet,
     Attach,
     AutoDeployment,
     ChangeKind,
+    DelegatedAdministratorSet,
     Detach,
     Difference,
     Group,
@@ -49,6 +52,7 @@ from orgc.plan.specs import (
     PolicyUpdate,
     Rename,
     ResourceChange,
+    ServiceAccessSet,
     Spec,
     StackAddress,
     StackDeploy,
@@ -266,6 +270,28 @@ def _password_settings_json(settings: PasswordPolicySettings | None) -> _Doc | N
 
 def _password_settings(data: Mapping[str, Any] | None) -> PasswordPolicySettings | None:
     return None if data is None else PasswordPolicySettings(**data)
+
+
+def _contact_json(details: ContactDetails | None) -> _Doc | None:
+    if details is None:
+        return None
+    return {
+        "name": details.name,
+        "title": details.title,
+        "emailAddress": details.email_address,
+        "phoneNumber": details.phone_number,
+    }
+
+
+def _contact(d: Mapping[str, Any] | None) -> ContactDetails | None:
+    if d is None:
+        return None
+    return ContactDetails(
+        name=d["name"],
+        title=d["title"],
+        email_address=d["emailAddress"],
+        phone_number=d["phoneNumber"],
+    )
 
 
 def _write_policy_update(spec: PolicyUpdate) -> _Doc:
@@ -860,6 +886,52 @@ _FORMS: dict[type[Any], _Form[Any]] = {
             local_path=d["localPath"],
             zipped=d["zipped"],
             hash=d["hash"],
+        ),
+    ),
+    ServiceAccessSet: _form(
+        ServiceAccessSet,
+        write=lambda s: {"servicePrincipal": s.service_principal, "service": s.service},
+        read=lambda d: ServiceAccessSet(
+            service_principal=d["servicePrincipal"], service=d["service"]
+        ),
+    ),
+    DelegatedAdministratorSet: _form(
+        DelegatedAdministratorSet,
+        write=lambda s: {
+            "servicePrincipal": s.service_principal,
+            "account": s.account,
+            "accountId": s.account_id,
+        },
+        read=lambda d: DelegatedAdministratorSet(
+            service_principal=d["servicePrincipal"],
+            account=d["account"],
+            account_id=d["accountId"],
+        ),
+    ),
+    AccountRename: _form(
+        AccountRename,
+        write=lambda s: {"before": s.before, "after": s.after, "management": s.management},
+        read=lambda d: AccountRename(
+            before=d["before"], after=d["after"], management=d["management"]
+        ),
+    ),
+    AlternateContactSet: _form(
+        AlternateContactSet,
+        write=lambda s: {
+            "account": s.account,
+            "accountId": s.account_id,
+            "management": s.management,
+            "contactType": s.contact_type,
+            "before": _contact_json(s.before),
+            "after": _contact_json(s.after),
+        },
+        read=lambda d: AlternateContactSet(
+            account=d["account"],
+            account_id=d["accountId"],
+            management=d["management"],
+            contact_type=d["contactType"],
+            before=_contact(d["before"]),
+            after=_contact(d["after"]),
         ),
     ),
 }

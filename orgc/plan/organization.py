@@ -8,6 +8,7 @@ the live organization match, each `after` the changes it needs.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 from collections.abc import Mapping
 from graphlib import TopologicalSorter
@@ -56,10 +57,17 @@ def _policies_equal(desired: str, live: str) -> bool:
 
 
 class OrganizationPlanner:
-    def __init__(self, desired: Organization, live: LiveOrganization, state: State) -> None:
+    def __init__(
+        self,
+        desired: Organization,
+        live: LiveOrganization,
+        state: State,
+        today: datetime.date | None = None,
+    ) -> None:
         self.desired = desired
         self.live = live
         self.state = state
+        self.today = today  # None: every close the state recorded counts against the quota
         self.changes: dict[str, Change] = {}
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
@@ -436,15 +444,7 @@ class OrganizationPlanner:
             return
         if account.logical_id not in self.state.accounts:
             self.adopt(ChangeKind.ACCOUNT, account.logical_id, live.account_id, account.name)
-        if live.name != account.name:
-            self.warnings.append(
-                Diagnostic(
-                    "W602",
-                    f"account {account.logical_id} is named {live.name!r} in AWS, "
-                    f"{account.name!r} in the file",
-                    account.span,
-                )
-            )
+        # A name that differs is renamed by orgc.plan.account_names (PutAccountName).
         wanted_parent = self.ou_ids.get(parent_key)
         if parent_key in self.new_ous or wanted_parent != live.parent_id:
             self.add_move(account, live.parent_id, parent_key, ())
@@ -526,9 +526,33 @@ class OrganizationPlanner:
                     )
                 )
 
+    def close_quota_left(self) -> tuple[int, int, int]:
+        """(closes AWS allows now, its quota, closes recorded in the quota's window): 10% of
+        the member accounts, between the limits' minimum and maximum, per rolling window."""
+        table = limits()
+        members = sum(
+            1
+            for a in self.live.accounts.values()
+            if a.status == "ACTIVE" and a.account_id != self.live.management_account_id
+        )
+        percent = table["closeAccount.perMonth"].value
+        quota = min(
+            max(members * percent // 100, table["closeAccount.minimum"].value),
+            table["closeAccount.maximum"].value,
+        )
+        window = datetime.timedelta(days=table["closeAccount.windowDays"].value)
+        recent = sum(
+            1
+            for day in self.state.closed_accounts.values()
+            if self.today is None or datetime.date.fromisoformat(day) > self.today - window
+        )
+        return max(quota - recent, 0), quota, recent
+
     def plan_removed_accounts(self) -> None:
         close = self.desired.root.close_accounts_on_removal
         declared = {v: k for k, v in sorted(self.account_ids.items(), reverse=True) if v}
+        allowed, quota, recent = self.close_quota_left()
+        closing = 0
         for logical_id, account_id in sorted(self.state.accounts.items()):
             if logical_id in self.desired.accounts:
                 continue
@@ -563,7 +587,19 @@ class OrganizationPlanner:
                     )
                 )
                 continue
-            if close:
+            if close and closing >= allowed:
+                # AWS refuses closes beyond its quota; this one waits for a later run.
+                self.warnings.append(
+                    Diagnostic(
+                        "W606",
+                        f"account {live.name} ({account_id}) waits to be closed: AWS closes "
+                        f"{quota} accounts in 30 days here, {recent + closing} of them are "
+                        "closed or closing; a later run closes it",
+                        None,
+                    )
+                )
+            elif close:
+                closing += 1
                 self.add(
                     Change(
                         id=f"account.close:{logical_id}",

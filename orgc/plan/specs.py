@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeAlias
 
-from orgc.observed import InstanceTargets, PasswordPolicySettings, Preferences
+from orgc.observed import ContactDetails, InstanceTargets, PasswordPolicySettings, Preferences
 
 # A JSON value as the plan holds it (templates, stack policies).
 Json: TypeAlias = "bool | int | float | str | Sequence[Json] | Mapping[str, Json] | None"
@@ -40,6 +40,9 @@ class ChangeKind(_Named):
     TAGS = "tags"
     ALIAS = "alias"
     PASSWORD_POLICY = "password-policy"
+    SERVICE_ACCESS = "service-access"
+    DELEGATED_ADMINISTRATOR = "delegated-administrator"
+    ALTERNATE_CONTACT = "alternate-contact"
     STACK = "stack"
     STACK_SET = "stack-set"
     STACK_SET_INSTANCES = "stack-set-instances"
@@ -50,12 +53,15 @@ class Action(_Named):
     CREATE = "create"
     ADOPT = "adopt"
     ENABLE = "enable"
+    REGISTER = "register"
     ATTACH = "attach"
     UPDATE = "update"
     RENAME = "rename"
     MOVE = "move"
     REPLACE = "replace"
     DETACH = "detach"
+    DEREGISTER = "deregister"
+    DISABLE = "disable"
     DELETE = "delete"
     CLOSE = "close"
     FORGET = "forget"
@@ -484,6 +490,50 @@ class ObjectPut:
         return f"s3://{self.bucket}/{self.key}"
 
 
+# --- trusted service access and delegated administrators -----------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceAccessSet:
+    """Trusted access of one service enabled or disabled."""
+
+    service_principal: str
+    service: str  # its name, for readers
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DelegatedAdministratorSet:
+    """An account registered as, or deregistered from, a service's delegated administrators."""
+
+    service_principal: str
+    account: str | None  # logical id; None: an account the files do not name
+    account_id: str | None  # None: created by this plan (apply looks `account` up)
+
+
+# --- account settings -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountRename:
+    """An account renamed with the Account Management API's PutAccountName."""
+
+    before: str
+    after: str
+    management: bool  # the management account: addressed without an AccountId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlternateContactSet:
+    """One alternate contact of an account put (`after`) or deleted (`after` None)."""
+
+    account: str | None  # logical id; None: an account the files no longer name
+    account_id: str | None  # None: created by this plan (apply looks `account` up)
+    management: bool  # the management account: addressed without an AccountId
+    contact_type: str  # BILLING | OPERATIONS | SECURITY
+    before: ContactDetails | None
+    after: ContactDetails | None
+
+
 Spec: TypeAlias = (
     StateOnly
     | PolicyTypeEnable
@@ -510,6 +560,10 @@ Spec: TypeAlias = (
     | InstancesDelete
     | StackSetDelete
     | ObjectPut
+    | ServiceAccessSet
+    | DelegatedAdministratorSet
+    | AlternateContactSet
+    | AccountRename
 )
 
 # The spec of each (kind, action) a plan holds: what the codec reads a change's details as, and
@@ -529,6 +583,7 @@ SPECS: dict[tuple[ChangeKind, Action], type[Spec]] = {
     (ChangeKind.ACCOUNT, Action.CREATE): AccountCreate,
     (ChangeKind.ACCOUNT, Action.MOVE): AccountMove,
     (ChangeKind.ACCOUNT, Action.CLOSE): AccountClose,
+    (ChangeKind.ACCOUNT, Action.RENAME): AccountRename,
     (ChangeKind.ACCOUNT, Action.FORGET): StateOnly,
     (ChangeKind.TAGS, Action.UPDATE): TagsUpdate,
     (ChangeKind.ATTACHMENT, Action.ATTACH): Attach,
@@ -550,4 +605,11 @@ SPECS: dict[tuple[ChangeKind, Action], type[Spec]] = {
     (ChangeKind.STACK_SET_INSTANCES, Action.DELETE): InstancesDelete,
     (ChangeKind.S3_OBJECT, Action.CREATE): ObjectPut,
     (ChangeKind.S3_OBJECT, Action.UPDATE): ObjectPut,
+    (ChangeKind.SERVICE_ACCESS, Action.ENABLE): ServiceAccessSet,
+    (ChangeKind.SERVICE_ACCESS, Action.DISABLE): ServiceAccessSet,
+    (ChangeKind.DELEGATED_ADMINISTRATOR, Action.REGISTER): DelegatedAdministratorSet,
+    (ChangeKind.DELEGATED_ADMINISTRATOR, Action.DEREGISTER): DelegatedAdministratorSet,
+    (ChangeKind.ALTERNATE_CONTACT, Action.CREATE): AlternateContactSet,
+    (ChangeKind.ALTERNATE_CONTACT, Action.UPDATE): AlternateContactSet,
+    (ChangeKind.ALTERNATE_CONTACT, Action.DELETE): AlternateContactSet,
 }

@@ -37,12 +37,14 @@ from orgc.aws import PreconditionFailed
 from orgc.observed import (
     SERVICE_CONTROL_POLICY,
     BucketFacts,
+    ContactDetails,
     InstanceTargets,
     LiveAccount,
     LiveOrganization,
     LiveOrganizationalUnit,
     LivePolicy,
     LiveRoot,
+    LiveServiceAccess,
     LiveStack,
     LiveStackInstance,
     LiveStackSet,
@@ -186,6 +188,10 @@ class FakeAws:
         self.buckets: dict[str, dict[str, bytes]] = {}
         self.versions: dict[tuple[str, str], list[bytes]] = {}  # every body put, oldest first
         self.stack_sets: dict[str, FakeStackSet] = {}
+        self.service_access: set[str] = set()  # principals with trusted access
+        self.delegated: dict[str, set[str]] = {}  # principal → administrator account ids
+        # account id → contact type → alternate contact
+        self.contacts: dict[str, dict[str, ContactDetails]] = {}
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -534,6 +540,109 @@ class FakeAws:
                     f"{account_id} is the management account and cannot be closed",
                 )
             account.status = "SUSPENDED"
+
+    # --- alternate contacts (through the management account) ----------------------------------
+
+    def _addressed(self, operation: str, account_id: str | None) -> str:
+        if account_id == MANAGEMENT_ACCOUNT_ID:
+            # AWS refuses the caller's own id as AccountId: it is addressed without one.
+            raise _error(operation, "ValidationException", "AccountId is the caller's own")
+        if account_id is not None and "account.amazonaws.com" not in self.service_access:
+            raise _error(
+                operation,
+                "AccessDeniedException",
+                "trusted access for account.amazonaws.com is not enabled",
+            )
+        return self._account(operation, account_id or MANAGEMENT_ACCOUNT_ID).account_id
+
+    def get_alternate_contacts(self, account_id: str | None) -> dict[str, ContactDetails]:
+        with self._lock:
+            self._count("get_alternate_contacts")
+            found = self._addressed("Account.GetAlternateContact", account_id)
+            return dict(self.contacts.get(found, {}))
+
+    def put_alternate_contact(
+        self, account_id: str | None, contact_type: str, details: ContactDetails
+    ) -> None:
+        with self._lock:
+            self._count("put_alternate_contact")
+            found = self._addressed("Account.PutAlternateContact", account_id)
+            self.contacts.setdefault(found, {})[contact_type] = details
+
+    def delete_alternate_contact(self, account_id: str | None, contact_type: str) -> None:
+        with self._lock:
+            self._count("delete_alternate_contact")
+            found = self._addressed("Account.DeleteAlternateContact", account_id)
+            self.contacts.get(found, {}).pop(contact_type, None)
+
+    def rename_account(self, account_id: str | None, name: str) -> None:
+        operation = "Account.PutAccountName"
+        with self._lock:
+            self._count("rename_account")
+            found = self._addressed(operation, account_id)
+            self.accounts[found].name = name
+
+    # --- trusted service access and delegated administrators ----------------------------------
+
+    def list_service_access(self) -> LiveServiceAccess:
+        with self._lock:
+            self._count("list_service_access")
+            return LiveServiceAccess(
+                enabled=tuple(sorted(self.service_access)),
+                administrators={
+                    p: tuple(sorted(a)) for p, a in sorted(self.delegated.items()) if a
+                },
+            )
+
+    def enable_service_access(self, service_principal: str) -> None:
+        with self._lock:
+            self._count("enable_service_access")
+            self.service_access.add(service_principal)
+
+    def disable_service_access(self, service_principal: str) -> None:
+        # Stricter than AWS, which disables access under a registered administrator and leaves
+        # the service half set up: orgc deregisters first, and the fake holds it to that.
+        operation = "Organizations.DisableAWSServiceAccess"
+        with self._lock:
+            self._count("disable_service_access")
+            if self.delegated.get(service_principal):
+                raise _error(
+                    operation,
+                    "ConstraintViolationException",
+                    f"{service_principal} still has delegated administrators",
+                )
+            self.service_access.discard(service_principal)
+
+    def register_delegated_administrator(self, account_id: str, service_principal: str) -> None:
+        operation = "Organizations.RegisterDelegatedAdministrator"
+        with self._lock:
+            self._count("register_delegated_administrator")
+            self._account(operation, account_id)
+            if account_id == MANAGEMENT_ACCOUNT_ID:
+                raise _error(
+                    operation,
+                    "ConstraintViolationException",
+                    "the management account cannot be a delegated administrator",
+                )
+            if service_principal not in self.service_access:
+                raise _error(
+                    operation,
+                    "ConstraintViolationException",
+                    f"trusted access for {service_principal} is not enabled",
+                )
+            admins = self.delegated.setdefault(service_principal, set())
+            if account_id in admins:
+                raise _error(operation, "AccountAlreadyRegisteredException", account_id)
+            admins.add(account_id)
+
+    def deregister_delegated_administrator(self, account_id: str, service_principal: str) -> None:
+        operation = "Organizations.DeregisterDelegatedAdministrator"
+        with self._lock:
+            self._count("deregister_delegated_administrator")
+            admins = self.delegated.get(service_principal, set())
+            if account_id not in admins:
+                raise _error(operation, "AccountNotRegisteredException", account_id)
+            admins.discard(account_id)
 
     def tag_resource(self, resource_id: str, tags: Mapping[str, str]) -> None:
         with self._lock:
