@@ -98,6 +98,66 @@ CODES: dict[str, Code] = {
         "non-string key",
         "Mapping keys in orgc files are strings; quote the key.",
     ),
+    # --- hostile input: bounds on reading, the project root, CloudFormation limits ----------
+    # Limits live in orgc/data/limits.json; each message names the one that was passed.
+    "E112": Code(
+        "file too large",
+        "orgc reads files up to the size in orgc/data/limits.json (orgc.file.bytes). A file "
+        "larger than that is not an organization, task or template file; split it.",
+    ),
+    "E113": Code(
+        "not UTF-8 text",
+        "orgc's files, the files !ReadFile reads and the output of !Cmd are UTF-8 text. The file "
+        "holds bytes that are not (a binary file, or text saved in another encoding); the "
+        "position is the first such byte. Save it as UTF-8.",
+    ),
+    "E114": Code(
+        "YAML aliases expand too far",
+        "YAML aliases (*name) repeat what an anchor (&name) holds; nested, a few lines can expand "
+        "into billions of values. orgc builds at most orgc.yaml.aliases alias uses and "
+        "orgc.yaml.aliasNodes values from them per file. Write the repeated parts out, or use "
+        "fewer levels of aliases.",
+    ),
+    "E115": Code(
+        "nesting too deep",
+        "Mappings and lists nest at most orgc.yaml.depth levels (orgc/data/limits.json), "
+        "included files counted. No organization, task or template file needs more.",
+    ),
+    "E116": Code(
+        "number too long",
+        "An unquoted integer has more digits than orgc.yaml.integerDigits; no value in orgc's "
+        "files is such a number. Quote it if it is text.",
+    ),
+    "E117": Code(
+        "task file not read",
+        "The directory orgc was pointed at holds task files, but none of them has an "
+        "update-organization task, so orgc would read only the organization file and ignore "
+        "the tasks. Pass the task file you mean, or repair the one that lost its "
+        "update-organization task.",
+    ),
+    "E118": Code(
+        "output path outside --out",
+        "orgc render writes each stack under --out/<task>/<account>/<region>/; a name that is "
+        "not a single path segment (it holds / or is ..) would write elsewhere. Rename the task.",
+    ),
+    "E319": Code(
+        "account matrix too large",
+        "An Orgc::ORG::AccountMatrix makes at most orgc.accountMatrix.accounts accounts "
+        "(orgc/data/limits.json). Split it, or list fewer teams or environments.",
+    ),
+    "E363": Code(
+        "Jinja rendering too large",
+        "A template rendered with TemplatingContext may produce at most orgc.jinja.outputBytes "
+        "characters and run at most orgc.jinja.loopIterations loop iterations "
+        "(orgc/data/limits.json). The template loops too often, or without end.",
+    ),
+    "E364": Code(
+        "CloudFormation template limit",
+        "CloudFormation refuses a template over its quotas: the body size (51,200 bytes passed "
+        "inline, 1 MB from S3), and the number of resources, outputs, parameters and mappings. "
+        "The values and their sources are in orgc/data/limits.json. Split the template into "
+        "tasks of their own.",
+    ),
     # --- schema -------------------------------------------------------------------------
     "E201": Code(
         "missing required property",

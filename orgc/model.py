@@ -12,11 +12,10 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
+from orgc.limits import limit, limits
 from orgc.load import DataPath, LoadedFile
 from orgc.observed import SERVICE_CONTROL_POLICY, PasswordPolicySettings
 
@@ -125,21 +124,6 @@ class Organization:
 
 
 # --- limits ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    value: int
-    source: str
-    as_of: str
-
-
-@cache
-def limits() -> dict[str, Limit]:
-    """The quotas in orgc/data/limits.json, by name (`SERVICE_CONTROL_POLICY.documentSize`)."""
-    text = (resources.files("orgc") / "data" / "limits.json").read_text(encoding="utf-8")
-    raw = json.loads(text)["limits"]
-    return {name: Limit(v["value"], v["source"], v["asOf"]) for name, v in raw.items()}
 
 
 def minify_policy(document: Any) -> str:
@@ -341,6 +325,20 @@ def _expand_matrix(builder: _Builder, matrix: _Resource) -> None:
         if isinstance(teams, list)
         else {str(k): (v if isinstance(v, dict) else {}) for k, v in teams.items()}
     )
+    most = limit("orgc.accountMatrix.accounts")
+    count = sum(
+        len(wanted) if isinstance(wanted := spec.get("Environments"), list) else len(environments)
+        for spec in team_specs.values()
+    )
+    if count > most:
+        builder.error(
+            "E319",
+            f"the matrix makes {count:,} accounts ({len(team_specs):,} teams x "
+            f"{len(environments):,} environments), more than the {most:,} orgc expands; split "
+            "it or write fewer teams or environments",
+            matrix.path,
+        )
+        return
 
     def substitute(template: str, variables: Mapping[str, str], where: DataPath) -> str:
         def replace(match: re.Match[str]) -> str:

@@ -20,7 +20,14 @@ from orgc.apply import ApplyResult, Listener, apply
 from orgc.bind import BoundTemplate, bind_template, resolve_binding
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
 from orgc.graph import StackOrder, order_stacks
-from orgc.load import LoadedFile, LoadOptions, display_path, load_organization, read_object_body
+from orgc.load import (
+    LoadedFile,
+    LoadOptions,
+    display_path,
+    load_organization,
+    project_root,
+    read_object_body,
+)
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization, build_organization
 from orgc.observed import LiveOrganization, LiveStack
 from orgc.plan import ROOT, Plan, PlanError, digest, plan
@@ -72,17 +79,6 @@ class Inputs:
         if self.project is not None and self.project.organization is not None:
             return self.project.organization.name
         return "organization"
-
-
-def project_root(path: Path, root: Path | None) -> Path:
-    """The directory that !Include and !ReadFile may not leave."""
-    if root is not None:
-        return root.resolve()
-    path = path.resolve()
-    cwd = Path.cwd().resolve()
-    if path.is_relative_to(cwd):
-        return cwd
-    return path if path.is_dir() else path.parent
 
 
 def compile_organization(

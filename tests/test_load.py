@@ -861,8 +861,8 @@ def test_read_file_that_is_not_utf8(project: Path) -> None:
     (project / "binary.bin").write_bytes(b"\xff\xfe\x00")
     loaded, diagnostics = load_text(project, "Text: !ReadFile binary.bin\n")
     assert diagnostics == [
-        "main.yml:1:7: error[E100]: cannot read binary.bin: 'utf-8' codec can't decode byte "
-        "0xff in position 0: invalid start byte"
+        "main.yml:1:7: error[E113]: binary.bin holds bytes that are not UTF-8 at line 1, "
+        "column 1; orgc reads UTF-8 text only"
     ]
     assert loaded.data == {"Text": None}
 
@@ -1006,7 +1006,7 @@ def test_directory_is_not_a_file(project: Path) -> None:
     (project / "folder.yml").mkdir()
     diagnostics = Diagnostics()
     assert load_file(project / "folder.yml", LoadOptions(root=project), diagnostics) is None
-    assert report(diagnostics) == ["orgc: error[E100]: cannot read folder.yml: Is a directory"]
+    assert report(diagnostics) == ["orgc: error[E100]: folder.yml is a directory; name a file"]
 
 
 def test_file_outside_the_working_directory_is_named_in_full(
