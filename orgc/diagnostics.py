@@ -148,8 +148,9 @@ CODES: dict[str, Code] = {
     "E363": Code(
         "Jinja rendering too large",
         "A template rendered with TemplatingContext may produce at most orgc.jinja.outputBytes "
-        "characters and run at most orgc.jinja.loopIterations loop iterations "
-        "(orgc/data/limits.json). The template loops too often, or without end.",
+        "characters and run at most orgc.jinja.steps lines of template code, every loop "
+        "iteration counted (orgc/data/limits.json). The template loops too often, or without "
+        "end, or builds a huge value.",
     ),
     "E364": Code(
         "CloudFormation template limit",

@@ -47,7 +47,7 @@ from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set, obse
 from orgc.state import LocalStateStore, LockedState, State, StateStore
 from orgc.tasks import CopyToS3Task, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
-from orgc.validate import validate_organization
+from orgc.validate import check_template_limits, validate_organization
 
 if TYPE_CHECKING:
     from orgc.aws import AwsProvider
@@ -347,6 +347,15 @@ def compile_stacks(
     assert inputs.project is not None
     stacks = render_stacks(inputs, ids, organization_id)
     diagnostics = Diagnostics()
+    too_large: set[str] = set()  # tasks reported once, not once per target
+    for stack in stacks:
+        if stack.key.task not in too_large and not check_template_limits(
+            stack.template,
+            f"the template of task {stack.key.task}",
+            inputs.stack_tasks[stack.key.task].span,
+            diagnostics,
+        ):
+            too_large.add(stack.key.task)
     stack_sets = build_stack_sets(
         tasks=inputs.stack_tasks,
         templates=inputs.templates,
@@ -645,6 +654,19 @@ def write_rendered(inputs: Inputs, out: Path, *, state_file: Path | None = None)
     state = LocalStateStore(state_file).read() if state_file is not None else State()
     ids = known_ids(wanted_ids(inputs.organization), state)
     stacks = render_stacks(inputs, ids, None)
+    unsafe = Diagnostics()
+    for stack in stacks:
+        for segment in (stack.key.task, stack.key.account, stack.key.region):
+            if segment in ("", ".", "..") or any(c in segment for c in "/\\\0"):
+                task = inputs.stack_tasks[stack.key.task]
+                unsafe.add(
+                    "E118",
+                    f"{segment!r} (of task {stack.key.task}) is not a single path segment, so "
+                    f"its stacks would be written outside {out}; rename it",
+                    task.span,
+                )
+    if unsafe.has_errors:
+        raise StageError(unsafe.sorted())
     index = []
     for stack in stacks:
         directory = out / stack.key.task / stack.key.account / stack.key.region

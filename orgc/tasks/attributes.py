@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from orgc.diagnostics import Span, did_you_mean
 from orgc.intrinsics import SUB_VARIABLE, describe, is_expression, is_known, to_text
-from orgc.load import DataPath, display_path
+from orgc.load import DataPath, display_path, resolved
 from orgc.tasks.model import COMMON_ATTRIBUTES, REQUIRED_HINTS, TASK_TYPES
 from orgc.tasks.parameters import TaskFile
 from orgc.templates import Binding
@@ -237,8 +237,8 @@ class TaskReader:
                 self.span(key),
             )
             return None
-        target = (self.file.path.parent / value).resolve()
-        if not target.is_relative_to(self.task_file.builder.options.root.resolve()):
+        target = resolved(self.file.path.parent / value)
+        if not target.is_relative_to(resolved(self.task_file.builder.options.root)):
             self.diagnostics.add(
                 "E327",
                 f"{key} {value!r} of task {self.name} leads outside the project root; keep "
