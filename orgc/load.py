@@ -203,6 +203,7 @@ class _Loader:
         self._alias_uses = 0
         self._alias_nodes = 0
         self._inside_alias = 0
+        self._alias_site: Span | None = None
         self._refused: set[str] = set()  # bounds already reported for this file
 
     # --- files ------------------------------------------------------------------------------
@@ -214,16 +215,20 @@ class _Loader:
         return text
 
     def compose(self, path: Path, text: str) -> Node | None:
+        most = limit("orgc.yaml.depth")
+        deep = _too_deep(text, most) if _could_nest_deeper(text, most) else None
         try:
+            if deep is not None:
+                raise RecursionError
             node: Node | None = _compose(text)
         except RecursionError:
-            # The composer recurses once per level; deeper than Python allows is deeper than
-            # orgc's bound too, and the event stream (which does not recurse) finds where.
-            line, col = _too_deep(text, limit("orgc.yaml.depth")) or (1, 1)
+            # The composers recurse once per level: a document deeper than orgc's bound is
+            # refused before either runs (libyaml's would overflow the C stack), and one deep
+            # enough for Python's recursion limit is deeper than the bound too.
+            line, col = deep or (1, 1)
             self.diagnostics.add(
                 "E115",
-                f"mappings and lists nest more than {limit('orgc.yaml.depth')} levels deep "
-                "here; flatten the document",
+                f"mappings and lists nest more than {most} levels deep here; flatten the document",
                 Span(display_path(path), line, col),
             )
             return None
@@ -291,22 +296,31 @@ class _Loader:
             if self._alias_nodes > limit("orgc.yaml.aliasNodes"):
                 self._refuse(
                     "E114",
-                    f"aliases expand to more than {limit('orgc.yaml.aliasNodes'):,} values; "
-                    "write the repeated parts out or nest fewer aliases",
-                    span,
+                    f"aliases expand here into more than {limit('orgc.yaml.aliasNodes'):,} "
+                    "values; write the repeated parts out or nest fewer aliases",
+                    self._alias_site or span,
                 )
                 return None
         return self._build(node, file, path, span)
 
     def _alias(self, node: Node, file: Path, path: DataPath, span: Span) -> Any:
         """A node built before: an alias of an anchor, expanded again within the bounds."""
-        self._alias_uses += 1
+        # The node is the anchor's, so its span is too; the alias itself sits in the mapping
+        # key or list that holds it, where the outermost expansion began.
+        if not self._inside_alias:
+            self._alias_site = self.source_map.keys.get(path) or (
+                self.source_map.values.get(path[:-1], span) if path else span
+            )
+        site = self._alias_site or span
+        # What an alias repeats is built again node by node, each a revisit: only the
+        # outermost one is a use written in the file; all of them count as values.
+        self._alias_uses += not self._inside_alias
         if self._alias_uses > limit("orgc.yaml.aliases"):
             self._refuse(
                 "E114",
-                f"more than {limit('orgc.yaml.aliases'):,} alias uses in one file; write the "
-                "repeated parts out",
-                span,
+                f"aliases expand here into more than {limit('orgc.yaml.aliases'):,} alias uses; "
+                "write the repeated parts out or nest fewer aliases",
+                site,
             )
             return None
         self._inside_alias += 1
@@ -315,9 +329,9 @@ class _Loader:
             if self._alias_nodes > limit("orgc.yaml.aliasNodes"):
                 self._refuse(
                     "E114",
-                    f"aliases expand to more than {limit('orgc.yaml.aliasNodes'):,} values; "
-                    "write the repeated parts out or nest fewer aliases",
-                    span,
+                    f"aliases expand here into more than {limit('orgc.yaml.aliasNodes'):,} "
+                    "values; write the repeated parts out or nest fewer aliases",
+                    site,
                 )
                 return None
             return self._build(node, file, path, span)
@@ -683,11 +697,36 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _could_nest_deeper(text: str, most: int) -> bool:
+    """Whether `text` might nest deeper than `most`: a cheap upper bound from its brackets and
+    indentation, so that only such texts pay for the exact check (`_too_deep`). It may say yes
+    wrongly (brackets inside strings), never no wrongly."""
+    flow = deepest_flow = 0
+    for char in text:
+        if char in "[{":
+            flow += 1
+            deepest_flow = max(deepest_flow, flow)
+        elif char in "]}" and flow:
+            flow -= 1
+    if deepest_flow > most:
+        return True
+    block = 0
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        dashes = len(stripped) - len(stripped.lstrip("-? "))
+        block = max(block, indent + dashes)
+    # A block level takes at least one column, but a list may sit at its key's indentation.
+    return deepest_flow + 2 * block + 2 > most
+
+
 def _too_deep(text: str, most: int) -> tuple[int, int] | None:
-    """The 1-based line and column where collections first nest deeper than `most`."""
+    """The 1-based line and column where collections first nest deeper than `most`, read from
+    libyaml's event stream, which does not recurse (its composer does, and overflows the C
+    stack on a document 100,000 levels deep) and stops at the first level too many."""
     depth = 0
     try:
-        for event in YAML(typ="rt").parse(text):
+        for event in YAML(typ="safe", pure=False).parse(text):
             if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
                 depth += 1
                 if depth > most:
@@ -695,7 +734,7 @@ def _too_deep(text: str, most: int) -> tuple[int, int] | None:
                     return mark.line + 1, mark.column + 1
             elif isinstance(event, (MappingEndEvent, SequenceEndEvent)):
                 depth -= 1
-    except YAMLError:
+    except (YAMLError, ImportError):
         return None
     return None
 
