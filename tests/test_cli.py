@@ -123,3 +123,33 @@ def test_detailed_exitcode_and_formats(
     replanned = capsys.readouterr().out
     assert "No changes." in replanned
     assert "Unchanged: 57 target(s)" in replanned
+
+
+def test_render_never_writes_outside_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "organization.yml").write_text(
+        "Organization:\n  Management:\n    Type: OC::ORG::MasterAccount\n    Properties:\n"
+        "      AccountName: management\n      AccountId: '111111111111'\n",
+        encoding="utf-8",
+    )
+    (project / "t.yml").write_text(
+        "Resources:\n  T:\n    Type: AWS::SNS::Topic\n", encoding="utf-8"
+    )
+    (project / "tasks.yml").write_text(
+        "OrganizationUpdate:\n  Type: update-organization\n  Template: ./organization.yml\n"
+        "../../escaped:\n  Type: update-stacks\n  Template: t.yml\n  StackName: s\n"
+        "  DefaultOrganizationBinding: {IncludeMasterAccount: true}\n"
+        "  DefaultOrganizationBindingRegion: eu-west-1\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(project)
+    assert main(["render", "tasks.yml", "--out", "out"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "tasks.yml:4:1: error[E118]: '../../escaped' (of task ../../escaped) is not a single "
+        "path segment, so its stacks would be written outside out; rename it"
+    ]
+    assert not (tmp_path / "escaped").exists()
+    assert not (project / "out").exists()
