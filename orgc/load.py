@@ -16,13 +16,14 @@ import math
 import re
 import stat
 import subprocess
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias, cast
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, StreamMark, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, StreamMark, YAMLError
 from ruamel.yaml.events import (
     MappingEndEvent,
     MappingStartEvent,
@@ -986,9 +987,13 @@ def _compose(text: str) -> Node | None:
         fast = YAML(typ="safe", pure=False)
     except ImportError:  # pragma: no cover - clib is a dependency; pure Python still works
         fast = None
-    if fast is not None:
-        try:
-            return cast("Node | None", fast.compose(text))
-        except YAMLError:
-            pass
-    return cast("Node | None", YAML(typ="rt").compose(text))
+    # An anchor defined twice is valid YAML (an alias takes the latest); ruamel only warns, and a
+    # warning is not orgc's to print.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReusedAnchorWarning)
+        if fast is not None:
+            try:
+                return cast("Node | None", fast.compose(text))
+            except YAMLError:
+                pass
+        return cast("Node | None", YAML(typ="rt").compose(text))
