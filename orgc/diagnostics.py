@@ -136,9 +136,10 @@ CODES: dict[str, Code] = {
         "update-organization task.",
     ),
     "E118": Code(
-        "output path outside --out",
+        "render output refused",
         "orgc render writes each stack under --out/<task>/<account>/<region>/; a name that is "
-        "not a single path segment (it holds / or is ..) would write elsewhere. Rename the task.",
+        "not a single path segment (it holds / or is ..) would write elsewhere: rename the task. "
+        "Or --out cannot be written (it is a file, or not writable): name another directory.",
     ),
     "E319": Code(
         "account matrix too large",

@@ -829,7 +829,13 @@ def find_task_file(
     organization is an error too (E117), never a plan of the organization alone.
     """
     task_files: list[str] = []
-    for candidate in sorted(p for p in directory.iterdir() if p.suffix in (".yml", ".yaml")):
+    try:
+        entries = sorted(p for p in directory.iterdir() if p.suffix in (".yml", ".yaml"))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        diagnostics.add("E100", f"cannot read the directory {display_path(directory)}: {reason}")
+        return None
+    for candidate in entries:
         if candidate.is_dir():
             continue
         text = read_source(candidate, None, diagnostics)

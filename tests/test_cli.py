@@ -183,3 +183,16 @@ def test_copy_to_s3_zip_with_a_symlink_out_of_the_project_is_refused(
         "instead",
         "1 error, 0 warnings",
     ]
+
+
+def test_render_into_a_file_is_a_diagnostic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "out").write_text("a file, not a directory", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    top = str(TOP / "organization")
+    assert main(["render", top, "--root", str(TOP), "--out", "out"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "orgc: error[E118]: cannot write out/FindingsPublisherRole-Role/AuditAccount/eu-west-1 "
+        "under --out: Not a directory"
+    ]
