@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orgc.diagnostics import did_you_mean
-from orgc.load import DataPath
+from orgc.load import DataPath, parse_json
 
 # Problem kinds, for the caller's choice of diagnostic code.
 MAPPING = "mapping"  # Fn::FindInMap names a map or key that does not exist
@@ -373,7 +373,7 @@ def _json_string(evaluator: _Evaluator, argument: Any, path: DataPath) -> Any:
         return {"Fn::JsonString": evaluated}
     if isinstance(subject, str):
         try:
-            subject = json.loads(subject)
+            subject = parse_json(subject)
         except ValueError:
             evaluator.problem(ARGUMENT, "!JsonString was given text that is not JSON", path)
             return {"Fn::JsonString": evaluated}

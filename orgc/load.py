@@ -682,6 +682,20 @@ def decode_text(data: bytes, name: str, where: Span | None, diagnostics: Diagnos
     return None
 
 
+def parse_json(text: str) -> Any:
+    """JSON text (a policy document written as a string, a StackPolicy, !JsonString's argument)
+    as data, nested no deeper than `orgc.yaml.depth`. Raises ValueError with the reason, for a
+    document that is not JSON or nests deeper (where json.loads would raise RecursionError)."""
+    most = limit("orgc.yaml.depth")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"it nests more than {most} levels deep") from None
+    if _depth(value) > most:
+        raise ValueError(f"it nests more than {most} levels deep")
+    return value
+
+
 def _depth(value: Any) -> int:
     """How deeply mappings and lists nest in `value` (a scalar is 0), without recursing."""
     deepest = 0

@@ -16,7 +16,7 @@ from typing import Any
 
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
 from orgc.limits import limit, limits
-from orgc.load import DataPath, LoadedFile
+from orgc.load import DataPath, LoadedFile, parse_json
 from orgc.observed import SERVICE_CONTROL_POLICY, PasswordPolicySettings
 
 DEFAULT_ACCESS_ROLE = "OrganizationAccountAccessRole"
@@ -487,7 +487,7 @@ def _policies(builder: _Builder) -> dict[str, Policy]:
         document = p.get("PolicyDocument")
         if isinstance(document, str):
             try:
-                document = json.loads(document)
+                document = parse_json(document)
             except ValueError as error:
                 builder.error(
                     "E316",

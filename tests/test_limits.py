@@ -195,3 +195,22 @@ def test_account_matrix_over_the_bound_is_refused_quickly(tmp_path: Path) -> Non
         "1,000 environments), more than the 10,000 orgc expands; split it or write fewer teams "
         "or environments"
     ]
+
+
+def test_policy_document_json_nested_too_deep(tmp_path: Path) -> None:
+    # json.loads raised RecursionError on it.
+    deep = "[" * 50_000 + "]" * 50_000
+    policy = f"""\
+  Deny:
+    Type: OC::ORG::ServiceControlPolicy
+    Properties:
+      PolicyName: deny
+      PolicyDocument: '{deep}'
+"""
+    files = {"organization.yml": ORGANIZATION + policy}
+    code, errors = validate(tmp_path, files, "organization.yml")
+    assert code == 1
+    assert [e.replace(str(tmp_path) + "/", "") for e in errors] == [
+        "organization.yml:12:7: error[E316]: PolicyDocument is a string but not JSON (it nests "
+        "more than 100 levels deep); write it as YAML or as valid JSON"
+    ]
