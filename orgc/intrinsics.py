@@ -209,7 +209,7 @@ def _sub(evaluator: _Evaluator, argument: Any, path: DataPath) -> Any:
             pieces.append(("var", text))
         elif is_known(value) and not isinstance(value, (dict, list)):
             pieces.append(("text", to_text(value)))
-        elif is_known(value):
+        elif is_known(value) or not is_expression(value):  # a list or mapping, even unknown
             evaluator.problem(
                 ARGUMENT,
                 f"${{{text}}} in !Sub is a {'list' if isinstance(value, list) else 'mapping'}, "

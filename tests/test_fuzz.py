@@ -397,3 +397,33 @@ def test_generated_resources(project: Path, body: Any) -> None:
         f"AWSTemplateFormatVersion: '2010-09-09-OC'\nResources:{_yaml(body, 1)}\n"
     ).encode()
     check_project(project, files, "tasks.yml")
+
+
+# --- what the fuzzer found, kept as plain cases --------------------------------------------------
+
+FOUND = {
+    # ruamel warned about an anchor defined twice; under -W error that was a traceback.
+    "reused-anchor": (
+        "organization.yml",
+        ORGANIZATION + "Definitions:\n  - &a [x, x]\n  - &a [y, y]\n",
+        "0 errors, 0 warnings",
+    ),
+    # A parameter whose Default is a mapping holding a !Ref, used in a !Sub: the evaluator
+    # unpacked the mapping as if it were one function call (ValueError).
+    "mapping-in-sub": (
+        "tasks.yml",
+        TASKS.replace("Default: acme", "Default: {OrganizationalUnit: !Ref ProdOU, Region: x}"),
+        "tasks.yml:11:14: error[E338]: ${prefix} in !Sub is a mapping, not text; make text of "
+        "it with !Join first",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOUND))
+def test_found_by_the_fuzzer(project: Path, case: str) -> None:
+    name, text, expected = FOUND[case]
+    files = _encoded(FILES)
+    files[name] = text.encode("utf-8")
+    check_project(project, files, "tasks.yml")
+    _, output = _validate(project / "tasks.yml")
+    assert expected in output
