@@ -36,7 +36,7 @@ from orgc.pipeline import compile_organization, compile_stacks, wanted_ids
 from orgc.recorded import known_ids
 from orgc.state import State
 
-EXAMPLES = int(os.environ.get("ORGC_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("ORGC_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,  # the guard below bounds a case; a wall-clock deadline would be flaky here
