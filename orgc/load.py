@@ -205,6 +205,8 @@ class _Loader:
         self._alias_nodes = 0
         self._inside_alias = 0
         self._alias_site: Span | None = None
+        self._most_depth = limit("orgc.yaml.depth")
+        self._most_alias_nodes = limit("orgc.yaml.aliasNodes")
         self._refused: set[str] = set()  # bounds already reported for this file
 
     # --- files ------------------------------------------------------------------------------
@@ -281,10 +283,10 @@ class _Loader:
     def construct(self, node: Node, file: Path, path: DataPath) -> Any:
         span = _span(file, node)
         self.source_map.values[path] = span
-        if len(path) > limit("orgc.yaml.depth"):
+        if len(path) > self._most_depth:
             self._refuse(
                 "E115",
-                f"mappings and lists nest more than {limit('orgc.yaml.depth')} levels deep here "
+                f"mappings and lists nest more than {self._most_depth} levels deep here "
                 "(included files counted); flatten the document",
                 span,
             )
@@ -294,7 +296,7 @@ class _Loader:
         self._built[id(node)] = node
         if self._inside_alias:
             self._alias_nodes += 1
-            if self._alias_nodes > limit("orgc.yaml.aliasNodes"):
+            if self._alias_nodes > self._most_alias_nodes:
                 self._refuse(
                     "E114",
                     f"aliases expand here into more than {limit('orgc.yaml.aliasNodes'):,} "
