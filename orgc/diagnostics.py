@@ -146,14 +146,14 @@ CODES: dict[str, Code] = {
         "An Orgc::ORG::AccountMatrix makes at most orgc.accountMatrix.accounts accounts "
         "(orgc/data/limits.json). Split it, or list fewer teams or environments.",
     ),
-    "E363": Code(
+    "E364": Code(
         "Jinja rendering too large",
         "A template rendered with TemplatingContext may produce at most orgc.jinja.outputBytes "
         "characters and run at most orgc.jinja.steps lines of template code, every loop "
         "iteration counted (orgc/data/limits.json). The template loops too often, or without "
         "end, or builds a huge value.",
     ),
-    "E364": Code(
+    "E365": Code(
         "CloudFormation template limit",
         "CloudFormation refuses a template over its quotas: the body size (51,200 bytes passed "
         "inline, 1 MB from S3), and the number of resources, outputs, parameters and mappings. "

@@ -421,7 +421,7 @@ def _render(text: str, path: Path, context: dict[str, Any], diagnostics: Diagnos
     except _TooLarge as error:
         line = _failing_line(error, filename) or line
         diagnostics.add(
-            "E363",
+            "E364",
             f"rendering stopped here: it made {error}, past orgc's bound; loop fewer times",
             Span(display_path(path), line, 1),
         )

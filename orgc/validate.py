@@ -129,7 +129,7 @@ _TEMPLATE_COUNTS: dict[str, tuple[str, str]] = {
 def check_template_limits(
     template: Mapping[str, Any], label: str, where: Span | None, diagnostics: Diagnostics
 ) -> bool:
-    """Report (E364) where a compiled CloudFormation template passes CloudFormation's quotas:
+    """Report (E365) where a compiled CloudFormation template passes CloudFormation's quotas:
     its body as orgc sends it (compact JSON, inline), and its counts of resources, outputs,
     parameters and mappings. `label` names the template in the message; True when it fits."""
     fits = True
@@ -140,7 +140,7 @@ def check_template_limits(
     )
     if body > bucket:
         diagnostics.add(
-            "E364",
+            "E365",
             f"{label} is {body:,} bytes as JSON, more than CloudFormation reads even from S3 "
             f"({bucket:,}); split it into tasks of their own",
             where,
@@ -148,7 +148,7 @@ def check_template_limits(
         fits = False
     elif body > inline:
         diagnostics.add(
-            "E364",
+            "E365",
             f"{label} is {body:,} bytes as JSON, more than the {inline:,} CloudFormation takes "
             "inline, as orgc passes it; split it into tasks of their own",
             where,
@@ -159,7 +159,7 @@ def check_template_limits(
         count, most = (len(value) if isinstance(value, dict) else 0), limit(name)
         if count > most:
             diagnostics.add(
-                "E364",
+                "E365",
                 f"{label} declares {count:,} {what}, more than the {most:,} CloudFormation "
                 "allows in one template; split it into tasks of their own",
                 where,

@@ -104,7 +104,7 @@ def test_template_body_over_what_cloudformation_takes_inline(tmp_path: Path) -> 
     )
     assert code == 1
     [only] = [e.replace(str(tmp_path) + "/", "") for e in errors]
-    assert only.startswith("tasks.yml:5:1: error[E364]: the template of task Big is 6")
+    assert only.startswith("tasks.yml:5:1: error[E365]: the template of task Big is 6")
     assert only.endswith(
         "bytes as JSON, more than the 51,200 CloudFormation takes inline, as orgc passes it; "
         "split it into tasks of their own"
@@ -130,7 +130,7 @@ def test_template_over_a_count_quota_is_refused_at_the_task(
     )
     assert code == 1
     wanted = (
-        f"tasks.yml:5:1: error[E364]: the template of task Big {message} CloudFormation allows "
+        f"tasks.yml:5:1: error[E365]: the template of task Big {message} CloudFormation allows "
         "in one template; split it into tasks of their own"
     )
     assert wanted in [e.replace(str(tmp_path) + "/", "") for e in errors]
@@ -150,7 +150,7 @@ def test_template_body_over_what_s3_takes(tmp_path: Path) -> None:
     assert code == 1
     [only] = errors
     assert "more than CloudFormation reads even from S3 (1,048,576)" in only
-    assert only.replace(str(tmp_path) + "/", "").startswith("tasks.yml:5:1: error[E364]:")
+    assert only.replace(str(tmp_path) + "/", "").startswith("tasks.yml:5:1: error[E365]:")
 
 
 def test_policy_description_length_comes_from_the_data_file(tmp_path: Path) -> None:

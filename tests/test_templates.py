@@ -394,7 +394,7 @@ def test_jinja_loop_without_output_stops_at_the_step_bound(tmp_path: Path) -> No
     )
     steps = limit("orgc.jinja.steps")
     assert render_failure(tmp_path, text) == [
-        f"template.yml:4:1: error[E363]: rendering stopped here: it made more than {steps:,} "
+        f"template.yml:4:1: error[E364]: rendering stopped here: it made more than {steps:,} "
         "steps of template code, past orgc's bound; loop fewer times"
     ]
 
@@ -406,7 +406,7 @@ def test_jinja_output_stops_at_the_size_bound(tmp_path: Path) -> None:
     )
     most = limit("orgc.jinja.outputBytes")
     assert render_failure(tmp_path, text) == [
-        f"template.yml:1:1: error[E363]: rendering stopped here: it made more than {most:,} "
+        f"template.yml:1:1: error[E364]: rendering stopped here: it made more than {most:,} "
         "characters of output, past orgc's bound; loop fewer times"
     ]
 
@@ -424,7 +424,7 @@ def test_jinja_huge_values_are_refused(tmp_path: Path, expression: str, made: st
         "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n    Metadata: {{ " + expression + " }}\n"
     )
     assert render_failure(tmp_path, text) == [
-        f"template.yml:4:1: error[E363]: rendering stopped here: it made {made}, past orgc's "
+        f"template.yml:4:1: error[E364]: rendering stopped here: it made {made}, past orgc's "
         "bound; loop fewer times"
     ]
 
