@@ -258,6 +258,9 @@ class _Loader:
         return node
 
     def resolve_relative(self, base: Path, target: str, where: Span) -> Path | None:
+        if "\0" in target:
+            self.diagnostics.add("E104", f"{target!r} holds a NUL character: no file has it", where)
+            return None
         candidate = resolved(base.parent / target)
         root = resolved(self.options.root)
         if not candidate.is_relative_to(root):
@@ -544,10 +547,9 @@ class _Loader:
                 "E107", f"!Cmd {command!r} did not finish within 300 seconds", span
             )
             return None
-        except OSError as error:
-            self.diagnostics.add(
-                "E107", f"!Cmd {command!r} could not start: {error.strerror or error}", span
-            )
+        except (OSError, ValueError) as error:  # ValueError: a NUL character in the command
+            reason = getattr(error, "strerror", None) or error
+            self.diagnostics.add("E107", f"!Cmd {command!r} could not start: {reason}", span)
             return None
         if completed.returncode != 0:
             stderr = completed.stderr.decode("utf-8", errors="replace")
@@ -933,6 +935,11 @@ def _follow_task_file(
     template, data_path = found
     where = file.source_map.span(data_path)
     assert where is not None
+    if "\0" in template:
+        diagnostics.add(
+            "E106", f"Template {template!r} holds a NUL character: no file has it", where
+        )
+        return None
     target = resolved(file.path.parent / template)
     if not target.is_relative_to(resolved(options.root)):
         diagnostics.add(

@@ -416,6 +416,23 @@ FOUND = {
         "tasks.yml:11:14: error[E338]: ${prefix} in !Sub is a mapping, not text; make text of "
         "it with !Join first",
     ),
+    # A path holding a NUL character (YAML's "\u0000"): os.path.realpath raised ValueError.
+    "nul-in-organization-template": (
+        "tasks.yml",
+        TASKS.replace("Template: ./organization.yml", 'Template: "\\u0000"'),
+        "tasks.yml:7:13: error[E106]: Template '\\x00' holds a NUL character: no file has it",
+    ),
+    "nul-in-task-template": (
+        "tasks.yml",
+        TASKS.replace("Template: ./template.yml", 'Template: "a\\u0000"'),
+        "tasks.yml:10:13: error[E324]: Template of task Topics must be a path relative to this "
+        "file (this one holds a NUL character), not 'a\\x00'",
+    ),
+    "nul-in-include": (
+        "organization.yml",
+        ORGANIZATION + 'Metadata: !Include "a\\u0000"\n',
+        "organization.yml:35:11: error[E104]: 'a\\x00' holds a NUL character: no file has it",
+    ),
 }
 
 

@@ -1390,6 +1390,14 @@ def test_cmd_output_that_is_not_utf8(project: Path) -> None:
     assert loaded.data == {"Out": None}
 
 
+def test_cmd_with_a_nul_character_does_not_start(project: Path) -> None:
+    loaded, diagnostics = load_text(project, 'Out: !Cmd "echo a\\0b"\n', allow_cmd=True)
+    assert diagnostics == [
+        "main.yml:1:6: error[E107]: !Cmd 'echo a\\x00b' could not start: embedded null byte"
+    ]
+    assert loaded.data == {"Out": None}
+
+
 def test_cmd_json_output_nested_too_deep(project: Path) -> None:
     depth = limit("orgc.yaml.depth") + 5
     loaded, diagnostics = load_text(

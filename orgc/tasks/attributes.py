@@ -237,6 +237,9 @@ class TaskReader:
                 self.span(key),
             )
             return None
+        if "\0" in value:
+            self.wrong(key, "a path relative to this file (this one holds a NUL character)", value)
+            return None
         target = resolved(self.file.path.parent / value)
         if not target.is_relative_to(resolved(self.task_file.builder.options.root)):
             self.diagnostics.add(
