@@ -23,16 +23,17 @@ that turns into a generated output, a parameter and an edge between stacks.
     one-region     every account x the first region       IAM role
     environment    one environment's OU x every region    S3 bucket
     team           one team's accounts x two regions      SNS topic, SSM parameter
-    central-loop   SharedServicesAccount x first region   bucket policy naming every account
-                                                          (Fn::EnumTargetAccounts), one SSM
+    central-loop   SharedServicesAccount x first region   bucket policy naming the first 200
+                                                          accounts (Fn::EnumTargetAccounts of
+                                                          an account-list binding), one SSM
                                                           parameter per account of a team
                                                           (ForeachAccount)
     cross-account  every account x the first region       SSM parameter holding the ARN of a
                                                           topic in SharedServicesAccount
 
-The central-loop policy lists every account, so above a few hundred accounts it would exceed S3's
-20 KB bucket-policy limit in AWS: the output is meant for measuring compile and plan, not for
-deploying.
+The central-loop policy names at most 200 accounts (POLICY_ACCOUNTS): naming every account would
+pass CloudFormation's 51,200-byte inline template body above about a thousand accounts, which
+validate and plan refuse (E365), and S3's 20 KB bucket-policy limit well before that.
 
 usage: generate.py --accounts 1000 --tasks 30 --regions 4 --out DIR
 Prints the number of stacks the project compiles to (offline, with the ids the files know).
@@ -64,6 +65,10 @@ CENTRAL_ACCOUNTS = (
     ("AuditAccount", "audit"),
 )
 CENTRAL = CENTRAL_ACCOUNTS[0][0]  # where the central-loop and cross-account resources live
+# The accounts the central-loop bucket policy names (the central ones first, then team accounts
+# in order): bounded, so its template stays under CloudFormation's 51,200-byte inline body at
+# every size, as validate and plan check (E365), and its policy under S3's 20 KB.
+POLICY_ACCOUNTS = 200
 KINDS = ("all-regions", "one-region", "environment", "team", "central-loop", "cross-account")
 
 
@@ -405,14 +410,16 @@ def _team(task: Task, shape: Shape, accounts: Sequence[TeamAccount]) -> list[str
 
 def _central_loop(task: Task, shape: Shape, accounts: Sequence[TeamAccount]) -> list[str]:
     members = [a.logical_id for a in accounts if a.team == task.team]
+    readers = [logical_id for logical_id, _ in CENTRAL_ACCOUNTS] + [a.logical_id for a in accounts]
+    readers = readers[:POLICY_ACCOUNTS]
     region = shape.region_names[0]
     return [
         "OrganizationBindings:",
         "  CentralBinding:",
         f"    Account: !Ref {CENTRAL}",
         f"    Region: {region}",
-        "  EveryAccountBinding:",
-        "    Account: '*'",
+        "  ReaderBinding:",
+        f"    Account: [{', '.join(f'!Ref {r}' for r in readers)}]",
         f"    Region: {region}",
         "Resources:",
         "  SharedBucket:",
@@ -430,8 +437,7 @@ def _central_loop(task: Task, shape: Shape, accounts: Sequence[TeamAccount]) -> 
         "        Statement:",
         "          - Effect: Allow",
         "            Principal:",
-        "              AWS: Fn::EnumTargetAccounts EveryAccountBinding "
-        "'arn:aws:iam::${AccountId}:root'",
+        "              AWS: Fn::EnumTargetAccounts ReaderBinding 'arn:aws:iam::${AccountId}:root'",
         "            Action: s3:GetObject",
         "            Resource: !Sub '${SharedBucket.Arn}/*'",
         "  TeamAccountParameter:",

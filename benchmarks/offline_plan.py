@@ -64,7 +64,11 @@ class FreshOrganization:
         self.calls: dict[str, int] = {}
 
     def read_organization(
-        self, *, account_roles: Mapping[str, str], read_account_details: bool
+        self,
+        *,
+        account_roles: Mapping[str, str],
+        read_account_details: bool,
+        read_account_tags: bool = True,
     ) -> LiveOrganization:
         from orgc.observed import LiveAccount, LiveOrganization, LivePolicy, LiveRoot
 
@@ -89,6 +93,7 @@ class FreshOrganization:
             parent_id=root.root_id,
             policy_ids=(full_access.policy_id,),
             details_read=read_account_details,
+            tags_read=read_account_tags,  # a fresh management account has no tags
         )
         return LiveOrganization(
             organization_id="o-bench00000",

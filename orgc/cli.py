@@ -660,6 +660,11 @@ def _render(args: argparse.Namespace) -> int:
     except StageError as error:  # a state that cannot be read included
         _print_diagnostics(error.diagnostics)
         return EXIT_INVALID
+    except OSError as error:
+        reason = error.strerror or str(error)
+        where = error.filename or args.out
+        _print_diagnostics([Diagnostic("E118", f"cannot write {where} under --out: {reason}")])
+        return EXIT_INVALID
     _print_diagnostics(inputs.warnings)
     print(f"Wrote {written} stack template(s) under {args.out}")
     return EXIT_OK

@@ -43,7 +43,8 @@ def desired_objects(
     try:
         body = read_object_body(task.local_path, zipped=task.zip_before_put)
     except OSError as error:
-        diagnostics.add("E344", f"cannot read {display_path(task.local_path)}: {error}", task.span)
+        reason = error.strerror or str(error)
+        diagnostics.add("E344", f"cannot read {display_path(task.local_path)}: {reason}", task.span)
         return []
     regions: tuple[str, ...] = (DEFAULT_REGION,)
     if task.binding is not None:

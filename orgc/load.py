@@ -9,20 +9,31 @@ positions through `SourceMap` by the path of keys and indexes that leads to a va
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
+import re
+import stat
 import subprocess
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias, cast
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, StreamMark, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, StreamMark, YAMLError
+from ruamel.yaml.events import (
+    MappingEndEvent,
+    MappingStartEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from orgc.diagnostics import Diagnostics, Span
+from orgc.diagnostics import CodeId, Diagnostics, Span
+from orgc.limits import limit
 
 DataPath: TypeAlias = tuple[str | int, ...]
 
@@ -137,7 +148,7 @@ def load_file(
     is parsed instead of the file's content (a template rendered from the file): positions and
     relative includes still refer to `path`.
     """
-    path = path.resolve()
+    path = resolved(path)
     loader = _Loader(options, diagnostics)
     if text is None:
         text = loader.read_text(path, None)
@@ -187,26 +198,43 @@ class _Loader:
         self.source_map = SourceMap()
         self.files_read: list[Path] = []
         self._stack: list[Path] = []  # files being constructed, for include cycles
+        # Bounds on what aliases expand to. A node built a second time is an alias use; nodes
+        # are kept by id (and alive) so that ids of freed included trees are never reused.
+        self._built: dict[int, Node] = {}
+        self._alias_uses = 0
+        self._alias_nodes = 0
+        self._inside_alias = 0
+        self._alias_site: Span | None = None
+        self._most_depth = limit("orgc.yaml.depth")
+        self._most_alias_nodes = limit("orgc.yaml.aliasNodes")
+        self._refused: set[str] = set()  # bounds already reported for this file
 
     # --- files ------------------------------------------------------------------------------
 
     def read_text(self, path: Path, where: Span | None) -> str | None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            self.diagnostics.add("E100", f"no such file: {display_path(path)}", where)
-            return None
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            self.diagnostics.add("E100", f"cannot read {display_path(path)}: {reason}", where)
-            return None
-        if path not in self.files_read:
+        text = read_source(path, where, self.diagnostics)
+        if text is not None and path not in self.files_read:
             self.files_read.append(path)
         return text
 
     def compose(self, path: Path, text: str) -> Node | None:
+        most = limit("orgc.yaml.depth")
+        deep = _too_deep(text, most) if _could_nest_deeper(text, most) else None
         try:
+            if deep is not None:
+                raise RecursionError
             node: Node | None = _compose(text)
+        except RecursionError:
+            # The composers recurse once per level: a document deeper than orgc's bound is
+            # refused before either runs (libyaml's would overflow the C stack), and one deep
+            # enough for Python's recursion limit is deeper than the bound too.
+            line, col = deep or (1, 1)
+            self.diagnostics.add(
+                "E115",
+                f"mappings and lists nest more than {most} levels deep here; flatten the document",
+                Span(display_path(path), line, col),
+            )
+            return None
         except MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -230,8 +258,11 @@ class _Loader:
         return node
 
     def resolve_relative(self, base: Path, target: str, where: Span) -> Path | None:
-        candidate = (base.parent / target).resolve()
-        root = self.options.root.resolve()
+        if "\0" in target:
+            self.diagnostics.add("E104", f"{target!r} holds a NUL character: no file has it", where)
+            return None
+        candidate = resolved(base.parent / target)
+        root = resolved(self.options.root)
         if not candidate.is_relative_to(root):
             self.diagnostics.add(
                 "E105",
@@ -240,7 +271,7 @@ class _Loader:
                 where,
             )
             return None
-        if not candidate.is_file():
+        if not candidate.exists() and not candidate.is_symlink():
             self.diagnostics.add(
                 "E106",
                 f"{target!r} not found: no file {display_path(candidate)} "
@@ -255,6 +286,72 @@ class _Loader:
     def construct(self, node: Node, file: Path, path: DataPath) -> Any:
         span = _span(file, node)
         self.source_map.values[path] = span
+        if len(path) > self._most_depth:
+            self._refuse(
+                "E115",
+                f"mappings and lists nest more than {self._most_depth} levels deep here "
+                "(included files counted); flatten the document",
+                span,
+            )
+            return None
+        if id(node) in self._built:
+            return self._alias(node, file, path, span)
+        self._built[id(node)] = node
+        if self._inside_alias:
+            self._alias_nodes += 1
+            if self._alias_nodes > self._most_alias_nodes:
+                self._refuse(
+                    "E114",
+                    f"aliases expand here into more than {limit('orgc.yaml.aliasNodes'):,} "
+                    "values; write the repeated parts out or nest fewer aliases",
+                    self._alias_site or span,
+                )
+                return None
+        return self._build(node, file, path, span)
+
+    def _alias(self, node: Node, file: Path, path: DataPath, span: Span) -> Any:
+        """A node built before: an alias of an anchor, expanded again within the bounds."""
+        # The node is the anchor's, so its span is too; the alias itself sits in the mapping
+        # key or list that holds it, where the outermost expansion began.
+        if not self._inside_alias:
+            self._alias_site = self.source_map.keys.get(path) or (
+                self.source_map.values.get(path[:-1], span) if path else span
+            )
+        site = self._alias_site or span
+        # What an alias repeats is built again node by node, each a revisit: only the
+        # outermost one is a use written in the file; all of them count as values.
+        self._alias_uses += not self._inside_alias
+        if self._alias_uses > limit("orgc.yaml.aliases"):
+            self._refuse(
+                "E114",
+                f"aliases expand here into more than {limit('orgc.yaml.aliases'):,} alias uses; "
+                "write the repeated parts out or nest fewer aliases",
+                site,
+            )
+            return None
+        self._inside_alias += 1
+        try:
+            self._alias_nodes += 1
+            if self._alias_nodes > limit("orgc.yaml.aliasNodes"):
+                self._refuse(
+                    "E114",
+                    f"aliases expand here into more than {limit('orgc.yaml.aliasNodes'):,} "
+                    "values; write the repeated parts out or nest fewer aliases",
+                    site,
+                )
+                return None
+            return self._build(node, file, path, span)
+        finally:
+            self._inside_alias -= 1
+
+    def _refuse(self, code: CodeId, message: str, span: Span) -> None:
+        """Report a bound once per file: past it, every further node would say the same."""
+        key = f"{code} {span.file}"
+        if key not in self._refused:
+            self._refused.add(key)
+            self.diagnostics.add(code, message, span)
+
+    def _build(self, node: Node, file: Path, path: DataPath, span: Span) -> Any:
         tag = node.tag or ""
         if tag in FILE_TAGS:
             return self._file_tag(tag, node, file, path, span)
@@ -286,6 +383,14 @@ class _Loader:
             cleaned = text.replace("_", "")
             sign = -1 if cleaned.startswith("-") else 1
             digits = cleaned.lstrip("+-").lower()
+            if len(digits) > limit("orgc.yaml.integerDigits"):
+                self.diagnostics.add(
+                    "E116",
+                    f"this number has {len(digits):,} digits, more than the "
+                    f"{limit('orgc.yaml.integerDigits')} orgc reads; quote it if it is text",
+                    self.source_map.values.get(path),
+                )
+                return None
             if digits.startswith(("0x", "0o", "0b")):
                 return sign * int(digits, 0)
             return sign * int(digits)
@@ -394,7 +499,7 @@ class _Loader:
             return None
         argument = _text(node).strip()
         if tag == "!Cmd":
-            return self._command(argument, file, span)
+            return self._command(argument, file, path, span)
         target = self.resolve_relative(file, argument, span)
         if target is None:
             return None
@@ -420,7 +525,7 @@ class _Loader:
         self.source_map.values[path] = span
         return value
 
-    def _command(self, command: str, file: Path, span: Span) -> Any:
+    def _command(self, command: str, file: Path, path: DataPath, span: Span) -> Any:
         if not self.options.allow_cmd:
             self.diagnostics.add(
                 "E107",
@@ -428,31 +533,281 @@ class _Loader:
                 span,
             )
             return None
-        completed = subprocess.run(
-            command,
-            shell=True,
-            cwd=file.parent,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        try:
+            completed = subprocess.run(
+                command,
+                shell=True,
+                cwd=file.parent,
+                capture_output=True,
+                timeout=300,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            self.diagnostics.add(
+                "E107", f"!Cmd {command!r} did not finish within 300 seconds", span
+            )
+            return None
+        except (OSError, ValueError) as error:  # ValueError: a NUL character in the command
+            reason = getattr(error, "strerror", None) or error
+            self.diagnostics.add("E107", f"!Cmd {command!r} could not start: {reason}", span)
+            return None
         if completed.returncode != 0:
-            reason = completed.stderr.strip().splitlines()[-1:] or ["no output"]
+            stderr = completed.stderr.decode("utf-8", errors="replace")
+            reason = stderr.strip().splitlines()[-1:] or ["no output"]
             self.diagnostics.add(
                 "E107",
                 f"!Cmd {command!r} failed with exit {completed.returncode}: {reason[0]}",
                 span,
             )
             return None
-        output = completed.stdout.strip()
+        if len(completed.stdout) > limit("orgc.file.bytes"):
+            self.diagnostics.add(
+                "E112",
+                f"!Cmd {command!r} printed {len(completed.stdout):,} bytes, more than the "
+                f"{limit('orgc.file.bytes'):,} orgc reads",
+                span,
+            )
+            return None
+        output = decode_text(
+            completed.stdout, f"the output of !Cmd {command!r}", span, self.diagnostics
+        )
+        if output is None:
+            return None
+        output = output.strip()
         try:
-            return json.loads(output)
+            value = json.loads(output)
+        except RecursionError:
+            value = None
+            depth = limit("orgc.yaml.depth") + 1
         except ValueError:
             return output
+        else:
+            depth = _depth(value)
+        if len(path) + depth > limit("orgc.yaml.depth"):
+            self.diagnostics.add(
+                "E115",
+                f"the JSON that !Cmd {command!r} printed nests more than "
+                f"{limit('orgc.yaml.depth')} levels deep here",
+                span,
+            )
+            return None
+        return value
 
+
+# --- reading files, within bounds -----------------------------------------------------------
+
+
+def resolved(path: Path) -> Path:
+    """`path` absolute with every symlink followed; a symlink loop stays as written (absolute),
+    so that reading it reports the loop instead of raising here."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return path.absolute()
+
+
+def read_source(path: Path, where: Span | None, diagnostics: Diagnostics) -> str | None:
+    """The UTF-8 text of the regular file `path`, or None with a diagnostic saying why not.
+
+    A directory, a FIFO, a device, a symlink loop, an unreadable file, a file over
+    `orgc.file.bytes`, a binary file or one that is not UTF-8 is refused, never read into a
+    traceback (nor, for a FIFO, waited on forever). `where` is what asked for the file (an
+    `!Include`), None for a file named on the command line.
+    """
+    shown = display_path(path)
+    most = limit("orgc.file.bytes")
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        diagnostics.add("E100", f"no such file: {shown}", where)
+        return None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            reason = "a symlink loop (the link leads back to itself); repair the link"
+        else:
+            reason = error.strerror or str(error)
+        diagnostics.add("E100", f"cannot read {shown}: {reason}", where)
+        return None
+    if stat.S_ISDIR(status.st_mode):
+        diagnostics.add("E100", f"{shown} is a directory; name a file", where)
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        diagnostics.add(
+            "E100", f"{shown} is not a regular file (a FIFO, socket or device); name a file", where
+        )
+        return None
+    if status.st_size > most:
+        diagnostics.add(
+            "E112",
+            f"{shown} is {status.st_size:,} bytes, more than the {most:,} orgc reads",
+            where,
+        )
+        return None
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(most + 1)
+    except OSError as error:
+        diagnostics.add("E100", f"cannot read {shown}: {error.strerror or error}", where)
+        return None
+    if len(data) > most:  # it grew since stat
+        diagnostics.add("E112", f"{shown} is more than the {most:,} bytes orgc reads", where)
+        return None
+    return decode_text(data, shown, where, diagnostics)
+
+
+def decode_text(data: bytes, name: str, where: Span | None, diagnostics: Diagnostics) -> str | None:
+    """`data` as UTF-8 text, or None with E113 at the first byte that is not text.
+
+    `name` is a file (the position is then in it) or a description such as a command's output
+    (then the diagnostic goes to `where`).
+    """
+    nul = data.find(b"\0")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        bad = error.start if nul < 0 else min(nul, error.start)
+    else:
+        if nul < 0:
+            return text
+        bad = nul
+    line = data.count(b"\n", 0, bad) + 1
+    col = bad - (data.rfind(b"\n", 0, bad) + 1) + 1
+    kind = "a NUL byte (it is a binary file)" if bad == nul else "bytes that are not UTF-8"
+    if where is None:
+        diagnostics.add(
+            "E113", f"{name} holds {kind}; orgc reads UTF-8 text only", Span(name, line, col)
+        )
+    else:
+        diagnostics.add(
+            "E113",
+            f"{name} holds {kind} at line {line}, column {col}; orgc reads UTF-8 text only",
+            where,
+        )
+    return None
+
+
+def parse_json(text: str) -> Any:
+    """JSON text (a policy document written as a string, a StackPolicy, !JsonString's argument)
+    as data, nested no deeper than `orgc.yaml.depth`. Raises ValueError with the reason, for a
+    document that is not JSON or nests deeper (where json.loads would raise RecursionError)."""
+    most = limit("orgc.yaml.depth")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"it nests more than {most} levels deep") from None
+    if _depth(value) > most:
+        raise ValueError(f"it nests more than {most} levels deep")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply mappings and lists nest in `value` (a scalar is 0), without recursing."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        )
+        if children is None:
+            continue
+        deepest = max(deepest, depth + 1)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _could_nest_deeper(text: str, most: int) -> bool:
+    """Whether `text` might nest deeper than `most`: a cheap upper bound from its brackets and
+    indentation, so that only such texts pay for the exact check (`_too_deep`). It may say yes
+    wrongly (brackets inside strings), never no wrongly."""
+    flow = deepest_flow = 0
+    for char in text:
+        if char in "[{":
+            flow += 1
+            deepest_flow = max(deepest_flow, flow)
+        elif char in "]}" and flow:
+            flow -= 1
+    if deepest_flow > most:
+        return True
+    block = 0
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        dashes = len(stripped) - len(stripped.lstrip("-? "))
+        block = max(block, indent + dashes)
+    # A block level takes at least one column, but a list may sit at its key's indentation.
+    return deepest_flow + 2 * block + 2 > most
+
+
+def _too_deep(text: str, most: int) -> tuple[int, int] | None:
+    """The 1-based line and column where collections first nest deeper than `most`, read from
+    libyaml's event stream, which does not recurse (its composer does, and overflows the C
+    stack on a document 100,000 levels deep) and stops at the first level too many."""
+    depth = 0
+    try:
+        for event in YAML(typ="safe", pure=False).parse(text):
+            if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+                depth += 1
+                if depth > most:
+                    mark = event.start_mark
+                    return mark.line + 1, mark.column + 1
+            elif isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+                depth -= 1
+    except (YAMLError, ImportError):
+        return None
+    return None
+
+
+# --- the project root -----------------------------------------------------------------------
+
+_CHECKOUT_MARKERS = (".git", ".hg")
+
+
+def project_root(path: Path, root: Path | None) -> Path:
+    """The directory that no file orgc reads may lie outside.
+
+    `root` (--root) when given; else the nearest directory at or above `path` that is a
+    version-control checkout (it holds .git or .hg), else the directory `path` is or lies in.
+    The working directory plays no part, so running orgc from a parent directory does not open
+    that parent to `!ReadFile`; the search stops below the home directory and the filesystem
+    root, which are never a project.
+    """
+    if root is not None:
+        return resolved(root)
+    path = resolved(path)
+    start = path if path.is_dir() else path.parent
+    try:
+        home: Path | None = resolved(Path.home())
+    except RuntimeError:  # no home directory known
+        home = None
+    for directory in (start, *start.parents):
+        if directory == home or directory == Path(directory.anchor):
+            break
+        if any((directory / marker).exists() for marker in _CHECKOUT_MARKERS):
+            return directory
+    return start
+
+
+# --- finding the organization ---------------------------------------------------------------
 
 _TASK_FILE_RESERVED = frozenset({"Parameters", "Mappings", "OrganizationBindings", "Definitions"})
+# The task types of orgc.tasks.model.TASK_TYPES (a later stage, so named here again): a file
+# that names one is a task file, and a task file in a directory orgc reads is never skipped.
+TASK_TYPE_NAMES = (
+    "update-organization",
+    "update-stacks",
+    "include",
+    "copy-to-s3",
+    "update-cdk",
+    "update-serverless.com",
+    "apply-tf",
+    "register-type",
+    "annotate-organization",
+)
+_TASK_TYPE_LINE = re.compile(
+    r"^\s*Type:\s*['\"]?(" + "|".join(re.escape(t) for t in TASK_TYPE_NAMES) + r")['\"]?\s*$",
+    re.MULTILINE,
+)
 
 
 def _organization_task_template(file: LoadedFile) -> tuple[str, DataPath] | None:
@@ -467,18 +822,97 @@ def _organization_task_template(file: LoadedFile) -> tuple[str, DataPath] | None
     return None
 
 
+def _task_types(data: Any) -> set[str]:
+    """The task types a parsed file's tasks have (empty for anything but a task file)."""
+    if not isinstance(data, dict) or "AWSTemplateFormatVersion" in data or "Organization" in data:
+        return set()
+    return {
+        task["Type"]
+        for name, task in data.items()
+        if name not in _TASK_FILE_RESERVED
+        and isinstance(task, dict)
+        and task.get("Type") in TASK_TYPE_NAMES
+    }
+
+
+def find_task_file(
+    directory: Path, options: LoadOptions, diagnostics: Diagnostics
+) -> LoadedFile | Path | None:
+    """What a directory means: its task file with an update-organization task (the first by
+    name), else the path of its organization.yml.
+
+    Every .yml/.yaml file of the directory may be that task file, so one that cannot be read
+    (binary, not UTF-8, a FIFO, a symlink loop) is an error, and so is one that names a task
+    type but does not parse; a directory that holds task files none of which manages the
+    organization is an error too (E117), never a plan of the organization alone.
+    """
+    task_files: list[str] = []
+    try:
+        entries = sorted(p for p in directory.iterdir() if p.suffix in (".yml", ".yaml"))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        diagnostics.add("E100", f"cannot read the directory {display_path(directory)}: {reason}")
+        return None
+    for candidate in entries:
+        if candidate.is_dir():
+            continue
+        text = read_source(candidate, None, diagnostics)
+        if text is None or not _TASK_TYPE_LINE.search(text):
+            continue  # cheap: only files that name a task type are parsed
+        probe = Diagnostics()
+        file = load_file(candidate, options, probe, text=text)
+        types = _task_types(file.data) if file is not None else set()
+        if file is None or not types:
+            # It names a task type but is no task file: broken, or a template that mentions
+            # one; only what stops it from parsing is reported here.
+            diagnostics.extend(d for d in probe if d.code in _UNREADABLE)
+            if file is None:
+                task_files.append(display_path(candidate))
+            continue
+        if "update-organization" in types:
+            diagnostics.extend(probe)
+            return file
+        task_files.append(display_path(candidate))
+    if task_files:
+        diagnostics.add(
+            "E117",
+            f"{display_path(directory)} holds task files ({', '.join(task_files)}) but none with "
+            "a readable update-organization task; pass the task file to read, or repair it",
+            None,
+        )
+        return None
+    for name in ("organization.yml", "organization.yaml"):
+        if (directory / name).is_file():
+            return directory / name
+    diagnostics.add(
+        "E110",
+        f"{display_path(directory)} holds no task file with an update-organization task and "
+        "no organization.yml",
+        None,
+    )
+    return None
+
+
+# What keeps a file from being read at all, as opposed to mistakes in what it says.
+_UNREADABLE = frozenset({"E100", "E101", "E112", "E113", "E114", "E115"})
+
+
 def load_organization(
     path: Path, options: LoadOptions, diagnostics: Diagnostics
 ) -> LoadedFile | None:
     """Find and load the organization file that `path` means.
 
     `path` is an organization file, a task file whose update-organization task names one, or a
-    directory holding either (a task file with an update-organization task wins, then
-    organization.yml).
+    directory holding either (see `find_task_file`).
     """
-    path = path.resolve()
+    path = resolved(path)
     if path.is_dir():
-        return _load_from_directory(path, options, diagnostics)
+        found = find_task_file(path, options, diagnostics)
+        if found is None:
+            return None
+        if isinstance(found, Path):
+            return load_file(found, options, diagnostics)
+        return _follow_task_file(found, options, diagnostics)
     file = load_file(path, options, diagnostics)
     if file is None:
         return None
@@ -501,18 +935,26 @@ def _follow_task_file(
     template, data_path = found
     where = file.source_map.span(data_path)
     assert where is not None
-    target = (file.path.parent / template).resolve()
-    if not target.is_relative_to(options.root.resolve()):
+    if "\0" in template:
+        diagnostics.add(
+            "E106", f"Template {template!r} holds a NUL character: no file has it", where
+        )
+        return None
+    target = resolved(file.path.parent / template)
+    if not target.is_relative_to(resolved(options.root)):
         diagnostics.add(
             "E105", f"Template {template!r} is outside the project root {options.root}", where
         )
         return None
-    if not target.is_file():
+    if not target.exists() and not target.is_symlink():
         diagnostics.add(
             "E106", f"Template {template!r} not found: no file {display_path(target)}", where
         )
         return None
-    organization = load_file(target, options, diagnostics)
+    text = read_source(target, where, diagnostics)
+    if text is None:
+        return None
+    organization = load_file(target, options, diagnostics, text=text)
     if organization is None:
         return None
     if not (isinstance(organization.data, dict) and "Organization" in organization.data):
@@ -521,43 +963,30 @@ def _follow_task_file(
     return organization
 
 
-def _load_from_directory(
-    directory: Path, options: LoadOptions, diagnostics: Diagnostics
-) -> LoadedFile | None:
-    candidates = sorted(
-        p for p in directory.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file()
-    )
-    for candidate in candidates:
-        try:
-            text = candidate.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        if "update-organization" not in text:
-            continue  # cheap: only task files are parsed
-        file = load_file(candidate, options, diagnostics)
-        if file is not None and _organization_task_template(file) is not None:
-            return _follow_task_file(file, options, diagnostics)
-    for name in ("organization.yml", "organization.yaml"):
-        if (directory / name).is_file():
-            return load_file(directory / name, options, diagnostics)
-    diagnostics.add(
-        "E110",
-        f"{display_path(directory)} holds no task file with an update-organization task and "
-        "no organization.yml",
-        None,
-    )
-    return None
-
-
 def read_object_body(path: Path, *, zipped: bool) -> bytes:
     """The bytes a copy-to-s3 task puts: the file itself, or a zip of the file or directory.
 
     The zip is reproducible (sorted entries, fixed timestamps and modes), so unchanged files
-    give the same bytes and the same content hash on every run. Raises OSError.
+    give the same bytes and the same content hash on every run. Only regular files are read;
+    a symlink in a zipped directory that leads out of it is refused, so the zip holds the
+    directory and nothing from outside. Raises OSError.
     """
     if not zipped:
-        return path.read_bytes()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        return _regular_bytes(path)
+    base = resolved(path)
+    if path.is_dir():
+        files = []
+        for file in sorted(path.rglob("*")):
+            if file.is_symlink() and not resolved(file).is_relative_to(base):
+                raise OSError(
+                    errno.EPERM,
+                    f"{display_path(file)} is a symlink to {display_path(resolved(file))}, "
+                    "outside the directory being zipped; copy the file in instead",
+                )
+            if file.is_file():
+                files.append(file)
+    else:
+        files = [path]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for file in files:
@@ -565,8 +994,15 @@ def read_object_body(path: Path, *, zipped: bool) -> bytes:
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, file.read_bytes())
+            archive.writestr(info, _regular_bytes(file))
     return buffer.getvalue()
+
+
+def _regular_bytes(path: Path) -> bytes:
+    """The bytes of a regular file; a FIFO or device is refused rather than waited on."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise OSError(errno.EINVAL, f"{display_path(path)} is not a regular file")
+    return path.read_bytes()
 
 
 def _compose(text: str) -> Node | None:
@@ -580,9 +1016,13 @@ def _compose(text: str) -> Node | None:
         fast = YAML(typ="safe", pure=False)
     except ImportError:  # pragma: no cover - clib is a dependency; pure Python still works
         fast = None
-    if fast is not None:
-        try:
-            return cast("Node | None", fast.compose(text))
-        except YAMLError:
-            pass
-    return cast("Node | None", YAML(typ="rt").compose(text))
+    # An anchor defined twice is valid YAML (an alias takes the latest); ruamel only warns, and a
+    # warning is not orgc's to print.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReusedAnchorWarning)
+        if fast is not None:
+            try:
+                return cast("Node | None", fast.compose(text))
+            except YAMLError:
+                pass
+        return cast("Node | None", YAML(typ="rt").compose(text))

@@ -12,12 +12,11 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from orgc.diagnostics import CodeId, Diagnostics, Span, did_you_mean
-from orgc.load import DataPath, LoadedFile
+from orgc.limits import limit, limits
+from orgc.load import DataPath, LoadedFile, parse_json
 from orgc.observed import SERVICE_CONTROL_POLICY, PasswordPolicySettings
 from orgc.policy_grammar import check_policy
 
@@ -126,21 +125,6 @@ class Organization:
 
 
 # --- limits ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    value: int
-    source: str
-    as_of: str
-
-
-@cache
-def limits() -> dict[str, Limit]:
-    """The quotas in orgc/data/limits.json, by name (`SERVICE_CONTROL_POLICY.documentSize`)."""
-    text = (resources.files("orgc") / "data" / "limits.json").read_text(encoding="utf-8")
-    raw = json.loads(text)["limits"]
-    return {name: Limit(v["value"], v["source"], v["asOf"]) for name, v in raw.items()}
 
 
 def minify_policy(document: Any) -> str:
@@ -342,6 +326,20 @@ def _expand_matrix(builder: _Builder, matrix: _Resource) -> None:
         if isinstance(teams, list)
         else {str(k): (v if isinstance(v, dict) else {}) for k, v in teams.items()}
     )
+    most = limit("orgc.accountMatrix.accounts")
+    count = sum(
+        len(wanted) if isinstance(wanted := spec.get("Environments"), list) else len(environments)
+        for spec in team_specs.values()
+    )
+    if count > most:
+        builder.error(
+            "E319",
+            f"the matrix makes {count:,} accounts ({len(team_specs):,} teams x "
+            f"{len(environments):,} environments), more than the {most:,} orgc expands; split "
+            "it or write fewer teams or environments",
+            matrix.path,
+        )
+        return
 
     def substitute(template: str, variables: Mapping[str, str], where: DataPath) -> str:
         def replace(match: re.Match[str]) -> str:
@@ -490,7 +488,7 @@ def _policies(builder: _Builder) -> dict[str, Policy]:
         document = p.get("PolicyDocument")
         if isinstance(document, str):
             try:
-                document = json.loads(document)
+                document = parse_json(document)
             except ValueError as error:
                 builder.error(
                     "E316",

@@ -18,7 +18,7 @@ from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
 from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
-from orgc.load import LoadedFile, LoadOptions, load_organization
+from orgc.load import LoadedFile, LoadOptions, load_organization, project_root
 from orgc.model import Organization, build_organization
 from orgc.observe import (
     observe_contacts,
@@ -56,7 +56,7 @@ from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
 from orgc.state import LocalStateStore, State, StateStore, lock_owner
 from orgc.tasks import Project, StacksTask, load_project
 from orgc.templates import Template, build_template
-from orgc.validate import validate_organization
+from orgc.validate import check_template_limits, validate_organization
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,17 +88,6 @@ class Inputs:
         if self.project is not None and self.project.organization is not None:
             return self.project.organization.name
         return "organization"
-
-
-def project_root(path: Path, root: Path | None) -> Path:
-    """The directory that !Include and !ReadFile may not leave."""
-    if root is not None:
-        return root.resolve()
-    path = path.resolve()
-    cwd = Path.cwd().resolve()
-    if path.is_relative_to(cwd):
-        return cwd
-    return path if path.is_dir() else path.parent
 
 
 def compile_organization(
@@ -421,6 +410,15 @@ def compile_stacks(
     assert inputs.project is not None
     stacks = render_stacks(inputs, ids, organization_id)
     diagnostics = Diagnostics()
+    too_large: set[str] = set()  # tasks reported once, not once per target
+    for stack in stacks:
+        if stack.key.task not in too_large and not check_template_limits(
+            stack.template,
+            f"the template of task {stack.key.task}",
+            inputs.stack_tasks[stack.key.task].span,
+            diagnostics,
+        ):
+            too_large.add(stack.key.task)
     stack_sets = build_stack_sets(
         tasks=inputs.stack_tasks,
         templates=inputs.templates,
@@ -706,5 +704,5 @@ def write_rendered(inputs: Inputs, out: Path, *, state_file: Path | None = None)
     state = LocalStateStore(state_file).read() if state_file is not None else State()
     ids = known_ids(wanted_ids(inputs.organization), state)
     stacks = render_stacks(inputs, ids, None)
-    write_stacks(stacks, out)
+    write_stacks(stacks, out, {name: task.span for name, task in inputs.stack_tasks.items()})
     return len(stacks)

@@ -11,15 +11,26 @@ resources and the task's own bindings put in place of the template's.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
-from orgc.load import DataPath, LoadedFile, LoadOptions, display_path, load_file
+from orgc.limits import limit
+from orgc.load import (
+    DataPath,
+    LoadedFile,
+    LoadOptions,
+    display_path,
+    load_file,
+    read_source,
+    resolved,
+)
 from orgc.regions import unknown_region
 
 if TYPE_CHECKING:
@@ -315,15 +326,9 @@ def build_template(
 
 
 def _load(task: StacksTask, options: LoadOptions, diagnostics: Diagnostics) -> LoadedFile | None:
-    path = task.template.resolve()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        diagnostics.add("E100", f"no such file: {display_path(path)}", task.template_span)
-        return None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        diagnostics.add("E100", f"cannot read {display_path(path)}: {reason}", task.template_span)
+    path = resolved(task.template)
+    text = read_source(path, task.template_span, diagnostics)
+    if text is None:
         return None
     if task.templating_context is not None:
         rendered = _render(text, path, task.templating_context, diagnostics)
@@ -333,17 +338,80 @@ def _load(task: StacksTask, options: LoadOptions, diagnostics: Diagnostics) -> L
     return load_file(path, options, diagnostics, text=text)
 
 
+class _TooLarge(Exception):
+    """Rendering passed one of orgc's bounds on Jinja (orgc/data/limits.json)."""
+
+
+class _BoundedEnvironment(SandboxedEnvironment):
+    """The sandbox, with `*` and `**` refused where they would build a huge value: Jinja's own
+    sandbox bounds `range` but not `'x' * 10**9` or `2 ** 10**9`."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        most = limit("orgc.jinja.outputBytes")
+        if operator == "*":
+            for sequence, count in ((left, right), (right, left)):
+                if (
+                    isinstance(sequence, (str, list, tuple))
+                    and isinstance(count, int)
+                    and len(sequence) * count > most
+                ):
+                    raise _TooLarge(f"a value of more than {most:,} items or characters")
+        if operator == "**" and isinstance(right, int) and abs(right) > 1024:
+            raise _TooLarge(f"a power with the exponent {right:,}")
+        return super().call_binop(context, operator, left, right)
+
+
+class _StepCounter:
+    """Counts the lines of the template's own code Jinja runs, across every loop and macro,
+    and stops the rendering past `orgc.jinja.steps`: a loop without output would otherwise
+    run unbounded."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.steps = 0
+        self.most = limit("orgc.jinja.steps")
+
+    def __call__(self, frame: FrameType, event: str, argument: Any) -> Any:
+        if event == "call":
+            return self._line if frame.f_code.co_filename == self.filename else None
+        return None
+
+    def _line(self, frame: FrameType, event: str, argument: Any) -> Any:
+        if event == "line":
+            self.steps += 1
+            if self.steps > self.most:
+                raise _TooLarge(f"more than {self.most:,} steps of template code")
+        return self._line
+
+
 def _render(text: str, path: Path, context: dict[str, Any], diagnostics: Diagnostics) -> str | None:
-    """`text` rendered by Jinja2 in a sandbox; a failure is reported at its line."""
-    environment = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+    """`text` rendered by Jinja2 in a sandbox, within orgc's bounds on its output size and on
+    the steps it runs; a failure is reported at its line."""
+    environment = _BoundedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
     filename = str(path)
     line = 1
+    counter = _StepCounter(filename)
+    most = limit("orgc.jinja.outputBytes")
+    previous = sys.gettrace()
     try:
         code = environment.compile(text, name=path.name, filename=filename)
         compiled = environment.template_class.from_code(
             environment, code, environment.make_globals(None)
         )
-        return compiled.render(context)
+        parts: list[str] = []
+        size = 0
+        sys.settrace(counter)
+        try:
+            for part in compiled.generate(context):
+                size += len(part)
+                if size > most:
+                    raise _TooLarge(f"more than {most:,} characters of output")
+                parts.append(part)
+        finally:
+            sys.settrace(previous)
+        return "".join(parts)
     except TemplateSyntaxError as error:
         line = error.lineno
         reason = str(error.message or error).rstrip(".")
@@ -352,6 +420,14 @@ def _render(text: str, path: Path, context: dict[str, Any], diagnostics: Diagnos
         line = _failing_line(error, filename) or line
         reason = str(error.message or error).rstrip(".")
         message = f"{reason}: give it a value in the task's TemplatingContext"
+    except _TooLarge as error:
+        line = _failing_line(error, filename) or line
+        diagnostics.add(
+            "E364",
+            f"rendering stopped here: it made {error}, past orgc's bound; loop fewer times",
+            Span(display_path(path), line, 1),
+        )
+        return None
     # The template's Jinja code is the user's: whatever it raises (a SecurityError of the
     # sandbox, a division by zero, a filter given the wrong type) is a mistake in the file.
     except Exception as error:

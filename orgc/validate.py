@@ -23,6 +23,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from orgc.diagnostics import CodeId, Diagnostics, Span, did_you_mean
+from orgc.limits import limit
 from orgc.load import INTRINSIC_TAGS, DataPath, LoadedFile
 
 SCHEMA_ID = "https://orgc.dev/schemas/organization.schema.json"
@@ -113,7 +114,60 @@ def load_schema() -> dict[str, Any]:
     """The organization schema, parsed once and shared: read it, never change it."""
     text = (resources.files("orgc") / "schemas" / "organization.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
+    # The quota is data: the schema's maxLength is taken from orgc/data/limits.json.
+    schema["$defs"]["PolicyDescription"]["maxLength"] = limit("ORGANIZATIONS.policyDescription")
     return schema
+
+
+# CloudFormation's template quotas (orgc/data/limits.json): section → (limit name, what).
+_TEMPLATE_COUNTS: dict[str, tuple[str, str]] = {
+    "Resources": ("CLOUDFORMATION.resources", "resources"),
+    "Outputs": ("CLOUDFORMATION.outputs", "outputs"),
+    "Parameters": ("CLOUDFORMATION.parameters", "parameters"),
+    "Mappings": ("CLOUDFORMATION.mappings", "mappings"),
+}
+
+
+def check_template_limits(
+    template: Mapping[str, Any], label: str, where: Span | None, diagnostics: Diagnostics
+) -> bool:
+    """Report (E365) where a compiled CloudFormation template passes CloudFormation's quotas:
+    its body as orgc sends it (compact JSON, inline), and its counts of resources, outputs,
+    parameters and mappings. `label` names the template in the message; True when it fits."""
+    fits = True
+    body = len(json.dumps(template, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    inline, bucket = (
+        limit("CLOUDFORMATION.templateBodyInline"),
+        limit("CLOUDFORMATION.templateBodyS3"),
+    )
+    if body > bucket:
+        diagnostics.add(
+            "E365",
+            f"{label} is {body:,} bytes as JSON, more than CloudFormation reads even from S3 "
+            f"({bucket:,}); split it into tasks of their own",
+            where,
+        )
+        fits = False
+    elif body > inline:
+        diagnostics.add(
+            "E365",
+            f"{label} is {body:,} bytes as JSON, more than the {inline:,} CloudFormation takes "
+            "inline, as orgc passes it; split it into tasks of their own",
+            where,
+        )
+        fits = False
+    for section, (name, what) in _TEMPLATE_COUNTS.items():
+        value = template.get(section)
+        count, most = (len(value) if isinstance(value, dict) else 0), limit(name)
+        if count > most:
+            diagnostics.add(
+                "E365",
+                f"{label} declares {count:,} {what}, more than the {most:,} CloudFormation "
+                "allows in one template; split it into tasks of their own",
+                where,
+            )
+            fits = False
+    return fits
 
 
 @functools.cache

@@ -60,6 +60,7 @@ def example(store: LocalStateStore) -> Path:
     """organization/ and templates/ as the README runs them (the tasks name ../templates)."""
     for folder in ("organization", "templates"):
         shutil.copytree(REPOSITORY / folder, Path(folder))
+    Path(".git").mkdir()  # a checkout: its top is the project root, templates/ inside it
     return Path("organization")
 
 

@@ -437,3 +437,76 @@ def test_colour_follows_the_switch_and_no_color(
     assert "\x1b[" not in capsys.readouterr().out
     assert main(["plan", "organization.yml", *small]) == 0
     assert "\x1b[36m  → move account Shop" in capsys.readouterr().out
+
+
+def test_render_never_writes_outside_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "organization.yml").write_text(
+        "Organization:\n  Management:\n    Type: OC::ORG::MasterAccount\n    Properties:\n"
+        "      AccountName: management\n      AccountId: '111111111111'\n",
+        encoding="utf-8",
+    )
+    (project / "t.yml").write_text(
+        "Resources:\n  T:\n    Type: AWS::SNS::Topic\n", encoding="utf-8"
+    )
+    (project / "tasks.yml").write_text(
+        "OrganizationUpdate:\n  Type: update-organization\n  Template: ./organization.yml\n"
+        "../../escaped:\n  Type: update-stacks\n  Template: t.yml\n  StackName: s\n"
+        "  DefaultOrganizationBinding: {IncludeMasterAccount: true}\n"
+        "  DefaultOrganizationBindingRegion: eu-west-1\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(project)
+    assert main(["render", "tasks.yml", "--out", "out"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "tasks.yml:4:1: error[E118]: '../../escaped' (of task ../../escaped) is not a single "
+        "path segment, so its stacks would be written outside out; rename it"
+    ]
+    assert not (tmp_path / "escaped").exists()
+    assert not (project / "out").exists()
+
+
+def test_copy_to_s3_zip_with_a_symlink_out_of_the_project_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "secret.txt").write_text("s3cr3t", encoding="utf-8")
+    project = tmp_path / "project"
+    (project / "site").mkdir(parents=True)
+    (project / "site" / "index.html").write_text("<p>hi</p>", encoding="utf-8")
+    (project / "site" / "leak.txt").symlink_to(tmp_path / "secret.txt")
+    (project / "organization.yml").write_text(
+        "Organization:\n  Management:\n    Type: OC::ORG::MasterAccount\n    Properties:\n"
+        "      AccountName: management\n      AccountId: '111111111111'\n",
+        encoding="utf-8",
+    )
+    (project / "tasks.yml").write_text(
+        "OrganizationUpdate:\n  Type: update-organization\n  Template: ./organization.yml\n"
+        "Site:\n  Type: copy-to-s3\n  LocalPath: ./site\n  ZipBeforePut: true\n"
+        "  RemotePath: s3://acme-site/site.zip\n"
+        "  OrganizationBinding: {IncludeMasterAccount: true, Region: eu-west-1}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(project)
+    assert main(["validate", "tasks.yml"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "tasks.yml:4:1: error[E344]: cannot read site: site/leak.txt is a symlink to "
+        f"{tmp_path / 'secret.txt'}, outside the directory being zipped; copy the file in "
+        "instead",
+        "1 error, 0 warnings",
+    ]
+
+
+def test_render_into_a_file_is_a_diagnostic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "out").write_text("a file, not a directory", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    top = str(TOP / "organization")
+    assert main(["render", top, "--root", str(TOP), "--out", "out"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "orgc: error[E118]: cannot write out/FindingsPublisherRole-Role/AuditAccount/eu-west-1 "
+        "under --out: Not a directory"
+    ]

@@ -134,6 +134,5 @@ def test_a_local_path_that_cannot_be_read_is_reported_at_the_task(
 
     monkeypatch.setattr("orgc.copy_to_s3.read_object_body", unreadable)
     assert _compile_error(project, remote_path="s3://acme-artifacts/handler.py") == [
-        f"tasks.yml:4:1: error[E344]: cannot read handler.py: [Errno 13] Permission denied: "
-        f"'{project.resolve() / 'handler.py'}'"
+        "tasks.yml:4:1: error[E344]: cannot read handler.py: Permission denied"
     ]

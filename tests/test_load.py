@@ -7,15 +7,21 @@ it loads, so diagnostics name files relative to it, as they do for a user.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
+import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.inline import expected_in_order
 
+from orgc.cli import main
 from orgc.diagnostics import Diagnostics, Span
+from orgc.limits import limit
 from orgc.load import (
     FILE_TAGS,
     INTRINSIC_TAGS,
@@ -24,6 +30,8 @@ from orgc.load import (
     SourceMap,
     load_file,
     load_organization,
+    project_root,
+    read_object_body,
 )
 from orgc.model import build_organization
 
@@ -856,8 +864,8 @@ def test_read_file_that_is_not_utf8(project: Path) -> None:
     (project / "binary.bin").write_bytes(b"\xff\xfe\x00")
     loaded, diagnostics = load_text(project, "Text: !ReadFile binary.bin\n")
     assert diagnostics == [
-        "main.yml:1:7: error[E100]: cannot read binary.bin: 'utf-8' codec can't decode byte "
-        "0xff in position 0: invalid start byte"
+        "main.yml:1:7: error[E113]: binary.bin holds bytes that are not UTF-8 at line 1, "
+        "column 1; orgc reads UTF-8 text only"
     ]
     assert loaded.data == {"Text": None}
 
@@ -1001,7 +1009,7 @@ def test_directory_is_not_a_file(project: Path) -> None:
     (project / "folder.yml").mkdir()
     diagnostics = Diagnostics()
     assert load_file(project / "folder.yml", LoadOptions(root=project), diagnostics) is None
-    assert report(diagnostics) == ["orgc: error[E100]: cannot read folder.yml: Is a directory"]
+    assert report(diagnostics) == ["orgc: error[E100]: folder.yml is a directory; name a file"]
 
 
 def test_file_outside_the_working_directory_is_named_in_full(
@@ -1238,3 +1246,351 @@ def test_missing_path(project: Path) -> None:
     loaded, diagnostics = organization_of(project, project / "nowhere.yml")
     assert loaded is None
     assert diagnostics == ["orgc: error[E100]: no such file: nowhere.yml"]
+
+
+# --- hostile input: bounds, odd files, the project root ---------------------------------------
+
+
+def load_report(root: Path, name: str, *, allow_cmd: bool = False) -> list[str]:
+    """The diagnostics of loading `root/name`, which may not load at all."""
+    diagnostics = Diagnostics()
+    load_file(root / name, LoadOptions(root=root, allow_cmd=allow_cmd), diagnostics)
+    return report(diagnostics)
+
+
+def nested(depth: int) -> str:
+    """A document whose value nests `depth` flow lists deep under the key Deep."""
+    return "Deep: " + "[" * depth + "]" * depth + "\n"
+
+
+def test_nesting_at_the_bound_loads(project: Path) -> None:
+    # The key Deep is one level, each list one more.
+    _, diagnostics = load_text(project, nested(limit("orgc.yaml.depth") - 1))
+    assert diagnostics == []
+
+
+@pytest.mark.parametrize("depth", [100, 1_000, 100_000])
+def test_nesting_past_the_bound_is_refused_where_it_passes(project: Path, depth: int) -> None:
+    # 100,000 levels overflowed the C stack of libyaml's composer; 1,000 Python's recursion.
+    write(project, {"main.yml": nested(depth)})
+    most = limit("orgc.yaml.depth")
+    assert load_report(project, "main.yml") == [
+        f"main.yml:1:{6 + most}: error[E115]: mappings and lists nest more than {most} levels "
+        "deep here; flatten the document"
+    ]
+
+
+def test_nesting_counts_the_levels_of_included_files(project: Path) -> None:
+    half = limit("orgc.yaml.depth") // 2 + 1
+    write(project, {"main.yml": "A: " + "[" * half + "!Include inner.yml" + "]" * half + "\n"})
+    write(project, {"inner.yml": nested(half)})
+    [only] = load_report(project, "main.yml")
+    assert only.startswith("inner.yml:1:")
+    assert only.endswith(
+        "error[E115]: mappings and lists nest more than 100 levels deep here (included files "
+        "counted); flatten the document"
+    )
+
+
+def test_deep_block_mappings_are_refused(project: Path) -> None:
+    text = "".join("  " * level + f"k{level}:\n" for level in range(900)) + "  " * 900 + "x: 1\n"
+    write(project, {"main.yml": text})
+    [only] = load_report(project, "main.yml")
+    assert "error[E115]: mappings and lists nest more than 100 levels deep here" in only
+
+
+def test_aliases_within_the_bound_expand(project: Path) -> None:
+    loaded, diagnostics = load_text(
+        project, "Base: &base {a: 1, b: [x, y]}\nOne: *base\nTwo: {<<: *base, c: 2}\n"
+    )
+    assert diagnostics == []
+    assert loaded.data["Two"] == {"a": 1, "b": ["x", "y"], "c": 2}
+
+
+def test_alias_values_past_the_bound_are_refused(project: Path) -> None:
+    # Few alias uses, each of a large anchor: the bound on expanded values stops it.
+    items = ", ".join(["x"] * 2_000)
+    uses = "\n".join(f"U{i}: *big" for i in range(60))
+    loaded, diagnostics = load_text(project, f"Big: &big [{items}]\n{uses}\n")
+    assert diagnostics == [
+        "main.yml:51:1: error[E114]: aliases expand here into more than 100,000 values; write "
+        "the repeated parts out or nest fewer aliases"
+    ]
+    assert loaded.data["U48"] == ["x"] * 2_000
+    assert None in loaded.data["U49"]  # stopped part way
+    assert loaded.data["U59"] is None
+
+
+def test_alias_uses_past_the_bound_are_refused(project: Path) -> None:
+    most = limit("orgc.yaml.aliases")
+    uses = "".join(f"U{i}: *one\n" for i in range(most + 1))
+    loaded, diagnostics = load_text(project, f"One: &one 1\n{uses}")
+    assert diagnostics == [
+        f"main.yml:{most + 2}:1: error[E114]: aliases expand here into more than {most:,} alias "
+        "uses; write the repeated parts out or nest fewer aliases"
+    ]
+    assert loaded.data[f"U{most - 1}"] == 1
+    assert loaded.data[f"U{most}"] is None
+
+
+def test_file_larger_than_the_bound_is_refused_unread(project: Path) -> None:
+    most = limit("orgc.file.bytes")
+    (project / "big.yml").write_bytes(b"#" * (most + 1))
+    assert load_report(project, "big.yml") == [
+        f"orgc: error[E112]: big.yml is {most + 1:,} bytes, more than the {most:,} orgc reads"
+    ]
+
+
+def test_binary_file_is_named_with_its_first_nul_byte(project: Path) -> None:
+    (project / "main.yml").write_bytes(b"A: 1\nB: \x00\x01\x02\n")
+    assert load_report(project, "main.yml") == [
+        "main.yml:2:4: error[E113]: main.yml holds a NUL byte (it is a binary file); orgc "
+        "reads UTF-8 text only"
+    ]
+
+
+def test_file_in_another_encoding_is_named_with_its_first_bad_byte(project: Path) -> None:
+    (project / "main.yml").write_bytes("A: 1\nName: café\n".encode("latin-1"))
+    assert load_report(project, "main.yml") == [
+        "main.yml:2:10: error[E113]: main.yml holds bytes that are not UTF-8; orgc reads UTF-8 "
+        "text only"
+    ]
+
+
+def test_fifo_is_refused_without_waiting_for_a_writer(project: Path) -> None:
+    os.mkfifo(project / "pipe.yml")
+    os.mkfifo(project / "pipe.txt")
+    write(project, {"main.yml": "Text: !ReadFile pipe.txt\n"})
+    assert load_report(project, "pipe.yml") == [
+        "orgc: error[E100]: pipe.yml is not a regular file (a FIFO, socket or device); name a file"
+    ]
+    assert load_report(project, "main.yml") == [
+        "main.yml:1:7: error[E100]: pipe.txt is not a regular file (a FIFO, socket or device); "
+        "name a file"
+    ]
+
+
+def test_symlink_loop_is_a_diagnostic(project: Path) -> None:
+    (project / "a.yml").symlink_to(project / "b.yml")
+    (project / "b.yml").symlink_to(project / "a.yml")
+    write(project, {"main.yml": "Loop: !Include a.yml\n"})
+    loop = "a symlink loop (the link leads back to itself); repair the link"
+    assert load_report(project, "a.yml") == [f"orgc: error[E100]: cannot read a.yml: {loop}"]
+    assert load_report(project, "main.yml") == [
+        f"main.yml:1:7: error[E100]: cannot read a.yml: {loop}"
+    ]
+    assert organization_of(project, project / "a.yml")[1] == [
+        f"orgc: error[E100]: cannot read a.yml: {loop}"
+    ]
+
+
+def test_unreadable_file_is_a_diagnostic(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Permissions do not stop root, so the refusal the kernel would give is made by hand.
+    write(project, {"main.yml": "A: 1\n"})
+
+    def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "open", refuse)
+    assert load_report(project, "main.yml") == [
+        "orgc: error[E100]: cannot read main.yml: Permission denied"
+    ]
+
+
+def test_huge_integer_is_refused_before_python_converts_it(project: Path) -> None:
+    loaded, diagnostics = load_text(project, "AccountId: " + "1" * 5_000 + "\n")
+    assert diagnostics == [
+        "main.yml:1:12: error[E116]: this number has 5,000 digits, more than the 64 orgc "
+        "reads; quote it if it is text"
+    ]
+    assert loaded.data == {"AccountId": None}
+
+
+def test_cmd_output_that_is_not_utf8(project: Path) -> None:
+    loaded, diagnostics = load_text(project, "Out: !Cmd printf 'ok\\n\\377'\n", allow_cmd=True)
+    assert diagnostics == [
+        "main.yml:1:6: error[E113]: the output of !Cmd \"printf 'ok\\\\n\\\\377'\" holds bytes "
+        "that are not UTF-8 at line 2, column 1; orgc reads UTF-8 text only"
+    ]
+    assert loaded.data == {"Out": None}
+
+
+def test_cmd_with_a_nul_character_does_not_start(project: Path) -> None:
+    loaded, diagnostics = load_text(project, 'Out: !Cmd "echo a\\0b"\n', allow_cmd=True)
+    assert diagnostics == [
+        "main.yml:1:6: error[E107]: !Cmd 'echo a\\x00b' could not start: embedded null byte"
+    ]
+    assert loaded.data == {"Out": None}
+
+
+def test_cmd_json_output_nested_too_deep(project: Path) -> None:
+    depth = limit("orgc.yaml.depth") + 5
+    loaded, diagnostics = load_text(
+        project, f"Out: !Cmd \"printf '{'[' * depth}{']' * depth}'\"\n", allow_cmd=True
+    )
+    [only] = diagnostics
+    assert only.startswith("main.yml:1:6: error[E115]: the JSON that !Cmd")
+    assert loaded.data == {"Out": None}
+
+
+def test_include_through_a_symlink_inside_that_points_outside(project: Path) -> None:
+    write(project, {"outside/secret.txt": "s3cr3t\n", "p/main.yml": "S: !ReadFile link.txt\n"})
+    (project / "p" / "link.txt").symlink_to(project / "outside" / "secret.txt")
+    assert load_report(project / "p", "main.yml") == [
+        f"p/main.yml:1:4: error[E105]: 'link.txt' resolves to outside/secret.txt, outside the "
+        f"project root {project / 'p'}; keep included files inside the project"
+    ]
+
+
+# --- a directory's task file ------------------------------------------------------------------
+
+ORG_ONLY = "Organization:\n  M:\n    Type: OC::ORG::MasterAccount\n    Properties: {}\n"
+
+
+def test_truncated_task_file_in_a_directory_is_an_error(project: Path) -> None:
+    write(
+        project,
+        {
+            "organization.yml": ORG_ONLY,
+            "tasks.yml": "OrganizationUpdate:\n  Type: update-organization\n  Template: [./o",
+        },
+    )
+    loaded, diagnostics = organization_of(project, project)
+    assert loaded is None
+    assert diagnostics[1].startswith("tasks.yml:3:")
+    assert "error[E101]: YAML syntax error" in diagnostics[1]
+    assert diagnostics[:1] == [
+        "orgc: error[E117]: . holds task files (tasks.yml) but "
+        "none with a readable update-organization task; pass the task file to read, or repair "
+        "it"
+    ]
+
+
+def test_task_file_replaced_by_binary_garbage_is_an_error(project: Path) -> None:
+    write(project, {"organization.yml": ORG_ONLY})
+    (project / "tasks.yml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00garbage")
+    _, diagnostics = organization_of(project, project)
+    assert diagnostics == [
+        "tasks.yml:1:1: error[E113]: tasks.yml holds bytes that are not UTF-8; orgc reads "
+        "UTF-8 text only"
+    ]
+
+
+def test_directory_whose_task_files_lost_the_organization_task(project: Path) -> None:
+    # The task file was cut short after its first task: it parses, but no longer manages the
+    # organization, so the directory would plan the organization alone.
+    write(
+        project,
+        {
+            "organization.yml": ORG_ONLY,
+            "tasks.yml": "Stacks:\n  Type: update-stacks\n  Template: t.yml\n  StackName: s\n",
+        },
+    )
+    loaded, diagnostics = organization_of(project, project)
+    assert loaded is None
+    assert diagnostics == [
+        "orgc: error[E117]: . holds task files (tasks.yml) but none with a readable "
+        "update-organization task; pass the task file to read, or repair it"
+    ]
+
+
+def test_templates_and_other_yaml_in_the_directory_are_not_task_files(project: Path) -> None:
+    write(
+        project,
+        {
+            "organization.yml": ORG_ONLY,
+            "template.yml": "Resources:\n  T:\n    Type: AWS::SNS::Topic\n",
+            "notes.yml": "just: [text\n",  # broken, but names no task type: not read
+        },
+    )
+    loaded, diagnostics = organization_of(project, project)
+    assert loaded is not None
+    assert diagnostics == []
+
+
+def test_task_type_names_match_the_task_stage() -> None:
+    from orgc.load import TASK_TYPE_NAMES
+    from orgc.tasks.model import TASK_TYPES
+
+    assert set(TASK_TYPE_NAMES) == set(TASK_TYPES)
+
+
+# --- the project root -------------------------------------------------------------------------
+
+
+def test_project_root_is_the_path_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = tmp_path.resolve()
+    write(base, {"proj/organization.yml": ORG_ONLY, "secret": "s3cr3t"})
+    monkeypatch.chdir(base)
+    assert project_root(Path("proj/organization.yml"), None) == base / "proj"
+    assert project_root(Path("proj"), None) == base / "proj"
+    assert project_root(Path("proj"), Path(".")) == base
+
+
+def test_project_root_is_the_enclosing_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = tmp_path.resolve()
+    write(base, {"repo/organization/tasks.yml": "", "repo/.git/HEAD": ""})
+    monkeypatch.chdir(base)
+    assert project_root(Path("repo/organization/tasks.yml"), None) == base / "repo"
+
+
+def test_project_root_never_climbs_to_the_home_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path.resolve()
+    write(home, {".git/HEAD": "", "work/proj/organization.yml": ORG_ONLY})
+    monkeypatch.setenv("HOME", str(home))
+    assert project_root(home / "work" / "proj" / "organization.yml", None) == (
+        home / "work" / "proj"
+    )
+
+
+def test_read_file_from_a_parent_working_directory_stays_in_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = tmp_path.resolve()
+    write(
+        base,
+        {
+            ".aws/credentials": "[default]\naws_secret_access_key = s3cr3t\n",
+            "proj/organization.yml": ORG_ONLY + "Metadata: !ReadFile ../.aws/credentials\n",
+        },
+    )
+    monkeypatch.chdir(base)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["validate", "proj/organization.yml"]) == 1
+    assert "s3cr3t" not in out.getvalue()
+    assert (
+        "proj/organization.yml:5:11: error[E105]: '../.aws/credentials' resolves to "
+        f".aws/credentials, outside the project root {base / 'proj'}; keep included files "
+        "inside the project"
+    ) in out.getvalue()
+
+
+# --- copy-to-s3 bodies ------------------------------------------------------------------------
+
+
+def test_zip_refuses_a_symlink_out_of_the_directory(project: Path) -> None:
+    write(project, {"outside.txt": "s3cr3t", "site/index.html": "<p>hi</p>"})
+    (project / "site" / "leak.txt").symlink_to(project / "outside.txt")
+    with pytest.raises(OSError, match=r"leak\.txt is a symlink to outside\.txt, outside the"):
+        read_object_body(project / "site", zipped=True)
+
+
+def test_zip_keeps_symlinks_within_the_directory(project: Path) -> None:
+    write(project, {"site/index.html": "<p>hi</p>"})
+    (project / "site" / "home.html").symlink_to(project / "site" / "index.html")
+    body = read_object_body(project / "site", zipped=True)
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.namelist() == ["home.html", "index.html"]
+
+
+def test_object_body_of_a_fifo_is_refused(project: Path) -> None:
+    os.mkfifo(project / "pipe")
+    with pytest.raises(OSError, match=r"pipe is not a regular file"):
+        read_object_body(project / "pipe", zipped=False)

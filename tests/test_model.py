@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from support.inline import actual_diagnostics, expected_diagnostics
 
+from orgc.limits import limits
 from orgc.load import display_path
-from orgc.model import Organization, limits
+from orgc.model import Organization
 from orgc.observed import SERVICE_CONTROL_POLICY, TAG_POLICY
 from orgc.pipeline import compile_organization, validate
 

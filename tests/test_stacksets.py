@@ -1028,5 +1028,8 @@ def test_validate_says_why_a_task_cannot_be_a_stack_set_without_any_aws_call(
         (line + 3, code, message.partition(":")[0])
         for line, code, message in expected_diagnostics(ELIGIBILITY / "tasks.yml")
     }
-    found = actual_diagnostics(validate(Path("eligibility/tasks.yml")), "eligibility/tasks.yml")
+    # The organization file lies above the task file: the project root is said explicitly.
+    found = actual_diagnostics(
+        validate(Path("eligibility/tasks.yml"), root=tmp_path), "eligibility/tasks.yml"
+    )
     assert {(line, code, message.partition(":")[0]) for line, code, message in found} == expected

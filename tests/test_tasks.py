@@ -892,7 +892,5 @@ def test_a_copy_to_s3_source_that_cannot_be_read_is_a_diagnostic(
         compile_organization(tasks, root=tmp_project)
     (refused,) = raised.value.diagnostics
     assert refused.code == "E344"
-    assert refused.message == (
-        f"cannot read site/index.html: [Errno 13] Permission denied: '{source}'"
-    )
+    assert refused.message == "cannot read site/index.html: Permission denied"
     assert str(refused.span) == "tasks.yml:4:1"

@@ -9,6 +9,7 @@ organization.yml, as the pipeline does.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from support.inline import Expectation, actual_diagnostics, case_organization, e
 
 from orgc.bind import bind_template
 from orgc.diagnostics import Diagnostics, Span
+from orgc.limits import limit
 from orgc.load import LoadOptions, display_path
 from orgc.model import Organization
 from orgc.tasks import StacksTask
@@ -370,3 +372,70 @@ def test_a_template_that_is_not_a_mapping(tmp_path: Path) -> None:
         f"{display_path(path)}:1:1: error[E355]: {display_path(path)} is not a template: a "
         "template is a mapping with a Resources section"
     ]
+
+
+# --- Jinja within bounds ----------------------------------------------------------------------
+
+
+def render_failure(tmp_path: Path, text: str) -> list[str]:
+    """The diagnostics of a TemplatingContext template that must fail to render."""
+    path = tmp_path / "template.yml"
+    path.write_text(text, encoding="utf-8")
+    diagnostics = Diagnostics()
+    task = stacks_task(path, templating_context={"n": 3})
+    assert build_template(task, LoadOptions(root=tmp_path), diagnostics) is None
+    return [str(d).replace(display_path(path), "template.yml") for d in diagnostics]
+
+
+def test_jinja_loop_without_output_stops_at_the_step_bound(tmp_path: Path) -> None:
+    text = (
+        "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n"
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
+    )
+    steps = limit("orgc.jinja.steps")
+    assert render_failure(tmp_path, text) == [
+        f"template.yml:4:1: error[E364]: rendering stopped here: it made more than {steps:,} "
+        "steps of template code, past orgc's bound; loop fewer times"
+    ]
+
+
+def test_jinja_output_stops_at_the_size_bound(tmp_path: Path) -> None:
+    text = (
+        "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n"
+        "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}\n"
+    )
+    most = limit("orgc.jinja.outputBytes")
+    assert render_failure(tmp_path, text) == [
+        f"template.yml:1:1: error[E364]: rendering stopped here: it made more than {most:,} "
+        "characters of output, past orgc's bound; loop fewer times"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("expression", "made"),
+    [
+        ("'x' * 1000000000", "a value of more than 8,388,608 items or characters"),
+        ("[1] * 1000000000", "a value of more than 8,388,608 items or characters"),
+        ("2 ** 100000000", "a power with the exponent 100,000,000"),
+    ],
+)
+def test_jinja_huge_values_are_refused(tmp_path: Path, expression: str, made: str) -> None:
+    text = (
+        "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n    Metadata: {{ " + expression + " }}\n"
+    )
+    assert render_failure(tmp_path, text) == [
+        f"template.yml:4:1: error[E364]: rendering stopped here: it made {made}, past orgc's "
+        "bound; loop fewer times"
+    ]
+
+
+def test_jinja_within_bounds_renders_and_restores_the_tracer(tmp_path: Path) -> None:
+    before = sys.gettrace()
+    text = (
+        "Resources:\n{% for i in range(n) %}  Topic{{ i }}:\n    Type: AWS::SNS::Topic\n"
+        "{% endfor %}"
+    )
+    template, diagnostics = build(tmp_path, text, templating_context={"n": 3})
+    assert not diagnostics.has_errors
+    assert sorted(template.resources) == ["Topic0", "Topic1", "Topic2"]
+    assert sys.gettrace() is before

@@ -42,6 +42,7 @@ from orgc.expressions.syntax import (
     copy_data,
     describe,
     first_expression,
+    is_expression,
     is_known,
     json_sub,
     json_text,
@@ -412,7 +413,7 @@ class Evaluator:
                 pieces.append(("var", value.variable))
             elif is_known(value) and not isinstance(value, (dict, list)):
                 pieces.append(("text", to_text(value)))
-            elif is_known(value):
+            elif is_known(value) or not is_expression(value):  # a list or mapping, even unknown
                 self.report(
                     ARGUMENT,
                     f"${{{text}}} in !Sub is a {'list' if isinstance(value, list) else 'mapping'}"

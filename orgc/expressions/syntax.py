@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from orgc.load import parse_json
+
 # `${name}` in a Sub template; group 1 is "!" for the literal form `${!name}`, group 2 the name.
 SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]*)\}")
 
@@ -223,7 +225,7 @@ def compact_json(value: Any) -> str:
 def json_text(value: Any, *, pretty: bool) -> str:
     """`value` as OrgFormation's Fn::JsonString writes it: compact (or indented by two with
     `pretty`); text that holds JSON is that JSON, minified."""
-    subject = json.loads(value) if isinstance(value, str) else value
+    subject = parse_json(value) if isinstance(value, str) else value
     if pretty:
         return json.dumps(_json_ready(subject), indent=2, ensure_ascii=False)
     return compact_json(subject)

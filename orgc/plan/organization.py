@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from graphlib import TopologicalSorter
 
 from orgc.diagnostics import Diagnostic
-from orgc.model import Account, Organization, OrganizationalUnit, Policy, limits
+from orgc.limits import limits
+from orgc.model import Account, Organization, OrganizationalUnit, Policy
 from orgc.observed import (
     LiveAccount,
     LiveOrganization,

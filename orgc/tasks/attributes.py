@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from orgc.diagnostics import Span, did_you_mean
 from orgc.expressions import describe, expressions, is_expression, is_known, sub_variables, to_text
-from orgc.load import DataPath, display_path
+from orgc.load import DataPath, display_path, resolved
 from orgc.regions import unknown_region
 from orgc.tasks.model import COMMON_ATTRIBUTES, REQUIRED_HINTS, TASK_TYPES
 from orgc.tasks.parameters import TaskFile
@@ -241,8 +241,11 @@ class TaskReader:
                 self.span(key),
             )
             return None
-        target = (self.file.path.parent / value).resolve()
-        if not target.is_relative_to(self.task_file.builder.options.root.resolve()):
+        if "\0" in value:
+            self.wrong(key, "a path relative to this file (this one holds a NUL character)", value)
+            return None
+        target = resolved(self.file.path.parent / value)
+        if not target.is_relative_to(resolved(self.task_file.builder.options.root)):
             self.diagnostics.add(
                 "E327",
                 f"{key} {value!r} of task {self.name} leads outside the project root; keep "

@@ -10,10 +10,10 @@ each task type to its builder.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from orgc.expressions import describe, is_expression, to_text
+from orgc.load import parse_json
 from orgc.tasks.attributes import TaskReader
 from orgc.tasks.model import TASK_TYPES, CopyToS3Task, ExternalTask, OrganizationTask, StacksTask
 
@@ -119,7 +119,7 @@ def _stack_policy(reader: TaskReader) -> dict[str, Any] | None:
     value = reader.value("StackPolicy")
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = parse_json(value)
         except ValueError:
             value = None
         if not isinstance(value, dict):

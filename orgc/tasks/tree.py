@@ -17,7 +17,15 @@ from typing import Any
 
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
 from orgc.expressions import is_expression
-from orgc.load import DataPath, LoadedFile, LoadOptions, display_path, load_file
+from orgc.load import (
+    DataPath,
+    LoadedFile,
+    LoadOptions,
+    display_path,
+    find_task_file,
+    load_file,
+    resolved,
+)
 from orgc.tasks.attributes import TaskReader
 from orgc.tasks.dependencies import dependency_graph, report_cycles, resolve_local
 from orgc.tasks.model import (
@@ -55,9 +63,9 @@ def load_project(
     task file with an update-organization task, else its organization.yml. Every problem goes
     to `diagnostics`; None is returned only when nothing usable could be read.
     """
-    path = path.resolve()
+    path = resolved(path)
     if path.is_dir():
-        found = _pick_from_directory(path, options, diagnostics)
+        found = find_task_file(path, options, diagnostics)
         if found is None:
             return None
         if isinstance(found, Path):
@@ -94,36 +102,6 @@ def _organization_only(path: Path) -> Project:
     return Project(file=display, organization=task, tasks={}, includes={})
 
 
-def _pick_from_directory(
-    directory: Path, options: LoadOptions, diagnostics: Diagnostics
-) -> LoadedFile | Path | None:
-    """The directory's task file with an update-organization task, as load_organization picks
-    it; else the path of its organization.yml."""
-    for candidate in sorted(
-        p for p in directory.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file()
-    ):
-        try:
-            if "update-organization" not in candidate.read_text(encoding="utf-8"):
-                continue
-        except (OSError, UnicodeDecodeError):
-            continue
-        # Files that turn out not to be the task file say nothing about the project.
-        probe = Diagnostics()
-        file = load_file(candidate, options, probe)
-        if file is not None and _has_organization_task(file.data):
-            diagnostics.extend(probe)
-            return file
-    for name in ("organization.yml", "organization.yaml"):
-        if (directory / name).is_file():
-            return directory / name
-    diagnostics.add(
-        "E110",
-        f"{display_path(directory)} holds no task file with an update-organization task and "
-        "no organization.yml",
-    )
-    return None
-
-
 def _is_organization_file(data: Any) -> bool:
     """Whether `data` has an Organization section (and not a task that happens to be named
     Organization)."""
@@ -131,16 +109,6 @@ def _is_organization_file(data: Any) -> bool:
         return False
     section = data["Organization"]
     return not (isinstance(section, dict) and section.get("Type") in TASK_TYPES)
-
-
-def _has_organization_task(data: Any) -> bool:
-    if not isinstance(data, dict) or "AWSTemplateFormatVersion" in data:
-        return False
-    return any(
-        isinstance(task, dict) and task.get("Type") == "update-organization"
-        for name, task in data.items()
-        if name not in RESERVED_KEYS
-    )
 
 
 # --- building -----------------------------------------------------------------------------------
