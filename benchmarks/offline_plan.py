@@ -135,6 +135,12 @@ def run_worker(tasks_path: Path, result_path: Path, *, profile: bool) -> None:
     from orgc.pipeline import compile_organization, make_plan
     from orgc.state import State
 
+    try:  # the process set-up `orgc` itself makes (absent from a baseline that predates it)
+        from orgc.cli import tune_garbage_collection
+    except ImportError:
+        pass
+    else:
+        tune_garbage_collection()
     stub = FreshOrganization(generate.MANAGEMENT_ACCOUNT_ID)
     profiler = None
     if profile:
