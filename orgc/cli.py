@@ -200,7 +200,9 @@ def _parser() -> argparse.ArgumentParser:
         help="show what apply would change in the organization",
     )
     plan.add_argument("path", type=Path)
-    plan.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    plan.add_argument(
+        "--format", choices=sorted(RENDERERS), default="text", help="how to print the plan"
+    )
     _add_max_bytes(plan)
     _add_output_options(plan)
     plan.add_argument("--out", type=Path, help="save the plan (JSON) for `orgc apply FILE`")
@@ -242,7 +244,9 @@ def _parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("show", help="print a plan saved with `orgc plan --out FILE`")
     show.add_argument("plan", type=Path, help="the saved plan (any file name)")
-    show.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    show.add_argument(
+        "--format", choices=sorted(RENDERERS), default="text", help="how to print the plan"
+    )
     _add_max_bytes(show)
 
     graph = commands.add_parser(
@@ -255,7 +259,9 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="task file, organization file or directory (drawn offline), or a saved plan",
     )
-    graph.add_argument("--format", choices=("dot", "mermaid"), default="dot")
+    graph.add_argument(
+        "--format", choices=("dot", "mermaid"), default="dot", help="the graph language"
+    )
 
     explain = commands.add_parser(
         "explain", help="what a diagnostic code means (with no code: every code and its title)"
@@ -307,12 +313,15 @@ def _parser() -> argparse.ArgumentParser:
         "state",
         parents=[aws, locking],
         help="inspect, repair or restore the state",
-        description="Inspect, repair or restore the state. list prints the address of every "
-        "thing the state records; show ADDRESS prints one (show alone: the whole document); rm "
-        "ADDRESS... makes orgc forget things (nothing is deleted in AWS); mv FROM TO records a "
-        "thing under a logical id renamed in the files. rm, mv, import and restore write under "
-        "the state lock, as apply does, and every write is a version `history` lists and "
-        "`restore` brings back.",
+        description=textwrap.fill(
+            "Inspect, repair or restore the state. list prints the address of every thing the "
+            "state records; show ADDRESS prints one (show alone: the whole document); rm "
+            "ADDRESS... makes orgc forget things (nothing is deleted in AWS); mv FROM TO records "
+            "a thing under a logical id renamed in the files. rm, mv, import and restore write "
+            "under the state lock, as apply does, and every write is a version `history` lists "
+            "and `restore` brings back.",
+            width=79,
+        ),
         epilog=STATE_ADDRESS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
