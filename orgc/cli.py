@@ -1058,8 +1058,12 @@ def _state_show(args: argparse.Namespace, store: StateStore) -> int:
 
     entry = find(store.read(), args.operand)
     if args.json:
-        document = {"address": entry.address, "kind": entry.kind, "physicalId": entry.physical_id}
-        document["fields"] = dict(entry.fields)
+        document: dict[str, object] = {
+            "address": entry.address,
+            "kind": entry.kind,
+            "physicalId": entry.physical_id,
+            "fields": dict(entry.fields),
+        }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         sys.stdout.writelines(f"{line}\n" for line in show_lines(entry))
@@ -1100,7 +1104,7 @@ def _state_mv(args: argparse.Namespace, store: StateStore) -> int:
     return _edit_state(args, store, lock_owner(), edit, say, forgets=False)
 
 
-def _edit_state(  # noqa: PLR0913, PLR0917
+def _edit_state(  # noqa: PLR0917
     args: argparse.Namespace,
     store: StateStore,
     owner: str,

@@ -117,10 +117,10 @@ def bash(parser: argparse.ArgumentParser) -> str:
             lines.append("            return")
             lines.append("        fi")
         if command.name == "state":
-            valued = "|".join(n for o in command.options if o.takes_value for n in o.names)
+            taking = "|".join(n for o in command.options if o.takes_value for n in o.names)
             actions = "|".join(ADDRESS_ACTIONS)
             lines.append(
-                f'        if [[ "${{COMP_WORDS[2]}}" == @({actions}) && "$prev" != @({valued}) ]]; '
+                f'        if [[ "${{COMP_WORDS[2]}}" == @({actions}) && "$prev" != @({taking}) ]]; '
                 "then"
             )
             lines.append(f"            _{parser.prog}_state_addresses")
@@ -151,16 +151,16 @@ def _bash_addresses(prog: str) -> list[str]:
         "        fi",
         "    done",
         '    word="$cur"',
-        "    if [[ -n \"$COMP_LINE\" ]]; then",
+        '    if [[ -n "$COMP_LINE" ]]; then',
         '        word="${COMP_LINE:0:COMP_POINT}"',
         '        word="${word##* }"',
         "    fi",
         "    local listed",
-        f'    listed="$("${{COMP_WORDS[0]}}" state list "${{options[@]}}" 2>/dev/null)"',
+        '    listed="$("${COMP_WORDS[0]}" state list "${options[@]}" 2>/dev/null)"',
         '    COMPREPLY=($(compgen -W "$listed" -- "$word"))',
         '    if [[ "$word" == *:* && "$COMP_WORDBREAKS" == *:* ]]; then',
         '        local prefix="${word%"${word##*:}"}"',
-        "        for i in \"${!COMPREPLY[@]}\"; do",
+        '        for i in "${!COMPREPLY[@]}"; do',
         '            COMPREPLY[i]="${COMPREPLY[i]#"$prefix"}"',
         "        done",
         "    fi",
@@ -209,7 +209,7 @@ def zsh(parser: argparse.ArgumentParser) -> str:
             f"            {'|'.join(STATE_FLAGS)}) options+=($words[i]);;",
             "        esac",
             "    done",
-            '    if [[ -z $action ]]; then _files; return; fi',
+            "    if [[ -z $action ]]; then _files; return; fi",
             f'    addresses=(${{(f)"$({prog} state list $options 2>/dev/null)"}})',
             "    compadd -a addresses",
             "}",
@@ -309,9 +309,7 @@ def fish(parser: argparse.ArgumentParser) -> str:
                 f"'__fish_seen_subcommand_from state; and __fish_seen_subcommand_from "
                 f"{' '.join(ADDRESS_ACTIONS)}'"
             )
-            lines.append(
-                f"complete -c {prog} -n {addressed} -x -a '(__{prog}_state_addresses)'"
-            )
+            lines.append(f"complete -c {prog} -n {addressed} -x -a '(__{prog}_state_addresses)'")
     lines.extend(_fish_addresses(prog))
     return "\n".join(lines) + "\n"
 

@@ -163,13 +163,13 @@ def entries(state: State) -> tuple[Entry, ...]:
                 ),
             )
         )
-    for url, record in sorted(state.objects.items()):
+    for url, put in sorted(state.objects.items()):
         found.append(
             Entry(
                 address=f"s3-object:{url}",
                 kind="s3-object",
                 physical_id=None,
-                fields=(("URL", url), *sorted(record.items())),
+                fields=(("URL", url), *sorted(put.items())),
             )
         )
     for principal, administrators in sorted(state.services.items()):
@@ -316,6 +316,24 @@ def _stack_by_key(state: State, key: str) -> StackRecord | None:
 # --- rm and mv --------------------------------------------------------------------------------
 
 
+def _table(state: State, kind: str) -> dict[str, str]:
+    if kind == "account":
+        return state.accounts
+    if kind == "organizational-unit":
+        return state.organizational_units
+    return state.policies
+
+
+def _with_table(state: State, kind: str, table: dict[str, str]) -> State:
+    """`state` with the id table of `kind` replaced, and no longer vouching that the
+    organization is as the files say (the next plan reads it)."""
+    if kind == "account":
+        return replace(state, accounts=table, organization_digest=None)
+    if kind == "organizational-unit":
+        return replace(state, organizational_units=table, organization_digest=None)
+    return replace(state, policies=table, organization_digest=None)
+
+
 def remove(state: State, address: str) -> tuple[State, Entry]:
     """`state` without the record `address` names (AddressError E712 when there is none,
     E715 for the organization itself)."""
@@ -334,13 +352,8 @@ def remove(state: State, address: str) -> tuple[State, Entry]:
         )
     key = entry.address.partition(":")[2]
     if kind in _ORGANIZATION_KINDS:
-        table = {
-            "account": "accounts",
-            "organizational-unit": "organizational_units",
-            "policy": "policies",
-        }[kind]
-        kept = {k: v for k, v in getattr(state, table).items() if k != key}
-        new = replace(state, **{table: kept}, organization_digest=None)
+        kept = {k: v for k, v in _table(state, kind).items() if k != key}
+        new = _with_table(state, kind, kept)
     elif kind == "retired-organizational-unit":
         new = replace(
             state,
@@ -461,14 +474,9 @@ def move(state: State, source: str, target: str) -> tuple[State, Entry, str]:
             ]
         )
     if kind in _ORGANIZATION_KINDS:
-        table_name = {
-            "account": "accounts",
-            "organizational-unit": "organizational_units",
-            "policy": "policies",
-        }[kind]
-        table = dict(getattr(state, table_name))
+        table = dict(_table(state, kind))
         table[new_key] = table.pop(key)
-        new = replace(state, **{table_name: dict(sorted(table.items()))}, organization_digest=None)
+        new = _with_table(state, kind, dict(sorted(table.items())))
         if kind == "account":
             # The stacks of that account name it by its logical id too.
             new = replace(

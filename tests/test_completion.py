@@ -188,6 +188,10 @@ def test_bash_completes_state_addresses_from_the_state_of_the_line(tmp_path: Pat
         "stack:Logs/Shop/eu-west-1"
     ]
     # The value of an option is still a file name; other actions take files.
-    assert "state.json" in complete(
-        f"orgc state rm --state {tmp_path}/st", ["orgc", "state", "rm", "--state", f"{tmp_path}/st"]
-    )[0]
+    assert (
+        "state.json"
+        in complete(
+            f"orgc state rm --state {tmp_path}/st",
+            ["orgc", "state", "rm", "--state", f"{tmp_path}/st"],
+        )[0]
+    )
