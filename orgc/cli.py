@@ -39,8 +39,10 @@ from orgc.terminal import (
     JsonEvents,
     JsonStream,
     Progress,
+    ProgressIntervalError,
     colour_plan_text,
     progress_for,
+    progress_interval,
     use_colour,
 )
 
@@ -831,11 +833,19 @@ class _ApplyWatch:
         self.progress: Progress | None = None
         self.json: JsonEvents | None = None
         self.outcome: ApplyResult | None = None
+        try:  # read before any AWS call, so that a wrong value changes nothing
+            self.interval = progress_interval(os.environ)
+        except ProgressIntervalError as error:
+            raise _UsageError(str(error)) from None
 
     def begin(self, plan: Plan) -> None:
         stream = sys.stderr
         self.progress = progress_for(
-            plan, stream, colour=_colour(self.args, stream), live=stream.isatty()
+            plan,
+            stream,
+            colour=_colour(self.args, stream),
+            live=stream.isatty(),
+            interval=self.interval,
         )
         if self.events is not None:
             self.json = JsonEvents(plan, self.events)
