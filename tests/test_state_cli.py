@@ -423,3 +423,47 @@ def test_a_logical_id_renamed_in_the_files_and_the_state_plans_no_change(
     assert orgc("plan", "organization.yml", "--format", "json") == 0
     changes = json.loads(capsys.readouterr().out)["changes"]
     assert [(c["id"], c["physicalId"]) for c in changes] == [("account.adopt:Store", account_id)]
+
+
+def test_on_s3_an_edit_is_a_bucket_version_that_restore_brings_back(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "organization.yml").write_text(ORGANIZATION, encoding="utf-8")
+
+    def orgc(*args: str) -> int:
+        return main([*args, "--endpoint-url", emulator.endpoint])
+
+    assert orgc("apply", "organization.yml", "--auto-approve") == 0
+    capsys.readouterr()
+    assert orgc("state", "list") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "organization",
+        "account:Management",
+        "account:Shop",
+        "organizational-unit:ProdOU",
+        "policy:DenyLeave",
+    ]
+    assert orgc("state", "history") == 0
+    before = capsys.readouterr().out.splitlines()[1:]
+    assert orgc("state", "mv", "account:Shop", "account:Store") == 0
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[1]
+        .startswith("wrote s3://orgc-state-123456789012/state.json as serial ")
+    )
+    assert orgc("state", "history") == 0
+    after = capsys.readouterr().out.splitlines()[1:]
+    assert len(after) == len(before) + 1
+    assert after[0].endswith("current")
+    previous = after[1].split()[0]  # the S3 version id the move replaced
+    assert orgc("state", "restore", previous, "--force") == 0
+    capsys.readouterr()
+    assert orgc("state", "show", "account:Shop") == 0
+    assert capsys.readouterr().out.splitlines()[0] == "account:Shop"
+    assert orgc("state", "show", "account:Store") == 1
+    assert "error[E712]: account:Store is not in the state" in capsys.readouterr().err
