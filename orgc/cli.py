@@ -1028,25 +1028,27 @@ _STATE_OPERANDS: dict[str, tuple[int, int, str]] = {
 
 STATE_ADDRESS_HELP = """\
 addresses (KIND:KEY, the plan's change id without its action):
-  organization                                  the organization, root, management account
-  account:<LogicalId>                           an account
-  organizational-unit:<LogicalId>               an OU
-  policy:<LogicalId>                            a policy
-  retired-organizational-unit:<ou-id>           an OU replaced by a re-parent, to delete
-  stack:<Task>/<Account>/<region>               a stack (also stack:<Name>/<account id>/<region>)
-  stack-set:<Task>                              a StackSet-mode task's StackSet
-  s3-object:s3://<bucket>/<key>                 an object a copy-to-s3 task put
-  service-access:<principal>                    trusted access orgc enabled
-  delegated-administrator:<principal>/<Account> an administrator orgc registered
-  alternate-contact:<Account>/<TYPE>            a contact orgc set
-  closed-account:<account id>                   a close counted against AWS's quota
-<Account> is the account's logical id (or its id). Attachments, tags, aliases and password
-policies are not recorded: plans compare them with AWS.
+  organization                          organization, root, management account
+  account:<LogicalId>                   an account
+  organizational-unit:<LogicalId>       an OU
+  policy:<LogicalId>                    a policy
+  retired-organizational-unit:<ou-id>   an OU a re-parent replaced, to delete
+  stack:<Task>/<Account>/<region>       a stack (or <StackName>/<account id>/<r>)
+  stack-set:<Task>                      a StackSet-mode task's StackSet
+  s3-object:s3://<bucket>/<key>         an object a copy-to-s3 task put
+  service-access:<principal>            trusted access orgc enabled
+  delegated-administrator:<principal>/<Account>
+                                        an administrator orgc registered
+  alternate-contact:<Account>/<TYPE>    a contact orgc set
+  closed-account:<account id>           a close counted against AWS's quota
+<Account> is the account's logical id (or its id). Attachments, tags, aliases
+and password policies are not recorded: plans compare them with AWS.
 
-rm forgets, it never deletes in AWS: the next plan compares the thing with AWS as one orgc
-never recorded (a create or an adopt; an account the files do not name is W604). mv is for a
-logical id renamed in the files: the next plan sees the same thing under the new name, not a
-delete and a create. Only accounts, OUs, policies, stacks and StackSets are moved."""
+rm forgets, it never deletes in AWS: the next plan compares the thing with AWS
+as one orgc never recorded (an adopt or a create; an account the files do not
+name is W604). mv is for a logical id renamed in the files: the next plan sees
+the same thing under its new name. Only accounts, OUs, policies, stacks and
+StackSets are moved."""
 
 
 def _state_list(args: argparse.Namespace, store: StateStore) -> int:
