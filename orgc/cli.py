@@ -1033,7 +1033,7 @@ addresses (KIND:KEY, the plan's change id without its action):
   organizational-unit:<LogicalId>       an OU
   policy:<LogicalId>                    a policy
   retired-organizational-unit:<ou-id>   an OU a re-parent replaced, to delete
-  stack:<Task>/<Account>/<region>       a stack (or <StackName>/<account id>/<r>)
+  stack:<Task>/<Account>/<region>       a stack (also by StackName/account id)
   stack-set:<Task>                      a StackSet-mode task's StackSet
   s3-object:s3://<bucket>/<key>         an object a copy-to-s3 task put
   service-access:<principal>            trusted access orgc enabled
