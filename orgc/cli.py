@@ -757,10 +757,14 @@ def _apply(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    try:  # read before anything is started, so that a wrong value changes nothing
+        interval = progress_interval(os.environ)
+    except ProgressIntervalError as error:
+        raise _UsageError(str(error)) from None
     events = _json_stream(args, "apply", args.target)
     # With --json, stdout carries the events alone; what people read goes to stderr.
     out = sys.stderr if events is not None else sys.stdout
-    watch = _ApplyWatch(args, events)
+    watch = _ApplyWatch(args, events, interval)
 
     def confirm(result: Plan) -> bool:
         out.write(colour_plan_text(render_text(result), _colour(args, out)))
@@ -827,16 +831,15 @@ class _ApplyWatch:
     timestamped lines elsewhere) and, with --json, the events on stdout. Made before the plan
     is known; `begin` is called with the plan that is about to be applied."""
 
-    def __init__(self, args: argparse.Namespace, events: JsonStream | None) -> None:
+    def __init__(
+        self, args: argparse.Namespace, events: JsonStream | None, interval: float
+    ) -> None:
         self.args = args
         self.events = events
         self.progress: Progress | None = None
         self.json: JsonEvents | None = None
         self.outcome: ApplyResult | None = None
-        try:  # read before any AWS call, so that a wrong value changes nothing
-            self.interval = progress_interval(os.environ)
-        except ProgressIntervalError as error:
-            raise _UsageError(str(error)) from None
+        self.interval = interval  # seconds between "still running" lines (0: none)
 
     def begin(self, plan: Plan) -> None:
         stream = sys.stderr
