@@ -9,6 +9,13 @@ and reports each finding at the line of the task that deploys it (E435). cfn-lin
 and informational rules are not run: orgc's own generated parameters and outputs would set
 some of them off, and a warning is not worth stopping a plan for.
 
+A resource type outside AWS's own namespaces (`AWS::`, `Alexa::`) is a registry type: a private
+type registered in the target account (OrgFormation's `register-type` task, or any other way) or
+a public third-party one activated there. cfn-lint's specification cannot know it, so its "type
+does not exist" finding (E3006) for such a type is not reported: CloudFormation resolves the
+type when it creates the stack, and a type that is not registered fails there, in the account
+that lacks it, as it would with AWS.
+
 Values known only after apply are `{{orgc:...}}` markers in a rendered template; they are
 replaced by well-formed stand-ins of their kind (a 12-digit account id, an `ou-` id, ...) before
 linting, so a marker is never a finding. Findings are cached by content hash in the user's cache
@@ -126,14 +133,38 @@ def _lint(template: dict[str, Any], regions: tuple[str, ...]) -> list[Finding]:
     from cfnlint.runner import run_template_by_data
 
     config = ConfigMixIn(regions=list(regions))
+    registry = _registry_type_resources(template)
     result = []
     for match in run_template_by_data(template, config, _rules()):
         rule = str(match.rule.id)
         if not rule.startswith("E"):
             continue
-        path = "/".join(str(part) for part in (match.path or ()))
+        parts = tuple(match.path or ())
+        if rule == "E3006" and len(parts) >= 2 and parts[0] == "Resources" and parts[1] in registry:
+            continue
+        path = "/".join(str(part) for part in parts)
         result.append(Finding(rule, path, str(match.message)))
     return sorted(set(result), key=lambda f: (f.path, f.rule, f.message))
+
+
+# The namespaces AWS owns; every other `Namespace::Service::Resource` is a registry type.
+_AWS_NAMESPACES = frozenset({"AWS", "Alexa"})
+
+
+def _registry_type_resources(template: dict[str, Any]) -> frozenset[str]:
+    """The logical ids of resources whose type is a registry type (not AWS's, not Custom::)."""
+    resources = template.get("Resources")
+    if not isinstance(resources, dict):
+        return frozenset()
+    found = set()
+    for name, resource in resources.items():
+        kind = resource.get("Type") if isinstance(resource, dict) else None
+        if not isinstance(kind, str):
+            continue
+        parts = kind.split("::")
+        if len(parts) == 3 and all(parts) and parts[0] not in _AWS_NAMESPACES | {"Custom"}:
+            found.add(name)
+    return frozenset(found)
 
 
 @functools.cache
@@ -149,8 +180,13 @@ def _version() -> str:
     return importlib.metadata.version("cfn-lint")
 
 
+# Part of every cache key: raised when orgc changes which findings it keeps, so findings cached
+# under the old rule are not reused.
+_FILTER_VERSION = 2
+
+
 def _digest(body: str, regions: Iterable[str]) -> str:
-    text = json.dumps([_version(), sorted(regions), body])
+    text = json.dumps([_version(), _FILTER_VERSION, sorted(regions), body])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
