@@ -338,7 +338,8 @@ def _parser() -> argparse.ArgumentParser:
     state.add_argument(
         "--force",
         action="store_true",
-        help="unlock or restore without asking (needed where there is no terminal)",
+        help="unlock or restore without asking (needed where there is no terminal); import: "
+        "replace a state that exists",
     )
     state.add_argument(
         "--dry-run",
@@ -1003,14 +1004,24 @@ def _state(args: argparse.Namespace) -> int:
         for notice in notices:
             print(f"orgc: {notice}", file=sys.stderr)
         with store.lock(lock_owner()) as locked:
-            if locked.state.serial:
-                print(
-                    f"orgc: {store.describe()} already holds state; not importing over it",
-                    file=sys.stderr,
+            replaced = locked.state.serial
+            if replaced and not args.force:
+                _print_diagnostics(
+                    [
+                        Diagnostic(
+                            "E460",
+                            f"{store.describe()} already holds state (serial {replaced}); not "
+                            f"importing {path} over it. `orgc state import --force {path}` "
+                            "replaces it; the replaced version stays in `orgc state history`",
+                        )
+                    ]
                 )
                 return EXIT_INVALID
             locked.write(imported)
-        print(f"imported {path} into {store.describe()}")
+        if replaced:
+            print(f"imported {path} into {store.describe()}, replacing serial {replaced}")
+        else:
+            print(f"imported {path} into {store.describe()}")
         return EXIT_OK
 
     return _with_aws(args, EXIT_INVALID, body)

@@ -174,6 +174,7 @@ CodeId = Literal[
     "E443",
     "E444",
     "E445",
+    "E460",
     # bind, render and StackSets (W4xx)
     "W401",
     "W405",
