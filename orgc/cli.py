@@ -293,7 +293,12 @@ def _parser() -> argparse.ArgumentParser:
         parents=[aws],
         help="write the files and the state of an organization that exists (and a CI pipeline)",
     )
-    init.add_argument("directory", type=Path, help="the organization repository to write into")
+    init.add_argument(
+        "directory",
+        type=Path,
+        help="the organization repository to write into; a path ending in .yml or .yaml names "
+        "the organization file itself, as OrgFormation's `init organization.yml` does",
+    )
     init.add_argument("--force", action="store_true", help="overwrite files and state that exist")
     init.add_argument(
         "--access-role",
@@ -1292,11 +1297,16 @@ def _print_history(where: str, versions: Sequence[StateVersion]) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from orgc.adopt import InitError, existing_files, init_organization
+    from orgc.adopt import ORGANIZATION_FILE, InitError, existing_files, init_organization
     from orgc.ci import PIPELINES, PipelineSettings, write_pipeline
 
     if args.pipeline_only and args.pipeline is None:
         raise _UsageError("--pipeline-only needs --pipeline github|gitlab|codebuild")
+    organization_file = ORGANIZATION_FILE
+    if args.directory.suffix in (".yml", ".yaml") and not args.directory.is_dir():
+        # OrgFormation's `init organization.yml`: the file, in the directory that holds it
+        organization_file = args.directory.name
+        args.directory = args.directory.parent
     if args.pipeline and not args.force:
         refusals = existing_files(args.directory, PIPELINES[args.pipeline].files)
         if refusals:
@@ -1315,6 +1325,7 @@ def _init(args: argparse.Namespace) -> int:
                     state_store,
                     force=args.force,
                     access_role=args.access_role,
+                    organization_file=organization_file,
                 )
                 _print_diagnostics(result.warnings)
                 _print_diagnostics(

@@ -52,9 +52,9 @@ def _tree() -> dict[str, Any]:
         ]:
             assert unit["Name"] not in found  # two OUs of one name under one parent
             found[unit["Name"]] = below(unit["Id"])
-        accounts = sorted(a["Name"] for a in client.list_accounts_for_parent(ParentId=parent)[
-            "Accounts"
-        ])
+        accounts = sorted(
+            a["Name"] for a in client.list_accounts_for_parent(ParentId=parent)["Accounts"]
+        )
         if accounts and parent != root:
             found["accounts"] = accounts
         return found
@@ -183,7 +183,9 @@ def _accounts() -> dict[str, str]:
 
 
 def _ssm(account_id: str, name: str) -> str:
-    return str(in_account(account_id, "ssm", "eu-west-1").get_parameter(Name=name)["Parameter"]["Value"])
+    return str(
+        in_account(account_id, "ssm", "eu-west-1").get_parameter(Name=name)["Parameter"]["Value"]
+    )
 
 
 def _stack_names(account_id: str) -> set[str]:
@@ -281,3 +283,37 @@ def test_lint_reports_unknown_aws_types_but_not_registry_types(
     }
     found = _lint(template, ("eu-west-1",))
     assert found == ([] if finding is None else [finding])
+
+
+# --- OrgFormation's `init organization.yml` ---------------------------------------------
+
+
+def test_init_writes_the_named_file_and_reading_it_back_changes_nothing(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shutil.copy(SCENARIOS / "default-template" / "organization.yml", tmp_path / "organization.yml")
+    monkeypatch.chdir(tmp_path)
+    assert orgc(emulator, "apply", "organization.yml", "--auto-approve") == 0
+    Path("written").mkdir()
+    capsys.readouterr()
+
+    endpoint = ["--endpoint-url", emulator.endpoint, "--state", "written/state.json"]
+    assert main(["init", "written/from-aws.yml", *endpoint]) == 0
+    out = capsys.readouterr().out
+    assert "wrote written/from-aws.yml" in out
+    assert "recorded 2 accounts, 2 OUs and 2 policies in written/state.json" in out
+    written = {p.name for p in Path("written").iterdir()}
+    assert {"from-aws.yml", "policies", "state.json"} <= written
+    assert sorted(p.name for p in Path("written/policies").iterdir()) == ["RegionsScp.json"]
+    assert not Path("written/organization.yml").exists()
+    text = Path("written/from-aws.yml").read_text(encoding="utf-8")
+    assert "ServiceControlPolicies: !Ref NoLeavingScp" in text
+    assert "OrganizationalUnits:\n        - !Ref ExperimentsOU" in text
+
+    # every binding the written file makes is one AWS already holds
+    plan = ["plan", "written/from-aws.yml", *endpoint, "--refresh", "--detailed-exitcode"]
+    assert main(plan) == 0
