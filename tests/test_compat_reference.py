@@ -317,3 +317,27 @@ def test_init_writes_the_named_file_and_reading_it_back_changes_nothing(
     # every binding the written file makes is one AWS already holds
     plan = ["plan", "written/from-aws.yml", *endpoint, "--refresh", "--detailed-exitcode"]
     assert main(plan) == 0
+
+
+def test_the_first_form_of_resource_bindings_is_read_with_a_warning(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shutil.copytree(SCENARIOS / "first-format", tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["validate", "tasks.yml"]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).splitlines() == [
+        "marker.yml:8:5: warning[W350]: OrganizationBindings (Accounts, OrganizationalUnits, "
+        "Regions, ...) is the old form of OrganizationBinding (Account, OrganizationalUnit, "
+        "Region, ...); rename it and its keys",
+        "0 errors, 1 warning",
+    ]
+    _step(emulator, "tasks.yml", capsys)
+    member = _accounts()["member"]
+    for account in (MANAGEMENT_ACCOUNT_ID, member):
+        assert _ssm(account, "/first-format/marker") == account
