@@ -10,11 +10,12 @@ and informational rules are not run: orgc's own generated parameters and outputs
 some of them off, and a warning is not worth stopping a plan for.
 
 A resource type outside AWS's own namespaces (`AWS::`, `Alexa::`) is a registry type: a private
-type registered in the target account (OrgFormation's `register-type` task, or any other way) or
-a public third-party one activated there. cfn-lint's specification cannot know it, so its "type
-does not exist" finding (E3006) for such a type is not reported: CloudFormation resolves the
-type when it creates the stack, and a type that is not registered fails there, in the account
-that lacks it, as it would with AWS.
+type registered in the target accounts, or a public third-party one activated there.
+cfn-lint's specification cannot know one, so its "type does not exist" finding (E3006) is not
+reported for a type a `register-type` task of the same files registers: CloudFormation resolves
+that type when it creates the stack. Any other registry type is still reported, as AWS refuses
+a type nobody registered, with a hint: a type registered some other way is let through with
+`--no-lint`.
 
 Values known only after apply are `{{orgc:...}}` markers in a rendered template; they are
 replaced by well-formed stand-ins of their kind (a 12-digit account id, an `ou-` id, ...) before
@@ -70,8 +71,13 @@ def available() -> bool:
     return importlib.util.find_spec("cfnlint") is not None
 
 
-def lint_stacks(stacks: Sequence[RenderedStack], cache_dir: Path | None) -> tuple[Diagnostic, ...]:
-    """E435 for every cfn-lint error in the rendered `stacks`, one per finding and task."""
+def lint_stacks(
+    stacks: Sequence[RenderedStack],
+    cache_dir: Path | None,
+    registered: frozenset[str] = frozenset(),
+) -> tuple[Diagnostic, ...]:
+    """E435 for every cfn-lint error in the rendered `stacks`, one per finding and task;
+    `registered` holds the registry types the files' register-type tasks register."""
     by_body: dict[str, tuple[dict[str, Any], set[str], list[RenderedStack]]] = {}
     for stack in stacks:
         template = _with_stand_ins(stack.template)
@@ -87,7 +93,7 @@ def lint_stacks(stacks: Sequence[RenderedStack], cache_dir: Path | None) -> tupl
         if findings is None:
             findings = _lint(template, tuple(sorted(regions)))
             cache.put(key, findings)
-        found.extend(_diagnostics(findings, targets))
+        found.extend(_diagnostics(_registry_findings(findings, template, registered), targets))
     cache.save()
     return tuple(sorted(set(found), key=Diagnostic.sort_key))
 
@@ -133,16 +139,12 @@ def _lint(template: dict[str, Any], regions: tuple[str, ...]) -> list[Finding]:
     from cfnlint.runner import run_template_by_data
 
     config = ConfigMixIn(regions=list(regions))
-    registry = _registry_type_resources(template)
     result = []
     for match in run_template_by_data(template, config, _rules()):
         rule = str(match.rule.id)
         if not rule.startswith("E"):
             continue
-        parts = tuple(match.path or ())
-        if rule == "E3006" and len(parts) >= 2 and parts[0] == "Resources" and parts[1] in registry:
-            continue
-        path = "/".join(str(part) for part in parts)
+        path = "/".join(str(part) for part in (match.path or ()))
         result.append(Finding(rule, path, str(match.message)))
     return sorted(set(result), key=lambda f: (f.path, f.rule, f.message))
 
@@ -151,20 +153,47 @@ def _lint(template: dict[str, Any], regions: tuple[str, ...]) -> list[Finding]:
 _AWS_NAMESPACES = frozenset({"AWS", "Alexa"})
 
 
-def _registry_type_resources(template: dict[str, Any]) -> frozenset[str]:
-    """The logical ids of resources whose type is a registry type (not AWS's, not Custom::)."""
+def is_registry_type(kind: str) -> bool:
+    """Whether `kind` names a CloudFormation registry type: `Namespace::Service::Resource`
+    outside AWS's namespaces and Custom::."""
+    parts = kind.split("::")
+    return len(parts) == 3 and all(parts) and parts[0] not in _AWS_NAMESPACES | {"Custom"}
+
+
+def _registry_types(template: dict[str, Any]) -> dict[str, str]:
+    """Logical id → type of the resources whose type is a registry type."""
     resources = template.get("Resources")
     if not isinstance(resources, dict):
-        return frozenset()
-    found = set()
-    for name, resource in resources.items():
-        kind = resource.get("Type") if isinstance(resource, dict) else None
-        if not isinstance(kind, str):
-            continue
-        parts = kind.split("::")
-        if len(parts) == 3 and all(parts) and parts[0] not in _AWS_NAMESPACES | {"Custom"}:
-            found.add(name)
-    return frozenset(found)
+        return {}
+    return {
+        name: resource["Type"]
+        for name, resource in resources.items()
+        if isinstance(resource, dict)
+        and isinstance(resource.get("Type"), str)
+        and is_registry_type(resource["Type"])
+    }
+
+
+def _registry_findings(
+    findings: Sequence[Finding], template: dict[str, Any], registered: frozenset[str]
+) -> list[Finding]:
+    """`findings` without "type does not exist" for the registry types the files register, and
+    with a hint on the others."""
+    kinds = _registry_types(template)
+    result = []
+    for finding in findings:
+        parts = finding.path.split("/")
+        kind = kinds.get(parts[1]) if len(parts) == 3 and parts[0] == "Resources" else None
+        if finding.rule != "E3006" or parts[-1] != "Type" or kind is None:
+            result.append(finding)
+        elif kind not in registered:
+            hint = (
+                f"; {kind} is a registry type that no register-type task of these files "
+                "registers (if it is registered in the accounts another way, --no-lint skips "
+                "this check)"
+            )
+            result.append(Finding(finding.rule, finding.path, finding.message + hint))
+    return result
 
 
 @functools.cache
@@ -180,13 +209,8 @@ def _version() -> str:
     return importlib.metadata.version("cfn-lint")
 
 
-# Part of every cache key: raised when orgc changes which findings it keeps, so findings cached
-# under the old rule are not reused.
-_FILTER_VERSION = 2
-
-
 def _digest(body: str, regions: Iterable[str]) -> str:
-    text = json.dumps([_version(), _FILTER_VERSION, sorted(regions), body])
+    text = json.dumps([_version(), sorted(regions), body])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

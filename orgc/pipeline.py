@@ -54,7 +54,7 @@ from orgc.render.output import write_stacks
 from orgc.services import ServiceAccess, build_services
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
 from orgc.state import LocalStateStore, State, StateStore, lock_owner
-from orgc.tasks import Project, StacksTask, load_project
+from orgc.tasks import ExternalTask, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import check_template_limits, validate_organization
 
@@ -196,7 +196,7 @@ def validate(
         return tuple(sorted({*inputs.warnings, *error.diagnostics}, key=Diagnostic.sort_key))
     found = {*inputs.warnings, *warnings}
     if lint:
-        found.update(lint_stacks(stacks, cache_directory()))
+        found.update(lint_stacks(stacks, cache_directory(), registered_types(inputs)))
     return tuple(sorted(found, key=Diagnostic.sort_key))
 
 
@@ -215,9 +215,23 @@ def lint_templates(inputs: Inputs) -> None:
     if not inputs.stack_tasks:
         return
     ids = known_ids(wanted_ids(inputs.organization), State())
-    findings = lint_stacks(compile_stacks(inputs, ids, None)[0], cache_directory())
+    stacks = compile_stacks(inputs, ids, None)[0]
+    findings = lint_stacks(stacks, cache_directory(), registered_types(inputs))
     if findings:
         raise StageError(findings)
+
+
+def registered_types(inputs: Inputs) -> frozenset[str]:
+    """The resource types the register-type tasks of the files register (orgc does not run
+    them; their types are taken to exist where the stacks use them)."""
+    tasks = inputs.project.tasks.values() if inputs.project is not None else ()
+    return frozenset(
+        task.attributes["ResourceType"]
+        for task in tasks
+        if isinstance(task, ExternalTask)
+        and task.type == "register-type"
+        and isinstance(task.attributes.get("ResourceType"), str)
+    )
 
 
 def make_plan(

@@ -21,7 +21,7 @@ from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 from orgc.aws import AwsProvider
 from orgc.cli import main
 from orgc.emulator import Emulator
-from orgc.lint import Finding, _lint
+from orgc.lint import Finding, _lint, _registry_findings
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "compat"
 
@@ -259,30 +259,58 @@ def test_landing_zone_in_orgformation_layout_applies_and_replans_to_nothing(
 # --- cfn-lint and registry types ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("kind", "finding"),
-    [
-        ("Example::Quotas::Buckets", None),
-        ("Community::Organizations::Policy", None),
-        (
-            "AWS::SNS::Topicc",
-            Finding(
-                "E3006",
-                "Resources/Thing/Type",
-                "Resource type 'AWS::SNS::Topicc' does not exist in 'eu-west-1'",
-            ),
-        ),
-    ],
-)
-def test_lint_reports_unknown_aws_types_but_not_registry_types(
-    kind: str, finding: Finding | None
-) -> None:
+def _findings(kind: str, registered: frozenset[str]) -> list[Finding]:
     template = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Resources": {"Thing": {"Type": kind, "Properties": {"Size": 1}}},
     }
-    found = _lint(template, ("eu-west-1",))
-    assert found == ([] if finding is None else [finding])
+    return _registry_findings(_lint(template, ("eu-west-1",)), template, registered)
+
+
+def test_lint_lets_a_registered_registry_type_through_and_names_an_unregistered_one() -> None:
+    registered = frozenset({"Example::Quotas::Buckets"})
+    assert _findings("Example::Quotas::Buckets", registered) == []
+    assert _findings("XX::S3::Bucket", registered) == [
+        Finding(
+            "E3006",
+            "Resources/Thing/Type",
+            "Resource type 'XX::S3::Bucket' does not exist in 'eu-west-1'; XX::S3::Bucket is a "
+            "registry type that no register-type task of these files registers (if it is "
+            "registered in the accounts another way, --no-lint skips this check)",
+        )
+    ]
+    # a type in AWS's own namespace that does not exist is a mistake, registered or not
+    assert _findings("AWS::SNS::Topicc", frozenset({"AWS::SNS::Topicc"})) == [
+        Finding(
+            "E3006",
+            "Resources/Thing/Type",
+            "Resource type 'AWS::SNS::Topicc' does not exist in 'eu-west-1'",
+        )
+    ]
+
+
+def test_a_task_file_deploying_an_unregistered_type_fails_validation_at_the_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(SCENARIOS / "landing-zone", tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    # without the register-type task, the registry type the guardrails use is unknown
+    Path("src/templates/010-types/_tasks.yml").write_text(
+        "Parameters:\n  <<: !Include '../../_parameters.yml'\n", encoding="utf-8"
+    )
+    capsys.readouterr()
+    assert main(["validate", "src/_tasks.yml"]) == 1
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).splitlines()
+    assert lines == [
+        "src/templates/020-guardrails/_tasks.yml:4:1: error[E435]: task Guardrails-BucketQuota: "
+        "the template for LogsAccount/eu-west-1 and 2 other target(s) fails cfn-lint E3006 at "
+        "Resources/Quota/Type: Resource type 'Example::Quotas::Buckets' does not exist in "
+        "'eu-west-1'; Example::Quotas::Buckets is a registry type that no register-type task of "
+        "these files registers (if it is registered in the accounts another way, --no-lint "
+        "skips this check)",
+        "1 error, 0 warnings",
+    ]
 
 
 # --- OrgFormation's `init organization.yml` ---------------------------------------------
