@@ -423,7 +423,7 @@ class _Loader:
                 continue
             key_span = _span(file, key_node)
             if not isinstance(key_node, ScalarNode):
-                self.diagnostics.add("E111", "mapping keys must be plain strings", key_span)
+                self.diagnostics.add("E111", _key_message(node, key_node), key_span)
                 continue
             key = _text(key_node)
             if (key_node.tag or "").startswith("!") and key_node.tag != "!":
@@ -1026,3 +1026,22 @@ def _compose(text: str) -> Node | None:
             except YAMLError:
                 pass
         return cast("Node | None", YAML(typ="rt").compose(text))
+
+
+def _key_message(node: MappingNode, key_node: Node) -> str:
+    """E111's text; for `{{ name }}` unquoted (a template placeholder, which YAML reads as a
+    mapping in a mapping) it says so."""
+    if (
+        node.flow_style
+        and isinstance(key_node, MappingNode)
+        and key_node.flow_style
+        and len(key_node.value) == 1
+        and isinstance(key_node.value[0][0], ScalarNode)
+        and key_node.value[0][1].value in (None, "")
+    ):
+        name = key_node.value[0][0].value
+        return (
+            f"{{{{{name}}}}} is a template placeholder, which YAML reads as a mapping; fill it "
+            f"in, or quote the whole value if it is meant as text: '{{{{{name}}}}}'"
+        )
+    return "mapping keys must be plain strings"

@@ -369,3 +369,22 @@ def test_the_first_form_of_resource_bindings_is_read_with_a_warning(
     member = _accounts()["member"]
     for account in (MANAGEMENT_ACCOUNT_ID, member):
         assert _ssm(account, "/first-format/marker") == account
+
+
+def test_an_unfilled_template_placeholder_is_named_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a repository made from a template whose placeholders were not filled in yet
+    monkeypatch.chdir(tmp_path)
+    Path("tasks.yml").write_text(
+        "Parameters:\n  prefix:\n    Type: String\n    Default: {{organization-name}}\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert main(["validate", "tasks.yml"]) == 1
+    captured = capsys.readouterr()
+    assert (
+        "tasks.yml:4:15: error[E111]: {{organization-name}} is a template placeholder, which "
+        "YAML reads as a mapping; fill it in, or quote the whole value if it is meant as text: "
+        "'{{organization-name}}'"
+    ) in (captured.out + captured.err).splitlines()
