@@ -388,3 +388,50 @@ def test_an_unfilled_template_placeholder_is_named_as_one(
         "YAML reads as a mapping; fill it in, or quote the whole value if it is meant as text: "
         "'{{organization-name}}'"
     ) in (captured.out + captured.err).splitlines()
+
+
+def test_switching_from_orgformation_takes_over_its_stacks(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shutil.copytree(SCENARIOS / "switching", tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    # the stack as OrgFormation left it
+    cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+    body = {
+        "Resources": {
+            "Marker": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": "/switching/marker", "Type": "String", "Value": "old"},
+            }
+        }
+    }
+    stack_id = cloudformation.create_stack(StackName="marker", TemplateBody=json.dumps(body))[
+        "StackId"
+    ]
+    capsys.readouterr()
+
+    assert orgc(emulator, "state", "import", "orgformation-state.json") == 0
+    captured = capsys.readouterr()
+    assert captured.out == "imported orgformation-state.json into state.json\n"
+    assert captured.err == (
+        "orgc: dropped OC::ORG::ServiceControlPolicy FullAWSAccess: p-FullAWSAccess is managed by "
+        "AWS, and orgc never detaches or deletes it\n"
+    )
+    imported = json.loads(Path("state.json").read_text(encoding="utf-8"))
+    assert imported["organization"]["policies"] == {}
+    assert [(s["stackName"], s["task"]) for s in imported["stacks"]] == [("marker", "Marker")]
+
+    # the first plan brings the recorded stack to what the files say, in place
+    assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 2
+    planned = capsys.readouterr().out
+    assert "~ update stack marker in MasterAccount (123456789012) eu-west-1" in planned
+    assert "Plan: 1 to update." in planned
+    _step(emulator, "tasks.yml", capsys)
+    stacks = cloudformation.describe_stacks(StackName="marker")["Stacks"]
+    assert [s["StackId"] for s in stacks] == [stack_id]
+    ssm = boto3.client("ssm", region_name="eu-west-1")
+    assert ssm.get_parameter(Name="/switching/marker")["Parameter"]["Value"] == "deployed by orgc"
