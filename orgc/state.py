@@ -509,9 +509,9 @@ def import_orgformation_state(
     hash (so the first plan updates it to what the files say; CloudFormation keeps an identical
     template as it is) and the task that `trackedTasks` names for it (an entry's `logicalName`).
     Bindings that never got a physical id (a resource OrgFormation did not finish creating) are
-    skipped, and so are policies AWS manages (FullAWSAccess): orgc must never act on those as its own, so
-    each is dropped with a sentence appended to `notices`. Raises `StateError` (E707) for a
-    document that is not OrgFormation state.
+    skipped, and so are policies AWS manages (FullAWSAccess): orgc must never act on those as
+    its own, so each is dropped with a sentence appended to `notices`. Raises `StateError`
+    (E707) for a document that is not OrgFormation state.
     """
     try:
         text = data.decode("utf-8")

@@ -428,7 +428,11 @@ def test_switching_from_orgformation_takes_over_its_stacks(
     # the first plan brings the recorded stack to what the files say, in place
     assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 2
     planned = capsys.readouterr().out
-    assert "~ update stack marker in MasterAccount (123456789012) eu-west-1" in planned
+    assert (
+        "~ update stack marker in MasterAccount (123456789012) eu-west-1: imported from "
+        "OrgFormation's state, not deployed by orgc yet, the template or the stack settings "
+        "changed"
+    ) in planned
     assert "Plan: 1 to update." in planned
     _step(emulator, "tasks.yml", capsys)
     stacks = cloudformation.describe_stacks(StackName="marker")["Stacks"]

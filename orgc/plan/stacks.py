@@ -260,7 +260,10 @@ class StacksPlanner:
         if record is None:
             return Action.UPDATE, "the stack exists but orgc has no record of it; it is taken over"
         reasons: list[str] = []
-        if record.stack_id != live.stack_id:
+        if record.stack_id is None and record.hash is None:
+            # a record `orgc state import` made: the stack is OrgFormation's until this update
+            reasons.append("imported from OrgFormation's state, not deployed by orgc yet")
+        elif record.stack_id != live.stack_id:
             reasons.append("the stack was replaced outside orgc")
         elif record.last_changed != live.last_changed:
             reasons.append("the stack was changed outside orgc since the last apply")
