@@ -64,6 +64,8 @@ class DesiredStacks:
     order: StackOrder
     tasks: dict[str, StacksTask]  # every update-stacks task by name, skipped ones included
     organization_group: str  # the group name of the organization's changes
+    # Skipped includes whose file was not read: what their tasks deployed is kept.
+    skipped_includes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -419,6 +421,10 @@ class StacksPlanner:
                 continue
             task = self.desired.tasks.get(record.task)
             if task is not None and task.skip:
+                continue
+            if task is None and record.task.startswith(
+                tuple(f"{name}-" for name in self.desired.skipped_includes)
+            ):
                 continue
             if task is None and not self.perform_cleanup:
                 self.warnings.append(

@@ -104,6 +104,14 @@ class Project:
     organization: OrganizationTask | None
     tasks: dict[str, Task]  # every task but update-organization, by qualified name
     includes: dict[str, Include]  # by qualified include name
+    # Skipped tasks (the update-organization task too) → why: "Skip: true", "include X is
+    # skipped", "it depends on skipped task X"; for the plan's notices.
+    skipped: dict[str, str] = field(default_factory=dict, compare=False)
+    # Qualified names of skipped includes whose file was not read: the stacks their tasks
+    # deployed are kept, never orphans.
+    skipped_includes: tuple[str, ...] = field(default=(), compare=False)
+    # Whether the organization comes from --organization-file (read, never applied).
+    detached: bool = field(default=False, compare=False)
 
 
 RESERVED_KEYS = ("Parameters", "Mappings", "OrganizationBindings", "Definitions")
