@@ -153,6 +153,7 @@ CodeId = Literal[
     "W352",
     "W353",
     "W390",
+    "W391",
     # bind, render and StackSets (E4xx)
     "E401",
     "E402",

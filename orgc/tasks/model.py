@@ -114,6 +114,16 @@ class Project:
     detached: bool = field(default=False, compare=False)
 
 
+# The stack policies UpdateProtection sets, as OrgFormation sets them: true denies every update
+# of every resource of the stack; false allows them all (CloudFormation keeps a stack's policy
+# until another replaces it, so turning protection off needs a policy of its own).
+UPDATE_PROTECTION_POLICY: dict[str, Any] = {
+    "Statement": [{"Effect": "Deny", "Action": "Update:*", "Principal": "*", "Resource": "*"}]
+}
+ALLOW_UPDATES_POLICY: dict[str, Any] = {
+    "Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]
+}
+
 RESERVED_KEYS = ("Parameters", "Mappings", "OrganizationBindings", "Definitions")
 COMMON_ATTRIBUTES = (
     "Type",
