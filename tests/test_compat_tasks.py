@@ -7,7 +7,7 @@ change. The points: Skip (of update-organization, of a task, of what depends on 
 of an include whose file is not there), DependsOn naming no task (a warning, an error with
 --strict), orphans and --perform-cleanup with no update-stacks task left, update-organization
 inside an include, --organization-file, a whole organization file included as the Organization
-section, a first task named Organization, and UpdateProtection.
+section, a first task named Organization, UpdateProtection and TaskViaRoleArn.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 from orgc.aws import AwsProvider
 from orgc.cli import main
 from orgc.emulator import Emulator
+from orgc.observed import StackDeployment
+from orgc.provider import chained_role, split_role
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "compat"
 
@@ -226,3 +228,47 @@ def test_update_protection_sets_the_stack_policy(
         apply(emulator, step)
         assert policy() == [{"Effect": effect, **everything}], step
         assert_no_op(emulator, step)
+
+
+def test_task_via_role_arn_is_assumed_before_the_task_role(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("via-role", tmp_path, monkeypatch)
+    first = plan(emulator, capsys, "tasks.yml")
+    stack = next(c for c in first["changes"] if c["kind"] == "stack")
+    assert stack["details"]["roleName"] == (
+        "arn:aws:iam::123456789012:role/BuildRole|OrganizationAccountAccessRole"
+    )
+    apply(emulator, "tasks.yml")
+    assert stacks(account_id("workloads"), "eu-west-1") == {"compat-via-role"}
+    assert_no_op(emulator, "tasks.yml")
+
+
+def test_a_chained_role_assumes_the_via_role_then_the_role_in_the_account(
+    aws: AwsProvider,
+) -> None:
+    member = aws.create_account(name="member", email="member@example.com")
+    via = "arn:aws:iam::123456789012:role/BuildRole"
+    role = chained_role(via, "OrganizationAccountAccessRole")
+    before = aws.call_counts().get("STS.AssumeRole", 0)
+    aws.deploy_stack(
+        StackDeployment(
+            account_id=member,
+            role_name=role,
+            region="eu-west-1",
+            stack_name="chained",
+            template_body=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+            parameters={},
+            tags={},
+            create=True,
+        )
+    )
+    # The via role once, then the account's role with the via role's credentials.
+    assert aws.call_counts()["STS.AssumeRole"] - before == 2
+    assert stacks(member, "eu-west-1") == {"chained"}
+    assert split_role(role) == (via, "OrganizationAccountAccessRole")
+    assert split_role("OrganizationAccountAccessRole") == (None, "OrganizationAccountAccessRole")

@@ -38,6 +38,7 @@ from orgc.plan.specs import (
     TemplateChanges,
 )
 from orgc.plan.template_diff import parse_template, template_changes
+from orgc.provider import chained_role
 from orgc.render import RenderedStack, StackKey, known_after_apply, markers
 from orgc.state import StackRecord, State
 from orgc.tasks import StacksTask
@@ -509,11 +510,13 @@ class StacksPlanner:
 
 def access_role(task: StacksTask | None, organization: Organization, account: str | None) -> str:
     """The role orgc assumes to deploy a task's stack in an account (by logical id): the task's
-    TaskRoleName, else the account's access role."""
+    TaskRoleName, else the account's access role; reached through the task's TaskViaRoleArn
+    (assumed first) when it has one."""
+    via = task.task_via_role_arn if task is not None else None
     if task is not None and task.task_role_name:
-        return task.task_role_name
+        return chained_role(via, task.task_role_name)
     found = organization.accounts.get(account or "")
-    return found.access_role_name if found else DEFAULT_ACCESS_ROLE
+    return chained_role(via, found.access_role_name if found else DEFAULT_ACCESS_ROLE)
 
 
 def _settings(task: StacksTask, account_id: str | None) -> StackSettings:
