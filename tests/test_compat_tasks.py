@@ -244,7 +244,11 @@ def test_task_via_role_arn_is_assumed_before_the_task_role(
         "arn:aws:iam::123456789012:role/BuildRole|OrganizationAccountAccessRole"
     )
     apply(emulator, "tasks.yml")
-    assert stacks(account_id("workloads"), "eu-west-1") == {"compat-via-role"}
+    workloads = account_id("workloads")
+    assert stacks(workloads, "eu-west-1") == {"compat-via-role"}
+    client = in_account(workloads, "cloudformation", "eu-west-1")
+    deployed = client.describe_stacks(StackName="compat-via-role")["Stacks"][0]
+    assert deployed["RoleARN"] == f"arn:aws:iam::{workloads}:role/StackDeployRole"
     assert_no_op(emulator, "tasks.yml")
 
 

@@ -161,7 +161,7 @@ class StacksPlanner:
         address = self.addresses[stack.key]
         account_id = address.account_id
         references, parameters = self.resolve_references(stack, account_id)
-        settings = _settings(task, account_id)
+        settings = _settings(task, account_id, stack.key.account)
         complete = bool(account_id) and not markers(stack.template) and not markers(parameters)
         content_hash = stack_hash(stack.template, parameters, settings) if complete else None
         key = address.record_key
@@ -519,11 +519,13 @@ def access_role(task: StacksTask | None, organization: Organization, account: st
     return chained_role(via, found.access_role_name if found else DEFAULT_ACCESS_ROLE)
 
 
-def _settings(task: StacksTask, account_id: str | None) -> StackSettings:
+def _settings(task: StacksTask, account_id: str | None, account: str | None) -> StackSettings:
+    """The stack's settings; `account_id` None: the account `account` (its logical id) is
+    created by this plan, and its id is filled in at apply."""
     role_arn = None
     if task.cloudformation_role_name:
         role_arn = (
-            f"arn:aws:iam::{account_id or known_after_apply('account', '')}:role/"
+            f"arn:aws:iam::{account_id or known_after_apply('account', account or '')}:role/"
             f"{task.cloudformation_role_name}"
         )
     return StackSettings(

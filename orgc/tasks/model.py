@@ -245,7 +245,8 @@ TASK_TYPES: dict[str, TaskType] = {
             "OrganizationalUnitMapping",
         ),
         (),
-        "declare the organization in an organization file and use an update-organization task",
+        "write the organization file from the live organization with `orgc init DIR` and "
+        "pass it with --organization-file (the organization is then read, never changed)",
         False,
     ),
 }
