@@ -23,9 +23,13 @@ from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.aws import AwsProvider
 from orgc.cli import main
+from orgc.diagnostics import Diagnostics
 from orgc.emulator import Emulator
+from orgc.load import LoadOptions
 from orgc.observed import StackDeployment
 from orgc.provider import chained_role, split_role
+from orgc.tasks import StacksTask, load_project
+from orgc.tasks.model import UPDATE_PROTECTION_POLICY
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "compat"
 
@@ -276,3 +280,45 @@ def test_a_chained_role_assumes_the_via_role_then_the_role_in_the_account(
     assert stacks(member, "eu-west-1") == {"chained"}
     assert split_role(role) == (via, "OrganizationAccountAccessRole")
     assert split_role("OrganizationAccountAccessRole") == (None, "OrganizationAccountAccessRole")
+
+
+def test_skips_reach_dependents_and_update_protection_makes_the_policy() -> None:
+    cases = Path(__file__).parent / "cases" / "tasks"
+    diagnostics = Diagnostics()
+    project = load_project(cases / "skip_and_protection.yml", LoadOptions(root=cases), diagnostics)
+    assert project is not None
+    assert project.skipped == {
+        "AfterSkippedInclude": "it depends on skipped include SkippedInclude",
+        "Dependent": "it depends on skipped task Skipped",
+        "Skipped": "Skip: true",
+        "SkippedInclude": "Skip: true",
+    }
+    assert project.skipped_includes == ("SkippedInclude",)
+    assert [name for name, task in project.tasks.items() if not task.skip] == [
+        "NotSkipped",
+        "Protected",
+    ]
+    protected = project.tasks["Protected"]
+    assert isinstance(protected, StacksTask)
+    assert protected.update_protection
+    assert protected.stack_policy == UPDATE_PROTECTION_POLICY
+
+
+def test_a_missing_organization_file_and_strict_apply(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("skip-and-cleanup", tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "1-deploy.yml", "--organization-file", "gone.yml") == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "orgc: error[E106]: --organization-file gone.yml not found: no file gone.yml"
+    )
+    apply(emulator, "0-organization.yml")
+    # --strict: the warning stops apply before any change.
+    assert orgc(emulator, "apply", "1-deploy.yml", "--auto-approve", "--strict") == 1
+    assert "--strict: the 1 warning below count as errors" in capsys.readouterr().err
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == set()
