@@ -135,6 +135,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a value for a Parameter of the task file (repeatable)",
     )
+    inputs.add_argument(
+        "--organization-file",
+        type=Path,
+        metavar="PATH",
+        help="the organization file the tasks bind against; a task file without an "
+        "update-organization task reads it and never changes the organization (OrgFormation's "
+        "perform-tasks --organization-file)",
+    )
+    strictness = argparse.ArgumentParser(add_help=False)
+    strictness.add_argument(
+        "--strict",
+        action="store_true",
+        help="count every warning as an error: validate fails, plan and apply stop before "
+        "any change",
+    )
 
     aws = argparse.ArgumentParser(add_help=False)
     aws.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
@@ -192,13 +207,15 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     validate = commands.add_parser(
-        "validate", parents=[inputs], help="check the files; every mistake at file:line:col"
+        "validate",
+        parents=[inputs, strictness],
+        help="check the files; every mistake at file:line:col",
     )
     validate.add_argument("path", type=Path, help="organization file, task file or directory")
 
     plan = commands.add_parser(
         "plan",
-        parents=[inputs, aws, refresh, guard, deletes],
+        parents=[inputs, strictness, aws, refresh, guard, deletes],
         help="show what apply would change in the organization",
     )
     plan.add_argument("path", type=Path)
@@ -221,7 +238,7 @@ def _parser() -> argparse.ArgumentParser:
 
     apply = commands.add_parser(
         "apply",
-        parents=[inputs, aws, locking, refresh, guard, deletes],
+        parents=[inputs, strictness, aws, locking, refresh, guard, deletes],
         help="make the changes (from the files or a saved plan)",
     )
     apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
@@ -496,12 +513,27 @@ def _validate(args: argparse.Namespace) -> int:
         allow_cmd=args.allow_cmd,
         parameters=_parameters(args),
         lint=_lint(args),
+        organization_file=args.organization_file,
     )
     _print_diagnostics(diagnostics, sys.stdout)
     errors = sum(1 for d in diagnostics if d.severity.value == "error")
     warnings = len(diagnostics) - errors
     print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
+    if args.strict and warnings:
+        print(f"--strict: the {warnings} warning{'s' * (warnings != 1)} count as errors")
+        return EXIT_INVALID
     return EXIT_INVALID if errors else EXIT_OK
+
+
+def _refuse_warnings(args: argparse.Namespace, warnings: Sequence[Diagnostic]) -> None:
+    """With --strict, a run with warnings stops here (StageError: nothing is changed)."""
+    if args.strict and warnings:
+        print(
+            f"orgc: --strict: the {len(warnings)} warning{'s' * (len(warnings) != 1)} below "
+            "count as errors; nothing was changed",
+            file=sys.stderr,
+        )
+        raise StageError(warnings)
 
 
 def _lint(args: argparse.Namespace) -> bool:
@@ -606,7 +638,11 @@ def _plan(args: argparse.Namespace) -> int:
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         inputs = compile_organization(
-            args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+            args.path,
+            root=args.root,
+            allow_cmd=args.allow_cmd,
+            parameters=_parameters(args),
+            organization_file=args.organization_file,
         )
         if _lint(args):
             lint_templates(inputs)
@@ -619,6 +655,7 @@ def _plan(args: argparse.Namespace) -> int:
             allow_lockout=args.allow_scp_lockout,
             delete_guard=_delete_guard(args),
         )
+        _refuse_warnings(args, result.warnings)
         planned.append(result)
         if args.out:
             _write_plan(args.out, result)
@@ -701,7 +738,11 @@ def _render(args: argparse.Namespace) -> int:
 
     try:
         inputs = compile_organization(
-            args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+            args.path,
+            root=args.root,
+            allow_cmd=args.allow_cmd,
+            parameters=_parameters(args),
+            organization_file=args.organization_file,
         )
         written = write_rendered(inputs, args.out, state_file=args.state)
     except StageError as error:  # a state that cannot be read included
@@ -773,6 +814,7 @@ def _apply(args: argparse.Namespace) -> int:
     watch = _ApplyWatch(args, events, interval)
 
     def confirm(result: Plan) -> bool:
+        _refuse_warnings(args, result.warnings)
         out.write(colour_plan_text(render_text(result), _colour(args, out)))
         if args.auto_approve:
             watch.begin(result)
@@ -803,7 +845,11 @@ def _apply(args: argparse.Namespace) -> int:
                 )
             return _report(result, time.monotonic() - started, out)
         inputs = compile_organization(
-            args.target, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+            args.target,
+            root=args.root,
+            allow_cmd=args.allow_cmd,
+            parameters=_parameters(args),
+            organization_file=args.organization_file,
         )
         if _lint(args):
             lint_templates(inputs)
@@ -1194,7 +1240,11 @@ def _graph(args: argparse.Namespace) -> int:
             diagram = plan_diagram(load_saved_plan(args.path))
         else:
             inputs = compile_organization(
-                args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+                args.path,
+                root=args.root,
+                allow_cmd=args.allow_cmd,
+                parameters=_parameters(args),
+                organization_file=args.organization_file,
             )
             stacks, order = offline_stacks(inputs)
             tasks = inputs.project.tasks if inputs.project is not None else {}

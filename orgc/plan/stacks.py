@@ -38,6 +38,7 @@ from orgc.plan.specs import (
     TemplateChanges,
 )
 from orgc.plan.template_diff import parse_template, template_changes
+from orgc.provider import chained_role
 from orgc.render import RenderedStack, StackKey, known_after_apply, markers
 from orgc.state import StackRecord, State
 from orgc.tasks import StacksTask
@@ -64,6 +65,8 @@ class DesiredStacks:
     order: StackOrder
     tasks: dict[str, StacksTask]  # every update-stacks task by name, skipped ones included
     organization_group: str  # the group name of the organization's changes
+    # Skipped includes whose file was not read: what their tasks deployed is kept.
+    skipped_includes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,7 +161,7 @@ class StacksPlanner:
         address = self.addresses[stack.key]
         account_id = address.account_id
         references, parameters = self.resolve_references(stack, account_id)
-        settings = _settings(task, account_id)
+        settings = _settings(task, account_id, stack.key.account)
         complete = bool(account_id) and not markers(stack.template) and not markers(parameters)
         content_hash = stack_hash(stack.template, parameters, settings) if complete else None
         key = address.record_key
@@ -423,6 +426,10 @@ class StacksPlanner:
             task = self.desired.tasks.get(record.task)
             if task is not None and task.skip:
                 continue
+            if task is None and record.task.startswith(
+                tuple(f"{name}-" for name in self.desired.skipped_includes)
+            ):
+                continue
             if task is None and not self.perform_cleanup:
                 self.warnings.append(
                     Diagnostic(
@@ -506,18 +513,22 @@ class StacksPlanner:
 
 def access_role(task: StacksTask | None, organization: Organization, account: str | None) -> str:
     """The role orgc assumes to deploy a task's stack in an account (by logical id): the task's
-    TaskRoleName, else the account's access role."""
+    TaskRoleName, else the account's access role; reached through the task's TaskViaRoleArn
+    (assumed first) when it has one."""
+    via = task.task_via_role_arn if task is not None else None
     if task is not None and task.task_role_name:
-        return task.task_role_name
+        return chained_role(via, task.task_role_name)
     found = organization.accounts.get(account or "")
-    return found.access_role_name if found else DEFAULT_ACCESS_ROLE
+    return chained_role(via, found.access_role_name if found else DEFAULT_ACCESS_ROLE)
 
 
-def _settings(task: StacksTask, account_id: str | None) -> StackSettings:
+def _settings(task: StacksTask, account_id: str | None, account: str | None) -> StackSettings:
+    """The stack's settings; `account_id` None: the account `account` (its logical id) is
+    created by this plan, and its id is filled in at apply."""
     role_arn = None
     if task.cloudformation_role_name:
         role_arn = (
-            f"arn:aws:iam::{account_id or known_after_apply('account', '')}:role/"
+            f"arn:aws:iam::{account_id or known_after_apply('account', account or '')}:role/"
             f"{task.cloudformation_role_name}"
         )
     return StackSettings(
