@@ -115,7 +115,9 @@ def compile_organization(
             contacts = build_contacts(file, organization, diagnostics)
     project = None
     if not _is_organization_file(file, path):
-        project = load_project(path, options, diagnostics, parameters=parameters or {})
+        project = load_project(
+            path, options, diagnostics, parameters=parameters or {}, organization=organization
+        )
     templates: dict[str, Template] = {}
     bound: dict[str, BoundTemplate] = {}
     if project is not None:
