@@ -564,13 +564,18 @@ if TYPE_CHECKING:
 
 def _plan(args: argparse.Namespace) -> int:
     from orgc.pipeline import compile_organization, lint_templates, make_plan
+    from orgc.remote import RemoteTemplates
 
     events = _json_stream(args, "plan", args.path)
     planned: list[Plan] = []
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         inputs = compile_organization(
-            args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+            args.path,
+            root=args.root,
+            allow_cmd=args.allow_cmd,
+            parameters=_parameters(args),
+            remote=RemoteTemplates(provider=provider),
         )
         if _lint(args):
             lint_templates(inputs)
@@ -717,6 +722,7 @@ def _apply(args: argparse.Namespace) -> int:
         plan_and_apply,
         run_apply,
     )
+    from orgc.remote import RemoteTemplates
 
     # A saved plan was reviewed when it was made: applying it does not ask again.
     saved_plan = _is_saved_plan(args.target)
@@ -763,7 +769,11 @@ def _apply(args: argparse.Namespace) -> int:
                 )
             return _report(result, time.monotonic() - started, out)
         inputs = compile_organization(
-            args.target, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+            args.target,
+            root=args.root,
+            allow_cmd=args.allow_cmd,
+            parameters=_parameters(args),
+            remote=RemoteTemplates(provider=provider),
         )
         if _lint(args):
             lint_templates(inputs)

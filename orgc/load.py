@@ -151,6 +151,7 @@ def load_file(
     templating: Mapping[str, Any] | None = None,
     context_from: str = "the task's TemplatingContext",
     where: Span | None = None,
+    display: str | None = None,
 ) -> LoadedFile | None:
     """Load one YAML (or JSON) file; report every problem to `diagnostics`.
 
@@ -160,10 +161,13 @@ def load_file(
     `path`. With `templating` (a TemplatingContext; `context_from` says whose) the text is
     rendered first (orgc.nunjucks) and so is every file it `!Include`s, positions still those
     of the files as written; a `.njk` file is rendered with an empty context without one.
-    `where` is what a file that cannot be read is reported at.
+    `where` is what a file that cannot be read is reported at; `display`, when given, is how
+    diagnostics name `path` (a template read from a URL is named by it).
     """
     path = resolved(path)
     loader = _Loader(options, diagnostics)
+    if display is not None:
+        loader.names[path] = display
     if text is None:
         text = loader.read_text(path, where)
         if text is None:
@@ -188,7 +192,7 @@ def load_file(
             loader.source_map.values.pop(key, None)
     return LoadedFile(
         path=path,
-        display=display_path(path),
+        display=display or display_path(path),
         data=data,
         source_map=loader.source_map,
         text=text,
@@ -206,12 +210,12 @@ def _text(node: ScalarNode) -> str:
     return text.replace("\a", "") if node.style == ">" else text
 
 
-def _span(path: Path, node: Node, lines: Rendered | None = None) -> Span:
+def _span(path: Path, node: Node, lines: Rendered | None = None, name: str | None = None) -> Span:
     start, end = node.start_mark, node.end_mark
     first, last = start.line + 1, end.line + 1
     if lines is not None:
         first, last = lines.source_line(first), lines.source_line(last)
-    return Span(display_path(path), first, start.column + 1, last, end.column + 1)
+    return Span(name or display_path(path), first, start.column + 1, last, end.column + 1)
 
 
 class _Loader:
@@ -238,6 +242,7 @@ class _Loader:
         self.templating: Mapping[str, Any] | None = None
         self.context_from = ""
         self.rendered: dict[Path, Rendered] = {}
+        self.names: dict[Path, str] = {}  # how diagnostics name a file, when not by its path
 
     def render(self, path: Path, text: str) -> str | None:
         from orgc.nunjucks import render
@@ -251,7 +256,7 @@ class _Loader:
         return rendered.text
 
     def span(self, file: Path, node: Node) -> Span:
-        return _span(file, node, self.rendered.get(file))
+        return _span(file, node, self.rendered.get(file), self.names.get(file))
 
     # --- files ------------------------------------------------------------------------------
 
@@ -276,7 +281,7 @@ class _Loader:
             self.diagnostics.add(
                 "E115",
                 f"mappings and lists nest more than {most} levels deep here; flatten the document",
-                Span(display_path(path), line, col),
+                Span(self.names.get(path) or display_path(path), line, col),
             )
             return None
         except MarkedYAMLError as error:
@@ -289,7 +294,7 @@ class _Loader:
             self.diagnostics.add(
                 "E101",
                 f"YAML syntax error: {problem}{context}",
-                Span(display_path(path), line, col),
+                Span(self.names.get(path) or display_path(path), line, col),
             )
             return None
         except YAMLError as error:

@@ -49,12 +49,13 @@ from orgc.recorded import (
     organization_comparison,
     wanted_ids,
 )
+from orgc.remote import RemoteTemplates
 from orgc.render import RenderContext, RenderedStack, render_project
 from orgc.render.output import write_stacks
 from orgc.services import ServiceAccess, build_services
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
 from orgc.state import LocalStateStore, State, StateStore, lock_owner
-from orgc.tasks import Project, StacksTask, load_project
+from orgc.tasks import CopyToS3Task, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import check_template_limits, validate_organization
 
@@ -96,9 +97,13 @@ def compile_organization(
     root: Path | None = None,
     allow_cmd: bool = False,
     parameters: Mapping[str, str] | None = None,
+    remote: RemoteTemplates | None = None,
 ) -> Inputs:
     """load → validate → model → bind, everything that needs no AWS.
 
+    Templates given as s3://bucket/key or an https:// URL are read through `remote`
+    (orgc.remote: reads only; without a provider they are not read, W451), but those a
+    copy-to-s3 task of these files puts, read from its LocalPath.
     Raises StageError with every diagnostic when any is an error.
     """
     diagnostics = Diagnostics()
@@ -121,10 +126,18 @@ def compile_organization(
     templates: dict[str, Template] = {}
     bound: dict[str, BoundTemplate] = {}
     if project is not None:
+        copies = {
+            task.remote_path: task.local_path
+            for task in project.tasks.values()
+            if isinstance(task, CopyToS3Task)
+            and not task.remote_path_needs_target
+            and not task.zip_before_put
+        }
+        sources = (remote or RemoteTemplates()).with_copies(copies)
         for name, task in sorted(project.tasks.items()):
             if not isinstance(task, StacksTask):
                 continue
-            template = build_template(task, options, diagnostics)
+            template = build_template(task, options, diagnostics, sources)
             if template is None:
                 continue
             templates[name] = template
@@ -583,6 +596,7 @@ def check_saved_plan(
         root=root,
         allow_cmd=allow_cmd,
         parameters=dict(options.parameters),
+        remote=RemoteTemplates(provider=provider),
     )
     if inputs.digest != saved.inputs_digest:
         raise StalePlan(

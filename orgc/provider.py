@@ -215,6 +215,12 @@ class Provider(Protocol):
         """Returns the new object's ETag."""
         ...
 
+    def ensure_template_bucket(self) -> str:
+        """The name of the bucket, in the management account, that templates too large to pass
+        inline go through; made on first use, private, readable by the organization's accounts
+        only."""
+        ...
+
     # --- S3: the state document and its lock ------------------------------------------------
 
     def ensure_bucket(self, bucket: str, region: str) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
 from orgc.load import DataPath, LoadedFile, LoadOptions, load_file, resolved
 from orgc.regions import unknown_region
+from orgc.remote import RemoteTemplates
 
 if TYPE_CHECKING:
     from orgc.tasks import StacksTask
@@ -258,7 +259,10 @@ def _binding_refs(  # noqa: PLR0917
 
 
 def build_template(
-    task: StacksTask, options: LoadOptions, diagnostics: Diagnostics
+    task: StacksTask,
+    options: LoadOptions,
+    diagnostics: Diagnostics,
+    remote: RemoteTemplates | None = None,
 ) -> Template | None:
     """The template of `task`, checked, with the task's bindings in place of the template's.
 
@@ -266,9 +270,10 @@ def build_template(
     `OrganizationBindings` replace the template's (named ones by name), and the default region
     fills every binding written without a Region. Returns None when the file cannot be read,
     rendered or parsed, or holds no mapping; otherwise a Template of whatever could be built,
-    with every mistake in `diagnostics`. Reads files and nothing else.
+    with every mistake in `diagnostics`. Reads files, and a remote template through `remote`
+    (orgc.remote; offline without one).
     """
-    file = _load(task, options, diagnostics)
+    file = _load(task, options, diagnostics, remote or RemoteTemplates())
     if file is None:
         return None
     data = file.data
@@ -310,7 +315,24 @@ def build_template(
     )
 
 
-def _load(task: StacksTask, options: LoadOptions, diagnostics: Diagnostics) -> LoadedFile | None:
+def _load(
+    task: StacksTask, options: LoadOptions, diagnostics: Diagnostics, remote: RemoteTemplates
+) -> LoadedFile | None:
+    if task.template_url is not None:
+        found = remote.read(task.template_url, task.template_span, diagnostics)
+        if found is None:
+            return None
+        text, local = found
+        # A template read from S3 or a URL is named by its URL; relative !Include and
+        # !ReadFile in it resolve against the task file.
+        return load_file(
+            local or task.template,
+            options,
+            diagnostics,
+            text=text,
+            templating=task.templating_context,
+            display=None if local else task.template_url,
+        )
     return load_file(
         resolved(task.template),
         options,

@@ -276,6 +276,9 @@ class RecordingProvider:
     def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str:
         return self._call("put_s3_object", bucket, key, region)
 
+    def ensure_template_bucket(self) -> str:
+        return self._call("ensure_template_bucket")
+
     def get_template(
         self, *, account_id: str, role_name: str, region: str, stack_name: str
     ) -> str | None:

@@ -42,7 +42,8 @@ class OrganizationTask(Task):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StacksTask(Task):
-    template: Path  # absolute path of the template file
+    template: Path  # absolute path of the template file; the task file for a remote one
+    template_url: str | None = None  # s3://bucket/key or https:// URL of a remote template
     template_span: Span | None = field(default=None, compare=False, repr=False)
     stack_name: str
     stack_description: str | None = None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from orgc.expressions import describe, is_expression, to_text
 from orgc.load import parse_json
+from orgc.remote import is_remote, location_problem
 from orgc.tasks.attributes import TaskReader
 from orgc.tasks.model import TASK_TYPES, CopyToS3Task, ExternalTask, OrganizationTask, StacksTask
 
@@ -23,6 +24,18 @@ if TYPE_CHECKING:
 
 _DEPLOYMENT_MODES = ("Stacks", "StackSet")
 _ENCRYPTIONS = ("AES256", "aws:kms")
+
+
+def _remote_template(reader: TaskReader, value: str) -> str | None:
+    """An update-stacks Template given as s3://bucket/key or a URL (orgc.remote), checked;
+    None when it is refused."""
+    problem = location_problem(value)
+    if problem is not None:
+        reader.diagnostics.add(
+            "E451", f"Template of task {reader.name}: {problem}", reader.span("Template")
+        )
+        return None
+    return value
 
 
 def organization_task(
@@ -44,7 +57,13 @@ def organization_task(
 def stacks_task(
     builder: ProjectBuilder, reader: TaskReader, name: str, context: Context
 ) -> list[str]:
-    template = reader.local_path("Template", "file")
+    written = reader.value("Template")
+    template_url, template = None, None
+    if isinstance(written, str) and is_remote(written):
+        template_url = _remote_template(reader, written)
+        template = reader.file.path if template_url else None
+    else:
+        template = reader.local_path("Template", "file")
     stack_name = reader.string("StackName")
     parameters = reader.mapping("Parameters")
     default_binding = reader.binding("DefaultOrganizationBinding")
@@ -102,6 +121,7 @@ def stacks_task(
         StacksTask(
             name=name,
             template=template,
+            template_url=template_url,
             template_span=reader.span("Template"),
             stack_name=stack_name,
             parameters=parameters or {},

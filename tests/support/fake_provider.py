@@ -1017,6 +1017,11 @@ class FakeAws:
             self._count("ensure_bucket")
             self.buckets.setdefault(bucket, {})
 
+    def ensure_template_bucket(self) -> str:
+        bucket = f"orgc-templates-{MANAGEMENT_ACCOUNT_ID}"
+        self.ensure_bucket(bucket, "us-east-1")
+        return bucket
+
     def get_object(self, bucket: str, key: str) -> tuple[bytes, str] | None:
         with self._lock:
             self._count("get_object")
