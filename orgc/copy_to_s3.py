@@ -17,7 +17,7 @@ from those what to put.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,20 @@ _S3_URL = re.compile(r"^s3://([^/]+)/(.+)$")
 
 
 def build_objects(
-    tasks: Iterable[Task], organization: Organization, diagnostics: Diagnostics
+    tasks: Iterable[Task],
+    organization: Organization,
+    diagnostics: Diagnostics,
+    account_ids: Mapping[str, str | None] | None = None,
 ) -> tuple[DesiredObject, ...]:
-    """The objects of every copy-to-s3 task among `tasks` that is not skipped, in task order."""
+    """The objects of every copy-to-s3 task among `tasks` that is not skipped, in task order.
+
+    `account_ids` are the plan's (the files', else the state's); without them (compiling
+    offline) only the ids the files give are known, and a target whose id is not is left out
+    here and planned once the ids are known."""
     objects: list[DesiredObject] = []
     for task in tasks:
         if isinstance(task, CopyToS3Task) and not task.skip:
-            objects.extend(desired_objects(task, organization, diagnostics))
+            objects.extend(desired_objects(task, organization, diagnostics, account_ids))
     return tuple(objects)
 
 
@@ -63,7 +70,10 @@ def object_body(
 
 
 def desired_objects(
-    task: CopyToS3Task, organization: Organization, diagnostics: Diagnostics
+    task: CopyToS3Task,
+    organization: Organization,
+    diagnostics: Diagnostics,
+    account_ids: Mapping[str, str | None] | None = None,
 ) -> list[DesiredObject]:
     """The objects a copy-to-s3 task puts: one per target of its binding (see above)."""
     try:
@@ -87,9 +97,17 @@ def desired_objects(
     targets: list[tuple[Account | None, str]] = [
         (organization.accounts[logical_id], region) for logical_id in accounts for region in regions
     ] or [(None, region) for region in regions]
+
+    def account_id(logical_id: str) -> str | None:
+        if account_ids is not None:
+            return account_ids.get(logical_id)
+        return organization.accounts[logical_id].account_id
+
     objects: dict[str, DesiredObject] = {}
     for account, region in targets:
-        path = _remote_path(task, organization, account, region, diagnostics)
+        if account_ids is None and account is not None and account.account_id is None:
+            continue  # its id comes from the state: planned with the plan's ids
+        path = _remote_path(task, organization, account, region, diagnostics, account_id=account_id)
         if path is None:
             return []
         found = _S3_URL.match(path)
@@ -110,7 +128,7 @@ def desired_objects(
             where=str(task.span) if task.span else task.file,
             after_tasks=task.depends_on,
             account=account.logical_id if account is not None else None,
-            account_id=account.account_id if account is not None else None,
+            account_id=account_id(account.logical_id) if account is not None else None,
             role_name=(task.task_role_name or account.access_role_name)
             if account is not None
             else None,
@@ -131,6 +149,8 @@ def _remote_path(
     account: Account | None,
     region: str,
     diagnostics: Diagnostics,
+    *,
+    account_id: Callable[[str], str | None],
 ) -> str | None:
     """The task's RemotePath for one target, its `${...}` filled in; None when one cannot be
     (reported)."""
@@ -153,9 +173,15 @@ def _remote_path(
         if found is None or (attribute and attribute not in _ATTRIBUTES):
             unknown.append(name)
             return match.group(0)
-        text = _account_attribute(found, attribute or "AccountId")
+        if (attribute or "AccountId") == "AccountId":
+            text = account_id(found.logical_id)
+        else:
+            text = _account_attribute(found, attribute)
         if text is None:
-            unknown.append(f"{name} (account {found.logical_id} has no {attribute or 'id'} yet)")
+            unknown.append(
+                f"{name} (account {found.logical_id} has no {attribute or 'id'} yet: this plan "
+                "creates it; apply the organization first)"
+            )
             return match.group(0)
         return text
 

@@ -282,7 +282,7 @@ def make_plan(
         result = _plan_account_settings(
             inputs, provider, state, live=live, organization_plan=result, renamed=renamed
         )
-    if inputs.objects:
+    if inputs.objects or _has_copy_tasks(inputs):
         result = _plan_objects(inputs, provider, state, result)
     if inputs.stack_tasks:
         result = _plan_stacks(
@@ -381,12 +381,23 @@ def _plan_account_settings(
     )
 
 
+def _has_copy_tasks(inputs: Inputs) -> bool:
+    tasks = inputs.project.tasks.values() if inputs.project is not None else ()
+    return any(isinstance(task, CopyToS3Task) and not task.skip for task in tasks)
+
+
 def _plan_objects(
     inputs: Inputs, provider: Provider, state: State, organization_plan: Plan
 ) -> Plan:
-    etags = observe_objects(provider, inputs.objects)
+    # Again with the plan's account ids: a target's id may come from the state.
+    diagnostics = Diagnostics()
+    tasks = inputs.project.tasks.values() if inputs.project is not None else ()
+    objects = build_objects(tasks, inputs.organization, diagnostics, organization_plan.ids.accounts)
+    if diagnostics.has_errors:
+        raise StageError(diagnostics.sorted())
+    etags = observe_objects(provider, objects)
     changes, unchanged = plan_objects(
-        inputs.objects, etags, state, organization_group=inputs.organization_group
+        objects, etags, state, organization_group=inputs.organization_group
     )
     return replace(
         organization_plan,

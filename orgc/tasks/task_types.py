@@ -200,6 +200,13 @@ def _remote_path(reader: TaskReader) -> tuple[str, bool] | None:
     text, needs_target = value, False
     if is_expression(value) and isinstance(value.get("Fn::Sub"), str):
         text, needs_target = value["Fn::Sub"], True
+    elif is_expression(value) and _sub_with_values(value.get("Fn::Sub")):
+        # !Sub [template, {name: value}]: the values given fill their variables now; the
+        # rest are the target's (orgc.copy_to_s3).
+        template, values = value["Fn::Sub"]
+        for key, item in values.items():
+            template = template.replace(f"${{{key}}}", to_text(item))
+        text, needs_target = template, True
     if not isinstance(text, str) or not text.startswith("s3://") or len(text) <= len("s3://"):
         reader.diagnostics.add(
             "E325",
@@ -209,6 +216,20 @@ def _remote_path(reader: TaskReader) -> tuple[str, bool] | None:
         )
         return None
     return text, needs_target
+
+
+def _sub_with_values(argument: Any) -> bool:
+    """Whether `argument` is the list form of Fn::Sub with known text values."""
+    return (
+        isinstance(argument, list)
+        and len(argument) == 2
+        and isinstance(argument[0], str)
+        and isinstance(argument[1], dict)
+        and all(
+            isinstance(item, (str, int, float)) and not isinstance(item, bool)
+            for item in argument[1].values()
+        )
+    )
 
 
 def external_task(
