@@ -296,7 +296,8 @@ def _line_map(source: str, parts: list[tuple[str, int]]) -> tuple[int, ...]:
         first, copied = line, False
         begin = starts[line - 1] if 0 < line <= len(starts) else 0
         found = source.find(part, begin)
-        if found >= 0 and bisect.bisect_right(starts, found) <= line + 1:
+        # Jinja marks the line of an expression exactly, that of text between tags only roughly.
+        if found >= 0 and bisect.bisect_right(starts, found) <= line + 3:
             first, copied = bisect.bisect_right(starts, found), True
         if open_line:
             lines.append(first)
