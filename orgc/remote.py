@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from orgc.diagnostics import Diagnostics, Span
 from orgc.limits import limit
-from orgc.load import decode_text, read_source
+from orgc.load import LoadedFile, LoadOptions, decode_text, load_file, read_source
 
 if TYPE_CHECKING:
     from orgc.provider import Provider
@@ -89,7 +89,7 @@ class RemoteTemplates:
             diagnostics.add(
                 "W451",
                 f"{url} is read by plan and apply, not by validate, which calls no AWS and "
-                "fetches nothing; its template was not checked",
+                "fetches nothing; it was not checked",
                 where,
             )
             return None
@@ -151,3 +151,27 @@ def _http_get(url: str, where: Span | None, diagnostics: Diagnostics) -> bytes |
         diagnostics.add("E450", f"cannot read {url}: {reason}", where)
         return None
     return body
+
+
+def load_remote_organization(
+    url: str,
+    remote: RemoteTemplates,
+    options: LoadOptions,
+    diagnostics: Diagnostics,
+    *,
+    where: Span | None = None,
+) -> LoadedFile | None:
+    """The organization file OrgFormation's `--organization-file s3://bucket/key` names, read
+    through `remote` (S3 GetObject of the management account; not offline: W451) and loaded as
+    if it lay at the project root, named by its URL in diagnostics. As in OrgFormation, it is
+    not text templated. None when it cannot be read (reported)."""
+    problem = location_problem(url)
+    if problem is not None:
+        diagnostics.add("E451", f"the organization file: {problem}", where)
+        return None
+    found = remote.read(url, where, diagnostics)
+    if found is None:
+        return None
+    text, local = found
+    path = local or options.root / "organization.remote.yml"
+    return load_file(path, options, diagnostics, text=text, display=None if local else url)

@@ -32,6 +32,7 @@ from orgc.emulator import Emulator
 from orgc.load import LoadOptions, load_file
 from orgc.nunjucks import render
 from orgc.pipeline import validate
+from orgc.remote import RemoteTemplates, load_remote_organization
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "compat"
 
@@ -280,7 +281,7 @@ def test_templates_from_s3_and_from_a_url(
     # Validate reads no remote template, but the one a copy-to-s3 task of the files puts.
     assert [str(d) for d in validate(tasks)] == [
         f"tasks.yml:{line}:13: warning[W451]: {where} is read by plan and apply, not by "
-        "validate, which calls no AWS and fetches nothing; its template was not checked"
+        "validate, which calls no AWS and fetches nothing; it was not checked"
         for line, where in ((25, "s3://acme-templates/uploaded/bucket.yml"), (33, url))
     ]
 
@@ -384,3 +385,40 @@ def test_copy_to_s3_puts_as_the_target_account(
     body = s3.get_object(Bucket="shop-artifacts", Key=config_key)["Body"].read()
     assert body == b'{"feature": "checkout"}\n'
     replan_is_a_no_op(emulator, capsys)
+
+
+def test_an_organization_file_read_from_s3(tmp_path: Path, aws: AwsProvider) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="acme-state")
+    s3.put_object(
+        Bucket="acme-state",
+        Key="org/organization.yml",
+        Body=(
+            b"AWSTemplateFormatVersion: '2010-09-09-OC'\nOrganization:\n  Management:\n"
+            b"    Type: OC::ORG::MasterAccount\n"
+            b"    Properties: {AccountName: master, AccountId: '123456789012'}\n"
+        ),
+    )
+    options = LoadOptions(root=tmp_path)
+    diagnostics = Diagnostics()
+    remote = RemoteTemplates(provider=aws)
+    loaded = load_remote_organization(
+        "s3://acme-state/org/organization.yml", remote, options, diagnostics
+    )
+    assert loaded is not None
+    assert list(diagnostics) == []
+    assert loaded.display == "s3://acme-state/org/organization.yml"
+    assert loaded.data["Organization"]["Management"]["Properties"]["AccountId"] == "123456789012"
+    span = loaded.source_map.span(("Organization", "Management"))
+    assert span is not None
+    assert (span.file, span.line) == ("s3://acme-state/org/organization.yml", 4)
+
+    assert (
+        load_remote_organization("s3://acme-state/nothing.yml", remote, options, diagnostics)
+        is None
+    )
+    assert (
+        load_remote_organization("s3://acme-state/x.yml", RemoteTemplates(), options, diagnostics)
+        is None
+    )
+    assert [d.code for d in diagnostics] == ["E450", "W451"]
