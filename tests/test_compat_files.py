@@ -31,7 +31,7 @@ from orgc.diagnostics import Diagnostics
 from orgc.emulator import Emulator
 from orgc.load import LoadOptions, load_file
 from orgc.nunjucks import render
-from orgc.pipeline import validate
+from orgc.pipeline import compile_organization, validate
 from orgc.remote import RemoteTemplates, load_remote_organization
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "compat"
@@ -422,3 +422,35 @@ def test_an_organization_file_read_from_s3(tmp_path: Path, aws: AwsProvider) -> 
         is None
     )
     assert [d.code for d in diagnostics] == ["E450", "W451"]
+
+
+def test_an_includes_context_renders_the_included_file_not_its_templates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("organization.yml").write_text(
+        "AWSTemplateFormatVersion: '2010-09-09-OC'\nOrganization:\n  Management:\n"
+        "    Type: OC::ORG::MasterAccount\n"
+        "    Properties: {AccountName: master, AccountId: '123456789012'}\n",
+        encoding="utf-8",
+    )
+    Path("tasks.yml").write_text(
+        "OrganizationUpdate:\n  Type: update-organization\n  Template: ./organization.yml\n"
+        "Parts:\n  Type: include\n  Path: ./parts.njk\n  TemplatingContext: {name: orders}\n",
+        encoding="utf-8",
+    )
+    Path("parts.njk").write_text(
+        "{{ name | capitalize }}Queue:\n  Type: update-stacks\n  StackName: {{ name }}\n"
+        "  Template: ./queue.yml\n"
+        "  DefaultOrganizationBinding: {IncludeMasterAccount: true, Region: eu-west-1}\n",
+        encoding="utf-8",
+    )
+    # A plain template: CloudFormation's dynamic reference is not Jinja's to render.
+    Path("queue.yml").write_text(
+        "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
+        "    Properties: {QueueName: '{{resolve:ssm:/queues/name}}'}\n",
+        encoding="utf-8",
+    )
+    inputs = compile_organization(Path("tasks.yml"))
+    queue = inputs.templates["Parts-OrdersQueue"].resources["Queue"]
+    assert queue.body["Properties"] == {"QueueName": "{{resolve:ssm:/queues/name}}"}

@@ -616,10 +616,11 @@ Inherits:
         "OwnRole",
         {"tier": "silver"},
     )
+    # The include's TemplatingContext rendered inner.yml; its tasks' templates are their own.
     assert (inherits.force_deploy, inherits.task_role_name, inherits.templating_context) == (
         True,
         "DeployRole",
-        {"tier": "gold"},
+        None,
     )
 
 

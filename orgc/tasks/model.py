@@ -61,7 +61,7 @@ class StacksTask(Task):
     max_concurrent_stacks: int | None = None  # None: only the overall limit applies
     failed_stack_tolerance: int = 0
     disable_stack_rollbacks: bool = False
-    templating_context: dict[str, Any] | None = None  # its own, or its include's
+    templating_context: dict[str, Any] | None = None
     deployment_mode: str = "Stacks"
 
 

@@ -110,7 +110,9 @@ def stacks_task(
         "max_concurrent_stacks": reader.integer("MaxConcurrentStacks", 1),
         "failed_stack_tolerance": reader.integer("FailedStackTolerance", 0) or 0,
         "disable_stack_rollbacks": bool(reader.boolean("DisableStackRollbacks")),
-        "templating_context": reader.templating_context() or context.templating_context,
+        # Its own only: as in OrgFormation, an include's context renders the included file,
+        # not the templates of its tasks (a plain template may hold `{{resolve:...}}`).
+        "templating_context": reader.templating_context(),
         "deployment_mode": reader.choice("DeploymentMode", _DEPLOYMENT_MODES) or "Stacks",
     }
     common = reader.common(context)

@@ -132,7 +132,6 @@ class Context:
     log_verbose: bool | None = None
     task_role_name: str | None = None
     task_via_role_arn: str | None = None
-    templating_context: dict[str, Any] | None = None
 
     def qualify(self, name: str) -> str:
         return f"{self.prefix}-{name}" if self.prefix else name
@@ -329,7 +328,6 @@ def _include_task(
         log_verbose=common["log_verbose"],
         task_role_name=common["task_role_name"],
         task_via_role_arn=common["task_via_role_arn"],
-        templating_context=templating_context or context.templating_context,
     )
     produced = builder.add_file(file, child)
     builder.members[name] = produced
