@@ -212,7 +212,8 @@ def _expected_project() -> Project:
             },
             deployment_mode="StackSet",
         ),
-        *_region_tasks("EuWest", "eu-west-1", "acme-eu", templating_context={"tier": "gold"}),
+        # The include's TemplatingContext renders region-tasks.yml, not its tasks' templates.
+        *_region_tasks("EuWest", "eu-west-1", "acme-eu"),
         *_region_tasks("UsEast", "us-east-1", "acme-us", skip=True),
         CopyToS3Task(
             name="Upload",
