@@ -65,7 +65,8 @@ def object_body(
         return body
     from orgc.nunjucks import render
 
-    rendered = render(body.decode("utf-8"), path, templating, diagnostics)
+    text = body.decode("utf-8")
+    rendered = render(text, path, templating, diagnostics, display=display_path(path))
     return None if rendered is None else rendered.text.encode("utf-8")
 
 

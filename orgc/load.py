@@ -248,7 +248,12 @@ class _Loader:
         from orgc.nunjucks import render
 
         rendered = render(
-            text, path, self.templating or {}, self.diagnostics, context_from=self.context_from
+            text,
+            path,
+            self.templating or {},
+            self.diagnostics,
+            display=self.names.get(path) or display_path(path),
+            context_from=self.context_from,
         )
         if rendered is None:
             return None

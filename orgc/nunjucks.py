@@ -32,7 +32,6 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from orgc.diagnostics import Diagnostics, Span
 from orgc.limits import limit
-from orgc.load import display_path
 
 NUNJUCKS_SUFFIX = ".njk"
 
@@ -201,14 +200,14 @@ def render(
     context: Mapping[str, Any],
     diagnostics: Diagnostics,
     *,
+    display: str,
     context_from: str = "the task's TemplatingContext",
 ) -> Rendered | None:
-    """`text` (the content of `path`) rendered with `context`; None when rendering failed, at
-    the line of `path` where it stopped (E354, E364). `context_from` says in messages where the
-    context comes from."""
+    """`text` (the content of `path`, which diagnostics name `display`) rendered with
+    `context`; None when rendering failed, at the line of `path` where it stopped (E354, E364).
+    `context_from` says in messages where the context comes from."""
     environment = _environment()
     filename = str(path)
-    display = display_path(path)
     line = 1
     counter = _StepCounter(filename)
     most = limit("orgc.jinja.outputBytes")

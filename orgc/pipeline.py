@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orgc import guardrails
 from orgc.apply import ApplyResult, Listener, apply
-from orgc.bind import BoundTemplate, bind_template
+from orgc.bind import BoundTemplate, bind_template, resolve_binding
 from orgc.contacts import build_contacts
 from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
@@ -120,8 +120,16 @@ def compile_organization(
             contacts = build_contacts(file, organization, diagnostics)
     project = None
     if not _is_organization_file(file, path):
+        model = organization
         project = load_project(
-            path, options, diagnostics, parameters=parameters or {}, organization=organization
+            path,
+            options,
+            diagnostics,
+            parameters=parameters or {},
+            organization=model,
+            binding_accounts=None
+            if model is None
+            else (lambda binding: resolve_binding(binding, model, diagnostics)[0]),
         )
     templates: dict[str, Template] = {}
     bound: dict[str, BoundTemplate] = {}

@@ -138,6 +138,7 @@ def test_nunjucks_renders_as_orgformation_configures_it(tmp_path: Path) -> None:
             "n": 2,
         },
         diagnostics,
+        display=str(path),
     )
     assert rendered is not None
     # trim_blocks and lstrip_blocks: no line for the tags; JavaScript's true/false and list

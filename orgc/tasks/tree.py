@@ -49,6 +49,7 @@ from orgc.tasks.task_types import (
 
 if TYPE_CHECKING:
     from orgc.model import Organization
+    from orgc.templates import Binding
 
 # --- entry point --------------------------------------------------------------------------------
 
@@ -60,6 +61,7 @@ def load_project(
     *,
     parameters: Mapping[str, str] | None = None,
     organization: Organization | None = None,
+    binding_accounts: Callable[[Binding], tuple[str, ...]] | None = None,
 ) -> Project | None:
     """Read the task file tree that `path` names, with `parameters` (the command line's
     `--parameter key=value`) for the top-level file.
@@ -83,7 +85,7 @@ def load_project(
         file = loaded
         if _is_organization_file(file.data):
             return _organization_only(file.path)
-    builder = ProjectBuilder(options, diagnostics, organization)
+    builder = ProjectBuilder(options, diagnostics, organization, binding_accounts)
     supplied = {
         name: Supplied(value, None, None, (), command_line=True)
         for name, value in (parameters or {}).items()
@@ -145,10 +147,14 @@ class ProjectBuilder:
         options: LoadOptions,
         diagnostics: Diagnostics,
         organization: Organization | None = None,
+        binding_accounts: Callable[[Binding], tuple[str, ...]] | None = None,
     ) -> None:
         self.options = options
         self.diagnostics = diagnostics
-        self.organization_model = organization  # for what TemplatingContexts enumerate
+        # For what TemplatingContexts enumerate: the organization, and the accounts a binding
+        # selects in it (orgc.bind, which reads the task model, so it is handed in).
+        self.organization_model = organization
+        self.binding_accounts = binding_accounts
         self.organization: OrganizationTask | None = None
         self.organization_owner: str | None = None  # the task that manages the organization
         self.tasks: dict[str, Task] = {}
@@ -374,13 +380,10 @@ def _enumerations(builder: ProjectBuilder, reader: TaskReader, value: Any, at: D
     if kind == "Regions":
         return list(binding.regions)
     organization = builder.organization_model
-    if organization is None:
+    if organization is None or builder.binding_accounts is None:
         return []
-    from orgc.bind import resolve_binding  # orgc.bind reads the task model: imported late
-
-    accounts, _ = resolve_binding(binding, organization, builder.diagnostics)
     found = []
-    for logical_id in accounts:
+    for logical_id in builder.binding_accounts(binding):
         account = organization.accounts[logical_id]
         found.append(
             {
