@@ -632,6 +632,7 @@ if TYPE_CHECKING:
 
 def _plan(args: argparse.Namespace) -> int:
     from orgc.pipeline import compile_organization, lint_templates, make_plan
+    from orgc.remote import RemoteTemplates
 
     events = _json_stream(args, "plan", args.path)
     planned: list[Plan] = []
@@ -643,6 +644,7 @@ def _plan(args: argparse.Namespace) -> int:
             allow_cmd=args.allow_cmd,
             parameters=_parameters(args),
             organization_file=args.organization_file,
+            remote=RemoteTemplates(provider=provider),
         )
         if _lint(args):
             lint_templates(inputs)
@@ -794,6 +796,7 @@ def _apply(args: argparse.Namespace) -> int:
         plan_and_apply,
         run_apply,
     )
+    from orgc.remote import RemoteTemplates
 
     # A saved plan was reviewed when it was made: applying it does not ask again.
     saved_plan = _is_saved_plan(args.target)
@@ -850,6 +853,7 @@ def _apply(args: argparse.Namespace) -> int:
             allow_cmd=args.allow_cmd,
             parameters=_parameters(args),
             organization_file=args.organization_file,
+            remote=RemoteTemplates(provider=provider),
         )
         if _lint(args):
             lint_templates(inputs)

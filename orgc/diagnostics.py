@@ -177,12 +177,17 @@ CodeId = Literal[
     "E444",
     "E445",
     "E460",
+    # files and templates: text templating, remote templates (E45x)
+    "E450",
+    "E451",
     # bind, render and StackSets (W4xx)
     "W401",
     "W405",
     "W440",
     "W441",
     "W442",
+    "W450",
+    "W451",
     # graph (E5xx)
     "E501",
     "E502",

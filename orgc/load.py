@@ -18,9 +18,10 @@ import stat
 import subprocess
 import warnings
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, StreamMark, YAMLError
@@ -34,6 +35,9 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from orgc.diagnostics import CodeId, Diagnostics, Span
 from orgc.limits import limit
+
+if TYPE_CHECKING:
+    from orgc.nunjucks import Rendered
 
 DataPath: TypeAlias = tuple[str | int, ...]
 
@@ -139,23 +143,45 @@ def display_path(path: Path) -> str:
 
 
 def load_file(
-    path: Path, options: LoadOptions, diagnostics: Diagnostics, *, text: str | None = None
+    path: Path,
+    options: LoadOptions,
+    diagnostics: Diagnostics,
+    *,
+    text: str | None = None,
+    templating: Mapping[str, Any] | None = None,
+    context_from: str = "the task's TemplatingContext",
+    where: Span | None = None,
+    display: str | None = None,
 ) -> LoadedFile | None:
     """Load one YAML (or JSON) file; report every problem to `diagnostics`.
 
     Returns None only when the file could not be read or parsed at all; otherwise the data with
     whatever could be built (a broken `!Include` becomes None at its place). `text`, when given,
-    is parsed instead of the file's content (a template rendered from the file): positions and
-    relative includes still refer to `path`.
+    is parsed instead of the file's content: positions and relative includes still refer to
+    `path`. With `templating` (a TemplatingContext; `context_from` says whose) the text is
+    rendered first (orgc.nunjucks) and so is every file it `!Include`s, positions still those
+    of the files as written; a `.njk` file is rendered with an empty context without one.
+    `where` is what a file that cannot be read is reported at; `display`, when given, is how
+    diagnostics name `path` (a template read from a URL is named by it).
     """
     path = resolved(path)
     loader = _Loader(options, diagnostics)
+    if display is not None:
+        loader.names[path] = display
     if text is None:
-        text = loader.read_text(path, None)
+        text = loader.read_text(path, where)
         if text is None:
             return None
-    else:
+    elif path not in loader.files_read:
         loader.files_read.append(path)
+    if templating is None and path.suffix == ".njk":
+        templating = {}
+    if templating is not None:
+        loader.templating = templating
+        loader.context_from = context_from
+        text = loader.render(path, text)
+        if text is None:
+            return None
     node = loader.compose(path, text)
     if node is None:
         return None
@@ -167,7 +193,7 @@ def load_file(
         data = _unwrap_organization(data, loader.source_map)
     return LoadedFile(
         path=path,
-        display=display_path(path),
+        display=display or display_path(path),
         data=data,
         source_map=loader.source_map,
         text=text,
@@ -185,9 +211,12 @@ def _text(node: ScalarNode) -> str:
     return text.replace("\a", "") if node.style == ">" else text
 
 
-def _span(path: Path, node: Node) -> Span:
+def _span(path: Path, node: Node, lines: Rendered | None = None, name: str | None = None) -> Span:
     start, end = node.start_mark, node.end_mark
-    return Span(display_path(path), start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+    first, last = start.line + 1, end.line + 1
+    if lines is not None:
+        first, last = lines.source_line(first), lines.source_line(last)
+    return Span(name or display_path(path), first, start.column + 1, last, end.column + 1)
 
 
 class _Loader:
@@ -209,6 +238,31 @@ class _Loader:
         self._most_depth = limit("orgc.yaml.depth")
         self._most_alias_nodes = limit("orgc.yaml.aliasNodes")
         self._refused: set[str] = set()  # bounds already reported for this file
+        # Text templating: the context every file read is rendered with (None: not rendered),
+        # and for each rendered file the source line of each line of its output.
+        self.templating: Mapping[str, Any] | None = None
+        self.context_from = ""
+        self.rendered: dict[Path, Rendered] = {}
+        self.names: dict[Path, str] = {}  # how diagnostics name a file, when not by its path
+
+    def render(self, path: Path, text: str) -> str | None:
+        from orgc.nunjucks import render
+
+        rendered = render(
+            text,
+            path,
+            self.templating or {},
+            self.diagnostics,
+            display=self.names.get(path) or display_path(path),
+            context_from=self.context_from,
+        )
+        if rendered is None:
+            return None
+        self.rendered[path] = rendered
+        return rendered.text
+
+    def span(self, file: Path, node: Node) -> Span:
+        return _span(file, node, self.rendered.get(file), self.names.get(file))
 
     # --- files ------------------------------------------------------------------------------
 
@@ -233,18 +287,20 @@ class _Loader:
             self.diagnostics.add(
                 "E115",
                 f"mappings and lists nest more than {most} levels deep here; flatten the document",
-                Span(display_path(path), line, col),
+                Span(self.names.get(path) or display_path(path), line, col),
             )
             return None
         except MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            if path in self.rendered:
+                line = self.rendered[path].source_line(line)
             problem = error.problem or error.context or "invalid YAML"
             context = f" ({error.context})" if error.context and error.problem else ""
             self.diagnostics.add(
                 "E101",
                 f"YAML syntax error: {problem}{context}",
-                Span(display_path(path), line, col),
+                Span(self.names.get(path) or display_path(path), line, col),
             )
             return None
         except YAMLError as error:
@@ -285,7 +341,7 @@ class _Loader:
     # --- nodes ------------------------------------------------------------------------------
 
     def construct(self, node: Node, file: Path, path: DataPath) -> Any:
-        span = _span(file, node)
+        span = self.span(file, node)
         self.source_map.values[path] = span
         if len(path) > self._most_depth:
             self._refuse(
@@ -422,7 +478,7 @@ class _Loader:
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 continue
-            key_span = _span(file, key_node)
+            key_span = self.span(file, key_node)
             if not isinstance(key_node, ScalarNode):
                 self.diagnostics.add("E111", _key_message(node, key_node), key_span)
                 continue
@@ -448,7 +504,7 @@ class _Loader:
         return result
 
     def _merge_sources(self, node: Node, file: Path, path: DataPath) -> dict[str, Any]:
-        span = _span(file, node)
+        span = self.span(file, node)
         if isinstance(node, SequenceNode) and not (node.tag or "").startswith("!"):
             combined: dict[str, Any] = {}
             for item in reversed(node.value):
@@ -513,6 +569,16 @@ class _Loader:
             chain = " → ".join(display_path(p) for p in (*self._stack, file, target))
             self.diagnostics.add("E108", f"include cycle: {chain}", span)
             return None
+        if self.templating is not None or target.suffix == ".njk":
+            # OrgFormation renders what a rendered file includes with the same context.
+            outer = self.templating
+            self.templating = {} if outer is None else outer
+            try:
+                text = self.render(target, text)
+            finally:
+                self.templating = outer
+            if text is None:
+                return None
         included = self.compose(target, text)
         if included is None:
             return None
@@ -864,15 +930,23 @@ def _move_up(table: dict[DataPath, _T], outer: dict[str, Any]) -> None:
     table.update(moved)
 
 
-def _organization_task_template(file: LoadedFile) -> tuple[str, DataPath] | None:
-    """The `Template` of a task file's update-organization task, with its data path."""
+def organization_task_template(
+    file: LoadedFile,
+) -> tuple[str, DataPath, dict[str, Any] | None] | None:
+    """The `Template` of a task file's update-organization task, with its data path and the
+    task's TemplatingContext when it has one."""
     if not isinstance(file.data, dict) or "AWSTemplateFormatVersion" in file.data:
         return None
     for name, task in file.data.items():
         if name in _TASK_FILE_RESERVED or not isinstance(task, dict):
             continue
         if task.get("Type") == "update-organization" and isinstance(task.get("Template"), str):
-            return task["Template"], (name, "Template")
+            context = task.get("TemplatingContext")
+            return (
+                task["Template"],
+                (name, "Template"),
+                context if isinstance(context, dict) else None,
+            )
     return None
 
 
@@ -980,7 +1054,7 @@ def _follow_task_file(
 ) -> LoadedFile | None:
     if is_organization_data(file.data):
         return file
-    found = _organization_task_template(file)
+    found = organization_task_template(file)
     if found is None:
         diagnostics.add(
             "E110",
@@ -988,7 +1062,7 @@ def _follow_task_file(
             Span(file.display, 1, 1),
         )
         return None
-    template, data_path = found
+    template, data_path, templating = found
     where = file.source_map.span(data_path)
     assert where is not None
     if "\0" in template:
@@ -1002,6 +1076,8 @@ def _follow_task_file(
         diagnostics,
         named=f"Template {template!r}",
         where=where,
+        templating=templating,
+        context_from=f"the TemplatingContext of task {data_path[0]}",
     )
 
 
@@ -1012,10 +1088,13 @@ def load_organization_file(
     *,
     named: str,
     where: Span | None,
+    templating: Mapping[str, Any] | None = None,
+    context_from: str = "the TemplatingContext of the update-organization task",
 ) -> LoadedFile | None:
     """Load the organization file `target`, which a task's Template or --organization-file
     (`named`, as written, at `where`) names: inside the project, present, with an Organization
-    section."""
+    section; rendered as a text template with `templating` (the TemplatingContext of the
+    update-organization task, which `context_from` names) when given."""
     if not target.is_relative_to(resolved(options.root)):
         diagnostics.add("E105", f"{named} is outside the project root {options.root}", where)
         return None
@@ -1025,7 +1104,14 @@ def load_organization_file(
     text = read_source(target, where, diagnostics)
     if text is None:
         return None
-    organization = load_file(target, options, diagnostics, text=text)
+    organization = load_file(
+        target,
+        options,
+        diagnostics,
+        text=text,
+        templating=templating,
+        context_from=context_from,
+    )
     if organization is None:
         return None
     if not (isinstance(organization.data, dict) and "Organization" in organization.data):

@@ -81,7 +81,13 @@ def observe_objects(provider: Provider, objects: Sequence[DesiredObject]) -> dic
             zip(
                 [o.url for o in objects],
                 pool.map(
-                    lambda o: provider.head_s3_object(bucket=o.bucket, key=o.key, region=o.region),
+                    lambda o: provider.head_s3_object(
+                        bucket=o.bucket,
+                        key=o.key,
+                        region=o.region,
+                        account_id=o.account_id,
+                        role_name=o.role_name,
+                    ),
                     objects,
                 ),
                 strict=True,

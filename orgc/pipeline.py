@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orgc import guardrails
 from orgc.apply import ApplyResult, Listener, apply
-from orgc.bind import BoundTemplate, bind_template
+from orgc.bind import BoundTemplate, bind_template, resolve_binding
 from orgc.contacts import build_contacts
 from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
@@ -25,7 +25,9 @@ from orgc.load import (
     is_organization_data,
     load_file,
     load_organization_file,
+    organization_task_template,
     project_root,
+    resolved,
 )
 from orgc.model import Organization, build_organization
 from orgc.observe import (
@@ -57,12 +59,13 @@ from orgc.recorded import (
     organization_comparison,
     wanted_ids,
 )
+from orgc.remote import RemoteTemplates
 from orgc.render import RenderContext, RenderedStack, render_project
 from orgc.render.output import write_stacks
 from orgc.services import ServiceAccess, build_services
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
 from orgc.state import LocalStateStore, State, StateStore, lock_owner
-from orgc.tasks import ExternalTask, Project, StacksTask, load_project
+from orgc.tasks import CopyToS3Task, ExternalTask, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import check_template_limits, validate_organization
 
@@ -123,6 +126,7 @@ def compile_organization(
     allow_cmd: bool = False,
     parameters: Mapping[str, str] | None = None,
     organization_file: Path | None = None,
+    remote: RemoteTemplates | None = None,
 ) -> Inputs:
     """load → validate → model → bind, everything that needs no AWS.
 
@@ -130,15 +134,25 @@ def compile_organization(
     the Template of its update-organization task, wherever in the include tree it sits, or
     `organization_file` (--organization-file).
 
+    Templates given as s3://bucket/key or an https:// URL are read through `remote`
+    (orgc.remote: reads only; without a provider they are not read, W451), but those a
+    copy-to-s3 task of these files puts, read from its LocalPath.
+
     Raises StageError with every diagnostic when any is an error.
     """
     diagnostics = Diagnostics()
     options = LoadOptions(root=project_root(path, root), allow_cmd=allow_cmd)
     top = None if path.is_dir() else load_file(path, options, diagnostics)
     project = None
+    organization = None
     if top is not None and is_organization_data(top.data):
         file: LoadedFile | None = top
     else:
+        # The organization the top-level file names, read before the tree when it can be, so
+        # that the TemplatingContexts of includes can enumerate the accounts of a binding.
+        file = _named_organization(top, options, diagnostics, organization_file)
+        organization = _model(file, diagnostics)
+        model = organization
         if top is not None or path.is_dir():
             project = load_project(
                 path,
@@ -147,14 +161,19 @@ def compile_organization(
                 parameters=parameters or {},
                 organization_file=organization_file,
                 loaded=top,
+                organization=model,
+                binding_accounts=None
+                if model is None
+                else (lambda binding: resolve_binding(binding, model, diagnostics)[0]),
             )
-        file = _organization_file(path, project, options, diagnostics, organization_file)
-    organization = None
+        if file is None or not _names(project, file):
+            file = _organization_file(path, project, options, diagnostics, organization_file)
+            organization = None
     services: tuple[ServiceAccess, ...] = ()
     contacts: dict[str, dict[str, ContactDetails]] = {}
     if file is not None:
-        validate_organization(file, diagnostics)
-        organization = build_organization(file, diagnostics)
+        if organization is None:
+            organization = _model(file, diagnostics)
         if organization is not None:
             services = build_services(file, organization, diagnostics)
             contacts = build_contacts(file, organization, diagnostics)
@@ -163,10 +182,18 @@ def compile_organization(
     templates: dict[str, Template] = {}
     bound: dict[str, BoundTemplate] = {}
     if project is not None:
+        copies = {
+            task.remote_path: task.local_path
+            for task in project.tasks.values()
+            if isinstance(task, CopyToS3Task)
+            and not task.remote_path_needs_target
+            and not task.zip_before_put
+        }
+        sources = (remote or RemoteTemplates()).with_copies(copies)
         for name, task in sorted(project.tasks.items()):
             if not isinstance(task, StacksTask) or task.skip:
                 continue  # a skipped task's template is not read: it need not exist
-            template = build_template(task, options, diagnostics)
+            template = build_template(task, options, diagnostics, sources)
             if template is None:
                 continue
             templates[name] = template
@@ -210,6 +237,58 @@ def compile_organization(
     )
 
 
+def _named_organization(
+    top: LoadedFile | None,
+    options: LoadOptions,
+    diagnostics: Diagnostics,
+    organization_file: Path | None,
+) -> LoadedFile | None:
+    """The organization file --organization-file or the top-level file's update-organization
+    task names, loaded, when it is there to be read; None leaves the finding (and the reporting
+    of what is wrong with it) to `_organization_file`, once the tree is read."""
+    if organization_file is not None:
+        target = resolved(organization_file)
+        named = f"--organization-file {organization_file}"
+        where = None
+        templating = None
+    else:
+        found = organization_task_template(top) if top is not None else None
+        if found is None:
+            return None
+        template, data_path, templating = found
+        if "\0" in template:
+            return None
+        target = resolved(top.path.parent / template) if top is not None else Path(template)
+        named = f"Template of task {data_path[0]}"
+        where = top.source_map.span(data_path) if top is not None else None
+    if not target.is_file() or not target.is_relative_to(resolved(options.root)):
+        return None
+    return load_organization_file(
+        target,
+        options,
+        diagnostics,
+        named=named,
+        where=where,
+        templating=templating,
+        context_from=f"the TemplatingContext of the {named}",
+    )
+
+
+def _model(file: LoadedFile | None, diagnostics: Diagnostics) -> Organization | None:
+    if file is None:
+        return None
+    validate_organization(file, diagnostics)
+    return build_organization(file, diagnostics)
+
+
+def _names(project: Project | None, file: LoadedFile) -> bool:
+    """Whether `file` is the organization file of `project` (read before the tree was)."""
+    if project is None:
+        return True
+    task = project.organization
+    return task is not None and resolved(task.template) == resolved(file.path)
+
+
 def _organization_file(
     path: Path,
     project: Project | None,
@@ -247,7 +326,15 @@ def _organization_file(
         if organization_file is not None
         else f"Template of task {task.name}"
     )
-    return load_organization_file(task.template, options, diagnostics, named=named, where=None)
+    return load_organization_file(
+        task.template,
+        options,
+        diagnostics,
+        named=named,
+        where=None,
+        templating=task.templating_context,
+        context_from=f"the TemplatingContext of task {task.name}",
+    )
 
 
 def _is_organization_file(file: LoadedFile | None, path: Path) -> bool:
@@ -390,7 +477,7 @@ def make_plan(
             renamed=renamed,
             trusted=trusted,
         )
-    if inputs.objects:
+    if inputs.objects or _has_copy_tasks(inputs):
         result = _plan_objects(inputs, provider, state, result)
     if inputs.stack_tasks or (
         inputs.has_task_file and (state.stack_records() or state.stack_set_records())
@@ -547,12 +634,23 @@ def _contacts_as_applied(
     return {a: dict(desired.get(by_id.get(a, ""), {})) for a in accounts}
 
 
+def _has_copy_tasks(inputs: Inputs) -> bool:
+    tasks = inputs.project.tasks.values() if inputs.project is not None else ()
+    return any(isinstance(task, CopyToS3Task) and not task.skip for task in tasks)
+
+
 def _plan_objects(
     inputs: Inputs, provider: Provider, state: State, organization_plan: Plan
 ) -> Plan:
-    etags = observe_objects(provider, inputs.objects)
+    # Again with the plan's account ids: a target's id may come from the state.
+    diagnostics = Diagnostics()
+    tasks = inputs.project.tasks.values() if inputs.project is not None else ()
+    objects = build_objects(tasks, inputs.organization, diagnostics, organization_plan.ids.accounts)
+    if diagnostics.has_errors:
+        raise StageError(diagnostics.sorted())
+    etags = observe_objects(provider, objects)
     changes, unchanged = plan_objects(
-        inputs.objects, etags, state, organization_group=inputs.organization_group
+        objects, etags, state, organization_group=inputs.organization_group
     )
     return replace(
         organization_plan,
@@ -768,6 +866,7 @@ def check_saved_plan(
         organization_file=(
             Path(options.organization_file) if options.organization_file is not None else None
         ),
+        remote=RemoteTemplates(provider=provider),
     )
     if inputs.digest != saved.inputs_digest:
         raise StalePlan(

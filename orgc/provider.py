@@ -223,12 +223,39 @@ class Provider(Protocol):
 
     # --- S3: the objects of copy-to-s3 tasks ------------------------------------------------
 
-    def head_s3_object(self, *, bucket: str, key: str, region: str) -> str | None:
-        """The object's ETag, or None when it does not exist."""
+    def head_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+    ) -> str | None:
+        """The object's ETag, or None when it does not exist; read in `account_id` through
+        `role_name` when given, else with the management account's own credentials."""
         ...
 
-    def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str:
-        """Returns the new object's ETag."""
+    def put_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        body: bytes,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+        server_side_encryption: str | None = None,
+    ) -> str:
+        """Put the object, as `account_id` through `role_name` when given (with the ACL
+        bucket-owner-full-control, as OrgFormation puts it), with `server_side_encryption`
+        (AES256 or aws:kms) when given; returns the new object's ETag."""
+        ...
+
+    def ensure_template_bucket(self) -> str:
+        """The name of the bucket, in the management account, that templates too large to pass
+        inline go through; made on first use, private, readable by the organization's accounts
+        only."""
         ...
 
     # --- S3: the state document and its lock ------------------------------------------------

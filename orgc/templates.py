@@ -4,34 +4,20 @@ A binding selects accounts by regions (FORMAT.md §2). A template holds resource
 binding that places it (its own, a named one, or the template's default), the bindings it loops
 over (`ForeachAccount`), and the accounts and regions whose stacks must finish first.
 
-`build_template` reads the template of an `update-stacks` task: rendered with Jinja2 first when
-the task has a `TemplatingContext`, then checked, with OrgFormation's attributes taken out of the
-resources and the task's own bindings put in place of the template's.
+`build_template` reads the template of an `update-stacks` task: rendered as text first when
+the task has a `TemplatingContext` (orgc.nunjucks), then checked, with OrgFormation's
+attributes taken out of the resources and the task's own bindings put in place of the template's.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
-
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
-from orgc.limits import limit
-from orgc.load import (
-    DataPath,
-    LoadedFile,
-    LoadOptions,
-    display_path,
-    load_file,
-    read_source,
-    resolved,
-)
+from orgc.load import DataPath, LoadedFile, LoadOptions, load_file, resolved
 from orgc.regions import unknown_region
+from orgc.remote import RemoteTemplates
 
 if TYPE_CHECKING:
     from orgc.tasks import StacksTask
@@ -169,7 +155,7 @@ class Template:
     AWSTemplateFormatVersion, which becomes the '2010-09-09' CloudFormation takes; OrgFormation's
     sections are gone into the fields below. Data paths into `file` still locate any part of it
     (`("Resources", logical_id, ...)`); for a task with TemplatingContext, `file` is the rendered
-    text and its positions are lines of that text.
+    text and its positions are the lines of the source that made each part.
     """
 
     file: LoadedFile = field(compare=False, repr=False)
@@ -293,7 +279,10 @@ def _binding_refs(  # noqa: PLR0917
 
 
 def build_template(
-    task: StacksTask, options: LoadOptions, diagnostics: Diagnostics
+    task: StacksTask,
+    options: LoadOptions,
+    diagnostics: Diagnostics,
+    remote: RemoteTemplates | None = None,
 ) -> Template | None:
     """The template of `task`, checked, with the task's bindings in place of the template's.
 
@@ -301,9 +290,10 @@ def build_template(
     `OrganizationBindings` replace the template's (named ones by name), and the default region
     fills every binding written without a Region. Returns None when the file cannot be read,
     rendered or parsed, or holds no mapping; otherwise a Template of whatever could be built,
-    with every mistake in `diagnostics`. Reads files and nothing else.
+    with every mistake in `diagnostics`. Reads files, and a remote template through `remote`
+    (orgc.remote; offline without one).
     """
-    file = _load(task, options, diagnostics)
+    file = _load(task, options, diagnostics, remote or RemoteTemplates())
     if file is None:
         return None
     data = file.data
@@ -345,128 +335,31 @@ def build_template(
     )
 
 
-def _load(task: StacksTask, options: LoadOptions, diagnostics: Diagnostics) -> LoadedFile | None:
-    path = resolved(task.template)
-    text = read_source(path, task.template_span, diagnostics)
-    if text is None:
-        return None
-    if task.templating_context is not None:
-        rendered = _render(text, path, task.templating_context, diagnostics)
-        if rendered is None:
+def _load(
+    task: StacksTask, options: LoadOptions, diagnostics: Diagnostics, remote: RemoteTemplates
+) -> LoadedFile | None:
+    if task.template_url is not None:
+        found = remote.read(task.template_url, task.template_span, diagnostics)
+        if found is None:
             return None
-        text = rendered
-    return load_file(path, options, diagnostics, text=text)
-
-
-class _TooLarge(Exception):
-    """Rendering passed one of orgc's bounds on Jinja (orgc/data/limits.json)."""
-
-
-class _BoundedEnvironment(SandboxedEnvironment):
-    """The sandbox, with `*` and `**` refused where they would build a huge value: Jinja's own
-    sandbox bounds `range` but not `'x' * 10**9` or `2 ** 10**9`."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        most = limit("orgc.jinja.outputBytes")
-        if operator == "*":
-            for sequence, count in ((left, right), (right, left)):
-                if (
-                    isinstance(sequence, (str, list, tuple))
-                    and isinstance(count, int)
-                    and len(sequence) * count > most
-                ):
-                    raise _TooLarge(f"a value of more than {most:,} items or characters")
-        if operator == "**" and isinstance(right, int) and abs(right) > 1024:
-            raise _TooLarge(f"a power with the exponent {right:,}")
-        return super().call_binop(context, operator, left, right)
-
-
-class _StepCounter:
-    """Counts the lines of the template's own code Jinja runs, across every loop and macro,
-    and stops the rendering past `orgc.jinja.steps`: a loop without output would otherwise
-    run unbounded."""
-
-    def __init__(self, filename: str) -> None:
-        self.filename = filename
-        self.steps = 0
-        self.most = limit("orgc.jinja.steps")
-
-    def __call__(self, frame: FrameType, event: str, argument: Any) -> Any:
-        if event == "call":
-            return self._line if frame.f_code.co_filename == self.filename else None
-        return None
-
-    def _line(self, frame: FrameType, event: str, argument: Any) -> Any:
-        if event == "line":
-            self.steps += 1
-            if self.steps > self.most:
-                raise _TooLarge(f"more than {self.most:,} steps of template code")
-        return self._line
-
-
-def _render(text: str, path: Path, context: dict[str, Any], diagnostics: Diagnostics) -> str | None:
-    """`text` rendered by Jinja2 in a sandbox, within orgc's bounds on its output size and on
-    the steps it runs; a failure is reported at its line."""
-    environment = _BoundedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
-    filename = str(path)
-    line = 1
-    counter = _StepCounter(filename)
-    most = limit("orgc.jinja.outputBytes")
-    previous = sys.gettrace()
-    try:
-        code = environment.compile(text, name=path.name, filename=filename)
-        compiled = environment.template_class.from_code(
-            environment, code, environment.make_globals(None)
+        text, local = found
+        # A template read from S3 or a URL is named by its URL; relative !Include and
+        # !ReadFile in it resolve against the task file.
+        return load_file(
+            local or task.template,
+            options,
+            diagnostics,
+            text=text,
+            templating=task.templating_context,
+            display=None if local else task.template_url,
         )
-        parts: list[str] = []
-        size = 0
-        sys.settrace(counter)
-        try:
-            for part in compiled.generate(context):
-                size += len(part)
-                if size > most:
-                    raise _TooLarge(f"more than {most:,} characters of output")
-                parts.append(part)
-        finally:
-            sys.settrace(previous)
-        return "".join(parts)
-    except TemplateSyntaxError as error:
-        line = error.lineno
-        reason = str(error.message or error).rstrip(".")
-        message = f"Jinja syntax error: {reason}"
-    except UndefinedError as error:
-        line = _failing_line(error, filename) or line
-        reason = str(error.message or error).rstrip(".")
-        message = f"{reason}: give it a value in the task's TemplatingContext"
-    except _TooLarge as error:
-        line = _failing_line(error, filename) or line
-        diagnostics.add(
-            "E364",
-            f"rendering stopped here: it made {error}, past orgc's bound; loop fewer times",
-            Span(display_path(path), line, 1),
-        )
-        return None
-    # The template's Jinja code is the user's: whatever it raises (a SecurityError of the
-    # sandbox, a division by zero, a filter given the wrong type) is a mistake in the file.
-    except Exception as error:
-        line = _failing_line(error, filename) or line
-        reason = str(error).rstrip(".")
-        message = f"rendering stopped here: {reason}; fix the Jinja expression on this line"
-    diagnostics.add("E354", message, Span(display_path(path), line, 1))
-    return None
-
-
-def _failing_line(error: BaseException, filename: str) -> int | None:
-    """The template line Jinja was running when `error` was raised (its innermost frame)."""
-    line = None
-    traceback = error.__traceback__
-    while traceback is not None:
-        if traceback.tb_frame.f_code.co_filename == filename:
-            line = traceback.tb_lineno
-        traceback = traceback.tb_next
-    return line
+    return load_file(
+        resolved(task.template),
+        options,
+        diagnostics,
+        templating=task.templating_context,
+        where=task.template_span,
+    )
 
 
 def _sections(data: dict[str, Any], file: LoadedFile, diagnostics: Diagnostics) -> dict[str, Any]:

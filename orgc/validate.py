@@ -132,27 +132,18 @@ def check_template_limits(
     template: Mapping[str, Any], label: str, where: Span | None, diagnostics: Diagnostics
 ) -> bool:
     """Report (E365) where a compiled CloudFormation template passes CloudFormation's quotas:
-    its body as orgc sends it (compact JSON, inline), and its counts of resources, outputs,
-    parameters and mappings. `label` names the template in the message; True when it fits."""
+    its body as orgc sends it (compact JSON, through S3 when too large to pass inline), and its
+    counts of resources, outputs, parameters and mappings. `label` names the template in the
+    message; True when it fits."""
     fits = True
     body = len(json.dumps(template, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
-    inline, bucket = (
-        limit("CLOUDFORMATION.templateBodyInline"),
-        limit("CLOUDFORMATION.templateBodyS3"),
-    )
+    # A body over the inline limit goes through orgc's template bucket (orgc.apply.run).
+    bucket = limit("CLOUDFORMATION.templateBodyS3")
     if body > bucket:
         diagnostics.add(
             "E365",
             f"{label} is {body:,} bytes as JSON, more than CloudFormation reads even from S3 "
             f"({bucket:,}); split it into tasks of their own",
-            where,
-        )
-        fits = False
-    elif body > inline:
-        diagnostics.add(
-            "E365",
-            f"{label} is {body:,} bytes as JSON, more than the {inline:,} CloudFormation takes "
-            "inline, as orgc passes it; split it into tasks of their own",
             where,
         )
         fits = False

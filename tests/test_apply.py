@@ -273,8 +273,21 @@ class RecordingProvider:
         self._call("read_export", account_id, region, name)
         return f"export-{name}"
 
-    def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str:
+    def put_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        body: bytes,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+        server_side_encryption: str | None = None,
+    ) -> str:
         return self._call("put_s3_object", bucket, key, region)
+
+    def ensure_template_bucket(self) -> str:
+        return self._call("ensure_template_bucket")
 
     def get_template(
         self, *, account_id: str, role_name: str, region: str, stack_name: str
@@ -304,7 +317,15 @@ class RecordingProvider:
         self._call("list_stacks", account_id, region)
         return {}
 
-    def head_s3_object(self, *, bucket: str, key: str, region: str) -> str | None:
+    def head_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+    ) -> str | None:
         self._call("head_s3_object", bucket, key, region)
         return None
 

@@ -212,7 +212,8 @@ def _expected_project() -> Project:
             },
             deployment_mode="StackSet",
         ),
-        *_region_tasks("EuWest", "eu-west-1", "acme-eu", templating_context={"tier": "gold"}),
+        # The include's TemplatingContext renders region-tasks.yml, not its tasks' templates.
+        *_region_tasks("EuWest", "eu-west-1", "acme-eu"),
         *_region_tasks("UsEast", "us-east-1", "acme-us", skip=True),
         CopyToS3Task(
             name="Upload",
@@ -616,10 +617,11 @@ Inherits:
         "OwnRole",
         {"tier": "silver"},
     )
+    # The include's TemplatingContext rendered inner.yml; its tasks' templates are their own.
     assert (inherits.force_deploy, inherits.task_role_name, inherits.templating_context) == (
         True,
         "DeployRole",
-        {"tier": "gold"},
+        None,
     )
 
 
@@ -857,14 +859,30 @@ def _copy_project(root: Path, remote_path: str) -> Path:
     return root / "tasks.yml"
 
 
-def test_a_copy_to_s3_path_of_target_values_is_refused(tmp_project: Path) -> None:
-    tasks = _copy_project(tmp_project, "!Sub 's3://site-${CurrentAccount.AccountName}/index.html'")
+def test_a_copy_to_s3_path_takes_the_targets_values(tmp_project: Path) -> None:
+    tasks = _copy_project(
+        tmp_project,
+        "!Sub 's3://site-${CurrentAccount.AccountName}/${AWS::AccountId}/${Management}.html'",
+    )
+    [wanted] = compile_organization(tasks, root=tmp_project).objects
+    assert (wanted.url, wanted.account, wanted.account_id, wanted.role_name) == (
+        "s3://site-shop/222222222222/111111111111.html",
+        "Shop",
+        "222222222222",
+        "OrganizationAccountAccessRole",
+    )
+
+
+def test_a_copy_to_s3_path_of_unknown_values_is_refused(tmp_project: Path) -> None:
+    tasks = _copy_project(tmp_project, "!Sub 's3://site-${CurrentAccount.Colour}/index.html'")
     with pytest.raises(StageError) as raised:
         compile_organization(tasks, root=tmp_project)
     assert [str(d) for d in raised.value.diagnostics] == [
-        "tasks.yml:4:1: error[E343]: RemotePath 's3://site-${CurrentAccount.AccountName}/"
-        "index.html' must be s3://bucket/key with at most ${AWS::Region} and "
-        "${AWS::AccountId} in it"
+        "tasks.yml:4:1: error[E343]: RemotePath 's3://site-${CurrentAccount.Colour}/index.html' "
+        "names CurrentAccount.Colour; its ${...} may name AWS::Region, AWS::AccountId, "
+        "AWS::Partition, CurrentAccount[.Attribute] or an account by logical id[.Attribute] "
+        "(Management, Shop), the attribute one of AccountName, AccountId, RootEmail, Alias, "
+        "LogicalId"
     ]
 
 

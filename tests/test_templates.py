@@ -336,10 +336,10 @@ def test_templating_context_renders_the_template_before_it_is_read(tmp_path: Pat
             binding=Binding(accounts=("DevA",), regions=west, regions_given=True),
         ),
     }
-    # Positions are those of the rendered text, in the template's own file.
+    # Positions are those of the source line that made each part, in the template's own file.
     search = template.resources["SearchBucket"].span
     assert search is not None
-    assert (search.file, search.line) == (display_path(tmp_path / "template.yml"), 13)
+    assert (search.file, search.line) == (display_path(tmp_path / "template.yml"), 4)
 
 
 def test_without_templating_context_jinja_is_not_rendered(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Apply for copy-to-s3 tasks: put one object per change, as the plan saw its local content."""
+"""Apply for copy-to-s3 tasks: put one object per change, as the plan saw its local content,
+with the target account's credentials when the plan names one (as OrgFormation puts it)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import dataclasses
 from pathlib import Path
 
 from orgc.apply.run import Handler, Run, taking
-from orgc.load import read_object_body
+from orgc.copy_to_s3 import object_body
+from orgc.diagnostics import Diagnostics
 from orgc.plan import Action, Change, ChangeKind
 from orgc.plan.objects import content_hash
 from orgc.plan.specs import ObjectPut
@@ -17,16 +19,31 @@ class ObjectError(Exception):
 
 
 def _put_object(run: Run, change: Change, spec: ObjectPut) -> None:
+    problems = Diagnostics()
     try:
-        body = read_object_body(Path(spec.local_path), zipped=spec.zipped)
+        body = object_body(
+            Path(spec.local_path),
+            zipped=spec.zipped,
+            templating=spec.templating_context,
+            diagnostics=problems,
+        )
     except OSError as error:
         raise ObjectError(f"cannot read {spec.local_path}: {error} (task {spec.task})") from error
+    if body is None:
+        reason = "; ".join(str(problem) for problem in problems)
+        raise ObjectError(f"cannot render {spec.local_path}: {reason} (task {spec.task})")
     if content_hash(body) != spec.hash:
         raise ObjectError(
             f"{spec.local_path} changed since the plan was made (task {spec.task}); plan again"
         )
     etag = run.provider.put_s3_object(
-        bucket=spec.bucket, key=spec.key, body=body, region=spec.region
+        bucket=spec.bucket,
+        key=spec.key,
+        body=body,
+        region=spec.region,
+        account_id=spec.account_id,
+        role_name=spec.role_name,
+        server_side_encryption=spec.server_side_encryption,
     )
     record = {"task": spec.task, "hash": spec.hash, "etag": etag}
     url = spec.url

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
+from orgc.limits import limit
 from orgc.plan import ROOT, Change, Plan
 from orgc.plan.specs import Spec, StackAddress, StackDeploy, StackRemoval
 from orgc.plan.stacks import UNKNOWN_ACCOUNT_ID
@@ -61,13 +62,25 @@ class Run:
         self.ids: dict[str, dict[str, str | None]] = {t: dict(v) for t, v in plan.ids.items()}
         self.lock = threading.Lock()
         self.outputs: dict[str, dict[str, str]] = {}  # stack change id → outputs it produced
-        self.template_bucket = template_bucket
+        self._template_bucket = template_bucket
+        self._bucket_lock = threading.Lock()
         self.current = writer.state  # every recorded edit, written or not
         self.version = 0  # edits recorded
         self.written_version = 0  # edits written
         self.write_lock = threading.Lock()
         self.flush_seconds = flush_seconds
         self.flushed_at = time.monotonic()
+
+    def template_bucket(self, body: str) -> str | None:
+        """Where a template body too large to pass inline goes: the bucket the apply was given,
+        else orgc's template bucket, made the first time one is needed (None for a body that
+        fits inline)."""
+        if len(body.encode("utf-8")) <= limit("CLOUDFORMATION.templateBodyInline"):
+            return self._template_bucket
+        with self._bucket_lock:
+            if self._template_bucket is None:
+                self._template_bucket = self.provider.ensure_template_bucket()
+            return self._template_bucket
 
     # --- ids ------------------------------------------------------------------------------
 

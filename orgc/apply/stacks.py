@@ -115,11 +115,13 @@ def _deploy_stack(run: Run, change: Change, spec: StackDeploy) -> None:
         run.remember_outputs(change, record.outputs if record else {})
         return
 
+    body = json.dumps(template, separators=(",", ":"), ensure_ascii=False)
+
     def deploy(create: bool) -> StackResult:
         return run.provider.deploy_stack(
             StackDeployment(
                 **where,
-                template_body=json.dumps(template, separators=(",", ":"), ensure_ascii=False),
+                template_body=body,
                 parameters=parameters,
                 tags=settings.tags,
                 create=create,
@@ -127,7 +129,7 @@ def _deploy_stack(run: Run, change: Change, spec: StackDeploy) -> None:
                 stack_policy=_stack_policy(settings.stack_policy, create=create),
                 role_arn=settings.role_arn,
                 disable_rollback=settings.disable_rollback,
-                template_bucket=run.template_bucket,
+                template_bucket=run.template_bucket(body),
             )
         )
 

@@ -112,7 +112,7 @@ def _create_stack_set(run: Run, change: Change, spec: StackSetCreate) -> None:
                 description=settings.description,
                 tags=settings.tags,
                 depends_on=tuple(depends_on),
-                template_bucket=run.template_bucket,
+                template_bucket=run.template_bucket(_body(template)),
             )
         ),
     )
@@ -147,7 +147,7 @@ def _update_stack_set(run: Run, change: Change, spec: StackSetUpdate) -> None:
                 description=settings.description,
                 tags=settings.tags,
                 depends_on=tuple(depends_on),
-                template_bucket=run.template_bucket,
+                template_bucket=run.template_bucket(_body(template)),
             ),
             targets=_filled(run, targets) if targets else None,
             preferences=stack_set.preferences,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from orgc.aws.contacts import ContactVerbs
 from orgc.aws.organizations import OrganizationVerbs
 from orgc.aws.stacksets import StackSetVerbs
@@ -20,3 +22,32 @@ class AwsProvider(OrganizationVerbs, ContactVerbs, StackSetVerbs):
     first attempt, with capped exponential backoff and full jitter, on top of botocore's own
     HTTP-level retries.
     """
+
+    def ensure_template_bucket(self) -> str:
+        """The bucket templates too large to pass inline go through: `orgc-templates-<management
+        account id>` in the provider's region, made on first use versioned, encrypted and with
+        public access blocked, its objects readable by the accounts of the organization alone
+        (a bucket policy on aws:PrincipalOrgID: a member account's CloudFormation reads the
+        template with that account's credentials). Returns its name; idempotent."""
+        organization_id, management_id = self.organization_identity()
+        bucket = f"orgc-templates-{management_id}"
+        self.ensure_bucket(bucket, self._region)
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "OrganizationReadsTemplates",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/templates/*",
+                    "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization_id}},
+                },
+            ],
+        }
+        s3 = self._s3(self._region)
+        self._call(
+            "S3.PutBucketPolicy",
+            lambda: s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy)),
+        )
+        return bucket

@@ -311,22 +311,56 @@ class S3Verbs(ProviderCore):
         s3 = self._s3(self._region)
         self._call("S3.DeleteObject", lambda: s3.delete_object(Bucket=bucket, Key=key))
 
-    def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str:
-        """Put an object with the management account's own credentials; return its ETag."""
-        s3 = self._s3(region)
+    def put_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        body: bytes,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+        server_side_encryption: str | None = None,
+    ) -> str:
+        """Put an object with the management account's own credentials, or as `account_id`
+        through `role_name` (with the ACL bucket-owner-full-control, so that the bucket's owner
+        may read what another account put); return its ETag."""
+        s3 = self._s3_as(region, account_id, role_name)
+        request: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": body}
+        if account_id is not None:
+            request["ACL"] = "bucket-owner-full-control"
+        if server_side_encryption:
+            request["ServerSideEncryption"] = server_side_encryption
         response = self._call(
-            "S3.PutObject", lambda: s3.put_object(Bucket=bucket, Key=key, Body=body)
+            "S3.PutObject", lambda: s3.put_object(**request), account_id=account_id
         )
-        return response["ETag"]
+        return cast(str, response["ETag"])
 
-    def head_s3_object(self, *, bucket: str, key: str, region: str) -> str | None:
+    def _s3_as(self, region: str, account_id: str | None, role_name: str | None) -> Any:
+        if account_id is None or role_name is None:
+            return self._s3(region)
+        return self._in_account("s3", region, account_id, role_name)
+
+    def head_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+    ) -> str | None:
         """The object's ETag, or None when it does not exist."""
-        s3 = self._s3(region)
+        s3 = self._s3_as(region, account_id, role_name)
         try:
-            response = self._call("S3.HeadObject", lambda: s3.head_object(Bucket=bucket, Key=key))
+            response = self._call(
+                "S3.HeadObject",
+                lambda: s3.head_object(Bucket=bucket, Key=key),
+                account_id=account_id,
+            )
         except AwsError as error:
             # HEAD has no body, so S3 can say no more than "404" for a missing key or bucket.
             if error.code in _MISSING_OBJECT_CODES:
                 return None
             raise
-        return response["ETag"]
+        return cast(str, response["ETag"])

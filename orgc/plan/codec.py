@@ -884,6 +884,18 @@ _FORMS: dict[type[Any], _Form[Any]] = {
             "localPath": s.local_path,
             "zipped": s.zipped,
             "hash": s.hash,
+            **({"accountId": s.account_id} if s.account_id else {}),
+            **({"roleName": s.role_name} if s.role_name else {}),
+            **(
+                {"serverSideEncryption": s.server_side_encryption}
+                if s.server_side_encryption
+                else {}
+            ),
+            **(
+                {"templatingContext": s.templating_context}
+                if s.templating_context is not None
+                else {}
+            ),
         },
         read=lambda d: ObjectPut(
             task=d["task"],
@@ -894,6 +906,10 @@ _FORMS: dict[type[Any], _Form[Any]] = {
             local_path=d["localPath"],
             zipped=d["zipped"],
             hash=d["hash"],
+            account_id=d.get("accountId"),
+            role_name=d.get("roleName"),
+            server_side_encryption=d.get("serverSideEncryption"),
+            templating_context=d.get("templatingContext"),
         ),
     ),
     ServiceAccessSet: _form(

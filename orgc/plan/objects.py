@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from orgc.plan.document import Change
 from orgc.plan.specs import Action, ChangeKind, ObjectPut
@@ -31,6 +32,13 @@ class DesiredObject:
     size: int
     where: str  # the task, as file:line:col
     after_tasks: tuple[str, ...] = ()
+    # The target the object is put as (OrgFormation puts it with the target account's
+    # credentials); None: the management account.
+    account: str | None = None  # logical id
+    account_id: str | None = None
+    role_name: str | None = None
+    server_side_encryption: str | None = None
+    templating_context: dict[str, Any] | None = None
 
     @property
     def url(self) -> str:
@@ -63,6 +71,12 @@ def plan_objects(
             unchanged.append(wanted.url)
             continue
         source = f"{wanted.local_path}{' (zipped)' if wanted.zipped else ''}"
+        if wanted.templating_context is not None:
+            source += " (rendered)"
+        if wanted.account is not None:
+            source += f" as {wanted.account} ({wanted.account_id})"
+        if wanted.server_side_encryption:
+            source += f", {wanted.server_side_encryption} encrypted"
         changes.append(
             Change(
                 id=f"s3-object.{action}:{wanted.url}",
@@ -80,6 +94,10 @@ def plan_objects(
                     local_path=wanted.local_path,
                     zipped=wanted.zipped,
                     hash=wanted.content_hash,
+                    account_id=wanted.account_id,
+                    role_name=wanted.role_name,
+                    server_side_encryption=wanted.server_side_encryption,
+                    templating_context=wanted.templating_context,
                 ),
                 after=tuple(
                     sorted(

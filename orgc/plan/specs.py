@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from orgc.observed import ContactDetails, InstanceTargets, PasswordPolicySettings, Preferences
 
@@ -485,6 +485,11 @@ class ObjectPut:
     local_path: str
     zipped: bool
     hash: str
+    # Put with the target account's credentials (None: the management account's own).
+    account_id: str | None = None
+    role_name: str | None = None
+    server_side_encryption: str | None = None
+    templating_context: dict[str, Any] | None = None  # the body is the file rendered with it
 
     @property
     def url(self) -> str:

@@ -42,7 +42,8 @@ class OrganizationTask(Task):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StacksTask(Task):
-    template: Path  # absolute path of the template file
+    template: Path  # absolute path of the template file; the task file for a remote one
+    template_url: str | None = None  # s3://bucket/key or https:// URL of a remote template
     template_span: Span | None = field(default=None, compare=False, repr=False)
     stack_name: str
     stack_description: str | None = None
@@ -60,7 +61,7 @@ class StacksTask(Task):
     max_concurrent_stacks: int | None = None  # None: only the overall limit applies
     failed_stack_tolerance: int = 0
     disable_stack_rollbacks: bool = False
-    templating_context: dict[str, Any] | None = None  # its own, or its include's
+    templating_context: dict[str, Any] | None = None
     deployment_mode: str = "Stacks"
 
 

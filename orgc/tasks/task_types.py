@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from orgc.expressions import describe, is_expression, to_text
 from orgc.load import parse_json
+from orgc.remote import is_remote, location_problem
 from orgc.tasks.attributes import TaskReader
 from orgc.tasks.model import (
     ALLOW_UPDATES_POLICY,
@@ -32,6 +33,18 @@ if TYPE_CHECKING:
 _DEPLOYMENT_MODES = ("Stacks", "StackSet")
 
 _ENCRYPTIONS = ("AES256", "aws:kms")
+
+
+def _remote_template(reader: TaskReader, value: str) -> str | None:
+    """An update-stacks Template given as s3://bucket/key or a URL (orgc.remote), checked;
+    None when it is refused."""
+    problem = location_problem(value)
+    if problem is not None:
+        reader.diagnostics.add(
+            "E451", f"Template of task {reader.name}: {problem}", reader.span("Template")
+        )
+        return None
+    return value
 
 
 def organization_task(
@@ -53,7 +66,13 @@ def organization_task(
 def stacks_task(
     builder: ProjectBuilder, reader: TaskReader, name: str, context: Context
 ) -> list[str]:
-    template = reader.local_path("Template", "file")
+    written = reader.value("Template")
+    template_url, template = None, None
+    if isinstance(written, str) and is_remote(written):
+        template_url = _remote_template(reader, written)
+        template = reader.file.path if template_url else None
+    else:
+        template = reader.local_path("Template", "file")
     stack_name = reader.string("StackName")
     parameters = reader.mapping("Parameters")
     default_binding = reader.binding("DefaultOrganizationBinding")
@@ -110,7 +129,9 @@ def stacks_task(
         "max_concurrent_stacks": reader.integer("MaxConcurrentStacks", 1),
         "failed_stack_tolerance": reader.integer("FailedStackTolerance", 0) or 0,
         "disable_stack_rollbacks": bool(reader.boolean("DisableStackRollbacks")),
-        "templating_context": reader.templating_context() or context.templating_context,
+        # Its own only: as in OrgFormation, an include's context renders the included file,
+        # not the templates of its tasks (a plain template may hold `{{resolve:...}}`).
+        "templating_context": reader.templating_context(),
         "deployment_mode": reader.choice("DeploymentMode", _DEPLOYMENT_MODES) or "Stacks",
     }
     common = reader.common(context)
@@ -121,6 +142,7 @@ def stacks_task(
         StacksTask(
             name=name,
             template=template,
+            template_url=template_url,
             template_span=reader.span("Template"),
             stack_name=stack_name,
             parameters=parameters or {},
@@ -199,6 +221,13 @@ def _remote_path(reader: TaskReader) -> tuple[str, bool] | None:
     text, needs_target = value, False
     if is_expression(value) and isinstance(value.get("Fn::Sub"), str):
         text, needs_target = value["Fn::Sub"], True
+    elif is_expression(value) and _sub_with_values(value.get("Fn::Sub")):
+        # !Sub [template, {name: value}]: the values given fill their variables now; the
+        # rest are the target's (orgc.copy_to_s3).
+        template, values = value["Fn::Sub"]
+        for key, item in values.items():
+            template = template.replace(f"${{{key}}}", to_text(item))
+        text, needs_target = template, True
     if not isinstance(text, str) or not text.startswith("s3://") or len(text) <= len("s3://"):
         reader.diagnostics.add(
             "E325",
@@ -208,6 +237,20 @@ def _remote_path(reader: TaskReader) -> tuple[str, bool] | None:
         )
         return None
     return text, needs_target
+
+
+def _sub_with_values(argument: Any) -> bool:
+    """Whether `argument` is the list form of Fn::Sub with known text values."""
+    return (
+        isinstance(argument, list)
+        and len(argument) == 2
+        and isinstance(argument[0], str)
+        and isinstance(argument[1], dict)
+        and all(
+            isinstance(item, (str, int, float)) and not isinstance(item, bool)
+            for item in argument[1].values()
+        )
+    )
 
 
 def external_task(

@@ -10,10 +10,11 @@ and names taken twice (E340) are reported here; `ProjectBuilder.finish` resolves
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from orgc.diagnostics import Diagnostic, Diagnostics, Span, did_you_mean
 from orgc.expressions import is_expression
@@ -47,6 +48,10 @@ from orgc.tasks.task_types import (
     stacks_task,
 )
 
+if TYPE_CHECKING:
+    from orgc.model import Organization
+    from orgc.templates import Binding
+
 # --- entry point --------------------------------------------------------------------------------
 
 
@@ -58,6 +63,8 @@ def load_project(
     parameters: Mapping[str, str] | None = None,
     organization_file: Path | None = None,
     loaded: LoadedFile | None = None,
+    organization: Organization | None = None,
+    binding_accounts: Callable[[Binding], tuple[str, ...]] | None = None,
 ) -> Project | None:
     """Read the task file tree that `path` names, with `parameters` (the command line's
     `--parameter key=value`) for the top-level file.
@@ -88,7 +95,7 @@ def load_project(
         file = loaded
         if is_organization_data(file.data):
             return _organization_only(file.path)
-    builder = ProjectBuilder(options, diagnostics)
+    builder = ProjectBuilder(options, diagnostics, organization, binding_accounts)
     supplied = {
         name: Supplied(value, None, None, (), command_line=True)
         for name, value in (parameters or {}).items()
@@ -155,7 +162,6 @@ class Context:
     log_verbose: bool | None = None
     task_role_name: str | None = None
     task_via_role_arn: str | None = None
-    templating_context: dict[str, Any] | None = None
 
     def qualify(self, name: str) -> str:
         return f"{self.prefix}-{name}" if self.prefix else name
@@ -164,9 +170,19 @@ class Context:
 class ProjectBuilder:
     """Reads a tree of task files into one project, depth first."""
 
-    def __init__(self, options: LoadOptions, diagnostics: Diagnostics) -> None:
+    def __init__(
+        self,
+        options: LoadOptions,
+        diagnostics: Diagnostics,
+        organization: Organization | None = None,
+        binding_accounts: Callable[[Binding], tuple[str, ...]] | None = None,
+    ) -> None:
         self.options = options
         self.diagnostics = diagnostics
+        # For what TemplatingContexts enumerate: the organization, and the accounts a binding
+        # selects in it (orgc.bind, which reads the task model, so it is handed in).
+        self.organization_model = organization
+        self.binding_accounts = binding_accounts
         self.organization: OrganizationTask | None = None
         self.organization_owner: str | None = None  # the task that manages the organization
         self.tasks: dict[str, Task] = {}
@@ -357,7 +373,7 @@ def _include_task(
     max_concurrent = reader.integer("MaxConcurrentTasks", 1)
     tolerance = reader.integer("FailedTaskTolerance", 0) or 0
     supplied = _include_parameters(reader)
-    templating_context = reader.templating_context()
+    templating_context = _include_templating_context(builder, reader)
     common = reader.common(context)
     if target is None:
         return []
@@ -370,7 +386,13 @@ def _include_task(
         chain = " → ".join(display_path(p) for p in (*context.chain, target))
         builder.diagnostics.add("E332", f"include cycle: {chain}", reader.span("Path"))
         return []
-    file = load_file(target, builder.options, builder.diagnostics)
+    file = load_file(
+        target,
+        builder.options,
+        builder.diagnostics,
+        templating=templating_context,
+        context_from=f"the TemplatingContext of include {reader.name}",
+    )
     if file is None:
         return []
     if is_organization_data(file.data):
@@ -409,11 +431,68 @@ def _include_task(
         log_verbose=common["log_verbose"],
         task_role_name=common["task_role_name"],
         task_via_role_arn=common["task_via_role_arn"],
-        templating_context=templating_context or context.templating_context,
     )
     produced = builder.add_file(file, child)
     builder.members[name] = produced
     return produced
+
+
+_ENUMERATION = re.compile(r"^Fn::EnumTarget(Accounts|Regions)\s+(\S+)\s*$")
+
+
+def _include_templating_context(
+    builder: ProjectBuilder, reader: TaskReader
+) -> dict[str, Any] | None:
+    """The include's TemplatingContext, the included file is rendered with. As in OrgFormation,
+    what cannot be known yet stays an expression (`| object` writes it into the file, where it
+    is evaluated per target), and the text `Fn::EnumTargetAccounts Binding` (or `Regions`)
+    becomes the accounts (LogicalId, AccountId, AccountName, RootEmail, Alias, Tags) or the
+    regions of a binding of this file."""
+    value = reader.mapping("TemplatingContext")
+    if value is None:
+        return None
+    return cast("dict[str, Any]", _enumerations(builder, reader, value, ("TemplatingContext",)))
+
+
+def _enumerations(builder: ProjectBuilder, reader: TaskReader, value: Any, at: DataPath) -> Any:
+    if isinstance(value, dict):
+        return {k: _enumerations(builder, reader, v, (*at, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_enumerations(builder, reader, v, (*at, i)) for i, v in enumerate(value)]
+    match = _ENUMERATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        return value
+    kind, name = match.groups()
+    task_file = reader.task_file
+    binding = task_file.named_binding(name) if name in task_file.binding_data else None
+    if binding is None:
+        known = ", ".join(sorted(task_file.binding_data)) or "none"
+        builder.diagnostics.add(
+            "E357",
+            f"Fn::EnumTarget{kind} {name} names no binding of this file's OrganizationBindings"
+            f"{did_you_mean(name, task_file.binding_data)}; declared: {known}",
+            reader.span(*(str(part) for part in at)),
+        )
+        return []
+    if kind == "Regions":
+        return list(binding.regions)
+    organization = builder.organization_model
+    if organization is None or builder.binding_accounts is None:
+        return []
+    found = []
+    for logical_id in builder.binding_accounts(binding):
+        account = organization.accounts[logical_id]
+        found.append(
+            {
+                "LogicalId": logical_id,
+                "AccountId": account.account_id,
+                "AccountName": account.name,
+                "RootEmail": account.email,
+                "Alias": account.alias,
+                "Tags": dict(account.tags),
+            }
+        )
+    return found
 
 
 def _declared_names(data: Any) -> list[str]:

@@ -1007,7 +1007,17 @@ class FakeAws:
         self.versions.setdefault((bucket, key), []).append(body)
         return _etag(body)
 
-    def put_s3_object(self, *, bucket: str, key: str, body: bytes, region: str) -> str:
+    def put_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        body: bytes,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+        server_side_encryption: str | None = None,
+    ) -> str:
         with self._lock:
             self._count("put_s3_object")
             return self._put("S3.PutObject", bucket, key, body)
@@ -1016,6 +1026,11 @@ class FakeAws:
         with self._lock:
             self._count("ensure_bucket")
             self.buckets.setdefault(bucket, {})
+
+    def ensure_template_bucket(self) -> str:
+        bucket = f"orgc-templates-{MANAGEMENT_ACCOUNT_ID}"
+        self.ensure_bucket(bucket, "us-east-1")
+        return bucket
 
     def get_object(self, bucket: str, key: str) -> tuple[bytes, str] | None:
         with self._lock:
@@ -1056,7 +1071,15 @@ class FakeAws:
             self._count("delete_object")
             self.buckets.get(bucket, {}).pop(key, None)
 
-    def head_s3_object(self, *, bucket: str, key: str, region: str) -> str | None:
+    def head_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+    ) -> str | None:
         with self._lock:
             self._count("head_s3_object")
             body = self.buckets.get(bucket, {}).get(key)
