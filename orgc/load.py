@@ -10,9 +10,11 @@ positions through `SourceMap` by the path of keys and indexes that leads to a va
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import json
 import math
+import os
 import re
 import stat
 import subprocess
@@ -132,8 +134,14 @@ class LoadOptions:
 
 def display_path(path: Path) -> str:
     """A path as diagnostics show it: relative to the working directory when inside it."""
+    return _display_path(path, os.getcwd())
+
+
+@functools.lru_cache(maxsize=4096)
+def _display_path(path: Path, cwd: str) -> str:
+    # Every span of a file asks for its path: worked out once per file and working directory.
     try:
-        return str(path.relative_to(Path.cwd()))
+        return str(path.relative_to(cwd))
     except ValueError:
         return str(path)
 
