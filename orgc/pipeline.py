@@ -411,13 +411,18 @@ def compile_stacks(
     stacks = render_stacks(inputs, ids, organization_id)
     diagnostics = Diagnostics()
     too_large: set[str] = set()  # tasks reported once, not once per target
+    fits: set[int] = set()  # templates that fit, by identity: stacks rendered alike share one
     for stack in stacks:
-        if stack.key.task not in too_large and not check_template_limits(
+        if stack.key.task in too_large or id(stack.template) in fits:
+            continue
+        if check_template_limits(
             stack.template,
             f"the template of task {stack.key.task}",
             inputs.stack_tasks[stack.key.task].span,
             diagnostics,
         ):
+            fits.add(id(stack.template))
+        else:
             too_large.add(stack.key.task)
     stack_sets = build_stack_sets(
         tasks=inputs.stack_tasks,
