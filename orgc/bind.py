@@ -35,12 +35,19 @@ class BoundTemplate:
 
 
 def bind_template(
-    task: StacksTask, template: Template, organization: Organization, diagnostics: Diagnostics
+    task: StacksTask,
+    template: Template,
+    organization: Organization,
+    diagnostics: Diagnostics,
+    *,
+    denials: RegionDenials | None = None,
 ) -> BoundTemplate:
-    """The targets of `task`'s template; every reference to a missing account or OU reported."""
+    """The targets of `task`'s template; every reference to a missing account or OU reported.
+    `denials`, shared by the tasks of one organization, works out each target's SCP region
+    denials once for them all."""
     placed: dict[tuple[str, str], list[str]] = {}
     loops: dict[str, tuple[str, ...]] = {}
-    denied = _DeniedRegions(task.name, organization)
+    denied = _DeniedRegions(task.name, denials or RegionDenials(organization))
     for logical_id, resource in sorted(template.resources.items()):
         binding = resource.binding if resource.binding is not None else template.default_binding
         if binding is not None:
@@ -231,22 +238,33 @@ def _check_ref(
     return False
 
 
-class _DeniedRegions:
-    """W353 where a binding sends stacks to a region an SCP on the account's path denies: one
-    warning per binding, policy statement and region, naming the accounts."""
+class RegionDenials:
+    """The SCP statements that deny a region to an account (region_denials), asked once per
+    account and region of one organization, whichever tasks deploy there."""
 
-    def __init__(self, task: str, organization: Organization) -> None:
-        self._task = task
+    def __init__(self, organization: Organization) -> None:
         self._organization = organization
         self._known: dict[tuple[str, str], tuple[Denial, ...]] = {}
-        self._found: dict[tuple[Span | None, Denial, str], list[str]] = {}
 
-    def check(self, binding: Binding, account: str, region: str) -> None:
+    def of(self, account: str, region: str) -> tuple[Denial, ...]:
         denials = self._known.get((account, region))
         if denials is None:
             denials = region_denials(self._organization, account, region)
             self._known[(account, region)] = denials
-        for denial in denials:
+        return denials
+
+
+class _DeniedRegions:
+    """W353 where a binding sends stacks to a region an SCP on the account's path denies: one
+    warning per binding, policy statement and region, naming the accounts."""
+
+    def __init__(self, task: str, denials: RegionDenials) -> None:
+        self._task = task
+        self._denials = denials
+        self._found: dict[tuple[Span | None, Denial, str], list[str]] = {}
+
+    def check(self, binding: Binding, account: str, region: str) -> None:
+        for denial in self._denials.of(account, region):
             self._found.setdefault((binding.span, denial, region), []).append(account)
 
     def report(self, diagnostics: Diagnostics) -> None:

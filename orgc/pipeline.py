@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orgc import guardrails
 from orgc.apply import ApplyResult, Listener, apply
-from orgc.bind import BoundTemplate, bind_template
+from orgc.bind import BoundTemplate, RegionDenials, bind_template
 from orgc.contacts import build_contacts
 from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, StageError
@@ -118,6 +118,7 @@ def compile_organization(
         project = load_project(path, options, diagnostics, parameters=parameters or {})
     templates: dict[str, Template] = {}
     bound: dict[str, BoundTemplate] = {}
+    denials = RegionDenials(organization) if organization is not None else None
     if project is not None:
         for name, task in sorted(project.tasks.items()):
             if not isinstance(task, StacksTask):
@@ -127,7 +128,9 @@ def compile_organization(
                 continue
             templates[name] = template
             if organization is not None:
-                bound[name] = bind_template(task, template, organization, diagnostics)
+                bound[name] = bind_template(
+                    task, template, organization, diagnostics, denials=denials
+                )
     objects: tuple[DesiredObject, ...] = ()
     if project is not None and organization is not None:
         objects = build_objects(project.tasks.values(), organization, diagnostics)
