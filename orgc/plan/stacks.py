@@ -120,6 +120,10 @@ class StacksPlanner:
         self.orphans: list[Orphan] = []
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
+        # What every target of a task shares (see `shared`), and the physical account id of
+        # each account id render gave (None for a known-after-apply marker).
+        self._shared: dict[str, _TaskShared] = {}
+        self._account_ids: dict[str, str | None] = {}
         # Every rendered target's address, made once: the plan, its references and apply use it.
         self.addresses = {
             stack.key: self.address(stack, self.desired.tasks[stack.key.task])
@@ -141,24 +145,45 @@ class StacksPlanner:
 
     def address(self, stack: RenderedStack, task: StacksTask) -> StackAddress:
         """The target's address, with the account id render resolved (None: a new account)."""
+        rendered = stack.account_id
+        if rendered in self._account_ids:
+            account_id = self._account_ids[rendered]
+        else:
+            account_id = self._account_ids[rendered] = None if markers(rendered) else rendered
         return StackAddress(
             task=task.name,
             account=stack.key.account,
-            account_id=None if markers(stack.account_id) else stack.account_id,
+            account_id=account_id,
             region=stack.key.region,
             stack_name=stack.stack_name,
             role_name=self.role_name(task, stack.key.account),
         )
+
+    def shared(self, task: StacksTask) -> _TaskShared:
+        """What the changes of every target of `task` have in common, worked out once."""
+        found = self._shared.get(task.name)
+        if found is None:
+            after = {f"task:{self.desired.organization_group}"}
+            after.update(f"task:{t}" for t in self.desired.order.after_tasks.get(task.name, ()))
+            found = self._shared[task.name] = _TaskShared(
+                where=f"{task.span}" if task.span else task.file,
+                after=frozenset(after),
+                sorted_after=tuple(sorted(after)),
+                # The settings name no account unless a CloudFormation role is assumed.
+                settings=None if task.cloudformation_role_name else _settings(task, None),
+            )
+        return found
 
     def role_name(self, task: StacksTask | None, account: str | None) -> str:
         return access_role(task, self.organization, account)
 
     def plan_target(self, stack: RenderedStack) -> None:
         task = self.desired.tasks[stack.key.task]
+        shared = self.shared(task)
         address = self.addresses[stack.key]
         account_id = address.account_id
         references, parameters = self.resolve_references(stack, account_id)
-        settings = _settings(task, account_id)
+        settings = shared.settings or _settings(task, account_id)
         complete = bool(account_id) and not markers(stack.template) and not markers(parameters)
         content_hash = stack_hash(stack.template, parameters, settings) if complete else None
         key = address.record_key
@@ -182,29 +207,30 @@ class StacksPlanner:
             self.unchanged.append(str(stack.key))
             return
         action = decided
-        change_id = f"stack.{action}:{stack.key}"
+        name = str(stack.key)
+        change_id = f"stack.{action.value}:{name}"
         self.change_of[stack.key] = change_id
-        after = {f"task:{self.desired.organization_group}"}
-        after.update(f"task:{t}" for t in self.desired.order.after_tasks.get(task.name, ()))
-        after.update(
+        after = shared.sorted_after
+        producers = [
             self.change_of[k]
             for k in self.desired.order.after.get(stack.key, ())
             if k in self.change_of
-        )
-        where = f"{task.span}" if task.span else task.file
+        ]
+        if producers:
+            after = tuple(sorted(shared.after.union(producers)))
         self.changes.append(
             Change(
                 id=change_id,
                 kind=ChangeKind.STACK,
                 action=action,
-                logical_id=str(stack.key),
+                logical_id=name,
                 physical_id=live.stack_id if live else None,
-                summary=f"{action} stack {stack.stack_name} in "
+                summary=f"{action.value} stack {stack.stack_name} in "
                 f"{stack.key.account} ({account_id or UNKNOWN_ACCOUNT_ID}) "
                 f"{stack.key.region}" + (f": {reason}" if reason else ""),
                 spec=StackDeploy(
                     address=address,
-                    where=where,
+                    where=shared.where,
                     template=stack.template,
                     parameters=parameters,
                     references=references,
@@ -219,7 +245,7 @@ class StacksPlanner:
                     if action is Action.UPDATE
                     else None,
                 ),
-                after=tuple(sorted(after)),
+                after=after,
                 group=task.name,
             )
         )
@@ -499,6 +525,14 @@ class StacksPlanner:
                     task.span,
                 )
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _TaskShared:
+    where: str  # the task, as its stack changes name it
+    after: frozenset[str]  # the groups its stack changes wait for
+    sorted_after: tuple[str, ...]  # the same, as a change lists them
+    settings: StackSettings | None  # None: they name the target's account (a CloudFormation role)
 
 
 def access_role(task: StacksTask | None, organization: Organization, account: str | None) -> str:
