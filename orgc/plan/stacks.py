@@ -13,9 +13,9 @@ where each comes from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from graphlib import TopologicalSorter
+from graphlib import CycleError
 from typing import Literal
 
 from orgc.diagnostics import Diagnostic
@@ -135,8 +135,7 @@ class StacksPlanner:
     def plan(self) -> None:
         stacks = {s.key: s for s in self.desired.stacks}
         # Producers first, so a consumer knows whether the values it takes will change.
-        ordering = TopologicalSorter({k: self.desired.order.after.get(k, ()) for k in stacks})
-        for key in ordering.static_order():
+        for key in deploy_order(stacks, self.desired.order.after):
             stack = stacks[key]
             if self.desired.tasks[key.task].skip:
                 continue
@@ -525,6 +524,39 @@ class StacksPlanner:
                     task.span,
                 )
             )
+
+
+def deploy_order(
+    keys: Iterable[StackKey], after: Mapping[StackKey, Sequence[StackKey]]
+) -> list[StackKey]:
+    """`keys` with every stack after the stacks it follows: the order of
+    graphlib.TopologicalSorter({k: after.get(k, ()) for k in keys}).static_order(), wave by
+    wave (the stacks that wait for nothing in the order first met, then those that only waited
+    for the first wave, ...), without graphlib's object per stack. CycleError on a cycle, which
+    the graph stage reports first (E501)."""
+    waiting: dict[StackKey, int] = {}  # every stack, as first met → how many it still waits for
+    followers: dict[StackKey, list[StackKey]] = {}
+    for key in keys:
+        firsts = after.get(key, ())
+        waiting[key] = waiting.get(key, 0) + len(firsts)
+        for first in firsts:
+            if first not in waiting:
+                waiting[first] = 0
+            followers.setdefault(first, []).append(key)
+    wave = [key for key, count in waiting.items() if count == 0]
+    order: list[StackKey] = []
+    while wave:
+        order.extend(wave)
+        ready = []
+        for key in wave:
+            for follower in followers.get(key, ()):
+                waiting[follower] -= 1
+                if waiting[follower] == 0:
+                    ready.append(follower)
+        wave = ready
+    if len(order) != len(waiting):
+        raise CycleError("stacks wait for each other in a cycle")
+    return order
 
 
 @dataclass(frozen=True, slots=True)
