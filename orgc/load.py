@@ -10,11 +10,9 @@ positions through `SourceMap` by the path of keys and indexes that leads to a va
 from __future__ import annotations
 
 import errno
-import functools
 import io
 import json
 import math
-import os
 import re
 import stat
 import subprocess
@@ -134,14 +132,8 @@ class LoadOptions:
 
 def display_path(path: Path) -> str:
     """A path as diagnostics show it: relative to the working directory when inside it."""
-    return _display_path(path, os.getcwd())
-
-
-@functools.lru_cache(maxsize=4096)
-def _display_path(path: Path, cwd: str) -> str:
-    # Every span of a file asks for its path: worked out once per file and working directory.
     try:
-        return str(path.relative_to(cwd))
+        return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 
@@ -192,11 +184,6 @@ def _text(node: ScalarNode) -> str:
     return text.replace("\a", "") if node.style == ">" else text
 
 
-def _span(path: Path, node: Node) -> Span:
-    start, end = node.start_mark, node.end_mark
-    return Span(display_path(path), start.line + 1, start.column + 1, end.line + 1, end.column + 1)
-
-
 class _Loader:
     """Builds plain data from ruamel's node graph, one top-level file at a time."""
 
@@ -213,9 +200,17 @@ class _Loader:
         self._alias_nodes = 0
         self._inside_alias = 0
         self._alias_site: Span | None = None
+        self._displays: dict[Path, str] = {}  # display_path of each file, for its many spans
         self._most_depth = limit("orgc.yaml.depth")
         self._most_alias_nodes = limit("orgc.yaml.aliasNodes")
         self._refused: set[str] = set()  # bounds already reported for this file
+
+    def _span(self, path: Path, node: Node) -> Span:
+        display = self._displays.get(path)
+        if display is None:
+            display = self._displays[path] = display_path(path)
+        start, end = node.start_mark, node.end_mark
+        return Span(display, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
     # --- files ------------------------------------------------------------------------------
 
@@ -292,7 +287,7 @@ class _Loader:
     # --- nodes ------------------------------------------------------------------------------
 
     def construct(self, node: Node, file: Path, path: DataPath) -> Any:
-        span = _span(file, node)
+        span = self._span(file, node)
         self.source_map.values[path] = span
         if len(path) > self._most_depth:
             self._refuse(
@@ -429,7 +424,7 @@ class _Loader:
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 continue
-            key_span = _span(file, key_node)
+            key_span = self._span(file, key_node)
             if not isinstance(key_node, ScalarNode):
                 self.diagnostics.add("E111", "mapping keys must be plain strings", key_span)
                 continue
@@ -455,7 +450,7 @@ class _Loader:
         return result
 
     def _merge_sources(self, node: Node, file: Path, path: DataPath) -> dict[str, Any]:
-        span = _span(file, node)
+        span = self._span(file, node)
         if isinstance(node, SequenceNode) and not (node.tag or "").startswith("!"):
             combined: dict[str, Any] = {}
             for item in reversed(node.value):
