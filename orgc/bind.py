@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
 from orgc.model import Organization
-from orgc.region_denials import Denial, region_denials
+from orgc.region_denials import Denial, denies_regions, region_denials
 from orgc.tasks import StacksTask
 from orgc.templates import Binding, Template
 
@@ -47,7 +47,8 @@ def bind_template(
     denials once for them all."""
     placed: dict[tuple[str, str], list[str]] = {}
     loops: dict[str, tuple[str, ...]] = {}
-    denied = _DeniedRegions(task.name, denials or RegionDenials(organization))
+    denials = denials or RegionDenials(organization)
+    denied = _DeniedRegions(task.name, denials)
     for logical_id, resource in sorted(template.resources.items()):
         binding = resource.binding if resource.binding is not None else template.default_binding
         if binding is not None:
@@ -55,7 +56,8 @@ def bind_template(
             for account in accounts:
                 for region in regions:
                     placed.setdefault((account, region), []).append(logical_id)
-                    denied.check(binding, account, region)
+                    if denials.any:
+                        denied.check(binding, account, region)
         if resource.foreach is not None:
             loops[logical_id] = _accounts(resource.foreach, organization, diagnostics)
         for account in resource.depends_on_accounts:
@@ -245,6 +247,8 @@ class RegionDenials:
     def __init__(self, organization: Organization) -> None:
         self._organization = organization
         self._known: dict[tuple[str, str], tuple[Denial, ...]] = {}
+        # False when no SCP of the organization denies a region: then none is ever found.
+        self.any = denies_regions(organization)
 
     def of(self, account: str, region: str) -> tuple[Denial, ...]:
         denials = self._known.get((account, region))
