@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
 from orgc.model import Organization
-from orgc.region_denials import Denial, region_denials
+from orgc.region_denials import Denial, denies_regions, region_denials
 from orgc.tasks import StacksTask
 from orgc.templates import Binding, Template
 
@@ -35,12 +35,20 @@ class BoundTemplate:
 
 
 def bind_template(
-    task: StacksTask, template: Template, organization: Organization, diagnostics: Diagnostics
+    task: StacksTask,
+    template: Template,
+    organization: Organization,
+    diagnostics: Diagnostics,
+    *,
+    denials: RegionDenials | None = None,
 ) -> BoundTemplate:
-    """The targets of `task`'s template; every reference to a missing account or OU reported."""
+    """The targets of `task`'s template; every reference to a missing account or OU reported.
+    `denials`, shared by the tasks of one organization, works out each target's SCP region
+    denials once for them all."""
     placed: dict[tuple[str, str], list[str]] = {}
     loops: dict[str, tuple[str, ...]] = {}
-    denied = _DeniedRegions(task.name, organization)
+    denials = denials or RegionDenials(organization)
+    denied = _DeniedRegions(task.name, denials)
     for logical_id, resource in sorted(template.resources.items()):
         binding = resource.binding if resource.binding is not None else template.default_binding
         if binding is not None:
@@ -48,7 +56,8 @@ def bind_template(
             for account in accounts:
                 for region in regions:
                     placed.setdefault((account, region), []).append(logical_id)
-                    denied.check(binding, account, region)
+                    if denials.any:
+                        denied.check(binding, account, region)
         if resource.foreach is not None:
             loops[logical_id] = _accounts(resource.foreach, organization, diagnostics)
         for account in resource.depends_on_accounts:
@@ -231,22 +240,35 @@ def _check_ref(
     return False
 
 
-class _DeniedRegions:
-    """W353 where a binding sends stacks to a region an SCP on the account's path denies: one
-    warning per binding, policy statement and region, naming the accounts."""
+class RegionDenials:
+    """The SCP statements that deny a region to an account (region_denials), asked once per
+    account and region of one organization, whichever tasks deploy there."""
 
-    def __init__(self, task: str, organization: Organization) -> None:
-        self._task = task
+    def __init__(self, organization: Organization) -> None:
         self._organization = organization
         self._known: dict[tuple[str, str], tuple[Denial, ...]] = {}
-        self._found: dict[tuple[Span | None, Denial, str], list[str]] = {}
+        # False when no SCP of the organization denies a region: then none is ever found.
+        self.any = denies_regions(organization)
 
-    def check(self, binding: Binding, account: str, region: str) -> None:
+    def of(self, account: str, region: str) -> tuple[Denial, ...]:
         denials = self._known.get((account, region))
         if denials is None:
             denials = region_denials(self._organization, account, region)
             self._known[(account, region)] = denials
-        for denial in denials:
+        return denials
+
+
+class _DeniedRegions:
+    """W353 where a binding sends stacks to a region an SCP on the account's path denies: one
+    warning per binding, policy statement and region, naming the accounts."""
+
+    def __init__(self, task: str, denials: RegionDenials) -> None:
+        self._task = task
+        self._denials = denials
+        self._found: dict[tuple[Span | None, Denial, str], list[str]] = {}
+
+    def check(self, binding: Binding, account: str, region: str) -> None:
+        for denial in self._denials.of(account, region):
             self._found.setdefault((binding.span, denial, region), []).append(account)
 
     def report(self, diagnostics: Diagnostics) -> None:

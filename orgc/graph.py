@@ -44,6 +44,11 @@ def order_stacks(
     after: dict[StackKey, set[StackKey]] = {}
     for stack in stacks:
         edges: set[StackKey] = set()
+        after[stack.key] = edges
+        if not (
+            stack.references or stack.after_stacks or stack.after_accounts or stack.after_regions
+        ):
+            continue  # most stacks follow no other
         for reference in stack.references:
             if reference.producer is not None:
                 if reference.producer not in keys:
@@ -62,14 +67,13 @@ def order_stacks(
                 if other.account in stack.after_accounts or other.region in stack.after_regions:
                     edges.add(other)
         edges.discard(stack.key)
-        after[stack.key] = edges
 
     after_tasks = {
         task: tuple(sorted(set(dependencies))) for task, dependencies in task_dependencies.items()
     }
     _check_cycles(stacks, after, after_tasks, task_spans, diagnostics)
     return StackOrder(
-        after={key: tuple(sorted(edges)) for key, edges in sorted(after.items())},
+        after={key: tuple(sorted(edges)) if edges else () for key, edges in sorted(after.items())},
         after_tasks=after_tasks,
     )
 

@@ -211,14 +211,6 @@ def _text(node: ScalarNode) -> str:
     return text.replace("\a", "") if node.style == ">" else text
 
 
-def _span(path: Path, node: Node, lines: Rendered | None = None, name: str | None = None) -> Span:
-    start, end = node.start_mark, node.end_mark
-    first, last = start.line + 1, end.line + 1
-    if lines is not None:
-        first, last = lines.source_line(first), lines.source_line(last)
-    return Span(name or display_path(path), first, start.column + 1, last, end.column + 1)
-
-
 class _Loader:
     """Builds plain data from ruamel's node graph, one top-level file at a time."""
 
@@ -235,6 +227,7 @@ class _Loader:
         self._alias_nodes = 0
         self._inside_alias = 0
         self._alias_site: Span | None = None
+        self._displays: dict[Path, str] = {}  # display_path of each file, for its many spans
         self._most_depth = limit("orgc.yaml.depth")
         self._most_alias_nodes = limit("orgc.yaml.aliasNodes")
         self._refused: set[str] = set()  # bounds already reported for this file
@@ -262,7 +255,16 @@ class _Loader:
         return rendered.text
 
     def span(self, file: Path, node: Node) -> Span:
-        return _span(file, node, self.rendered.get(file), self.names.get(file))
+        """Where `node` is: in the file's source lines when it was rendered as a template."""
+        display = self._displays.get(file)
+        if display is None:
+            display = self._displays[file] = self.names.get(file) or display_path(file)
+        start, end = node.start_mark, node.end_mark
+        first, last = start.line + 1, end.line + 1
+        lines = self.rendered.get(file)
+        if lines is not None:
+            first, last = lines.source_line(first), lines.source_line(last)
+        return Span(display, first, start.column + 1, last, end.column + 1)
 
     # --- files ------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orgc import guardrails
 from orgc.apply import ApplyResult, Listener, apply
-from orgc.bind import BoundTemplate, bind_template, resolve_binding
+from orgc.bind import BoundTemplate, RegionDenials, bind_template, resolve_binding
 from orgc.contacts import build_contacts
 from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
@@ -181,6 +181,7 @@ def compile_organization(
         project = None
     templates: dict[str, Template] = {}
     bound: dict[str, BoundTemplate] = {}
+    denials = RegionDenials(organization) if organization is not None else None
     if project is not None:
         copies = {
             task.remote_path: task.local_path
@@ -198,7 +199,9 @@ def compile_organization(
                 continue
             templates[name] = template
             if organization is not None:
-                bound[name] = bind_template(task, template, organization, diagnostics)
+                bound[name] = bind_template(
+                    task, template, organization, diagnostics, denials=denials
+                )
     objects: tuple[DesiredObject, ...] = ()
     if project is not None and organization is not None:
         objects = build_objects(project.tasks.values(), organization, diagnostics)
@@ -690,13 +693,18 @@ def compile_stacks(
     stacks = render_stacks(inputs, ids, organization_id)
     diagnostics = Diagnostics()
     too_large: set[str] = set()  # tasks reported once, not once per target
+    fits: set[int] = set()  # templates that fit, by identity: stacks rendered alike share one
     for stack in stacks:
-        if stack.key.task not in too_large and not check_template_limits(
+        if stack.key.task in too_large or id(stack.template) in fits:
+            continue
+        if check_template_limits(
             stack.template,
             f"the template of task {stack.key.task}",
             inputs.stack_tasks[stack.key.task].span,
             diagnostics,
         ):
+            fits.add(id(stack.template))
+        else:
             too_large.add(stack.key.task)
     stack_sets = build_stack_sets(
         tasks=inputs.stack_tasks,

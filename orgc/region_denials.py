@@ -77,6 +77,15 @@ def region_denials(organization: Organization, account: str, region: str) -> tup
     return tuple(found)
 
 
+def denies_regions(organization: Organization) -> bool:
+    """Whether any SCP of the organization has a statement that denies regions: when none
+    has, region_denials finds nothing for any account or region."""
+    return any(
+        policy.policy_type == "SERVICE_CONTROL_POLICY" and _region_statements(policy.document)
+        for policy in organization.policies.values()
+    )
+
+
 def _policies_on_path(organization: Organization, account: str) -> list[tuple[str, str]]:
     path = [("the root", p) for p in organization.root.policies]
     found = organization.accounts.get(account)

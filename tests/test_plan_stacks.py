@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support.goldens import Golden, Rendering, check_outcome, folders
 from support.memory_state import MemoryWriter
 from support.scenarios import (
@@ -31,6 +34,8 @@ from orgc.pipeline import compile_organization, make_plan
 from orgc.plan import Plan, PlanError
 from orgc.plan.codec import dumps, loads
 from orgc.plan.specs import StackDeploy
+from orgc.plan.stacks import deploy_order
+from orgc.render import StackKey
 from orgc.show import render_text
 
 SCENARIOS = STACKS_SCENARIOS
@@ -153,3 +158,31 @@ def test_a_saved_stack_plan_reads_back_as_it_was(
 ) -> None:
     made = plan_scenario(folder, monkeypatch)
     assert loads(dumps(made)) == made
+
+
+@given(
+    edges=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), max_size=80),
+    ranks=st.permutations(range(31)),
+    listing=st.permutations(range(31)),
+)
+@settings(max_examples=300, deadline=None)
+def test_deploy_order_is_graphlibs_static_order(
+    edges: list[tuple[int, int]], ranks: list[int], listing: list[int]
+) -> None:
+    # An edge only from a node of higher rank to one of lower rank: every graph is acyclic.
+    # Listed in another order, so some stacks are met first as what another one waits for.
+    key = {n: StackKey("task", f"Account{n}", "eu-west-1") for n in range(31)}
+    after: dict[StackKey, list[StackKey]] = {}
+    for waiting, first in edges:
+        if ranks[first] < ranks[waiting]:
+            after.setdefault(key[waiting], []).append(key[first])
+    listed = [key[n] for n in listing]
+    expected = list(TopologicalSorter({k: after.get(k, ()) for k in listed}).static_order())
+    assert deploy_order(listed, after) == expected
+    assert sorted(expected) == sorted(listed)
+
+
+def test_deploy_order_refuses_a_cycle() -> None:
+    a, b = StackKey("t", "A", "r"), StackKey("t", "B", "r")
+    with pytest.raises(CycleError):
+        deploy_order([a, b], {a: (b,), b: (a,)})

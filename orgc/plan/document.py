@@ -122,21 +122,41 @@ class PlanError(StageError):
 # --- digests --------------------------------------------------------------------------------
 
 
+# How _canonical takes a value apart, decided once per type: the compared fields of a
+# dataclass, or one of the kinds below (a digest walks hundreds of thousands of values).
+_MAPPING, _SEQUENCE, _PATH, _SCALAR = "mapping", "sequence", "path", "scalar"
+_SHAPES: dict[type, tuple[str, ...] | str] = {str: _SCALAR, dict: _MAPPING, list: _SEQUENCE}
+
+
+def _shape(kind: type) -> tuple[str, ...] | str:
+    found = _SHAPES.get(kind)
+    if found is None:
+        if dataclasses.is_dataclass(kind) and not issubclass(kind, type):
+            found = tuple(f.name for f in dataclasses.fields(kind) if f.compare)
+        elif issubclass(kind, Mapping):
+            found = _MAPPING
+        elif issubclass(kind, (list, tuple)):
+            found = _SEQUENCE
+        elif issubclass(kind, PurePath):
+            found = _PATH
+        else:
+            found = _SCALAR
+        _SHAPES[kind] = found
+    return found
+
+
 def _canonical(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _canonical(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if f.compare
-        }
-    if isinstance(value, Mapping):
+    shape = _shape(type(value))
+    if shape is _SCALAR:
+        return value
+    if shape is _MAPPING:
         return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if shape is _SEQUENCE:
         return [_canonical(v) for v in value]
-    if isinstance(value, PurePath):
+    if shape is _PATH:
         # Relative to the working directory, so a checkout's location never changes a digest.
         return os.path.relpath(value) if value.is_absolute() else value.as_posix()
-    return value
+    return {name: _canonical(getattr(value, name)) for name in shape}
 
 
 def digest(value: Any) -> str:

@@ -13,9 +13,9 @@ where each comes from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from graphlib import TopologicalSorter
+from graphlib import CycleError
 from typing import Literal
 
 from orgc.diagnostics import Diagnostic
@@ -123,6 +123,10 @@ class StacksPlanner:
         self.orphans: list[Orphan] = []
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
+        # What every target of a task shares (see `shared`), and the physical account id of
+        # each account id render gave (None for a known-after-apply marker).
+        self._shared: dict[str, _TaskShared] = {}
+        self._account_ids: dict[str, str | None] = {}
         # Every rendered target's address, made once: the plan, its references and apply use it.
         self.addresses = {
             stack.key: self.address(stack, self.desired.tasks[stack.key.task])
@@ -134,8 +138,7 @@ class StacksPlanner:
     def plan(self) -> None:
         stacks = {s.key: s for s in self.desired.stacks}
         # Producers first, so a consumer knows whether the values it takes will change.
-        ordering = TopologicalSorter({k: self.desired.order.after.get(k, ()) for k in stacks})
-        for key in ordering.static_order():
+        for key in deploy_order(stacks, self.desired.order.after):
             stack = stacks[key]
             if self.desired.tasks[key.task].skip:
                 continue
@@ -144,24 +147,45 @@ class StacksPlanner:
 
     def address(self, stack: RenderedStack, task: StacksTask) -> StackAddress:
         """The target's address, with the account id render resolved (None: a new account)."""
+        rendered = stack.account_id
+        if rendered in self._account_ids:
+            account_id = self._account_ids[rendered]
+        else:
+            account_id = self._account_ids[rendered] = None if markers(rendered) else rendered
         return StackAddress(
             task=task.name,
             account=stack.key.account,
-            account_id=None if markers(stack.account_id) else stack.account_id,
+            account_id=account_id,
             region=stack.key.region,
             stack_name=stack.stack_name,
             role_name=self.role_name(task, stack.key.account),
         )
+
+    def shared(self, task: StacksTask) -> _TaskShared:
+        """What the changes of every target of `task` have in common, worked out once."""
+        found = self._shared.get(task.name)
+        if found is None:
+            after = {f"task:{self.desired.organization_group}"}
+            after.update(f"task:{t}" for t in self.desired.order.after_tasks.get(task.name, ()))
+            found = self._shared[task.name] = _TaskShared(
+                where=f"{task.span}" if task.span else task.file,
+                after=frozenset(after),
+                sorted_after=tuple(sorted(after)),
+                # The settings name no account unless a CloudFormation role is assumed.
+                settings=None if task.cloudformation_role_name else _settings(task, None, None),
+            )
+        return found
 
     def role_name(self, task: StacksTask | None, account: str | None) -> str:
         return access_role(task, self.organization, account)
 
     def plan_target(self, stack: RenderedStack) -> None:
         task = self.desired.tasks[stack.key.task]
+        shared = self.shared(task)
         address = self.addresses[stack.key]
         account_id = address.account_id
         references, parameters = self.resolve_references(stack, account_id)
-        settings = _settings(task, account_id, stack.key.account)
+        settings = shared.settings or _settings(task, account_id, stack.key.account)
         complete = bool(account_id) and not markers(stack.template) and not markers(parameters)
         content_hash = stack_hash(stack.template, parameters, settings) if complete else None
         key = address.record_key
@@ -185,29 +209,30 @@ class StacksPlanner:
             self.unchanged.append(str(stack.key))
             return
         action = decided
-        change_id = f"stack.{action}:{stack.key}"
+        name = str(stack.key)
+        change_id = f"stack.{action.value}:{name}"
         self.change_of[stack.key] = change_id
-        after = {f"task:{self.desired.organization_group}"}
-        after.update(f"task:{t}" for t in self.desired.order.after_tasks.get(task.name, ()))
-        after.update(
+        after = shared.sorted_after
+        producers = [
             self.change_of[k]
             for k in self.desired.order.after.get(stack.key, ())
             if k in self.change_of
-        )
-        where = f"{task.span}" if task.span else task.file
+        ]
+        if producers:
+            after = tuple(sorted(shared.after.union(producers)))
         self.changes.append(
             Change(
                 id=change_id,
                 kind=ChangeKind.STACK,
                 action=action,
-                logical_id=str(stack.key),
+                logical_id=name,
                 physical_id=live.stack_id if live else None,
-                summary=f"{action} stack {stack.stack_name} in "
+                summary=f"{action.value} stack {stack.stack_name} in "
                 f"{stack.key.account} ({account_id or UNKNOWN_ACCOUNT_ID}) "
                 f"{stack.key.region}" + (f": {reason}" if reason else ""),
                 spec=StackDeploy(
                     address=address,
-                    where=where,
+                    where=shared.where,
                     template=stack.template,
                     parameters=parameters,
                     references=references,
@@ -222,7 +247,7 @@ class StacksPlanner:
                     if action is Action.UPDATE
                     else None,
                 ),
-                after=tuple(sorted(after)),
+                after=after,
                 group=task.name,
             )
         )
@@ -509,6 +534,47 @@ class StacksPlanner:
                     task.span,
                 )
             )
+
+
+def deploy_order(
+    keys: Iterable[StackKey], after: Mapping[StackKey, Sequence[StackKey]]
+) -> list[StackKey]:
+    """`keys` with every stack after the stacks it follows: the order of
+    graphlib.TopologicalSorter({k: after.get(k, ()) for k in keys}).static_order(), wave by
+    wave (the stacks that wait for nothing in the order first met, then those that only waited
+    for the first wave, ...), without graphlib's object per stack. CycleError on a cycle, which
+    the graph stage reports first (E501)."""
+    waiting: dict[StackKey, int] = {}  # every stack, as first met → how many it still waits for
+    followers: dict[StackKey, list[StackKey]] = {}
+    for key in keys:
+        firsts = after.get(key, ())
+        waiting[key] = waiting.get(key, 0) + len(firsts)
+        for first in firsts:
+            if first not in waiting:
+                waiting[first] = 0
+            followers.setdefault(first, []).append(key)
+    wave = [key for key, count in waiting.items() if count == 0]
+    order: list[StackKey] = []
+    while wave:
+        order.extend(wave)
+        ready = []
+        for key in wave:
+            for follower in followers.get(key, ()):
+                waiting[follower] -= 1
+                if waiting[follower] == 0:
+                    ready.append(follower)
+        wave = ready
+    if len(order) != len(waiting):
+        raise CycleError("stacks wait for each other in a cycle")
+    return order
+
+
+@dataclass(frozen=True, slots=True)
+class _TaskShared:
+    where: str  # the task, as its stack changes name it
+    after: frozenset[str]  # the groups its stack changes wait for
+    sorted_after: tuple[str, ...]  # the same, as a change lists them
+    settings: StackSettings | None  # None: they name the target's account (a CloudFormation role)
 
 
 def access_role(task: StacksTask | None, organization: Organization, account: str | None) -> str:

@@ -56,7 +56,8 @@ class Memo(Generic[Kept]):
         entries.append((signature, {values: render}))
 
     def values(self, target: _Target, signature: tuple[Read, ...]) -> tuple[object, ...]:
-        return tuple(self.read_value(target, read) for read in signature)
+        read_value = self.read_value
+        return tuple([read_value(target, read) for read in signature])
 
 
 class Lookup:

@@ -666,10 +666,11 @@ class _Job:
             parameters=self.sorted_plain
             if target.parameters is self.plain and self.sorted_plain is not None
             else dict(sorted(target.parameters.items())),
-            references=tuple(target.references[name] for name in references),
+            # Most stacks take no reference, follow no stack and export nothing.
+            references=tuple([target.references[name] for name in references]),
             after_accounts=after_accounts,
             after_regions=after_regions,
-            after_stacks=tuple(sorted(target.after_stacks)),
-            exports=dict(sorted(target.exports.items())),
+            after_stacks=tuple(sorted(target.after_stacks)) if target.after_stacks else (),
+            exports=dict(sorted(target.exports.items())) if target.exports else {},
             span=self.task.span,
         )
