@@ -280,3 +280,75 @@ class ObjectVersion:
     last_modified: str  # ISO 8601, UTC
     size: int
     latest: bool
+
+
+# --- IAM Identity Center ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class CustomerPolicy:
+    """A customer managed policy by path and name, as each account names its own."""
+
+    path: str = "/"
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.path}{self.name}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Boundary:
+    """A permissions boundary: an AWS managed policy, or a customer managed one."""
+
+    managed_policy_arn: str | None = None
+    customer_policy: CustomerPolicy | None = None
+
+    def __str__(self) -> str:
+        return self.managed_policy_arn or str(self.customer_policy)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PermissionSetSettings:
+    """Everything AWS keeps of a permission set, as orgc compares it."""
+
+    name: str
+    description: str = ""
+    session_duration: str = "PT1H"  # normal_duration's form
+    relay_state: str = ""
+    managed_policies: tuple[str, ...] = ()  # ARNs, sorted
+    customer_policies: tuple[CustomerPolicy, ...] = ()  # sorted
+    inline_policy: str = ""  # minified JSON; "": none
+    boundary: Boundary | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SsoInstance:
+    """The organization's IAM Identity Center instance, as sso-admin ListInstances gives it."""
+
+    instance_arn: str
+    identity_store_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class AccountAssignment:
+    """One principal given one permission set in one account."""
+
+    permission_set_arn: str
+    principal_type: str  # GROUP | USER
+    principal_id: str
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveIdentityCenter:
+    """What a plan read of IAM Identity Center: the permission sets by name (every one, named
+    through DescribePermissionSet), the settings of those orgc compares, the principals the
+    files name, and the assignments of each (permission set, account) pair it compares."""
+
+    instance: SsoInstance
+    permission_sets: Mapping[str, str] = field(default_factory=dict)  # name → ARN
+    settings: Mapping[str, PermissionSetSettings] = field(default_factory=dict)  # by ARN
+    principals: Mapping[tuple[str, str], str | None] = field(default_factory=dict)
+    assignments: frozenset[AccountAssignment] = frozenset()
+    pairs: frozenset[tuple[str, str]] = frozenset()  # (permission set ARN, account id) read

@@ -59,6 +59,8 @@ _HEADINGS: dict[ChangeKind, str] = {
     ChangeKind.SERVICE_ACCESS: "Trusted service access",
     ChangeKind.DELEGATED_ADMINISTRATOR: "Delegated administrators",
     ChangeKind.ALTERNATE_CONTACT: "Alternate contacts",
+    ChangeKind.PERMISSION_SET: "IAM Identity Center permission sets",
+    ChangeKind.ACCOUNT_ASSIGNMENT: "IAM Identity Center account assignments",
     ChangeKind.STACK: "Stacks",
     ChangeKind.S3_OBJECT: "S3 objects",
     ChangeKind.STACK_SET: "StackSets",
