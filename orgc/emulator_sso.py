@@ -123,7 +123,7 @@ def _teach_backend() -> None:
         return summary
 
     backend_class.create_permission_set = create_permission_set  # type: ignore[method-assign]
-    backend_class.create_account_assignment = create_account_assignment  # type: ignore[method-assign]
+    backend_class.create_account_assignment = create_account_assignment  # type: ignore[method-assign,assignment]
 
 
 def _statuses(backend: Any) -> dict[str, str | None]:
@@ -175,7 +175,7 @@ def _teach_responses() -> None:
                     }
                 }
             )
-        return original_creation_status(self)  # type: ignore[no-any-return]
+        return original_creation_status(self)
 
     def tag_resource(self: Any) -> str:
         p = params(self)

@@ -13,13 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization
 from orgc.observed import (
-    LiveIdentityCenter,
-    SsoInstance,
     ContactDetails,
+    LiveIdentityCenter,
     LiveOrganization,
     LiveServiceAccess,
     LiveStack,
     LiveStackSet,
+    SsoInstance,
 )
 from orgc.plan.objects import DesiredObject
 from orgc.plan.specs import StackAddress

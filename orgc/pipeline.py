@@ -37,8 +37,8 @@ from orgc.plan.codec import PlanFormatError, change_json, loads
 from orgc.plan.contacts import plan_contacts
 from orgc.plan.objects import DesiredObject, plan_objects
 from orgc.plan.services import plan_services
-from orgc.plan.sso import IdentityCenterPlanner
 from orgc.plan.specs import Group, PlanOptions
+from orgc.plan.sso import IdentityCenterPlanner
 from orgc.plan.stacks import DeleteGuard, DesiredStacks, plan_stacks, updated_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets

@@ -13,11 +13,13 @@ from collections.abc import Iterator, Mapping
 from orgc.guardrails import destructive_counts
 from orgc.observed import ALL_BUT, ONLY, InstanceTargets, PasswordPolicySettings
 from orgc.plan import KINDS, Action, Change, ChangeKind, Plan
+from orgc.plan.access import access_lines, access_markdown, permission_set_lines
 from orgc.plan.codec import dumps
 from orgc.plan.specs import (
     InstancesCreate,
     Json,
     PasswordPolicySet,
+    PermissionSetChange,
     PolicyCreate,
     PolicyUpdate,
     StackDeploy,
@@ -133,6 +135,8 @@ def _detail_lines(change: Change) -> list[str]:
             lines.append(f"{spec.instances} instance(s) in {where}; {', '.join(spec.regions)}")
     elif isinstance(spec, (StackSetCreate, StackSetUpdate, InstancesCreate)):
         lines.extend(_stack_set_lines(change.action, spec))
+    elif isinstance(spec, PermissionSetChange):
+        lines.extend(permission_set_lines(spec))
     return lines
 
 
@@ -286,6 +290,9 @@ def render_text(plan: Plan) -> str:
             out.append(f"  {_SYMBOLS.get(change.action, '?')} {change.summary}")
             out.extend(f"      {line}" for line in _detail_lines(change))
         out.append("")
+    access = access_lines(plan)
+    if access:
+        out.extend([*access, ""])
     if plan.unchanged:
         out.append(f"Unchanged: {len(plan.unchanged)} target(s) already as the files say.")
         out.append("")
@@ -516,6 +523,9 @@ def render_markdown(
         accounts = _accounts_table(plan)
         if accounts:
             head.extend(["", *accounts])
+        access = access_markdown(plan, markdown_text)
+        if access:
+            head.extend(["", *access])
     tail: list[str] = []
     if plan.unchanged:
         tail.extend(["", f"{len(plan.unchanged)} target(s) unchanged."])

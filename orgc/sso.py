@@ -201,8 +201,6 @@ def _permission_set(
     managed = _managed_policies(file, properties, path, diagnostics)
     customer = _customer_policies(properties.get("CustomerManagedPolicies"))
     boundary = _boundary(file, properties.get("PermissionsBoundary"), path, diagnostics)
-    if inline is None or managed is None or boundary is False:
-        ok = False
     count, most_policies = (
         len(managed or ()) + len(customer),
         limit("sso.managedPoliciesPerPermissionSet"),
@@ -215,9 +213,8 @@ def _permission_set(
             spans.key_span((*path, "ManagedPolicies")),
         )
         ok = False
-    if not ok:
+    if not ok or inline is None or managed is None or isinstance(boundary, bool):
         return None
-    assert inline is not None and managed is not None and boundary is not False
     tags = properties.get("Tags")
     return PermissionSet(
         logical_id=logical_id,
@@ -248,7 +245,7 @@ def _inline_policy(
     if isinstance(value, str):
         try:
             document = json.loads(value)
-        except ValueError as error:
+        except json.JSONDecodeError as error:
             diagnostics.add(
                 "E383",
                 f"the inline policy is not JSON ({error.msg} at line {error.lineno}); give a "

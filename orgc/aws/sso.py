@@ -11,6 +11,7 @@ conflicts), and a wait between polls keeps the status calls themselves under the
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -103,14 +104,16 @@ class SsoVerbs(ProviderCore):
         )
         names: dict[str, str] = {}
         for arn in arns:
-            described = self._call(
-                "SSOAdmin.DescribePermissionSet",
-                lambda arn=arn: sso.describe_permission_set(
-                    InstanceArn=instance_arn, PermissionSetArn=arn
-                ),
-            )
-            names[described["PermissionSet"]["Name"]] = arn
+            names[self._permission_set_name(sso, instance_arn, arn)] = arn
         return dict(sorted(names.items()))
+
+    def _permission_set_name(self, sso: Any, instance_arn: str, arn: str) -> str:
+        described = self._call(
+            "SSOAdmin.DescribePermissionSet",
+            lambda: sso.describe_permission_set(InstanceArn=instance_arn, PermissionSetArn=arn),
+        )
+        name: str = described["PermissionSet"]["Name"]
+        return name
 
     def read_permission_set(self, instance_arn: str, arn: str) -> PermissionSetSettings:
         sso = self._sso()
@@ -457,10 +460,10 @@ class SsoVerbs(ProviderCore):
         """Poll an asynchronous status until it leaves IN_PROGRESS; a FAILED one raises with
         AWS's reason."""
         elapsed = 0.0
+        ask = functools.partial(describe, status.get("RequestId", ""))
         while status.get("Status") == "IN_PROGRESS":
             elapsed = self._wait(operation, _STATUS_TIMEOUT, elapsed)
-            request_id = status["RequestId"]
-            status = self._call(operation, lambda: describe(request_id))
+            status = self._call(operation, ask)
         if status.get("Status") == "FAILED":
             raise AwsError(
                 code="AssignmentFailed" if "Assignment" in operation else "ProvisioningFailed",

@@ -25,6 +25,7 @@ from orgc.observed import (
     PermissionSetSettings,
     Preferences,
 )
+from orgc.plan.access import access_json
 from orgc.plan.document import PLAN_FORMAT, PLAN_VERSION, Change, Plan, parse_span
 from orgc.plan.specs import (
     SPECS,
@@ -54,11 +55,11 @@ from orgc.plan.specs import (
     Orphan,
     ParameterChange,
     PasswordPolicySet,
+    PermissionSetChange,
     PlanOptions,
     PolicyCreate,
     PolicyDelete,
     PolicyTypeEnable,
-    PermissionSetChange,
     PolicyUpdate,
     Rename,
     ResourceChange,
@@ -121,6 +122,8 @@ def plan_json(plan: Plan) -> _Doc:
         # Only a plan made against AWS says what it compared: pure plans leave them out.
         **({"compared": list(plan.compared)} if plan.compared else {}),
         **({"notCompared": list(plan.not_compared)} if plan.not_compared else {}),
+        # Derived from the changes, as `summary` is, for readers of the JSON: never read back.
+        **({"access": access} if (access := access_json(plan)) else {}),
         "warnings": [
             {"code": w.code, "message": w.message, "where": str(w.span) if w.span else None}
             for w in plan.warnings

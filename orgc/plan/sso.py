@@ -134,7 +134,8 @@ class IdentityCenterPlanner:
         after: PermissionSetSettings | None,
         verb: str,
     ) -> str:
-        name = (after or before).name if (after or before) else logical_id
+        settings = after or before
+        name = settings.name if settings is not None else logical_id
         provision = before is not None and after is not None and provisioning_differs(before, after)
         change_id = f"{PERMISSION_SET_PREFIX}.{action}:{logical_id}"
         parts = verb.split(" ", 1)
@@ -269,9 +270,9 @@ class IdentityCenterPlanner:
             if held in wanted or held not in self.live.assignments:
                 continue
             settings = self.live.settings.get(record.permission_set_arn)
-            set_name = settings.name if settings else record.permission_set
-            account = by_id.get(record.account_id)
-            name = self.account_name(account, record.account_id)
+            set_name = settings.name if settings is not None else record.permission_set
+            logical = by_id.get(record.account_id)
+            name = self.account_name(logical, record.account_id)
             who = f"{record.principal_type.lower()} {record.principal}"
             change_id = (
                 f"{ASSIGNMENT_PREFIX}.delete:{record.permission_set}/"
@@ -295,7 +296,7 @@ class IdentityCenterPlanner:
                         principal_type=record.principal_type,
                         principal=record.principal,
                         principal_id=record.principal_id,
-                        account=account,
+                        account=logical,
                         account_name=name,
                         account_id=record.account_id,
                     ),
@@ -303,4 +304,3 @@ class IdentityCenterPlanner:
                 )
             )
         return deletes
-
