@@ -23,6 +23,7 @@ server process applies it before it serves.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from orgc.emulator_stacksets import MOTO_VERSION, UnsupportedMoto
@@ -255,3 +256,47 @@ def _teach_responses() -> None:
     }
     for name, method in taught.items():
         setattr(cls, name, method)  # moto looks each action up by name
+
+
+def stand_in_for_identity_provider(principals: Iterable[tuple[str, str]], region: str) -> list[str]:
+    """Create in the emulated identity store the groups and users (kind, name) it lacks, as an
+    identity provider's sync would in AWS (orgc never creates principals there; the emulator
+    has no identity provider to sync from). Identity store ids are taken as they are. What was
+    created, as "group NAME" / "user NAME"; boto3 reaches the emulator through the environment
+    `orgc.emulator.apply_emulator_environment` set."""
+    import boto3
+
+    from orgc.sso import is_guid
+
+    sso = boto3.client("sso-admin", region_name=region)
+    instances = sso.list_instances()["Instances"]
+    if not instances:
+        return []
+    store_id = instances[0]["IdentityStoreId"]
+    store = boto3.client("identitystore", region_name=region)
+    created: list[str] = []
+    for kind, name in sorted(set(principals)):
+        if is_guid(name):
+            continue
+        if kind == "GROUP":
+            existing = store.list_groups(
+                IdentityStoreId=store_id,
+                Filters=[{"AttributePath": "DisplayName", "AttributeValue": name}],
+            )["Groups"]
+            if not existing:
+                store.create_group(IdentityStoreId=store_id, DisplayName=name)
+                created.append(f"group {name}")
+        else:
+            existing = store.list_users(
+                IdentityStoreId=store_id,
+                Filters=[{"AttributePath": "UserName", "AttributeValue": name}],
+            )["Users"]
+            if not existing:
+                store.create_user(
+                    IdentityStoreId=store_id,
+                    UserName=name,
+                    DisplayName=name,
+                    Name={"GivenName": name, "FamilyName": name},
+                )
+                created.append(f"user {name}")
+    return created
