@@ -30,6 +30,12 @@ class _IdentityCenter:
     permission_sets: dict[str, PermissionSetSettings] = dataclasses.field(default_factory=dict)
     assignments: set[AccountAssignment] = dataclasses.field(default_factory=set)
     provisioned: list[str] = dataclasses.field(default_factory=list)  # ARNs, in order
+    made: int = 0  # ids handed out, so that they are the same in every run
+
+    def next_id(self) -> int:
+        with self.lock:
+            self.made += 1
+            return self.made
 
 
 class FakeIdentityCenter:
@@ -44,12 +50,12 @@ class FakeIdentityCenter:
         return self._sso_state
 
     def add_group(self, name: str) -> str:
-        group_id = str(uuid.uuid4())
+        group_id = str(uuid.UUID(int=self.identity_center.next_id()))
         self.identity_center.groups[name] = group_id
         return group_id
 
     def add_user(self, name: str) -> str:
-        user_id = str(uuid.uuid4())
+        user_id = str(uuid.UUID(int=0x1000 + self.identity_center.next_id()))
         self.identity_center.users[name] = user_id
         return user_id
 
@@ -93,7 +99,7 @@ class FakeIdentityCenter:
                     operation="SSOAdmin.CreatePermissionSet",
                     message=f"{settings.name} exists",
                 )
-            arn = f"{instance_arn}/ps-{uuid.uuid4().hex[:16]}"
+            arn = f"{instance_arn}/ps-{self.identity_center.next_id():016x}"
             self.identity_center.permission_sets[arn] = settings
             return arn
 
