@@ -147,7 +147,6 @@ CodeId = Literal[
     "E383",
     "E384",
     "E385",
-    "E386",
     "E388",
     "E389",
     # model and task files (W3xx)
@@ -162,6 +161,7 @@ CodeId = Literal[
     "W352",
     "W353",
     "W380",
+    "W381",
     # bind, render and StackSets (E4xx)
     "E401",
     "E402",

@@ -228,7 +228,7 @@ def observe_identity_center(
             lambda pair: provider.list_account_assignments(instance.instance_arn, *pair),
             sorted(pairs),
         )
-        assignments = frozenset(a for found_pair in held for a in found_pair)
+        assignments = tuple(sorted({a for found_pair in held for a in found_pair}))
     return LiveIdentityCenter(
         instance=instance,
         permission_sets=names,
@@ -238,5 +238,5 @@ def observe_identity_center(
             for p, principal_id in zip(principals, found, strict=True)
         },
         assignments=assignments,
-        pairs=frozenset(pairs),
+        pairs=tuple(sorted(pairs)),
     )

@@ -350,5 +350,5 @@ class LiveIdentityCenter:
     permission_sets: Mapping[str, str] = field(default_factory=dict)  # name → ARN
     settings: Mapping[str, PermissionSetSettings] = field(default_factory=dict)  # by ARN
     principals: Mapping[tuple[str, str], str | None] = field(default_factory=dict)
-    assignments: frozenset[AccountAssignment] = frozenset()
-    pairs: frozenset[tuple[str, str]] = frozenset()  # (permission set ARN, account id) read
+    assignments: tuple[AccountAssignment, ...] = ()  # sorted (the plan's digest holds them)
+    pairs: tuple[tuple[str, str], ...] = ()  # (permission set ARN, account id) read, sorted

@@ -13,7 +13,12 @@ from collections.abc import Iterator, Mapping
 from orgc.guardrails import destructive_counts
 from orgc.observed import ALL_BUT, ONLY, InstanceTargets, PasswordPolicySettings
 from orgc.plan import KINDS, Action, Change, ChangeKind, Plan
-from orgc.plan.access import access_lines, access_markdown, permission_set_lines
+from orgc.plan.access import (
+    access_changes,
+    access_lines,
+    access_markdown,
+    permission_set_lines,
+)
 from orgc.plan.codec import dumps
 from orgc.plan.specs import (
     InstancesCreate,
@@ -523,9 +528,7 @@ def render_markdown(
         accounts = _accounts_table(plan)
         if accounts:
             head.extend(["", *accounts])
-        access = access_markdown(plan, markdown_text)
-        if access:
-            head.extend(["", *access])
+        head.extend(_access_section(plan, head, max_bytes))
     tail: list[str] = []
     if plan.unchanged:
         tail.extend(["", f"{len(plan.unchanged)} target(s) unchanged."])
@@ -546,6 +549,25 @@ def render_markdown(
         tail.extend(["", "**Warnings**", ""])
         tail.extend(f"- `{w.code}` {markdown_text(w.message)}" for w in plan.warnings)
     return _fit(plan, head, risky, rest, tail, max_bytes=max_bytes, artefact=artefact)
+
+
+def _access_section(plan: Plan, head: list[str], max_bytes: int) -> list[str]:
+    """Who gains and loses access, as a table when it leaves the changes at least half of what
+    is left of the comment, else counted in one line (the whole plan has the rest)."""
+    table = access_markdown(plan, markdown_text)
+    if not table:
+        return []
+    left = max_bytes - len("\n".join(head).encode())
+    if len("\n".join(table).encode()) + 2 <= left // 2:
+        return ["", *table]
+    changes = access_changes(plan)
+    gains = sum(1 for c in changes if c.gains)
+    accounts = len({c.account for c in changes})
+    return [
+        "",
+        f"**Who gains / loses access:** {gains} assignment(s) given and "
+        f"{len(changes) - gains} taken, in {accounts} account(s); the whole plan shows where.",
+    ]
 
 
 def _fit(

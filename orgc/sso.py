@@ -404,14 +404,15 @@ def _assignment(  # noqa: PLR0917
     explicit = binding.include_master_account or management in binding.accounts
     if management in accounts and not explicit:
         diagnostics.add(
-            "E386",
+            "W381",
             f"this binding reaches the management account ({management}) through "
             f"{'AccountsWithTag' if binding.accounts_with_tag else 'an OrganizationalUnit'}; "
-            "access there reaches the whole organization, so it is given only when asked: add "
-            f"IncludeMasterAccount: true, or ExcludeAccount: !Ref {management}",
+            "access there reaches the whole organization, so it is left out: add "
+            f"IncludeMasterAccount: true to give it there, or ExcludeAccount: !Ref {management} "
+            "to say it is meant",
             binding.span,
         )
-        return None
+        accounts = tuple(a for a in accounts if a != management)
     if not accounts:
         diagnostics.add(
             "W380",

@@ -268,10 +268,10 @@ def test_validate_reports_what_aws_would_refuse_at_the_value(
         "it once",
         "organization.yml:46:15: error[E385]: group Ops has Fine in shop through Twice already; "
         "narrow one of the two bindings",
-        "organization.yml:53:7: error[E386]: this binding reaches the management account "
+        "organization.yml:53:7: warning[W381]: this binding reaches the management account "
         "(Management) through AccountsWithTag; access there reaches the whole organization, so "
-        "it is given only when asked: add IncludeMasterAccount: true, or ExcludeAccount: !Ref "
-        "Management",
+        "it is left out: add IncludeMasterAccount: true to give it there, or ExcludeAccount: "
+        "!Ref Management to say it is meant",
         "organization.yml:56:5: error[E384]: an assignment gives its permission set to someone: "
         "add Groups (group names) or Users (user names)",
         "organization.yml:64:49: error[E389]: an assignment is made per account, in no region: "

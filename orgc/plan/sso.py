@@ -72,6 +72,7 @@ class IdentityCenterPlanner:
         self.planned = planned
         self.group = group
         self.instance = live.instance.instance_arn
+        self.held = frozenset(live.assignments)
         self.changes: list[Change] = []
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
@@ -226,7 +227,7 @@ class IdentityCenterPlanner:
                             account_id=account_id,
                         )
                         wanted.add(held)
-                        if held in self.live.assignments:
+                        if held in self.held:
                             continue
                     after = [self.set_changes.get(assignment.permission_set)]
                     creation = f"account.create:{account}"
@@ -267,7 +268,7 @@ class IdentityCenterPlanner:
                 principal_id=record.principal_id,
                 account_id=record.account_id,
             )
-            if held in wanted or held not in self.live.assignments:
+            if held in wanted or held not in self.held:
                 continue
             settings = self.live.settings.get(record.permission_set_arn)
             set_name = settings.name if settings is not None else record.permission_set
