@@ -641,3 +641,46 @@ def test_a_failed_assignment_fails_its_change_with_aws_s_reason(
     assert {r.principal for r in store.read().assignments} == {"Platform", "alice"}
     with pytest.raises(StageError):
         replan(path, aws, store.read())
+
+
+def test_a_principal_given_by_its_identity_store_id_is_taken_as_it_is(
+    tmp_path: Path, store: LocalStateStore
+) -> None:
+    fake = fake_with_groups()
+    developers = fake.identity_center.groups["Developers"]
+    path = write(tmp_path, readers=f"Platform, '{developers}'")
+    plan = replan(path, fake, store.read())
+    assert "account-assignment.create:ReadOnly/group:" + developers + "/Shop" in sso_changes(plan)
+    apply_all(path, fake, store)
+    assert {r.principal for r in store.read().assignments if r.principal_id == developers} == {
+        "Developers",
+        developers,
+    }
+
+
+def test_on_the_emulator_orgc_stands_in_for_the_identity_provider_only_where_asked(
+    aws: AwsProvider,
+) -> None:
+    from orgc.emulator_sso import stand_in_for_identity_provider
+
+    existing = _emulated_groups()
+    created = stand_in_for_identity_provider(
+        [
+            ("GROUP", "Platform"),
+            ("GROUP", "Auditors"),
+            ("USER", "bob"),
+            ("GROUP", "00000000-0000-4000-8000-000000000001"),
+        ],
+        "us-east-1",
+    )
+    assert created == ["group Auditors", "user bob"]
+    assert (
+        aws.find_principal(
+            boto3.client("sso-admin", region_name="us-east-1").list_instances()["Instances"][0][
+                "IdentityStoreId"
+            ],
+            "GROUP",
+            "Platform",
+        )
+        == existing["Platform"]
+    )

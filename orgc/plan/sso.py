@@ -107,7 +107,7 @@ class IdentityCenterPlanner:
             self.arns[logical_id] = arn
             if arn is None:
                 again = " again: it was deleted outside orgc" if recorded else ""
-                self.add_set(logical_id, Action.CREATE, None, None, wanted, f"create{again}")
+                self.add_set(logical_id, Action.CREATE, None, None, wanted, note=again)
                 continue
             current = live.settings[arn]
             if current.name != wanted.name:
@@ -124,30 +124,30 @@ class IdentityCenterPlanner:
             if current == wanted and not adopted:
                 continue
             action = Action.ADOPT if adopted else Action.UPDATE
-            self.add_set(logical_id, action, arn, current, wanted, str(action))
+            self.add_set(logical_id, action, arn, current, wanted)
 
-    def add_set(  # noqa: PLR0917
+    def add_set(
         self,
         logical_id: str,
         action: Action,
         arn: str | None,
         before: PermissionSetSettings | None,
         after: PermissionSetSettings | None,
-        verb: str,
+        *,
+        note: str = "",
     ) -> str:
+        """Add the change; `note` follows what it does in the summary."""
         settings = after or before
         name = settings.name if settings is not None else logical_id
         provision = before is not None and after is not None and provisioning_differs(before, after)
         change_id = f"{PERMISSION_SET_PREFIX}.{action}:{logical_id}"
-        parts = verb.split(" ", 1)
-        tail = f" {parts[1]}" if len(parts) > 1 else ""
-        what = f"{parts[0]} permission set {name}"
+        what = f"{action} permission set {name}"
         if action is Action.DELETE:
-            summary = f"{what} ({arn}): it is no longer in the files{tail}"
+            summary = f"{what} ({arn}): it is no longer in the files{note}"
         elif provision:
-            summary = f"{what}{tail}, then provision it again to every account it is in"
+            summary = f"{what}{note}, then provision it again to every account it is in"
         else:
-            summary = f"{what}{tail}"
+            summary = f"{what}{note}"
         self.changes.append(
             Change(
                 id=change_id,
@@ -179,7 +179,7 @@ class IdentityCenterPlanner:
             current = self.live.settings[arn]
             first = deletes.get(arn, [])
             tail = f"; its {len(first)} assignment(s) orgc made go first" if first else ""
-            change_id = self.add_set(logical_id, Action.DELETE, arn, current, None, f"delete{tail}")
+            change_id = self.add_set(logical_id, Action.DELETE, arn, current, None, note=tail)
             assert self.changes[-1].id == change_id
             self.changes[-1] = dataclasses.replace(self.changes[-1], after=tuple(sorted(first)))
 
