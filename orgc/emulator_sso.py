@@ -10,12 +10,15 @@ GetGroupId / GetUserId). But its sso-admin accepts what AWS refuses and lacks ca
   permission set and account;
 - it takes two permission sets of one name (AWS: ConflictException);
 - it has no TagResource / UntagResource / ListTagsForResource, no permissions boundary calls,
-  no DescribePermissionSetProvisioningStatus, and answers every assignment SUCCEEDED at once.
+  no DescribePermissionSetProvisioningStatus, and answers every assignment SUCCEEDED at once;
+- it reports a permission set provisioned to the caller's account alone, where AWS provisions
+  it to every account it is assigned in.
 
 `teach_identity_center()` refuses the first two as AWS does, adds the missing calls over moto's
 own records (tags kept on the permission set, a boundary beside its policies, provisioning
-requests by id), and answers a new assignment or deletion IN_PROGRESS, SUCCEEDED on the first
-status call, so that the polling orgc does is exercised. Like the StackSet patches
+requests by id, the accounts a set is provisioned to from its assignments), and answers a new
+assignment or deletion IN_PROGRESS, SUCCEEDED on the first status call, so that the polling
+orgc does is exercised. Like the StackSet patches
 (orgc.emulator_stacksets) it names moto's internals and refuses any other moto version; the
 server process applies it before it serves.
 """
@@ -239,7 +242,30 @@ def _teach_responses() -> None:
             raise ResourceNotFoundException(f"no provisioning request {request_id}")
         return json.dumps({"PermissionSetProvisioningStatus": requests[request_id]})
 
+    def provisioned(self: Any) -> set[tuple[str, str]]:
+        """(permission set ARN, account id) for every assignment: AWS provisions a permission
+        set to an account when it is first assigned there."""
+        return {
+            (a.permission_set_arn, a.target_id)
+            for a in self.ssoadmin_backend.account_assignments
+            if a.instance_arn == params(self)["InstanceArn"]
+        }
+
+    def list_accounts_for_provisioned_permission_set(self: Any) -> str:
+        arn = params(self)["PermissionSetArn"]
+        accounts = sorted({a for p, a in provisioned(self) if p == arn})
+        return json.dumps({"AccountIds": accounts})
+
+    def list_permission_sets_provisioned_to_account(self: Any) -> str:
+        account_id = params(self)["AccountId"]
+        sets = sorted({p for p, a in provisioned(self) if a == account_id})
+        return json.dumps({"PermissionSets": sets})
+
     taught = {
+        "list_accounts_for_provisioned_permission_set": (
+            list_accounts_for_provisioned_permission_set
+        ),
+        "list_permission_sets_provisioned_to_account": list_permission_sets_provisioned_to_account,
         "create_account_assignment": create_account_assignment,
         "delete_account_assignment": delete_account_assignment,
         "describe_account_assignment_creation_status": describe_account_assignment_creation_status,

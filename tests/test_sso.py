@@ -541,6 +541,13 @@ def test_on_the_emulator_the_organization_gets_its_access_and_then_exactly_the_c
     )
     assert not replan(path, aws, store.read()).has_changes
     assert sleeps  # the assignments were IN_PROGRESS first, and polled
+    sso = boto3.client("sso-admin", region_name="us-east-1")
+    org = boto3.client("organizations", region_name="us-east-1")
+    names = {a["Id"]: a["Name"] for a in org.list_accounts()["Accounts"]}
+    provisioned = sso.list_accounts_for_provisioned_permission_set(
+        InstanceArn=instance["InstanceArn"], PermissionSetArn=held["sets"]["Admin"]["arn"]
+    )["AccountIds"]
+    assert sorted(names[a] for a in provisioned) == ["lab", "master", "shop"]
 
     # Lab moves from dev to prod, Developers no longer read production, and the guard of
     # ReadOnly denies every Secrets Manager action.
