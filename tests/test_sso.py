@@ -7,6 +7,7 @@ OUs, a group taken out of an assignment, a permission set's policy changed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -691,3 +692,44 @@ def test_on_the_emulator_orgc_stands_in_for_the_identity_provider_only_where_ask
         )
         == existing["Platform"]
     )
+
+
+def test_access_changed_by_hand_is_put_back_and_access_orgc_did_not_give_is_left_alone(
+    tmp_path: Path, store: LocalStateStore
+) -> None:
+    fake = fake_with_groups()
+    path = write(tmp_path)
+    apply_all(path, fake, store)
+    state = store.read()
+    read_only = state.permission_sets["ReadOnly"]
+    shop = state.accounts["Shop"]
+    held = fake.identity_center
+    removed = next(
+        a
+        for a in held.assignments
+        if (a.permission_set_arn, a.account_id, a.principal_id)
+        == (read_only, shop, held.groups["Developers"])
+    )
+    held.assignments.discard(removed)  # taken away by hand
+    held.permission_sets[read_only] = dataclasses.replace(
+        held.permission_sets[read_only], session_duration="PT12H"
+    )
+    stranger = fake.add_group("Contractors")
+    held.assignments.add(dataclasses.replace(removed, principal_id=stranger))  # given by hand
+    plan = replan(path, fake, state)
+    assert sso_changes(plan) == [
+        "account-assignment.create:ReadOnly/group:Developers/Shop",
+        "permission-set.update:ReadOnly",
+    ]
+    update = next(c for c in plan.changes if c.id == "permission-set.update:ReadOnly")
+    assert render_text(plan).count("session duration: 'PT12H' → 'PT8H'") == 1
+    assert update.summary == (
+        "update permission set ReadOnly, then provision it again to every account it is in"
+    )
+    assert any(
+        "not the assignments orgc did not make nor 0 other permission sets (left alone)" in c
+        for c in plan.compared
+    )
+    apply_all(path, fake, store)
+    assert dataclasses.replace(removed, principal_id=stranger) in held.assignments
+    assert not replan(path, fake, store.read()).has_changes
