@@ -292,7 +292,7 @@ def stand_in_for_identity_provider(principals: Iterable[tuple[str, str]], region
     `orgc.emulator.apply_emulator_environment` set."""
     import boto3
 
-    from orgc.sso import is_guid
+    from orgc.observed import is_guid
 
     sso = boto3.client("sso-admin", region_name=region)
     instances = sso.list_instances()["Instances"]

@@ -10,6 +10,7 @@ the model and in the state. This module imports no other part of orgc: the provi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -283,6 +284,39 @@ class ObjectVersion:
 
 
 # --- IAM Identity Center ----------------------------------------------------------------------
+
+
+_DURATION = re.compile(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?")
+# What identitystore gives as a group or user id: a UUID, with a store prefix in some stores.
+_GUID = re.compile(
+    r"(?:[0-9a-f]{10}-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I
+)
+
+
+def is_guid(name: str) -> bool:
+    """Whether a principal is written as an identity store id rather than a name."""
+    return _GUID.fullmatch(name) is not None
+
+
+def normal_duration(text: str) -> str | None:
+    """An ISO-8601 duration of hours, minutes and seconds in its shortest form (PT90M → PT1H30M),
+    None when it is not one."""
+    match = _DURATION.fullmatch(text)
+    if match is None or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{v}{unit}" for v, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if v]
+    return "PT" + "".join(parts) if parts else "PT0S"
+
+
+def duration_seconds(text: str) -> int:
+    match = _DURATION.fullmatch(text)
+    assert match is not None, text
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)

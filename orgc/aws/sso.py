@@ -23,8 +23,9 @@ from orgc.observed import (
     CustomerPolicy,
     PermissionSetSettings,
     SsoInstance,
+    is_guid,
+    normal_duration,
 )
-from orgc.sso import is_guid, normal_duration
 
 _STATUS_TIMEOUT = 600.0  # seconds an assignment or a provisioning may take
 _CONFLICT_ATTEMPTS = 8
