@@ -235,9 +235,16 @@ CodeId = Literal[
     "E708",
     "E709",
     "E710",
+    # state addresses (E711-E719)
+    "E711",
+    "E712",
+    "E713",
+    "E714",
+    "E715",
     # apply (W7xx)
     "W701",
     "W702",
+    "W711",
     # init (E8xx, W8xx)
     "E801",
     "E802",

@@ -6,7 +6,7 @@ It holds no logic of its own beyond the order of stages and what each needs from
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -77,7 +77,9 @@ class Inputs:
     contacts: dict[str, dict[str, ContactDetails]] = field(default_factory=dict)
     identity_center: IdentityCenter = field(default_factory=IdentityCenter)
     digest: str = ""  # of everything above that decides the plan
-    organization_digest: str = ""  # of the organization model alone
+    # Of the organization model and the alternate contacts: what the state vouches for once
+    # applied (orgc.recorded.account_settings_trusted).
+    organization_digest: str = ""
     stack_tasks: dict[str, StacksTask] = field(init=False)  # update-stacks tasks by name
 
     def __post_init__(self) -> None:
@@ -151,7 +153,12 @@ def compile_organization(
         services=services,
         contacts=contacts,
         identity_center=identity_center,
-        organization_digest=digest(organization),
+        # The alternate contacts are in it (when there are any, so that the digests of files
+        # without any stay as they were): a plan trusts the contacts as last applied, as it
+        # trusts the other per-account settings, only while the files give this digest.
+        organization_digest=digest(
+            {"organization": organization, "contacts": contacts} if contacts else organization
+        ),
         digest=digest(
             {
                 "organization": organization,
@@ -273,7 +280,13 @@ def make_plan(
     renamed = renamed_accounts(inputs.organization, live, result.ids.accounts)
     if inputs.services or state.services or inputs.contacts or state.contacts or renamed:
         result = _plan_account_settings(
-            inputs, provider, state, live=live, organization_plan=result, renamed=renamed
+            inputs,
+            provider,
+            state,
+            live=live,
+            organization_plan=result,
+            renamed=renamed,
+            trusted=trusted,
         )
     if inputs.identity_center or state.permission_sets or state.assignments:
         result = plan_identity_center(inputs, provider, state, organization_plan=result, live=live)
@@ -303,10 +316,15 @@ def _plan_account_settings(
     live: LiveOrganization,
     organization_plan: Plan,
     renamed: list[tuple[str, str, str]],
+    trusted: bool,
 ) -> Plan:
     """Trusted access and delegated administrators, alternate contacts and account names: all
     but the management account's own need Account Management's trusted access, so the
-    organization's service access is read once for them all."""
+    organization's service access is read once for them all.
+
+    Alternate contacts cost a call per contact type per account: while `trusted` (no
+    --refresh, and the files give the digest of the last complete apply, contacts included)
+    they are taken to be as the files give them, and the plan says it did not read them."""
     services = observe_services(provider)
     planned = frozenset(c.id for c in organization_plan.changes)
     account_ids = organization_plan.ids.accounts
@@ -329,13 +347,17 @@ def _plan_account_settings(
     access = enabled or any(s.service_principal == ACCOUNT_MANAGEMENT for s in inputs.services)
     contacts: dict[str, dict[str, ContactDetails]] = {}
     warnings: tuple[Diagnostic, ...] = ()
+    not_compared: list[str] = []
     if inputs.contacts or state.contacts:
         active = {a for a, account in live.accounts.items() if account.status == "ACTIVE"}
         wanted = {account_ids.get(logical) for logical in inputs.contacts} | set(state.contacts)
         # Member accounts are read only once AWS lets the management account read them.
         readable = {a for a in active if enabled or a == live.management_account_id}
         read = sorted(a for a in wanted if a and a in readable)
-        contacts = observe_contacts(provider, read, live.management_account_id)
+        if trusted:
+            contacts = _contacts_as_applied(inputs.contacts, account_ids, read)
+        else:
+            contacts = observe_contacts(provider, read, live.management_account_id)
         contact_changes, contact_warnings = plan_contacts(
             inputs.contacts,
             contacts,
@@ -348,7 +370,9 @@ def _plan_account_settings(
         )
         changes += contact_changes
         warnings += contact_warnings
-        compared.append(f"alternate contacts of {len(read)} accounts")
+        (not_compared if trusted else compared).append(
+            f"alternate contacts of {len(read)} accounts"
+        )
     renames, name_warnings = plan_account_names(
         inputs.organization,
         renamed,
@@ -359,6 +383,7 @@ def _plan_account_settings(
     return replace(
         organization_plan,
         compared=(*organization_plan.compared, *compared),
+        not_compared=(*organization_plan.not_compared, *not_compared),
         observed_digest=digest(
             {
                 "organization": organization_plan.observed_digest,
@@ -435,6 +460,17 @@ def plan_identity_center(
             sorted({*organization_plan.warnings, *planner.warnings}, key=Diagnostic.sort_key)
         ),
     )
+
+
+def _contacts_as_applied(
+    desired: Mapping[str, Mapping[str, ContactDetails]],
+    account_ids: Mapping[str, str | None],
+    accounts: Sequence[str],
+) -> dict[str, dict[str, ContactDetails]]:
+    """The contacts of `accounts` as the last complete apply left them: as the files give them
+    (a type the files no longer give was deleted by it)."""
+    by_id = {physical: logical for logical, physical in account_ids.items() if physical}
+    return {a: dict(desired.get(by_id.get(a, ""), {})) for a in accounts}
 
 
 def _plan_objects(
