@@ -733,3 +733,50 @@ def test_access_changed_by_hand_is_put_back_and_access_orgc_did_not_give_is_left
     apply_all(path, fake, store)
     assert dataclasses.replace(removed, principal_id=stranger) in held.assignments
     assert not replan(path, fake, store.read()).has_changes
+
+
+def test_orgc_state_lists_shows_and_forgets_what_identity_center_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orgc.cli import main
+
+    arn = "arn:aws:sso:::permissionSet/ssoins-1/ps-1"
+    record = AssignmentRecord(
+        permission_set_arn=arn,
+        principal_type="GROUP",
+        principal_id="g-1",
+        account_id="222222222222",
+        permission_set="ReadOnly",
+        principal="Platform",
+    )
+    store = LocalStateStore(tmp_path / "state.json")
+    with store.lock("test") as locked:
+        locked.write(
+            State(
+                management_account_id=MANAGEMENT_ACCOUNT_ID,
+                accounts={"Shop": "222222222222"},
+                permission_sets={"ReadOnly": arn, "Admin": arn + "2"},
+                assignments=(record,),
+            )
+        )
+    where = ["--state", str(store.path)]
+    assert main(["state", "list", *where]) == 0
+    assert capsys.readouterr().out.splitlines()[-3:] == [
+        "permission-set:Admin",
+        "permission-set:ReadOnly",
+        "account-assignment:ReadOnly/group:Platform/Shop",
+    ]
+    assert main(["state", "show", "account-assignment:ReadOnly/group:Platform/Shop", *where]) == 0
+    assert capsys.readouterr().out == (
+        "account-assignment:ReadOnly/group:Platform/Shop\n"
+        "  permission set      ReadOnly\n"
+        f"  permission set ARN  {arn}\n"
+        "  principal           group Platform\n"
+        "  principal id        g-1\n"
+        "  account id          222222222222\n"
+    )
+    assert main(["state", "rm", "permission-set:ReadOnly", *where]) == 0
+    capsys.readouterr()
+    state = store.read()
+    assert state.permission_sets == {"Admin": arn + "2"}
+    assert state.assignments == ()  # forgotten with the permission set they give
