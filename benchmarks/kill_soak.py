@@ -103,11 +103,22 @@ def _fresh(emulator: Emulator) -> None:
         try:
             emulator.reset()
             emulator.bootstrap()
+            _create_example_groups(emulator.endpoint)
             return
         except EmulatorError:
             if attempt == 4:
                 raise
             time.sleep(2.0)
+
+
+def _create_example_groups(endpoint: str) -> None:
+    """The groups organization/ assigns permission sets to, as an identity provider would sync
+    them (orgc never creates them in AWS; with --endpoint-url it does not stand in for one)."""
+    sso = boto3.client("sso-admin", region_name="us-east-1", endpoint_url=endpoint)
+    store_id = sso.list_instances()["Instances"][0]["IdentityStoreId"]
+    identity = boto3.client("identitystore", region_name="us-east-1", endpoint_url=endpoint)
+    for name in ("Platform", "Payments", "Search", "Data"):
+        identity.create_group(IdentityStoreId=store_id, DisplayName=name)
 
 
 def _timed_full_apply(emulator: Emulator, env: dict[str, str], timeout: float) -> tuple[float, int]:

@@ -101,6 +101,14 @@ def resolve_binding(
     return accounts, binding.regions
 
 
+def binding_accounts(
+    binding: Binding, organization: Organization, diagnostics: Diagnostics
+) -> tuple[str, ...]:
+    """The account logical ids a binding selects, sorted, regions aside (IAM Identity Center
+    assignments bind accounts alone); references to nothing are reported."""
+    return _accounts(binding, organization, diagnostics)
+
+
 # The attributes of a binding, with the kind of thing each takes and the attribute that takes
 # the other kind, for "wrong kind" messages.
 _ACCOUNT_ATTRIBUTES = {

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     from orgc.apply import ApplyResult
     from orgc.aws import AwsProvider
+    from orgc.pipeline import Inputs
     from orgc.state import State, StateStore, StateVersion
 
 EXIT_OK = 0
@@ -582,6 +583,27 @@ def _store(args: argparse.Namespace, provider: AwsProvider) -> StateStore:
     return S3StateStore(provider, bucket, region=args.region, lock_options=options)
 
 
+def _emulated_principals(args: argparse.Namespace, inputs: Inputs) -> None:
+    """On the embedded emulator (--emulator, not --endpoint-url), the groups and users the files
+    assign are created in its identity store when missing, as an identity provider's sync
+    would: the emulator has none. Said on stderr, so it is never mistaken for AWS's."""
+    principals = inputs.identity_center.principals()
+    if not args.emulator or not principals:
+        return
+    from orgc.emulator import REGION
+    from orgc.emulator_sso import stand_in_for_identity_provider
+
+    created = stand_in_for_identity_provider(
+        [(p.kind, p.name) for p in principals], args.region or REGION
+    )
+    if created:
+        print(
+            f"emulator: created {', '.join(created)} in its identity store (it has no identity "
+            "provider to sync them from)",
+            file=sys.stderr,
+        )
+
+
 def _notice(diagnostic: Diagnostic) -> None:
     print(diagnostic, file=sys.stderr)
 
@@ -648,6 +670,7 @@ def _plan(args: argparse.Namespace) -> int:
         )
         if _lint(args):
             lint_templates(inputs)
+        _emulated_principals(args, inputs)
         result = make_plan(
             inputs,
             provider,
@@ -857,6 +880,7 @@ def _apply(args: argparse.Namespace) -> int:
         )
         if _lint(args):
             lint_templates(inputs)
+        _emulated_principals(args, inputs)
         with watch.interruptible():
             fresh, outcome = plan_and_apply(
                 inputs,

@@ -509,6 +509,8 @@ DESTRUCTIVE: dict[tuple[ChangeKind, Action], str] = {
     (ChangeKind.STACK, Action.REPLACE): "stack(s) to delete and create again",
     (ChangeKind.STACK_SET, Action.DELETE): "StackSet(s) to delete",
     (ChangeKind.STACK_SET_INSTANCES, Action.DELETE): "StackSet instance request(s) to delete",
+    (ChangeKind.PERMISSION_SET, Action.DELETE): "permission set(s) to delete",
+    (ChangeKind.ACCOUNT_ASSIGNMENT, Action.DELETE): "account assignment(s) to delete",
 }
 
 

@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization
 from orgc.observed import (
     ContactDetails,
+    LiveIdentityCenter,
     LiveOrganization,
     LiveServiceAccess,
     LiveStack,
     LiveStackSet,
+    SsoInstance,
 )
 from orgc.plan.objects import DesiredObject
 from orgc.plan.specs import StackAddress
@@ -25,6 +27,7 @@ from orgc.plan.stacks import LiveStacks, access_role
 from orgc.provider import Provider
 from orgc.recorded import recorded_stacks
 from orgc.render import RenderedStack, markers
+from orgc.sso import IdentityCenter
 from orgc.state import State
 from orgc.tasks import StacksTask
 
@@ -179,3 +182,67 @@ def observe_stack_sets(provider: Provider, names: Iterable[str]) -> dict[str, Li
         return {}
     with _pool() as pool:
         return dict(zip(wanted, pool.map(provider.describe_stack_set, wanted), strict=True))
+
+
+def observe_identity_center(
+    provider: Provider,
+    instance: SsoInstance,
+    desired: IdentityCenter,
+    state: State,
+    account_ids: Mapping[str, str | None],
+) -> LiveIdentityCenter:
+    """What IAM Identity Center holds of what the files and the state name: every permission
+    set's name (a call per set), the settings of those orgc compares (six calls each), each
+    principal the files name (a call each), and the assignments of every (permission set,
+    account) pair the files or the state give (a call per pair). Nothing per other account."""
+    names = provider.permission_set_names(instance.instance_arn)
+    arns = set(names.values())
+    ours = {arn for arn in state.permission_sets.values() if arn in arns}
+    ours |= {names[p.settings.name] for p in desired.permission_sets if p.settings.name in names}
+    principals = desired.principals()
+    with _pool() as pool:
+        settings = dict(
+            zip(
+                sorted(ours),
+                pool.map(
+                    lambda arn: provider.read_permission_set(instance.instance_arn, arn),
+                    sorted(ours),
+                ),
+                strict=True,
+            )
+        )
+        found = list(
+            pool.map(
+                lambda p: provider.find_principal(instance.identity_store_id, p.kind, p.name),
+                principals,
+            )
+        )
+        by_logical = {
+            p.logical_id: state.permission_sets.get(p.logical_id) or names.get(p.settings.name)
+            for p in desired.permission_sets
+        }
+        pairs = {
+            (arn, account_id)
+            for assignment in desired.assignments
+            for account in assignment.accounts
+            if (arn := by_logical.get(assignment.permission_set)) in settings
+            and (account_id := account_ids.get(account))
+        }
+        pairs |= {(r.permission_set_arn, r.account_id) for r in state.assignments}
+        pairs = {(arn, account_id) for arn, account_id in pairs if arn in arns}
+        held = pool.map(
+            lambda pair: provider.list_account_assignments(instance.instance_arn, *pair),
+            sorted(pairs),
+        )
+        assignments = tuple(sorted({a for found_pair in held for a in found_pair}))
+    return LiveIdentityCenter(
+        instance=instance,
+        permission_sets=names,
+        settings=settings,
+        principals={
+            (p.kind, p.name): principal_id
+            for p, principal_id in zip(principals, found, strict=True)
+        },
+        assignments=assignments,
+        pairs=tuple(sorted(pairs)),
+    )

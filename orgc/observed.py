@@ -10,6 +10,7 @@ the model and in the state. This module imports no other part of orgc: the provi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -280,3 +281,108 @@ class ObjectVersion:
     last_modified: str  # ISO 8601, UTC
     size: int
     latest: bool
+
+
+# --- IAM Identity Center ----------------------------------------------------------------------
+
+
+_DURATION = re.compile(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?")
+# What identitystore gives as a group or user id: a UUID, with a store prefix in some stores.
+_GUID = re.compile(
+    r"(?:[0-9a-f]{10}-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I
+)
+
+
+def is_guid(name: str) -> bool:
+    """Whether a principal is written as an identity store id rather than a name."""
+    return _GUID.fullmatch(name) is not None
+
+
+def normal_duration(text: str) -> str | None:
+    """An ISO-8601 duration of hours, minutes and seconds in its shortest form (PT90M → PT1H30M),
+    None when it is not one."""
+    match = _DURATION.fullmatch(text)
+    if match is None or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{v}{unit}" for v, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if v]
+    return "PT" + "".join(parts) if parts else "PT0S"
+
+
+def duration_seconds(text: str) -> int:
+    match = _DURATION.fullmatch(text)
+    assert match is not None, text
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class CustomerPolicy:
+    """A customer managed policy by path and name, as each account names its own."""
+
+    path: str = "/"
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.path}{self.name}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Boundary:
+    """A permissions boundary: an AWS managed policy, or a customer managed one."""
+
+    managed_policy_arn: str | None = None
+    customer_policy: CustomerPolicy | None = None
+
+    def __str__(self) -> str:
+        return self.managed_policy_arn or str(self.customer_policy)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PermissionSetSettings:
+    """Everything AWS keeps of a permission set, as orgc compares it."""
+
+    name: str
+    description: str = ""
+    session_duration: str = "PT1H"  # normal_duration's form
+    relay_state: str = ""
+    managed_policies: tuple[str, ...] = ()  # ARNs, sorted
+    customer_policies: tuple[CustomerPolicy, ...] = ()  # sorted
+    inline_policy: str = ""  # minified JSON; "": none
+    boundary: Boundary | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SsoInstance:
+    """The organization's IAM Identity Center instance, as sso-admin ListInstances gives it."""
+
+    instance_arn: str
+    identity_store_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class AccountAssignment:
+    """One principal given one permission set in one account."""
+
+    permission_set_arn: str
+    principal_type: str  # GROUP | USER
+    principal_id: str
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveIdentityCenter:
+    """What a plan read of IAM Identity Center: the permission sets by name (every one, named
+    through DescribePermissionSet), the settings of those orgc compares, the principals the
+    files name, and the assignments of each (permission set, account) pair it compares."""
+
+    instance: SsoInstance
+    permission_sets: Mapping[str, str] = field(default_factory=dict)  # name → ARN
+    settings: Mapping[str, PermissionSetSettings] = field(default_factory=dict)  # by ARN
+    principals: Mapping[tuple[str, str], str | None] = field(default_factory=dict)
+    assignments: tuple[AccountAssignment, ...] = ()  # sorted (the plan's digest holds them)
+    pairs: tuple[tuple[str, str], ...] = ()  # (permission set ARN, account id) read, sorted

@@ -32,6 +32,7 @@ from orgc.load import (
 from orgc.model import Organization, build_organization
 from orgc.observe import (
     observe_contacts,
+    observe_identity_center,
     observe_objects,
     observe_organization,
     observe_services,
@@ -47,6 +48,7 @@ from orgc.plan.contacts import plan_contacts
 from orgc.plan.objects import DesiredObject, plan_objects
 from orgc.plan.services import plan_services
 from orgc.plan.specs import Group, PlanOptions
+from orgc.plan.sso import IdentityCenterPlanner
 from orgc.plan.stacks import DeleteGuard, DesiredStacks, plan_stacks, updated_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
@@ -63,6 +65,7 @@ from orgc.remote import RemoteTemplates
 from orgc.render import RenderContext, RenderedStack, render_project
 from orgc.render.output import write_stacks
 from orgc.services import ServiceAccess, build_services
+from orgc.sso import IdentityCenter, build_identity_center
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
 from orgc.state import LocalStateStore, State, StateStore, lock_owner
 from orgc.tasks import CopyToS3Task, ExternalTask, Project, StacksTask, load_project
@@ -84,6 +87,7 @@ class Inputs:
     services: tuple[ServiceAccess, ...] = ()  # trusted access and delegated administrators
     # account logical id → contact type → alternate contact, inherited ones included
     contacts: dict[str, dict[str, ContactDetails]] = field(default_factory=dict)
+    identity_center: IdentityCenter = field(default_factory=IdentityCenter)
     digest: str = ""  # of everything above that decides the plan
     # Of the organization model and the alternate contacts: what the state vouches for once
     # applied (orgc.recorded.account_settings_trusted).
@@ -171,12 +175,14 @@ def compile_organization(
             organization = None
     services: tuple[ServiceAccess, ...] = ()
     contacts: dict[str, dict[str, ContactDetails]] = {}
+    identity_center = IdentityCenter()
     if file is not None:
         if organization is None:
             organization = _model(file, diagnostics)
         if organization is not None:
             services = build_services(file, organization, diagnostics)
             contacts = build_contacts(file, organization, diagnostics)
+            identity_center = build_identity_center(file, organization, diagnostics)
     if _is_organization_file(file, path):
         project = None
     templates: dict[str, Template] = {}
@@ -219,6 +225,7 @@ def compile_organization(
         objects=objects,
         services=services,
         contacts=contacts,
+        identity_center=identity_center,
         # The alternate contacts are in it (when there are any, so that the digests of files
         # without any stay as they were): a plan trusts the contacts as last applied, as it
         # trusts the other per-account settings, only while the files give this digest.
@@ -235,6 +242,7 @@ def compile_organization(
                 # Only when declared, so that the digests of files without any stay as they were.
                 **({"services": services} if services else {}),
                 **({"contacts": contacts} if contacts else {}),
+                **({"identityCenter": identity_center} if identity_center else {}),
             }
         ),
     )
@@ -480,6 +488,8 @@ def make_plan(
             renamed=renamed,
             trusted=trusted,
         )
+    if not frozen and (inputs.identity_center or state.permission_sets or state.assignments):
+        result = plan_identity_center(inputs, provider, state, organization_plan=result, live=live)
     if inputs.objects or _has_copy_tasks(inputs):
         result = _plan_objects(inputs, provider, state, result)
     if inputs.stack_tasks or (
@@ -622,6 +632,67 @@ def _plan_account_settings(
                 {*organization_plan.warnings, *warnings, *name_warnings},
                 key=Diagnostic.sort_key,
             )
+        ),
+    )
+
+
+def plan_identity_center(
+    inputs: Inputs,
+    provider: Provider,
+    state: State,
+    *,
+    organization_plan: Plan,
+    live: LiveOrganization,
+) -> Plan:
+    """Permission sets and account assignments: PlanError when AWS has no Identity Center
+    instance (E613), names a group or user the identity store lacks (E612), or a rename."""
+    instance = provider.sso_instance()
+    if instance is None:
+        raise PlanError(
+            [
+                Diagnostic(
+                    "E613",
+                    "the files declare IAM Identity Center permission sets or assignments, but "
+                    "sso-admin ListInstances finds no instance; enable IAM Identity Center for "
+                    "the organization in the region orgc runs in",
+                    None,
+                )
+            ]
+        )
+    account_ids = organization_plan.ids.accounts
+    observed = observe_identity_center(
+        provider, instance, inputs.identity_center, state, account_ids
+    )
+    planner = IdentityCenterPlanner(
+        inputs.identity_center,
+        observed,
+        state,
+        organization=inputs.organization,
+        account_ids=account_ids,
+        account_names={a: account.name for a, account in live.accounts.items()},
+        planned=frozenset(c.id for c in organization_plan.changes),
+        group=inputs.organization_group,
+    )
+    planner.plan()
+    if planner.errors:
+        raise PlanError(sorted(planner.errors, key=Diagnostic.sort_key))
+    accounts = len({account for _, account in observed.pairs})
+    others = len(observed.permission_sets) - len(observed.settings)
+    # What is left alone is said too: a reviewer must not read it as checked.
+    compared = (
+        f"IAM Identity Center permission sets ({len(observed.settings)}) and their assignments "
+        f"in {accounts} accounts, not the assignments orgc did not make nor {others} other "
+        "permission sets (left alone)"
+    )
+    return replace(
+        organization_plan,
+        compared=(*organization_plan.compared, compared),
+        observed_digest=digest(
+            {"organization": organization_plan.observed_digest, "identityCenter": observed}
+        ),
+        changes=organization_plan.changes + tuple(planner.changes),
+        warnings=tuple(
+            sorted({*organization_plan.warnings, *planner.warnings}, key=Diagnostic.sort_key)
         ),
     )
 

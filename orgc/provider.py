@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from orgc.observed import (
+    AccountAssignment,
     BucketFacts,
     ContactDetails,
     InstanceTargets,
@@ -27,7 +28,9 @@ from orgc.observed import (
     LiveStackSet,
     ObjectVersion,
     PasswordPolicySettings,
+    PermissionSetSettings,
     Preferences,
+    SsoInstance,
     StackDeployment,
     StackResult,
     StackSetDefinition,
@@ -145,6 +148,49 @@ class Provider(Protocol):
     def rename_account(self, account_id: str | None, name: str) -> None:
         """PutAccountName; None: the caller's own account."""
         ...
+
+    # --- IAM Identity Center, through the management account (sso-admin, identitystore) ---
+
+    def sso_instance(self) -> SsoInstance | None:
+        """The organization's Identity Center instance (ListInstances); None: there is none."""
+        ...
+
+    def permission_set_names(self, instance_arn: str) -> dict[str, str]:
+        """Every permission set of the instance, name → ARN: a call per page and one per set."""
+        ...
+
+    def read_permission_set(self, instance_arn: str, arn: str) -> PermissionSetSettings: ...
+    def find_principal(self, identity_store_id: str, kind: str, name: str) -> str | None:
+        """The id of a GROUP by display name or a USER by user name (or by its id); None when
+        the identity store holds none."""
+        ...
+
+    def list_account_assignments(
+        self, instance_arn: str, permission_set_arn: str, account_id: str
+    ) -> tuple[AccountAssignment, ...]: ...
+    def create_permission_set(self, instance_arn: str, settings: PermissionSetSettings) -> str:
+        """Create it with everything `settings` holds; its ARN."""
+        ...
+
+    def update_permission_set(
+        self,
+        instance_arn: str,
+        arn: str,
+        before: PermissionSetSettings,
+        after: PermissionSetSettings,
+    ) -> None: ...
+    def provision_permission_set(self, instance_arn: str, arn: str) -> None:
+        """ProvisionPermissionSet to ALL_PROVISIONED_ACCOUNTS, waited for."""
+        ...
+
+    def delete_permission_set(self, instance_arn: str, arn: str) -> None: ...
+    def create_account_assignment(self, instance_arn: str, assignment: AccountAssignment) -> None:
+        """CreateAccountAssignment, its status polled until it succeeds (or raises)."""
+        ...
+
+    def delete_account_assignment(
+        self, instance_arn: str, assignment: AccountAssignment
+    ) -> None: ...
 
     # --- inside an account, through its role ------------------------------------------------
 

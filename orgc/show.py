@@ -13,11 +13,18 @@ from collections.abc import Iterator, Mapping
 from orgc.guardrails import destructive_counts
 from orgc.observed import ALL_BUT, ONLY, InstanceTargets, PasswordPolicySettings
 from orgc.plan import KINDS, Action, Change, ChangeKind, Plan
+from orgc.plan.access import (
+    access_changes,
+    access_lines,
+    access_markdown,
+    permission_set_lines,
+)
 from orgc.plan.codec import dumps
 from orgc.plan.specs import (
     InstancesCreate,
     Json,
     PasswordPolicySet,
+    PermissionSetChange,
     PolicyCreate,
     PolicyUpdate,
     StackDeploy,
@@ -59,6 +66,8 @@ _HEADINGS: dict[ChangeKind, str] = {
     ChangeKind.SERVICE_ACCESS: "Trusted service access",
     ChangeKind.DELEGATED_ADMINISTRATOR: "Delegated administrators",
     ChangeKind.ALTERNATE_CONTACT: "Alternate contacts",
+    ChangeKind.PERMISSION_SET: "IAM Identity Center permission sets",
+    ChangeKind.ACCOUNT_ASSIGNMENT: "IAM Identity Center account assignments",
     ChangeKind.STACK: "Stacks",
     ChangeKind.S3_OBJECT: "S3 objects",
     ChangeKind.STACK_SET: "StackSets",
@@ -131,6 +140,8 @@ def _detail_lines(change: Change) -> list[str]:
             lines.append(f"{spec.instances} instance(s) in {where}; {', '.join(spec.regions)}")
     elif isinstance(spec, (StackSetCreate, StackSetUpdate, InstancesCreate)):
         lines.extend(_stack_set_lines(change.action, spec))
+    elif isinstance(spec, PermissionSetChange):
+        lines.extend(permission_set_lines(spec))
     return lines
 
 
@@ -284,6 +295,9 @@ def render_text(plan: Plan) -> str:
             out.append(f"  {_SYMBOLS.get(change.action, '?')} {change.summary}")
             out.extend(f"      {line}" for line in _detail_lines(change))
         out.append("")
+    access = access_lines(plan)
+    if access:
+        out.extend([*access, ""])
     if plan.unchanged:
         out.append(f"Unchanged: {len(plan.unchanged)} target(s) already as the files say.")
         out.append("")
@@ -521,6 +535,7 @@ def render_markdown(
         accounts = _accounts_table(plan)
         if accounts:
             head.extend(["", *accounts])
+        head.extend(_access_section(plan, head, max_bytes))
     tail: list[str] = []
     if plan.unchanged:
         tail.extend(["", f"{len(plan.unchanged)} target(s) unchanged."])
@@ -541,6 +556,25 @@ def render_markdown(
         tail.extend(["", "**Warnings**", ""])
         tail.extend(f"- `{w.code}` {markdown_text(w.message)}" for w in plan.warnings)
     return _fit(plan, head, risky, rest, tail, max_bytes=max_bytes, artefact=artefact)
+
+
+def _access_section(plan: Plan, head: list[str], max_bytes: int) -> list[str]:
+    """Who gains and loses access, as a table when it leaves the changes at least half of what
+    is left of the comment, else counted in one line (the whole plan has the rest)."""
+    table = access_markdown(plan, markdown_text)
+    if not table:
+        return []
+    left = max_bytes - len("\n".join(head).encode())
+    if len("\n".join(table).encode()) + 2 <= left // 2:
+        return ["", *table]
+    changes = access_changes(plan)
+    gains = sum(1 for c in changes if c.gains)
+    accounts = len({c.account for c in changes})
+    return [
+        "",
+        f"**Who gains / loses access:** {gains} assignment(s) given and "
+        f"{len(changes) - gains} taken, in {accounts} account(s); the whole plan shows where.",
+    ]
 
 
 def _fit(

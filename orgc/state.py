@@ -63,6 +63,7 @@ _STATE_KEYS = frozenset(
         "services",
         "contacts",
         "closedAccounts",
+        "identityCenter",
     }
 )
 _ORGANIZATION_KEYS = {
@@ -292,6 +293,10 @@ class State:
     # Account id → the day (YYYY-MM-DD, UTC) orgc closed it: what counts against AWS's close
     # quota of a rolling 30 days.
     closed_accounts: dict[str, str] = field(default_factory=dict)
+    # IAM Identity Center: permission set logical id → ARN, and the assignments orgc made (it
+    # deletes only those).
+    permission_sets: dict[str, str] = field(default_factory=dict)
+    assignments: tuple[AssignmentRecord, ...] = ()  # sorted
 
     def stack_set_records(self) -> dict[str, StackSetRecord]:
         return {record.name: record for record in self.stack_sets}
@@ -344,6 +349,11 @@ class State:
             document["contacts"] = {a: list(t) for a, t in sorted(self.contacts.items())}
         if self.closed_accounts:
             document["closedAccounts"] = dict(sorted(self.closed_accounts.items()))
+        if self.permission_sets or self.assignments:
+            document["identityCenter"] = {
+                "permissionSets": dict(sorted(self.permission_sets.items())),
+                "assignments": [record.to_json() for record in sorted(self.assignments)],
+            }
         text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
         return (text + "\n").encode("utf-8")
 
@@ -420,6 +430,15 @@ class State:
         ):
             raise StateError(f"state {origin}: contacts must map account ids to contact types")
         closed_accounts = _string_map(document.get("closedAccounts", {}), "closedAccounts", origin)
+        identity_center = document.get("identityCenter", {})
+        if not isinstance(identity_center, dict):
+            raise StateError(f"state {origin}: identityCenter must be a mapping")
+        permission_sets = _string_map(
+            identity_center.get("permissionSets", {}), "identityCenter.permissionSets", origin
+        )
+        assignments = identity_center.get("assignments", [])
+        if not isinstance(assignments, list):
+            raise StateError(f"state {origin}: identityCenter.assignments must be a list")
         stack_sets = document.get("stackSets", [])
         if not isinstance(stack_sets, list):
             raise StateError(f"state {origin}: stackSets must be a list of StackSet records")
@@ -458,12 +477,58 @@ class State:
             services={p: tuple(a) for p, a in services.items()},
             contacts={a: tuple(t) for a, t in contacts.items()},
             closed_accounts=closed_accounts,
+            permission_sets=permission_sets,
+            assignments=tuple(
+                sorted(AssignmentRecord.from_json(r, origin=origin) for r in assignments)
+            ),
             stack_sets=tuple(
                 sorted(
                     (StackSetRecord.from_json(r, origin=origin) for r in stack_sets),
                     key=lambda r: r.name,
                 )
             ),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class AssignmentRecord:
+    """An account assignment orgc made, with the names it was made under (for the plan that
+    deletes it once the files no longer give it)."""
+
+    permission_set_arn: str
+    principal_type: str  # GROUP | USER
+    principal_id: str
+    account_id: str
+    permission_set: str  # logical id
+    principal: str  # the name the files gave
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "permissionSetArn": self.permission_set_arn,
+            "principalType": self.principal_type,
+            "principalId": self.principal_id,
+            "accountId": self.account_id,
+            "permissionSet": self.permission_set,
+            "principal": self.principal,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, *, origin: str) -> AssignmentRecord:
+        keys = ("permissionSetArn", "principalType", "principalId", "accountId")
+        names = ("permissionSet", "principal")
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(k), str) for k in (*keys, *names)
+        ):
+            raise StateError(
+                f"state {origin}: an identityCenter assignment has {', '.join(keys + names)}"
+            )
+        return cls(
+            permission_set_arn=data["permissionSetArn"],
+            principal_type=data["principalType"],
+            principal_id=data["principalId"],
+            account_id=data["accountId"],
+            permission_set=data["permissionSet"],
+            principal=data["principal"],
         )
 
 

@@ -17,6 +17,10 @@ An address is `KIND:KEY`, the id of a plan's change without its action: the plan
     alternate-contact:<Account>/<TYPE>               a contact orgc set (BILLING, OPERATIONS,
                                                      SECURITY)
     closed-account:<account id>                      a close counted against AWS's close quota
+    permission-set:<LogicalId>                       an IAM Identity Center permission set (rm
+                                                     forgets the assignments of it too)
+    account-assignment:<PermissionSet>/<group|user>:<name>/<Account>
+                                                     an assignment orgc made
 
 `<Account>` is the logical id when the state records one for that account id, else the account
 id; both are accepted. A stack is also found by `stack:<StackName>/<account id>/<region>`, the
@@ -35,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from orgc.diagnostics import Diagnostic, StageError, did_you_mean
-from orgc.state import StackRecord, State
+from orgc.state import AssignmentRecord, StackRecord, State
 
 ORGANIZATION = "organization"
 
@@ -53,6 +57,8 @@ KINDS = (
     "delegated-administrator",
     "alternate-contact",
     "closed-account",
+    "permission-set",
+    "account-assignment",
 )
 # What `mv` renames: the kinds keyed by a logical id of the files. The others are keyed by what
 # AWS names them, which a rename in the files does not change.
@@ -215,7 +221,37 @@ def entries(state: State) -> tuple[Entry, ...]:
                 fields=(("account id", account_id), ("closed on", day)),
             )
         )
+    for logical_id, arn in sorted(state.permission_sets.items()):
+        found.append(
+            Entry(
+                address=f"permission-set:{logical_id}",
+                kind="permission-set",
+                physical_id=arn,
+                fields=(("logical id", logical_id), ("ARN", arn)),
+            )
+        )
+    for assignment in sorted(state.assignments):
+        who = f"{assignment.principal_type.lower()}:{assignment.principal}"
+        found.append(
+            Entry(
+                address=f"account-assignment:{assignment_key(assignment, name)}",
+                kind="account-assignment",
+                physical_id=assignment.account_id,
+                fields=(
+                    ("permission set", assignment.permission_set),
+                    ("permission set ARN", assignment.permission_set_arn),
+                    ("principal", who.replace(":", " ", 1)),
+                    ("principal id", assignment.principal_id),
+                    ("account id", assignment.account_id),
+                ),
+            )
+        )
     return tuple(found)
+
+
+def assignment_key(record: AssignmentRecord, name: Callable[[str], str]) -> str:
+    who = f"{record.principal_type.lower()}:{record.principal}"
+    return f"{record.permission_set}/{who}/{name(record.account_id)}"
 
 
 def _account(name: Callable[[str], str], account_id: str) -> str:
@@ -386,6 +422,19 @@ def remove(state: State, address: str) -> tuple[State, Entry]:
         else:
             del contacts[account_id]
         new = replace(state, contacts=contacts)
+    elif kind == "permission-set":
+        arn = entry.physical_id
+        new = replace(
+            state,
+            permission_sets={k: v for k, v in state.permission_sets.items() if k != key},
+            assignments=tuple(a for a in state.assignments if a.permission_set_arn != arn),
+        )
+    elif kind == "account-assignment":
+        name = _names(state)
+        new = replace(
+            state,
+            assignments=tuple(a for a in state.assignments if assignment_key(a, name) != key),
+        )
     else:  # closed-account
         new = replace(
             state, closed_accounts={a: d for a, d in state.closed_accounts.items() if a != key}

@@ -40,6 +40,8 @@ _PROPERTIES_DEFS: dict[str, str] = {
     "Orgc::ORG::AccountMatrix": "AccountMatrixProperties",
     "Orgc::ORG::ServiceAccess": "ServiceAccessProperties",
     "Orgc::ORG::AlternateContacts": "AlternateContactsProperties",
+    "Orgc::SSO::PermissionSet": "PermissionSetProperties",
+    "Orgc::SSO::Assignment": "AssignmentProperties",
 }
 
 ORGANIZATION_TYPES: tuple[str, ...] = tuple(_PROPERTIES_DEFS)

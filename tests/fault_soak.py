@@ -28,6 +28,7 @@ import botocore.endpoint
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fault_proxy import fault_proxy
+from support.emulated import EXAMPLE_GROUPS, create_groups
 from test_faults import _duplicates
 
 import orgc.aws
@@ -108,6 +109,7 @@ def _fresh(emulator: Emulator) -> None:
         try:
             emulator.reset()
             emulator.bootstrap()
+            create_groups(*EXAMPLE_GROUPS)  # as the identity provider would sync them
             return
         except EmulatorError:
             if attempt == 4:

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from support.emulated import in_account
+from support.fake_sso import FakeIdentityCenter
 from support.memory_state import MemoryWriter
 
 from orgc import cli
@@ -123,7 +124,7 @@ Organization:
 # --- the scheduler, on a recording provider -------------------------------------------------
 
 
-class RecordingProvider:
+class RecordingProvider(FakeIdentityCenter):
     """Answers every verb at once and records the calls; fails the verbs it is told to."""
 
     def __init__(self, failing: frozenset[str] = frozenset()) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.emulated import EXAMPLE_GROUPS, create_groups
 from support.fake_provider import MANAGEMENT_ACCOUNT_ID, FakeAws
 from support.scenarios import STACKS_SCENARIOS
 
@@ -35,6 +36,14 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalStateStore:
     """A local state file, in a working directory of the test's own."""
     monkeypatch.chdir(tmp_path)
     return LocalStateStore(tmp_path / "state.json")
+
+
+def example_fake() -> FakeAws:
+    """A fake whose identity store holds the groups the example organization assigns."""
+    fake = FakeAws()
+    for group in EXAMPLE_GROUPS:
+        fake.add_group(group)
+    return fake
 
 
 def apply_all(inputs: Inputs, fake: FakeAws, store: LocalStateStore) -> Plan:
@@ -67,7 +76,7 @@ def example(store: LocalStateStore) -> Path:
 def test_the_example_organization_applied_plans_empty(
     example: Path, store: LocalStateStore
 ) -> None:
-    fake = FakeAws()
+    fake = example_fake()
     inputs = compile_organization(example)
     first = apply_all(inputs, fake, store)
     assert first.has_changes
@@ -159,9 +168,11 @@ def test_the_fake_reads_a_new_organization_as_the_emulator_does(
     # The same files planned on a fresh organization of each: the same plan, to the letter, but
     # for the organization's id.
     inputs = compile_organization(example)
+    create_groups(*EXAMPLE_GROUPS)
     on_emulator = make_plan(inputs, aws, State())
-    on_fake = replan(inputs, FakeAws(), store, refresh=True)
-    assert len(on_fake.changes) == 133  # 18 trusted access, administrator and contact changes
+    on_fake = replan(inputs, example_fake(), store, refresh=True)
+    # 18 trusted access, administrator and contact changes; 2 permission sets, 34 assignments
+    assert len(on_fake.changes) == 169
     assert render_text(on_fake).replace(on_fake.organization_id, "o-?") == render_text(
         on_emulator
     ).replace(on_emulator.organization_id, "o-?")
@@ -170,7 +181,7 @@ def test_the_fake_reads_a_new_organization_as_the_emulator_does(
 def test_a_stack_changed_by_hand_is_seen_with_refresh_and_put_back(
     example: Path, store: LocalStateStore
 ) -> None:
-    fake = FakeAws()
+    fake = example_fake()
     inputs = compile_organization(example)
     apply_all(inputs, fake, store)
     audit = fake.account_named("example-audit").account_id

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.emulated import EXAMPLE_GROUPS, create_groups
 
 from orgc import cli
 from orgc.aws import AwsProvider
@@ -191,6 +192,7 @@ def test_detailed_exitcode_and_formats(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(TOP)
+    create_groups(*EXAMPLE_GROUPS)
     state = ["--state", str(tmp_path / "state.json"), "--endpoint-url", emulator.endpoint]
     assert main(["plan", "organization", "--detailed-exitcode", *state]) == 2
     capsys.readouterr()
@@ -203,7 +205,9 @@ def test_detailed_exitcode_and_formats(
     assert plan["summary"] == {
         "adopt": 1,
         "attach": 5,
-        "create": 109,  # 39 in the organization, 13 alternate contacts, 57 stacks
+        # 39 in the organization, 13 alternate contacts, 2 permission sets and their 34
+        # assignments, 57 stacks
+        "create": 145,
         "enable": 5,  # 2 policy types, 3 trusted services
         "move": 10,
         "register": 2,  # GuardDuty's and Security Hub's delegated administrator
@@ -227,6 +231,7 @@ def test_a_saved_plan_is_known_by_its_content_whatever_its_name(  # noqa: PLR091
 ) -> None:
     monkeypatch.chdir(TOP)
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    create_groups(*EXAMPLE_GROUPS)
     state = ["--state", str(tmp_path / "state.json"), "--endpoint-url", emulator.endpoint]
     saved = tmp_path / name
     assert main(["plan", "organization/organization.yml", "--out", str(saved), *state]) == 0

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from support.emulated import EXAMPLE_GROUPS, create_groups
 
 from orgc.aws import AwsProvider
 from orgc.cli import _duration, main
@@ -299,6 +300,7 @@ def test_an_unlocked_apply_makes_no_aws_change(
     from orgc.pipeline import compile_organization, make_plan
 
     monkeypatch.chdir(Path(__file__).parent.parent)
+    create_groups(*EXAMPLE_GROUPS)
     store = LocalStateStore(tmp_path / "state.json", lock_options=options(clock, notices))
     inputs = compile_organization(Path("organization"))
     with store.lock("alice") as alice:

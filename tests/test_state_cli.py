@@ -143,8 +143,8 @@ def test_a_wrong_address_is_a_diagnostic_with_the_closest_one(
         "orgc: error[E711]: 'acount:Shop' is not a state address (did you mean account?): an "
         "address is KIND:KEY, with KIND one of account, organizational-unit, policy, "
         "retired-organizational-unit, stack, stack-set, s3-object, service-access, "
-        "delegated-administrator, alternate-contact, closed-account (or the address "
-        "organization); `orgc state list` lists them\n"
+        "delegated-administrator, alternate-contact, closed-account, permission-set, "
+        "account-assignment (or the address organization); `orgc state list` lists them\n"
     )
     assert state(store, "show", "account:") == 1
     assert capsys.readouterr().err == (

@@ -133,6 +133,8 @@ def test_types_exported_for_later_stages() -> None:
         "Orgc::ORG::AccountMatrix",
         "Orgc::ORG::ServiceAccess",
         "Orgc::ORG::AlternateContacts",
+        "Orgc::SSO::PermissionSet",
+        "Orgc::SSO::Assignment",
     )
 
 

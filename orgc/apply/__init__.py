@@ -16,7 +16,7 @@ import contextlib
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from orgc.apply import contacts, objects, organization, services, stacks, stacksets
+from orgc.apply import contacts, objects, organization, services, sso, stacks, stacksets
 from orgc.apply.run import (
     ACCOUNTS,
     ORGANIZATIONAL_UNITS,
@@ -49,6 +49,7 @@ HANDLERS: dict[tuple[ChangeKind, Action], Handler] = {
     **objects.HANDLERS,
     **services.HANDLERS,
     **contacts.HANDLERS,
+    **sso.HANDLERS,
 }
 
 # Changes that run inside member accounts, or on StackSets, do not contend for the Organizations

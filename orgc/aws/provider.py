@@ -6,10 +6,11 @@ import json
 
 from orgc.aws.contacts import ContactVerbs
 from orgc.aws.organizations import OrganizationVerbs
+from orgc.aws.sso import SsoVerbs
 from orgc.aws.stacksets import StackSetVerbs
 
 
-class AwsProvider(OrganizationVerbs, ContactVerbs, StackSetVerbs):
+class AwsProvider(OrganizationVerbs, ContactVerbs, SsoVerbs, StackSetVerbs):
     """Domain verbs over Organizations, IAM, STS, S3 and CloudFormation stacks and StackSets
     (StackSetVerbs builds on StackVerbs); safe to use from many threads.
 

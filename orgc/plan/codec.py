@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from orgc.diagnostics import Diagnostic
-from orgc.observed import ContactDetails, InstanceTargets, PasswordPolicySettings, Preferences
+from orgc.observed import (
+    Boundary,
+    ContactDetails,
+    CustomerPolicy,
+    InstanceTargets,
+    PasswordPolicySettings,
+    PermissionSetSettings,
+    Preferences,
+)
+from orgc.plan.access import access_json
 from orgc.plan.document import PLAN_FORMAT, PLAN_VERSION, Change, Plan, parse_span
 from orgc.plan.specs import (
     SPECS,
@@ -27,6 +36,7 @@ from orgc.plan.specs import (
     Action,
     AliasSet,
     AlternateContactSet,
+    AssignmentChange,
     Attach,
     AutoDeployment,
     ChangeKind,
@@ -45,6 +55,7 @@ from orgc.plan.specs import (
     Orphan,
     ParameterChange,
     PasswordPolicySet,
+    PermissionSetChange,
     PlanOptions,
     PolicyCreate,
     PolicyDelete,
@@ -112,6 +123,8 @@ def plan_json(plan: Plan) -> _Doc:
         **({"compared": list(plan.compared)} if plan.compared else {}),
         **({"notCompared": list(plan.not_compared)} if plan.not_compared else {}),
         **({"skipped": list(plan.skipped)} if plan.skipped else {}),
+        # Derived from the changes, as `summary` is, for readers of the JSON: never read back.
+        **({"access": access} if (access := access_json(plan)) else {}),
         "warnings": [
             {"code": w.code, "message": w.message, "where": str(w.span) if w.span else None}
             for w in plan.warnings
@@ -299,6 +312,62 @@ def _contact(d: Mapping[str, Any] | None) -> ContactDetails | None:
         title=d["title"],
         email_address=d["emailAddress"],
         phone_number=d["phoneNumber"],
+    )
+
+
+def _customer_json(policy: CustomerPolicy) -> _Doc:
+    return {"name": policy.name, "path": policy.path}
+
+
+def _customer(d: Mapping[str, Any]) -> CustomerPolicy:
+    return CustomerPolicy(name=d["name"], path=d["path"])
+
+
+def _settings_json(settings: PermissionSetSettings | None) -> _Doc | None:
+    if settings is None:
+        return None
+    boundary = settings.boundary
+    return {
+        "name": settings.name,
+        "description": settings.description,
+        "sessionDuration": settings.session_duration,
+        "relayState": settings.relay_state,
+        "managedPolicies": list(settings.managed_policies),
+        "customerManagedPolicies": [_customer_json(p) for p in settings.customer_policies],
+        "inlinePolicy": settings.inline_policy,
+        "permissionsBoundary": None
+        if boundary is None
+        else {
+            "managedPolicyArn": boundary.managed_policy_arn,
+            "customerManagedPolicy": None
+            if boundary.customer_policy is None
+            else _customer_json(boundary.customer_policy),
+        },
+        "tags": dict(settings.tags),
+    }
+
+
+def _settings(d: Mapping[str, Any] | None) -> PermissionSetSettings | None:
+    if d is None:
+        return None
+    boundary = d["permissionsBoundary"]
+    return PermissionSetSettings(
+        name=d["name"],
+        description=d["description"],
+        session_duration=d["sessionDuration"],
+        relay_state=d["relayState"],
+        managed_policies=tuple(d["managedPolicies"]),
+        customer_policies=tuple(_customer(p) for p in d["customerManagedPolicies"]),
+        inline_policy=d["inlinePolicy"],
+        boundary=None
+        if boundary is None
+        else Boundary(
+            managed_policy_arn=boundary["managedPolicyArn"],
+            customer_policy=None
+            if boundary["customerManagedPolicy"] is None
+            else _customer(boundary["customerManagedPolicy"]),
+        ),
+        tags=dict(d["tags"]),
     )
 
 
@@ -956,6 +1025,52 @@ _FORMS: dict[type[Any], _Form[Any]] = {
             contact_type=d["contactType"],
             before=_contact(d["before"]),
             after=_contact(d["after"]),
+        ),
+    ),
+    PermissionSetChange: _form(
+        PermissionSetChange,
+        write=lambda s: {
+            "instanceArn": s.instance_arn,
+            "arn": s.arn,
+            "name": s.name,
+            "before": _settings_json(s.before),
+            "after": _settings_json(s.after),
+            "provision": s.provision,
+        },
+        read=lambda d: PermissionSetChange(
+            instance_arn=d["instanceArn"],
+            arn=d["arn"],
+            name=d["name"],
+            before=_settings(d["before"]),
+            after=_settings(d["after"]),
+            provision=d["provision"],
+        ),
+    ),
+    AssignmentChange: _form(
+        AssignmentChange,
+        write=lambda s: {
+            "instanceArn": s.instance_arn,
+            "permissionSet": s.permission_set,
+            "permissionSetName": s.permission_set_name,
+            "permissionSetArn": s.permission_set_arn,
+            "principalType": s.principal_type,
+            "principal": s.principal,
+            "principalId": s.principal_id,
+            "account": s.account,
+            "accountName": s.account_name,
+            "accountId": s.account_id,
+        },
+        read=lambda d: AssignmentChange(
+            instance_arn=d["instanceArn"],
+            permission_set=d["permissionSet"],
+            permission_set_name=d["permissionSetName"],
+            permission_set_arn=d["permissionSetArn"],
+            principal_type=d["principalType"],
+            principal=d["principal"],
+            principal_id=d["principalId"],
+            account=d["account"],
+            account_name=d["accountName"],
+            account_id=d["accountId"],
         ),
     ),
 }

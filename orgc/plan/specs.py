@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeAlias
 
-from orgc.observed import ContactDetails, InstanceTargets, PasswordPolicySettings, Preferences
+from orgc.observed import (
+    ContactDetails,
+    InstanceTargets,
+    PasswordPolicySettings,
+    PermissionSetSettings,
+    Preferences,
+)
 
 # A JSON value as the plan holds it (templates, stack policies).
 Json: TypeAlias = "bool | int | float | str | Sequence[Json] | Mapping[str, Json] | None"
@@ -43,6 +49,8 @@ class ChangeKind(_Named):
     SERVICE_ACCESS = "service-access"
     DELEGATED_ADMINISTRATOR = "delegated-administrator"
     ALTERNATE_CONTACT = "alternate-contact"
+    PERMISSION_SET = "permission-set"
+    ACCOUNT_ASSIGNMENT = "account-assignment"
     STACK = "stack"
     STACK_SET = "stack-set"
     STACK_SET_INSTANCES = "stack-set-instances"
@@ -540,6 +548,39 @@ class AlternateContactSet:
     after: ContactDetails | None
 
 
+# --- IAM Identity Center -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PermissionSetChange:
+    """A permission set created (`before` None), updated or adopted, or deleted (`after` None).
+    An update of what users get is followed by ProvisionPermissionSet to every account the set
+    is provisioned to (`provision`)."""
+
+    instance_arn: str
+    arn: str | None  # None: created by this change
+    name: str
+    before: PermissionSetSettings | None
+    after: PermissionSetSettings | None
+    provision: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssignmentChange:
+    """One principal given (create) or no longer given (delete) a permission set in an account."""
+
+    instance_arn: str
+    permission_set: str | None  # logical id; None: a permission set the files no longer hold
+    permission_set_name: str
+    permission_set_arn: str | None  # None: created by this plan (apply looks it up)
+    principal_type: str  # GROUP | USER
+    principal: str  # the name the files give (or gave), or the identity store id
+    principal_id: str
+    account: str | None  # logical id; None: an account the files no longer name
+    account_name: str
+    account_id: str | None  # None: created by this plan (apply looks `account` up)
+
+
 Spec: TypeAlias = (
     StateOnly
     | PolicyTypeEnable
@@ -570,6 +611,8 @@ Spec: TypeAlias = (
     | DelegatedAdministratorSet
     | AlternateContactSet
     | AccountRename
+    | PermissionSetChange
+    | AssignmentChange
 )
 
 # The spec of each (kind, action) a plan holds: what the codec reads a change's details as, and
@@ -618,4 +661,10 @@ SPECS: dict[tuple[ChangeKind, Action], type[Spec]] = {
     (ChangeKind.ALTERNATE_CONTACT, Action.CREATE): AlternateContactSet,
     (ChangeKind.ALTERNATE_CONTACT, Action.UPDATE): AlternateContactSet,
     (ChangeKind.ALTERNATE_CONTACT, Action.DELETE): AlternateContactSet,
+    (ChangeKind.PERMISSION_SET, Action.CREATE): PermissionSetChange,
+    (ChangeKind.PERMISSION_SET, Action.ADOPT): PermissionSetChange,
+    (ChangeKind.PERMISSION_SET, Action.UPDATE): PermissionSetChange,
+    (ChangeKind.PERMISSION_SET, Action.DELETE): PermissionSetChange,
+    (ChangeKind.ACCOUNT_ASSIGNMENT, Action.CREATE): AssignmentChange,
+    (ChangeKind.ACCOUNT_ASSIGNMENT, Action.DELETE): AssignmentChange,
 }

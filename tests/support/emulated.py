@@ -30,3 +30,20 @@ def in_account(account_id: str, service: str, region: str = "us-east-1") -> Any:
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
     )
+
+
+# The groups the example organization in organization/ assigns permission sets to.
+EXAMPLE_GROUPS = ("Platform", "Payments", "Search", "Data")
+
+
+def create_groups(*names: str) -> dict[str, str]:
+    """Groups created in the emulated identity store (as an identity provider's sync would), by
+    display name → group id."""
+    store_id = boto3.client("sso-admin", region_name="us-east-1").list_instances()["Instances"][0][
+        "IdentityStoreId"
+    ]
+    identity = boto3.client("identitystore", region_name="us-east-1")
+    return {
+        name: identity.create_group(IdentityStoreId=store_id, DisplayName=name)["GroupId"]
+        for name in names
+    }

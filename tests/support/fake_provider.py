@@ -56,6 +56,7 @@ from orgc.observed import (
     StackSetDefinition,
 )
 from orgc.stacksets import stack_set_settings
+from support.fake_sso import FakeIdentityCenter
 from support.fake_templates import DeployedTemplate, fake_error
 
 MANAGEMENT_ACCOUNT_ID = "123456789012"
@@ -142,7 +143,7 @@ class FakeStackSet:
 # --- the provider ----------------------------------------------------------------------------
 
 
-class FakeAws:
+class FakeAws(FakeIdentityCenter):
     """An organization (management account 123456789012, all features, no policy type enabled
     but SCPs' FullAWSAccess attached everywhere, as AWS does) and what its accounts hold.
 
