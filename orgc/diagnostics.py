@@ -152,6 +152,7 @@ CodeId = Literal[
     "W351",
     "W352",
     "W353",
+    "W395",
     # bind, render and StackSets (E4xx)
     "E401",
     "E402",

@@ -36,7 +36,7 @@ from orgc.plan.codec import PlanFormatError, change_json, loads
 from orgc.plan.contacts import plan_contacts
 from orgc.plan.objects import DesiredObject, plan_objects
 from orgc.plan.services import plan_services
-from orgc.plan.specs import Group, PlanOptions
+from orgc.plan.specs import ROOT, Group, PlanOptions
 from orgc.plan.stacks import DeleteGuard, DesiredStacks, plan_stacks, updated_stacks
 from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
@@ -53,7 +53,7 @@ from orgc.render import RenderContext, RenderedStack, render_project
 from orgc.render.output import write_stacks
 from orgc.services import ServiceAccess, build_services
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
-from orgc.state import LocalStateStore, State, StateStore, lock_owner
+from orgc.state import LocalStateStore, State, StateStore, default_state_bucket, lock_owner
 from orgc.tasks import Project, StacksTask, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import check_template_limits, validate_organization
@@ -72,6 +72,9 @@ class Inputs:
     services: tuple[ServiceAccess, ...] = ()  # trusted access and delegated administrators
     # account logical id → contact type → alternate contact, inherited ones included
     contacts: dict[str, dict[str, ContactDetails]] = field(default_factory=dict)
+    # The bucket ORG::StateBucketName names (--state-bucket); None: the default state bucket
+    # of the management account.
+    state_bucket: str | None = None
     digest: str = ""  # of everything above that decides the plan
     organization_digest: str = ""  # of the organization model alone
     stack_tasks: dict[str, StacksTask] = field(init=False)  # update-stacks tasks by name
@@ -393,7 +396,15 @@ def render_stacks(
         for name, task in inputs.stack_tasks.items()
         if not task.skip and name in inputs.templates
     ]
-    context = RenderContext(ids=ids, organization_id=organization_id, state_bucket=None)
+    management = inputs.organization.management_account
+    management_id = ids.get("accounts", {}).get(management.logical_id) or management.account_id
+    state_bucket = inputs.state_bucket or (
+        default_state_bucket(management_id) if management_id else None
+    )
+    root_id = ids.get("organizationalUnits", {}).get(ROOT)
+    context = RenderContext(
+        ids=ids, organization_id=organization_id, state_bucket=state_bucket, root_id=root_id
+    )
     stacks = render_project(active, inputs.organization, context, diagnostics)
     if diagnostics.has_errors:
         raise StageError(diagnostics.sorted())

@@ -19,6 +19,7 @@ from graphlib import TopologicalSorter
 from typing import Literal
 
 from orgc.diagnostics import Diagnostic
+from orgc.expressions import TargetText, target_text
 from orgc.graph import StackOrder
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization
 from orgc.observed import LiveStack
@@ -147,18 +148,18 @@ class StacksPlanner:
             account_id=None if markers(stack.account_id) else stack.account_id,
             region=stack.key.region,
             stack_name=stack.stack_name,
-            role_name=self.role_name(task, stack.key.account),
+            role_name=self.role_name(task, stack.key.account, stack.key.region),
         )
 
-    def role_name(self, task: StacksTask | None, account: str | None) -> str:
-        return access_role(task, self.organization, account)
+    def role_name(self, task: StacksTask | None, account: str | None, region: str = "") -> str:
+        return access_role(task, self.organization, account, region)
 
     def plan_target(self, stack: RenderedStack) -> None:
         task = self.desired.tasks[stack.key.task]
         address = self.addresses[stack.key]
         account_id = address.account_id
         references, parameters = self.resolve_references(stack, account_id)
-        settings = _settings(task, account_id)
+        settings = _settings(task, account_id, self.organization, stack.key)
         complete = bool(account_id) and not markers(stack.template) and not markers(parameters)
         content_hash = stack_hash(stack.template, parameters, settings) if complete else None
         key = address.record_key
@@ -370,7 +371,12 @@ class StacksPlanner:
                             )
                         )
                     value = found or unknown
-            parameters[reference.parameter] = value
+            holder = _holder(parameters, unknown)
+            if holder is not None:  # a !CopyValue inside a task parameter's text
+                if value != unknown:
+                    parameters[holder] = parameters[holder].replace(unknown, value)
+            else:
+                parameters[reference.parameter] = value
             shown.append(
                 StackReference(
                     parameter=reference.parameter,
@@ -399,7 +405,7 @@ class StacksPlanner:
             account_id=self.account_ids.get(producer.account) or None,
             region=producer.region,
             stack_name=task.stack_name,
-            role_name=self.role_name(task, producer.account),
+            role_name=self.role_name(task, producer.account, producer.region),
         )
 
     def recorded_output(self, producer: StackKey, output: str) -> str | None:
@@ -451,7 +457,7 @@ class StacksPlanner:
                 account_id=record.account_id,
                 region=record.region,
                 stack_name=record.stack_name,
-                role_name=self.role_name(task, record.account),
+                role_name=self.role_name(task, record.account, record.region),
             )
             action = Action.FORGET if gone else Action.DELETE
             if task is not None and action is Action.DELETE:
@@ -501,24 +507,52 @@ class StacksPlanner:
             )
 
 
-def access_role(task: StacksTask | None, organization: Organization, account: str | None) -> str:
+def _holder(parameters: Mapping[str, str], marker: str) -> str | None:
+    """The parameter whose text holds `marker` along with other text, if any."""
+    for name, text in parameters.items():
+        if marker in text:
+            return name
+    return None
+
+
+def for_target(
+    value: TargetText | None, organization: Organization, account: str | None, region: str
+) -> str | None:
+    """A task's text attribute for one target (render has reported what is wrong with it)."""
+    if value is None or isinstance(value, str):
+        return value
+    if account is None or account not in organization.accounts:
+        return None
+    return target_text(value, organization=organization, account=account, region=region)[0]
+
+
+def access_role(
+    task: StacksTask | None, organization: Organization, account: str | None, region: str = ""
+) -> str:
     """The role orgc assumes to deploy a task's stack in an account (by logical id): the task's
-    TaskRoleName, else the account's access role."""
+    TaskRoleName (finished for the target), else the account's access role."""
     if task is not None and task.task_role_name:
-        return task.task_role_name
+        role = for_target(task.task_role_name, organization, account, region)
+        if role:
+            return role
     found = organization.accounts.get(account or "")
     return found.access_role_name if found else DEFAULT_ACCESS_ROLE
 
 
-def _settings(task: StacksTask, account_id: str | None) -> StackSettings:
+def _settings(
+    task: StacksTask, account_id: str | None, organization: Organization, key: StackKey
+) -> StackSettings:
     role_arn = None
-    if task.cloudformation_role_name:
-        role_arn = (
-            f"arn:aws:iam::{account_id or known_after_apply('account', '')}:role/"
-            f"{task.cloudformation_role_name}"
-        )
+    role_name = for_target(task.cloudformation_role_name, organization, key.account, key.region)
+    if role_name:
+        role_arn = f"arn:aws:iam::{account_id or known_after_apply('account', '')}:role/{role_name}"
+    tags = {
+        name: text
+        for name, value in task.tags.items()
+        if (text := for_target(value, organization, key.account, key.region)) is not None
+    }
     return StackSettings(
-        tags=dict(sorted(task.tags.items())),
+        tags=dict(sorted(tags.items())),
         termination_protection=task.termination_protection,
         stack_policy=task.stack_policy,
         role_arn=role_arn,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orgc.diagnostics import Diagnostics, Span, did_you_mean
-from orgc.expressions import is_expression
+from orgc.expressions import TargetText, is_expression
 from orgc.load import (
     DataPath,
     LoadedFile,
@@ -125,8 +125,8 @@ class Context:
     skip: bool = False
     force_deploy: bool | None = None
     log_verbose: bool | None = None
-    task_role_name: str | None = None
-    task_via_role_arn: str | None = None
+    task_role_name: TargetText | None = None
+    task_via_role_arn: TargetText | None = None
     templating_context: dict[str, Any] | None = None
 
     def qualify(self, name: str) -> str:
