@@ -247,6 +247,8 @@ def _numbers_as_written(
         parent = _value_at(file.data, path[:-1])
         if raw is None or not path:
             continue
+        if error.schema is _definitions()["AccountId"] and not (raw.isdigit() and len(raw) == 12):
+            continue  # not an account id however it is read: E305 says so
         key = path[-1]
         if isinstance(parent, list) and isinstance(key, int) and key < len(parent):
             parent[key] = raw
@@ -254,7 +256,8 @@ def _numbers_as_written(
             continue
         else:
             parent[key] = raw
-        if raw.lstrip("+-").startswith("0") and len(raw.lstrip("+-")) > 1:
+        digits = raw.lstrip("+-")
+        if digits.isdigit() and digits.startswith("0") and len(digits) > 1:
             diagnostics.add(
                 "W395",
                 f"{raw} is an unquoted number with a leading zero; orgc takes the text as "

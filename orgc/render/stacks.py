@@ -426,7 +426,7 @@ class _Job:
                 self.run.diagnostics.add(
                     "E427",
                     f"{name} of task {task.name} is {describe(raw)}, which is known only inside "
-                    "CloudFormation; it must be known before deploy",
+                    "CloudFormation; give a value orgc can compute before deploy",
                     task.span,
                 )
             if name == "StackDescription":
