@@ -22,6 +22,7 @@ from orgc.expressions import (
     TargetText,
     copy_data,
     describe,
+    is_expression,
     names_used,
     parameter_text,
     pseudo_parameters,
@@ -176,6 +177,40 @@ def _holds_copy_value(value: Any) -> bool:
     return False
 
 
+_EXPORT_KEYS = ("ExportName", "ExportAccountId", "ExportRegion")
+
+
+def _declared_parameters(
+    declared: dict[str, Any], given: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The template's parameter declarations as CloudFormation takes them, and the values the
+    stack takes: the task's, then what OrgFormation's declarations say themselves. A Default
+    that is an expression (`Default: !Ref SharedAccount`) is evaluated as a task parameter
+    would be; `ExportName` (with `ExportAccountId`, `ExportRegion`) fills the parameter from
+    that export, as `!CopyValue [ExportName, ExportAccountId, ExportRegion]` does."""
+    declarations: dict[str, Any] = {}
+    values = dict(given)
+    for name, declaration in declared.items():
+        if not isinstance(declaration, dict):
+            declarations[name] = declaration
+            continue
+        kept = {k: v for k, v in declaration.items() if k not in _EXPORT_KEYS}
+        export = declaration.get("ExportName")
+        default = declaration.get("Default")
+        if export is not None:
+            account = declaration.get("ExportAccountId")
+            region = declaration.get("ExportRegion")
+            arguments = [export, account, region]
+            while arguments[-1] is None:
+                arguments.pop()
+            values.setdefault(name, {"Fn::CopyValue": arguments})
+        elif is_expression(default):
+            kept.pop("Default")
+            values.setdefault(name, default)
+        declarations[name] = kept
+    return declarations, values
+
+
 class _Job:
     """One update-stacks task: its targets and what they take from each other."""
 
@@ -187,7 +222,9 @@ class _Job:
         self.template = template
         self.bound = bound
         declared = template.sections.get("Parameters")
-        self.declared: dict[str, Any] = declared if isinstance(declared, dict) else {}
+        self.declared, self.parameters = _declared_parameters(
+            declared if isinstance(declared, dict) else {}, task.parameters
+        )
         outputs = template.sections.get("Outputs")
         self.outputs: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
         # The names each Output refers to, the Export names written, the task parameters
@@ -206,14 +243,14 @@ class _Job:
         ]
         self.copied = [
             (name, raw)
-            for name, raw in task.parameters.items()
+            for name, raw in self.parameters.items()
             if name in self.declared and _holds_copy_value(raw)
         ]
         self.copied_names = [name for name, _ in self.copied]
         # The task's parameter texts when every one is plain text, a number or a !CopyValue
         # (shared by every target, never changed), else None: evaluated per target.
         self.plain: dict[str, str] | None = {}
-        for name, raw in task.parameters.items():
+        for name, raw in self.parameters.items():
             if name not in self.declared or raw is None or _holds_copy_value(raw):
                 continue
             if isinstance(raw, (int, float, bool)) or (
@@ -358,7 +395,7 @@ class _Job:
                     self.task.span,
                 )
         for name, declaration in self.declared.items():
-            given = self.task.parameters.get(name) is not None
+            given = self.parameters.get(name) is not None
             if not given and not (isinstance(declaration, dict) and "Default" in declaration):
                 self.run.diagnostics.add(
                     "E429",
@@ -378,7 +415,7 @@ class _Job:
             target.known.update(self.plain)
             target.parameters = self.plain
             return
-        for name, raw in self.task.parameters.items():
+        for name, raw in self.parameters.items():
             if name not in self.declared or raw is None:
                 continue
             if _holds_copy_value(raw):
