@@ -153,6 +153,7 @@ CodeId = Literal[
     "W352",
     "W353",
     "W395",
+    "W396",
     # bind, render and StackSets (E4xx)
     "E401",
     "E402",
