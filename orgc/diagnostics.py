@@ -152,6 +152,7 @@ CodeId = Literal[
     "W351",
     "W352",
     "W353",
+    "E395",
     "W395",
     "W396",
     # bind, render and StackSets (E4xx)

@@ -177,6 +177,27 @@ def load_file(
     )
 
 
+def _file_function(node: MappingNode) -> tuple[str, ScalarNode] | None:
+    """(tag, argument) when `node` is the long form of a file function, `Fn::ReadFile: path`."""
+    if len(node.value) != 1:
+        return None
+    key, value = node.value[0]
+    if not isinstance(key, ScalarNode) or not isinstance(value, ScalarNode):
+        return None
+    tag = "!" + str(key.value).removeprefix("Fn::")
+    if (
+        not str(key.value).startswith("Fn::")
+        or tag not in FILE_TAGS
+        or value.tag
+        not in (
+            None,
+            _YAML_TAG + "str",
+        )
+    ):
+        return None
+    return tag, value
+
+
 def _text(node: ScalarNode) -> str:
     """A scalar's text as YAML means it.
 
@@ -368,6 +389,10 @@ class _Loader:
             )
             return None
         if isinstance(node, MappingNode):
+            long_form = _file_function(node)
+            if long_form is not None:  # {"Fn::ReadFile": path}, as a JSON template writes it
+                tag, argument = long_form
+                return self._file_tag(tag, argument, file, path, span)
             return self._mapping(node, file, path)
         if isinstance(node, SequenceNode):
             return [self.construct(item, file, (*path, i)) for i, item in enumerate(node.value)]
@@ -503,6 +528,14 @@ class _Loader:
         argument = _text(node).strip()
         if tag == "!Cmd":
             return self._command(argument, file, path, span)
+        if argument.startswith(("http://", "https://", "s3://")):
+            self.diagnostics.add(
+                "E395",
+                f"{tag} {argument!r}: orgc reads {tag} from the project only, not from a URL "
+                "(OrgFormation fetches it); download it into the project and give its path",
+                span,
+            )
+            return None
         if tag == "!Include":
             target = self.resolve_relative(file, argument, span)
         else:
