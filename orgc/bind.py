@@ -211,6 +211,16 @@ def _check_ref(
         ("organizational unit", "organizational units") if takes_ous else ("account", "accounts")
     )
     kind = _kind(ref, organization)
+    if kind is None and attribute.startswith("Exclude"):
+        # Excluding what the organization does not hold changes nothing (OrgFormation's
+        # scenarios exclude accounts a later organization file adds).
+        diagnostics.add(
+            "W397",
+            f"{attribute} !Ref {ref} names no {one} in the organization"
+            f"{did_you_mean(ref, wanted)}, so it excludes nothing",
+            spans.get(ref),
+        )
+        return False
     if kind is None:
         diagnostics.add(
             "E401",

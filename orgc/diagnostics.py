@@ -155,6 +155,7 @@ CodeId = Literal[
     "E395",
     "W395",
     "W396",
+    "W397",
     # bind, render and StackSets (E4xx)
     "E401",
     "E402",
