@@ -1,8 +1,9 @@
 """Stage 1, load: YAML files → plain data plus a side table of source positions.
 
 CloudFormation short-form tags become their long form (`!Ref X` → `{"Ref": "X"}`), OrgFormation's
-`!Include` and `!ReadFile` are resolved relative to the including file and never outside the
-project root, `!Cmd` is refused unless allowed, `<<:` merges are applied, top-level `Definitions`
+`!Include` is resolved relative to the including file, `!ReadFile`, `!MD5Dir` and `!MD5File`
+relative to the top-level file (as OrgFormation resolves them once every include is in place),
+never outside the project root; `!Cmd` is refused unless allowed, `<<:` merges are applied, top-level `Definitions`
 is dropped. No YAML node leaves this module: later stages see dicts, lists and scalars, and find
 positions through `SourceMap` by the path of keys and indexes that leads to a value.
 """
