@@ -3,9 +3,10 @@
 CloudFormation short-form tags become their long form (`!Ref X` → `{"Ref": "X"}`), OrgFormation's
 `!Include` is resolved relative to the including file, `!ReadFile`, `!MD5Dir` and `!MD5File`
 relative to the top-level file (as OrgFormation resolves them once every include is in place),
-never outside the project root; `!Cmd` is refused unless allowed, `<<:` merges are applied, top-level `Definitions`
-is dropped. No YAML node leaves this module: later stages see dicts, lists and scalars, and find
-positions through `SourceMap` by the path of keys and indexes that leads to a value.
+never outside the project root; `!Cmd` is refused unless allowed, `<<:` merges are applied,
+top-level `Definitions` is dropped. No YAML node leaves this module: later stages see dicts,
+lists and scalars, and find positions through `SourceMap` by the path of keys and indexes that
+leads to a value.
 """
 
 from __future__ import annotations
