@@ -387,9 +387,13 @@ def _plan_objects(
 
 
 def render_stacks(
-    inputs: Inputs, ids: Mapping[str, Mapping[str, str | None]], organization_id: str | None
+    inputs: Inputs,
+    ids: Mapping[str, Mapping[str, str | None]],
+    organization_id: str | None,
+    warnings: Diagnostics | None = None,
 ) -> tuple[RenderedStack, ...]:
-    """render → graph checks for every task that is not skipped; StageError on mistakes."""
+    """render → graph checks for every task that is not skipped; StageError on mistakes. The
+    warnings render gives go to `warnings` when given."""
     diagnostics = Diagnostics()
     active = [
         (task, inputs.templates[name], inputs.bound[name])
@@ -408,6 +412,8 @@ def render_stacks(
     stacks = render_project(active, inputs.organization, context, diagnostics)
     if diagnostics.has_errors:
         raise StageError(diagnostics.sorted())
+    if warnings is not None:
+        warnings.extend(diagnostics)
     return stacks
 
 
@@ -419,8 +425,8 @@ def compile_stacks(
     """render → StackSets → graph for every task that is not skipped, and the warnings on the
     way; StageError on mistakes. Ids not known yet (None) stay known-after-apply markers."""
     assert inputs.project is not None
-    stacks = render_stacks(inputs, ids, organization_id)
     diagnostics = Diagnostics()
+    stacks = render_stacks(inputs, ids, organization_id, diagnostics)
     too_large: set[str] = set()  # tasks reported once, not once per target
     for stack in stacks:
         if stack.key.task not in too_large and not check_template_limits(
