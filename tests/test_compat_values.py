@@ -133,6 +133,7 @@ def test_attributes_and_parameters_are_evaluated_for_each_target_account(
         assert {t["Key"]: t["Value"] for t in stack["Tags"]} == {
             "owner": "platform" if account_id == MANAGEMENT_ACCOUNT_ID else "web",
             "cost-limit": "300",
+            "account-id": account_id,  # known only after apply for the account it creates
         }
         name = "master" if account_id == MANAGEMENT_ACCOUNT_ID else "shop"
         assert _template(account_id, "acme-consumer")["Description"] == (

@@ -159,7 +159,7 @@ class StacksPlanner:
         address = self.addresses[stack.key]
         account_id = address.account_id
         references, parameters = self.resolve_references(stack, account_id)
-        settings = _settings(task, account_id, self.organization, stack.key)
+        settings = _settings(task, account_id, self.organization, stack.key, self.account_ids)
         complete = bool(account_id) and not markers(stack.template) and not markers(parameters)
         content_hash = stack_hash(stack.template, parameters, settings) if complete else None
         key = address.record_key
@@ -516,14 +516,26 @@ def _holder(parameters: Mapping[str, str], marker: str) -> str | None:
 
 
 def for_target(
-    value: TargetText | None, organization: Organization, account: str | None, region: str
+    value: TargetText | None,
+    organization: Organization,
+    account: str | None,
+    region: str,
+    account_ids: Mapping[str, str | None] | None = None,
 ) -> str | None:
-    """A task's text attribute for one target (render has reported what is wrong with it)."""
+    """A task's text attribute for one target (render has reported what is wrong with it). An
+    account this run creates is named by its known-after-apply marker, which apply fills."""
     if value is None or isinstance(value, str):
         return value
     if account is None or account not in organization.accounts:
         return None
-    return target_text(value, organization=organization, account=account, region=region)[0]
+
+    def ids(table: str, logical_id: str) -> str | None:
+        if table != "accounts" or logical_id not in organization.accounts:
+            return None
+        known = (account_ids or {}).get(logical_id) or organization.accounts[logical_id].account_id
+        return known or known_after_apply("account", logical_id)
+
+    return target_text(value, organization=organization, account=account, region=region, ids=ids)[0]
 
 
 def access_role(
@@ -540,16 +552,23 @@ def access_role(
 
 
 def _settings(
-    task: StacksTask, account_id: str | None, organization: Organization, key: StackKey
+    task: StacksTask,
+    account_id: str | None,
+    organization: Organization,
+    key: StackKey,
+    account_ids: Mapping[str, str | None],
 ) -> StackSettings:
     role_arn = None
-    role_name = for_target(task.cloudformation_role_name, organization, key.account, key.region)
+    role_name = for_target(
+        task.cloudformation_role_name, organization, key.account, key.region, account_ids
+    )
     if role_name:
         role_arn = f"arn:aws:iam::{account_id or known_after_apply('account', '')}:role/{role_name}"
     tags = {
         name: text
         for name, value in task.tags.items()
-        if (text := for_target(value, organization, key.account, key.region)) is not None
+        if (text := for_target(value, organization, key.account, key.region, account_ids))
+        is not None
     }
     return StackSettings(
         tags=dict(sorted(tags.items())),
