@@ -517,3 +517,32 @@ def test_a_binding_of_an_account_the_organization_lacks_binds_nothing(
     with pytest.raises(StageError) as raised:
         compile_organization(tmp_path / "tasks.yml", root=tmp_path)
     assert [d.code for d in raised.value.diagnostics] == ["E402"]
+
+
+def test_a_copy_value_in_a_task_attribute_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "organization.yml").write_text(_MARKER_ORGANIZATION, encoding="utf-8")
+    (tmp_path / "template.yml").write_text(
+        "AWSTemplateFormatVersion: '2010-09-09-OC'\nResources: {Topic: {Type: AWS::SNS::Topic}}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "tasks.yml").write_text(
+        "OrganizationUpdate: {Type: update-organization, Template: ./organization.yml}\n"
+        "Described:\n"
+        "  Type: update-stacks\n"
+        "  Template: ./template.yml\n"
+        "  StackName: described\n"
+        "  StackDescription: !Join [' ', [made by, !CopyValue elsewhere]]\n"
+        "  DefaultOrganizationBinding: {IncludeMasterAccount: true, Region: eu-west-1}\n",
+        encoding="utf-8",
+    )
+    inputs = compile_organization(tmp_path / "tasks.yml", root=tmp_path)
+    with pytest.raises(StageError) as raised:
+        compile_stacks(inputs, wanted_ids(inputs.organization), None)
+    assert [str(d) for d in raised.value.diagnostics] == [
+        "tasks.yml:2:1: error[E426]: StackDescription of task Described holds a !CopyValue, "
+        "which orgc reads at apply for stack parameters only; give the value to a template "
+        "parameter instead"
+    ]

@@ -457,6 +457,14 @@ class _Job:
         for name, raw in written.items():
             if raw is None or isinstance(raw, str):
                 continue
+            if _holds_copy_value(raw):
+                self.run.diagnostics.add(
+                    "E426",
+                    f"{name} of task {task.name} holds a !CopyValue, which orgc reads at apply "
+                    "for stack parameters only; give the value to a template parameter instead",
+                    task.span,
+                )
+                continue
             evaluator = StackEvaluator(self, target, self.run.diagnostics, parameter=name)
             text = parameter_text(evaluator.value(raw, None), target.known)
             if text is None and not evaluator.failed:
