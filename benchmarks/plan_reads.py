@@ -8,7 +8,11 @@ plan (everything read, inside every account too) are made, each with a provider 
 requests (AwsProvider.call_counts(): every page and every assumed role counts) and its wall clock
 are its alone. Both must find nothing to change.
 
-usage: plan_reads.py [--sizes 50,200,1000] [--out benchmarks/out/plan_reads.json]
+With --contacts the organization also declares trusted access for Account Management and a
+security contact on the root, which every account inherits (a call per contact type per
+account to read).
+
+usage: plan_reads.py [--sizes 50,200,1000] [--contacts] [--out benchmarks/out/plan_reads.json]
 """
 
 from __future__ import annotations
@@ -55,8 +59,22 @@ _DENY_REGIONS = {
 }
 
 
-def organization_file(accounts: int) -> str:
-    """An organization of `accounts` member accounts in four OUs, with three SCPs."""
+_CONTACTS = [
+    "  AccountManagement:",
+    "    Type: Orgc::ORG::ServiceAccess",
+    "    Properties: {ServicePrincipal: account.amazonaws.com}",
+    "  SecurityContact:",
+    "    Type: Orgc::ORG::AlternateContacts",
+    "    Properties:",
+    "      Targets: !Ref Root",
+    "      Security: {Name: Security team, Title: CISO, EmailAddress: security@example.com, "
+    "PhoneNumber: '+1 555 0100'}",
+]
+
+
+def organization_file(accounts: int, *, contacts: bool = False) -> str:
+    """An organization of `accounts` member accounts in four OUs, with three SCPs (and with
+    `contacts`, a security contact on the root)."""
     lines = [
         "AWSTemplateFormatVersion: '2010-09-09-OC'",
         "Organization:",
@@ -97,13 +115,17 @@ def organization_file(accounts: int) -> str:
             "    Type: OC::ORG::ServiceControlPolicy",
             f"    Properties: {{PolicyName: {name}, PolicyDocument: {json.dumps(document)}}}",
         ]
+    if contacts:
+        lines += _CONTACTS
     return "\n".join(lines) + "\n"
 
 
-def measure(emulator: Emulator, accounts: int, folder: Path) -> dict[str, Any]:
+def measure(emulator: Emulator, accounts: int, folder: Path, *, contacts: bool) -> dict[str, Any]:
     emulator.reset()
     emulator.bootstrap()
-    (folder / "organization.yml").write_text(organization_file(accounts), encoding="utf-8")
+    (folder / "organization.yml").write_text(
+        organization_file(accounts, contacts=contacts), encoding="utf-8"
+    )
     store = LocalStateStore(folder / "state.json")
     inputs = compile_organization(folder / "organization.yml")
     started = time.monotonic()
@@ -147,6 +169,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", default="50,200,1000")
+    parser.add_argument("--contacts", action="store_true", help="declare alternate contacts")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/plan_reads.json"))
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -156,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         for accounts in sizes:
             folder = Path(scratch) / str(accounts)
             folder.mkdir()
-            rows.append(measure(emulator, accounts, folder))
+            rows.append(measure(emulator, accounts, folder, contacts=args.contacts))
             print(f"{accounts} accounts: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

@@ -515,9 +515,11 @@ def init_organization(
     *,
     force: bool = False,
     access_role: str = DEFAULT_ACCESS_ROLE,
+    organization_file: str = ORGANIZATION_FILE,
 ) -> InitResult:
-    """Read the organization, write `directory/organization.yml` (and long policy documents)
-    and the state, and plan the written files against the same read.
+    """Read the organization, write `directory/organization.yml` (or `organization_file`, the
+    name OrgFormation's `init FILE` gives it; and long policy documents) and the state, and
+    plan the written files against the same read.
 
     Raises InitError when a file or the state would be overwritten without `force`, or when
     the written files do not compile (a bug). With `force`, the organization's ids in the
@@ -530,6 +532,10 @@ def init_organization(
         roles = dict.fromkeys(bare.accounts, access_role)
     live = provider.read_organization(account_roles=roles, read_account_details=True)
     adoption = adopt(live, access_role=access_role)
+    if organization_file != ORGANIZATION_FILE:
+        files = dict(adoption.files)
+        files = {organization_file: files.pop(ORGANIZATION_FILE), **files}
+        adoption = replace(adoption, files=files)
     if not force:
         refusals = existing_files(directory, adoption.files)
         if refusals:
@@ -550,7 +556,7 @@ def init_organization(
             )
         written = write_files(directory, adoption.files)
         try:
-            inputs = compile_organization(directory)
+            inputs = compile_organization(directory / organization_file)
         except StageError as error:
             raise InitError(error.diagnostics) from None
         adopted = replace(

@@ -39,8 +39,10 @@ from orgc.terminal import (
     JsonEvents,
     JsonStream,
     Progress,
+    ProgressIntervalError,
     colour_plan_text,
     progress_for,
+    progress_interval,
     use_colour,
 )
 
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
 
     from orgc.apply import ApplyResult
     from orgc.aws import AwsProvider
-    from orgc.state import StateStore, StateVersion
+    from orgc.state import State, StateStore, StateVersion
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -133,6 +135,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a value for a Parameter of the task file (repeatable)",
     )
+    inputs.add_argument(
+        "--organization-file",
+        type=Path,
+        metavar="PATH",
+        help="the organization file the tasks bind against; a task file without an "
+        "update-organization task reads it and never changes the organization (OrgFormation's "
+        "perform-tasks --organization-file)",
+    )
+    strictness = argparse.ArgumentParser(add_help=False)
+    strictness.add_argument(
+        "--strict",
+        action="store_true",
+        help="count every warning as an error: validate fails, plan and apply stop before "
+        "any change",
+    )
 
     aws = argparse.ArgumentParser(add_help=False)
     aws.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
@@ -190,17 +207,21 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     validate = commands.add_parser(
-        "validate", parents=[inputs], help="check the files; every mistake at file:line:col"
+        "validate",
+        parents=[inputs, strictness],
+        help="check the files; every mistake at file:line:col",
     )
     validate.add_argument("path", type=Path, help="organization file, task file or directory")
 
     plan = commands.add_parser(
         "plan",
-        parents=[inputs, aws, refresh, guard, deletes],
+        parents=[inputs, strictness, aws, refresh, guard, deletes],
         help="show what apply would change in the organization",
     )
     plan.add_argument("path", type=Path)
-    plan.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    plan.add_argument(
+        "--format", choices=sorted(RENDERERS), default="text", help="how to print the plan"
+    )
     _add_max_bytes(plan)
     _add_output_options(plan)
     plan.add_argument("--out", type=Path, help="save the plan (JSON) for `orgc apply FILE`")
@@ -217,7 +238,7 @@ def _parser() -> argparse.ArgumentParser:
 
     apply = commands.add_parser(
         "apply",
-        parents=[inputs, aws, locking, refresh, guard, deletes],
+        parents=[inputs, strictness, aws, locking, refresh, guard, deletes],
         help="make the changes (from the files or a saved plan)",
     )
     apply.add_argument("target", type=Path, help="files to plan and apply, or a saved plan")
@@ -242,7 +263,9 @@ def _parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("show", help="print a plan saved with `orgc plan --out FILE`")
     show.add_argument("plan", type=Path, help="the saved plan (any file name)")
-    show.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    show.add_argument(
+        "--format", choices=sorted(RENDERERS), default="text", help="how to print the plan"
+    )
     _add_max_bytes(show)
 
     graph = commands.add_parser(
@@ -255,7 +278,9 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="task file, organization file or directory (drawn offline), or a saved plan",
     )
-    graph.add_argument("--format", choices=("dot", "mermaid"), default="dot")
+    graph.add_argument(
+        "--format", choices=("dot", "mermaid"), default="dot", help="the graph language"
+    )
 
     explain = commands.add_parser(
         "explain", help="what a diagnostic code means (with no code: every code and its title)"
@@ -285,7 +310,12 @@ def _parser() -> argparse.ArgumentParser:
         parents=[aws],
         help="write the files and the state of an organization that exists (and a CI pipeline)",
     )
-    init.add_argument("directory", type=Path, help="the organization repository to write into")
+    init.add_argument(
+        "directory",
+        type=Path,
+        help="the organization repository to write into; a path ending in .yml or .yaml names "
+        "the organization file itself, as OrgFormation's `init organization.yml` does",
+    )
     init.add_argument("--force", action="store_true", help="overwrite files and state that exist")
     init.add_argument(
         "--access-role",
@@ -304,19 +334,42 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     state = commands.add_parser(
-        "state", parents=[aws, locking], help="inspect, repair or restore the state"
+        "state",
+        parents=[aws, locking],
+        help="inspect, repair or restore the state",
+        description=textwrap.fill(
+            "Inspect, repair or restore the state. list prints the address of every thing the "
+            "state records; show ADDRESS prints one (show alone: the whole document); rm "
+            "ADDRESS... makes orgc forget things (nothing is deleted in AWS); mv FROM TO records "
+            "a thing under a logical id renamed in the files. rm, mv, import and restore write "
+            "under the state lock, as apply does, and every write is a version `history` lists "
+            "and `restore` brings back.",
+            width=79,
+        ),
+        epilog=STATE_ADDRESS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    state.add_argument("action", choices=("show", "unlock", "import", "history", "restore"))
+    state.add_argument("action", choices=STATE_ACTIONS)
     state.add_argument(
-        "operand",
-        nargs="?",
-        metavar="FILE|VERSION",
-        help="import: the OrgFormation state.json; restore: a version `orgc state history` lists",
+        "operands",
+        nargs="*",
+        metavar="ARG",
+        help="show: an ADDRESS; rm: ADDRESS...; mv: FROM TO; import: the OrgFormation "
+        "state.json; restore: a version `orgc state history` lists",
     )
     state.add_argument(
         "--force",
         action="store_true",
-        help="unlock or restore without asking (needed where there is no terminal)",
+        help="unlock or restore without asking (needed where there is no terminal); import: "
+        "replace a state that exists",
+    )
+    state.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="rm, mv: say what would change, write nothing",
+    )
+    state.add_argument(
+        "--json", action="store_true", help="list, show: JSON on stdout instead of text"
     )
     return parser
 
@@ -460,12 +513,27 @@ def _validate(args: argparse.Namespace) -> int:
         allow_cmd=args.allow_cmd,
         parameters=_parameters(args),
         lint=_lint(args),
+        organization_file=args.organization_file,
     )
     _print_diagnostics(diagnostics, sys.stdout)
     errors = sum(1 for d in diagnostics if d.severity.value == "error")
     warnings = len(diagnostics) - errors
     print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
+    if args.strict and warnings:
+        print(f"--strict: the {warnings} warning{'s' * (warnings != 1)} count as errors")
+        return EXIT_INVALID
     return EXIT_INVALID if errors else EXIT_OK
+
+
+def _refuse_warnings(args: argparse.Namespace, warnings: Sequence[Diagnostic]) -> None:
+    """With --strict, a run with warnings stops here (StageError: nothing is changed)."""
+    if args.strict and warnings:
+        print(
+            f"orgc: --strict: the {len(warnings)} warning{'s' * (len(warnings) != 1)} below "
+            "count as errors; nothing was changed",
+            file=sys.stderr,
+        )
+        raise StageError(warnings)
 
 
 def _lint(args: argparse.Namespace) -> bool:
@@ -570,7 +638,11 @@ def _plan(args: argparse.Namespace) -> int:
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         inputs = compile_organization(
-            args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+            args.path,
+            root=args.root,
+            allow_cmd=args.allow_cmd,
+            parameters=_parameters(args),
+            organization_file=args.organization_file,
         )
         if _lint(args):
             lint_templates(inputs)
@@ -583,6 +655,7 @@ def _plan(args: argparse.Namespace) -> int:
             allow_lockout=args.allow_scp_lockout,
             delete_guard=_delete_guard(args),
         )
+        _refuse_warnings(args, result.warnings)
         planned.append(result)
         if args.out:
             _write_plan(args.out, result)
@@ -665,7 +738,11 @@ def _render(args: argparse.Namespace) -> int:
 
     try:
         inputs = compile_organization(
-            args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+            args.path,
+            root=args.root,
+            allow_cmd=args.allow_cmd,
+            parameters=_parameters(args),
+            organization_file=args.organization_file,
         )
         written = write_rendered(inputs, args.out, state_file=args.state)
     except StageError as error:  # a state that cannot be read included
@@ -727,12 +804,17 @@ def _apply(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    try:  # read before anything is started, so that a wrong value changes nothing
+        interval = progress_interval(os.environ)
+    except ProgressIntervalError as error:
+        raise _UsageError(str(error)) from None
     events = _json_stream(args, "apply", args.target)
     # With --json, stdout carries the events alone; what people read goes to stderr.
     out = sys.stderr if events is not None else sys.stdout
-    watch = _ApplyWatch(args, events)
+    watch = _ApplyWatch(args, events, interval)
 
     def confirm(result: Plan) -> bool:
+        _refuse_warnings(args, result.warnings)
         out.write(colour_plan_text(render_text(result), _colour(args, out)))
         if args.auto_approve:
             watch.begin(result)
@@ -763,7 +845,11 @@ def _apply(args: argparse.Namespace) -> int:
                 )
             return _report(result, time.monotonic() - started, out)
         inputs = compile_organization(
-            args.target, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+            args.target,
+            root=args.root,
+            allow_cmd=args.allow_cmd,
+            parameters=_parameters(args),
+            organization_file=args.organization_file,
         )
         if _lint(args):
             lint_templates(inputs)
@@ -797,17 +883,24 @@ class _ApplyWatch:
     timestamped lines elsewhere) and, with --json, the events on stdout. Made before the plan
     is known; `begin` is called with the plan that is about to be applied."""
 
-    def __init__(self, args: argparse.Namespace, events: JsonStream | None) -> None:
+    def __init__(
+        self, args: argparse.Namespace, events: JsonStream | None, interval: float
+    ) -> None:
         self.args = args
         self.events = events
         self.progress: Progress | None = None
         self.json: JsonEvents | None = None
         self.outcome: ApplyResult | None = None
+        self.interval = interval  # seconds between "still running" lines (0: none)
 
     def begin(self, plan: Plan) -> None:
         stream = sys.stderr
         self.progress = progress_for(
-            plan, stream, colour=_colour(self.args, stream), live=stream.isatty()
+            plan,
+            stream,
+            colour=_colour(self.args, stream),
+            live=stream.isatty(),
+            interval=self.interval,
         )
         if self.events is not None:
             self.json = JsonEvents(plan, self.events)
@@ -918,24 +1011,35 @@ def _emulator(args: argparse.Namespace) -> int:
 
 def _state(args: argparse.Namespace) -> int:
     from orgc.state import import_orgformation_state, lock_owner
+    from orgc.state_addresses import AddressError
+
+    wanted = _STATE_OPERANDS[args.action]
+    if not wanted[0] <= len(args.operands) <= wanted[1]:
+        raise _UsageError(f"state {args.action} takes {wanted[2]}")
+    args.operand = args.operands[0] if args.operands else None
 
     def body(provider: AwsProvider, get_store: Callable[[], StateStore]) -> int:
         store = get_store()
+        if args.action in _STATE_EDITS:
+            try:
+                return _STATE_EDITS[args.action](args, store)
+            except AddressError as error:
+                _print_diagnostics(error.diagnostics)
+                return EXIT_INVALID
         if args.action == "show":
-            sys.stdout.write(store.read().to_json().decode())
-            return EXIT_OK
+            if args.operand is None:
+                sys.stdout.write(store.read().to_json().decode())
+                return EXIT_OK
+            try:
+                return _state_show(args, store)
+            except AddressError as error:
+                _print_diagnostics(error.diagnostics)
+                return EXIT_INVALID
         if args.action == "unlock":
             return _unlock(args, store, lock_owner())
         if args.action == "history":
             _print_history(store.describe(), store.history())
             return EXIT_OK
-        if args.operand is None:
-            what = (
-                "the OrgFormation state.json to import"
-                if args.action == "import"
-                else ("the version to restore (`orgc state history` lists them)")
-            )
-            raise _UsageError(f"state {args.action} needs {what}")
         if args.action == "restore":
             if not _confirmed(args, f"Restore version {args.operand} of {store.describe()}?"):
                 return EXIT_USAGE if not sys.stdin.isatty() else EXIT_OK
@@ -951,17 +1055,173 @@ def _state(args: argparse.Namespace) -> int:
         for notice in notices:
             print(f"orgc: {notice}", file=sys.stderr)
         with store.lock(lock_owner()) as locked:
-            if locked.state.serial:
-                print(
-                    f"orgc: {store.describe()} already holds state; not importing over it",
-                    file=sys.stderr,
+            replaced = locked.state.serial
+            if replaced and not args.force:
+                _print_diagnostics(
+                    [
+                        Diagnostic(
+                            "E460",
+                            f"{store.describe()} already holds state (serial {replaced}); not "
+                            f"importing {path} over it. `orgc state import --force {path}` "
+                            "replaces it; the replaced version stays in `orgc state history`",
+                        )
+                    ]
                 )
                 return EXIT_INVALID
             locked.write(imported)
-        print(f"imported {path} into {store.describe()}")
+        if replaced:
+            print(f"imported {path} into {store.describe()}, replacing serial {replaced}")
+        else:
+            print(f"imported {path} into {store.describe()}")
         return EXIT_OK
 
     return _with_aws(args, EXIT_INVALID, body)
+
+
+STATE_ACTIONS = ("list", "show", "rm", "mv", "unlock", "import", "history", "restore")
+# Operands each action takes: at least, at most, and in words for the usage error.
+_STATE_OPERANDS: dict[str, tuple[int, int, str]] = {
+    "list": (0, 0, "no operand"),
+    "show": (0, 1, "at most one ADDRESS (`orgc state list` lists them)"),
+    "rm": (1, 10_000, "one ADDRESS or more (`orgc state list` lists them)"),
+    "mv": (2, 2, "FROM and TO, two addresses"),
+    "unlock": (0, 0, "no operand"),
+    "import": (1, 1, "the OrgFormation state.json to import"),
+    "history": (0, 0, "no operand"),
+    "restore": (1, 1, "the version to restore (`orgc state history` lists them)"),
+}
+
+STATE_ADDRESS_HELP = """\
+addresses (KIND:KEY, the plan's change id without its action):
+  organization                          organization, root, management account
+  account:<LogicalId>                   an account
+  organizational-unit:<LogicalId>       an OU
+  policy:<LogicalId>                    a policy
+  retired-organizational-unit:<ou-id>   an OU a re-parent replaced, to delete
+  stack:<Task>/<Account>/<region>       a stack (also by StackName/account id)
+  stack-set:<Task>                      a StackSet-mode task's StackSet
+  s3-object:s3://<bucket>/<key>         an object a copy-to-s3 task put
+  service-access:<principal>            trusted access orgc enabled
+  delegated-administrator:<principal>/<Account>
+                                        an administrator orgc registered
+  alternate-contact:<Account>/<TYPE>    a contact orgc set
+  closed-account:<account id>           a close counted against AWS's quota
+<Account> is the account's logical id (or its id). Attachments, tags, aliases
+and password policies are not recorded: plans compare them with AWS.
+
+rm forgets, it never deletes in AWS: the next plan compares the thing with AWS
+as one orgc never recorded (an adopt or a create; an account the files do not
+name is W604). mv is for a logical id renamed in the files: the next plan sees
+the same thing under its new name. Only accounts, OUs, policies, stacks and
+StackSets are moved."""
+
+
+def _state_list(args: argparse.Namespace, store: StateStore) -> int:
+    from orgc.state_addresses import entries
+
+    found = entries(store.read())
+    if args.json:
+        listed = [
+            {"address": e.address, "kind": e.kind, "physicalId": e.physical_id} for e in found
+        ]
+        sys.stdout.write(json.dumps(listed, indent=2) + "\n")
+    else:
+        sys.stdout.writelines(f"{e.address}\n" for e in found)
+    return EXIT_OK
+
+
+def _state_show(args: argparse.Namespace, store: StateStore) -> int:
+    from orgc.state_addresses import find, show_lines
+
+    entry = find(store.read(), args.operand)
+    if args.json:
+        document: dict[str, object] = {
+            "address": entry.address,
+            "kind": entry.kind,
+            "physicalId": entry.physical_id,
+            "fields": dict(entry.fields),
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        sys.stdout.writelines(f"{line}\n" for line in show_lines(entry))
+    return EXIT_OK
+
+
+def _state_rm(args: argparse.Namespace, store: StateStore) -> int:
+    from orgc.state import lock_owner
+    from orgc.state_addresses import remove_all
+
+    def edit(state: State) -> tuple[State, list[str]]:
+        new, removed = remove_all(state, args.operands)
+        return new, [entry.describe() for entry in removed]
+
+    def say(lines: list[str], dry_run: bool) -> None:
+        verb = "would forget" if dry_run else "forgot"
+        for line in lines:
+            print(f"{verb} {line}")
+
+    return _edit_state(args, store, lock_owner(), edit, say, forgets=True)
+
+
+def _state_mv(args: argparse.Namespace, store: StateStore) -> int:
+    from orgc.state import lock_owner
+    from orgc.state_addresses import move
+
+    source, target = args.operands
+
+    def edit(state: State) -> tuple[State, list[str]]:
+        new, entry, recorded_as = move(state, source, target)
+        return new, [f"{entry.describe()} to {recorded_as}"]
+
+    def say(lines: list[str], dry_run: bool) -> None:
+        verb = "would move" if dry_run else "moved"
+        for line in lines:
+            print(f"{verb} {line}")
+
+    return _edit_state(args, store, lock_owner(), edit, say, forgets=False)
+
+
+def _edit_state(  # noqa: PLR0917
+    args: argparse.Namespace,
+    store: StateStore,
+    owner: str,
+    edit: Callable[[State], tuple[State, list[str]]],
+    say: Callable[[list[str], bool], None],
+    forgets: bool,
+) -> int:
+    """Edit the state under its lock (so no apply runs meanwhile) and write it as a new version;
+    with --dry-run, read it, say what would change and write nothing."""
+    if args.dry_run:
+        before = store.read()
+        after, lines = edit(before)
+        say(lines, True)
+        print(f"nothing written to {store.describe()} (--dry-run)")
+        return EXIT_OK
+    with store.lock(owner) as locked:
+        before = locked.state
+        after, lines = edit(before)
+        written = locked.write(after)
+    say(lines, False)
+    print(f"wrote {store.describe()} as serial {written.serial} (`orgc state history` lists it)")
+    if forgets:
+        _notice(
+            Diagnostic(
+                "W711",
+                "nothing was deleted in AWS: orgc only forgot what it recorded; the next plan "
+                "compares it with AWS as a thing orgc never recorded (a create or an adopt, or "
+                "W604 for an account the files do not name)",
+            )
+        )
+    if before.organization_digest is not None and written.organization_digest is None:
+        print("the next plan reads the organization from AWS again, as the record changed")
+    return EXIT_OK
+
+
+_STATE_EDITS: dict[str, Callable[[argparse.Namespace, StateStore], int]] = {
+    "list": _state_list,
+    "rm": _state_rm,
+    "mv": _state_mv,
+}
 
 
 def _completion(args: argparse.Namespace) -> int:
@@ -980,7 +1240,11 @@ def _graph(args: argparse.Namespace) -> int:
             diagram = plan_diagram(load_saved_plan(args.path))
         else:
             inputs = compile_organization(
-                args.path, root=args.root, allow_cmd=args.allow_cmd, parameters=_parameters(args)
+                args.path,
+                root=args.root,
+                allow_cmd=args.allow_cmd,
+                parameters=_parameters(args),
+                organization_file=args.organization_file,
             )
             stacks, order = offline_stacks(inputs)
             tasks = inputs.project.tasks if inputs.project is not None else {}
@@ -1083,11 +1347,16 @@ def _print_history(where: str, versions: Sequence[StateVersion]) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from orgc.adopt import InitError, existing_files, init_organization
+    from orgc.adopt import ORGANIZATION_FILE, InitError, existing_files, init_organization
     from orgc.ci import PIPELINES, PipelineSettings, write_pipeline
 
     if args.pipeline_only and args.pipeline is None:
         raise _UsageError("--pipeline-only needs --pipeline github|gitlab|codebuild")
+    organization_file = ORGANIZATION_FILE
+    if args.directory.suffix in (".yml", ".yaml") and not args.directory.is_dir():
+        # OrgFormation's `init organization.yml`: the file, in the directory that holds it
+        organization_file = args.directory.name
+        args.directory = args.directory.parent
     if args.pipeline and not args.force:
         refusals = existing_files(args.directory, PIPELINES[args.pipeline].files)
         if refusals:
@@ -1106,6 +1375,7 @@ def _init(args: argparse.Namespace) -> int:
                     state_store,
                     force=args.force,
                     access_role=args.access_role,
+                    organization_file=organization_file,
                 )
                 _print_diagnostics(result.warnings)
                 _print_diagnostics(

@@ -2,16 +2,28 @@
 
 Generated, never written by hand, so that a new command or option completes the day it is
 added. What completes: the commands; each command's options; the values of options and
-positional arguments that have a fixed set of choices (`--format`, `emulator start|stop`); file
-names elsewhere.
+positional arguments that have a fixed set of choices (`--format`, `emulator start|stop`); the
+addresses `orgc state show|rm|mv` take, read with `orgc state list` and the state options of
+the command line (`--state FILE`, `--state-bucket`, `--profile`, ...); file names elsewhere.
+
+The zsh script is native (`#compdef`, `_arguments`): put it in a directory of `$fpath` as
+`_orgc`, or `source` it after `compinit`.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+# `orgc state ACTION ADDRESS...`: the actions that take addresses, and the options of the command
+# line that say which state `orgc state list` reads for them (with a value, and without).
+ADDRESS_ACTIONS = ("show", "rm", "mv")
+STATE_OPTIONS = ("--state", "--state-bucket", "--profile", "--region", "--endpoint-url")
+STATE_FLAGS = ("--emulator",)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,6 +32,7 @@ class Option:
     help: str
     choices: tuple[str, ...]  # the values it takes, when they are a fixed set
     takes_value: bool
+    path: bool = False  # its value is a path
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +63,7 @@ def commands_of(parser: argparse.ArgumentParser) -> tuple[Command, ...]:
                             help=sub_action.help or "",
                             choices=choices,
                             takes_value=sub_action.nargs != 0,
+                            path=sub_action.type is Path,
                         )
                     )
                 else:
@@ -102,23 +116,156 @@ def bash(parser: argparse.ArgumentParser) -> str:
             lines.append(f'            COMPREPLY=($(compgen -W {words} -- "$cur"))')
             lines.append("            return")
             lines.append("        fi")
+        if command.name == "state":
+            taking = "|".join(n for o in command.options if o.takes_value for n in o.names)
+            actions = "|".join(ADDRESS_ACTIONS)
+            lines.append(
+                f'        if [[ "${{COMP_WORDS[2]}}" == @({actions}) && "$prev" != @({taking}) ]]; '
+                "then"
+            )
+            lines.append(f"            _{parser.prog}_state_addresses")
+            lines.append("            return")
+            lines.append("        fi")
         lines.append('        COMPREPLY=($(compgen -f -- "$cur"));;')
+    lines.extend(["    esac", "}", *_bash_addresses(parser.prog)])
+    lines.append(f"complete -o filenames -F _{parser.prog} {parser.prog}")
+    return "\n".join(lines) + "\n"
+
+
+def _bash_addresses(prog: str) -> list[str]:
+    """The bash function that completes state addresses: `orgc state list` with the state
+    options of the line, matched against the word being typed whole (bash splits words at ':',
+    so the part before the last colon is taken off each reply, as bash-completion does)."""
+    valued = "|".join(STATE_OPTIONS)
+    flags = "|".join(STATE_FLAGS)
+    return [
+        f"_{prog}_state_addresses() {{",
+        "    local -a options=()",
+        "    local i word",
+        "    for ((i = 2; i < COMP_CWORD; i++)); do",
+        '        word="${COMP_WORDS[i]}"',
+        f'        if [[ "$word" == @({valued}) ]]; then',
+        '            options+=("$word" "${COMP_WORDS[i+1]}")',
+        f'        elif [[ "$word" == @({flags}) ]]; then',
+        '            options+=("$word")',
+        "        fi",
+        "    done",
+        '    word="$cur"',
+        '    if [[ -n "$COMP_LINE" ]]; then',
+        '        word="${COMP_LINE:0:COMP_POINT}"',
+        '        word="${word##* }"',
+        "    fi",
+        "    local listed",
+        '    listed="$("${COMP_WORDS[0]}" state list "${options[@]}" 2>/dev/null)"',
+        '    COMPREPLY=($(compgen -W "$listed" -- "$word"))',
+        '    if [[ "$word" == *:* && "$COMP_WORDBREAKS" == *:* ]]; then',
+        '        local prefix="${word%"${word##*:}"}"',
+        '        for i in "${!COMPREPLY[@]}"; do',
+        '            COMPREPLY[i]="${COMPREPLY[i]#"$prefix"}"',
+        "        done",
+        "    fi",
+        "}",
+    ]
+
+
+def _zsh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _zsh_help(text: str) -> str:
+    """An option's help as an `_arguments` description: its first clause, no brackets."""
+    short = re.split(r" \(|; |: ", text)[0].strip()
+    return short.replace("[", "").replace("]", "").replace(":", " ").replace("\\", "")
+
+
+def zsh(parser: argparse.ArgumentParser) -> str:
+    """A native zsh completion (`#compdef`, `_arguments`, `_describe`): autoloaded from
+    `$fpath`, or sourced, when it registers itself with `compdef`."""
+    prog = parser.prog
+    commands = commands_of(parser)
+    lines = [
+        f"#compdef {prog}",
+        f"# zsh completion for {prog}, generated by `{prog} completion zsh`",
+        "",
+        f"_{prog}_commands() {{",
+        "    local -a commands",
+        "    commands=(",
+    ]
+    for command in commands:
+        lines.append(f"        {_zsh_quote(f'{command.name}:{_zsh_help(command.help)}')}")
+    lines.extend(
+        [
+            "    )",
+            f"    _describe -t commands '{prog} command' commands",
+            "}",
+            "",
+            f"_{prog}_state_addresses() {{",
+            "    local -a options addresses",
+            "    local i action",
+            "    for ((i = 2; i < CURRENT; i++)); do",
+            "        case $words[i] in",
+            f"            {'|'.join(ADDRESS_ACTIONS)}) action=${{action:-$words[i]}};;",
+            f"            {'|'.join(STATE_OPTIONS)}) options+=($words[i] $words[i+1]);;",
+            f"            {'|'.join(STATE_FLAGS)}) options+=($words[i]);;",
+            "        esac",
+            "    done",
+            "    if [[ -z $action ]]; then _files; return; fi",
+            f'    addresses=(${{(f)"$({prog} state list $options 2>/dev/null)"}})',
+            "    compadd -a addresses",
+            "}",
+            "",
+            f"_{prog}() {{",
+            "    local context state state_descr line",
+            "    typeset -A opt_args",
+            "    _arguments -C \\",
+            "        '(- *)--help[show help]' \\",
+            "        '(- *)--version[show the version]' \\",
+            f"        '1: :_{prog}_commands' \\",
+            "        '*:: :->command'",
+            "    [[ $state == command ]] || return",
+            "    case $words[1] in",
+        ]
+    )
+    for command in commands:
+        specs = []
+        for option in command.options:
+            described = _zsh_help(option.help)
+            brackets = f"[{described}]" if described else ""
+            for name in option.names:
+                if option.choices:
+                    values = " ".join(option.choices)
+                    specs.append(_zsh_quote(f"{name}={brackets}:value:({values})"))
+                elif option.takes_value:
+                    action = "_files" if option.path else " "
+                    specs.append(_zsh_quote(f"{name}={brackets}:value:{action}"))
+                else:
+                    specs.append(_zsh_quote(f"{name}{brackets}"))
+        if command.positionals and command.positionals[0]:
+            choices = " ".join(command.positionals[0])
+            specs.append(_zsh_quote(f"1:argument:({choices})"))
+            if command.name == "state":
+                specs.append(_zsh_quote(f"*:address:_{prog}_state_addresses"))
+            else:
+                specs.append(_zsh_quote("*:file:_files"))
+        else:
+            specs.append(_zsh_quote("*:file:_files"))
+        lines.append(f"        {command.name})")
+        lines.append("            _arguments \\")
+        lines.extend(f"                {spec} \\" for spec in specs[:-1])
+        lines.append(f"                {specs[-1]};;")
     lines.extend(
         [
             "    esac",
             "}",
-            f"complete -o filenames -F _{parser.prog} {parser.prog}",
+            "",
+            "if [[ $zsh_eval_context[-1] == loadautofunc ]]; then",
+            f'    _{prog} "$@"',
+            "else",
+            f"    compdef _{prog} {prog}",
+            "fi",
         ]
     )
     return "\n".join(lines) + "\n"
-
-
-def zsh(parser: argparse.ArgumentParser) -> str:
-    """zsh runs the bash script through its bashcompinit layer, so both complete alike."""
-    return (
-        f"# zsh completion for {parser.prog}, generated by `{parser.prog} completion zsh`\n"
-        "autoload -U +X bashcompinit && bashcompinit\n" + bash(parser)
-    )
 
 
 def _fish_quote(text: str) -> str:
@@ -157,7 +304,32 @@ def fish(parser: argparse.ArgumentParser) -> str:
             lines.append(f"complete -c {prog} -n {condition} -x -a {words}")
         else:
             lines.append(f"complete -c {prog} -n {condition} -F")
+        if command.name == "state":
+            addressed = (
+                f"'__fish_seen_subcommand_from state; and __fish_seen_subcommand_from "
+                f"{' '.join(ADDRESS_ACTIONS)}'"
+            )
+            lines.append(f"complete -c {prog} -n {addressed} -x -a '(__{prog}_state_addresses)'")
+    lines.extend(_fish_addresses(prog))
     return "\n".join(lines) + "\n"
+
+
+def _fish_addresses(prog: str) -> list[str]:
+    return [
+        f"function __{prog}_state_addresses",
+        "    set -l words (commandline -opc)",
+        "    set -l options",
+        "    for i in (seq (count $words))",
+        "        switch $words[$i]",
+        f"            case {' '.join(STATE_OPTIONS)}",
+        "                set -a options $words[$i] $words[(math $i + 1)]",
+        f"            case {' '.join(STATE_FLAGS)}",
+        "                set -a options $words[$i]",
+        "        end",
+        "    end",
+        f"    {prog} state list $options 2>/dev/null",
+        "end",
+    ]
 
 
 SHELLS: dict[str, Callable[[argparse.ArgumentParser], str]] = {

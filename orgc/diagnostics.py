@@ -36,7 +36,8 @@ class Severity(enum.Enum):
 
 # Stable ids: E1xx load, E2xx schema, E3xx model and task files, E4xx bind and render, E5xx graph,
 # E6xx plan, E7xx apply; W is a warning. A code, once published, keeps its meaning and is never
-# reused: W302 and E704 were registered but nothing ever emitted them, so they are retired.
+# reused: W302 and E704 were registered but nothing ever emitted them, so they are retired;
+# E330 (an unknown DependsOn) became the warning W390, as OrgFormation only warns.
 #
 # `CodeId` is the registry. Every function that takes a code takes a `CodeId`, so mypy refuses
 # a code that is not listed here where it is written; `orgc/data/codes.json` holds what each one
@@ -101,7 +102,6 @@ CodeId = Literal[
     "E327",
     "E328",
     "E329",
-    "E330",
     "E331",
     "E332",
     "E333",
@@ -152,6 +152,8 @@ CodeId = Literal[
     "W351",
     "W352",
     "W353",
+    "W390",
+    "W391",
     "E395",
     "W395",
     "W396",
@@ -178,6 +180,7 @@ CodeId = Literal[
     "E443",
     "E444",
     "E445",
+    "E460",
     # bind, render and StackSets (W4xx)
     "W401",
     "W405",
@@ -225,9 +228,16 @@ CodeId = Literal[
     "E708",
     "E709",
     "E710",
+    # state addresses (E711-E719)
+    "E711",
+    "E712",
+    "E713",
+    "E714",
+    "E715",
     # apply (W7xx)
     "W701",
     "W702",
+    "W711",
     # init (E8xx, W8xx)
     "E801",
     "E802",

@@ -9,6 +9,14 @@ and reports each finding at the line of the task that deploys it (E435). cfn-lin
 and informational rules are not run: orgc's own generated parameters and outputs would set
 some of them off, and a warning is not worth stopping a plan for.
 
+A resource type outside AWS's own namespaces (`AWS::`, `Alexa::`) is a registry type: a private
+type registered in the target accounts, or a public third-party one activated there.
+cfn-lint's specification cannot know one, so its "type does not exist" finding (E3006) is not
+reported for a type a `register-type` task of the same files registers: CloudFormation resolves
+that type when it creates the stack. Any other registry type is still reported, as AWS refuses
+a type nobody registered, with a hint: a type registered some other way is let through with
+`--no-lint`.
+
 Values known only after apply are `{{orgc:...}}` markers in a rendered template; they are
 replaced by well-formed stand-ins of their kind (a 12-digit account id, an `ou-` id, ...) before
 linting, so a marker is never a finding. Findings are cached by content hash in the user's cache
@@ -63,8 +71,13 @@ def available() -> bool:
     return importlib.util.find_spec("cfnlint") is not None
 
 
-def lint_stacks(stacks: Sequence[RenderedStack], cache_dir: Path | None) -> tuple[Diagnostic, ...]:
-    """E435 for every cfn-lint error in the rendered `stacks`, one per finding and task."""
+def lint_stacks(
+    stacks: Sequence[RenderedStack],
+    cache_dir: Path | None,
+    registered: frozenset[str] = frozenset(),
+) -> tuple[Diagnostic, ...]:
+    """E435 for every cfn-lint error in the rendered `stacks`, one per finding and task;
+    `registered` holds the registry types the files' register-type tasks register."""
     by_body: dict[str, tuple[dict[str, Any], set[str], list[RenderedStack]]] = {}
     for stack in stacks:
         template = _with_stand_ins(stack.template)
@@ -82,7 +95,7 @@ def lint_stacks(stacks: Sequence[RenderedStack], cache_dir: Path | None) -> tupl
             cache.put(key, findings)
         never = {f"Resources/{name}/" for name in never_created(template)}
         kept = [f for f in findings if not any((f.path + "/").startswith(n) for n in never)]
-        found.extend(_diagnostics(kept, targets))
+        found.extend(_diagnostics(_registry_findings(kept, template, registered), targets))
     cache.save()
     return tuple(sorted(set(found), key=Diagnostic.sort_key))
 
@@ -182,6 +195,53 @@ def _lint(template: dict[str, Any], regions: tuple[str, ...]) -> list[Finding]:
         path = "/".join(str(part) for part in (match.path or ()))
         result.append(Finding(rule, path, str(match.message)))
     return sorted(set(result), key=lambda f: (f.path, f.rule, f.message))
+
+
+# The namespaces AWS owns; every other `Namespace::Service::Resource` is a registry type.
+_AWS_NAMESPACES = frozenset({"AWS", "Alexa"})
+
+
+def is_registry_type(kind: str) -> bool:
+    """Whether `kind` names a CloudFormation registry type: `Namespace::Service::Resource`
+    outside AWS's namespaces and Custom::."""
+    parts = kind.split("::")
+    return len(parts) == 3 and all(parts) and parts[0] not in _AWS_NAMESPACES | {"Custom"}
+
+
+def _registry_types(template: dict[str, Any]) -> dict[str, str]:
+    """Logical id → type of the resources whose type is a registry type."""
+    resources = template.get("Resources")
+    if not isinstance(resources, dict):
+        return {}
+    return {
+        name: resource["Type"]
+        for name, resource in resources.items()
+        if isinstance(resource, dict)
+        and isinstance(resource.get("Type"), str)
+        and is_registry_type(resource["Type"])
+    }
+
+
+def _registry_findings(
+    findings: Sequence[Finding], template: dict[str, Any], registered: frozenset[str]
+) -> list[Finding]:
+    """`findings` without "type does not exist" for the registry types the files register, and
+    with a hint on the others."""
+    kinds = _registry_types(template)
+    result = []
+    for finding in findings:
+        parts = finding.path.split("/")
+        kind = kinds.get(parts[1]) if len(parts) == 3 and parts[0] == "Resources" else None
+        if finding.rule != "E3006" or parts[-1] != "Type" or kind is None:
+            result.append(finding)
+        elif kind not in registered:
+            hint = (
+                f"; {kind} is a registry type that no register-type task of these files "
+                "registers (if it is registered in the accounts another way, --no-lint skips "
+                "this check)"
+            )
+            result.append(Finding(finding.rule, finding.path, finding.message + hint))
+    return result
 
 
 @functools.cache

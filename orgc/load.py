@@ -23,7 +23,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias, TypeVar, cast
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, StreamMark, YAMLError
@@ -169,6 +169,7 @@ def load_file(
         data.pop("Definitions", None)
         for key in [p for p in loader.source_map.values if p[:1] == ("Definitions",)]:
             loader.source_map.values.pop(key, None)
+        data = _unwrap_organization(data, loader.source_map)
     return LoadedFile(
         path=path,
         display=display_path(path),
@@ -453,7 +454,7 @@ class _Loader:
                 continue
             key_span = _span(file, key_node)
             if not isinstance(key_node, ScalarNode):
-                self.diagnostics.add("E111", "mapping keys must be plain strings", key_span)
+                self.diagnostics.add("E111", _key_message(node, key_node), key_span)
                 continue
             key = _text(key_node)
             if (key_node.tag or "").startswith("!") and key_node.tag != "!":
@@ -921,6 +922,59 @@ _TASK_TYPE_LINE = re.compile(
 )
 
 
+_T = TypeVar("_T")
+
+
+def is_organization_data(data: Any) -> bool:
+    """Whether parsed data is an organization file, decided by its content: an `Organization`
+    mapping of resources (or an AWSTemplateFormatVersion beside one), not a task file whose
+    first task happens to be named Organization."""
+    if not isinstance(data, dict) or "Organization" not in data:
+        return False
+    section = data["Organization"]
+    if isinstance(section, dict) and section.get("Type") in TASK_TYPE_NAMES:
+        return False  # a task named Organization
+    if "AWSTemplateFormatVersion" in data:
+        return True
+    return not _task_types(data, organization_section=False)
+
+
+def _unwrap_organization(data: Any, source_map: SourceMap) -> Any:
+    """`Organization: !Include organization.yml` of a whole organization file is that file:
+    its Organization section moves up, and what it says beside it (AWSTemplateFormatVersion,
+    Description, ...) with it, unless the including file says it too."""
+    if not isinstance(data, dict):
+        return data
+    section = data.get("Organization")
+    if not (isinstance(section, dict) and isinstance(section.get("Organization"), dict)):
+        return data
+    if section.get("Type") in TASK_TYPE_NAMES:
+        return data
+    unwrapped: dict[str, Any] = {}
+    for key, value in data.items():
+        if key != "Organization":
+            unwrapped[key] = value
+            continue
+        for inner_key, inner_value in section.items():
+            if inner_key == "Organization" or inner_key not in data:
+                unwrapped[inner_key] = inner_value
+    for table in (source_map.values, source_map.keys):
+        _move_up(table, data)
+    _move_up(source_map.raw, data)
+    return unwrapped
+
+
+def _move_up(table: dict[DataPath, _T], outer: dict[str, Any]) -> None:
+    """Entries below `Organization` of an included whole organization file, one level up."""
+    below = [path for path in table if path[:1] == ("Organization",) and len(path) > 1]
+    moved = {
+        path[1:]: table[path] for path in below if path[1] == "Organization" or path[1] not in outer
+    }
+    for path in below:
+        del table[path]
+    table.update(moved)
+
+
 def _organization_task_template(file: LoadedFile) -> tuple[str, DataPath] | None:
     """The `Template` of a task file's update-organization task, with its data path."""
     if not isinstance(file.data, dict) or "AWSTemplateFormatVersion" in file.data:
@@ -933,9 +987,11 @@ def _organization_task_template(file: LoadedFile) -> tuple[str, DataPath] | None
     return None
 
 
-def _task_types(data: Any) -> set[str]:
+def _task_types(data: Any, *, organization_section: bool = True) -> set[str]:
     """The task types a parsed file's tasks have (empty for anything but a task file)."""
-    if not isinstance(data, dict) or "AWSTemplateFormatVersion" in data or "Organization" in data:
+    if not isinstance(data, dict) or "AWSTemplateFormatVersion" in data:
+        return set()
+    if organization_section and is_organization_data(data):
         return set()
     return {
         task["Type"]
@@ -1033,7 +1089,7 @@ def load_organization(
 def _follow_task_file(
     file: LoadedFile, options: LoadOptions, diagnostics: Diagnostics
 ) -> LoadedFile | None:
-    if isinstance(file.data, dict) and "Organization" in file.data:
+    if is_organization_data(file.data):
         return file
     found = _organization_task_template(file)
     if found is None:
@@ -1051,16 +1107,31 @@ def _follow_task_file(
             "E106", f"Template {template!r} holds a NUL character: no file has it", where
         )
         return None
-    target = resolved(file.path.parent / template)
+    return load_organization_file(
+        resolved(file.path.parent / template),
+        options,
+        diagnostics,
+        named=f"Template {template!r}",
+        where=where,
+    )
+
+
+def load_organization_file(
+    target: Path,
+    options: LoadOptions,
+    diagnostics: Diagnostics,
+    *,
+    named: str,
+    where: Span | None,
+) -> LoadedFile | None:
+    """Load the organization file `target`, which a task's Template or --organization-file
+    (`named`, as written, at `where`) names: inside the project, present, with an Organization
+    section."""
     if not target.is_relative_to(resolved(options.root)):
-        diagnostics.add(
-            "E105", f"Template {template!r} is outside the project root {options.root}", where
-        )
+        diagnostics.add("E105", f"{named} is outside the project root {options.root}", where)
         return None
     if not target.exists() and not target.is_symlink():
-        diagnostics.add(
-            "E106", f"Template {template!r} not found: no file {display_path(target)}", where
-        )
+        diagnostics.add("E106", f"{named} not found: no file {display_path(target)}", where)
         return None
     text = read_source(target, where, diagnostics)
     if text is None:
@@ -1069,7 +1140,7 @@ def _follow_task_file(
     if organization is None:
         return None
     if not (isinstance(organization.data, dict) and "Organization" in organization.data):
-        diagnostics.add("E110", f"Template {template!r} has no Organization section", where)
+        diagnostics.add("E110", f"{named} has no Organization section", where)
         return None
     return organization
 
@@ -1137,3 +1208,22 @@ def _compose(text: str) -> Node | None:
             except YAMLError:
                 pass
         return cast("Node | None", YAML(typ="rt").compose(text))
+
+
+def _key_message(node: MappingNode, key_node: Node) -> str:
+    """E111's text; for `{{ name }}` unquoted (a template placeholder, which YAML reads as a
+    mapping in a mapping) it says so."""
+    if (
+        node.flow_style
+        and isinstance(key_node, MappingNode)
+        and key_node.flow_style
+        and len(key_node.value) == 1
+        and isinstance(key_node.value[0][0], ScalarNode)
+        and key_node.value[0][1].value in (None, "")
+    ):
+        name = key_node.value[0][0].value
+        return (
+            f"{{{{{name}}}}} is a template placeholder, which YAML reads as a mapping; fill it "
+            f"in, or quote the whole value if it is meant as text: '{{{{{name}}}}}'"
+        )
+    return "mapping keys must be plain strings"

@@ -6,7 +6,7 @@ It holds no logic of its own beyond the order of stages and what each needs from
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,10 +15,18 @@ from orgc.apply import ApplyResult, Listener, apply
 from orgc.bind import BoundTemplate, bind_template
 from orgc.contacts import build_contacts
 from orgc.copy_to_s3 import build_objects
-from orgc.diagnostics import Diagnostic, Diagnostics, StageError
+from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
 from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
-from orgc.load import LoadedFile, LoadOptions, load_organization, project_root
+from orgc.load import (
+    LoadedFile,
+    LoadOptions,
+    display_path,
+    is_organization_data,
+    load_file,
+    load_organization_file,
+    project_root,
+)
 from orgc.model import Organization, build_organization
 from orgc.observe import (
     observe_contacts,
@@ -54,7 +62,7 @@ from orgc.render.output import write_stacks
 from orgc.services import ServiceAccess, build_services
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
 from orgc.state import LocalStateStore, State, StateStore, default_state_bucket, lock_owner
-from orgc.tasks import Project, StacksTask, load_project
+from orgc.tasks import ExternalTask, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import check_template_limits, validate_organization
 
@@ -68,6 +76,7 @@ class Inputs:
     templates: dict[str, Template] = field(default_factory=dict)  # by update-stacks task
     bound: dict[str, BoundTemplate] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)  # --parameter values
+    organization_file: str | None = None  # --organization-file, as given
     objects: tuple[DesiredObject, ...] = ()  # what copy-to-s3 tasks put
     services: tuple[ServiceAccess, ...] = ()  # trusted access and delegated administrators
     # account logical id → contact type → alternate contact, inherited ones included
@@ -76,7 +85,9 @@ class Inputs:
     # of the management account.
     state_bucket: str | None = None
     digest: str = ""  # of everything above that decides the plan
-    organization_digest: str = ""  # of the organization model alone
+    # Of the organization model and the alternate contacts: what the state vouches for once
+    # applied (orgc.recorded.account_settings_trusted).
+    organization_digest: str = ""
     stack_tasks: dict[str, StacksTask] = field(init=False)  # update-stacks tasks by name
 
     def __post_init__(self) -> None:
@@ -85,6 +96,21 @@ class Inputs:
             name: task for name, task in sorted(tasks.items()) if isinstance(task, StacksTask)
         }
         object.__setattr__(self, "stack_tasks", stack_tasks)
+
+    @property
+    def has_task_file(self) -> bool:
+        """Whether the inputs come from a task file (not an organization file alone)."""
+        project = self.project
+        if project is None or project.organization is None:
+            return project is not None
+        return project.tasks != {} or display_path(project.organization.template) != project.file
+
+    @property
+    def organization_skipped(self) -> bool:
+        """Whether the organization is left as it is: its update-organization task is skipped
+        (or the organization file came from --organization-file)."""
+        task = self.project.organization if self.project is not None else None
+        return task is not None and task.skip
 
     @property
     def organization_group(self) -> str:
@@ -99,14 +125,33 @@ def compile_organization(
     root: Path | None = None,
     allow_cmd: bool = False,
     parameters: Mapping[str, str] | None = None,
+    organization_file: Path | None = None,
 ) -> Inputs:
     """load → validate → model → bind, everything that needs no AWS.
+
+    `path` is an organization file, a task file or a directory. A task file's organization is
+    the Template of its update-organization task, wherever in the include tree it sits, or
+    `organization_file` (--organization-file).
 
     Raises StageError with every diagnostic when any is an error.
     """
     diagnostics = Diagnostics()
     options = LoadOptions(root=project_root(path, root), allow_cmd=allow_cmd)
-    file = load_organization(path, options, diagnostics)
+    top = None if path.is_dir() else load_file(path, options, diagnostics)
+    project = None
+    if top is not None and is_organization_data(top.data):
+        file: LoadedFile | None = top
+    else:
+        if top is not None or path.is_dir():
+            project = load_project(
+                path,
+                options,
+                diagnostics,
+                parameters=parameters or {},
+                organization_file=organization_file,
+                loaded=top,
+            )
+        file = _organization_file(path, project, options, diagnostics, organization_file)
     organization = None
     services: tuple[ServiceAccess, ...] = ()
     contacts: dict[str, dict[str, ContactDetails]] = {}
@@ -116,15 +161,14 @@ def compile_organization(
         if organization is not None:
             services = build_services(file, organization, diagnostics)
             contacts = build_contacts(file, organization, diagnostics)
-    project = None
-    if not _is_organization_file(file, path):
-        project = load_project(path, options, diagnostics, parameters=parameters or {})
+    if _is_organization_file(file, path):
+        project = None
     templates: dict[str, Template] = {}
     bound: dict[str, BoundTemplate] = {}
     if project is not None:
         for name, task in sorted(project.tasks.items()):
-            if not isinstance(task, StacksTask):
-                continue
+            if not isinstance(task, StacksTask) or task.skip:
+                continue  # a skipped task's template is not read: it need not exist
             template = build_template(task, options, diagnostics)
             if template is None:
                 continue
@@ -144,10 +188,16 @@ def compile_organization(
         templates=templates,
         bound=bound,
         parameters=dict(sorted((parameters or {}).items())),
+        organization_file=str(organization_file) if organization_file is not None else None,
         objects=objects,
         services=services,
         contacts=contacts,
-        organization_digest=digest(organization),
+        # The alternate contacts are in it (when there are any, so that the digests of files
+        # without any stay as they were): a plan trusts the contacts as last applied, as it
+        # trusts the other per-account settings, only while the files give this digest.
+        organization_digest=digest(
+            {"organization": organization, "contacts": contacts} if contacts else organization
+        ),
         digest=digest(
             {
                 "organization": organization,
@@ -163,6 +213,46 @@ def compile_organization(
     )
 
 
+def _organization_file(
+    path: Path,
+    project: Project | None,
+    options: LoadOptions,
+    diagnostics: Diagnostics,
+    organization_file: Path | None,
+) -> LoadedFile | None:
+    """The organization file the project binds against, loaded."""
+    if project is None:
+        return None
+    task = project.organization
+    if task is None:
+        if not diagnostics.has_errors:
+            diagnostics.add(
+                "E110",
+                f"{project.file} has no update-organization task (in it or in a file it "
+                "includes); add one, or name the organization file with "
+                "--organization-file PATH",
+                Span(project.file, 1, 1),
+            )
+        return None
+    if not task.template.exists() and organization_file is None:
+        # Reported where the task names it (its Template does not exist).
+        if not diagnostics.has_errors:
+            diagnostics.add(
+                "E106",
+                f"Template of task {task.name} not found: no file "
+                f"{display_path(task.template)}; a skipped update-organization task still "
+                "names the organization file the other tasks bind against",
+                task.span,
+            )
+        return None
+    named = (
+        f"--organization-file {organization_file}"
+        if organization_file is not None
+        else f"Template of task {task.name}"
+    )
+    return load_organization_file(task.template, options, diagnostics, named=named, where=None)
+
+
 def _is_organization_file(file: LoadedFile | None, path: Path) -> bool:
     """Whether `path` names the organization file itself (no task file to read)."""
     return file is not None and not path.is_dir() and file.path == path.resolve()
@@ -175,12 +265,19 @@ def validate(
     allow_cmd: bool = False,
     parameters: Mapping[str, str] | None = None,
     lint: bool = False,
+    organization_file: Path | None = None,
 ) -> tuple[Diagnostic, ...]:
     """Every diagnostic for `path`, errors and warnings, sorted: the files, and what their
     stacks and StackSets make of them, with the ids the files give (no AWS call); with `lint`,
     cfn-lint's findings in the rendered templates too."""
     try:
-        inputs = compile_organization(path, root=root, allow_cmd=allow_cmd, parameters=parameters)
+        inputs = compile_organization(
+            path,
+            root=root,
+            allow_cmd=allow_cmd,
+            parameters=parameters,
+            organization_file=organization_file,
+        )
     except StageError as error:
         return error.diagnostics
     if not inputs.stack_tasks:
@@ -192,7 +289,7 @@ def validate(
         return tuple(sorted({*inputs.warnings, *error.diagnostics}, key=Diagnostic.sort_key))
     found = {*inputs.warnings, *warnings}
     if lint:
-        found.update(lint_stacks(stacks, cache_directory()))
+        found.update(lint_stacks(stacks, cache_directory(), registered_types(inputs)))
     return tuple(sorted(found, key=Diagnostic.sort_key))
 
 
@@ -211,9 +308,23 @@ def lint_templates(inputs: Inputs) -> None:
     if not inputs.stack_tasks:
         return
     ids = known_ids(wanted_ids(inputs.organization), State())
-    findings = lint_stacks(compile_stacks(inputs, ids, None)[0], cache_directory())
+    stacks = compile_stacks(inputs, ids, None)[0]
+    findings = lint_stacks(stacks, cache_directory(), registered_types(inputs))
     if findings:
         raise StageError(findings)
+
+
+def registered_types(inputs: Inputs) -> frozenset[str]:
+    """The resource types the register-type tasks of the files register (orgc does not run
+    them; their types are taken to exist where the stacks use them)."""
+    tasks = inputs.project.tasks.values() if inputs.project is not None else ()
+    return frozenset(
+        task.attributes["ResourceType"]
+        for task in tasks
+        if isinstance(task, ExternalTask)
+        and task.type == "register-type"
+        and isinstance(task.attributes.get("ResourceType"), str)
+    )
 
 
 def make_plan(
@@ -254,25 +365,41 @@ def make_plan(
         not_compared=not_compared,
     )
     group = inputs.organization_group
+    frozen = inputs.organization_skipped
     result = replace(
         recorded,
         inputs_digest=inputs.digest,
-        changes=tuple(replace(c, group=group) for c in recorded.changes),
+        # A skipped update-organization task leaves the organization as it is.
+        changes=() if frozen else tuple(replace(c, group=group) for c in recorded.changes),
         options=PlanOptions(
             parameters=inputs.parameters,
             perform_cleanup=perform_cleanup,
             refresh=refresh,
             allow_scp_lockout=allow_lockout,
+            organization_file=inputs.organization_file,
         ),
+        skipped=skipped_sentences(inputs, state),
     )
-    renamed = renamed_accounts(inputs.organization, live, result.ids.accounts)
-    if inputs.services or state.services or inputs.contacts or state.contacts or renamed:
+    renamed = [] if frozen else renamed_accounts(inputs.organization, live, result.ids.accounts)
+    if not frozen and (
+        inputs.services or state.services or inputs.contacts or state.contacts or renamed
+    ):
         result = _plan_account_settings(
-            inputs, provider, state, live=live, organization_plan=result, renamed=renamed
+            inputs,
+            provider,
+            state,
+            live=live,
+            organization_plan=result,
+            renamed=renamed,
+            trusted=trusted,
         )
     if inputs.objects:
         result = _plan_objects(inputs, provider, state, result)
-    if inputs.stack_tasks:
+    if inputs.stack_tasks or (
+        inputs.has_task_file and (state.stack_records() or state.stack_set_records())
+    ):
+        # Also with no update-stacks task left: the stacks of removed tasks are orphans, and
+        # --perform-cleanup deletes them.
         result = _plan_stacks(
             inputs,
             provider,
@@ -288,6 +415,37 @@ def make_plan(
     return guardrails.enforce(result, inputs.organization, live, allow_lockout=allow_lockout)
 
 
+def skipped_sentences(inputs: Inputs, state: State) -> tuple[str, ...]:
+    """What each skip of the files means, for the plan."""
+    project = inputs.project
+    if project is None:
+        return ()
+    records: dict[str, int] = {}
+    for record in state.stack_records().values():
+        records[record.task] = records.get(record.task, 0) + 1
+    sentences: list[str] = []
+    organization = project.organization
+    for name, reason in project.skipped.items():
+        if name in project.skipped_includes:
+            kept = sum(n for task, n in records.items() if task.startswith(f"{name}-"))
+            keeps = f"; the {kept} stack(s) its tasks deployed are kept" if kept else ""
+            sentences.append(f"include {name} ({reason}): its file is not read{keeps}")
+            continue
+        if organization is not None and name == organization.name:
+            sentences.append(
+                f"update-organization task {name} ({reason}): the organization is not "
+                f"changed; the other tasks bind against {display_path(organization.template)} "
+                "as written"
+            )
+            continue
+        task = project.tasks.get(name)
+        kept = records.get(name, 0)
+        keeps = f"; its {kept} deployed stack(s) are kept as they are" if kept else ""
+        kind = f"{task.type} task" if task is not None else "include"
+        sentences.append(f"{kind} {name} ({reason}): not run{keeps}")
+    return tuple(sentences)
+
+
 def _plan_account_settings(
     inputs: Inputs,
     provider: Provider,
@@ -296,10 +454,15 @@ def _plan_account_settings(
     live: LiveOrganization,
     organization_plan: Plan,
     renamed: list[tuple[str, str, str]],
+    trusted: bool,
 ) -> Plan:
     """Trusted access and delegated administrators, alternate contacts and account names: all
     but the management account's own need Account Management's trusted access, so the
-    organization's service access is read once for them all."""
+    organization's service access is read once for them all.
+
+    Alternate contacts cost a call per contact type per account: while `trusted` (no
+    --refresh, and the files give the digest of the last complete apply, contacts included)
+    they are taken to be as the files give them, and the plan says it did not read them."""
     services = observe_services(provider)
     planned = frozenset(c.id for c in organization_plan.changes)
     account_ids = organization_plan.ids.accounts
@@ -322,13 +485,17 @@ def _plan_account_settings(
     access = enabled or any(s.service_principal == ACCOUNT_MANAGEMENT for s in inputs.services)
     contacts: dict[str, dict[str, ContactDetails]] = {}
     warnings: tuple[Diagnostic, ...] = ()
+    not_compared: list[str] = []
     if inputs.contacts or state.contacts:
         active = {a for a, account in live.accounts.items() if account.status == "ACTIVE"}
         wanted = {account_ids.get(logical) for logical in inputs.contacts} | set(state.contacts)
         # Member accounts are read only once AWS lets the management account read them.
         readable = {a for a in active if enabled or a == live.management_account_id}
         read = sorted(a for a in wanted if a and a in readable)
-        contacts = observe_contacts(provider, read, live.management_account_id)
+        if trusted:
+            contacts = _contacts_as_applied(inputs.contacts, account_ids, read)
+        else:
+            contacts = observe_contacts(provider, read, live.management_account_id)
         contact_changes, contact_warnings = plan_contacts(
             inputs.contacts,
             contacts,
@@ -341,7 +508,9 @@ def _plan_account_settings(
         )
         changes += contact_changes
         warnings += contact_warnings
-        compared.append(f"alternate contacts of {len(read)} accounts")
+        (not_compared if trusted else compared).append(
+            f"alternate contacts of {len(read)} accounts"
+        )
     renames, name_warnings = plan_account_names(
         inputs.organization,
         renamed,
@@ -352,6 +521,7 @@ def _plan_account_settings(
     return replace(
         organization_plan,
         compared=(*organization_plan.compared, *compared),
+        not_compared=(*organization_plan.not_compared, *not_compared),
         observed_digest=digest(
             {
                 "organization": organization_plan.observed_digest,
@@ -367,6 +537,17 @@ def _plan_account_settings(
             )
         ),
     )
+
+
+def _contacts_as_applied(
+    desired: Mapping[str, Mapping[str, ContactDetails]],
+    account_ids: Mapping[str, str | None],
+    accounts: Sequence[str],
+) -> dict[str, dict[str, ContactDetails]]:
+    """The contacts of `accounts` as the last complete apply left them: as the files give them
+    (a type the files no longer give was deleted by it)."""
+    by_id = {physical: logical for logical, physical in account_ids.items() if physical}
+    return {a: dict(desired.get(by_id.get(a, ""), {})) for a in accounts}
 
 
 def _plan_objects(
@@ -472,6 +653,7 @@ def _plan_stacks(
     # A StackSet task's targets are its StackSet's instances, not stacks of their own.
     stacks = tuple(s for s in stacks if not is_stack_set(inputs.stack_tasks[s.key.task]))
     account_ids = organization_plan.ids.get("accounts", {})
+    skipped_includes = inputs.project.skipped_includes if inputs.project is not None else ()
     live_stacks = observe_stacks(
         provider,
         tasks=inputs.stack_tasks,
@@ -485,6 +667,7 @@ def _plan_stacks(
         order=order,
         tasks=inputs.stack_tasks,
         organization_group=inputs.organization_group,
+        skipped_includes=skipped_includes,
     )
     planner = plan_stacks(
         desired,
@@ -527,6 +710,7 @@ def _plan_stacks(
             organization_group=inputs.organization_group,
             account_ids=account_ids,
             trusted=trusted,
+            skipped_includes=skipped_includes,
         ),
         live_sets,
         state,
@@ -598,6 +782,9 @@ def check_saved_plan(
         root=root,
         allow_cmd=allow_cmd,
         parameters=dict(options.parameters),
+        organization_file=(
+            Path(options.organization_file) if options.organization_file is not None else None
+        ),
     )
     if inputs.digest != saved.inputs_digest:
         raise StalePlan(

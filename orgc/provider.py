@@ -33,6 +33,22 @@ from orgc.observed import (
     StackSetDefinition,
 )
 
+# A role reached through another (TaskViaRoleArn): the role ARN assumed first and the role name
+# then assumed in the target account, joined by a character no IAM role name or ARN holds.
+ROLE_CHAIN = "|"
+
+
+def chained_role(via_role_arn: str | None, role_name: str) -> str:
+    """The role orgc assumes in an account, `role_name`, reached through `via_role_arn` first
+    when one is given."""
+    return f"{via_role_arn}{ROLE_CHAIN}{role_name}" if via_role_arn else role_name
+
+
+def split_role(role: str) -> tuple[str | None, str]:
+    """(the role ARN to assume first or None, the role name to assume in the account)."""
+    via, chained, name = role.rpartition(ROLE_CHAIN)
+    return (via or None, name) if chained else (None, role)
+
 
 class Provider(Protocol):
     """The verbs over Organizations, IAM inside accounts, CloudFormation stacks and StackSets,

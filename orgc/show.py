@@ -293,6 +293,10 @@ def render_text(plan: Plan) -> str:
             f"  ! {o.stack_name} in {o.account_id} {o.region} (task {o.task})" for o in plan.orphans
         )
         out.append("")
+    if plan.skipped:
+        out.append("Skipped:")
+        out.extend(f"  ~ {sentence}" for sentence in plan.skipped)
+        out.append("")
     for warning in plan.warnings:
         out.append(str(warning))
     if plan.has_changes:
@@ -493,6 +497,9 @@ def render_markdown(
     ]
     if plan.not_compared:
         head.extend([f"_{markdown_text(_not_compared(plan))}_", ""])
+    if plan.skipped:
+        head.extend([f"- Skipped: {markdown_text(sentence)}" for sentence in plan.skipped])
+        head.append("")
     risky = [c for c in plan.changes if _risky(c)]
     rest = [c for c in plan.changes if not _risky(c)]
     if not plan.has_changes:

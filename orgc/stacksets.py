@@ -43,6 +43,7 @@ from orgc.plan.specs import ROOT
 from orgc.plan.stacks import for_target
 from orgc.render import RenderedStack, StackKey, known_after_apply, markers
 from orgc.tasks import StacksTask
+from orgc.tasks.model import ALLOW_UPDATES_POLICY, UPDATE_PROTECTION_POLICY
 from orgc.templates import Binding, Template
 
 STACK_SET_MODE = "StackSet"
@@ -518,7 +519,10 @@ class _Eligibility:
             for name, given in (
                 ("TerminationProtection", task.termination_protection),
                 ("UpdateProtection", task.update_protection),
-                ("StackPolicy", task.stack_policy is not None),
+                (
+                    "StackPolicy",
+                    task.stack_policy not in (None, UPDATE_PROTECTION_POLICY, ALLOW_UPDATES_POLICY),
+                ),
                 ("CloudFormationRoleName", task.cloudformation_role_name is not None),
                 ("DisableStackRollbacks", task.disable_stack_rollbacks),
                 ("DependsOnAccount", any(r.depends_on_accounts for r in resources)),

@@ -507,11 +507,11 @@ def import_orgformation_state(
     included), OUs and SCPs are taken from there, `masterAccountId` becomes the management account,
     and each of OrgFormation's `stacks[name][account][region]` becomes a stack record with no
     hash (so the first plan updates it to what the files say; CloudFormation keeps an identical
-    template as it is) and the task that `trackedTasks` names for it. Bindings that
-    never got a physical id (a resource OrgFormation did not finish creating) are skipped, and
-    so are policies AWS manages (FullAWSAccess): orgc must never act on those as its own, so
-    each is dropped with a sentence appended to `notices`. Raises `StateError` (E707) for a
-    document that is not OrgFormation state.
+    template as it is) and the task that `trackedTasks` names for it (an entry's `logicalName`).
+    Bindings that never got a physical id (a resource OrgFormation did not finish creating) are
+    skipped, and so are policies AWS manages (FullAWSAccess): orgc must never act on those as
+    its own, so each is dropped with a sentence appended to `notices`. Raises `StateError`
+    (E707) for a document that is not OrgFormation state.
     """
     try:
         text = data.decode("utf-8")
@@ -585,11 +585,15 @@ def import_orgformation_state(
 
 
 def _import_stacks(stacks: dict[str, Any], tracked: Any, origin: str) -> tuple[StackRecord, ...]:
+    # trackedTasks: a list of {logicalName, physicalIdForCleanup, type} per tracking group (the
+    # task file); an entry's logicalName is the task, the group only where it has none.
     task_of: dict[str, str] = {}
     if isinstance(tracked, dict):
-        for task, entries in tracked.items():
+        for group, entries in tracked.items():
             for entry in entries if isinstance(entries, list) else ():
                 if isinstance(entry, dict) and isinstance(entry.get("physicalIdForCleanup"), str):
+                    name = entry.get("logicalName")
+                    task = name if isinstance(name, str) and name else group
                     task_of.setdefault(entry["physicalIdForCleanup"], task)
     records: list[StackRecord] = []
     for stack_name, accounts in sorted(stacks.items()):

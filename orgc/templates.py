@@ -105,6 +105,18 @@ BINDING_ATTRIBUTES: dict[str, str] = {
     "Region": "regions",
 }
 
+# The plural keys of OrgFormation's first resource attribute, `OrganizationBindings` (before
+# `OrganizationBinding` replaced it), as the binding attributes they are now.
+OLD_BINDING_KEYS = {
+    "Accounts": "Account",
+    "OrganizationalUnits": "OrganizationalUnit",
+    "ExcludeAccounts": "ExcludeAccount",
+    "ExcludeOrganizationalUnits": "ExcludeOrganizationalUnit",
+    "Regions": "Region",
+    "IncludeMasterAccount": "IncludeMasterAccount",
+    "AccountsWithTag": "AccountsWithTag",
+}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Binding:
@@ -169,12 +181,19 @@ class Template:
 
 
 def parse_binding(
-    value: Any, path: DataPath, file: LoadedFile, diagnostics: Diagnostics
+    value: Any,
+    path: DataPath,
+    file: LoadedFile,
+    diagnostics: Diagnostics,
+    *,
+    old_keys: bool = False,
 ) -> Binding | None:
     """A binding written as a mapping at `path` of `file`; every mistake reported.
 
-    `!Ref Name` of a named binding is not a mapping: the caller resolves it.
+    `!Ref Name` of a named binding is not a mapping: the caller resolves it. With `old_keys`
+    the mapping is in the plural keys of the old `OrganizationBindings` resource attribute.
     """
+    keys = OLD_BINDING_KEYS if old_keys else {key: key for key in BINDING_ATTRIBUTES}
     if not isinstance(value, dict):
         diagnostics.add(
             "E352",
@@ -185,14 +204,15 @@ def parse_binding(
         return None
     fields: dict[str, Any] = {}
     ref_spans: dict[str, Span] = {}
-    for key, item in value.items():
-        where = path + (key,)
+    for written, item in value.items():
+        where = path + (written,)
+        key = keys.get(written, "")
         name = BINDING_ATTRIBUTES.get(key)
         if name is None:
             diagnostics.add(
                 "E350",
-                f"{key} is not a binding attribute{did_you_mean(key, BINDING_ATTRIBUTES)}; "
-                f"a binding takes {', '.join(BINDING_ATTRIBUTES)}",
+                f"{written} is not a binding attribute{did_you_mean(written, keys)}; "
+                f"a binding takes {', '.join(keys)}",
                 file.source_map.key_span(where),
             )
             continue
@@ -690,7 +710,7 @@ def _resource(  # noqa: PLR0917
             f"Type of {logical_id} is a resource type name such as AWS::S3::Bucket",
             file.span(path + ("Type",)),
         )
-    known = (*RESOURCE_ATTRIBUTES, *ORGFORMATION_RESOURCE_ATTRIBUTES)
+    known = (*RESOURCE_ATTRIBUTES, *ORGFORMATION_RESOURCE_ATTRIBUTES, "OrganizationBindings")
     for key in body:
         if key not in known:
             diagnostics.add(
@@ -702,6 +722,21 @@ def _resource(  # noqa: PLR0917
     if "OrganizationBinding" in body:
         where = path + ("OrganizationBinding",)
         binding = _binding_or_ref(body["OrganizationBinding"], where, file, named, diagnostics)
+        if binding is not None:
+            binding = binding.with_default_regions(default_regions)
+    elif "OrganizationBindings" in body:
+        # OrgFormation's first form: Accounts, OrganizationalUnits, Regions, ...
+        where = path + ("OrganizationBindings",)
+        diagnostics.add(
+            "W350",
+            "OrganizationBindings (Accounts, OrganizationalUnits, Regions, ...) is the old form "
+            "of OrganizationBinding (Account, OrganizationalUnit, Region, ...); rename it and its "
+            "keys",
+            file.source_map.key_span(where),
+        )
+        binding = parse_binding(
+            body["OrganizationBindings"], where, file, diagnostics, old_keys=True
+        )
         if binding is not None:
             binding = binding.with_default_regions(default_regions)
     elif not has_default:

@@ -5,7 +5,10 @@ Presentation only, for orgc.cli: every fact shown comes from the plan and from a
 
 - `use_colour`: `--color auto|always|never`; auto is colour on a terminal unless `NO_COLOR` is
   set (https://no-color.org).
-- `PlainProgress`: one timestamped line per event, "started" as well as "done", for CI logs.
+- `PlainProgress`: one timestamped line per event, "started" as well as "done", for CI logs;
+  every `ORGC_PROGRESS_INTERVAL` seconds (default 30) a "still running" line for each change
+  that has run that long already (an account creation, a stack create), so that a quiet log is
+  not taken for a hung one.
 - `LiveProgress`: on a terminal, a live view (rich) of how many changes wait, run, are done or
   failed, the elapsed time, and the changes still running, longest first (an account creation
   takes minutes on AWS).
@@ -177,8 +180,39 @@ class Progress:
         return lines
 
 
+PROGRESS_INTERVAL = 30.0
+"""Seconds between the "still running" lines of timestamped progress, unless
+`ORGC_PROGRESS_INTERVAL` says otherwise (0: none)."""
+
+
+class ProgressIntervalError(ValueError):
+    """ORGC_PROGRESS_INTERVAL is not a number of seconds."""
+
+
+def progress_interval(environ: Mapping[str, str]) -> float:
+    """The interval `ORGC_PROGRESS_INTERVAL` gives (seconds, `30s`, `2m`), else the default."""
+    text = environ.get("ORGC_PROGRESS_INTERVAL", "").strip()
+    if not text:
+        return PROGRESS_INTERVAL
+    units = {"s": 1.0, "m": 60.0}
+    scale = units.get(text[-1], 1.0)
+    number = text[:-1] if text[-1] in units else text
+    try:
+        seconds = float(number) * scale
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ProgressIntervalError(
+            f"ORGC_PROGRESS_INTERVAL={text!r} is not a number of seconds (like 30, 30s or 2m; "
+            "0 for no still-running lines)"
+        )
+    return seconds
+
+
 class PlainProgress(Progress):
-    """One line per event, with a UTC timestamp: what a CI log wants."""
+    """One line per event, with a UTC timestamp: what a CI log wants. With an `interval`, a
+    thread writes a "still running" line every `interval` seconds for each change that has run
+    at least that long (`tick` writes one round of them)."""
 
     def __init__(
         self,
@@ -187,16 +221,66 @@ class PlainProgress(Progress):
         *,
         colour: bool = False,
         clock: Clock | None = None,
+        interval: float = 0.0,
     ) -> None:
         super().__init__(plan, clock)
         self.stream = stream
         self.colour = colour
+        self.interval = interval
+        self.write_lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._ticker: threading.Thread | None = None
+        if interval > 0:
+            self._ticker = threading.Thread(
+                target=self._tick_every_interval, name="orgc-progress", daemon=True
+            )
+            self._ticker.start()
 
     def show(self, event: str, change: Change, message: str, seconds: float | None) -> None:
-        self.stream.write(
-            _event_line(self.clock.now(), event, change, message, seconds, self.colour)
-        )
-        self.stream.flush()
+        self._write(_event_line(self.clock.now(), event, change, message, seconds, self.colour))
+
+    def tick(self) -> None:
+        """A "still running" line for each change running `interval` seconds or more, the
+        longest running first."""
+        with self.lock:
+            now = self.clock.monotonic()
+            running = sorted(self.started.values(), key=lambda entry: entry[1])
+        moment = self.clock.now()
+        word = paint("running", "bold", self.colour)
+        lines = [
+            f"{_timestamp(moment)} {word} still running: {change.summary} "
+            f"(elapsed {_elapsed(now - began)})\n"
+            for change, began in running
+            if now - began >= self.interval
+        ]
+        if lines:
+            self._write("".join(lines))
+
+    def close(self) -> None:
+        self._stopped.set()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join()
+
+    def _tick_every_interval(self) -> None:
+        while not self._stopped.wait(self.interval):
+            self.tick()
+
+    def _write(self, text: str) -> None:
+        with self.write_lock:
+            self.stream.write(text)
+            self.stream.flush()
+
+
+def _elapsed(seconds: float) -> str:
+    """Whole seconds, as a log line gives a long wait: 45s, 2m10s, 1h02m05s."""
+    total = int(seconds)
+    if total < 60:
+        return f"{total}s"
+    minutes, rest = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{rest:02d}s"
 
 
 def _event_line(  # noqa: PLR0917
@@ -283,15 +367,22 @@ _LIVE_RUNNING_ROWS = 10
 
 
 def progress_for(
-    plan: Plan, stream: IO[str], *, colour: bool, live: bool, clock: Clock | None = None
+    plan: Plan,
+    stream: IO[str],
+    *,
+    colour: bool,
+    live: bool,
+    clock: Clock | None = None,
+    interval: float = 0.0,
 ) -> Progress:
-    """A live view when `live` (a terminal) and rich is installed, else timestamped lines."""
+    """A live view when `live` (a terminal) and rich is installed, else timestamped lines
+    (with "still running" lines every `interval` seconds; 0: none)."""
     if live:
         try:
             return LiveProgress(plan, stream, colour=colour, clock=clock)
         except ImportError:
             pass  # rich missing from this installation: lines still tell everything
-    return PlainProgress(plan, stream, colour=colour, clock=clock)
+    return PlainProgress(plan, stream, colour=colour, clock=clock, interval=interval)
 
 
 # --- JSON events ------------------------------------------------------------------------------

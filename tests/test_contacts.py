@@ -139,8 +139,8 @@ def apply_all(path: Path, provider: Provider, store: LocalStateStore) -> Plan:
     return plan
 
 
-def replan(path: Path, provider: Provider, state: State) -> Plan:
-    return make_plan(compile_organization(path, root=path.parent), provider, state, refresh=False)
+def replan(path: Path, provider: Provider, state: State, *, refresh: bool = False) -> Plan:
+    return make_plan(compile_organization(path, root=path.parent), provider, state, refresh=refresh)
 
 
 @pytest.fixture
@@ -174,9 +174,21 @@ def test_contacts_are_inherited_the_nearest_target_winning(
         shop: ("BILLING", "OPERATIONS", "SECURITY"),
         audit: ("BILLING", "SECURITY"),
     }
+    # The files as last applied: the contacts are taken from the state, and the plan says so.
+    reads = fake.calls["get_alternate_contacts"]
     again = replan(path, fake, store.read())
     assert not again.has_changes, render_text(again)
-    assert "alternate contacts of 3 accounts" in again.compared
+    assert "alternate contacts of 3 accounts" in again.not_compared
+    assert "alternate contacts of 3 accounts" not in again.compared
+    assert fake.calls["get_alternate_contacts"] == reads
+    assert (
+        "Not compared with AWS: password policies and aliases of 3 accounts, tags of 3 "
+        "accounts, alternate contacts of 3 accounts; --refresh compares them."
+    ) in render_text(again)
+    refreshed = replan(path, fake, store.read(), refresh=True)
+    assert not refreshed.has_changes
+    assert "alternate contacts of 3 accounts" in refreshed.compared
+    assert fake.calls["get_alternate_contacts"] == reads + 3
 
 
 def test_an_account_moved_takes_its_new_ous_contacts(
@@ -187,6 +199,8 @@ def test_an_account_moved_takes_its_new_ous_contacts(
     apply_all(path, fake, store)
     shop = fake.account_named("shop").account_id
     write(tmp_path, prod="", dev="!Ref Shop")
+    # The files changed the contacts: even a default plan reads them.
+    assert "alternate contacts of 3 accounts" in replan(path, fake, store.read()).compared
     plan = apply_all(path, fake, store)
     assert sorted(c.summary for c in plan.changes if c.kind == "alternate-contact") == [
         "delete the operations contact of account Shop: the files no longer give it one"
@@ -205,7 +219,9 @@ def test_a_contact_changed_by_hand_is_set_back_and_others_are_left_alone(
     audit = fake.account_named("audit").account_id
     fake.put_alternate_contact(audit, "SECURITY", PROD_OPS)
     fake.put_alternate_contact(audit, "OPERATIONS", PROD_OPS)  # not orgc's: left alone
-    plan = replan(path, fake, store.read())
+    # A default plan trusts the state while the files are as applied; --refresh reads.
+    assert not replan(path, fake, store.read()).has_changes
+    plan = replan(path, fake, store.read(), refresh=True)
     assert [(c.id, c.action) for c in plan.changes] == [
         ("alternate-contact.update:Audit/SECURITY", "update")
     ]

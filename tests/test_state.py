@@ -214,8 +214,12 @@ ORGFORMATION_STATE = {
     "values": {"organization.template.hash": "xyz", "state-version": "2"},
     "previousTemplate": "{}",
     "trackedTasks": {
-        "BudgetAlarms": [
-            {"logicalName": "BudgetAlarms", "physicalIdForCleanup": "budget-alarms", "type": "x"}
+        "default": [
+            {
+                "logicalName": "BudgetAlarms",
+                "physicalIdForCleanup": "budget-alarms",
+                "type": "update-stacks",
+            }
         ]
     },
 }

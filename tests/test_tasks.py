@@ -2,7 +2,7 @@
 mistake it reports.
 
 Each file in tests/cases/tasks, and each folder there with a main.yml, states the diagnostics it
-expects inline on the line they are about (`# error[E330]: ...`). tests/cases/tasks/project is a
+expects inline on the line they are about (`# error[E331]: ...`). tests/cases/tasks/project is a
 small landing zone using every feature, and tests/cases/tasks/realworld holds the shapes found in
 OrgFormation repositories; both are compared with the exact project they must give. Local
 evaluation of expressions (orgc/expressions) is tested at the end.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,8 +16,10 @@ from orgc.terminal import (
     JsonEvents,
     JsonStream,
     PlainProgress,
+    ProgressIntervalError,
     colour_plan_text,
     progress_for,
+    progress_interval,
     use_colour,
 )
 
@@ -180,3 +183,101 @@ def test_on_a_terminal_a_live_view_counts_and_shows_what_runs(drift: Plan) -> No
     assert "done    update SERVICE_CONTROL_POLICY DenyLeave: document (2.0s) → p-1234" in (
         out.getvalue()
     )
+
+
+class ManualClock:
+    """A clock that stands still until the test moves it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def now(self) -> datetime:
+        return datetime(2026, 5, 15, 12, 0, tzinfo=timezone.utc) + timedelta(seconds=self.seconds)
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+
+def test_slow_changes_are_said_to_be_still_running(drift: Plan) -> None:
+    out = io.StringIO()
+    clock = ManualClock()
+    progress = PlainProgress(drift, out, clock=clock)
+    progress.interval = 30.0  # as the thread would use it; ticked by hand here
+    policy, move, attach, *_ = drift.changes
+    progress("start", policy, "")
+    clock.seconds = 20.0
+    progress("start", move, "")
+    clock.seconds = 25.0
+    progress.tick()  # nothing has run 30s yet
+    clock.seconds = 40.0
+    progress("start", attach, "")
+    progress.tick()
+    clock.seconds = 130.0
+    progress("done", policy, "p-1234")
+    progress.tick()
+    assert out.getvalue().splitlines() == [
+        "2026-05-15T12:00:00Z started update SERVICE_CONTROL_POLICY DenyLeave: document",
+        "2026-05-15T12:00:20Z started move account Shop from the root to ProdOU",
+        "2026-05-15T12:00:40Z started attach DenyRoot to OU ProdOU",
+        "2026-05-15T12:00:40Z running still running: update SERVICE_CONTROL_POLICY DenyLeave: "
+        "document (elapsed 40s)",
+        "2026-05-15T12:02:10Z done    update SERVICE_CONTROL_POLICY DenyLeave: document "
+        "(2m10s) → p-1234",
+        "2026-05-15T12:02:10Z running still running: move account Shop from the root to ProdOU "
+        "(elapsed 1m50s)",
+        "2026-05-15T12:02:10Z running still running: attach DenyRoot to OU ProdOU (elapsed 1m30s)",
+    ]
+
+
+class Signalling(io.StringIO):
+    """A stream that tells when something was written to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = threading.Event()
+
+    def write(self, text: str) -> int:
+        count = super().write(text)
+        self.written.set()
+        return count
+
+
+def test_the_interval_thread_writes_still_running_lines_until_closed(drift: Plan) -> None:
+    clock = ManualClock()
+    out = Signalling()
+    progress = progress_for(drift, out, colour=False, live=False, clock=clock, interval=0.01)
+    assert isinstance(progress, PlainProgress)
+    progress("start", drift.changes[0], "")
+    out.written.clear()
+    clock.seconds = 3725.0
+    assert out.written.wait(timeout=30)
+    progress.close()
+    assert progress._ticker is not None
+    assert not progress._ticker.is_alive()
+    assert out.getvalue().splitlines()[1] == (
+        "2026-05-15T13:02:05Z running still running: update SERVICE_CONTROL_POLICY DenyLeave: "
+        "document (elapsed 1h02m05s)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("", 30.0), ("5", 5.0), ("0.5s", 0.5), ("2m", 120.0), ("0", 0.0)]
+)
+def test_the_progress_interval_comes_from_the_environment(value: str, seconds: float) -> None:
+    assert progress_interval({"ORGC_PROGRESS_INTERVAL": value}) == seconds
+    assert progress_interval({}) == 30.0
+
+
+def test_a_wrong_progress_interval_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orgc.cli import main
+
+    monkeypatch.setenv("ORGC_PROGRESS_INTERVAL", "soon")
+    assert main(["apply", "organization.yml", "--auto-approve"]) == 64
+    assert capsys.readouterr().err == (
+        "orgc: ORGC_PROGRESS_INTERVAL='soon' is not a number of seconds (like 30, 30s or 2m; 0 "
+        "for no still-running lines)\n"
+    )
+    with pytest.raises(ProgressIntervalError):
+        progress_interval({"ORGC_PROGRESS_INTERVAL": "-5"})

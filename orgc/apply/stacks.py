@@ -9,6 +9,7 @@ out the same is not deployed again.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from orgc.apply.run import Handler, Run, taking
 from orgc.observed import StackDeployment, StackResult
@@ -23,6 +24,7 @@ from orgc.plan.specs import (
 from orgc.plan.stacks import stack_hash
 from orgc.render import known_after_apply, markers
 from orgc.state import StackRecord
+from orgc.tasks.model import ALLOW_UPDATES_POLICY
 
 
 class StackError(Exception):
@@ -128,7 +130,7 @@ def _deploy_stack(run: Run, change: Change, spec: StackDeploy) -> None:
                 tags=settings.tags,
                 create=create,
                 termination_protection=settings.termination_protection,
-                stack_policy=json.dumps(settings.stack_policy) if settings.stack_policy else None,
+                stack_policy=_stack_policy(settings.stack_policy, create=create),
                 role_arn=settings.role_arn,
                 disable_rollback=settings.disable_rollback,
                 template_bucket=run.template_bucket,
@@ -203,3 +205,14 @@ HANDLERS: dict[tuple[ChangeKind, Action], Handler] = {
     (ChangeKind.STACK, Action.DELETE): taking(StackRemoval, _delete_stack),
     (ChangeKind.STACK, Action.FORGET): taking(StackRemoval, _delete_stack),
 }
+
+
+def _stack_policy(policy: Any, *, create: bool) -> str | None:
+    """The policy a deploy sends. An update of a stack the files give no policy sends one that
+    allows every update: CloudFormation keeps the last policy a stack was given, so a policy
+    removed from the files (or UpdateProtection turned off) would otherwise stay in force."""
+    if policy:
+        return json.dumps(policy)
+    if create:
+        return None
+    return json.dumps(ALLOW_UPDATES_POLICY)

@@ -166,6 +166,15 @@ class StackVerbs(S3Verbs):
                 account_id=account_id,
                 region=region,
             )
+        if not create and deployment.stack_policy is not None:
+            # UpdateStack leaves the policy as it was when nothing else changes (and some
+            # endpoints ignore StackPolicyBody on update): the policy is set on its own.
+            stack_id = stack.get("StackId", stack_name)
+            policy = deployment.stack_policy
+            self._call(
+                "CloudFormation.SetStackPolicy",
+                lambda: cloudformation.set_stack_policy(StackName=stack_id, StackPolicyBody=policy),
+            )
         if not create and stack.get("EnableTerminationProtection", False) != termination_protection:
             stack_id = stack.get("StackId", stack_name)
             self._call(

@@ -33,6 +33,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from orgc.aws.errors import AwsError, NoCredentials
+from orgc.provider import split_role
 
 if TYPE_CHECKING:
     from botocore.loaders import Loader
@@ -312,8 +313,10 @@ class ProviderCore:
 
     def _in_account(self, service: str, region: str, account_id: str, role_name: str) -> Any:
         """A client for `service` inside `account_id`: the base credentials in their own account
-        (there is no role to assume there), the account's `role_name` in every other."""
-        if account_id == self.management_account_id():
+        (there is no role to assume there), the account's `role_name` in every other. A role
+        reached through another (TaskViaRoleArn) is assumed in every account, the management
+        account too."""
+        if account_id == self.management_account_id() and split_role(role_name)[0] is None:
             return self._client(service, region, None, None)
         return self._client(service, region, account_id, role_name)
 
@@ -322,7 +325,32 @@ class ProviderCore:
         return cast("IAMClient", self._in_account("iam", self._region, account_id, role_name))
 
     def _assumed_credentials(self, account_id: str, role_name: str) -> _AssumedCredentials:
-        key = (account_id, role_name)
+        """Credentials of `role_name` in `account_id`; a chained role (TaskViaRoleArn) is
+        assumed from the credentials of the role it goes through, assumed first."""
+        via, name = split_role(role_name)
+        sts = self._sts()
+        if via is not None:
+            sts = cast("STSClient", self._new_client("sts", self._region, self._assume(via, sts)))
+        with self._lock:
+            fresh_account = account_id in self._fresh_accounts
+        return self._assume(
+            f"arn:aws:iam::{account_id}:role/{name}",
+            sts,
+            key=(account_id, role_name),
+            retry_access_denied=fresh_account,
+        )
+
+    def _assume(
+        self,
+        role_arn: str,
+        sts: STSClient,
+        *,
+        key: tuple[str, str] | None = None,
+        retry_access_denied: bool = False,
+    ) -> _AssumedCredentials:
+        """The credentials of `role_arn` through `sts`, cached under `key` (the ARN itself when
+        not given) until shortly before they expire."""
+        key = key or ("", role_arn)
         with self._lock:
             key_lock = self._credential_locks.setdefault(key, threading.Lock())
         # One assume-role per (account, role) at a time: concurrent workers for the same account
@@ -332,16 +360,10 @@ class ProviderCore:
                 cached = self._credentials.get(key)
             if cached is not None and cached.expiration - _utcnow() > _CREDENTIAL_REFRESH_MARGIN:
                 return cached
-            sts = self._sts()
-            with self._lock:
-                fresh_account = account_id in self._fresh_accounts
             response = self._call(
                 "STS.AssumeRole",
-                lambda: sts.assume_role(
-                    RoleArn=f"arn:aws:iam::{account_id}:role/{role_name}",
-                    RoleSessionName="orgc",
-                ),
-                retry_access_denied=fresh_account,
+                lambda: sts.assume_role(RoleArn=role_arn, RoleSessionName="orgc"),
+                retry_access_denied=retry_access_denied,
             )
             raw = response["Credentials"]
             expiration = raw["Expiration"]

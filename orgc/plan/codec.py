@@ -111,6 +111,7 @@ def plan_json(plan: Plan) -> _Doc:
         # Only a plan made against AWS says what it compared: pure plans leave them out.
         **({"compared": list(plan.compared)} if plan.compared else {}),
         **({"notCompared": list(plan.not_compared)} if plan.not_compared else {}),
+        **({"skipped": list(plan.skipped)} if plan.skipped else {}),
         "warnings": [
             {"code": w.code, "message": w.message, "where": str(w.span) if w.span else None}
             for w in plan.warnings
@@ -141,6 +142,7 @@ def plan_from_json(data: Any) -> Plan:
         options=_options(data.get("options") or {}),
         compared=tuple(data.get("compared", ())),
         not_compared=tuple(data.get("notCompared", ())),
+        skipped=tuple(data.get("skipped", ())),
         warnings=tuple(
             Diagnostic(w["code"], w["message"], parse_span(w.get("where")))
             for w in data.get("warnings", ())
@@ -203,6 +205,11 @@ def _options_json(options: PlanOptions | None) -> _Doc:
         "parameters": dict(options.parameters),
         "performCleanup": options.perform_cleanup,
         "refresh": options.refresh,
+        **(
+            {"organizationFile": options.organization_file}
+            if options.organization_file is not None
+            else {}
+        ),
         # Written only when given, so a plan made without it reads as it always did.
         **({"allowScpLockout": True} if options.allow_scp_lockout else {}),
     }
@@ -216,6 +223,7 @@ def _options(data: Mapping[str, Any]) -> PlanOptions | None:
         perform_cleanup=bool(data.get("performCleanup")),
         refresh=bool(data.get("refresh", True)),
         allow_scp_lockout=bool(data.get("allowScpLockout")),
+        organization_file=data.get("organizationFile"),
     )
 
 

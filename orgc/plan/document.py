@@ -84,6 +84,9 @@ class Plan:
     # must know which "no change" was checked): phrases such as "tags of 200 accounts".
     compared: tuple[str, ...] = ()
     not_compared: tuple[str, ...] = ()
+    # What the files skip (Skip: true, a skipped include or dependency, the organization of a
+    # skipped update-organization task), each a sentence saying what it means.
+    skipped: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:

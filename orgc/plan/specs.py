@@ -147,6 +147,7 @@ class PlanOptions:
     perform_cleanup: bool = False
     refresh: bool = True
     allow_scp_lockout: bool = False  # --allow-scp-lockout: E622/E623 are warnings (W621)
+    organization_file: str | None = None  # --organization-file, as given
 
 
 # --- organization ---------------------------------------------------------------------------

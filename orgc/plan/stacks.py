@@ -39,6 +39,7 @@ from orgc.plan.specs import (
     TemplateChanges,
 )
 from orgc.plan.template_diff import parse_template, template_changes
+from orgc.provider import chained_role
 from orgc.render import RenderedStack, StackKey, known_after_apply, markers
 from orgc.state import StackRecord, State
 from orgc.tasks import StacksTask
@@ -65,6 +66,8 @@ class DesiredStacks:
     order: StackOrder
     tasks: dict[str, StacksTask]  # every update-stacks task by name, skipped ones included
     organization_group: str  # the group name of the organization's changes
+    # Skipped includes whose file was not read: what their tasks deployed is kept.
+    skipped_includes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,7 +264,10 @@ class StacksPlanner:
         if record is None:
             return Action.UPDATE, "the stack exists but orgc has no record of it; it is taken over"
         reasons: list[str] = []
-        if record.stack_id != live.stack_id:
+        if record.stack_id is None and record.hash is None:
+            # a record `orgc state import` made: the stack is OrgFormation's until this update
+            reasons.append("imported from OrgFormation's state, not deployed by orgc yet")
+        elif record.stack_id != live.stack_id:
             reasons.append("the stack was replaced outside orgc")
         elif record.last_changed != live.last_changed:
             reasons.append("the stack was changed outside orgc since the last apply")
@@ -426,6 +432,10 @@ class StacksPlanner:
             task = self.desired.tasks.get(record.task)
             if task is not None and task.skip:
                 continue
+            if task is None and record.task.startswith(
+                tuple(f"{name}-" for name in self.desired.skipped_includes)
+            ):
+                continue
             if task is None and not self.perform_cleanup:
                 self.warnings.append(
                     Diagnostic(
@@ -542,13 +552,19 @@ def access_role(
     task: StacksTask | None, organization: Organization, account: str | None, region: str = ""
 ) -> str:
     """The role orgc assumes to deploy a task's stack in an account (by logical id): the task's
-    TaskRoleName (finished for the target), else the account's access role."""
+    TaskRoleName (finished for the target), else the account's access role; reached through
+    the task's TaskViaRoleArn (assumed first, finished for the target too) when it has one."""
+    via = (
+        for_target(task.task_via_role_arn, organization, account, region)
+        if task is not None
+        else None
+    )
     if task is not None and task.task_role_name:
         role = for_target(task.task_role_name, organization, account, region)
         if role:
-            return role
+            return chained_role(via, role)
     found = organization.accounts.get(account or "")
-    return found.access_role_name if found else DEFAULT_ACCESS_ROLE
+    return chained_role(via, found.access_role_name if found else DEFAULT_ACCESS_ROLE)
 
 
 def _settings(
@@ -558,12 +574,17 @@ def _settings(
     key: StackKey,
     account_ids: Mapping[str, str | None],
 ) -> StackSettings:
+    """The stack's settings for its target; `account_id` None: the account (`key.account`) is
+    created by this plan, and its id is filled in at apply."""
     role_arn = None
     role_name = for_target(
         task.cloudformation_role_name, organization, key.account, key.region, account_ids
     )
     if role_name:
-        role_arn = f"arn:aws:iam::{account_id or known_after_apply('account', '')}:role/{role_name}"
+        role_arn = (
+            f"arn:aws:iam::{account_id or known_after_apply('account', key.account)}:role/"
+            f"{role_name}"
+        )
     tags = {
         name: text
         for name, value in task.tags.items()

@@ -60,6 +60,8 @@ class DesiredStackSets:
     # StackSets taken to be as the state recorded them (plans that trust the state): unchanged,
     # and not read.
     trusted: frozenset[str] = frozenset()
+    # Skipped includes whose file was not read: what their tasks deployed is kept.
+    skipped_includes: tuple[str, ...] = ()
 
 
 class StackSetPlanner:
@@ -420,6 +422,10 @@ class StackSetPlanner:
                 continue
             task = self.desired.tasks.get(record.task)
             if task is not None and task.skip:
+                continue
+            if task is None and record.task.startswith(
+                tuple(f"{name}-" for name in self.desired.skipped_includes)
+            ):
                 continue
             if task is None and not self.perform_cleanup:
                 self.warnings.append(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from orgc.diagnostics import Span, did_you_mean
+from orgc.diagnostics import Diagnostic, Span, did_you_mean
 from orgc.expressions import (
     TargetText,
     describe,
@@ -45,6 +45,10 @@ class TaskReader:
         self.type = ""
         self._raw_is_mapping = isinstance(raw, dict)
         self._values: dict[str, Any] = {}
+        # Files of the task that do not exist: a mistake only when the task is not skipped
+        # (a skipped task's template need not exist), so reported once that is known.
+        self.deferred: list[Diagnostic] = []
+        self.skip_reason: str | None = None  # why the task is skipped at its word or its include's
 
     def span(self, *keys: str) -> Span | None:
         """Where the value at `keys` below the task was written."""
@@ -282,14 +286,16 @@ class TaskReader:
             )
             return None
         if not target.exists():
-            self.diagnostics.add(
-                "E326",
-                f"{key} {value!r} of task {self.name} does not exist: no "
-                f"{'file or directory' if kind == 'any' else kind} {display_path(target)} "
-                f"(paths are relative to {self.file.display})",
-                self.span(key),
+            self.deferred.append(
+                Diagnostic(
+                    "E326",
+                    f"{key} {value!r} of task {self.name} does not exist: no "
+                    f"{'file or directory' if kind == 'any' else kind} {display_path(target)} "
+                    f"(paths are relative to {self.file.display})",
+                    self.span(key),
+                )
             )
-            return None
+            return target
         if (kind == "file" and not target.is_file()) or (kind == "directory" and target.is_file()):
             other = "directory" if kind == "file" else "file"
             self.diagnostics.add(
@@ -351,10 +357,15 @@ class TaskReader:
         """The attributes every task has, with what its includes hand down."""
         force_deploy = self.boolean("ForceDeploy")
         log_verbose = self.boolean("LogVerbose")
+        own_skip = bool(self.boolean("Skip"))
+        if own_skip:
+            self.skip_reason = "Skip: true"
+        elif context.skip:
+            self.skip_reason = f"include {context.skipped_by} is skipped"
         return {
             "type": self.type,
             "file": self.file.display,
-            "skip": bool(self.boolean("Skip")) or context.skip,
+            "skip": own_skip or context.skip,
             "force_deploy": bool(context.force_deploy if force_deploy is None else force_deploy),
             "log_verbose": bool(context.log_verbose if log_verbose is None else log_verbose),
             "task_role_name": self.target_string("TaskRoleName") or context.task_role_name,

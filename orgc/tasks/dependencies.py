@@ -1,10 +1,10 @@
 """DependsOn resolution: names qualified per file, includes expanded to their tasks, cycles found.
 
-A task's DependsOn names tasks and includes of its own file; other names are reported (E330). A
-dependency on an include means every task below it, and a task also waits for what each include
-that encloses it waits for. `dependency_graph` gives, per task, the tasks it waits for with where
-each dependency was written; `report_cycles` reports each group of tasks that wait for each other
-once (E331).
+A task's DependsOn names tasks and includes of its own file; another name is ignored with a
+warning (W390), as OrgFormation does. A dependency on an include means every task below it, and
+a task also waits for what each include that encloses it waits for. `dependency_graph` gives,
+per task, the tasks it waits for with where each dependency was written; `report_cycles`
+reports each group of tasks that wait for each other once (E331).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ def resolve_local(
                 resolved.append((local[target], span))
             else:
                 diagnostics.add(
-                    "E330",
+                    "W390",
                     f"DependsOn names {target!r}, which is not a task of this file"
-                    f"{did_you_mean(target, local)}",
+                    f"{did_you_mean(target, local)}; the dependency is ignored",
                     span,
                 )
 

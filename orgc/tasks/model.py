@@ -106,7 +106,25 @@ class Project:
     organization: OrganizationTask | None
     tasks: dict[str, Task]  # every task but update-organization, by qualified name
     includes: dict[str, Include]  # by qualified include name
+    # Skipped tasks (the update-organization task too) → why: "Skip: true", "include X is
+    # skipped", "it depends on skipped task X"; for the plan's notices.
+    skipped: dict[str, str] = field(default_factory=dict, compare=False)
+    # Qualified names of skipped includes whose file was not read: the stacks their tasks
+    # deployed are kept, never orphans.
+    skipped_includes: tuple[str, ...] = field(default=(), compare=False)
+    # Whether the organization comes from --organization-file (read, never applied).
+    detached: bool = field(default=False, compare=False)
 
+
+# The stack policies UpdateProtection sets, as OrgFormation sets them: true denies every update
+# of every resource of the stack; false allows them all (CloudFormation keeps a stack's policy
+# until another replaces it, so turning protection off needs a policy of its own).
+UPDATE_PROTECTION_POLICY: dict[str, Any] = {
+    "Statement": [{"Effect": "Deny", "Action": "Update:*", "Principal": "*", "Resource": "*"}]
+}
+ALLOW_UPDATES_POLICY: dict[str, Any] = {
+    "Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]
+}
 
 RESERVED_KEYS = ("Parameters", "Mappings", "OrganizationBindings", "Definitions")
 COMMON_ATTRIBUTES = (
@@ -229,7 +247,8 @@ TASK_TYPES: dict[str, TaskType] = {
             "OrganizationalUnitMapping",
         ),
         (),
-        "declare the organization in an organization file and use an update-organization task",
+        "write the organization file from the live organization with `orgc init DIR` and "
+        "pass it with --organization-file (the organization is then read, never changed)",
         False,
     ),
 }

@@ -15,13 +15,22 @@ from typing import TYPE_CHECKING, Any
 from orgc.expressions import TargetText, describe, is_expression, is_known, to_text
 from orgc.load import parse_json
 from orgc.tasks.attributes import TaskReader
-from orgc.tasks.model import TASK_TYPES, CopyToS3Task, ExternalTask, OrganizationTask, StacksTask
+from orgc.tasks.model import (
+    ALLOW_UPDATES_POLICY,
+    TASK_TYPES,
+    UPDATE_PROTECTION_POLICY,
+    CopyToS3Task,
+    ExternalTask,
+    OrganizationTask,
+    StacksTask,
+)
 
 if TYPE_CHECKING:
     from orgc.tasks.tree import Context, ProjectBuilder
 
 
 _DEPLOYMENT_MODES = ("Stacks", "StackSet")
+
 _ENCRYPTIONS = ("AES256", "aws:kms")
 
 
@@ -83,11 +92,21 @@ def stacks_task(
         else:
             tags[key] = to_text(value)
     stack_policy = _stack_policy(reader)
+    update_protection = reader.boolean("UpdateProtection")
+    if update_protection is not None:
+        if stack_policy is not None:
+            builder.diagnostics.add(
+                "W391",
+                f"task {reader.name} sets both UpdateProtection and StackPolicy; "
+                "UpdateProtection decides the stack policy, remove one of them",
+                reader.key_span("StackPolicy"),
+            )
+        stack_policy = UPDATE_PROTECTION_POLICY if update_protection else ALLOW_UPDATES_POLICY
     fields: dict[str, Any] = {
         "stack_description": reader.target_string("StackDescription"),
         "bindings": reader.bindings("OrganizationBindings"),
         "termination_protection": bool(reader.boolean("TerminationProtection")),
-        "update_protection": bool(reader.boolean("UpdateProtection")),
+        "update_protection": bool(update_protection),
         "cloudformation_role_name": reader.target_string("CloudFormationRoleName"),
         "max_concurrent_stacks": reader.integer("MaxConcurrentStacks", 1),
         "failed_stack_tolerance": reader.integer("FailedStackTolerance", 0) or 0,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from orgc.diagnostics import Diagnostics, Span, did_you_mean
+from orgc.diagnostics import Diagnostic, Diagnostics, Span, did_you_mean
 from orgc.expressions import TargetText, is_expression
 from orgc.load import (
     DataPath,
@@ -23,6 +23,7 @@ from orgc.load import (
     LoadOptions,
     display_path,
     find_task_file,
+    is_organization_data,
     load_file,
     resolved,
 )
@@ -55,16 +56,25 @@ def load_project(
     diagnostics: Diagnostics,
     *,
     parameters: Mapping[str, str] | None = None,
+    organization_file: Path | None = None,
+    loaded: LoadedFile | None = None,
 ) -> Project | None:
     """Read the task file tree that `path` names, with `parameters` (the command line's
     `--parameter key=value`) for the top-level file.
 
     `path` is a task file, an organization file (a project with no tasks), or a directory: its
-    task file with an update-organization task, else its organization.yml. Every problem goes
-    to `diagnostics`; None is returned only when nothing usable could be read.
+    task file with an update-organization task, else its organization.yml. With
+    `organization_file` (--organization-file) the tasks bind against that organization file;
+    a tree without an update-organization task only reads it, never applies it. `loaded` is
+    the file `path` names when the caller read it already. Every problem goes to
+    `diagnostics`; None is returned only when nothing usable could be read.
     """
     path = resolved(path)
-    if path.is_dir():
+    if loaded is not None:
+        file = loaded
+        if is_organization_data(file.data):
+            return _organization_only(file.path)
+    elif path.is_dir():
         found = find_task_file(path, options, diagnostics)
         if found is None:
             return None
@@ -76,7 +86,7 @@ def load_project(
         if loaded is None:
             return None
         file = loaded
-        if _is_organization_file(file.data):
+        if is_organization_data(file.data):
             return _organization_only(file.path)
     builder = ProjectBuilder(options, diagnostics)
     supplied = {
@@ -91,7 +101,33 @@ def load_project(
             f"--parameter {name} is not declared under Parameters of any task file"
             f"{did_you_mean(name, builder.declared_parameters)}; declared: {declared}",
         )
-    return builder.finish(file.display)
+    project = builder.finish(file.display)
+    if organization_file is None:
+        return project
+    return _detached(project, resolved(organization_file))
+
+
+def _detached(project: Project, organization_file: Path) -> Project:
+    """The project with the organization file --organization-file names: the tree's own
+    update-organization task reads it instead of its Template; without one, the file is read
+    and never applied (a task of that name that is skipped)."""
+    task = project.organization
+    if task is not None:
+        return replace(project, organization=replace(task, template=organization_file))
+    detached = OrganizationTask(
+        name=ORGANIZATION_TASK_NAME,
+        type="update-organization",
+        file=display_path(organization_file),
+        template=organization_file,
+        skip=True,
+    )
+    reason = "the organization file comes from --organization-file, which is read, not applied"
+    return replace(
+        project,
+        organization=detached,
+        skipped={**project.skipped, ORGANIZATION_TASK_NAME: reason},
+        detached=True,
+    )
 
 
 def _organization_only(path: Path) -> Project:
@@ -100,15 +136,6 @@ def _organization_only(path: Path) -> Project:
         name=ORGANIZATION_TASK_NAME, type="update-organization", file=display, template=path
     )
     return Project(file=display, organization=task, tasks={}, includes={})
-
-
-def _is_organization_file(data: Any) -> bool:
-    """Whether `data` has an Organization section (and not a task that happens to be named
-    Organization)."""
-    if not isinstance(data, dict) or "Organization" not in data:
-        return False
-    section = data["Organization"]
-    return not (isinstance(section, dict) and section.get("Type") in TASK_TYPES)
 
 
 # --- building -----------------------------------------------------------------------------------
@@ -123,6 +150,7 @@ class Context:
     prefix: str = ""  # qualified name of the include, "" for the top-level file
     group: tuple[str, ...] = ()
     skip: bool = False
+    skipped_by: str | None = None  # the include whose Skip the file's tasks inherit
     force_deploy: bool | None = None
     log_verbose: bool | None = None
     task_role_name: TargetText | None = None
@@ -149,6 +177,12 @@ class ProjectBuilder:
         self.dependencies: dict[str, list[tuple[str, Span | None]]] = {}
         self.declared_parameters: set[str] = set()
         self.stack_name_spans: dict[str, Span | None] = {}  # update-stacks task → its StackName
+        # Task or include → why it is skipped at its own word or its include's.
+        self.skip_reasons: dict[str, str] = {}
+        # Task or include → the mistakes that count only when it is not skipped (a file that
+        # does not exist: a skipped task's template need not).
+        self.deferred: dict[str, list[Diagnostic]] = {}
+        self.unread_includes: list[str] = []  # includes whose file was not read (skipped)
 
     def add_file(self, file: LoadedFile, context: Context) -> list[str]:
         """Read one task file; the qualified names of the tasks it holds, includes flattened."""
@@ -192,6 +226,10 @@ class ProjectBuilder:
             depends_on = reader.depends_on() if TASK_TYPES[task_type].depends_on else []
             pending.append((qualified, depends_on))
             produced.extend(_BUILDERS[task_type](self, reader, qualified, context))
+            if reader.deferred:
+                self.deferred[qualified] = reader.deferred
+            if reader.skip_reason is not None:
+                self.skip_reasons[qualified] = reader.skip_reason
         resolve_local(pending, local, self.dependencies, self.diagnostics)
         return produced
 
@@ -231,9 +269,14 @@ class ProjectBuilder:
         return False
 
     def finish(self, display: str) -> Project:
-        """Expand DependsOn, find cycles and duplicate stack names, and build the project."""
+        """Expand DependsOn, find cycles and duplicate stack names, skip what depends on a
+        skipped task, and build the project."""
         graph = dependency_graph(self.tasks, self.includes, self.members, self.dependencies)
         report_cycles(graph, self.diagnostics)
+        skipped = self._skipped(graph)
+        for name, deferred in self.deferred.items():
+            if name not in skipped:
+                self.diagnostics.extend(deferred)
         stack_names: dict[str, str] = {}
         for task in self.tasks.values():
             if not isinstance(task, StacksTask):
@@ -248,12 +291,60 @@ class ProjectBuilder:
             else:
                 stack_names[task.stack_name] = task.name
         tasks = {
-            name: replace(task, depends_on=tuple(sorted(graph[name])))
+            name: replace(task, depends_on=tuple(sorted(graph[name])), skip=name in skipped)
             for name, task in self.tasks.items()
         }
+        organization = self.organization
+        if organization is not None and organization.skip:
+            skipped[organization.name] = self.skip_reasons.get(organization.name, "Skip: true")
         return Project(
-            file=display, organization=self.organization, tasks=tasks, includes=self.includes
+            file=display,
+            organization=organization,
+            tasks=tasks,
+            includes=self.includes,
+            skipped=dict(sorted(skipped.items())),
+            skipped_includes=tuple(sorted(n for n in self.unread_includes if n in skipped)),
         )
+
+    def _skipped(self, graph: Mapping[str, Mapping[str, Span | None]]) -> dict[str, str]:
+        """Every skipped task and unread include, with why: its own Skip or its include's,
+        else a dependency that is skipped (a skipped task's dependents are not run either, as
+        OrgFormation does). The update-organization task's Skip is not handed on: it only
+        leaves the organization as it is."""
+        skipped = {
+            name: reason
+            for name, reason in self.skip_reasons.items()
+            if name in self.tasks or name in self.unread_includes
+        }
+        unread = [name for name in self.unread_includes if name in skipped]
+        dependents: dict[str, list[str]] = {}
+        for name, edges in graph.items():
+            for dependency in edges:
+                dependents.setdefault(dependency, []).append(name)
+        for name, task in self.tasks.items():
+            if name in skipped:
+                continue
+            for owner in (*task.group, name):
+                targets = [t for t, _ in self.dependencies.get(owner, []) if t in unread]
+                if targets:
+                    skipped[name] = f"it depends on skipped include {targets[0]}"
+                    break
+        queue = sorted(name for name in skipped if name in self.tasks)
+        while queue:
+            current = queue.pop()
+            for dependent in sorted(dependents.get(current, [])):
+                if dependent not in skipped:
+                    skipped[dependent] = f"it depends on skipped task {current}"
+                    queue.append(dependent)
+        for name in self.unread_includes:
+            if name in skipped:
+                continue
+            for target, _ in self.dependencies.get(name, []):
+                hit = [t for t in (self.members.get(target) or [target]) if t in skipped]
+                if hit:
+                    skipped[name] = f"it depends on skipped task {hit[0]}"
+                    break
+        return skipped
 
 
 # --- includes -----------------------------------------------------------------------------------
@@ -270,6 +361,11 @@ def _include_task(
     common = reader.common(context)
     if target is None:
         return []
+    if reader.deferred:
+        # Its file does not exist: fine while the include is skipped (its own Skip, or a
+        # dependency's, known once the tree is read), a mistake otherwise.
+        builder.unread_includes.append(name)
+        return []
     if target in context.chain:
         chain = " → ".join(display_path(p) for p in (*context.chain, target))
         builder.diagnostics.add("E332", f"include cycle: {chain}", reader.span("Path"))
@@ -277,7 +373,7 @@ def _include_task(
     file = load_file(target, builder.options, builder.diagnostics)
     if file is None:
         return []
-    if _is_organization_file(file.data):
+    if is_organization_data(file.data):
         builder.diagnostics.add(
             "E320",
             f"{file.display} is an organization file, not a task file; name it in the Template "
@@ -308,6 +404,7 @@ def _include_task(
         prefix=name,
         group=(*context.group, name),
         skip=common["skip"],
+        skipped_by=(context.skipped_by if context.skip else name) if common["skip"] else None,
         force_deploy=common["force_deploy"],
         log_verbose=common["log_verbose"],
         task_role_name=common["task_role_name"],

@@ -1,0 +1,324 @@
+"""OrgFormation's task semantics, replayed step by step on the emulator.
+
+Each scenario under tests/scenarios/compat is a folder of task files applied in order, as
+OrgFormation's own integration scenarios do it (`perform-tasks` of one file after another): what
+the accounts hold is read with boto3 directly, and every scenario ends with a plan that has no
+change. The points: Skip (of update-organization, of a task, of what depends on a skipped task,
+of an include whose file is not there), DependsOn naming no task (a warning, an error with
+--strict), orphans and --perform-cleanup with no update-stacks task left, update-organization
+inside an include, --organization-file, a whole organization file included as the Organization
+section, a first task named Organization, UpdateProtection and TaskViaRoleArn.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
+
+from orgc.aws import AwsProvider
+from orgc.cli import main
+from orgc.diagnostics import Diagnostics
+from orgc.emulator import Emulator
+from orgc.load import LoadOptions
+from orgc.observed import StackDeployment
+from orgc.provider import chained_role, split_role
+from orgc.tasks import StacksTask, load_project
+from orgc.tasks.model import UPDATE_PROTECTION_POLICY
+
+SCENARIOS = Path(__file__).parent / "scenarios" / "compat"
+
+
+def scenario(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(SCENARIOS / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path / name)
+    return tmp_path / name
+
+
+def orgc(emulator: Emulator, *args: str) -> int:
+    if args[0] == "validate":  # no AWS
+        return main(list(args))
+    return main([*args, "--state", "state.json", "--endpoint-url", emulator.endpoint])
+
+
+def apply(emulator: Emulator, *args: str) -> None:
+    assert orgc(emulator, "apply", *args, "--auto-approve") == 0
+
+
+def plan(emulator: Emulator, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    capsys.readouterr()
+    assert orgc(emulator, "plan", *args, "--format", "json") == 0
+    return dict(json.loads(capsys.readouterr().out))
+
+
+def assert_no_op(emulator: Emulator, *args: str) -> None:
+    assert orgc(emulator, "plan", *args, "--detailed-exitcode") == 0
+
+
+def account_id(name: str) -> str:
+    client = boto3.client("organizations", region_name="us-east-1")
+    return next(a["Id"] for a in client.list_accounts()["Accounts"] if a["Name"] == name)
+
+
+def stacks(account: str, region: str) -> set[str]:
+    client = in_account(account, "cloudformation", region)
+    return {
+        s["StackName"]
+        for s in client.list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    }
+
+
+def test_skipped_tasks_keep_their_stacks_and_cleanup_works_with_no_update_stacks_task_left(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("skip-and-cleanup", tmp_path, monkeypatch)
+    apply(emulator, "0-organization.yml")
+    workloads = account_id("workloads")
+
+    # Step 1: the organization task is skipped, so are NotYet (its template does not exist),
+    # AfterNotYet (it depends on NotYet, and its template does not exist either) and the
+    # include Later (its file does not exist). DependsOn Bucket is a warning.
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "1-deploy.yml") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "1-deploy.yml:17:24: warning[W390]: DependsOn names 'Bucket', which is not a task of "
+        "this file (did you mean Buckets?); the dependency is ignored",
+        "0 errors, 1 warning",
+    ]
+    first = plan(emulator, capsys, "1-deploy.yml")
+    assert first["skipped"] == [
+        "update-stacks task AfterNotYet (it depends on skipped task NotYet): not run",
+        "include Later (Skip: true): its file is not read",
+        "update-stacks task NotYet (Skip: true): not run",
+        "update-organization task OrganizationUpdate (Skip: true): the organization is not "
+        "changed; the other tasks bind against organization.yml as written",
+    ]
+    assert sorted(c["logicalId"] for c in first["changes"]) == [
+        "Buckets/Workloads/eu-west-1",
+        "Settings/MasterAccount/eu-west-1",
+    ]
+    apply(emulator, "1-deploy.yml")
+    assert stacks(workloads, "eu-west-1") == {"compat-buckets"}
+    assert "compat-parameters" in stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1")
+    assert_no_op(emulator, "1-deploy.yml")
+
+    # --strict counts the warning as an error: validate fails, plan stops.
+    assert orgc(emulator, "validate", "1-deploy.yml", "--strict") == 1
+    assert orgc(emulator, "plan", "1-deploy.yml", "--strict") == 1
+
+    # Step 2: Buckets is skipped, Settings depends on it: nothing changes, nothing is deleted,
+    # although Settings' parameter changed.
+    second = plan(emulator, capsys, "2-skip-buckets.yml")
+    assert second["changes"] == []
+    assert second["orphans"] == []
+    assert second["skipped"][0] == (
+        "update-stacks task Buckets (Skip: true): not run; its 1 deployed stack(s) are kept as "
+        "they are"
+    )
+    assert second["skipped"][2] == (
+        "update-stacks task Settings (it depends on skipped task Buckets): not run; its 1 "
+        "deployed stack(s) are kept as they are"
+    )
+    apply(emulator, "2-skip-buckets.yml")
+    assert_no_op(emulator, "2-skip-buckets.yml")
+
+    # Step 9: a task file with only the update-organization task: both stacks are orphans,
+    # listed and left; --perform-cleanup deletes them, named in the plan.
+    orphaned = plan(emulator, capsys, "9-cleanup.yml")
+    assert orphaned["changes"] == []
+    assert sorted((o["task"], o["stackName"]) for o in orphaned["orphans"]) == [
+        ("Buckets", "compat-buckets"),
+        ("Settings", "compat-parameters"),
+    ]
+    cleanup = plan(emulator, capsys, "9-cleanup.yml", "--perform-cleanup")
+    assert sorted((c["action"], c["logicalId"]) for c in cleanup["changes"]) == [
+        ("delete", "Buckets/Workloads/eu-west-1"),
+        ("delete", "Settings/MasterAccount/eu-west-1"),
+    ]
+    apply(emulator, "9-cleanup.yml", "--perform-cleanup")
+    assert stacks(workloads, "eu-west-1") == set()
+    assert "compat-parameters" not in stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1")
+    assert_no_op(emulator, "9-cleanup.yml", "--perform-cleanup")
+
+
+def test_update_organization_inside_an_include_with_a_whole_organization_file_included(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("included-organization", tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "tasks.yml") == 0
+    assert capsys.readouterr().out.splitlines() == ["0 errors, 0 warnings"]
+    first = plan(emulator, capsys, "tasks.yml")
+    kinds = sorted((c["kind"], c["action"]) for c in first["changes"])
+    assert ("account", "create") in kinds
+    apply(emulator, "tasks.yml")
+    sandbox = account_id("sandbox")
+    assert stacks(sandbox, "eu-central-1") == {"compat-included-buckets"}
+    assert "compat-included-buckets" in stacks(MANAGEMENT_ACCOUNT_ID, "eu-central-1")
+    assert_no_op(emulator, "tasks.yml")
+
+
+def test_detached_tasks_bind_against_the_organization_file_given_and_clean_up(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("detached", tmp_path, monkeypatch)
+    apply(emulator, "organization.yml")
+    flag = ("--organization-file", "organization.yml")
+
+    # Without the flag the task file names no organization.
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "0-tasks.yml") == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "0-tasks.yml:1:1: error[E110]: 0-tasks.yml has no update-organization task (in it or "
+        "in a file it includes); add one, or name the organization file with "
+        "--organization-file PATH"
+    )
+    assert orgc(emulator, "validate", "0-tasks.yml", *flag) == 0
+    first = plan(emulator, capsys, "0-tasks.yml", *flag)
+    assert first["options"]["organizationFile"] == "organization.yml"
+    assert [c["kind"] for c in first["changes"]] == ["stack"] * 3
+    apply(emulator, "0-tasks.yml", *flag)
+    for name in ("build", "shared"):
+        assert stacks(account_id(name), "eu-west-1") == {"compat-detached-bucket"}
+    assert_no_op(emulator, "0-tasks.yml", *flag)
+
+    # A saved plan remembers the organization file.
+    assert orgc(emulator, "plan", "0-tasks.yml", *flag, "--out", "saved.json") == 0
+    assert orgc(emulator, "apply", "saved.json") == 0
+
+    apply(emulator, "9-cleanup.yml", *flag, "--perform-cleanup")
+    for name in ("build", "shared"):
+        assert stacks(account_id(name), "eu-west-1") == set()
+    assert_no_op(emulator, "9-cleanup.yml", *flag, "--perform-cleanup")
+
+
+def test_update_protection_sets_the_stack_policy(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("update-protection", tmp_path, monkeypatch)
+    client = in_account(MANAGEMENT_ACCOUNT_ID, "cloudformation", "eu-west-1")
+
+    def policy() -> list[dict[str, Any]]:
+        body = client.get_stack_policy(StackName="compat-protected")["StackPolicyBody"]
+        return list(json.loads(body)["Statement"])
+
+    everything = {"Action": "Update:*", "Principal": "*", "Resource": "*"}
+    for step, effect in (
+        ("1-update-protection-true.yml", "Deny"),
+        ("2-update-protection-false.yml", "Allow"),
+        ("3-update-protection-none.yml", "Allow"),
+    ):
+        apply(emulator, step)
+        assert policy() == [{"Effect": effect, **everything}], step
+        assert_no_op(emulator, step)
+
+
+def test_task_via_role_arn_is_assumed_before_the_task_role(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("via-role", tmp_path, monkeypatch)
+    first = plan(emulator, capsys, "tasks.yml")
+    stack = next(c for c in first["changes"] if c["kind"] == "stack")
+    assert stack["details"]["roleName"] == (
+        "arn:aws:iam::123456789012:role/BuildRole|OrganizationAccountAccessRole"
+    )
+    apply(emulator, "tasks.yml")
+    workloads = account_id("workloads")
+    assert stacks(workloads, "eu-west-1") == {"compat-via-role"}
+    client = in_account(workloads, "cloudformation", "eu-west-1")
+    deployed = client.describe_stacks(StackName="compat-via-role")["Stacks"][0]
+    assert deployed["RoleARN"] == f"arn:aws:iam::{workloads}:role/StackDeployRole"
+    assert_no_op(emulator, "tasks.yml")
+
+
+def test_a_chained_role_assumes_the_via_role_then_the_role_in_the_account(
+    aws: AwsProvider,
+) -> None:
+    member = aws.create_account(name="member", email="member@example.com")
+    via = "arn:aws:iam::123456789012:role/BuildRole"
+    role = chained_role(via, "OrganizationAccountAccessRole")
+    before = aws.call_counts().get("STS.AssumeRole", 0)
+    aws.deploy_stack(
+        StackDeployment(
+            account_id=member,
+            role_name=role,
+            region="eu-west-1",
+            stack_name="chained",
+            template_body=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+            parameters={},
+            tags={},
+            create=True,
+        )
+    )
+    # The via role once, then the account's role with the via role's credentials.
+    assert aws.call_counts()["STS.AssumeRole"] - before == 2
+    assert stacks(member, "eu-west-1") == {"chained"}
+    assert split_role(role) == (via, "OrganizationAccountAccessRole")
+    assert split_role("OrganizationAccountAccessRole") == (None, "OrganizationAccountAccessRole")
+
+
+def test_skips_reach_dependents_and_update_protection_makes_the_policy() -> None:
+    cases = Path(__file__).parent / "cases" / "tasks"
+    diagnostics = Diagnostics()
+    project = load_project(cases / "skip_and_protection.yml", LoadOptions(root=cases), diagnostics)
+    assert project is not None
+    assert project.skipped == {
+        "AfterSkippedInclude": "it depends on skipped include SkippedInclude",
+        "Dependent": "it depends on skipped task Skipped",
+        "Skipped": "Skip: true",
+        "SkippedInclude": "Skip: true",
+    }
+    assert project.skipped_includes == ("SkippedInclude",)
+    assert [name for name, task in project.tasks.items() if not task.skip] == [
+        "NotSkipped",
+        "Protected",
+    ]
+    protected = project.tasks["Protected"]
+    assert isinstance(protected, StacksTask)
+    assert protected.update_protection
+    assert protected.stack_policy == UPDATE_PROTECTION_POLICY
+
+
+def test_a_missing_organization_file_and_strict_apply(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("skip-and-cleanup", tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "1-deploy.yml", "--organization-file", "gone.yml") == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "orgc: error[E106]: --organization-file gone.yml not found: no file gone.yml"
+    )
+    apply(emulator, "0-organization.yml")
+    # --strict: the warning stops apply before any change.
+    assert orgc(emulator, "apply", "1-deploy.yml", "--auto-approve", "--strict") == 1
+    assert "--strict: the 1 warning below count as errors" in capsys.readouterr().err
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == set()
