@@ -116,6 +116,12 @@ _ACCOUNT_ATTRIBUTES = {
     "ExcludeAccount": "ExcludeOrganizationalUnit",
 }
 _OU_ATTRIBUTES = {"OrganizationalUnit": "Account", "ExcludeOrganizationalUnit": "ExcludeAccount"}
+_BINDING_ATTRIBUTES = (
+    "Account",
+    "OrganizationalUnit",
+    "ExcludeAccount",
+    "ExcludeOrganizationalUnit",
+)
 
 
 def _accounts(
@@ -228,6 +234,18 @@ def _check_ref(
         ("organizational unit", "organizational units") if takes_ous else ("account", "accounts")
     )
     kind = _kind(ref, organization)
+    if kind is None and attribute in _BINDING_ATTRIBUTES:
+        # As in OrgFormation, a binding that names what the organization does not hold binds
+        # (or excludes) nothing for it: its scenarios name accounts a later organization file
+        # adds. Warned about, as a misspelt name would be.
+        effect = "excludes" if attribute.startswith("Exclude") else "binds"
+        diagnostics.add(
+            "W397",
+            f"{attribute} !Ref {ref} names no {one} in the organization"
+            f"{did_you_mean(ref, wanted)}, so it {effect} nothing",
+            spans.get(ref),
+        )
+        return False
     if kind is None:
         diagnostics.add(
             "E401",

@@ -23,6 +23,7 @@ from typing import Any
 
 from orgc.bind import resolve_binding
 from orgc.diagnostics import Diagnostics
+from orgc.expressions.targets import target_text
 from orgc.load import display_path, read_object_body
 from orgc.model import Account, Organization
 from orgc.plan.objects import DesiredObject, content_hash
@@ -130,9 +131,7 @@ def desired_objects(
             after_tasks=task.depends_on,
             account=account.logical_id if account is not None else None,
             account_id=account_id(account.logical_id) if account is not None else None,
-            role_name=(task.task_role_name or account.access_role_name)
-            if account is not None
-            else None,
+            role_name=_role_name(task, organization, account, region, diagnostics),
             server_side_encryption=task.server_side_encryption,
             templating_context=None if task.zip_before_put else task.templating_context,
         )
@@ -209,3 +208,26 @@ def _account_attribute(account: Account, attribute: str) -> str | None:
         "Alias": account.alias,
         "LogicalId": account.logical_id,
     }[attribute]
+
+
+def _role_name(
+    task: CopyToS3Task,
+    organization: Organization,
+    account: Account | None,
+    region: str,
+    diagnostics: Diagnostics,
+) -> str | None:
+    """The role the object is put with in `account`: the task's TaskRoleName, evaluated for
+    that account, else the account's access role."""
+    if account is None:
+        return None
+    role, problems = target_text(
+        task.task_role_name,
+        organization=organization,
+        account=account.logical_id,
+        region=region,
+        needed="TaskRoleName",
+    )
+    for problem in problems:
+        diagnostics.add("E427", f"TaskRoleName of task {task.name}: {problem.message}", task.span)
+    return role or account.access_role_name

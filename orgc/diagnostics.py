@@ -164,6 +164,10 @@ CodeId = Literal[
     "W381",
     "W390",
     "W391",
+    "E395",
+    "W395",
+    "W396",
+    "W397",
     # bind, render and StackSets (E4xx)
     "E401",
     "E402",

@@ -93,9 +93,57 @@ def lint_stacks(
         if findings is None:
             findings = _lint(template, tuple(sorted(regions)))
             cache.put(key, findings)
-        found.extend(_diagnostics(_registry_findings(findings, template, registered), targets))
+        never = {f"Resources/{name}/" for name in never_created(template)}
+        kept = [f for f in findings if not any((f.path + "/").startswith(n) for n in never)]
+        found.extend(_diagnostics(_registry_findings(kept, template, registered), targets))
     cache.save()
     return tuple(sorted(set(found), key=Diagnostic.sort_key))
+
+
+def never_created(template: dict[str, Any]) -> set[str]:
+    """The resources whose Condition is false whatever the parameters (`!Equals [A, B]`):
+    CloudFormation never creates them, so it never checks their properties either."""
+    conditions = template.get("Conditions")
+    resources = template.get("Resources")
+    if not isinstance(conditions, dict) or not isinstance(resources, dict):
+        return set()
+    return {
+        name
+        for name, resource in resources.items()
+        if isinstance(resource, dict)
+        and isinstance(resource.get("Condition"), str)
+        and _condition(conditions, resource["Condition"], 0) is False
+    }
+
+
+def _condition(conditions: dict[str, Any], name: str, depth: int) -> bool | None:
+    if depth > 20 or name not in conditions:
+        return None
+    return _truth(conditions, conditions[name], depth + 1)
+
+
+def _truth(conditions: dict[str, Any], value: Any, depth: int) -> bool | None:
+    """A condition's value when it needs no parameter, else None."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    ((name, argument),) = value.items()
+    if name == "Condition" and isinstance(argument, str):
+        return _condition(conditions, argument, depth)
+    if not isinstance(argument, list):
+        return None
+    if name == "Fn::Equals" and len(argument) == 2:
+        left, right = argument
+        if all(isinstance(side, (str, int, float, bool)) for side in (left, right)):
+            return str(left) == str(right)
+        return None
+    values = [_truth(conditions, item, depth) for item in argument]
+    if name == "Fn::Not" and len(values) == 1 and values[0] is not None:
+        return not values[0]
+    if name == "Fn::And":
+        return False if False in values else (True if None not in values else None)
+    if name == "Fn::Or":
+        return True if True in values else (False if None not in values else None)
+    return None
 
 
 def _with_stand_ins(template: dict[str, Any]) -> dict[str, Any]:

@@ -1,15 +1,18 @@
 """Stage 1, load: YAML files → plain data plus a side table of source positions.
 
 CloudFormation short-form tags become their long form (`!Ref X` → `{"Ref": "X"}`), OrgFormation's
-`!Include` and `!ReadFile` are resolved relative to the including file and never outside the
-project root, `!Cmd` is refused unless allowed, `<<:` merges are applied, top-level `Definitions`
-is dropped. No YAML node leaves this module: later stages see dicts, lists and scalars, and find
-positions through `SourceMap` by the path of keys and indexes that leads to a value.
+`!Include` is resolved relative to the including file, `!ReadFile`, `!MD5Dir` and `!MD5File`
+relative to the top-level file (as OrgFormation resolves them once every include is in place),
+never outside the project root; `!Cmd` is refused unless allowed, `<<:` merges are applied,
+top-level `Definitions` is dropped. No YAML node leaves this module: later stages see dicts,
+lists and scalars, and find positions through `SourceMap` by the path of keys and indexes that
+leads to a value.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import math
@@ -79,7 +82,9 @@ INTRINSIC_TAGS: dict[str, str] = {
     "!MD5": "Fn::MD5",
 }
 # Resolved here, while the including file's location is known.
-FILE_TAGS = ("!Include", "!ReadFile", "!Cmd")
+FILE_TAGS = ("!Include", "!ReadFile", "!Cmd", "!MD5Dir", "!MD5File")
+# What !MD5Dir leaves out of a directory's hash, as OrgFormation does.
+_MD5_SKIPPED = frozenset({"node_modules", ".serverless"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +204,27 @@ def load_file(
         text=text,
         included=tuple(loader.files_read),
     )
+
+
+def _file_function(node: MappingNode) -> tuple[str, ScalarNode] | None:
+    """(tag, argument) when `node` is the long form of a file function, `Fn::ReadFile: path`."""
+    if len(node.value) != 1:
+        return None
+    key, value = node.value[0]
+    if not isinstance(key, ScalarNode) or not isinstance(value, ScalarNode):
+        return None
+    tag = "!" + str(key.value).removeprefix("Fn::")
+    if (
+        not str(key.value).startswith("Fn::")
+        or tag not in FILE_TAGS
+        or value.tag
+        not in (
+            None,
+            _YAML_TAG + "str",
+        )
+    ):
+        return None
+    return tag, value
 
 
 def _text(node: ScalarNode) -> str:
@@ -424,6 +450,10 @@ class _Loader:
             )
             return None
         if isinstance(node, MappingNode):
+            long_form = _file_function(node)
+            if long_form is not None:  # {"Fn::ReadFile": path}, as a JSON template writes it
+                tag, argument = long_form
+                return self._file_tag(tag, argument, file, path, span)
             return self._mapping(node, file, path)
         if isinstance(node, SequenceNode):
             return [self.construct(item, file, (*path, i)) for i, item in enumerate(node.value)]
@@ -559,9 +589,22 @@ class _Loader:
         argument = _text(node).strip()
         if tag == "!Cmd":
             return self._command(argument, file, path, span)
-        target = self.resolve_relative(file, argument, span)
+        if argument.startswith(("http://", "https://", "s3://")):
+            self.diagnostics.add(
+                "E395",
+                f"{tag} {argument!r}: orgc reads {tag} from the project only, not from a URL "
+                "(OrgFormation fetches it); download it into the project and give its path",
+                span,
+            )
+            return None
+        if tag == "!Include":
+            target = self.resolve_relative(file, argument, span)
+        else:
+            target = self._from_top_file(tag, file, argument, span)
         if target is None:
             return None
+        if tag in ("!MD5Dir", "!MD5File"):
+            return self._md5_of(tag, target, span)
         text = self.read_text(target, span)
         if text is None:
             return None
@@ -593,6 +636,74 @@ class _Loader:
         # sit below it in the table.
         self.source_map.values[path] = span
         return value
+
+    def _from_top_file(self, tag: str, file: Path, argument: str, span: Span) -> Path | None:
+        """Where `!ReadFile`, `!MD5Dir` and `!MD5File` look: OrgFormation resolves them once
+        every `!Include` is in place, against the file it was asked to read (the template or
+        task file), also inside an included fragment. A path that exists only beside the
+        fragment is taken from there, with a warning."""
+        top = self._stack[0] if self._stack else file
+        if top == file:
+            return self.resolve_relative(file, argument, span)
+        beside_top = resolved(top.parent / argument) if "\0" not in argument else None
+        if beside_top is not None and (beside_top.exists() or beside_top.is_symlink()):
+            return self.resolve_relative(top, argument, span)
+        beside_fragment = resolved(file.parent / argument) if "\0" not in argument else None
+        if beside_fragment is not None and beside_fragment.exists():
+            found = self.resolve_relative(file, argument, span)
+            if found is not None:
+                self.diagnostics.add(
+                    "W396",
+                    f"{tag} {argument!r} in the included {display_path(file)} is read beside "
+                    f"that file; OrgFormation reads it relative to {display_path(top)}, where "
+                    "there is no such file: write the path relative to "
+                    f"{display_path(top)}",
+                    span,
+                )
+            return found
+        return self.resolve_relative(top, argument, span)
+
+    def _md5_of(self, tag: str, target: Path, span: Span) -> str | None:
+        """The MD5 of a file's bytes (`!MD5File`), or of a directory tree (`!MD5Dir`): every
+        file's MD5 in the order of their paths, node_modules and .serverless left out."""
+        if target.is_file():
+            try:
+                return hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
+            except OSError as error:
+                self.diagnostics.add(
+                    "E106", f"{tag} cannot read {display_path(target)}: {error}", span
+                )
+                return None
+        if not target.is_dir():
+            self.diagnostics.add("E104", f"{tag} takes a file or a directory", span)
+            return None
+        root = resolved(self.options.root)
+        digest = hashlib.md5(usedforsecurity=False)
+        count = 0
+        for entry in sorted(target.rglob("*")):
+            relative = entry.relative_to(target)
+            if _MD5_SKIPPED.intersection(relative.parts) or not entry.is_file():
+                continue
+            if not resolved(entry).is_relative_to(root):
+                continue  # a symlink out of the project is never read
+            count += 1
+            if count > limit("orgc.md5Dir.files"):
+                self.diagnostics.add(
+                    "E104",
+                    f"{tag} {display_path(target)} holds more than "
+                    f"{limit('orgc.md5Dir.files'):,} files; hash a smaller directory",
+                    span,
+                )
+                return None
+            try:
+                content = hashlib.md5(entry.read_bytes(), usedforsecurity=False).hexdigest()
+            except OSError as error:
+                self.diagnostics.add(
+                    "E106", f"{tag} cannot read {display_path(entry)}: {error}", span
+                )
+                return None
+            digest.update(f"{relative.as_posix()}\0{content}\0".encode())
+        return digest.hexdigest()
 
     def _command(self, command: str, file: Path, path: DataPath, span: Span) -> Any:
         if not self.options.allow_cmd:

@@ -116,12 +116,15 @@ def observe_stacks(
         account_id = None if markers(stack.account_id) else stack.account_id  # as rendered
         if account_id:
             pairs.add((account_id, stack.key.region))
-            role = access_role(tasks.get(stack.key.task), organization, stack.key.account)
+            role = access_role(
+                tasks.get(stack.key.task), organization, stack.key.account, stack.key.region
+            )
             roles.setdefault(account_id, role)
     for record in state.stacks:
         pairs.add((record.account_id, record.region))
         roles.setdefault(
-            record.account_id, access_role(tasks.get(record.task), organization, record.account)
+            record.account_id,
+            access_role(tasks.get(record.task), organization, record.account, record.region),
         )
     wanted_exports: set[tuple[str, str, str]] = set()
     for stack in stacks:

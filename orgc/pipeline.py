@@ -47,7 +47,7 @@ from orgc.plan.codec import PlanFormatError, change_json, loads
 from orgc.plan.contacts import plan_contacts
 from orgc.plan.objects import DesiredObject, plan_objects
 from orgc.plan.services import plan_services
-from orgc.plan.specs import Group, PlanOptions
+from orgc.plan.specs import ROOT, Group, PlanOptions
 from orgc.plan.sso import IdentityCenterPlanner
 from orgc.plan.stacks import DeleteGuard, DesiredStacks, plan_stacks, updated_stacks
 from orgc.plan.stacks import groups as stack_groups
@@ -67,7 +67,7 @@ from orgc.render.output import write_stacks
 from orgc.services import ServiceAccess, build_services
 from orgc.sso import IdentityCenter, build_identity_center
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
-from orgc.state import LocalStateStore, State, StateStore, lock_owner
+from orgc.state import LocalStateStore, State, StateStore, default_state_bucket, lock_owner
 from orgc.tasks import CopyToS3Task, ExternalTask, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import check_template_limits, validate_organization
@@ -88,6 +88,9 @@ class Inputs:
     # account logical id → contact type → alternate contact, inherited ones included
     contacts: dict[str, dict[str, ContactDetails]] = field(default_factory=dict)
     identity_center: IdentityCenter = field(default_factory=IdentityCenter)
+    # The bucket ORG::StateBucketName names (--state-bucket); None: the default state bucket
+    # of the management account.
+    state_bucket: str | None = None
     digest: str = ""  # of everything above that decides the plan
     # Of the organization model and the alternate contacts: what the state vouches for once
     # applied (orgc.recorded.account_settings_trusted).
@@ -737,19 +740,33 @@ def _plan_objects(
 
 
 def render_stacks(
-    inputs: Inputs, ids: Mapping[str, Mapping[str, str | None]], organization_id: str | None
+    inputs: Inputs,
+    ids: Mapping[str, Mapping[str, str | None]],
+    organization_id: str | None,
+    warnings: Diagnostics | None = None,
 ) -> tuple[RenderedStack, ...]:
-    """render → graph checks for every task that is not skipped; StageError on mistakes."""
+    """render → graph checks for every task that is not skipped; StageError on mistakes. The
+    warnings render gives go to `warnings` when given."""
     diagnostics = Diagnostics()
     active = [
         (task, inputs.templates[name], inputs.bound[name])
         for name, task in inputs.stack_tasks.items()
         if not task.skip and name in inputs.templates
     ]
-    context = RenderContext(ids=ids, organization_id=organization_id, state_bucket=None)
+    management = inputs.organization.management_account
+    management_id = ids.get("accounts", {}).get(management.logical_id) or management.account_id
+    state_bucket = inputs.state_bucket or (
+        default_state_bucket(management_id) if management_id else None
+    )
+    root_id = ids.get("organizationalUnits", {}).get(ROOT)
+    context = RenderContext(
+        ids=ids, organization_id=organization_id, state_bucket=state_bucket, root_id=root_id
+    )
     stacks = render_project(active, inputs.organization, context, diagnostics)
     if diagnostics.has_errors:
         raise StageError(diagnostics.sorted())
+    if warnings is not None:
+        warnings.extend(diagnostics)
     return stacks
 
 
@@ -761,8 +778,8 @@ def compile_stacks(
     """render → StackSets → graph for every task that is not skipped, and the warnings on the
     way; StageError on mistakes. Ids not known yet (None) stay known-after-apply markers."""
     assert inputs.project is not None
-    stacks = render_stacks(inputs, ids, organization_id)
     diagnostics = Diagnostics()
+    stacks = render_stacks(inputs, ids, organization_id, diagnostics)
     too_large: set[str] = set()  # tasks reported once, not once per target
     fits: set[int] = set()  # templates that fit, by identity: stacks rendered alike share one
     for stack in stacks:

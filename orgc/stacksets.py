@@ -40,6 +40,7 @@ from orgc.observed import (
 )
 from orgc.plan.document import digest
 from orgc.plan.specs import ROOT
+from orgc.plan.stacks import for_target
 from orgc.render import RenderedStack, StackKey, known_after_apply, markers
 from orgc.tasks import StacksTask
 from orgc.tasks.model import ALLOW_UPDATES_POLICY, UPDATE_PROTECTION_POLICY
@@ -209,7 +210,12 @@ def _desired(
         template=first.template,
         parameters=dict(first.parameters),
         description=description if isinstance(description, str) else None,
-        tags=dict(sorted(task.tags.items())),
+        tags={
+            name: text
+            for name, value in sorted(task.tags.items())
+            if (text := for_target(value, organization, first.key.account, first.key.region))
+            is not None
+        },
         targets=targets,
         accounts=tuple(sorted(accounts)),
         ids=_physical_ids({*targets.organizational_units}, {*accounts, *targets.accounts}, ids),

@@ -325,6 +325,18 @@ def build_template(
     # A default binding written wrong was reported; its resources are not "deployed nowhere".
     has_default = default_key is not None or task.default_binding is not None
     resources = _resources(data, file, named, has_default, default_regions, diagnostics)
+    refs = _parameter_refs(data, task.parameters)
+    if refs:
+        named = {name: _through_parameters(b, refs) or b for name, b in named.items()}
+        default_binding = _through_parameters(default_binding, refs)
+        resources = {
+            logical_id: replace(
+                resource,
+                binding=_through_parameters(resource.binding, refs),
+                foreach=_through_parameters(resource.foreach, refs),
+            )
+            for logical_id, resource in resources.items()
+        }
     return Template(
         file=file,
         sections=sections,
@@ -417,10 +429,58 @@ def _named_bindings(
         return {}
     named: dict[str, Binding] = {}
     for name, value in section.items():
+        if value is None:
+            # A named binding left empty binds nothing, as in OrgFormation: the resources
+            # that refer to it are deployed nowhere.
+            named[name] = Binding(span=file.source_map.key_span(("OrganizationBindings", name)))
+            continue
         binding = parse_binding(value, ("OrganizationBindings", name), file, diagnostics)
         if binding is not None:
             named[name] = binding
     return named
+
+
+def _parameter_refs(data: dict[str, Any], given: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Template parameters a binding may name in place of an account or OU (OrgFormation's
+    `Account: !Ref usersAccount`): parameter → the logical ids its value refers to, the task's
+    value first, else the declaration's Default (`Default: !Ref SharedUsersAccount`)."""
+    declared = data.get("Parameters")
+    if not isinstance(declared, dict):
+        return {}
+    found: dict[str, tuple[str, ...]] = {}
+    for name, declaration in declared.items():
+        default = declaration.get("Default") if isinstance(declaration, dict) else None
+        value = given.get(name, default)
+        items = value if isinstance(value, list) else [value]
+        refs = [_named_ref(item) for item in items]
+        if items and all(refs):
+            found[name] = tuple(ref for ref in refs if ref is not None)
+    return found
+
+
+def _through_parameters(
+    binding: Binding | None, refs: dict[str, tuple[str, ...]]
+) -> Binding | None:
+    """`binding` with each template parameter it names replaced by what the parameter refers
+    to (see `_parameter_refs`)."""
+    if binding is None or not refs:
+        return binding
+    changes: dict[str, Any] = {}
+    spans = dict(binding.ref_spans)
+    for name in ("accounts", "organizational_units", "exclude_accounts"):
+        written: tuple[str, ...] = getattr(binding, name)
+        if not any(ref in refs for ref in written):
+            continue
+        replaced: dict[str, None] = {}
+        for ref in written:
+            for logical_id in refs.get(ref, (ref,)):
+                replaced.setdefault(logical_id)
+                if ref in spans:
+                    spans.setdefault(logical_id, spans[ref])
+        changes[name] = tuple(replaced)
+    if not changes:
+        return binding
+    return replace(binding, **changes, ref_spans=spans)
 
 
 def _default_regions(

@@ -210,10 +210,54 @@ def _validate_resource(
     if not isinstance(properties, dict):
         return
     scope = _Scope(base=(*base, "Properties"), logical_id=logical_id, type_name=type_name)
+    _numbers_as_written(file, diagnostics, scope.base, definition, properties)
     checker = _Checker(file, scope)
     findings = list(checker.functions(properties))
     findings.extend(checker.run(definition, properties))
     _report(diagnostics, findings)
+
+
+def _numbers_as_written(
+    file: LoadedFile, diagnostics: Diagnostics, base: DataPath, definition: str, properties: Any
+) -> None:
+    """Numbers written where the schema wants a string (a tag value `200`, an unquoted
+    `AccountId: 111111111111`) become the text as written, as OrgFormation takes them; a
+    number whose text YAML does not keep digit for digit (a leading zero) is warned about."""
+    pending = list(_validator(definition).iter_errors(properties))
+    while pending:
+        error = pending.pop()
+        pending.extend(error.context or ())
+        instance = error.instance
+        if error.validator != "type" or isinstance(instance, bool):
+            continue
+        if not isinstance(instance, (int, float)):
+            continue
+        types = error.schema.get("type") if isinstance(error.schema, dict) else None
+        if types != "string" and not (isinstance(types, list) and "string" in types):
+            continue
+        path = (*base, *error.absolute_path)
+        raw = file.source_map.scalar_text(path)
+        parent = _value_at(file.data, path[:-1])
+        if raw is None or not path:
+            continue
+        if error.schema is _definitions()["AccountId"] and not (raw.isdigit() and len(raw) == 12):
+            continue  # not an account id however it is read: E305 says so
+        key = path[-1]
+        if isinstance(parent, list) and isinstance(key, int) and key < len(parent):
+            parent[key] = raw
+        elif not (isinstance(parent, dict) and isinstance(key, str)):
+            continue
+        else:
+            parent[key] = raw
+        digits = raw.lstrip("+-")
+        if digits.isdigit() and digits.startswith("0") and len(digits) > 1:
+            diagnostics.add(
+                "W395",
+                f"{raw} is an unquoted number with a leading zero; orgc takes the text as "
+                f"written, but YAML reads it as the number {instance} (OrgFormation may too): "
+                f"quote it: '{raw}'",
+                file.span(path),
+            )
 
 
 def _unknown_type(type_name: str) -> str:

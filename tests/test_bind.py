@@ -120,7 +120,7 @@ def test_wrong_references_are_left_out_and_reported_where_written() -> None:
     )
     diagnostics = Diagnostics()
     assert resolve_binding(binding, organization(), diagnostics) == (("Audit",), ("eu-west-1",))
-    assert [(d.code, d.span) for d in diagnostics] == [("E401", nobody), ("E402", prod)]
+    assert [(d.code, d.span) for d in diagnostics] == [("W397", nobody), ("E402", prod)]
 
 
 GUARD_DUTY = """\

@@ -47,12 +47,13 @@ def test_validate_reports_every_mistake_sorted_with_position(
     Path("organization.yml").write_text(BROKEN, encoding="utf-8")
     assert main(["validate", "organization.yml"]) == 1
     assert capsys.readouterr().out.splitlines() == [
-        "organization.yml:6:18: error[E305]: account id 012345678901 was read as the number "
-        "12345678901; quote it: '012345678901'",
+        "organization.yml:6:18: warning[W395]: 012345678901 is an unquoted number with a "
+        "leading zero; orgc takes the text as written, but YAML reads it as the number "
+        "12345678901 (OrgFormation may too): quote it: '012345678901'",
         "organization.yml:10:7: error[E202]: unknown property 'AcountName' for OC::ORG::Account "
         "(did you mean AccountName?)",
         "organization.yml:16:18: error[E302]: 'Shop' is a plain string; write !Ref Shop",
-        "3 errors, 0 warnings",
+        "2 errors, 1 warning",
     ]
 
 

@@ -165,15 +165,17 @@ def test_descriptions_agree_between_task_attributes_and_task_parameters(tmp_path
     (tmp_path / "Stacks.yml").write_text(_template([(expression, "")]), encoding="utf-8")
     path = tmp_path / "tasks.yml"
     binding = "{Account: !Ref Payments, Region: eu-west-1}"
-    # In a task attribute: the task file reports it.
+    # In a task attribute evaluated per target: the render reports it, for the target.
     path.write_text(
         ORGANIZATION_TASK + _task("Stacks", [("x", "")], binding, f"  TaskRoleName: {expression}"),
         encoding="utf-8",
     )
+    inputs = compile_organization(path, root=tmp_path)
     with pytest.raises(StageError) as raised:
-        compile_organization(path, root=tmp_path)
+        compile_stacks(inputs, wanted_ids(inputs.organization), None)
     assert [d.message for d in raised.value.diagnostics] == [
-        f"TaskRoleName of task Stacks must be known before deployment, but {shown} is not"
+        f"TaskRoleName of task Stacks is {shown}, which is known only inside CloudFormation; "
+        "give a value orgc can compute before deploy"
     ]
     # In a task parameter: the render reports it.
     path.write_text(

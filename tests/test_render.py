@@ -333,11 +333,8 @@ Resources:
             ],
         ),
         (
-            {"Name": {"Fn::Join": ["-", [{"Fn::CopyValue": "vpc"}]]}},
-            [
-                "E426: !CopyValue vpc: a !CopyValue in a task parameter must be its whole "
-                "value, as in Name: !CopyValue vpc",
-            ],
+            {"Name": {"Fn::Join": ["-", [{"Fn::CopyValue": ["vpc", "1", "2", "3"]}]]}},
+            ["E426: !CopyValue takes an export name, or [export name, account id, region]"],
         ),
         (
             {"Name": {"Fn::Join": ["-", ["vpc", {"Fn::ImportValue": "shared"}]]}},

@@ -20,7 +20,7 @@ from orgc.plan.specs import Spec, StackAddress, StackDeploy, StackRemoval
 from orgc.plan.stacks import UNKNOWN_ACCOUNT_ID
 from orgc.provider import Provider
 from orgc.render import fill_markers, markers
-from orgc.state import State
+from orgc.state import State, default_state_bucket
 
 S = TypeVar("S", bound=Spec)
 
@@ -132,8 +132,14 @@ class Run:
     # --- markers --------------------------------------------------------------------------
 
     def marker_value(self, kind: str, name: str) -> str:
+        """The value of a known-after-apply marker of any kind but "reference" (a stack's
+        parameter, which the stack's change reads: orgc.apply.stacks)."""
         if kind == "organization-id":
-            return self.plan.organization_id
+            return self.plan.organization_id or self.provider.organization_identity()[0]
+        if kind == "root":
+            return self.root_id()
+        if kind == "state-bucket":
+            return default_state_bucket(self.provider.management_account_id())
         if kind in _MARKER_TABLES:
             return self.physical(_MARKER_TABLES[kind], name)
         raise RuntimeError(f"no value for the marker {kind}:{name}")

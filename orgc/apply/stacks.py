@@ -22,7 +22,7 @@ from orgc.plan.specs import (
     StackSettings,
 )
 from orgc.plan.stacks import stack_hash
-from orgc.render import markers
+from orgc.render import known_after_apply, markers
 from orgc.state import StackRecord
 from orgc.tasks.model import ALLOW_UPDATES_POLICY
 
@@ -49,8 +49,14 @@ def _parameters(run: Run, change: Change, spec: StackDeploy) -> dict[str, str]:
         reference = by_parameter.get(name)
         if reference is not None and markers(written):
             parameters[name] = _reference_value(run, spec, reference)
-        else:
-            parameters[name] = run.fill_text(written)
+            continue
+        # A !CopyValue inside the parameter's text (`!Join`): its marker, by reference.
+        text = written
+        for inner in spec.references:
+            marker = known_after_apply("reference", inner.parameter)
+            if inner.parameter != name and marker in text:
+                text = text.replace(marker, _reference_value(run, spec, inner))
+        parameters[name] = run.fill_text(text)
     return parameters
 
 

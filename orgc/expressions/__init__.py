@@ -50,7 +50,13 @@ from orgc.expressions.syntax import (
     sub_variables,
     to_text,
 )
-from orgc.expressions.targets import evaluate_for_target, target_scope
+from orgc.expressions.targets import (
+    TargetText,
+    evaluate_for_target,
+    organization_ids,
+    target_scope,
+    target_text,
+)
 
 __all__ = [
     "ACCOUNT_ATTRIBUTES",
@@ -71,6 +77,7 @@ __all__ = [
     "Read",
     "Scope",
     "Splice",
+    "TargetText",
     "compact_json",
     "copy_data",
     "describe",
@@ -84,11 +91,13 @@ __all__ = [
     "is_known",
     "json_text",
     "names_used",
+    "organization_ids",
     "parameter_text",
     "parse_sub",
     "pseudo_parameters",
     "static",
     "sub_variables",
     "target_scope",
+    "target_text",
     "to_text",
 ]

@@ -93,6 +93,10 @@ FUNCTIONS: dict[str, Function] = {
 }
 
 
+# The logical id `!Ref` of the root takes when the organization file declares no root resource.
+IMPLICIT_ROOT = "OrganizationRoot"
+
+
 def evaluate(value: Any, scope: Scope, path: DataPath = ()) -> tuple[Any, tuple[Problem, ...]]:
     """`value` with every function computed that `scope` allows; `path` is where `value` sits,
     so that each problem names the node it is about. The input is not changed."""
@@ -272,7 +276,9 @@ class Evaluator:
             return "an organizational unit"
         if name in organization.policies:
             return "a policy"
-        if name == organization.root.logical_id:
+        root = organization.root.logical_id
+        # Without a root resource, OrgFormation's own name for it still means the root.
+        if name == root or (root is None and name == IMPLICIT_ROOT):
             return "the organization root"
         return None
 
@@ -494,6 +500,8 @@ class Evaluator:
             return {"Fn::FindInMap": self.value(argument, inner)}
         arguments = [self.value(item, extend(inner, i)) for i, item in enumerate(argument)]
         for index, item in enumerate(arguments):
+            if index == 0 and isinstance(item, dict) and not is_expression(item):
+                continue  # the map itself, kept by an earlier evaluation
             if is_known(item) and (isinstance(item, (dict, list)) or item is None):
                 self.report(
                     ARGUMENT,

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orgc.expressions.evaluator import Evaluator
-from orgc.expressions.scope import Problem, Scope, pseudo_parameters
+from orgc.expressions.scope import NOT_BEFORE_DEPLOY, Problem, Scope, pseudo_parameters
+from orgc.expressions.syntax import describe, parameter_text
 from orgc.load import DataPath
 from orgc.model import Organization
 
@@ -58,3 +59,56 @@ def evaluate_for_target(
     evaluator = Evaluator(scope)
     result = evaluator.value(value, path)
     return result, tuple(evaluator.problems)
+
+
+# A task attribute that is text: as written when the task file knows it, else the expression
+# the file left (`!Sub '${CurrentAccount.AccountName} ...'`), finished per target.
+TargetText = str | dict[str, Any]
+
+
+def organization_ids(organization: Organization) -> Callable[[str, str], str | None]:
+    """`ids` for `target_scope` from the organization file alone: the account ids it gives."""
+
+    def ids(table: str, logical_id: str) -> str | None:
+        if table != "accounts":
+            return None
+        account = organization.accounts.get(logical_id)
+        return account.account_id if account is not None else None
+
+    return ids
+
+
+def target_text(
+    value: TargetText | None,
+    *,
+    organization: Organization,
+    account: str,
+    region: str,
+    ids: Callable[[str, str], str | None] | None = None,
+    organization_values: Mapping[str, str] | None = None,
+    needed: str = "a task attribute",
+) -> tuple[str | None, tuple[Problem, ...]]:
+    """A text attribute for the target `account` (a logical id) and `region`: None when it is
+    not given, or when what it needs is not known before deploy (a problem says why)."""
+    if value is None or isinstance(value, str):
+        return value, ()
+    scope = target_scope(
+        organization=organization,
+        account=account,
+        region=region,
+        ids=ids or organization_ids(organization),
+        organization_values=organization_values,
+        needed=needed,
+    )
+    result, problems = evaluate_for_target(value, scope)
+    text = parameter_text(result, scope.known)
+    if text is None and not problems:
+        problems = (
+            Problem(
+                NOT_BEFORE_DEPLOY,
+                f"{describe(value)} is known only inside CloudFormation; {needed} must be known "
+                "before deploy",
+                None,
+            ),
+        )
+    return text, problems

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from graphlib import CycleError
-from typing import Literal
+from typing import Literal, cast
 
 from orgc.diagnostics import Diagnostic
+from orgc.expressions import TargetText, target_text
 from orgc.graph import StackOrder
 from orgc.model import DEFAULT_ACCESS_ROLE, Organization
 from orgc.observed import LiveStack
@@ -158,7 +159,7 @@ class StacksPlanner:
             account_id=account_id,
             region=stack.key.region,
             stack_name=stack.stack_name,
-            role_name=self.role_name(task, stack.key.account),
+            role_name=self.role_name(task, stack.key.account, stack.key.region),
         )
 
     def shared(self, task: StacksTask) -> _TaskShared:
@@ -172,12 +173,12 @@ class StacksPlanner:
                 after=frozenset(after),
                 sorted_after=tuple(sorted(after)),
                 # The settings name no account unless a CloudFormation role is assumed.
-                settings=None if task.cloudformation_role_name else _settings(task, None, None),
+                settings=_shared_settings(task),
             )
         return found
 
-    def role_name(self, task: StacksTask | None, account: str | None) -> str:
-        return access_role(task, self.organization, account)
+    def role_name(self, task: StacksTask | None, account: str | None, region: str = "") -> str:
+        return access_role(task, self.organization, account, region)
 
     def plan_target(self, stack: RenderedStack) -> None:
         task = self.desired.tasks[stack.key.task]
@@ -185,7 +186,9 @@ class StacksPlanner:
         address = self.addresses[stack.key]
         account_id = address.account_id
         references, parameters = self.resolve_references(stack, account_id)
-        settings = shared.settings or _settings(task, account_id, stack.key.account)
+        settings = shared.settings or _settings(
+            task, account_id, self.organization, stack.key, self.account_ids
+        )
         complete = bool(account_id) and not markers(stack.template) and not markers(parameters)
         content_hash = stack_hash(stack.template, parameters, settings) if complete else None
         key = address.record_key
@@ -401,7 +404,12 @@ class StacksPlanner:
                             )
                         )
                     value = found or unknown
-            parameters[reference.parameter] = value
+            holder = _holder(parameters, unknown)
+            if holder is not None:  # a !CopyValue inside a task parameter's text
+                if value != unknown:
+                    parameters[holder] = parameters[holder].replace(unknown, value)
+            else:
+                parameters[reference.parameter] = value
             shown.append(
                 StackReference(
                     parameter=reference.parameter,
@@ -430,7 +438,7 @@ class StacksPlanner:
             account_id=self.account_ids.get(producer.account) or None,
             region=producer.region,
             stack_name=task.stack_name,
-            role_name=self.role_name(task, producer.account),
+            role_name=self.role_name(task, producer.account, producer.region),
         )
 
     def recorded_output(self, producer: StackKey, output: str) -> str | None:
@@ -486,7 +494,7 @@ class StacksPlanner:
                 account_id=record.account_id,
                 region=record.region,
                 stack_name=record.stack_name,
-                role_name=self.role_name(task, record.account),
+                role_name=self.role_name(task, record.account, record.region),
             )
             action = Action.FORGET if gone else Action.DELETE
             if task is not None and action is Action.DELETE:
@@ -577,28 +585,96 @@ class _TaskShared:
     settings: StackSettings | None  # None: they name the target's account (a CloudFormation role)
 
 
-def access_role(task: StacksTask | None, organization: Organization, account: str | None) -> str:
+def _holder(parameters: Mapping[str, str], marker: str) -> str | None:
+    """The parameter whose text holds `marker` along with other text, if any."""
+    for name, text in parameters.items():
+        if marker in text:
+            return name
+    return None
+
+
+def for_target(
+    value: TargetText | None,
+    organization: Organization,
+    account: str | None,
+    region: str,
+    account_ids: Mapping[str, str | None] | None = None,
+) -> str | None:
+    """A task's text attribute for one target (render has reported what is wrong with it). An
+    account this run creates is named by its known-after-apply marker, which apply fills."""
+    if value is None or isinstance(value, str):
+        return value
+    if account is None or account not in organization.accounts:
+        return None
+
+    def ids(table: str, logical_id: str) -> str | None:
+        if table != "accounts" or logical_id not in organization.accounts:
+            return None
+        known = (account_ids or {}).get(logical_id) or organization.accounts[logical_id].account_id
+        return known or known_after_apply("account", logical_id)
+
+    return target_text(value, organization=organization, account=account, region=region, ids=ids)[0]
+
+
+def access_role(
+    task: StacksTask | None, organization: Organization, account: str | None, region: str = ""
+) -> str:
     """The role orgc assumes to deploy a task's stack in an account (by logical id): the task's
-    TaskRoleName, else the account's access role; reached through the task's TaskViaRoleArn
-    (assumed first) when it has one."""
-    via = task.task_via_role_arn if task is not None else None
+    TaskRoleName (finished for the target), else the account's access role; reached through
+    the task's TaskViaRoleArn (assumed first, finished for the target too) when it has one."""
+    via = (
+        for_target(task.task_via_role_arn, organization, account, region)
+        if task is not None
+        else None
+    )
     if task is not None and task.task_role_name:
-        return chained_role(via, task.task_role_name)
+        role = for_target(task.task_role_name, organization, account, region)
+        if role:
+            return chained_role(via, role)
     found = organization.accounts.get(account or "")
     return chained_role(via, found.access_role_name if found else DEFAULT_ACCESS_ROLE)
 
 
-def _settings(task: StacksTask, account_id: str | None, account: str | None) -> StackSettings:
-    """The stack's settings; `account_id` None: the account `account` (its logical id) is
+def _shared_settings(task: StacksTask) -> StackSettings | None:
+    """The settings every target of `task` has, when none of them names its target (no
+    CloudFormation role, no tag evaluated per target); None otherwise."""
+    if task.cloudformation_role_name or not all(isinstance(v, str) for v in task.tags.values()):
+        return None
+    return StackSettings(
+        tags=dict(sorted(cast("dict[str, str]", task.tags).items())),
+        termination_protection=task.termination_protection,
+        stack_policy=task.stack_policy,
+        role_arn=None,
+        disable_rollback=task.disable_stack_rollbacks,
+    )
+
+
+def _settings(
+    task: StacksTask,
+    account_id: str | None,
+    organization: Organization,
+    key: StackKey,
+    account_ids: Mapping[str, str | None],
+) -> StackSettings:
+    """The stack's settings for its target; `account_id` None: the account (`key.account`) is
     created by this plan, and its id is filled in at apply."""
     role_arn = None
-    if task.cloudformation_role_name:
+    role_name = for_target(
+        task.cloudformation_role_name, organization, key.account, key.region, account_ids
+    )
+    if role_name:
         role_arn = (
-            f"arn:aws:iam::{account_id or known_after_apply('account', account or '')}:role/"
-            f"{task.cloudformation_role_name}"
+            f"arn:aws:iam::{account_id or known_after_apply('account', key.account)}:role/"
+            f"{role_name}"
         )
+    tags = {
+        name: text
+        for name, value in task.tags.items()
+        if (text := for_target(value, organization, key.account, key.region, account_ids))
+        is not None
+    }
     return StackSettings(
-        tags=dict(sorted(task.tags.items())),
+        tags=dict(sorted(tags.items())),
         termination_protection=task.termination_protection,
         stack_policy=task.stack_policy,
         role_arn=role_arn,

@@ -36,7 +36,14 @@ from orgc.expressions import (
     static,
 )
 from orgc.load import DataPath
-from orgc.render.model import Reference, StackKey, _Deferred, _Placed, _Target
+from orgc.render.model import (
+    Reference,
+    StackKey,
+    _Deferred,
+    _Placed,
+    _Target,
+    known_after_apply,
+)
 
 if TYPE_CHECKING:
     from orgc.render.stacks import _Job
@@ -94,7 +101,9 @@ class StackEvaluator(Evaluator):
     def scope_of(self, target: _Target) -> Scope:
         run = self.run
         return Scope(
-            fold=False,
+            # A task parameter is computed before deploy; a template leaves CloudFormation's
+            # functions to CloudFormation.
+            fold=self.parameter is not None,
             organization=run.organization,
             account=target.key.account,
             region=target.key.region,
@@ -281,14 +290,6 @@ class StackEvaluator(Evaluator):
         if self.probe:
             return {"Fn::CopyValue": argument}
         whole, self.whole_parameter = self.whole_parameter, False
-        if self.parameter is not None and not whole:
-            self.error(
-                "E426",
-                f"{expression}: a !CopyValue in a task parameter must be its whole value, as in "
-                f"{self.parameter}: {expression}",
-                path,
-            )
-            return {"Fn::CopyValue": argument}
         values: list[str | None] = []
         for index, item in enumerate(items):
             item_path = extend(path, index) if isinstance(argument, list) else path
@@ -297,12 +298,7 @@ class StackEvaluator(Evaluator):
                 values.append(None)
                 continue
             if isinstance(evaluated, int) and not isinstance(evaluated, bool) and index == 1:
-                self.error(
-                    "E426",
-                    f"{expression}: the account id {evaluated} is a number; quote it",
-                    item_path,
-                )
-                return {"Fn::CopyValue": argument}
+                evaluated = self.account_number(evaluated, expression, item_path)
             found = static(evaluated, self.target.known)
             if found is None:
                 self.error(
@@ -316,23 +312,50 @@ class StackEvaluator(Evaluator):
         values += [None] * (3 - len(values))
         export, account_id, region = values
         assert export is not None
-        reference = self.find_export(export, account_id, region, expression, path)
+        embedded = None
+        if self.parameter is not None and not whole:
+            prefix = self.parameter + "."
+            taken = sum(1 for name in self.target.references if name.startswith(prefix))
+            embedded = f"{prefix}{taken}"
+        reference = self.find_export(export, account_id, region, expression, path, embedded)
         if reference is None:
             return {"Fn::CopyValue": argument}
+        if embedded is not None:
+            # Inside a task parameter's text: a marker apply replaces with what it reads.
+            self.target.references[embedded] = reference
+            return known_after_apply("reference", embedded)
         if self.parameter is not None:
             return _Deferred(reference)
         self.target.references.setdefault(reference.parameter, reference)
         return {"Ref": reference.parameter}
 
-    def find_export(
+    def account_number(self, number: int, expression: str, path: DataPath | None) -> str:
+        """An account id YAML read as a number (`!CopyValue [Export, 111111111111]`): its
+        twelve digits, as OrgFormation takes it; warned about when YAML dropped leading zeros."""
+        text = str(number)
+        if len(text) < 12 and number >= 0:
+            text = text.zfill(12)
+            if not self.probe:
+                self.diagnostics.add(
+                    "W395",
+                    f"{expression}: the account id was read as the number {number}, which lost "
+                    f"its leading zeros; orgc takes it as {text}: quote it: '{text}'",
+                    self.span(path),
+                )
+        return text
+
+    def find_export(  # noqa: PLR0917
         self,
         export: str,
         account_id: str | None,
         region: str | None,
         expression: str,
         path: DataPath | None,
+        parameter: str | None = None,
     ) -> Reference | None:
-        """The stack of this project that makes `export`, or an export read at apply time."""
+        """The stack of this project that makes `export`, or an export read at apply time;
+        `parameter` names the reference (else the task parameter, or a generated name)."""
+        parameter = parameter or self.parameter
         candidates = [
             (target, output)
             for target, output in self.run.exports.get(export, [])
@@ -360,7 +383,7 @@ class StackEvaluator(Evaluator):
             account_id = account_id or self.target.account_id
             region = region or self.target.key.region
             return Reference(
-                parameter=self.parameter
+                parameter=parameter
                 or self.job.copy_name(self.target, export, f"{export}|{account_id}|{region}"),
                 producer=None,
                 output=None,
@@ -380,7 +403,7 @@ class StackEvaluator(Evaluator):
             )
             return None
         return Reference(
-            parameter=self.parameter
+            parameter=parameter
             or self.job.copy_name(self.target, export, f"{producer.key}|{output}"),
             producer=producer.key,
             output=output,

@@ -22,9 +22,22 @@ _MARKER = re.compile(r"\{\{orgc:([a-z-]+):([A-Za-z0-9_.:-]*)\}\}")
 _MARKER_START = "{{orgc:"
 
 
+# Every kind of known-after-apply marker; apply fills each (orgc.apply.run.Run.marker_value).
+MARKER_KINDS = (
+    "account",  # an account's id, by logical id
+    "organizational-unit",  # an OU's id, by logical id
+    "policy",  # a policy's id, by logical id
+    "root",  # the organization root's id (no name)
+    "organization-id",  # the organization's id, ORG::PrincipalOrgID (no name)
+    "state-bucket",  # the state bucket, ORG::StateBucketName (no name)
+    "reference",  # a stack parameter read from an output or export, by parameter name
+)
+
+
 def known_after_apply(kind: str, name: str = "") -> str:
-    """A marker for a value known only after apply, by kind: "account", "organizational-unit",
-    "policy" (an id, by logical id), "root", "organization-id" or "state-bucket" (no name)."""
+    """A marker for a value known only after apply, by kind (one of MARKER_KINDS)."""
+    if kind not in MARKER_KINDS:
+        raise ValueError(f"unknown marker kind {kind!r}")
     return f"{{{{orgc:{kind}:{name}}}}}"
 
 
@@ -167,6 +180,7 @@ class _Target:
     exports: dict[str, str] = field(default_factory=dict)
     copy_names: dict[str, str] = field(default_factory=dict)  # generated name → what it reads
     template: dict[str, Any] = field(default_factory=dict)  # its sections; never changed
+    description: str | None = None  # the task's StackDescription for this target
     rendered: _Rendered | None = None  # the render memo's entry this target took, if any
 
     def is_local(self, name: str) -> bool:

@@ -19,8 +19,10 @@ from orgc.diagnostics import Diagnostics, did_you_mean
 from orgc.expressions import (
     UNRESOLVED,
     Read,
+    TargetText,
     copy_data,
     describe,
+    is_expression,
     names_used,
     parameter_text,
     pseudo_parameters,
@@ -94,6 +96,7 @@ def render_project(
         job.check_parameters()
         for target in job.targets.values():
             job.evaluate_parameters(target)
+            job.target_attributes(target)
     # Exports first: a !CopyValue anywhere in the project may read any of them.
     for job in jobs:
         for target in job.targets.values():
@@ -165,6 +168,49 @@ def _is_copy_value(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and "Fn::CopyValue" in value
 
 
+def _holds_copy_value(value: Any) -> bool:
+    """Whether a !CopyValue sits anywhere in `value` (inside a !Join, a !Sub, ...)."""
+    if isinstance(value, dict):
+        return "Fn::CopyValue" in value or any(_holds_copy_value(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_copy_value(v) for v in value)
+    return False
+
+
+_EXPORT_KEYS = ("ExportName", "ExportAccountId", "ExportRegion")
+
+
+def _declared_parameters(
+    declared: dict[str, Any], given: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The template's parameter declarations as CloudFormation takes them, and the values the
+    stack takes: the task's, then what OrgFormation's declarations say themselves. A Default
+    that is an expression (`Default: !Ref SharedAccount`) is evaluated as a task parameter
+    would be; `ExportName` (with `ExportAccountId`, `ExportRegion`) fills the parameter from
+    that export, as `!CopyValue [ExportName, ExportAccountId, ExportRegion]` does."""
+    declarations: dict[str, Any] = {}
+    values = dict(given)
+    for name, declaration in declared.items():
+        if not isinstance(declaration, dict):
+            declarations[name] = declaration
+            continue
+        kept = {k: v for k, v in declaration.items() if k not in _EXPORT_KEYS}
+        export = declaration.get("ExportName")
+        default = declaration.get("Default")
+        if export is not None:
+            account = declaration.get("ExportAccountId")
+            region = declaration.get("ExportRegion")
+            arguments = [export, account, region]
+            while arguments[-1] is None:
+                arguments.pop()
+            values.setdefault(name, {"Fn::CopyValue": arguments})
+        elif is_expression(default):
+            kept.pop("Default")
+            values.setdefault(name, default)
+        declarations[name] = kept
+    return declarations, values
+
+
 class _Job:
     """One update-stacks task: its targets and what they take from each other."""
 
@@ -176,7 +222,9 @@ class _Job:
         self.template = template
         self.bound = bound
         declared = template.sections.get("Parameters")
-        self.declared: dict[str, Any] = declared if isinstance(declared, dict) else {}
+        self.declared, self.parameters = _declared_parameters(
+            declared if isinstance(declared, dict) else {}, task.parameters
+        )
         outputs = template.sections.get("Outputs")
         self.outputs: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
         # The names each Output refers to, the Export names written, the task parameters
@@ -195,15 +243,15 @@ class _Job:
         ]
         self.copied = [
             (name, raw)
-            for name, raw in task.parameters.items()
-            if name in self.declared and _is_copy_value(raw)
+            for name, raw in self.parameters.items()
+            if name in self.declared and _holds_copy_value(raw)
         ]
         self.copied_names = [name for name, _ in self.copied]
         # The task's parameter texts when every one is plain text, a number or a !CopyValue
         # (shared by every target, never changed), else None: evaluated per target.
         self.plain: dict[str, str] | None = {}
-        for name, raw in task.parameters.items():
-            if name not in self.declared or raw is None or _is_copy_value(raw):
+        for name, raw in self.parameters.items():
+            if name not in self.declared or raw is None or _holds_copy_value(raw):
                 continue
             if isinstance(raw, (int, float, bool)) or (
                 isinstance(raw, str) and not raw.startswith("Fn:")
@@ -232,7 +280,7 @@ class _Job:
         # the same, per placed resource, for the resources of templates rendered afresh
         self.resource_memo: Memo[_RenderedResource] = Memo(self.read_value)
         # (render, references) → the finished template of the stacks that share both
-        self.templates: dict[tuple[int, tuple[str, ...]], dict[str, Any]] = {}
+        self.templates: dict[tuple[int, tuple[str, ...], str | None], dict[str, Any]] = {}
         self.parameter_sections: dict[tuple[str, ...], dict[str, Any]] = {}
         self.waits: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self.reader: StackEvaluator | None = None  # see read_value
@@ -347,7 +395,7 @@ class _Job:
                     self.task.span,
                 )
         for name, declaration in self.declared.items():
-            given = self.task.parameters.get(name) is not None
+            given = self.parameters.get(name) is not None
             if not given and not (isinstance(declaration, dict) and "Default" in declaration):
                 self.run.diagnostics.add(
                     "E429",
@@ -367,10 +415,10 @@ class _Job:
             target.known.update(self.plain)
             target.parameters = self.plain
             return
-        for name, raw in self.task.parameters.items():
+        for name, raw in self.parameters.items():
             if name not in self.declared or raw is None:
                 continue
-            if _is_copy_value(raw):
+            if _holds_copy_value(raw):
                 target.known.pop(name, None)  # read at apply time: see copy_parameters
                 continue
             if isinstance(raw, (int, float, bool)) or (
@@ -393,14 +441,65 @@ class _Job:
                 target.parameters[name] = text
                 target.known[name] = text
 
+    def target_attributes(self, target: _Target) -> None:
+        """The task's text attributes OrgFormation evaluates per target (StackDescription,
+        TaskRoleName, TaskViaRoleArn, CloudFormationRoleName, Tags), checked for this target;
+        the description is kept for the template. The plan finishes the others itself
+        (orgc.expressions.target_text), with the same result."""
+        task = self.task
+        written: dict[str, TargetText | None] = {
+            "StackDescription": task.stack_description,
+            "TaskRoleName": task.task_role_name,
+            "TaskViaRoleArn": task.task_via_role_arn,
+            "CloudFormationRoleName": task.cloudformation_role_name,
+            **{f"tag {key}": value for key, value in task.tags.items()},
+        }
+        for name, raw in written.items():
+            if raw is None or isinstance(raw, str):
+                continue
+            if _holds_copy_value(raw):
+                self.run.diagnostics.add(
+                    "E426",
+                    f"{name} of task {task.name} holds a !CopyValue, which orgc reads at apply "
+                    "for stack parameters only; give the value to a template parameter instead",
+                    task.span,
+                )
+                continue
+            evaluator = StackEvaluator(self, target, self.run.diagnostics, parameter=name)
+            text = parameter_text(evaluator.value(raw, None), target.known)
+            if text is None and not evaluator.failed:
+                self.run.diagnostics.add(
+                    "E427",
+                    f"{name} of task {task.name} is {describe(raw)}, which is known only inside "
+                    "CloudFormation; give a value orgc can compute before deploy",
+                    task.span,
+                )
+            if name == "StackDescription":
+                target.description = text
+
     def copy_parameters(self, target: _Target) -> None:
         """Task parameters whose whole value is a !CopyValue, once every export is known."""
         for name, raw in self.copied:
             evaluator = StackEvaluator(self, target, self.run.diagnostics, parameter=name)
-            evaluator.whole_parameter = True
-            value = evaluator.copy_value(raw["Fn::CopyValue"], None)
-            if isinstance(value, _Deferred):
-                target.references[name] = value.reference
+            if _is_copy_value(raw):
+                evaluator.whole_parameter = True
+                value = evaluator.copy_value(raw["Fn::CopyValue"], None)
+                if isinstance(value, _Deferred):
+                    target.references[name] = value.reference
+                continue
+            # A !CopyValue inside the value (`!Join ['', [!CopyValue X, -suffix]]`): each one is
+            # a reference marker in the text, filled at apply time.
+            text = parameter_text(evaluator.value(raw, None), target.known)
+            if text is not None:
+                target.parameters[name] = text
+            elif not evaluator.failed:
+                self.run.diagnostics.add(
+                    "E427",
+                    f"parameter {name} of task {self.task.name} is {describe(raw)}, which is "
+                    "known only inside CloudFormation; give a value orgc can compute, or move the "
+                    "expression into the template",
+                    self.task.span,
+                )
 
     # --- exports ------------------------------------------------------------------------------
 
@@ -605,7 +704,11 @@ class _Job:
         # The sections may be a render other targets share: add to copies only.
         sections = dict(target.template)
         template: dict[str, Any] = {"AWSTemplateFormatVersion": TEMPLATE_FORMAT_VERSION}
-        description = self.task.stack_description or self.template.sections.get("Description")
+        description = (
+            target.description
+            if isinstance(self.task.stack_description, dict)
+            else self.task.stack_description
+        ) or self.template.sections.get("Description")
         if description is not None:
             template["Description"] = description
         parameters = self._parameters(references)
@@ -630,7 +733,9 @@ class _Job:
         if found is None:
             found = dict(self.declared)
             for name in references:
-                if name not in self.declared:
+                # A name with a dot is a !CopyValue inside a task parameter's text, not a
+                # parameter of its own (see StackEvaluator.copy_value).
+                if name not in self.declared and "." not in name:
                     found[name] = {"Type": "String"}
             self.parameter_sections[references] = found
         return found
@@ -651,7 +756,7 @@ class _Job:
         shared = None
         if target.rendered is not None and not target.generated_outputs:
             # The same render taking the same references: the same template, made once.
-            shared = (id(target.rendered), references)
+            shared = (id(target.rendered), references, target.description)
         template = self.templates.get(shared) if shared is not None else None
         if template is None:
             template = self._template(target, references)

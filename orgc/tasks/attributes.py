@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from orgc.diagnostics import Diagnostic, Span, did_you_mean
-from orgc.expressions import describe, expressions, is_expression, is_known, sub_variables, to_text
+from orgc.expressions import (
+    TargetText,
+    describe,
+    expressions,
+    is_expression,
+    is_known,
+    sub_variables,
+    to_text,
+)
 from orgc.load import DataPath, display_path, resolved
 from orgc.regions import unknown_region
 from orgc.tasks.model import COMMON_ATTRIBUTES, REQUIRED_HINTS, TASK_TYPES
@@ -155,6 +163,26 @@ class TaskReader:
             self.wrong(key, "text", value)
             return None
         return value
+
+    def target_string(self, key: str) -> TargetText | None:
+        """A text attribute OrgFormation evaluates per target: the text when the file knows
+        it, else the expression as the file left it (`CurrentAccount`, an account's
+        attributes, `AWS::AccountId`, ...), finished for each target account and region."""
+        value = self.value(key)
+        if value is None:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return to_text(value)
+        if isinstance(value, str):
+            return value
+        if is_known(value) or not is_expression(value):
+            self.wrong(key, "text", value)
+            return None
+        unknown = next(expressions(value))
+        if _names_in(unknown) & set(self.task_file.declarations):
+            return None  # a parameter without a value: reported where it is declared
+        kept: dict[str, Any] = value
+        return kept
 
     def choice(self, key: str, choices: tuple[str, ...]) -> str | None:
         value = self.string(key)
@@ -340,8 +368,8 @@ class TaskReader:
             "skip": own_skip or context.skip,
             "force_deploy": bool(context.force_deploy if force_deploy is None else force_deploy),
             "log_verbose": bool(context.log_verbose if log_verbose is None else log_verbose),
-            "task_role_name": self.string("TaskRoleName") or context.task_role_name,
-            "task_via_role_arn": self.string("TaskViaRoleArn") or context.task_via_role_arn,
+            "task_role_name": self.target_string("TaskRoleName") or context.task_role_name,
+            "task_via_role_arn": self.target_string("TaskViaRoleArn") or context.task_via_role_arn,
             "group": context.group,
             "span": self.key_span(),
         }

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orgc.diagnostics import Span
+from orgc.expressions import TargetText
 from orgc.templates import Binding
 
 
@@ -25,8 +26,9 @@ class Task:
     skip: bool = False  # its own Skip, or that of an enclosing include
     force_deploy: bool = False
     log_verbose: bool = False
-    task_role_name: str | None = None
-    task_via_role_arn: str | None = None
+    # Text, or an expression finished per target (orgc.expressions.target_text).
+    task_role_name: TargetText | None = None
+    task_via_role_arn: TargetText | None = None
     # Include chain, outermost first: the qualified names of the includes that enclose the
     # task, whose MaxConcurrentTasks and FailedTaskTolerance apply to it. A task of the
     # top-level file has none.
@@ -46,7 +48,7 @@ class StacksTask(Task):
     template_url: str | None = None  # s3://bucket/key or https:// URL of a remote template
     template_span: Span | None = field(default=None, compare=False, repr=False)
     stack_name: str
-    stack_description: str | None = None
+    stack_description: TargetText | None = None  # text, or finished per target
     # Values for the template's Parameters: evaluated where possible; expressions that need a
     # target (CurrentAccount, accounts' ids, !CopyValue) left in their long form.
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -56,8 +58,8 @@ class StacksTask(Task):
     termination_protection: bool = False
     update_protection: bool = False
     stack_policy: dict[str, Any] | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    cloudformation_role_name: str | None = None
+    tags: dict[str, TargetText] = field(default_factory=dict)  # values finished per target
+    cloudformation_role_name: TargetText | None = None
     max_concurrent_stacks: int | None = None  # None: only the overall limit applies
     failed_stack_tolerance: int = 0
     disable_stack_rollbacks: bool = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from orgc.expressions import describe, is_expression, to_text
+from orgc.expressions import TargetText, describe, is_expression, is_known, to_text
 from orgc.load import parse_json
 from orgc.remote import is_remote, location_problem
 from orgc.tasks.attributes import TaskReader
@@ -100,10 +100,11 @@ def stacks_task(
             "the update-organization task; remove it",
             reader.key_span("OrganizationFile"),
         )
-    tags: dict[str, str] = {}
+    tags: dict[str, TargetText] = {}
     for key, value in (reader.mapping("Tags") or {}).items():
         path = (reader.name, "Tags", key)
-        if not reader.known(f"tag {key}", value, path):
+        if is_expression(value) and not is_known(value):
+            tags[key] = value  # finished per target, as StackDescription
             continue
         if isinstance(value, (dict, list)) or value is None:
             reader.wrong(f"tag {key}", "text", value, path)
@@ -121,11 +122,11 @@ def stacks_task(
             )
         stack_policy = UPDATE_PROTECTION_POLICY if update_protection else ALLOW_UPDATES_POLICY
     fields: dict[str, Any] = {
-        "stack_description": reader.string("StackDescription"),
+        "stack_description": reader.target_string("StackDescription"),
         "bindings": reader.bindings("OrganizationBindings"),
         "termination_protection": bool(reader.boolean("TerminationProtection")),
         "update_protection": bool(update_protection),
-        "cloudformation_role_name": reader.string("CloudFormationRoleName"),
+        "cloudformation_role_name": reader.target_string("CloudFormationRoleName"),
         "max_concurrent_stacks": reader.integer("MaxConcurrentStacks", 1),
         "failed_stack_tolerance": reader.integer("FailedStackTolerance", 0) or 0,
         "disable_stack_rollbacks": bool(reader.boolean("DisableStackRollbacks")),

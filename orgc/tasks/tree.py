@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from orgc.diagnostics import Diagnostic, Diagnostics, Span, did_you_mean
-from orgc.expressions import is_expression
+from orgc.expressions import TargetText, is_expression
 from orgc.load import (
     DataPath,
     LoadedFile,
@@ -160,8 +160,9 @@ class Context:
     skipped_by: str | None = None  # the include whose Skip the file's tasks inherit
     force_deploy: bool | None = None
     log_verbose: bool | None = None
-    task_role_name: str | None = None
-    task_via_role_arn: str | None = None
+    task_role_name: TargetText | None = None
+    task_via_role_arn: TargetText | None = None
+    templating_context: dict[str, Any] | None = None
 
     def qualify(self, name: str) -> str:
         return f"{self.prefix}-{name}" if self.prefix else name
