@@ -27,6 +27,7 @@ from orgc.expressions.targets import target_text
 from orgc.load import display_path, read_object_body
 from orgc.model import Account, Organization
 from orgc.plan.objects import DesiredObject, content_hash
+from orgc.render import known_after_apply
 from orgc.tasks import CopyToS3Task, Task
 
 DEFAULT_REGION = "us-east-1"  # where an unbound copy-to-s3 task's bucket is addressed
@@ -102,7 +103,9 @@ def desired_objects(
 
     def account_id(logical_id: str) -> str | None:
         if account_ids is not None:
-            return account_ids.get(logical_id)
+            # With the plan's ids: an account this plan creates is named by its marker, which
+            # apply fills once the account exists (in RemotePath too).
+            return account_ids.get(logical_id) or known_after_apply("account", logical_id)
         return organization.accounts[logical_id].account_id
 
     objects: dict[str, DesiredObject] = {}

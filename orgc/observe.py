@@ -78,11 +78,14 @@ def observe_contacts(
 
 
 def observe_objects(provider: Provider, objects: Sequence[DesiredObject]) -> dict[str, str | None]:
-    """The ETag of each object copy-to-s3 tasks put, by URL (None: there is no such object)."""
+    """The ETag of each object copy-to-s3 tasks put, by URL (None: there is no such object).
+    An object whose place names an account this plan creates is not there yet: not read."""
+    readable = [o for o in objects if not markers(o.url) and not markers(o.account_id or "")]
+    found: dict[str, str | None] = {o.url: None for o in objects}
     with _pool() as pool:
-        return dict(
+        found.update(
             zip(
-                [o.url for o in objects],
+                [o.url for o in readable],
                 pool.map(
                     lambda o: provider.head_s3_object(
                         bucket=o.bucket,
@@ -91,11 +94,12 @@ def observe_objects(provider: Provider, objects: Sequence[DesiredObject]) -> dic
                         account_id=o.account_id,
                         role_name=o.role_name,
                     ),
-                    objects,
+                    readable,
                 ),
                 strict=True,
             )
         )
+    return found
 
 
 def observe_stacks(

@@ -455,3 +455,30 @@ def test_an_includes_context_renders_the_included_file_not_its_templates(
     inputs = compile_organization(Path("tasks.yml"))
     queue = inputs.templates["Parts-OrdersQueue"].resources["Queue"]
     assert queue.body["Properties"] == {"QueueName": "{{resolve:ssm:/queues/name}}"}
+
+
+def test_copy_to_s3_into_an_account_the_same_run_creates(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    scenario("copy-to-s3-new-account", tmp_path, monkeypatch)
+    assert validate(Path("tasks.yml")) == ()
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "tasks.yml", "--format", "json") == 0
+    puts = [c for c in json.loads(capsys.readouterr().out)["changes"] if c["kind"] == "s3-object"]
+    assert [p["logicalId"] for p in puts] == [
+        "s3://artifacts-{{orgc:account:Build}}/seed/initial-commit.zip"
+    ]
+
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    build = account_ids()["build"]
+    s3 = in_account(build, "s3", "eu-west-1")
+    body = s3.get_object(Bucket=f"artifacts-{build}", Key="seed/initial-commit.zip")["Body"]
+    with zipfile.ZipFile(io.BytesIO(body.read())) as archive:
+        assert archive.namelist() == ["main.py"]
+    state = json.loads(Path("state.json").read_text(encoding="utf-8"))
+    assert f"s3://artifacts-{build}/seed/initial-commit.zip" in state["objects"]
+    replan_is_a_no_op(emulator, capsys)

@@ -36,17 +36,19 @@ def _put_object(run: Run, change: Change, spec: ObjectPut) -> None:
         raise ObjectError(
             f"{spec.local_path} changed since the plan was made (task {spec.task}); plan again"
         )
+    # An account this run created is named by its marker in the bucket, the key and the id.
+    bucket, key = run.fill_text(spec.bucket), run.fill_text(spec.key)
     etag = run.provider.put_s3_object(
-        bucket=spec.bucket,
-        key=spec.key,
+        bucket=bucket,
+        key=key,
         body=body,
         region=spec.region,
-        account_id=spec.account_id,
+        account_id=run.fill_text(spec.account_id) if spec.account_id is not None else None,
         role_name=spec.role_name,
         server_side_encryption=spec.server_side_encryption,
     )
     record = {"task": spec.task, "hash": spec.hash, "etag": etag}
-    url = spec.url
+    url = f"s3://{bucket}/{key}"
     run.update_state(
         lambda state: dataclasses.replace(state, objects={**state.objects, url: record})
     )
