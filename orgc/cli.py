@@ -198,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
         default=50.0,
         metavar="PERCENT",
         help="refuse a plan whose binding changes delete more than this share of a task's "
-        "stacks (default: 50)",
+        "stacks, when that is 5 stacks or more (default: 50)",
     )
     deletes.add_argument(
         "--allow-mass-delete",
