@@ -631,14 +631,16 @@ if TYPE_CHECKING:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from orgc.pipeline import compile_organization, lint_templates, make_plan
+    from orgc.pipeline import compile_live, lint_templates, make_plan
 
     events = _json_stream(args, "plan", args.path)
     planned: list[Plan] = []
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
-        inputs = compile_organization(
+        inputs = compile_live(
             args.path,
+            provider,
+            lambda: store().read(),
             root=args.root,
             allow_cmd=args.allow_cmd,
             parameters=_parameters(args),
@@ -788,7 +790,7 @@ _PLAN_MARKER_WINDOW = b" " * 4096
 
 def _apply(args: argparse.Namespace) -> int:
     from orgc.pipeline import (
-        compile_organization,
+        compile_live,
         lint_templates,
         load_saved_plan,
         plan_and_apply,
@@ -844,8 +846,10 @@ def _apply(args: argparse.Namespace) -> int:
                     allow_cmd=args.allow_cmd,
                 )
             return _report(result, time.monotonic() - started, out)
-        inputs = compile_organization(
+        inputs = compile_live(
             args.target,
+            provider,
+            lambda: store().read(),
             root=args.root,
             allow_cmd=args.allow_cmd,
             parameters=_parameters(args),

@@ -177,6 +177,10 @@ CodeId = Literal[
     "E444",
     "E445",
     "E460",
+    "E465",
+    "E466",
+    "E467",
+    "W465",
     # bind, render and StackSets (W4xx)
     "W401",
     "W405",

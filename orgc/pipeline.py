@@ -18,6 +18,7 @@ from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
 from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
+from orgc.live_organization import LiveOrganizationNeeded, live_organization_file, live_source
 from orgc.load import (
     LoadedFile,
     LoadOptions,
@@ -148,6 +149,11 @@ def compile_organization(
                 organization_file=organization_file,
                 loaded=top,
             )
+        if project is not None and organization_file is None and not diagnostics.has_errors:
+            source = live_source(project)
+            if source is not None:
+                # Valid offline; the organization is read from AWS at plan time.
+                raise LiveOrganizationNeeded(diagnostics.sorted(), source)
         file = _organization_file(path, project, options, diagnostics, organization_file)
     organization = None
     services: tuple[ServiceAccess, ...] = ()
@@ -207,6 +213,39 @@ def compile_organization(
                 **({"contacts": contacts} if contacts else {}),
             }
         ),
+    )
+
+
+def compile_live(
+    path: Path,
+    provider: Provider,
+    state: Callable[[], State],
+    *,
+    root: Path | None = None,
+    allow_cmd: bool = False,
+    parameters: Mapping[str, str] | None = None,
+    organization_file: Path | None = None,
+) -> Inputs:
+    """compile_organization, and when the files do not manage the organization (an
+    annotate-organization task, a skipped update-organization task whose file does not exist),
+    the organization read from AWS once the files are valid offline."""
+    try:
+        return compile_organization(
+            path,
+            root=root,
+            allow_cmd=allow_cmd,
+            parameters=parameters,
+            organization_file=organization_file,
+        )
+    except LiveOrganizationNeeded as needed:
+        directory = project_root(path, root) / ".orgc" / "live-organization"
+        written = live_organization_file(needed.source, provider, state(), directory)
+    return compile_organization(
+        path,
+        root=root,
+        allow_cmd=allow_cmd,
+        parameters=parameters,
+        organization_file=written,
     )
 
 
@@ -275,6 +314,8 @@ def validate(
             parameters=parameters,
             organization_file=organization_file,
         )
+    except LiveOrganizationNeeded as needed:
+        return needed.diagnostics
     except StageError as error:
         return error.diagnostics
     if not inputs.stack_tasks:

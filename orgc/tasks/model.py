@@ -85,6 +85,8 @@ class ExternalTask(Task):
     # Its own attributes as written, evaluated; `Path` as an absolute Path and
     # `OrganizationBinding` as a Binding.
     attributes: dict[str, Any] = field(default_factory=dict)
+    # Where parts of the attributes were written (annotate-organization's mapping entries).
+    spans: dict[str, Span | None] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,8 +247,7 @@ TASK_TYPES: dict[str, TaskType] = {
             "OrganizationalUnitMapping",
         ),
         (),
-        "write the organization file from the live organization with `orgc init DIR` and "
-        "pass it with --organization-file (the organization is then read, never changed)",
+        None,  # run: the organization is read from AWS at plan time, never changed
         False,
     ),
 }

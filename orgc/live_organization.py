@@ -1,0 +1,108 @@
+"""The organization read from AWS, for task files that do not manage it: an
+annotate-organization task, or a skipped update-organization task whose file does not exist.
+
+No organization change is ever planned from it. At plan time the live organization is read
+through the provider and written as an organization file (`orgc init`'s adoption) under the
+project's `.orgc/live-organization/`; the tasks then bind against it as against
+--organization-file. Accounts get their logical ids from the task's AccountMapping, else from
+the state (the ids the last applied organization gave them), else from their names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from orgc.diagnostics import Diagnostic, StageError
+from orgc.model import DEFAULT_ACCESS_ROLE
+from orgc.provider import Provider
+from orgc.state import State
+from orgc.tasks import ExternalTask, Project
+
+ANNOTATE = "annotate-organization"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveSource:
+    """Why the organization is read from AWS: the task that asks for it."""
+
+    task: str
+    annotate: ExternalTask | None = None  # None: a skipped update-organization task
+
+
+class LiveOrganizationNeeded(StageError):
+    """The files are valid offline, and the organization they bind against is read from AWS."""
+
+    def __init__(self, diagnostics: tuple[Diagnostic, ...], source: LiveSource) -> None:
+        super().__init__(diagnostics)
+        self.source = source
+
+
+def live_source(project: Project) -> LiveSource | None:
+    """Whether the project's organization comes from AWS (see the module's docstring)."""
+    for task in project.tasks.values():
+        if isinstance(task, ExternalTask) and task.type == ANNOTATE and not task.skip:
+            return LiveSource(task=task.name, annotate=task)
+    organization = project.organization
+    if organization is not None and organization.skip and not organization.template.exists():
+        return LiveSource(task=organization.name)
+    return None
+
+
+def live_organization_file(
+    source: LiveSource, provider: Provider, state: State, directory: Path
+) -> Path:
+    """Read the organization, write it as `directory/organization.yml` (and its long policy
+    documents), and return the path. StageError when the AccountMapping names an account the
+    organization does not have."""
+    annotate = source.annotate
+    mapping: dict[str, str] = (
+        dict(annotate.attributes.get("AccountMapping") or {}) if annotate else {}
+    )
+    excluded = set(annotate.attributes.get("ExcludeAccounts") or ()) if annotate else set()
+    role = (annotate.attributes.get("DefaultOrganizationAccessRoleName") if annotate else None) or (
+        DEFAULT_ACCESS_ROLE
+    )
+    from orgc.adopt import adopt  # orgc.adopt proves its files through orgc.pipeline
+
+    live = provider.read_organization(account_roles={}, read_account_details=False)
+    errors: list[Diagnostic] = []
+    spans = annotate.spans if annotate else {}
+    for logical_id, account_id in sorted(mapping.items()):
+        if account_id not in live.accounts:
+            errors.append(
+                Diagnostic(
+                    "E467",
+                    f"AccountMapping of task {source.task} maps {logical_id!r} to account "
+                    f"{account_id}, which is not an account of the organization (read from "
+                    "AWS); check the id",
+                    spans.get(f"AccountMapping.{logical_id}"),
+                )
+            )
+        elif account_id in excluded:
+            errors.append(
+                Diagnostic(
+                    "E467",
+                    f"AccountMapping of task {source.task} maps {logical_id!r} to account "
+                    f"{account_id}, which its ExcludeAccounts leaves out; drop one of them",
+                    spans.get(f"AccountMapping.{logical_id}"),
+                )
+            )
+    if errors:
+        raise StageError(errors)
+    if excluded:
+        kept = {k: v for k, v in live.accounts.items() if k not in excluded}
+        live = replace(live, accounts=kept)
+    names = {account_id: logical_id for logical_id, account_id in mapping.items()}
+    if annotate is None:
+        # A skipped update-organization task: the ids the state gives the accounts.
+        for logical_id, account_id in sorted(state.accounts.items()):
+            if account_id in live.accounts and account_id not in names:
+                names[account_id] = logical_id
+    adoption = adopt(live, access_role=role, names=names)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in adoption.files.items():
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return directory / "organization.yml"
