@@ -28,6 +28,7 @@ class LiveSource:
 
     task: str
     annotate: ExternalTask | None = None  # None: a skipped update-organization task
+    template: Path | None = None  # the skipped update-organization task's missing file
 
 
 class LiveOrganizationNeeded(StageError):
@@ -45,7 +46,7 @@ def live_source(project: Project) -> LiveSource | None:
             return LiveSource(task=task.name, annotate=task)
     organization = project.organization
     if organization is not None and organization.skip and not organization.template.exists():
-        return LiveSource(task=organization.name)
+        return LiveSource(task=organization.name, template=organization.template)
     return None
 
 

@@ -240,12 +240,26 @@ def compile_live(
     except LiveOrganizationNeeded as needed:
         directory = project_root(path, root) / ".orgc" / "live-organization"
         written = live_organization_file(needed.source, provider, state(), directory)
-    return compile_organization(
+        source = needed.source
+    inputs = compile_organization(
         path,
         root=root,
         allow_cmd=allow_cmd,
         parameters=parameters,
         organization_file=written,
+    )
+    project = inputs.project
+    if project is None or project.organization is None:
+        return inputs
+    if source.annotate is not None:
+        reason = f"annotate-organization task {source.task}"
+    else:
+        missing = display_path(source.template) if source.template else "?"
+        reason = f"Skip: true, and its file {missing} does not exist"
+    name = project.organization.name
+    return replace(
+        inputs,
+        project=replace(project, live=reason, skipped={**project.skipped, name: reason}),
     )
 
 
@@ -468,6 +482,12 @@ def skipped_sentences(inputs: Inputs, state: State) -> tuple[str, ...]:
             kept = sum(n for task, n in records.items() if task.startswith(f"{name}-"))
             keeps = f"; the {kept} stack(s) its tasks deployed are kept" if kept else ""
             sentences.append(f"include {name} ({reason}): its file is not read{keeps}")
+            continue
+        if organization is not None and name == organization.name and project.live:
+            sentences.append(
+                f"organization ({project.live}): not changed; the tasks bind against the "
+                f"organization as read from AWS, written to {display_path(organization.template)}"
+            )
             continue
         if organization is not None and name == organization.name:
             sentences.append(

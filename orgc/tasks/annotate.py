@@ -76,7 +76,9 @@ def annotate_attributes(reader: TaskReader, attributes: dict[str, Any]) -> dict[
         for index, value in enumerate(items):
             account_id = _account_id(value)
             where = (
-                reader.span("ExcludeAccounts", str(index)) if isinstance(excluded, list) else None
+                reader.file.span((reader.name, "ExcludeAccounts", index))
+                if isinstance(excluded, list)
+                else None
             )
             if account_id is None:
                 reader.diagnostics.add(

@@ -114,6 +114,9 @@ class Project:
     skipped_includes: tuple[str, ...] = field(default=(), compare=False)
     # Whether the organization comes from --organization-file (read, never applied).
     detached: bool = field(default=False, compare=False)
+    # Why the organization is read from AWS at plan time (annotate-organization, or a skipped
+    # update-organization task whose file does not exist); None: it comes from a file.
+    live: str | None = field(default=None, compare=False)
 
 
 # The stack policies UpdateProtection sets, as OrgFormation sets them: true denies every update
