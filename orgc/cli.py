@@ -631,7 +631,8 @@ if TYPE_CHECKING:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from orgc.pipeline import compile_live, lint_templates, make_plan
+    from orgc.live_organization import compile_live
+    from orgc.pipeline import lint_templates, make_plan
 
     events = _json_stream(args, "plan", args.path)
     planned: list[Plan] = []
@@ -789,8 +790,8 @@ _PLAN_MARKER_WINDOW = b" " * 4096
 
 
 def _apply(args: argparse.Namespace) -> int:
+    from orgc.live_organization import compile_live
     from orgc.pipeline import (
-        compile_live,
         lint_templates,
         load_saved_plan,
         plan_and_apply,

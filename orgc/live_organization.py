@@ -10,44 +10,18 @@ the state (the ids the last applied organization gave them), else from their nam
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
+from orgc.adopt import adopt
 from orgc.diagnostics import Diagnostic, StageError
+from orgc.live_source import LiveOrganizationNeeded, LiveSource
+from orgc.load import display_path, project_root
 from orgc.model import DEFAULT_ACCESS_ROLE
+from orgc.pipeline import Inputs, compile_organization
 from orgc.provider import Provider
 from orgc.state import State
-from orgc.tasks import ExternalTask, Project
-
-ANNOTATE = "annotate-organization"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LiveSource:
-    """Why the organization is read from AWS: the task that asks for it."""
-
-    task: str
-    annotate: ExternalTask | None = None  # None: a skipped update-organization task
-    template: Path | None = None  # the skipped update-organization task's missing file
-
-
-class LiveOrganizationNeeded(StageError):
-    """The files are valid offline, and the organization they bind against is read from AWS."""
-
-    def __init__(self, diagnostics: tuple[Diagnostic, ...], source: LiveSource) -> None:
-        super().__init__(diagnostics)
-        self.source = source
-
-
-def live_source(project: Project) -> LiveSource | None:
-    """Whether the project's organization comes from AWS (see the module's docstring)."""
-    for task in project.tasks.values():
-        if isinstance(task, ExternalTask) and task.type == ANNOTATE and not task.skip:
-            return LiveSource(task=task.name, annotate=task)
-    organization = project.organization
-    if organization is not None and organization.skip and not organization.template.exists():
-        return LiveSource(task=organization.name, template=organization.template)
-    return None
 
 
 def live_organization_file(
@@ -64,8 +38,6 @@ def live_organization_file(
     role = (annotate.attributes.get("DefaultOrganizationAccessRoleName") if annotate else None) or (
         DEFAULT_ACCESS_ROLE
     )
-    from orgc.adopt import adopt  # orgc.adopt proves its files through orgc.pipeline
-
     live = provider.read_organization(account_roles={}, read_account_details=False)
     errors: list[Diagnostic] = []
     spans = annotate.spans if annotate else {}
@@ -107,3 +79,50 @@ def live_organization_file(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     return directory / "organization.yml"
+
+
+def compile_live(
+    path: Path,
+    provider: Provider,
+    state: Callable[[], State],
+    *,
+    root: Path | None = None,
+    allow_cmd: bool = False,
+    parameters: Mapping[str, str] | None = None,
+    organization_file: Path | None = None,
+) -> Inputs:
+    """compile_organization, and when the files do not manage the organization (an
+    annotate-organization task, a skipped update-organization task whose file does not exist),
+    the organization read from AWS once the files are valid offline."""
+    try:
+        return compile_organization(
+            path,
+            root=root,
+            allow_cmd=allow_cmd,
+            parameters=parameters,
+            organization_file=organization_file,
+        )
+    except LiveOrganizationNeeded as needed:
+        directory = project_root(path, root) / ".orgc" / "live-organization"
+        written = live_organization_file(needed.source, provider, state(), directory)
+        source = needed.source
+    inputs = compile_organization(
+        path,
+        root=root,
+        allow_cmd=allow_cmd,
+        parameters=parameters,
+        organization_file=written,
+    )
+    project = inputs.project
+    if project is None or project.organization is None:
+        return inputs
+    if source.annotate is not None:
+        reason = f"annotate-organization task {source.task}"
+    else:
+        missing = display_path(source.template) if source.template else "?"
+        reason = f"Skip: true, and its file {missing} does not exist"
+    name = project.organization.name
+    return replace(
+        inputs,
+        project=replace(project, live=reason, skipped={**project.skipped, name: reason}),
+    )

@@ -18,7 +18,7 @@ from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
 from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
-from orgc.live_organization import LiveOrganizationNeeded, live_organization_file, live_source
+from orgc.live_source import LiveOrganizationNeeded, live_source
 from orgc.load import (
     LoadedFile,
     LoadOptions,
@@ -213,53 +213,6 @@ def compile_organization(
                 **({"contacts": contacts} if contacts else {}),
             }
         ),
-    )
-
-
-def compile_live(
-    path: Path,
-    provider: Provider,
-    state: Callable[[], State],
-    *,
-    root: Path | None = None,
-    allow_cmd: bool = False,
-    parameters: Mapping[str, str] | None = None,
-    organization_file: Path | None = None,
-) -> Inputs:
-    """compile_organization, and when the files do not manage the organization (an
-    annotate-organization task, a skipped update-organization task whose file does not exist),
-    the organization read from AWS once the files are valid offline."""
-    try:
-        return compile_organization(
-            path,
-            root=root,
-            allow_cmd=allow_cmd,
-            parameters=parameters,
-            organization_file=organization_file,
-        )
-    except LiveOrganizationNeeded as needed:
-        directory = project_root(path, root) / ".orgc" / "live-organization"
-        written = live_organization_file(needed.source, provider, state(), directory)
-        source = needed.source
-    inputs = compile_organization(
-        path,
-        root=root,
-        allow_cmd=allow_cmd,
-        parameters=parameters,
-        organization_file=written,
-    )
-    project = inputs.project
-    if project is None or project.organization is None:
-        return inputs
-    if source.annotate is not None:
-        reason = f"annotate-organization task {source.task}"
-    else:
-        missing = display_path(source.template) if source.template else "?"
-        reason = f"Skip: true, and its file {missing} does not exist"
-    name = project.organization.name
-    return replace(
-        inputs,
-        project=replace(project, live=reason, skipped={**project.skipped, name: reason}),
     )
 
 
