@@ -122,8 +122,13 @@ def test_annotate_organization_shapes_are_checked_offline_before_any_aws_call(
     assert capsys.readouterr().err.splitlines() == [
         "3-shapes.yml:4:12: error[E465]: AccountMapping of task Annotate maps 'Audit' to 1234, "
         "which is not an account id; give the 12 digits of the account",
-        "3-shapes.yml:5:21: error[E465]: ExcludeAccounts of task Annotate lists 'sandbox', "
+        "3-shapes.yml:6:14: error[E466]: AccountMapping of task Annotate maps both 'Logs' and "
+        "'Archive' to account 111111111111; an account has one logical id",
+        "3-shapes.yml:7:21: error[E465]: ExcludeAccounts of task Annotate lists 'sandbox', "
         "which is not an account id; give the 12 digits of each account to leave out",
+        "3-shapes.yml:9:5: warning[W465]: OrganizationalUnitMapping of task Annotate is not "
+        "used: orgc names the OUs of the organization it reads after their names; bindings by "
+        "OU work on those names' logical ids",
     ]
 
 
