@@ -230,23 +230,36 @@ def _left_out(live: LiveOrganization, access_role: str) -> list[Diagnostic]:
     return warnings
 
 
-def adopt(live: LiveOrganization, *, access_role: str = DEFAULT_ACCESS_ROLE) -> Adoption:
+def adopt(
+    live: LiveOrganization,
+    *,
+    access_role: str = DEFAULT_ACCESS_ROLE,
+    names: Mapping[str, str] | None = None,
+) -> Adoption:
     """The files and the state that describe `live` exactly, so that a plan of them is a no-op.
 
     Accounts that are not ACTIVE (suspended, closing) are left out with a warning, as are the
     alias and password policy of an account whose details could not be read through
-    `access_role` (those the plan leaves alone either way).
+    `access_role` (those the plan leaves alone either way). `names` gives accounts their
+    logical ids (account id → logical id, as written, spaces and all); the others are named
+    after their names.
     """
     ids = _LogicalIds()
+    given = dict(names or {})
+    ids.taken.update(given.values())
     warnings = _left_out(live, access_role)
     root_id = ids.claim(ROOT_LOGICAL_ID, "", "Root")
     management = live.accounts.get(live.management_account_id)
     active = [a for a in live.accounts.values() if a.status == "ACTIVE"]
     account_ids: dict[str, str] = {}  # account id → logical id
     if management is not None:
-        account_ids[management.account_id] = ids.claim(management.name, "Account", "Management")
+        account_ids[management.account_id] = given.get(management.account_id) or ids.claim(
+            management.name, "Account", "Management"
+        )
     for account in sorted(active, key=lambda a: (a.name, a.account_id)):
-        if account.account_id not in account_ids:
+        if account.account_id in given:
+            account_ids[account.account_id] = given[account.account_id]
+        elif account.account_id not in account_ids:
             account_ids[account.account_id] = ids.claim(
                 account.name, "Account", f"Account{account.account_id}"
             )

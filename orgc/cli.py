@@ -199,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
         default=50.0,
         metavar="PERCENT",
         help="refuse a plan whose binding changes delete more than this share of a task's "
-        "stacks (default: 50)",
+        "stacks, when that is 5 stacks or more (default: 50)",
     )
     deletes.add_argument(
         "--allow-mass-delete",
@@ -653,15 +653,18 @@ if TYPE_CHECKING:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from orgc.pipeline import compile_organization, lint_templates, make_plan
+    from orgc.live_organization import compile_live
+    from orgc.pipeline import lint_templates, make_plan
     from orgc.remote import RemoteTemplates
 
     events = _json_stream(args, "plan", args.path)
     planned: list[Plan] = []
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
-        inputs = compile_organization(
+        inputs = compile_live(
             args.path,
+            provider,
+            lambda: store().read(),
             root=args.root,
             allow_cmd=args.allow_cmd,
             parameters=_parameters(args),
@@ -812,8 +815,8 @@ _PLAN_MARKER_WINDOW = b" " * 4096
 
 
 def _apply(args: argparse.Namespace) -> int:
+    from orgc.live_organization import compile_live
     from orgc.pipeline import (
-        compile_organization,
         lint_templates,
         load_saved_plan,
         plan_and_apply,
@@ -870,8 +873,10 @@ def _apply(args: argparse.Namespace) -> int:
                     allow_cmd=args.allow_cmd,
                 )
             return _report(result, time.monotonic() - started, out)
-        inputs = compile_organization(
+        inputs = compile_live(
             args.target,
+            provider,
+            lambda: store().read(),
             root=args.root,
             allow_cmd=args.allow_cmd,
             parameters=_parameters(args),

@@ -194,6 +194,10 @@ CodeId = Literal[
     # files and templates: text templating, remote templates (E45x)
     "E450",
     "E451",
+    "E465",
+    "E466",
+    "E467",
+    "W465",
     # bind, render and StackSets (W4xx)
     "W401",
     "W405",

@@ -18,6 +18,7 @@ from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
 from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
+from orgc.live_source import LiveOrganizationNeeded, live_source
 from orgc.load import (
     LoadedFile,
     LoadOptions,
@@ -173,6 +174,11 @@ def compile_organization(
                 if model is None
                 else (lambda binding: resolve_binding(binding, model, diagnostics)[0]),
             )
+        if project is not None and organization_file is None and not diagnostics.has_errors:
+            source = live_source(project)
+            if source is not None:
+                # Valid offline; the organization is read from AWS at plan time.
+                raise LiveOrganizationNeeded(diagnostics.sorted(), source)
         if file is None or not _names(project, file):
             file = _organization_file(path, project, options, diagnostics, organization_file)
             organization = None
@@ -376,6 +382,8 @@ def validate(
             parameters=parameters,
             organization_file=organization_file,
         )
+    except LiveOrganizationNeeded as needed:
+        return needed.diagnostics
     except StageError as error:
         return error.diagnostics
     if not inputs.stack_tasks:
@@ -530,6 +538,12 @@ def skipped_sentences(inputs: Inputs, state: State) -> tuple[str, ...]:
             kept = sum(n for task, n in records.items() if task.startswith(f"{name}-"))
             keeps = f"; the {kept} stack(s) its tasks deployed are kept" if kept else ""
             sentences.append(f"include {name} ({reason}): its file is not read{keeps}")
+            continue
+        if organization is not None and name == organization.name and project.live:
+            sentences.append(
+                f"organization ({project.live}): not changed; the tasks bind against the "
+                f"organization as read from AWS, written to {display_path(organization.template)}"
+            )
             continue
         if organization is not None and name == organization.name:
             sentences.append(

@@ -78,13 +78,22 @@ class LiveStacks:
     exports: dict[tuple[str, str, str], str]
 
 
+# The fewest stacks of one task a binding change must delete for the mass-delete guard (E611)
+# to look at the share at all.
+MASS_DELETE_FLOOR = 5
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeleteGuard:
     """How many of a task's stacks a change of its bindings may delete: more than
-    `max_percent` of them (and more than one) is refused unless `allow_mass_delete`."""
+    `max_percent` of them, when that is at least `floor` stacks, is refused unless
+    `allow_mass_delete`. Below the floor (a task of a few stacks dropping an account or a
+    region, as OrgFormation does without asking) the deletes are still named on the plan's
+    DELETES line and in its destructive summary."""
 
     max_percent: float = 50.0
     allow_mass_delete: bool = False
+    floor: int = MASS_DELETE_FLOOR
 
 
 def stack_hash(template: Json, parameters: Mapping[str, str], settings: StackSettings) -> str:
@@ -528,7 +537,7 @@ class StacksPlanner:
             recorded[record.task] = recorded.get(record.task, 0) + 1
         for name, deleted in sorted(left_bindings.items()):
             total = recorded[name]
-            if deleted < 2 or deleted * 100 <= guard.max_percent * total:
+            if deleted < guard.floor or deleted * 100 <= guard.max_percent * total:
                 continue
             task = self.desired.tasks[name]
             self.errors.append(

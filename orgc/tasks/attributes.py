@@ -104,10 +104,14 @@ class TaskReader:
                     self.key_span(),
                 )
         if spec.instead is not None:
-            self.diagnostics.add(
-                "W320",
-                f"orgc does not run {kind} tasks and leaves {self.name} alone; {spec.instead}",
-                self.span("Type"),
+            # Only for a task that is not skipped (known once the tree is read): a skipped one
+            # would not run either way.
+            self.deferred.append(
+                Diagnostic(
+                    "W320",
+                    f"orgc does not run {kind} tasks and leaves {self.name} alone; {spec.instead}",
+                    self.span("Type"),
+                )
             )
         return kind
 

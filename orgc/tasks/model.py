@@ -88,6 +88,8 @@ class ExternalTask(Task):
     # Its own attributes as written, evaluated; `Path` as an absolute Path and
     # `OrganizationBinding` as a Binding.
     attributes: dict[str, Any] = field(default_factory=dict)
+    # Where parts of the attributes were written (annotate-organization's mapping entries).
+    spans: dict[str, Span | None] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +117,9 @@ class Project:
     skipped_includes: tuple[str, ...] = field(default=(), compare=False)
     # Whether the organization comes from --organization-file (read, never applied).
     detached: bool = field(default=False, compare=False)
+    # Why the organization is read from AWS at plan time (annotate-organization, or a skipped
+    # update-organization task whose file does not exist); None: it comes from a file.
+    live: str | None = field(default=None, compare=False)
 
 
 # The stack policies UpdateProtection sets, as OrgFormation sets them: true denies every update
@@ -248,8 +253,7 @@ TASK_TYPES: dict[str, TaskType] = {
             "OrganizationalUnitMapping",
         ),
         (),
-        "write the organization file from the live organization with `orgc init DIR` and "
-        "pass it with --organization-file (the organization is then read, never changed)",
+        None,  # run: the organization is read from AWS at plan time, never changed
         False,
     ),
 }

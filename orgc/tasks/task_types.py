@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from orgc.diagnostics import Span
 from orgc.expressions import TargetText, describe, is_expression, is_known, to_text
 from orgc.load import parse_json
 from orgc.remote import is_remote, location_problem
+from orgc.tasks.annotate import annotate_attributes
 from orgc.tasks.attributes import TaskReader
 from orgc.tasks.model import (
     ALLOW_UPDATES_POLICY,
@@ -280,11 +282,12 @@ def external_task(
             f"{package!r}",
             reader.span("SchemaHandlerPackage"),
         )
-    if reader.type == "annotate-organization" and not builder.claim_organization(
-        name, reader.key_span()
-    ):
-        return []
+    spans: dict[str, Span | None] = {}
+    if reader.type == "annotate-organization":
+        if not builder.claim_organization(name, reader.key_span()):
+            return []
+        spans = annotate_attributes(reader, attributes)
     common = reader.common(context)
     if any(attributes.get(key) is None for key in spec.required if reader.has(key)):
         return []
-    return builder.add_task(ExternalTask(name=name, attributes=attributes, **common))
+    return builder.add_task(ExternalTask(name=name, attributes=attributes, spans=spans, **common))

@@ -1,0 +1,211 @@
+"""Task files that do not manage the organization, replayed on the emulator: an
+annotate-organization task (the organization read from AWS, logical ids from its
+AccountMapping), a skipped update-organization task whose file does not exist, and a task that
+loses both of its stacks to a parameter (below the mass-delete guard's floor). Each scenario
+ends with a plan that has no change; what the accounts hold is read with boto3.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
+
+from orgc.aws import AwsProvider
+from orgc.cli import main
+from orgc.emulator import Emulator
+
+SCENARIOS = Path(__file__).parent / "scenarios" / "compat"
+
+
+def scenario(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(SCENARIOS / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path / name)
+    return tmp_path / name
+
+
+def orgc(emulator: Emulator, *args: str) -> int:
+    if args[0] == "validate":  # no AWS
+        return main(list(args))
+    return main([*args, "--state", "state.json", "--endpoint-url", emulator.endpoint])
+
+
+def plan(emulator: Emulator, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    capsys.readouterr()
+    assert orgc(emulator, "plan", *args, "--format", "json") == 0
+    return dict(json.loads(capsys.readouterr().out))
+
+
+def stacks(account: str, region: str) -> set[str]:
+    client = in_account(account, "cloudformation", region)
+    return {
+        s["StackName"]
+        for s in client.list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    }
+
+
+def create_account(name: str) -> str:
+    client = boto3.client("organizations", region_name="us-east-1")
+    status = client.create_account(AccountName=name, Email=f"{name}@example.com")
+    return str(status["CreateAccountStatus"]["AccountId"])
+
+
+def recorded_stacks() -> list[dict[str, Any]]:
+    state = json.loads(Path("state.json").read_text(encoding="utf-8"))
+    return list(state.get("stacks") or [])
+
+
+def test_annotate_organization_binds_against_the_live_organization_by_its_mapping(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = scenario("annotate", tmp_path, monkeypatch)
+    audit, sandbox = create_account("audit"), create_account("sandbox")
+    tasks = root / "1-deploy.yml"
+    text = tasks.read_text(encoding="utf-8")
+    tasks.write_text(text.replace("__AUDIT__", audit).replace("__SANDBOX__", sandbox))
+
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "1-deploy.yml") == 0
+    assert capsys.readouterr().out.splitlines() == ["0 errors, 0 warnings"]
+    first = plan(emulator, capsys, "1-deploy.yml")
+    assert sorted(c["logicalId"] for c in first["changes"]) == [
+        "AuditBucket/Audit Account/eu-west-1",
+        "EveryAccount/Audit Account/eu-west-1",
+    ]
+    assert first["skipped"] == [
+        "organization (annotate-organization task Annotate): not changed; the tasks bind "
+        "against the organization as read from AWS, written to "
+        ".orgc/live-organization/organization.yml"
+    ]
+    assert orgc(emulator, "apply", "1-deploy.yml", "--auto-approve") == 0
+    assert stacks(audit, "eu-west-1") == {"compat-audit-bucket", "compat-every-account"}
+    # ExcludeAccounts leaves the sandbox out of the organization the tasks see.
+    assert stacks(sandbox, "eu-west-1") == set()
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == set()
+    # The organization is never changed from it: no OU, no policy was created.
+    client = boto3.client("organizations", region_name="us-east-1")
+    root_id = client.list_roots()["Roots"][0]["Id"]
+    assert (
+        client.list_organizational_units_for_parent(ParentId=root_id)["OrganizationalUnits"] == []
+    )
+    assert orgc(emulator, "plan", "1-deploy.yml", "--detailed-exitcode") == 0
+
+    # A mapped account the organization does not hold: a plan-time diagnostic at the mapping.
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "2-unknown-account.yml") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "2-unknown-account.yml:4:22: error[E467]: AccountMapping of task Annotate maps "
+        "'Audit Account' to account 999999999999, which is not an account of the organization "
+        "(read from AWS); check the id"
+    ]
+
+
+def test_annotate_organization_shapes_are_checked_offline_before_any_aws_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario("annotate", tmp_path, monkeypatch)
+    # No endpoint and no credentials: the files are refused before AWS is asked anything.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "not-used")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-used")
+    capsys.readouterr()
+    assert main(["plan", "3-shapes.yml", "--endpoint-url", "http://127.0.0.1:9"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "3-shapes.yml:4:12: error[E465]: AccountMapping of task Annotate maps 'Audit' to 1234, "
+        "which is not an account id; give the 12 digits of the account",
+        "3-shapes.yml:6:14: error[E466]: AccountMapping of task Annotate maps both 'Logs' and "
+        "'Archive' to account 111111111111; an account has one logical id",
+        "3-shapes.yml:7:21: error[E465]: ExcludeAccounts of task Annotate lists 'sandbox', "
+        "which is not an account id; give the 12 digits of each account to leave out",
+        "3-shapes.yml:9:5: warning[W465]: OrganizationalUnitMapping of task Annotate is not "
+        "used: orgc names the OUs of the organization it reads after their names; bindings by "
+        "OU work on those names' logical ids",
+    ]
+
+
+def test_a_skipped_organization_task_whose_file_is_missing_needs_it_only_when_a_task_runs(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = scenario("skip-without-organization", tmp_path, monkeypatch)
+    assert not (root / "organization.yml").exists()
+
+    # Every task skipped: the skipped tasks' !Ref AccountA is no error, nothing is deployed,
+    # and no W320 notice for the skipped CDK task.
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "1-all-skipped.yml") == 0
+    assert capsys.readouterr().out.splitlines() == ["0 errors, 0 warnings"]
+    first = plan(emulator, capsys, "1-all-skipped.yml")
+    assert first["changes"] == []
+    assert first["skipped"] == [
+        "update-stacks task AfterUnwritten (it depends on skipped task Unwritten): not run",
+        "organization (Skip: true, and its file organization.yml does not exist): not changed; "
+        "the tasks bind against the organization as read from AWS, written to "
+        ".orgc/live-organization/organization.yml",
+        "update-stacks task Unwritten (Skip: true): not run",
+        "copy-to-s3 task Upload (Skip: true): not run",
+        "update-cdk task Workload (Skip: true): not run",
+    ]
+    assert orgc(emulator, "apply", "1-all-skipped.yml", "--auto-approve") == 0
+    assert recorded_stacks() == []
+    assert orgc(emulator, "plan", "1-all-skipped.yml", "--detailed-exitcode") == 0
+
+    # A task runs: it binds against the organization read from AWS.
+    assert orgc(emulator, "validate", "2-one-runs.yml") == 0
+    assert orgc(emulator, "apply", "2-one-runs.yml", "--auto-approve") == 0
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == {"compat-settings"}
+    assert [r["stackName"] for r in recorded_stacks()] == ["compat-settings"]
+    assert orgc(emulator, "plan", "2-one-runs.yml", "--detailed-exitcode") == 0
+
+
+def test_a_parameter_dropping_the_management_account_deletes_both_stacks_without_asking(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("drop-management", tmp_path, monkeypatch)
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == {"compat-drop-management"}
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "us-east-1") == {"compat-drop-management"}
+    assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
+
+    # 2 of 2 stacks leave the binding: below the floor of 5, no refusal, but named.
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "tasks.yml", "--parameter", "withManagement=false") == 0
+    text = capsys.readouterr().out
+    assert "DELETES:" in text
+    assert text.count("delete stack compat-drop-management in MasterAccount") == 2
+    assert (
+        orgc(
+            emulator, "apply", "tasks.yml", "--auto-approve", "--parameter", "withManagement=false"
+        )
+        == 0
+    )
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == set()
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "us-east-1") == set()
+    assert recorded_stacks() == []
+    assert (
+        orgc(
+            emulator,
+            "plan",
+            "tasks.yml",
+            "--detailed-exitcode",
+            "--parameter",
+            "withManagement=false",
+        )
+        == 0
+    )
