@@ -762,6 +762,7 @@ def _parameters(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from orgc.live_source import LiveOrganizationNeeded
     from orgc.pipeline import compile_organization, write_rendered
 
     try:
@@ -773,6 +774,9 @@ def _render(args: argparse.Namespace) -> int:
             organization_file=args.organization_file,
         )
         written = write_rendered(inputs, args.out, state_file=args.state)
+    except LiveOrganizationNeeded as needed:
+        _print_diagnostics(needed.offline("render").diagnostics)
+        return EXIT_INVALID
     except StageError as error:  # a state that cannot be read included
         _print_diagnostics(error.diagnostics)
         return EXIT_INVALID
@@ -1266,6 +1270,7 @@ def _completion(args: argparse.Namespace) -> int:
 
 def _graph(args: argparse.Namespace) -> int:
     from orgc.diagram import FORMATS, Node, plan_diagram, project_diagram
+    from orgc.live_source import LiveOrganizationNeeded
     from orgc.pipeline import compile_organization, load_saved_plan, offline_stacks
 
     try:
@@ -1285,6 +1290,9 @@ def _graph(args: argparse.Namespace) -> int:
             if not tasks:  # an organization file alone: one task, the organization's
                 only = Node(key="organization", label=f"organization {inputs.source}")
                 diagram = dataclasses.replace(diagram, nodes=(only,))
+    except LiveOrganizationNeeded as needed:
+        _print_diagnostics(needed.offline("graph").diagnostics)
+        return EXIT_INVALID
     except StageError as error:
         _print_diagnostics(error.diagnostics)
         return EXIT_INVALID

@@ -197,6 +197,7 @@ CodeId = Literal[
     "E465",
     "E466",
     "E467",
+    "E468",
     "W465",
     # bind, render and StackSets (W4xx)
     "W401",

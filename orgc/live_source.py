@@ -29,6 +29,25 @@ class LiveOrganizationNeeded(StageError):
         super().__init__(diagnostics)
         self.source = source
 
+    def offline(self, command: str) -> StageError:
+        """The error of a command that makes no AWS call (render, graph): it has no
+        organization to bind the tasks against."""
+        why = (
+            f"its annotate-organization task {self.source.task}"
+            if self.source.annotate is not None
+            else f"its update-organization task {self.source.task} is skipped and its file "
+            "does not exist"
+        )
+        span = self.source.annotate.span if self.source.annotate is not None else None
+        needed = Diagnostic(
+            "E468",
+            f"these files take the organization from AWS ({why}), and orgc {command} makes no "
+            "AWS call; run orgc plan, or write the organization once with orgc init DIR and "
+            "pass it with --organization-file",
+            span,
+        )
+        return StageError((*self.diagnostics, needed))
+
 
 def live_source(project: Project) -> LiveSource | None:
     """Whether the project's organization comes from AWS (see the module's docstring)."""

@@ -209,3 +209,27 @@ def test_a_parameter_dropping_the_management_account_deletes_both_stacks_without
         )
         == 0
     )
+
+
+def test_render_and_graph_say_the_organization_comes_from_aws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = scenario("annotate", tmp_path, monkeypatch)
+    deploy = project / "1-deploy.yml"
+    text = deploy.read_text(encoding="utf-8")
+    deploy.write_text(
+        text.replace("__AUDIT__", "111111111111").replace("__SANDBOX__", "222222222222"),
+        encoding="utf-8",
+    )
+    needed = (
+        "1-deploy.yml:4:1: error[E468]: these files take the organization from AWS (its "
+        "annotate-organization task Annotate), and orgc {} makes no AWS call; run orgc plan, "
+        "or write the organization once with orgc init DIR and pass it with --organization-file"
+    )
+    assert main(["validate", "1-deploy.yml"]) == 0
+    capsys.readouterr()
+    assert main(["render", "1-deploy.yml", "--out", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.splitlines() == [needed.format("render")]
+    assert main(["graph", "1-deploy.yml"]) == 1
+    assert capsys.readouterr().err.splitlines() == [needed.format("graph")]
+    assert not (tmp_path / "out").exists()
