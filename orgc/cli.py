@@ -32,6 +32,7 @@ from orgc import __version__
 from orgc.diagnostics import CODES, Diagnostic, StageError
 from orgc.plan import PLAN_FORMAT, Change, Plan, codec
 from orgc.plan.stacks import DeleteGuard
+from orgc.remote import organization_file_argument
 from orgc.show import MARKDOWN_MAX_BYTES, RENDERERS, render_markdown, render_text
 from orgc.state import StateError, StateLocked
 from orgc.terminal import (
@@ -138,11 +139,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     inputs.add_argument(
         "--organization-file",
-        type=Path,
+        type=organization_file_argument,
         metavar="PATH",
-        help="the organization file the tasks bind against; a task file without an "
-        "update-organization task reads it and never changes the organization (OrgFormation's "
-        "perform-tasks --organization-file)",
+        help="the organization file the tasks bind against, or s3://bucket/key (read by plan "
+        "and apply); a task file without an update-organization task reads it and never "
+        "changes the organization (OrgFormation's perform-tasks --organization-file)",
     )
     strictness = argparse.ArgumentParser(add_help=False)
     strictness.add_argument(

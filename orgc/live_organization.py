@@ -90,7 +90,7 @@ def compile_live(
     root: Path | None = None,
     allow_cmd: bool = False,
     parameters: Mapping[str, str] | None = None,
-    organization_file: Path | None = None,
+    organization_file: Path | str | None = None,
     remote: RemoteTemplates | None = None,
 ) -> Inputs:
     """compile_organization, and when the files do not manage the organization (an

@@ -62,7 +62,12 @@ from orgc.recorded import (
     organization_comparison,
     wanted_ids,
 )
-from orgc.remote import RemoteTemplates
+from orgc.remote import (
+    RemoteTemplates,
+    load_remote_organization,
+    organization_file_argument,
+    remote_organization_path,
+)
 from orgc.render import RenderContext, RenderedStack, render_project
 from orgc.render.output import write_stacks
 from orgc.services import ServiceAccess, build_services
@@ -133,7 +138,7 @@ def compile_organization(
     root: Path | None = None,
     allow_cmd: bool = False,
     parameters: Mapping[str, str] | None = None,
-    organization_file: Path | None = None,
+    organization_file: Path | str | None = None,
     remote: RemoteTemplates | None = None,
 ) -> Inputs:
     """load → validate → model → bind, everything that needs no AWS.
@@ -158,7 +163,7 @@ def compile_organization(
     else:
         # The organization the top-level file names, read before the tree when it can be, so
         # that the TemplatingContexts of includes can enumerate the accounts of a binding.
-        file = _named_organization(top, options, diagnostics, organization_file)
+        file = _named_organization(top, options, diagnostics, organization_file, remote)
         organization = _model(file, diagnostics)
         model = organization
         if top is not None or path.is_dir():
@@ -167,7 +172,9 @@ def compile_organization(
                 options,
                 diagnostics,
                 parameters=parameters or {},
-                organization_file=organization_file,
+                organization_file=remote_organization_path(options.root)
+                if isinstance(organization_file, str)
+                else organization_file,
                 loaded=top,
                 organization=model,
                 binding_accounts=None
@@ -179,7 +186,9 @@ def compile_organization(
             if source is not None:
                 # Valid offline; the organization is read from AWS at plan time.
                 raise LiveOrganizationNeeded(diagnostics.sorted(), source)
-        if file is None or not _names(project, file):
+        if isinstance(organization_file, str):
+            pass  # read from S3 above, or reported there
+        elif file is None or not _names(project, file):
             file = _organization_file(path, project, options, diagnostics, organization_file)
             organization = None
     services: tuple[ServiceAccess, ...] = ()
@@ -261,11 +270,18 @@ def _named_organization(
     top: LoadedFile | None,
     options: LoadOptions,
     diagnostics: Diagnostics,
-    organization_file: Path | None,
+    organization_file: Path | str | None,
+    remote: RemoteTemplates | None,
 ) -> LoadedFile | None:
     """The organization file --organization-file or the top-level file's update-organization
     task names, loaded, when it is there to be read; None leaves the finding (and the reporting
-    of what is wrong with it) to `_organization_file`, once the tree is read."""
+    of what is wrong with it) to `_organization_file`, once the tree is read. An
+    --organization-file s3://bucket/key is read through `remote` (plan and apply; validate
+    says it did not read it, W451)."""
+    if isinstance(organization_file, str):
+        return load_remote_organization(
+            organization_file, remote or RemoteTemplates(), options, diagnostics
+        )
     if organization_file is not None:
         target = resolved(organization_file)
         named = f"--organization-file {organization_file}"
@@ -369,7 +385,7 @@ def validate(
     allow_cmd: bool = False,
     parameters: Mapping[str, str] | None = None,
     lint: bool = False,
-    organization_file: Path | None = None,
+    organization_file: Path | str | None = None,
 ) -> tuple[Diagnostic, ...]:
     """Every diagnostic for `path`, errors and warnings, sorted: the files, and what their
     stacks and StackSets make of them, with the ids the files give (no AWS call); with `lint`,
@@ -974,7 +990,9 @@ def check_saved_plan(
         allow_cmd=allow_cmd,
         parameters=dict(options.parameters),
         organization_file=(
-            Path(options.organization_file) if options.organization_file is not None else None
+            organization_file_argument(options.organization_file)
+            if options.organization_file is not None
+            else None
         ),
         remote=RemoteTemplates(provider=provider),
     )

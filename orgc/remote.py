@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from orgc.diagnostics import Diagnostics, Span
 from orgc.limits import limit
-from orgc.load import LoadedFile, LoadOptions, decode_text, load_file, read_source
+from orgc.load import LoadedFile, LoadOptions, decode_text, load_file, read_source, resolved
 
 if TYPE_CHECKING:
     from orgc.provider import Provider
@@ -153,6 +153,17 @@ def _http_get(url: str, where: Span | None, diagnostics: Diagnostics) -> bytes |
     return body
 
 
+def remote_organization_path(root: Path) -> Path:
+    """Where an organization file read from S3 is taken to lie (never written): at the project
+    root, so that what it reads with !ReadFile or !Include is found as OrgFormation finds it."""
+    return resolved(root) / "organization.remote.yml"
+
+
+def organization_file_argument(value: str) -> Path | str:
+    """--organization-file as given: a path, or an s3://bucket/key URL kept as text."""
+    return value if value.startswith("s3://") else Path(value)
+
+
 def load_remote_organization(
     url: str,
     remote: RemoteTemplates,
@@ -173,5 +184,5 @@ def load_remote_organization(
     if found is None:
         return None
     text, local = found
-    path = local or options.root / "organization.remote.yml"
+    path = local or remote_organization_path(options.root)
     return load_file(path, options, diagnostics, text=text, display=None if local else url)

@@ -322,3 +322,51 @@ def test_a_missing_organization_file_and_strict_apply(
     assert orgc(emulator, "apply", "1-deploy.yml", "--auto-approve", "--strict") == 1
     assert "--strict: the 1 warning below count as errors" in capsys.readouterr().err
     assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == set()
+
+
+def test_detached_tasks_read_the_organization_file_from_s3(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = scenario("detached", tmp_path, monkeypatch)
+    apply(emulator, "organization.yml")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="acme-organization")
+    s3.put_object(
+        Bucket="acme-organization",
+        Key="org/organization.yml",
+        Body=(project / "organization.yml").read_bytes(),
+    )
+    (project / "organization.yml").unlink()  # only the copy in S3 is read
+    flag = ("--organization-file", "s3://acme-organization/org/organization.yml")
+
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "0-tasks.yml", *flag) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "orgc: warning[W451]: s3://acme-organization/org/organization.yml is read by plan and "
+        "apply, "
+        "not by validate, which calls no AWS and fetches nothing; it was not checked",
+        "0 errors, 1 warning",
+    ]
+    first = plan(emulator, capsys, "0-tasks.yml", *flag)
+    assert first["options"]["organizationFile"] == "s3://acme-organization/org/organization.yml"
+    assert [c["kind"] for c in first["changes"]] == ["stack"] * 3
+    apply(emulator, "0-tasks.yml", *flag)
+    for name in ("build", "shared"):
+        assert stacks(account_id(name), "eu-west-1") == {"compat-detached-bucket"}
+    assert_no_op(emulator, "0-tasks.yml", *flag)
+
+    # A saved plan reads it again, and a missing object is a diagnostic naming it.
+    assert orgc(emulator, "plan", "0-tasks.yml", *flag, "--out", "saved.json") == 0
+    assert orgc(emulator, "apply", "saved.json") == 0
+    capsys.readouterr()
+    missing = ("--organization-file", "s3://acme-organization/org/missing.yml")
+    assert orgc(emulator, "plan", "0-tasks.yml", *missing) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "orgc: error[E450]: cannot read s3://acme-organization/org/missing.yml: bucket "
+        "acme-organization holds no object org/missing.yml; upload it, or put it with a "
+        "copy-to-s3 task of these files"
+    ]
