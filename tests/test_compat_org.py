@@ -8,46 +8,17 @@ ends with a plan that has no change; what the accounts hold is read with boto3.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
+from support.compat import orgc, plan, scenario, stacks
+from support.emulated import MANAGEMENT_ACCOUNT_ID
 
 from orgc.aws import AwsProvider
 from orgc.cli import main
 from orgc.emulator import Emulator
-
-SCENARIOS = Path(__file__).parent / "scenarios" / "compat"
-
-
-def scenario(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(SCENARIOS / name, tmp_path / name)
-    monkeypatch.chdir(tmp_path / name)
-    return tmp_path / name
-
-
-def orgc(emulator: Emulator, *args: str) -> int:
-    if args[0] == "validate":  # no AWS
-        return main(list(args))
-    return main([*args, "--state", "state.json", "--endpoint-url", emulator.endpoint])
-
-
-def plan(emulator: Emulator, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    capsys.readouterr()
-    assert orgc(emulator, "plan", *args, "--format", "json") == 0
-    return dict(json.loads(capsys.readouterr().out))
-
-
-def stacks(account: str, region: str) -> set[str]:
-    client = in_account(account, "cloudformation", region)
-    return {
-        s["StackName"]
-        for s in client.list_stacks()["StackSummaries"]
-        if s["StackStatus"] != "DELETE_COMPLETE"
-    }
 
 
 def create_account(name: str) -> str:

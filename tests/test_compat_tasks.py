@@ -13,16 +13,15 @@ section, a first task named Organization, UpdateProtection and TaskViaRoleArn.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from support.compat import account_id, orgc, plan, scenario, stacks
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.aws import AwsProvider
-from orgc.cli import main
 from orgc.diagnostics import Diagnostics
 from orgc.emulator import Emulator
 from orgc.load import LoadOptions
@@ -31,47 +30,13 @@ from orgc.provider import chained_role, split_role
 from orgc.tasks import StacksTask, load_project
 from orgc.tasks.model import UPDATE_PROTECTION_POLICY
 
-SCENARIOS = Path(__file__).parent / "scenarios" / "compat"
-
-
-def scenario(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(SCENARIOS / name, tmp_path / name)
-    monkeypatch.chdir(tmp_path / name)
-    return tmp_path / name
-
-
-def orgc(emulator: Emulator, *args: str) -> int:
-    if args[0] == "validate":  # no AWS
-        return main(list(args))
-    return main([*args, "--state", "state.json", "--endpoint-url", emulator.endpoint])
-
 
 def apply(emulator: Emulator, *args: str) -> None:
     assert orgc(emulator, "apply", *args, "--auto-approve") == 0
 
 
-def plan(emulator: Emulator, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    capsys.readouterr()
-    assert orgc(emulator, "plan", *args, "--format", "json") == 0
-    return dict(json.loads(capsys.readouterr().out))
-
-
 def assert_no_op(emulator: Emulator, *args: str) -> None:
     assert orgc(emulator, "plan", *args, "--detailed-exitcode") == 0
-
-
-def account_id(name: str) -> str:
-    client = boto3.client("organizations", region_name="us-east-1")
-    return next(a["Id"] for a in client.list_accounts()["Accounts"] if a["Name"] == name)
-
-
-def stacks(account: str, region: str) -> set[str]:
-    client = in_account(account, "cloudformation", region)
-    return {
-        s["StackName"]
-        for s in client.list_stacks()["StackSummaries"]
-        if s["StackStatus"] != "DELETE_COMPLETE"
-    }
 
 
 def test_skipped_tasks_keep_their_stacks_and_cleanup_works_with_no_update_stacks_task_left(

@@ -1,0 +1,52 @@
+"""The steps of OrgFormation-style scenarios replayed on the emulator: a scenario's files
+(tests/scenarios/compat/NAME) copied into a fresh project, orgc's CLI run in it against the
+emulator with a local state, and what AWS holds read back with boto3 directly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from orgc.cli import main
+from orgc.emulator import Emulator
+from support.emulated import in_account
+
+SCENARIOS = Path(__file__).parent.parent / "scenarios" / "compat"
+
+
+def scenario(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(SCENARIOS / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path / name)
+    return tmp_path / name
+
+
+def orgc(emulator: Emulator, *args: str) -> int:
+    if args[0] == "validate":  # no AWS
+        return main(list(args))
+    return main([*args, "--state", "state.json", "--endpoint-url", emulator.endpoint])
+
+
+def plan(emulator: Emulator, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    capsys.readouterr()
+    assert orgc(emulator, "plan", *args, "--format", "json") == 0
+    return dict(json.loads(capsys.readouterr().out))
+
+
+def stacks(account: str, region: str) -> set[str]:
+    """The names of the live stacks in the account and region."""
+    client = in_account(account, "cloudformation", region)
+    return {
+        s["StackName"]
+        for s in client.list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    }
+
+
+def account_id(name: str) -> str:
+    client = boto3.client("organizations", region_name="us-east-1")
+    return next(a["Id"] for a in client.list_accounts()["Accounts"] if a["Name"] == name)
