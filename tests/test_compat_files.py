@@ -14,7 +14,6 @@ import functools
 import http.server
 import io
 import json
-import shutil
 import socket
 import threading
 import zipfile
@@ -23,10 +22,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+from support.compat import SCENARIOS, account_ids, orgc, scenario
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.aws import AwsProvider
-from orgc.cli import main
 from orgc.diagnostics import Diagnostics
 from orgc.emulator import Emulator
 from orgc.load import LoadOptions, load_file
@@ -34,29 +33,11 @@ from orgc.nunjucks import render
 from orgc.pipeline import compile_organization, validate
 from orgc.remote import RemoteTemplates, load_remote_organization
 
-SCENARIOS = Path(__file__).parent / "scenarios" / "compat"
-
-
-def scenario(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    project = tmp_path / name
-    shutil.copytree(SCENARIOS / name, project)
-    monkeypatch.chdir(project)
-    return project
-
-
-def orgc(emulator: Emulator, *args: str) -> int:
-    return main([*args, "--state", "state.json", "--endpoint-url", emulator.endpoint])
-
 
 def replan_is_a_no_op(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> str:
     capsys.readouterr()
     assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
     return capsys.readouterr().out
-
-
-def account_ids() -> dict[str, str]:
-    client = boto3.client("organizations", region_name="us-east-1")
-    return {a["Name"]: a["Id"] for a in client.list_accounts()["Accounts"]}
 
 
 def live_stacks(account_id: str, region: str) -> dict[str, dict[str, str]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from support.compat import account_ids, orgc, stacks
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.aws import AwsProvider
@@ -24,10 +25,6 @@ from orgc.emulator import Emulator
 from orgc.lint import Finding, _lint, _registry_findings
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "compat"
-
-
-def orgc(emulator: Emulator, *args: str) -> int:
-    return main([*args, "--state", "state.json", "--endpoint-url", emulator.endpoint])
 
 
 def _step(emulator: Emulator, path: str, capsys: pytest.CaptureFixture[str]) -> str:
@@ -177,24 +174,10 @@ def landing_zone(tmp_path: Path, aws: AwsProvider, monkeypatch: pytest.MonkeyPat
     return tmp_path
 
 
-def _accounts() -> dict[str, str]:
-    client = boto3.client("organizations", region_name="us-east-1")
-    return {a["Name"]: a["Id"] for a in client.list_accounts()["Accounts"]}
-
-
 def _ssm(account_id: str, name: str) -> str:
     return str(
         in_account(account_id, "ssm", "eu-west-1").get_parameter(Name=name)["Parameter"]["Value"]
     )
-
-
-def _stack_names(account_id: str) -> set[str]:
-    client = in_account(account_id, "cloudformation", "eu-west-1")
-    return {
-        s["StackName"]
-        for s in client.list_stacks()["StackSummaries"]
-        if s["StackStatus"] != "DELETE_COMPLETE"
-    }
 
 
 def test_landing_zone_in_orgformation_layout_applies_and_replans_to_nothing(
@@ -215,20 +198,20 @@ def test_landing_zone_in_orgformation_layout_applies_and_replans_to_nothing(
 
     _step(emulator, "src/_tasks.yml", capsys)
 
-    accounts = _accounts()
+    accounts = account_ids()
     tooling, logs = accounts["Tooling"], accounts["Logs"]
     assert _tree() == {
         "infrastructure": {"accounts": ["Logs", "Tooling"]},
         "quarantine": {},
         "workloads": {},
     }
-    assert _stack_names(MANAGEMENT_ACCOUNT_ID) == {
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == {
         "acme-build-role",
         "acme-bucket-quota",
         "acme-budget",
         "acme-trail",
     }
-    assert _stack_names(tooling) == {
+    assert stacks(tooling, "eu-west-1") == {
         "acme-member-build-role",
         "acme-artifacts",
         "acme-pipeline",
@@ -366,7 +349,7 @@ def test_the_first_form_of_resource_bindings_is_read_with_a_warning(
         "0 errors, 1 warning",
     ]
     _step(emulator, "tasks.yml", capsys)
-    member = _accounts()["member"]
+    member = account_ids()["member"]
     for account in (MANAGEMENT_ACCOUNT_ID, member):
         assert _ssm(account, "/first-format/marker") == account
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from support.compat import account_ids, orgc
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.apply.run import Run
@@ -42,10 +43,6 @@ def _project(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     return tmp_path
 
 
-def orgc(emulator: Emulator, *args: str) -> int:
-    return main([*args, "--state", "state.json", "--endpoint-url", emulator.endpoint])
-
-
 def _apply_then_replan(
     emulator: Emulator, capsys: pytest.CaptureFixture[str], tasks: str = "tasks.yml"
 ) -> str:
@@ -59,11 +56,6 @@ def _apply_then_replan(
     assert orgc(emulator, "plan", tasks, "--detailed-exitcode") == 0
     assert "No changes" in capsys.readouterr().out
     return validated
-
-
-def _account_ids() -> dict[str, str]:
-    client = boto3.client("organizations", region_name="us-east-1")
-    return {a["Name"]: a["Id"] for a in client.list_accounts()["Accounts"]}
 
 
 def _stack(account_id: str, name: str, region: str = "eu-west-1") -> dict[str, Any]:
@@ -94,7 +86,7 @@ def test_attributes_and_parameters_are_evaluated_for_each_target_account(
 ) -> None:
     _project("values-parameters", tmp_path, monkeypatch)
     assert _apply_then_replan(emulator, capsys) == "0 errors, 0 warnings\n"
-    shop = _account_ids()["shop"]
+    shop = account_ids()["shop"]
     organizations = boto3.client("organizations", region_name="us-east-1")
     root_id = organizations.list_roots()["Roots"][0]["Id"]
     organization_id = organizations.describe_organization()["Organization"]["Id"]
@@ -160,7 +152,7 @@ def test_bindings_through_template_parameters_exports_and_empty_bindings(
         "account in the organization, so it excludes nothing",
         "0 errors, 1 warning",
     ]
-    users = _account_ids()["users"]
+    users = account_ids()["users"]
     queue = _stack(MANAGEMENT_ACCOUNT_ID, "shared")["Outputs"][0]["OutputValue"]
     management = _stack(MANAGEMENT_ACCOUNT_ID, "topics")
     member = _stack(users, "topics")

@@ -47,6 +47,11 @@ def stacks(account: str, region: str) -> set[str]:
     }
 
 
-def account_id(name: str) -> str:
+def account_ids() -> dict[str, str]:
+    """Account name → id, of every account of the emulated organization."""
     client = boto3.client("organizations", region_name="us-east-1")
-    return next(a["Id"] for a in client.list_accounts()["Accounts"] if a["Name"] == name)
+    return {a["Name"]: a["Id"] for a in client.list_accounts()["Accounts"]}
+
+
+def account_id(name: str) -> str:
+    return account_ids()[name]
