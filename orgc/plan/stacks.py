@@ -649,13 +649,7 @@ def _shared_settings(task: StacksTask) -> StackSettings | None:
     CloudFormation role, no tag evaluated per target); None otherwise."""
     if task.cloudformation_role_name or not all(isinstance(v, str) for v in task.tags.values()):
         return None
-    return StackSettings(
-        tags=dict(sorted(cast("dict[str, str]", task.tags).items())),
-        termination_protection=task.termination_protection,
-        stack_policy=task.stack_policy,
-        role_arn=None,
-        disable_rollback=task.disable_stack_rollbacks,
-    )
+    return _stack_settings(task, cast("dict[str, str]", task.tags), None)
 
 
 def _settings(
@@ -682,6 +676,12 @@ def _settings(
         if (text := for_target(value, organization, key.account, key.region, account_ids))
         is not None
     }
+    return _stack_settings(task, tags, role_arn)
+
+
+def _stack_settings(
+    task: StacksTask, tags: Mapping[str, str], role_arn: str | None
+) -> StackSettings:
     return StackSettings(
         tags=dict(sorted(tags.items())),
         termination_protection=task.termination_protection,
