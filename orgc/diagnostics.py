@@ -64,6 +64,8 @@ CodeId = Literal[
     "E116",
     "E117",
     "E118",
+    # OrgFormation digests and inputs of commands without AWS (E15x, W15x)
+    "W151",
     # schema (E2xx)
     "E201",
     "E202",
