@@ -827,6 +827,7 @@ def _apply(args: argparse.Namespace) -> int:
         plan_and_apply,
         run_apply,
     )
+    from orgc.plan.specs import PlanOptions
     from orgc.remote import RemoteTemplates
 
     # A saved plan was reviewed when it was made: applying it does not ask again.
@@ -868,6 +869,27 @@ def _apply(args: argparse.Namespace) -> int:
             if not saved.has_changes:
                 return EXIT_OK
             watch.begin(saved)
+            options = saved.options or PlanOptions()
+
+            def recompile(state: State) -> Inputs:
+                # The organization that files with an annotate-organization task bind against
+                # is read from AWS again, and must be the one the plan was made against.
+                return compile_live(
+                    Path(saved.source),
+                    provider,
+                    lambda: state,
+                    root=args.root,
+                    allow_cmd=args.allow_cmd,
+                    parameters=dict(options.parameters),
+                    organization_file=(
+                        organization_file_argument(options.organization_file)
+                        if options.organization_file is not None
+                        else None
+                    ),
+                    remote=RemoteTemplates(provider=provider),
+                    saved=saved,
+                )
+
             with watch.interruptible():
                 result = run_apply(
                     saved,
@@ -876,6 +898,7 @@ def _apply(args: argparse.Namespace) -> int:
                     listener=watch.listener,
                     root=args.root,
                     allow_cmd=args.allow_cmd,
+                    recompile=recompile,
                 )
             return _report(result, time.monotonic() - started, out)
         inputs = compile_live(

@@ -260,6 +260,7 @@ CodeId = Literal[
     "E713",
     "E714",
     "E715",
+    "E720",
     # apply (W7xx)
     "W701",
     "W702",

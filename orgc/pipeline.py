@@ -101,6 +101,9 @@ class Inputs:
     # Of the organization model and the alternate contacts: what the state vouches for once
     # applied (orgc.recorded.account_settings_trusted).
     organization_digest: str = ""
+    # Of the organization read from AWS that the tasks bind against (orgc.live_organization);
+    # None when the files give the organization.
+    live_organization: str | None = None
     stack_tasks: dict[str, StacksTask] = field(init=False)  # update-stacks tasks by name
 
     def __post_init__(self) -> None:
@@ -491,6 +494,7 @@ def make_plan(
     result = replace(
         recorded,
         inputs_digest=inputs.digest,
+        live_organization=inputs.live_organization,
         # A skipped update-organization task leaves the organization as it is.
         changes=() if frozen else tuple(replace(c, group=group) for c in recorded.changes),
         options=PlanOptions(
@@ -980,23 +984,32 @@ def check_saved_plan(
     *,
     root: Path | None = None,
     allow_cmd: bool = False,
+    recompile: Callable[[State], Inputs] | None = None,
 ) -> Inputs:
     """Refuse a saved plan whose inputs or observed organization changed since it was made;
-    give the inputs it was made from."""
+    give the inputs it was made from. `recompile` compiles the files again with the state
+    (orgc.live_organization reads the organization from AWS for files that take it from
+    there); without it they are compiled as `compile_organization` does."""
     options = saved.options or PlanOptions()
-    inputs = compile_organization(
-        Path(saved.source),
-        root=root,
-        allow_cmd=allow_cmd,
-        parameters=dict(options.parameters),
-        organization_file=(
-            organization_file_argument(options.organization_file)
-            if options.organization_file is not None
-            else None
-        ),
-        remote=RemoteTemplates(provider=provider),
-    )
-    if inputs.digest != saved.inputs_digest:
+    if recompile is not None:
+        inputs = recompile(state)
+    else:
+        try:
+            inputs = compile_organization(
+                Path(saved.source),
+                root=root,
+                allow_cmd=allow_cmd,
+                parameters=dict(options.parameters),
+                organization_file=(
+                    organization_file_argument(options.organization_file)
+                    if options.organization_file is not None
+                    else None
+                ),
+                remote=RemoteTemplates(provider=provider),
+            )
+        except LiveOrganizationNeeded:
+            inputs = None
+    if inputs is None or inputs.digest != saved.inputs_digest:
         raise StalePlan(
             [
                 Diagnostic(
@@ -1049,12 +1062,21 @@ def run_apply(
     verify: bool = True,
     root: Path | None = None,
     allow_cmd: bool = False,
+    recompile: Callable[[State], Inputs] | None = None,
 ) -> ApplyResult:
-    """Take the state lock, check the plan still holds, and carry it out."""
+    """Take the state lock, check the plan still holds (see `check_saved_plan`), and carry it
+    out."""
     with store.lock(lock_owner()) as locked:
         if not verify:
             return apply(saved, provider, locked, listener=listener)
-        inputs = check_saved_plan(saved, provider, locked.state, root=root, allow_cmd=allow_cmd)
+        inputs = check_saved_plan(
+            saved,
+            provider,
+            locked.state,
+            root=root,
+            allow_cmd=allow_cmd,
+            recompile=recompile,
+        )
         result = apply(saved, provider, locked, listener=listener)
         note_organization_synced(
             locked,

@@ -123,6 +123,11 @@ def plan_json(plan: Plan) -> _Doc:
         **({"compared": list(plan.compared)} if plan.compared else {}),
         **({"notCompared": list(plan.not_compared)} if plan.not_compared else {}),
         **({"skipped": list(plan.skipped)} if plan.skipped else {}),
+        **(
+            {"liveOrganizationDigest": plan.live_organization}
+            if plan.live_organization is not None
+            else {}
+        ),
         # Derived from the changes, as `summary` is, for readers of the JSON: never read back.
         **({"access": access} if (access := access_json(plan)) else {}),
         "warnings": [
@@ -156,6 +161,7 @@ def plan_from_json(data: Any) -> Plan:
         compared=tuple(data.get("compared", ())),
         not_compared=tuple(data.get("notCompared", ())),
         skipped=tuple(data.get("skipped", ())),
+        live_organization=data.get("liveOrganizationDigest"),
         warnings=tuple(
             Diagnostic(w["code"], w["message"], parse_span(w.get("where")))
             for w in data.get("warnings", ())
