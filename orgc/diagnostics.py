@@ -65,7 +65,9 @@ CodeId = Literal[
     "E117",
     "E118",
     # OrgFormation digests and inputs of commands without AWS (E15x, W15x)
+    "W150",
     "W151",
+    "W152",
     # schema (E2xx)
     "E201",
     "E202",

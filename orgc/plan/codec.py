@@ -49,6 +49,7 @@ from orgc.plan.specs import (
     InstancesCreate,
     InstancesDelete,
     ObjectPut,
+    ObjectRemoval,
     OrganizationalUnitCreate,
     OrganizationalUnitDelete,
     OrganizationalUnitReplace,
@@ -985,6 +986,25 @@ _FORMS: dict[type[Any], _Form[Any]] = {
             role_name=d.get("roleName"),
             server_side_encryption=d.get("serverSideEncryption"),
             templating_context=d.get("templatingContext"),
+        ),
+    ),
+    ObjectRemoval: _form(
+        ObjectRemoval,
+        write=lambda s: {
+            "task": s.task,
+            "bucket": s.bucket,
+            "key": s.key,
+            "region": s.region,
+            **({"accountId": s.account_id} if s.account_id else {}),
+            **({"roleName": s.role_name} if s.role_name else {}),
+        },
+        read=lambda d: ObjectRemoval(
+            task=d["task"],
+            bucket=d["bucket"],
+            key=d["key"],
+            region=d["region"],
+            account_id=d.get("accountId"),
+            role_name=d.get("roleName"),
         ),
     ),
     ServiceAccessSet: _form(
