@@ -32,7 +32,7 @@ from orgc import __version__
 from orgc.diagnostics import CODES, Diagnostic, StageError
 from orgc.plan import PLAN_FORMAT, Change, Plan, codec
 from orgc.plan.stacks import DeleteGuard
-from orgc.remote import organization_file_argument
+from orgc.remote import offline_organization_file, organization_file_argument
 from orgc.show import MARKDOWN_MAX_BYTES, RENDERERS, render_markdown, render_text
 from orgc.state import StateError, StateLocked
 from orgc.terminal import (
@@ -766,6 +766,9 @@ def _render(args: argparse.Namespace) -> int:
     from orgc.live_source import LiveOrganizationNeeded
     from orgc.pipeline import compile_organization, write_rendered
 
+    if isinstance(args.organization_file, str):  # s3://bucket/key, read only by plan and apply
+        _print_diagnostics([offline_organization_file(args.organization_file, "render")])
+        return EXIT_INVALID
     try:
         inputs = compile_organization(
             args.path,
@@ -1300,6 +1303,9 @@ def _graph(args: argparse.Namespace) -> int:
     try:
         if _is_saved_plan(args.path):
             diagram = plan_diagram(load_saved_plan(args.path))
+        elif isinstance(args.organization_file, str):  # s3://bucket/key
+            _print_diagnostics([offline_organization_file(args.organization_file, "graph")])
+            return EXIT_INVALID
         else:
             inputs = compile_organization(
                 args.path,

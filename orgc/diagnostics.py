@@ -64,7 +64,8 @@ CodeId = Literal[
     "E116",
     "E117",
     "E118",
-    # OrgFormation digests and inputs of commands without AWS (E15x, W15x)
+    # OrgFormation digests, orphaned objects, inputs of commands without AWS (E15x, W15x)
+    "E150",
     "W150",
     "W151",
     "W152",
