@@ -42,6 +42,7 @@ from typing import IO, TYPE_CHECKING, Any
 from orgc.diagnostics import Diagnostic, StageError
 from orgc.emulator_services import teach_service_principals
 from orgc.emulator_sso import teach_identity_center
+from orgc.emulator_stacks import teach_stack_updates
 from orgc.emulator_stacksets import UnsupportedMoto, check_moto_version, teach_stack_sets
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ def serve(host: str, port: int, *, idle_timeout: float | None = None) -> None:
     try:
         # In this process, before the first request: the server is where moto's models live.
         teach_stack_sets()
+        teach_stack_updates()
         teach_service_principals()
         teach_identity_center()
     except UnsupportedMoto as error:

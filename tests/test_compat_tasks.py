@@ -364,3 +364,44 @@ def test_render_and_graph_of_an_organization_file_in_s3_say_they_cannot_read_it(
     assert not (tmp_path / "out").exists()
     # The fix works: the same file, downloaded, renders and graphs.
     assert main([command, "0-tasks.yml", "--organization-file", "organization.yml", *extra]) == 0
+
+
+def _stack_tags(stack_name: str) -> tuple[str, dict[str, str]]:
+    client = in_account(MANAGEMENT_ACCOUNT_ID, "cloudformation", "eu-west-1")
+    stack = client.describe_stacks(StackName=stack_name)["Stacks"][0]
+    return stack["StackStatus"], {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
+
+
+def test_a_change_of_stack_tags_alone_is_applied_and_then_nothing_is_left_to_do(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = scenario("stack-tags", tmp_path, monkeypatch)
+    apply(emulator, "tasks.yml")
+    assert _stack_tags("compat-tagged") == (
+        "CREATE_COMPLETE",
+        {"owner": "platform", "tier": "gold"},
+    )
+    tasks = project / "tasks.yml"
+    # Only a tag's value changes: the template and parameters stay as they are.
+    tasks.write_text(tasks.read_text(encoding="utf-8").replace("gold", "silver"), "utf-8")
+    changed = plan(emulator, capsys, "tasks.yml", "--refresh")
+    assert [(c["action"], c["logicalId"]) for c in changed["changes"]] == [
+        ("update", "Tagged/Management/eu-west-1")
+    ]
+    apply(emulator, "tasks.yml")
+    assert _stack_tags("compat-tagged") == (
+        "UPDATE_COMPLETE",
+        {"owner": "platform", "tier": "silver"},
+    )
+    assert_no_op(emulator, "tasks.yml", "--refresh")
+    # No Tags any more: the stack keeps none.
+    text = tasks.read_text(encoding="utf-8")
+    tasks.write_text(text.replace("  Tags:\n    owner: platform\n    tier: silver\n", ""), "utf-8")
+    assert "Tags" not in tasks.read_text(encoding="utf-8").split("Tagged:")[1]
+    apply(emulator, "tasks.yml")
+    assert _stack_tags("compat-tagged") == ("UPDATE_COMPLETE", {})
+    assert_no_op(emulator, "tasks.yml", "--refresh")

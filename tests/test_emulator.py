@@ -411,3 +411,38 @@ def test_another_moto_version_is_refused_before_the_server_starts(
         f"emulator is written for moto {MOTO_VERSION}); install it with: pip install "
         "'orgc[emulator]'"
     )
+
+
+def test_update_stack_takes_tags_as_cloudformation_does(aws: object) -> None:
+    # UpdateStack's Tags (AWS's API reference): left out, the tags stay; given, they replace
+    # the stack's; empty, they are all removed. A change of the tags alone is an update.
+    client = boto3.client("cloudformation", region_name="eu-west-1")
+    body = json.dumps(
+        {
+            "Parameters": {"Label": {"Type": "String"}},
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        }
+    )
+    same: dict[str, Any] = {
+        "StackName": "tagged",
+        "TemplateBody": body,
+        "Parameters": [{"ParameterKey": "Label", "ParameterValue": "x"}],
+    }
+
+    def tags() -> dict[str, str]:
+        stack = client.describe_stacks(StackName="tagged")["Stacks"][0]
+        return {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
+
+    def nothing_to_update(**extra: Any) -> None:
+        with pytest.raises(client.exceptions.ClientError, match="No updates are to be performed"):
+            client.update_stack(**same, **extra)
+
+    client.create_stack(**same, Tags=[{"Key": "tier", "Value": "gold"}])
+    client.update_stack(**same, Tags=[{"Key": "tier", "Value": "silver"}])
+    assert tags() == {"tier": "silver"}
+    nothing_to_update()  # no Tags: they stay
+    nothing_to_update(Tags=[{"Key": "tier", "Value": "silver"}])
+    assert tags() == {"tier": "silver"}
+    client.update_stack(**same, Tags=[])
+    assert tags() == {}
+    nothing_to_update(Tags=[])
