@@ -199,6 +199,17 @@ CodeId = Literal[
     "E467",
     "E468",
     "W465",
+    # OrgFormation's stack commands: update-, validate-, print-, describe-, delete-stacks (E48x)
+    "E480",
+    "E481",
+    "E482",
+    "E483",
+    "E484",
+    "E485",
+    "E486",
+    "E488",
+    "E489",
+    "W480",
     # bind, render and StackSets (W4xx)
     "W401",
     "W405",

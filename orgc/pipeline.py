@@ -101,6 +101,9 @@ class Inputs:
     # Of the organization model and the alternate contacts: what the state vouches for once
     # applied (orgc.recorded.account_settings_trusted).
     organization_digest: str = ""
+    # An `orgc update-stacks` / `delete-stacks` run (orgc.stack_commands): its plan sees the
+    # stacks of those commands, which a task file's plan leaves be.
+    stack_command: bool = False
     stack_tasks: dict[str, StacksTask] = field(init=False)  # update-stacks tasks by name
 
     def __post_init__(self) -> None:
@@ -140,6 +143,7 @@ def compile_organization(
     parameters: Mapping[str, str] | None = None,
     organization_file: Path | str | None = None,
     remote: RemoteTemplates | None = None,
+    loaded: LoadedFile | None = None,
 ) -> Inputs:
     """load → validate → model → bind, everything that needs no AWS.
 
@@ -151,11 +155,16 @@ def compile_organization(
     (orgc.remote: reads only; without a provider they are not read, W451), but those a
     copy-to-s3 task of these files puts, read from its LocalPath.
 
+    `loaded` is the task file `path` names, made rather than read (orgc.stack_commands).
+
     Raises StageError with every diagnostic when any is an error.
     """
     diagnostics = Diagnostics()
     options = LoadOptions(root=project_root(path, root), allow_cmd=allow_cmd)
-    top = None if path.is_dir() else load_file(path, options, diagnostics)
+    if loaded is not None:
+        top: LoadedFile | None = loaded
+    else:
+        top = None if path.is_dir() else load_file(path, options, diagnostics)
     project = None
     organization = None
     if top is not None and is_organization_data(top.data):
@@ -875,6 +884,7 @@ def _plan_stacks(
         tasks=inputs.stack_tasks,
         organization_group=inputs.organization_group,
         skipped_includes=skipped_includes,
+        command_stacks=inputs.stack_command,
     )
     planner = plan_stacks(
         desired,
@@ -1077,13 +1087,17 @@ def plan_and_apply(
     refresh: bool = True,
     allow_lockout: bool = False,
     delete_guard: DeleteGuard | None = None,
+    scope: Callable[[State], State] | None = None,
 ) -> tuple[Plan, ApplyResult | None]:
-    """Plan under the state lock, ask `confirm`, apply. None as result: nothing was applied."""
+    """Plan under the state lock, ask `confirm`, apply. None as result: nothing was applied.
+
+    `scope` gives the part of the state the plan compares with (the stack commands see their
+    own stacks only); apply records into the whole state."""
     with store.lock(lock_owner()) as locked:
         fresh = make_plan(
             inputs,
             provider,
-            locked.state,
+            locked.state if scope is None else scope(locked.state),
             perform_cleanup=perform_cleanup,
             refresh=refresh,
             allow_lockout=allow_lockout,

@@ -60,6 +60,11 @@ _UPDATABLE = frozenset(
 )
 
 
+# The task name `orgc update-stacks TEMPLATE --stack-name NAME` records its stacks under is this
+# prefix and NAME (orgc.stack_commands).
+STACK_COMMAND_TASK = "update-stacks:"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DesiredStacks:
     stacks: tuple[RenderedStack, ...]
@@ -68,6 +73,11 @@ class DesiredStacks:
     organization_group: str  # the group name of the organization's changes
     # Skipped includes whose file was not read: what their tasks deployed is kept.
     skipped_includes: tuple[str, ...] = ()
+    # Whether the stacks `orgc update-stacks` deployed (tasks named STACK_COMMAND_TASK + their
+    # stack name) are this plan's: only for the stack commands, which see their own stacks
+    # alone. A task file's plan leaves them be, as OrgFormation's cleanup leaves the stacks of
+    # its update-stacks command: no task file names them.
+    command_stacks: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -470,6 +480,12 @@ class StacksPlanner:
                 continue
             if task is None and record.task.startswith(
                 tuple(f"{name}-" for name in self.desired.skipped_includes)
+            ):
+                continue
+            if (
+                task is None
+                and not self.desired.command_stacks
+                and record.task.startswith(STACK_COMMAND_TASK)
             ):
                 continue
             if task is None and not self.perform_cleanup:
