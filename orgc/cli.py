@@ -389,8 +389,9 @@ def _add_stack_commands(
     files.add_argument(
         "--root",
         type=Path,
-        help="project root that !Include and !ReadFile may not leave (default: the checkout "
-        "or directory of the template)",
+        help="project root that !Include and !ReadFile may not leave (default: the working "
+        "directory's checkout or the directory itself when the template is in it, else the "
+        "template's)",
     )
     files.add_argument(
         "--allow-cmd", action="store_true", help="let !Cmd run shell commands while loading"
@@ -1611,6 +1612,8 @@ def _stack_inputs(
     command: StackCommand | None,
     provider: AwsProvider | None,
     state: Callable[[], State],
+    *,
+    deleting: str | None = None,
 ) -> Inputs:
     """The inputs of a stack command: bound against --organization-file, else against the
     organization read from AWS (with the logical ids the state gives its accounts)."""
@@ -1621,11 +1624,17 @@ def _stack_inputs(
     from orgc.stack_commands import compile_command
 
     where = command.template.parent if command is not None else Path.cwd()
+    # The project is the working directory's (its checkout, when it is in one) when the template
+    # lies in it, so that an organization file beside the templates' directory is inside it.
+    working = Path.cwd().resolve()
+    root = args.root or project_root(
+        working if where.resolve().is_relative_to(working) else where, None
+    )
     organization_file: Path | str | None = args.organization_file
     live = organization_file is None
     if organization_file is None:
         assert provider is not None
-        directory = project_root(where, args.root) / ".orgc" / "live-organization"
+        directory = root / ".orgc" / "live-organization"
         task = command.task if command is not None else "delete-stacks"
         organization_file = live_organization_file(
             LiveSource(task=task), provider, state(), directory
@@ -1634,10 +1643,11 @@ def _stack_inputs(
         command,
         where=where,
         organization_file=organization_file,
-        root=args.root,
+        root=root,
         allow_cmd=args.allow_cmd,
         remote=None if provider is None else RemoteTemplates(provider=provider),
         live=live,
+        deleting=deleting,
     )
 
 
@@ -1858,7 +1868,7 @@ def _delete_stacks(args: argparse.Namespace) -> int:
                 ]
             )
             return EXIT_OK
-        inputs = _stack_inputs(args, None, provider, lambda: store().read())
+        inputs = _stack_inputs(args, None, provider, lambda: store().read(), deleting=name)
         with watch.interruptible():
             _, outcome = plan_and_apply(
                 inputs,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orgc.diagnostics import CodeId, Diagnostic, StageError
-from orgc.load import LoadedFile, SourceMap, parse_json, resolved
+from orgc.load import LoadedFile, SourceMap, display_path, parse_json, resolved
 from orgc.pipeline import Inputs, compile_organization
 from orgc.plan.stacks import STACK_COMMAND_TASK
 from orgc.remote import RemoteTemplates
@@ -254,7 +254,8 @@ def task_file(command: StackCommand | None, where: Path) -> LoadedFile:
     path = where / f".orgc-{command.task if command else 'stacks'}.yml"
     return LoadedFile(
         path=path,
-        display=f"orgc {command.task}" if command else "orgc delete-stacks",
+        # Where the plan says the task comes from: the template it deploys.
+        display=display_path(command.template) if command else "orgc delete-stacks",
         data=data,
         source_map=SourceMap(),
         text=json.dumps(data),
@@ -271,10 +272,12 @@ def compile_command(
     allow_cmd: bool = False,
     remote: RemoteTemplates | None = None,
     live: bool = False,
+    deleting: str | None = None,
 ) -> Inputs:
     """The inputs of a stack command: its one task (or none) bound against the organization in
     `organization_file`, which it never changes. With `live` that file was read from AWS
-    (orgc.live_organization): the plan says so instead of naming --organization-file."""
+    (orgc.live_organization): the plan says so instead of naming --organization-file.
+    `deleting` is the stack name of delete-stacks (which has no task), for the plan's title."""
     top = task_file(command, where)
     inputs = compile_organization(
         top.path,
@@ -284,11 +287,16 @@ def compile_command(
         remote=remote,
         loaded=top,
     )
-    inputs = replace(inputs, stack_command=True)
+    source = (
+        f"orgc update-stacks {display_path(command.template)} --stack-name {command.stack_name}"
+        if command is not None
+        else f"orgc delete-stacks {deleting}"
+    )
+    inputs = replace(inputs, stack_command=True, source=source)
     project = inputs.project
     if live and project is not None and project.organization is not None:
         name = project.organization.name
-        reason = "the organization is read from AWS and not changed"
+        reason = "read from AWS by a stack command, which never changes it"
         skipped = {**project.skipped, name: reason}
         inputs = replace(inputs, project=replace(project, live=reason, skipped=skipped))
     return inputs

@@ -508,11 +508,12 @@ class StacksPlanner:
                 continue
             live = self.live.stacks.get((record.account_id, record.region))
             gone = live is not None and record.stack_name not in live
-            reason = (
-                "its task is no longer in the task files (cleanup asked for)"
-                if task is None
-                else "the target left the task's bindings"
-            )
+            if task is not None:
+                reason = "the target left the task's bindings"
+            elif self.desired.command_stacks:
+                reason = "orgc delete-stacks asked for it"
+            else:
+                reason = "its task is no longer in the task files (cleanup asked for)"
             address = StackAddress(
                 task=record.task,
                 account=record.account,
