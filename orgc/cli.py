@@ -375,7 +375,7 @@ def _parser() -> argparse.ArgumentParser:
     state.add_argument(
         "--json", action="store_true", help="list, show: JSON on stdout instead of text"
     )
-    _add_stack_commands(commands, aws, locking)
+    _add_stack_commands(commands, aws, locking, deletes)
     return parser
 
 
@@ -383,6 +383,7 @@ def _add_stack_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     aws: argparse.ArgumentParser,
     locking: argparse.ArgumentParser,
+    deletes: argparse.ArgumentParser,
 ) -> None:
     """OrgFormation's stack commands (orgc.stack_commands), with OrgFormation's options."""
     files = argparse.ArgumentParser(add_help=False)
@@ -434,7 +435,7 @@ def _add_stack_commands(
 
     update = commands.add_parser(
         "update-stacks",
-        parents=[template, files, aws, locking],
+        parents=[template, files, aws, locking, deletes],
         help="deploy a template's stacks to the accounts and regions it binds, as one "
         "update-stacks task (recorded as task update-stacks:NAME); no confirmation is asked",
     )
@@ -1688,6 +1689,7 @@ def _update_stacks(args: argparse.Namespace) -> int:
                 store(),
                 confirm=confirm,
                 listener=watch.listener,
+                delete_guard=_delete_guard(args),
                 scope=own_stacks(command.stack_name),
             )
         if outcome is None:

@@ -429,3 +429,33 @@ def _json_error(text: str) -> str:
     except ValueError as error:
         return str(error)
     raise AssertionError(text)
+
+
+def test_a_target_that_leaves_the_bindings_is_deleted_and_the_state_names_the_task(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shop = account_id("shop")
+    regional = ("update-stacks", "templates/regional.njk", "--stack-name", "regional")
+    assert orgc(emulator, *regional, "--templating-context", json.dumps({"regions": REGIONS})) == 0
+    assert stacks(shop, "eu-west-1") == stacks(shop, "us-east-1") == {"regional"}
+    capsys.readouterr()
+    assert orgc(emulator, "state", "list") == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [a for a in listed if a.startswith("stack:")] == [
+        "stack:update-stacks:regional/Shop/eu-west-1",
+        "stack:update-stacks:regional/Shop/us-east-1",
+    ]
+    assert orgc(emulator, "state", "show", "stack:update-stacks:regional/Shop/us-east-1") == 0
+    assert "update-stacks:regional" in capsys.readouterr().out
+
+    only_eu = ("--templating-context", '{"regions": ["eu-west-1"]}')
+    assert orgc(emulator, *regional, *only_eu) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"  - delete stack regional in Shop ({shop}) us-east-1: the target left the task's "
+        "bindings\n" in out
+    )
+    assert stacks(shop, "eu-west-1") == {"regional"}
+    assert stacks(shop, "us-east-1") == set()
+    assert orgc(emulator, *regional, *only_eu) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "Stack regional already up to date."
