@@ -119,3 +119,28 @@ def test_stack_names_that_cannot_be_are_diagnostics(
         "DeploymentMode: Stacks",
         "1 error, 0 warnings",
     ]
+
+
+def test_a_named_binding_as_a_stack_parameter_gives_the_ids_of_its_accounts(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("targets-bindings", tmp_path, monkeypatch)
+    assert _validate(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
+    # The accounts are created by this run: their ids are filled in at apply.
+    first = plan(emulator, capsys, "tasks.yml")
+    stack = next(c for c in first["changes"] if c["kind"] == "stack")
+    assert stack["details"]["parameters"] == {
+        "auditors": MANAGEMENT_ACCOUNT_ID,
+        "members": "{{orgc:account:Payments}},{{orgc:account:Search}}",
+    }
+    _apply(emulator, "tasks.yml")
+    # In the binding's order of accounts (by logical id), whatever their ids.
+    members = f"{account_id('payments')},{account_id('search')}"
+    assert _parameters(MANAGEMENT_ACCOUNT_ID, "members", "eu-west-1") == {
+        "members": members,
+        "auditors": MANAGEMENT_ACCOUNT_ID,
+    }
