@@ -199,6 +199,11 @@ CodeId = Literal[
     "E467",
     "E468",
     "W465",
+    # names finished per target (E47x)
+    "E470",
+    "E471",
+    "E472",
+    "E473",
     # OrgFormation's stack commands: update-, validate-, print-, describe-, delete-stacks (E48x)
     "E480",
     "E481",
