@@ -351,3 +351,48 @@ def test_an_orgformation_state_import_takes_the_settings_of_its_previous_templat
     assert (password_policy(builds) or {})["MinimumPasswordLength"] == 14
     assert recorded_settings() == {}
     assert orgc(emulator, "plan", "2-unset.yml", "--detailed-exitcode") == 0
+
+
+def test_an_alias_found_as_the_files_give_it_is_noted_as_orgcs_and_deleted_once_removed(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("account-settings", tmp_path, monkeypatch)
+    # The accounts exist already, with the aliases and policies the files give them: the
+    # first apply adopts them and changes nothing inside them.
+    builds, plain = create_account("builds"), create_account("plain")
+    in_account(MANAGEMENT_ACCOUNT_ID, "iam").create_account_alias(AccountAlias="compat-management")
+    in_account(builds, "iam").create_account_alias(AccountAlias="compat-builds")
+    strict = {
+        "MinimumPasswordLength": 20,
+        "RequireNumbers": True,
+        "RequireSymbols": True,
+        "MaxPasswordAge": 60,
+        "PasswordReusePrevention": 5,
+        "AllowUsersToChangePassword": True,
+    }
+    for account in (MANAGEMENT_ACCOUNT_ID, builds):
+        in_account(account, "iam").update_account_password_policy(**strict)
+
+    first = plan(emulator, capsys, "1-set.yml")
+    assert sorted(c["id"] for c in first["changes"]) == [
+        "account.adopt:Builds",
+        "account.adopt:Management",
+        "account.adopt:Plain",
+    ]
+    assert orgc(emulator, "apply", "1-set.yml", "--auto-approve") == 0
+    assert recorded_settings() == {
+        MANAGEMENT_ACCOUNT_ID: {"alias": "compat-management", "passwordPolicy": True},
+        builds: {"alias": "compat-builds", "passwordPolicy": True},
+    }
+    assert orgc(emulator, "plan", "1-set.yml", "--detailed-exitcode") == 0
+
+    assert orgc(emulator, "apply", "2-unset.yml", "--auto-approve") == 0
+    for account in (MANAGEMENT_ACCOUNT_ID, builds, plain):
+        assert aliases(account) == []
+        assert password_policy(account) is None
+    assert recorded_settings() == {}
+    assert orgc(emulator, "plan", "2-unset.yml", "--detailed-exitcode") == 0
