@@ -1286,7 +1286,8 @@ addresses (KIND:KEY, the plan's change id without its action):
   alternate-contact:<Account>/<TYPE>    a contact orgc set
   closed-account:<account id>           a close counted against AWS's quota
 <Account> is the account's logical id (or its id). Attachments, tags, aliases
-and password policies are not recorded: plans compare them with AWS.
+and password policies have no address: plans compare them with AWS (the state
+notes which aliases and password policies orgc set, to delete only those).
 
 rm forgets, it never deletes in AWS: the next plan compares the thing with AWS
 as one orgc never recorded (an adopt or a create; an account the files do not

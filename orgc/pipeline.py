@@ -57,6 +57,7 @@ from orgc.plan.stacksets import groups as stack_set_groups
 from orgc.provider import Provider
 from orgc.recorded import (
     account_settings_trusted,
+    declared_account_settings,
     known_ids,
     note_organization_synced,
     organization_comparison,
@@ -1072,6 +1073,7 @@ def run_apply(
             organization_digest=inputs.organization_digest,
             applied=saved,
             result=result,
+            declared=_declared_settings(inputs),
         )
         return result
 
@@ -1110,6 +1112,7 @@ def plan_and_apply(
                 organization_digest=inputs.organization_digest,
                 applied=fresh,
                 result=ApplyResult(),
+                declared=_declared_settings(inputs),
             )
             return fresh, None
         if not confirm(fresh):
@@ -1121,8 +1124,15 @@ def plan_and_apply(
             organization_digest=inputs.organization_digest,
             applied=fresh,
             result=result,
+            declared=_declared_settings(inputs),
         )
         return fresh, result
+
+
+def _declared_settings(inputs: Inputs) -> dict[str, tuple[str | None, bool]]:
+    """The aliases and password policies the files give, unless the organization is left as
+    it is (then orgc sets none of them)."""
+    return {} if inputs.organization_skipped else declared_account_settings(inputs.organization)
 
 
 def write_rendered(inputs: Inputs, out: Path, *, state_file: Path | None = None) -> int:
