@@ -1008,10 +1008,13 @@ def _report(result: ApplyResult, seconds: float, out: TextIO) -> int:
         return EXIT_OK
     for change_id, reason in sorted(result.failed.items()):
         print(Diagnostic("E701", f"{change_id} failed: {reason}"), file=sys.stderr)
+    for reason in sorted(result.refused.values()):
+        print(Diagnostic("E630", reason), file=sys.stderr)
+    refused = f"{len(result.refused)} refused by the emulator, " if result.refused else ""
     print(
         Diagnostic(
             "E708",
-            f"{len(result.done)} changes made, {len(result.failed)} failed, "
+            f"{len(result.done)} changes made, {len(result.failed)} failed, {refused}"
             f"{len(result.skipped)} skipped; run orgc plan to see what is left",
         ),
         file=sys.stderr,

@@ -229,6 +229,7 @@ CodeId = Literal[
     "E624",
     "E625",
     "E626",
+    "E630",
     # plan (W6xx)
     "W601",
     "W602",

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
-from support.compat import account_ids, orgc, stacks
+from support.compat import account_ids, orgc, plan, scenario, stacks
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.aws import AwsProvider
@@ -422,3 +422,62 @@ def test_switching_from_orgformation_takes_over_its_stacks(
     assert [s["StackId"] for s in stacks] == [stack_id]
     ssm = boto3.client("ssm", region_name="eu-west-1")
     assert ssm.get_parameter(Name="/switching/marker")["Parameter"]["Value"] == "deployed by orgc"
+
+
+# --- a step the emulator cannot do ------------------------------------------------------
+
+
+def test_a_stack_of_a_type_the_emulator_lacks_is_refused_there_and_left_to_create(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the build reads a CodeCommit repository's export, as the reference landing zone's
+    # pull-request build reads its pipeline's
+    scenario("emulator-refusal", tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert main(["validate", "tasks.yml"]) == 0
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 3
+    captured = capsys.readouterr()
+    tools = account_ids()["tools"]
+    refused = (
+        f"orgc: error[E630]: stack tools-repository in ToolsAccount ({tools}) eu-west-1 (task "
+        "Repository at tasks.yml:6:1): the embedded emulator refused it: the emulator does not "
+        "implement AWS::CodeCommit::Repository (resource Source), which Fn::GetAtt Source.Name "
+        "in resource SourceName, Fn::GetAtt Source.CloneUrlHttp in output CloneUrl read(s); AWS "
+        "would create it. The emulator lacks this, not the files: on AWS the stack would be "
+        "created; what waits on it is skipped"
+    )
+    assert captured.err.splitlines()[-2:] == [
+        refused,
+        "orgc: error[E708]: 3 changes made, 0 failed, 1 refused by the emulator, 1 skipped; run "
+        "orgc plan to see what is left",
+    ]
+    assert "E701" not in captured.err  # nothing failed in orgc
+    skipped = [line for line in captured.err.splitlines() if " skipped " in line]
+    assert [line.split("Z ", 1)[1] for line in skipped] == [
+        f"skipped create stack tools-build in ToolsAccount ({tools}) eu-west-1: waits on "
+        "stack.create:Repository/ToolsAccount/eu-west-1, which the emulator refused"
+    ]
+    # the emulator holds the stack that needs nothing it lacks, and no half-made one
+    assert stacks(tools, "eu-west-1") == {"tools-logs"}
+    state = json.loads(Path("state.json").read_text(encoding="utf-8"))
+    assert [s["stackName"] for s in state["stacks"]] == ["tools-logs"]
+
+    # the next plan has the refused stack and what waits on it still to create, nothing else
+    changes = plan(emulator, capsys, "tasks.yml", "--refresh")["changes"]
+    assert [(c["action"], c["id"]) for c in changes] == [
+        ("create", "stack.create:Repository/ToolsAccount/eu-west-1"),
+        ("create", "stack.create:Build/ToolsAccount/eu-west-1"),
+    ]
+    # and applying it again is refused again, the same way
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 3
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == [
+        refused,
+        "orgc: error[E708]: 0 changes made, 0 failed, 1 refused by the emulator, 1 skipped; run "
+        "orgc plan to see what is left",
+    ]
+    assert stacks(tools, "eu-west-1") == {"tools-logs"}
