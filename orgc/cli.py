@@ -673,7 +673,7 @@ def _plan(args: argparse.Namespace) -> int:
             remote=RemoteTemplates(provider=provider),
         )
         if _lint(args):
-            lint_templates(inputs)
+            inputs = lint_templates(inputs)
         _emulated_principals(args, inputs)
         result = make_plan(
             inputs,
@@ -889,7 +889,7 @@ def _apply(args: argparse.Namespace) -> int:
             remote=RemoteTemplates(provider=provider),
         )
         if _lint(args):
-            lint_templates(inputs)
+            inputs = lint_templates(inputs)
         _emulated_principals(args, inputs)
         with watch.interruptible():
             fresh, outcome = plan_and_apply(

@@ -243,6 +243,7 @@ CodeId = Literal[
     "W620",
     "W621",
     "W622",
+    "W630",
     # apply (E7xx)
     "E701",
     "E702",

@@ -481,3 +481,62 @@ def test_a_stack_of_a_type_the_emulator_lacks_is_refused_there_and_left_to_creat
         "orgc plan to see what is left",
     ]
     assert stacks(tools, "eu-west-1") == {"tools-logs"}
+
+
+# --- cfn-lint on empty values -------------------------------------------------------------
+
+
+def test_an_empty_value_of_an_optional_property_is_a_warning_and_applies(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # CloudTrail without CloudWatch Logs, as the reference landing zone writes it: the role's
+    # ARN left empty, written so and as the branch of an !If that turns delivery off
+    scenario("empty-values", tmp_path, monkeypatch)
+    capsys.readouterr()
+    refuses = (
+        "which cfn-lint E1156 refuses ('' is not a 'AWS::IAM::Role.Arn' with pattern "
+        "'^arn:aws[a-zA-Z-]*:iam::\\\\d{12}:role/.+$'); CloudFormation takes an empty value of an "
+        "optional property as leaving it unset, so it is left to AWS"
+    )
+    expected = [
+        "tasks.yml:5:1: warning[W630]: task Trail: the template for AuditAccount/eu-west-1 and 1 "
+        "other target(s) sets Resources/Trail/Properties/CloudWatchLogsRoleArn to an empty "
+        f"value, {refuses}",
+        "tasks.yml:15:1: warning[W630]: task SwitchedTrail: the template for "
+        "AuditAccount/eu-west-1 sets Resources/SwitchedTrail/Properties/CloudWatchLogsRoleArn/"
+        f"Fn::If/2 to an empty value, {refuses}",
+        "0 errors, 2 warnings",
+    ]
+    _step(emulator, "tasks.yml", capsys)
+    audit = account_ids()["audit"]
+    assert stacks(audit, "eu-west-1") == {"audit-trail", "audit-switched-trail"}
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == {"audit-trail"}
+    assert main(["validate", "tasks.yml"]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).splitlines() == expected
+
+    # an empty value where the property is required stays an error
+    Path("subnet.yml").write_text(
+        "Resources:\n  Subnet:\n    Type: AWS::EC2::Subnet\n    Properties:\n"
+        "      VpcId: ''\n      CidrBlock: 10.0.0.0/24\n",
+        encoding="utf-8",
+    )
+    with Path("tasks.yml").open("a", encoding="utf-8") as tasks:
+        tasks.write(
+            "\nSubnet:\n  Type: update-stacks\n  Template: ./subnet.yml\n  StackName: subnet\n"
+            "  DefaultOrganizationBindingRegion: eu-west-1\n"
+            "  DefaultOrganizationBinding:\n    Account: !Ref AuditAccount\n"
+        )
+    assert main(["validate", "tasks.yml"]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).splitlines() == [
+        *expected[:2],
+        "tasks.yml:26:1: error[E435]: task Subnet: the template for AuditAccount/eu-west-1 fails "
+        "cfn-lint E1151 at Resources/Subnet/Properties/VpcId: '' is not a 'AWS::EC2::VPC.Id' with "
+        "pattern '^vpc-(([0-9A-Fa-f]{8})|([0-9A-Fa-f]{17}))$'",
+        "1 error, 2 warnings",
+    ]
