@@ -814,7 +814,7 @@ def _plan(args: argparse.Namespace) -> int:
             remote=RemoteTemplates(provider=provider),
         )
         if _lint(args):
-            lint_templates(inputs)
+            inputs = lint_templates(inputs)
         _emulated_principals(args, inputs)
         result = make_plan(
             inputs,
@@ -1030,7 +1030,7 @@ def _apply(args: argparse.Namespace) -> int:
             remote=RemoteTemplates(provider=provider),
         )
         if _lint(args):
-            lint_templates(inputs)
+            inputs = lint_templates(inputs)
         _emulated_principals(args, inputs)
         with watch.interruptible():
             fresh, outcome = plan_and_apply(
@@ -1149,10 +1149,13 @@ def _report(result: ApplyResult, seconds: float, out: TextIO) -> int:
         return EXIT_OK
     for change_id, reason in sorted(result.failed.items()):
         print(Diagnostic("E701", f"{change_id} failed: {reason}"), file=sys.stderr)
+    for reason in sorted(result.refused.values()):
+        print(Diagnostic("E630", reason), file=sys.stderr)
+    refused = f"{len(result.refused)} refused by the emulator, " if result.refused else ""
     print(
         Diagnostic(
             "E708",
-            f"{len(result.done)} changes made, {len(result.failed)} failed, "
+            f"{len(result.done)} changes made, {len(result.failed)} failed, {refused}"
             f"{len(result.skipped)} skipped; run orgc plan to see what is left",
         ),
         file=sys.stderr,

@@ -245,6 +245,7 @@ CodeId = Literal[
     "E624",
     "E625",
     "E626",
+    "E630",
     # plan (W6xx)
     "W601",
     "W602",
@@ -258,6 +259,7 @@ CodeId = Literal[
     "W620",
     "W621",
     "W622",
+    "W630",
     # apply (E7xx)
     "E701",
     "E702",

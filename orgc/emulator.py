@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from orgc.diagnostics import Diagnostic, StageError
+from orgc.emulator_cloudformation import teach_refusals
 from orgc.emulator_services import teach_service_principals
 from orgc.emulator_sso import teach_identity_center
 from orgc.emulator_stacksets import UnsupportedMoto, check_moto_version, teach_stack_sets
@@ -150,6 +151,7 @@ def serve(host: str, port: int, *, idle_timeout: float | None = None) -> None:
         teach_stack_sets()
         teach_service_principals()
         teach_identity_center()
+        teach_refusals()
     except UnsupportedMoto as error:
         raise EmulatorUnavailable(str(error), problem="needs another moto version") from error
     # One log line per request drowns the log that start_daemon keeps; errors still show.

@@ -15,7 +15,7 @@ from orgc.apply import ApplyResult, Listener, apply
 from orgc.bind import BoundTemplate, RegionDenials, bind_template, resolve_binding
 from orgc.contacts import build_contacts
 from orgc.copy_to_s3 import build_objects
-from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
+from orgc.diagnostics import Diagnostic, Diagnostics, Severity, Span, StageError
 from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
 from orgc.live_source import LiveOrganizationNeeded, live_source
@@ -435,15 +435,20 @@ def offline_stacks(inputs: Inputs) -> tuple[tuple[RenderedStack, ...], StackOrde
     return stacks, order
 
 
-def lint_templates(inputs: Inputs) -> None:
-    """cfn-lint over every template the inputs render, offline; StageError on findings."""
+def lint_templates(inputs: Inputs) -> Inputs:
+    """cfn-lint over every template the inputs render, offline: StageError on an error
+    finding, else the inputs with its warnings (W630) among theirs."""
     if not inputs.stack_tasks:
-        return
+        return inputs
     ids = known_ids(wanted_ids(inputs.organization), State())
     stacks = compile_stacks(inputs, ids, None)[0]
     findings = lint_stacks(stacks, cache_directory(), registered_types(inputs))
-    if findings:
+    if any(finding.severity is Severity.ERROR for finding in findings):
         raise StageError(findings)
+    if not findings:
+        return inputs
+    merged = tuple(sorted({*inputs.warnings, *findings}, key=Diagnostic.sort_key))
+    return replace(inputs, warnings=merged)
 
 
 def registered_types(inputs: Inputs) -> frozenset[str]:
