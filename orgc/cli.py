@@ -32,7 +32,7 @@ from orgc import __version__
 from orgc.diagnostics import CODES, Diagnostic, StageError
 from orgc.plan import PLAN_FORMAT, Change, Plan, codec
 from orgc.plan.stacks import DeleteGuard
-from orgc.remote import organization_file_argument
+from orgc.remote import offline_organization_file, organization_file_argument
 from orgc.show import MARKDOWN_MAX_BYTES, RENDERERS, render_markdown, render_text
 from orgc.state import StateError, StateLocked
 from orgc.terminal import (
@@ -907,6 +907,9 @@ def _render(args: argparse.Namespace) -> int:
     from orgc.live_source import LiveOrganizationNeeded
     from orgc.pipeline import compile_organization, write_rendered
 
+    if isinstance(args.organization_file, str):  # s3://bucket/key, read only by plan and apply
+        _print_diagnostics([offline_organization_file(args.organization_file, "render")])
+        return EXIT_INVALID
     try:
         inputs = compile_organization(
             args.path,
@@ -968,6 +971,7 @@ def _apply(args: argparse.Namespace) -> int:
         plan_and_apply,
         run_apply,
     )
+    from orgc.plan.specs import PlanOptions
     from orgc.remote import RemoteTemplates
 
     # A saved plan was reviewed when it was made: applying it does not ask again.
@@ -1009,6 +1013,27 @@ def _apply(args: argparse.Namespace) -> int:
             if not saved.has_changes:
                 return EXIT_OK
             watch.begin(saved)
+            options = saved.options or PlanOptions()
+
+            def recompile(state: State) -> Inputs:
+                # The organization that files with an annotate-organization task bind against
+                # is read from AWS again, and must be the one the plan was made against.
+                return compile_live(
+                    Path(saved.source),
+                    provider,
+                    lambda: state,
+                    root=args.root,
+                    allow_cmd=args.allow_cmd,
+                    parameters=dict(options.parameters),
+                    organization_file=(
+                        organization_file_argument(options.organization_file)
+                        if options.organization_file is not None
+                        else None
+                    ),
+                    remote=RemoteTemplates(provider=provider),
+                    saved=saved,
+                )
+
             with watch.interruptible():
                 result = run_apply(
                     saved,
@@ -1017,6 +1042,7 @@ def _apply(args: argparse.Namespace) -> int:
                     listener=watch.listener,
                     root=args.root,
                     allow_cmd=args.allow_cmd,
+                    recompile=recompile,
                 )
             return _report(result, time.monotonic() - started, out)
         inputs = compile_live(
@@ -1422,6 +1448,9 @@ def _graph(args: argparse.Namespace) -> int:
     try:
         if _is_saved_plan(args.path):
             diagram = plan_diagram(load_saved_plan(args.path))
+        elif isinstance(args.organization_file, str):  # s3://bucket/key
+            _print_diagnostics([offline_organization_file(args.organization_file, "graph")])
+            return EXIT_INVALID
         else:
             inputs = compile_organization(
                 args.path,
@@ -1641,7 +1670,7 @@ def _stack_inputs(
         assert provider is not None
         directory = root / ".orgc" / "live-organization"
         task = command.task if command is not None else "delete-stacks"
-        organization_file = live_organization_file(
+        organization_file, _digest = live_organization_file(
             LiveSource(task=task), provider, state(), directory
         )
     return compile_command(

@@ -64,6 +64,11 @@ CodeId = Literal[
     "E116",
     "E117",
     "E118",
+    # OrgFormation digests, orphaned objects, inputs of commands without AWS (E15x, W15x)
+    "E150",
+    "W150",
+    "W151",
+    "W152",
     # schema (E2xx)
     "E201",
     "E202",
@@ -276,6 +281,7 @@ CodeId = Literal[
     "E713",
     "E714",
     "E715",
+    "E720",
     # apply (W7xx)
     "W701",
     "W702",

@@ -513,6 +513,7 @@ DESTRUCTIVE: dict[tuple[ChangeKind, Action], str] = {
     (ChangeKind.STACK_SET_INSTANCES, Action.DELETE): "StackSet instance request(s) to delete",
     (ChangeKind.PERMISSION_SET, Action.DELETE): "permission set(s) to delete",
     (ChangeKind.ACCOUNT_ASSIGNMENT, Action.DELETE): "account assignment(s) to delete",
+    (ChangeKind.S3_OBJECT, Action.DELETE): "S3 object(s) to delete",
 }
 
 

@@ -19,7 +19,8 @@ from orgc.diagnostics import Diagnostic, StageError
 from orgc.live_source import LiveOrganizationNeeded, LiveSource
 from orgc.load import display_path, project_root
 from orgc.model import DEFAULT_ACCESS_ROLE
-from orgc.pipeline import Inputs, compile_organization
+from orgc.pipeline import Inputs, StalePlan, compile_organization
+from orgc.plan import Plan, digest
 from orgc.provider import Provider
 from orgc.remote import RemoteTemplates
 from orgc.state import State
@@ -27,10 +28,10 @@ from orgc.state import State
 
 def live_organization_file(
     source: LiveSource, provider: Provider, state: State, directory: Path
-) -> Path:
+) -> tuple[Path, str]:
     """Read the organization, write it as `directory/organization.yml` (and its long policy
-    documents), and return the path. StageError when the AccountMapping names an account the
-    organization does not have."""
+    documents), and return the path and the digest of what was written. StageError when the
+    AccountMapping names an account the organization does not have."""
     annotate = source.annotate
     mapping: dict[str, str] = (
         dict(annotate.attributes.get("AccountMapping") or {}) if annotate else {}
@@ -79,7 +80,7 @@ def live_organization_file(
         target = directory / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    return directory / "organization.yml"
+    return directory / "organization.yml", digest(adoption.files)
 
 
 def compile_live(
@@ -92,10 +93,13 @@ def compile_live(
     parameters: Mapping[str, str] | None = None,
     organization_file: Path | str | None = None,
     remote: RemoteTemplates | None = None,
+    saved: Plan | None = None,
 ) -> Inputs:
     """compile_organization, and when the files do not manage the organization (an
     annotate-organization task, a skipped update-organization task whose file does not exist),
-    the organization read from AWS once the files are valid offline."""
+    the organization read from AWS once the files are valid offline. With `saved` (a saved
+    plan about to be applied), StalePlan (E720) when that organization is not the one the plan
+    was made against."""
     try:
         return compile_organization(
             path,
@@ -107,7 +111,7 @@ def compile_live(
         )
     except LiveOrganizationNeeded as needed:
         directory = project_root(path, root) / ".orgc" / "live-organization"
-        written = live_organization_file(needed.source, provider, state(), directory)
+        written, read = live_organization_file(needed.source, provider, state(), directory)
         source = needed.source
     inputs = compile_organization(
         path,
@@ -117,6 +121,15 @@ def compile_live(
         organization_file=written,
         remote=remote,
     )
+    # The file written is orgc's own: the plan records the digest of what it holds, not its
+    # path, and --organization-file stays as given (none).
+    inputs = replace(
+        inputs,
+        organization_file=str(organization_file) if organization_file is not None else None,
+        live_organization=read,
+    )
+    if saved is not None and saved.live_organization != read:
+        raise StalePlan([_changed_since(saved, inputs, source)])
     project = inputs.project
     if project is None or project.organization is None:
         return inputs
@@ -129,4 +142,31 @@ def compile_live(
     return replace(
         inputs,
         project=replace(project, live=reason, skipped={**project.skipped, name: reason}),
+    )
+
+
+def _changed_since(saved: Plan, inputs: Inputs, source: LiveSource) -> Diagnostic:
+    """E720: the organization the tasks bind against is not the one the saved plan was made
+    against; which accounts came and went when that is what changed."""
+    why = (
+        f"annotate-organization task {source.task}"
+        if source.annotate is not None
+        else f"skipped update-organization task {source.task}"
+    )
+    before = {a for a in saved.ids.accounts.values() if a is not None}
+    now = {a.account_id: a.name for a in inputs.organization.accounts.values() if a.account_id}
+    what = [
+        *(f"account {now[a]} ({a}) joined" for a in sorted(now.keys() - before)),
+        *(f"account {a} left" for a in sorted(before - now.keys())),
+    ]
+    if saved.live_organization is None:
+        what.append("the plan was made from an organization file")
+    detail = ", ".join(what) if what else "its OUs, account names, emails or tags changed"
+    span = source.annotate.span if source.annotate is not None else None
+    return Diagnostic(
+        "E720",
+        f"organization {saved.organization_id} as read from AWS for the {why} is not the one "
+        f"{saved.source} was planned against ({detail}); the saved plan would deploy to the "
+        "targets of the old organization: run orgc plan again and apply the new plan",
+        span,
     )

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 import stat
 import subprocess
@@ -83,8 +84,17 @@ INTRINSIC_TAGS: dict[str, str] = {
 }
 # Resolved here, while the including file's location is known.
 FILE_TAGS = ("!Include", "!ReadFile", "!Cmd", "!MD5Dir", "!MD5File")
-# What !MD5Dir leaves out of a directory's hash, as OrgFormation does.
-_MD5_SKIPPED = frozenset({"node_modules", ".serverless"})
+# The entry names !MD5Dir leaves out of a directory's digest at any depth, as OrgFormation does.
+_MD5_SKIPPED = frozenset(
+    {
+        ".serverless",
+        "node_modules",
+        ".terraform",
+        "terraform.tfstate",
+        "terraform.tfstate.backup",
+        ".terraform.lock.hcl",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -664,8 +674,13 @@ class _Loader:
         return self.resolve_relative(top, argument, span)
 
     def _md5_of(self, tag: str, target: Path, span: Span) -> str | None:
-        """The MD5 of a file's bytes (`!MD5File`), or of a directory tree (`!MD5Dir`): every
-        file's MD5 in the order of their paths, node_modules and .serverless left out."""
+        """The digest OrgFormation gives: the MD5 of a file's bytes (`!MD5File`, `!MD5Dir` of
+        a file), or for a directory the MD5 of its entries' digests, each written as 32 hex
+        characters one after the other, in the order of the entries' names compared as bytes
+        (as Node lists a directory); a subdirectory's entry is its own digest by the same rule.
+        Names are not hashed; an entry named as in `_MD5_SKIPPED`, at any depth, is left out,
+        and so is what is neither file nor directory (a dangling link, a socket). Links are
+        followed, except out of the project: such an entry is left out, with W151."""
         if target.is_file():
             try:
                 return hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
@@ -677,33 +692,10 @@ class _Loader:
         if not target.is_dir():
             self.diagnostics.add("E104", f"{tag} takes a file or a directory", span)
             return None
-        root = resolved(self.options.root)
-        digest = hashlib.md5(usedforsecurity=False)
-        count = 0
-        for entry in sorted(target.rglob("*")):
-            relative = entry.relative_to(target)
-            if _MD5_SKIPPED.intersection(relative.parts) or not entry.is_file():
-                continue
-            if not resolved(entry).is_relative_to(root):
-                continue  # a symlink out of the project is never read
-            count += 1
-            if count > limit("orgc.md5Dir.files"):
-                self.diagnostics.add(
-                    "E104",
-                    f"{tag} {display_path(target)} holds more than "
-                    f"{limit('orgc.md5Dir.files'):,} files; hash a smaller directory",
-                    span,
-                )
-                return None
-            try:
-                content = hashlib.md5(entry.read_bytes(), usedforsecurity=False).hexdigest()
-            except OSError as error:
-                self.diagnostics.add(
-                    "E106", f"{tag} cannot read {display_path(entry)}: {error}", span
-                )
-                return None
-            digest.update(f"{relative.as_posix()}\0{content}\0".encode())
-        return digest.hexdigest()
+        walk = _DirectoryDigest(
+            tag=tag, span=span, root=resolved(self.options.root), diagnostics=self.diagnostics
+        )
+        return walk.digest(target, (resolved(target),))
 
     def _command(self, command: str, file: Path, path: DataPath, span: Span) -> Any:
         if not self.options.allow_cmd:
@@ -775,6 +767,84 @@ class _Loader:
 
 
 # --- reading files, within bounds -----------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class _DirectoryDigest:
+    """One `!MD5Dir` walk of a directory tree (see `Loader._md5_of` for the digest)."""
+
+    tag: str
+    span: Span
+    root: Path
+    diagnostics: Diagnostics
+    files: int = 0
+
+    def digest(self, directory: Path, chain: tuple[Path, ...]) -> str | None:
+        """The digest of `directory`, whose resolved path and its ancestors' are `chain`."""
+        try:
+            names = os.listdir(directory)
+        except OSError as error:
+            self.diagnostics.add(
+                "E106", f"{self.tag} cannot read {display_path(directory)}: {error}", self.span
+            )
+            return None
+        digest = hashlib.md5(usedforsecurity=False)
+        # Node lists a directory sorted by strcmp of the names' bytes; so does this.
+        for name in sorted(names, key=os.fsencode):
+            if name in _MD5_SKIPPED:
+                continue
+            entry = directory / name
+            real = resolved(entry)
+            if not real.is_relative_to(self.root):
+                self.diagnostics.add(
+                    "W151",
+                    f"{self.tag} {display_path(entry)} leads out of the project and is left "
+                    "out of the digest, which so differs from OrgFormation's; copy what it "
+                    "links to into the project",
+                    self.span,
+                )
+                continue
+            try:
+                mode = entry.stat().st_mode
+            except OSError:
+                continue  # a dangling link: OrgFormation passes over it too
+            if stat.S_ISREG(mode):
+                part = self._file(entry)
+            elif stat.S_ISDIR(mode):
+                if real in chain:
+                    self.diagnostics.add(
+                        "E104",
+                        f"{self.tag} {display_path(entry)} links back to "
+                        f"{display_path(real)}, which holds it, so the tree has no end; "
+                        "remove the link",
+                        self.span,
+                    )
+                    return None
+                part = self.digest(entry, (*chain, real))
+            else:
+                continue  # a socket or a device is neither file nor directory
+            if part is None:
+                return None
+            digest.update(part.encode("ascii"))
+        return digest.hexdigest()
+
+    def _file(self, path: Path) -> str | None:
+        self.files += 1
+        if self.files > limit("orgc.md5Dir.files"):
+            self.diagnostics.add(
+                "E104",
+                f"{self.tag} holds more than {limit('orgc.md5Dir.files'):,} files; "
+                "hash a smaller directory",
+                self.span,
+            )
+            return None
+        try:
+            return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+        except OSError as error:
+            self.diagnostics.add(
+                "E106", f"{self.tag} cannot read {display_path(path)}: {error}", self.span
+            )
+            return None
 
 
 def resolved(path: Path) -> Path:

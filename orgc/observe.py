@@ -22,7 +22,7 @@ from orgc.observed import (
     SsoInstance,
 )
 from orgc.plan.objects import DesiredObject
-from orgc.plan.specs import StackAddress
+from orgc.plan.specs import ObjectRemoval, StackAddress
 from orgc.plan.stacks import LiveStacks, access_role
 from orgc.provider import Provider
 from orgc.recorded import recorded_stacks
@@ -100,6 +100,30 @@ def observe_objects(provider: Provider, objects: Sequence[DesiredObject]) -> dic
             )
         )
     return found
+
+
+def observe_removed_objects(
+    provider: Provider, removed: Sequence[ObjectRemoval]
+) -> dict[str, str | None]:
+    """The ETag of each object orgc put that no task puts any more, by URL (None: gone), read
+    with the credentials it was put with."""
+    with _pool() as pool:
+        return dict(
+            zip(
+                [o.url for o in removed],
+                pool.map(
+                    lambda o: provider.head_s3_object(
+                        bucket=o.bucket,
+                        key=o.key,
+                        region=o.region,
+                        account_id=o.account_id,
+                        role_name=o.role_name,
+                    ),
+                    removed,
+                ),
+                strict=True,
+            )
+        )
 
 
 def observe_stacks(

@@ -36,6 +36,7 @@ from orgc.observe import (
     observe_identity_center,
     observe_objects,
     observe_organization,
+    observe_removed_objects,
     observe_services,
     observe_stack_sets,
     observe_stacks,
@@ -46,7 +47,12 @@ from orgc.plan import Change, Plan, PlanError, digest, plan
 from orgc.plan.account_names import ACCOUNT_MANAGEMENT, plan_account_names, renamed_accounts
 from orgc.plan.codec import PlanFormatError, change_json, loads
 from orgc.plan.contacts import plan_contacts
-from orgc.plan.objects import DesiredObject, plan_objects
+from orgc.plan.objects import (
+    DesiredObject,
+    plan_objects,
+    plan_removed_objects,
+    removed_objects,
+)
 from orgc.plan.services import plan_services
 from orgc.plan.specs import ROOT, Group, PlanOptions
 from orgc.plan.sso import IdentityCenterPlanner
@@ -105,6 +111,9 @@ class Inputs:
     # An `orgc update-stacks` / `delete-stacks` run (orgc.stack_commands): its plan sees the
     # stacks of those commands, which a task file's plan leaves be.
     stack_command: bool = False
+    # Of the organization read from AWS that the tasks bind against (orgc.live_organization);
+    # None when the files give the organization.
+    live_organization: str | None = None
     stack_tasks: dict[str, StacksTask] = field(init=False)  # update-stacks tasks by name
 
     def __post_init__(self) -> None:
@@ -506,6 +515,7 @@ def make_plan(
     result = replace(
         recorded,
         inputs_digest=inputs.digest,
+        live_organization=inputs.live_organization,
         # A skipped update-organization task leaves the organization as it is.
         changes=() if frozen else tuple(replace(c, group=group) for c in recorded.changes),
         options=PlanOptions(
@@ -532,8 +542,10 @@ def make_plan(
         )
     if not frozen and (inputs.identity_center or state.permission_sets or state.assignments):
         result = plan_identity_center(inputs, provider, state, organization_plan=result, live=live)
-    if inputs.objects or _has_copy_tasks(inputs):
-        result = _plan_objects(inputs, provider, state, result)
+    if inputs.objects or _has_copy_tasks(inputs) or (inputs.has_task_file and state.objects):
+        # Also with no copy-to-s3 task left: the objects of removed tasks are orphans, and
+        # --perform-cleanup deletes them.
+        result = _plan_objects(inputs, provider, state, result, perform_cleanup=perform_cleanup)
     if inputs.stack_tasks or (
         inputs.has_task_file and (state.stack_records() or state.stack_set_records())
     ):
@@ -762,25 +774,58 @@ def _has_copy_tasks(inputs: Inputs) -> bool:
 
 
 def _plan_objects(
-    inputs: Inputs, provider: Provider, state: State, organization_plan: Plan
+    inputs: Inputs,
+    provider: Provider,
+    state: State,
+    organization_plan: Plan,
+    *,
+    perform_cleanup: bool,
 ) -> Plan:
     # Again with the plan's account ids: a target's id may come from the state.
     diagnostics = Diagnostics()
-    tasks = inputs.project.tasks.values() if inputs.project is not None else ()
-    objects = build_objects(tasks, inputs.organization, diagnostics, organization_plan.ids.accounts)
+    project = inputs.project
+    tasks = project.tasks if project is not None else {}
+    objects = build_objects(
+        tasks.values(), inputs.organization, diagnostics, organization_plan.ids.accounts
+    )
     if diagnostics.has_errors:
         raise StageError(diagnostics.sorted())
+    skipped_includes = tuple(f"{n}-" for n in project.skipped_includes) if project else ()
+
+    def left_alone(task: str) -> bool:
+        # A skipped task (or one of a skipped include) still owns what it put.
+        found = tasks.get(task)
+        return (found is not None and found.skip) or (
+            found is None and task.startswith(skipped_includes) and bool(skipped_includes)
+        )
+
+    removed = removed_objects(objects, state, left_alone=left_alone)
     etags = observe_objects(provider, objects)
+    removed_etags = observe_removed_objects(provider, removed)
     changes, unchanged = plan_objects(
         objects, etags, state, organization_group=inputs.organization_group
+    )
+    removals, warnings = plan_removed_objects(
+        removed,
+        removed_etags,
+        state,
+        tasks=[name for name, task in tasks.items() if isinstance(task, CopyToS3Task)],
+        perform_cleanup=perform_cleanup,
+        organization_group=inputs.organization_group,
     )
     return replace(
         organization_plan,
         observed_digest=digest(
-            {"organization": organization_plan.observed_digest, "objects": etags}
+            {
+                "organization": organization_plan.observed_digest,
+                "objects": etags,
+                # Only when there are any, so that the digests of plans without stay as they were.
+                **({"removedObjects": removed_etags} if removed_etags else {}),
+            }
         ),
-        changes=organization_plan.changes + tuple(changes),
+        changes=organization_plan.changes + tuple(changes) + tuple(removals),
         unchanged=organization_plan.unchanged + tuple(unchanged),
+        warnings=tuple(sorted({*organization_plan.warnings, *warnings}, key=Diagnostic.sort_key)),
     )
 
 
@@ -996,23 +1041,32 @@ def check_saved_plan(
     *,
     root: Path | None = None,
     allow_cmd: bool = False,
+    recompile: Callable[[State], Inputs] | None = None,
 ) -> Inputs:
     """Refuse a saved plan whose inputs or observed organization changed since it was made;
-    give the inputs it was made from."""
+    give the inputs it was made from. `recompile` compiles the files again with the state
+    (orgc.live_organization reads the organization from AWS for files that take it from
+    there); without it they are compiled as `compile_organization` does."""
     options = saved.options or PlanOptions()
-    inputs = compile_organization(
-        Path(saved.source),
-        root=root,
-        allow_cmd=allow_cmd,
-        parameters=dict(options.parameters),
-        organization_file=(
-            organization_file_argument(options.organization_file)
-            if options.organization_file is not None
-            else None
-        ),
-        remote=RemoteTemplates(provider=provider),
-    )
-    if inputs.digest != saved.inputs_digest:
+    if recompile is not None:
+        inputs = recompile(state)
+    else:
+        try:
+            inputs = compile_organization(
+                Path(saved.source),
+                root=root,
+                allow_cmd=allow_cmd,
+                parameters=dict(options.parameters),
+                organization_file=(
+                    organization_file_argument(options.organization_file)
+                    if options.organization_file is not None
+                    else None
+                ),
+                remote=RemoteTemplates(provider=provider),
+            )
+        except LiveOrganizationNeeded:
+            inputs = None
+    if inputs is None or inputs.digest != saved.inputs_digest:
         raise StalePlan(
             [
                 Diagnostic(
@@ -1065,12 +1119,21 @@ def run_apply(
     verify: bool = True,
     root: Path | None = None,
     allow_cmd: bool = False,
+    recompile: Callable[[State], Inputs] | None = None,
 ) -> ApplyResult:
-    """Take the state lock, check the plan still holds, and carry it out."""
+    """Take the state lock, check the plan still holds (see `check_saved_plan`), and carry it
+    out."""
     with store.lock(lock_owner()) as locked:
         if not verify:
             return apply(saved, provider, locked, listener=listener)
-        inputs = check_saved_plan(saved, provider, locked.state, root=root, allow_cmd=allow_cmd)
+        inputs = check_saved_plan(
+            saved,
+            provider,
+            locked.state,
+            root=root,
+            allow_cmd=allow_cmd,
+            recompile=recompile,
+        )
         result = apply(saved, provider, locked, listener=listener)
         note_organization_synced(
             locked,

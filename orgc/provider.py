@@ -298,6 +298,19 @@ class Provider(Protocol):
         (AES256 or aws:kms) when given; returns the new object's ETag."""
         ...
 
+    def delete_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+    ) -> None:
+        """Delete the object (a missing one is success, as in S3), as `account_id` through
+        `role_name` when given, else with the management account's own credentials."""
+        ...
+
     def ensure_template_bucket(self) -> str:
         """The name of the bucket, in the management account, that templates too large to pass
         inline go through; made on first use, private, readable by the organization's accounts

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from orgc.diagnostics import Diagnostics, Span
+from orgc.diagnostics import Diagnostic, Diagnostics, Span
 from orgc.limits import limit
 from orgc.load import LoadedFile, LoadOptions, decode_text, load_file, read_source, resolved
 
@@ -162,6 +162,16 @@ def remote_organization_path(root: Path) -> Path:
 def organization_file_argument(value: str) -> Path | str:
     """--organization-file as given: a path, or an s3://bucket/key URL kept as text."""
     return value if value.startswith("s3://") else Path(value)
+
+
+def offline_organization_file(url: str, command: str) -> Diagnostic:
+    """E150: `orgc COMMAND` makes no AWS call, so it cannot read --organization-file `url`."""
+    return Diagnostic(
+        "E150",
+        f"--organization-file {url} is read from S3, and orgc {command} makes no AWS call; "
+        f"download it (aws s3 cp {url} organization.yml) and pass --organization-file "
+        "organization.yml, or run orgc plan, which reads it",
+    )
 
 
 def load_remote_organization(

@@ -287,6 +287,17 @@ class RecordingProvider(FakeIdentityCenter):
     ) -> str:
         return self._call("put_s3_object", bucket, key, region)
 
+    def delete_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+    ) -> None:
+        self._call("delete_s3_object", bucket, key, region)
+
     def ensure_template_bucket(self) -> str:
         return self._call("ensure_template_bucket")
 

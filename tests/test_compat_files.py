@@ -19,6 +19,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -463,3 +464,108 @@ def test_copy_to_s3_into_an_account_the_same_run_creates(
     state = json.loads(Path("state.json").read_text(encoding="utf-8"))
     assert f"s3://artifacts-{build}/seed/initial-commit.zip" in state["objects"]
     replan_is_a_no_op(emulator, capsys)
+
+
+def _keys(s3: Any, bucket: str) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def test_copy_to_s3_objects_no_task_puts_are_orphans_deleted_only_by_cleanup(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("copy-to-s3-cleanup", tmp_path, monkeypatch)
+    assert orgc(emulator, "apply", "organization.yml", "--auto-approve") == 0
+    shop_s3 = in_account(account_ids()["shop"], "s3", "eu-west-1")
+    shop_s3.create_bucket(
+        Bucket="shop-cleanup", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    platform_s3 = boto3.client("s3", region_name="us-east-1")
+    platform_s3.create_bucket(Bucket="platform-cleanup")
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    assert _keys(shop_s3, "shop-cleanup") == ["v1/config.json"]
+    assert _keys(platform_s3, "platform-cleanup") == [
+        "handbook.txt",
+        "kept.txt",
+        "notes.txt",
+        "readme.txt",
+    ]
+
+    # Config's RemotePath changes and the other three tasks leave the files. Meanwhile
+    # notes.txt is deleted and handbook.txt rewritten outside orgc.
+    platform_s3.delete_object(Bucket="platform-cleanup", Key="notes.txt")
+    platform_s3.put_object(Bucket="platform-cleanup", Key="handbook.txt", Body=b"edited by hand")
+    moved = (
+        "orgc: warning[W150]: s3://shop-cleanup/v1/config.json was put by orgc and task Config "
+        "no longer puts it (its RemotePath or binding changed); orgc leaves it (apply with "
+        "--perform-cleanup deletes it)"
+    )
+    removed = (
+        "orgc: warning[W150]: s3://platform-cleanup/readme.txt was put by orgc and its task "
+        "Readme is no longer in the task files; orgc leaves it (apply with --perform-cleanup "
+        "deletes it)"
+    )
+    edited = (
+        "orgc: warning[W152]: s3://platform-cleanup/handbook.txt was put by orgc and its task "
+        "Handbook is no longer in the task files, but it was changed outside orgc since; orgc "
+        "never deletes it: delete it yourself when nothing needs it"
+    )
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "changed.yml", "--format", "json") == 0
+    printed = capsys.readouterr()
+    first = json.loads(printed.out)
+    assert sorted((c["action"], c["logicalId"]) for c in first["changes"]) == [
+        ("create", "s3://shop-cleanup/v2/config.json"),
+        ("forget", "s3://platform-cleanup/notes.txt"),
+    ]
+    assert sorted(w["message"] for w in first["warnings"] if w["code"] in ("W150", "W152")) == (
+        sorted(line.split(": ", 2)[2] for line in [edited, removed, moved])
+    )
+    # Without cleanup the orphans stay, and stay listed.
+    capsys.readouterr()
+    assert orgc(emulator, "apply", "changed.yml", "--auto-approve") == 0
+    assert _keys(shop_s3, "shop-cleanup") == ["v1/config.json", "v2/config.json"]
+    assert _keys(platform_s3, "platform-cleanup") == ["handbook.txt", "kept.txt", "readme.txt"]
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "changed.yml", "--detailed-exitcode") == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if "W15" in line] == [
+        removed,
+        moved,
+        edited,
+    ]
+
+    # With cleanup they are deleted, as the account that put them; the plan says so.
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "changed.yml", "--perform-cleanup", "--out", "cleanup.plan") == 0
+    text = capsys.readouterr().out
+    assert (
+        "S3 objects:\n"
+        "  - delete s3://platform-cleanup/readme.txt: its task Readme is no longer in the task "
+        "files (cleanup asked for)\n"
+        "  - delete s3://shop-cleanup/v1/config.json: task Config no longer puts it (its "
+        "RemotePath or binding changed) (cleanup asked for)\n"
+    ) in text
+    assert "Plan: 2 to delete.\nDestructive:\n  - 2 S3 object(s) to delete\n" in text
+    assert (
+        "DELETES: 2 s3-object(s) (s3://platform-cleanup/readme.txt, "
+        "s3://shop-cleanup/v1/config.json)."
+    ) in text
+    assert orgc(emulator, "apply", "cleanup.plan") == 0
+    assert _keys(shop_s3, "shop-cleanup") == ["v2/config.json"]
+    assert _keys(platform_s3, "platform-cleanup") == ["handbook.txt", "kept.txt"]
+    state = json.loads(Path("state.json").read_text(encoding="utf-8"))
+    assert sorted(state["objects"]) == [
+        "s3://platform-cleanup/handbook.txt",
+        "s3://platform-cleanup/kept.txt",
+        "s3://shop-cleanup/v2/config.json",
+    ]
+    # What orgc put as the Shop account is recorded so, to be deleted so.
+    assert (
+        state["objects"]["s3://shop-cleanup/v2/config.json"]["accountId"] == (account_ids()["shop"])
+    )
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "changed.yml", "--perform-cleanup", "--detailed-exitcode") == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if "W15" in line] == [edited]

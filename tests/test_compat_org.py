@@ -8,6 +8,7 @@ ends with a plan that has no change; what the accounts hold is read with boto3.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -396,3 +397,76 @@ def test_an_alias_found_as_the_files_give_it_is_noted_as_orgcs_and_deleted_once_
         assert password_policy(account) is None
     assert recorded_settings() == {}
     assert orgc(emulator, "plan", "2-unset.yml", "--detailed-exitcode") == 0
+
+
+def _saved_plan_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    root = scenario("annotate-saved", tmp_path, monkeypatch)
+    workload, ignored = create_account("workload"), create_account("ignored")
+    tasks = root / "tasks.yml"
+    text = tasks.read_text(encoding="utf-8")
+    tasks.write_text(text.replace("__WORKLOAD__", workload).replace("__IGNORED__", ignored))
+    return workload, ignored
+
+
+def tag(account_id: str, key: str, value: str) -> None:
+    client = boto3.client("organizations", region_name="us-east-1")
+    client.tag_resource(ResourceId=account_id, Tags=[{"Key": key, "Value": value}])
+
+
+def test_a_saved_plan_of_annotate_organization_is_applied_while_the_organization_holds(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workload, ignored = _saved_plan_project(tmp_path, monkeypatch)
+    assert orgc(emulator, "plan", "tasks.yml", "--out", "saved.plan") == 0
+    saved = json.loads(Path("saved.plan").read_text(encoding="utf-8"))
+    # The plan carries what it read, not where orgc wrote it down.
+    assert saved["liveOrganizationDigest"].startswith("sha256:")
+    assert "organizationFile" not in saved["options"]
+    # Applied elsewhere (a CI job with a fresh checkout): the organization is read again.
+    shutil.rmtree(".orgc")
+    capsys.readouterr()
+    assert orgc(emulator, "apply", "saved.plan") == 0
+    assert stacks(workload, "eu-west-1") == {"compat-saved-marker"}
+    # '*' leaves out the management account, and ExcludeAccounts the other one.
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == set()
+    assert stacks(ignored, "eu-west-1") == set()
+    assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
+
+
+@pytest.mark.usefixtures("aws")
+@pytest.mark.parametrize("change", ["account joined", "tag changed"])
+def test_a_saved_plan_of_annotate_organization_is_refused_once_the_organization_changed(
+    tmp_path: Path,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    workload, _ = _saved_plan_project(tmp_path, monkeypatch)
+    assert orgc(emulator, "plan", "tasks.yml", "--out", "saved.plan") == 0
+    organization_id = json.loads(Path("saved.plan").read_text(encoding="utf-8"))["organizationId"]
+    if change == "account joined":
+        newcomer = create_account("newcomer")
+        what = f"account newcomer ({newcomer}) joined"
+    else:
+        tag(workload, "cost-center", "1234")
+        what = "its OUs, account names, emails or tags changed"
+    capsys.readouterr()
+    assert orgc(emulator, "apply", "saved.plan") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"tasks.yml:3:1: error[E720]: organization {organization_id} as read from AWS for the "
+        f"annotate-organization task Organization is not the one tasks.yml was planned against "
+        f"({what}); the saved plan would deploy to the targets of the old organization: run "
+        "orgc plan again and apply the new plan"
+    ]
+    # Nothing was deployed; a new plan takes the organization as it is now.
+    assert stacks(workload, "eu-west-1") == set()
+    assert orgc(emulator, "plan", "tasks.yml", "--out", "again.plan") == 0
+    assert orgc(emulator, "apply", "again.plan") == 0
+    assert stacks(workload, "eu-west-1") == {"compat-saved-marker"}
+    if change == "account joined":
+        assert stacks(newcomer, "eu-west-1") == {"compat-saved-marker"}

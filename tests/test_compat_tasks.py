@@ -22,6 +22,7 @@ from support.compat import account_id, orgc, plan, scenario, stacks
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.aws import AwsProvider
+from orgc.cli import main
 from orgc.diagnostics import Diagnostics
 from orgc.emulator import Emulator
 from orgc.load import LoadOptions
@@ -335,3 +336,31 @@ def test_detached_tasks_read_the_organization_file_from_s3(
         "acme-organization holds no object org/missing.yml; upload it, or put it with a "
         "copy-to-s3 task of these files"
     ]
+
+
+@pytest.mark.parametrize("command", ["render", "graph"])
+def test_render_and_graph_of_an_organization_file_in_s3_say_they_cannot_read_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    scenario("detached", tmp_path, monkeypatch)
+    # Neither command makes an AWS call: with no endpoint that answers, nothing else is said.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    url = "s3://acme-organization/org/organization.yml"
+    extra = ["--out", str(tmp_path / "out")] if command == "render" else []
+    capsys.readouterr()
+    assert main([command, "0-tasks.yml", "--organization-file", url, *extra]) == 1
+    printed = capsys.readouterr()
+    assert (printed.out, printed.err.splitlines()) == (
+        "",
+        [
+            f"orgc: error[E150]: --organization-file {url} is read from S3, and orgc {command} "
+            f"makes no AWS call; download it (aws s3 cp {url} organization.yml) and pass "
+            "--organization-file organization.yml, or run orgc plan, which reads it"
+        ],
+    )
+    assert not (tmp_path / "out").exists()
+    # The fix works: the same file, downloaded, renders and graphs.
+    assert main([command, "0-tasks.yml", "--organization-file", "organization.yml", *extra]) == 0

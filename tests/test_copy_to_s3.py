@@ -10,7 +10,9 @@ import pytest
 from orgc.copy_to_s3 import DEFAULT_REGION
 from orgc.diagnostics import StageError
 from orgc.pipeline import compile_organization
-from orgc.plan.objects import DesiredObject
+from orgc.plan.objects import DesiredObject, removed_objects
+from orgc.plan.specs import ObjectRemoval
+from orgc.state import State
 
 ORGANIZATION = """\
 AWSTemplateFormatVersion: '2010-09-09-OC'
@@ -138,4 +140,46 @@ def test_a_local_path_that_cannot_be_read_is_reported_at_the_task(
     monkeypatch.setattr("orgc.copy_to_s3.read_object_body", unreadable)
     assert _compile_error(project, remote_path="s3://acme-artifacts/handler.py") == [
         "tasks.yml:4:1: error[E344]: cannot read handler.py: Permission denied"
+    ]
+
+
+def test_an_orphan_is_addressed_as_it_was_put_and_a_skipped_tasks_object_is_none() -> None:
+    state = State(
+        objects={
+            "s3://acme/new.txt": {"task": "New", "hash": "h", "etag": "e", "region": "eu-west-1"},
+            "s3://acme/as-shop.txt": {
+                "task": "Shop",
+                "hash": "h",
+                "etag": "e",
+                "region": "eu-west-1",
+                "accountId": "222222222222",
+                "roleName": "OrganizationAccountAccessRole",
+            },
+            # Recorded before the region was: addressed where an unbound task puts.
+            "s3://acme/old/key.txt": {"task": "Old", "hash": "h", "etag": "e"},
+            "s3://acme/skipped.txt": {"task": "Skipped", "hash": "h", "etag": "e"},
+        }
+    )
+    desired = DesiredObject(
+        task="New",
+        bucket="acme",
+        key="new.txt",
+        region="eu-west-1",
+        local_path="new.txt",
+        zipped=False,
+        content_hash="h",
+        size=1,
+        where="tasks.yml:1:1",
+    )
+    found = removed_objects([desired], state, left_alone=lambda task: task == "Skipped")
+    assert found == [
+        ObjectRemoval(
+            task="Shop",
+            bucket="acme",
+            key="as-shop.txt",
+            region="eu-west-1",
+            account_id="222222222222",
+            role_name="OrganizationAccountAccessRole",
+        ),
+        ObjectRemoval(task="Old", bucket="acme", key="old/key.txt", region=DEFAULT_REGION),
     ]

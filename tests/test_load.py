@@ -8,6 +8,7 @@ it loads, so diagnostics name files relative to it, as they do for a user.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import math
@@ -1594,3 +1595,86 @@ def test_object_body_of_a_fifo_is_refused(project: Path) -> None:
     os.mkfifo(project / "pipe")
     with pytest.raises(OSError, match=r"pipe is not a regular file"):
         read_object_body(project / "pipe", zipped=False)
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _digests(project: Path, *arguments: str) -> tuple[list[str], list[str]]:
+    """What `!MD5Dir ARGUMENT` gives for each argument, read from main.yml, and the report."""
+    lines = "".join(f"- !MD5Dir {argument}\n" for argument in arguments)
+    (project / "main.yml").write_text(lines, encoding="utf-8")
+    diagnostics = Diagnostics()
+    loaded = load_file(project / "main.yml", LoadOptions(root=project), diagnostics)
+    assert loaded is not None
+    return loaded.data, report(diagnostics)
+
+
+def test_md5_dir_digest_is_the_one_orgformation_gives(project: Path) -> None:
+    # OrgFormation: a file's digest is the MD5 of its bytes; a directory's is the MD5 of its
+    # entries' hex digests written one after the other, entries sorted by the bytes of their
+    # names, names themselves not hashed, a subdirectory standing for its own digest and the
+    # tool folders (node_modules, .serverless, .terraform and the terraform state) left out.
+    tree = project / "code"
+    write(
+        project,
+        {
+            "code/a.txt": "lower a\n",
+            "code/B.txt": "upper B\n",
+            "code/sub/inner.js": "inner\n",
+            "code/sub/node_modules/dep.js": "skipped at any depth\n",
+            "code/node_modules/x.js": "skipped\n",
+            "code/.serverless/state.json": "skipped\n",
+            "code/.terraform/providers": "skipped\n",
+            "code/terraform.tfstate": "skipped\n",
+            "code/terraform.tfstate.backup": "skipped\n",
+            "code/.terraform.lock.hcl": "skipped\n",
+        },
+    )
+    (tree / "empty").mkdir()
+    (tree / "dangling").symlink_to(tree / "nowhere")
+    (tree / "same-as-a").symlink_to(tree / "a.txt")
+    inner = _md5(_md5(b"inner\n").encode())
+    # Byte order puts "B.txt" before "a.txt", and "empty" (the digest of nothing) after them.
+    entries = [_md5(b"upper B\n"), _md5(b"lower a\n"), _md5(b""), _md5(b"lower a\n"), inner]
+    expected = _md5("".join(entries).encode())
+    data, diagnostics = _digests(project, "./code", "./code/sub", "./code/a.txt", "code/empty")
+    assert diagnostics == []
+    assert data == [expected, inner, _md5(b"lower a\n"), _md5(b"")]
+    # A rename that keeps the order keeps the digest (names are not part of it), as a skipped
+    # folder's content does; a change of order changes it.
+    (tree / "B.txt").rename(tree / "A.txt")
+    (tree / "node_modules" / "x.js").write_text("changed\n", encoding="utf-8")
+    assert _digests(project, "./code")[0] == [expected]
+    (tree / "A.txt").rename(tree / "c.txt")
+    reordered = [_md5(b"lower a\n"), _md5(b"upper B\n"), _md5(b""), _md5(b"lower a\n"), inner]
+    assert _digests(project, "./code")[0] == [_md5("".join(reordered).encode())]
+
+
+def test_md5_dir_leaves_out_a_link_out_of_the_project_with_a_warning(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.txt").write_text("not read\n", encoding="utf-8")
+    write(project, {"code/kept.txt": "kept\n"})
+    (project / "code" / "out").symlink_to(outside)
+    data, diagnostics = _digests(project, "code")
+    assert data == [_md5(_md5(b"kept\n").encode())]
+    assert diagnostics == [
+        "main.yml:1:3: warning[W151]: !MD5Dir code/out leads out of the project and is left "
+        "out of the digest, which so differs from OrgFormation's; copy what it links to into "
+        "the project"
+    ]
+
+
+def test_md5_dir_of_a_tree_that_links_back_into_itself_is_refused(project: Path) -> None:
+    write(project, {"code/sub/kept.txt": "kept\n"})
+    (project / "code" / "sub" / "loop").symlink_to(project / "code")
+    diagnostics = Diagnostics()
+    (project / "main.yml").write_text("Digest: !MD5Dir code\n", encoding="utf-8")
+    assert load_file(project / "main.yml", LoadOptions(root=project), diagnostics) is not None
+    assert report(diagnostics) == [
+        "main.yml:1:9: error[E104]: !MD5Dir code/sub/loop links back to code, which holds it, "
+        "so the tree has no end; remove the link"
+    ]

@@ -1,5 +1,7 @@
 """Apply for copy-to-s3 tasks: put one object per change, as the plan saw its local content,
-with the target account's credentials when the plan names one (as OrgFormation puts it)."""
+with the target account's credentials when the plan names one (as OrgFormation puts it);
+delete an orphan (cleanup asked for) with the credentials it was put with, or forget one that
+is gone."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from orgc.copy_to_s3 import object_body
 from orgc.diagnostics import Diagnostics
 from orgc.plan import Action, Change, ChangeKind
 from orgc.plan.objects import content_hash
-from orgc.plan.specs import ObjectPut
+from orgc.plan.specs import ObjectPut, ObjectRemoval
 
 
 class ObjectError(Exception):
@@ -47,14 +49,38 @@ def _put_object(run: Run, change: Change, spec: ObjectPut) -> None:
         role_name=spec.role_name,
         server_side_encryption=spec.server_side_encryption,
     )
-    record = {"task": spec.task, "hash": spec.hash, "etag": etag}
+    # With what it was put with, so that cleanup can delete it once no task puts it.
+    record = {"task": spec.task, "hash": spec.hash, "etag": etag, "region": spec.region}
+    if spec.account_id is not None and spec.role_name is not None:
+        record.update(accountId=run.fill_text(spec.account_id), roleName=spec.role_name)
     url = f"s3://{bucket}/{key}"
     run.update_state(
         lambda state: dataclasses.replace(state, objects={**state.objects, url: record})
     )
 
 
+def _delete_object(run: Run, change: Change, spec: ObjectRemoval) -> None:
+    run.provider.delete_s3_object(
+        bucket=spec.bucket,
+        key=spec.key,
+        region=spec.region,
+        account_id=spec.account_id,
+        role_name=spec.role_name,
+    )
+    _forget_object(run, change, spec)
+
+
+def _forget_object(run: Run, change: Change, spec: ObjectRemoval) -> None:
+    run.update_state(
+        lambda state: dataclasses.replace(
+            state, objects={u: r for u, r in state.objects.items() if u != spec.url}
+        )
+    )
+
+
 HANDLERS: dict[tuple[ChangeKind, Action], Handler] = {
     (ChangeKind.S3_OBJECT, Action.CREATE): taking(ObjectPut, _put_object),
     (ChangeKind.S3_OBJECT, Action.UPDATE): taking(ObjectPut, _put_object),
+    (ChangeKind.S3_OBJECT, Action.DELETE): taking(ObjectRemoval, _delete_object),
+    (ChangeKind.S3_OBJECT, Action.FORGET): taking(ObjectRemoval, _forget_object),
 }

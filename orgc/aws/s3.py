@@ -336,6 +336,23 @@ class S3Verbs(ProviderCore):
         )
         return cast(str, response["ETag"])
 
+    def delete_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+    ) -> None:
+        """Delete a copy-to-s3 object with the credentials it was put with."""
+        s3 = self._s3_as(region, account_id, role_name)
+        self._call(
+            "S3.DeleteObject",
+            lambda: s3.delete_object(Bucket=bucket, Key=key),
+            account_id=account_id,
+        )
+
     def _s3_as(self, region: str, account_id: str | None, role_name: str | None) -> Any:
         if account_id is None or role_name is None:
             return self._s3(region)

@@ -50,6 +50,7 @@ from orgc.plan.specs import (
     InstancesCreate,
     InstancesDelete,
     ObjectPut,
+    ObjectRemoval,
     OrganizationalUnitCreate,
     OrganizationalUnitDelete,
     OrganizationalUnitReplace,
@@ -125,6 +126,11 @@ def plan_json(plan: Plan) -> _Doc:
         **({"compared": list(plan.compared)} if plan.compared else {}),
         **({"notCompared": list(plan.not_compared)} if plan.not_compared else {}),
         **({"skipped": list(plan.skipped)} if plan.skipped else {}),
+        **(
+            {"liveOrganizationDigest": plan.live_organization}
+            if plan.live_organization is not None
+            else {}
+        ),
         # Derived from the changes, as `summary` is, for readers of the JSON: never read back.
         **({"access": access} if (access := access_json(plan)) else {}),
         "warnings": [
@@ -158,6 +164,7 @@ def plan_from_json(data: Any) -> Plan:
         compared=tuple(data.get("compared", ())),
         not_compared=tuple(data.get("notCompared", ())),
         skipped=tuple(data.get("skipped", ())),
+        live_organization=data.get("liveOrganizationDigest"),
         warnings=tuple(
             Diagnostic(w["code"], w["message"], parse_span(w.get("where")))
             for w in data.get("warnings", ())
@@ -998,6 +1005,25 @@ _FORMS: dict[type[Any], _Form[Any]] = {
             role_name=d.get("roleName"),
             server_side_encryption=d.get("serverSideEncryption"),
             templating_context=d.get("templatingContext"),
+        ),
+    ),
+    ObjectRemoval: _form(
+        ObjectRemoval,
+        write=lambda s: {
+            "task": s.task,
+            "bucket": s.bucket,
+            "key": s.key,
+            "region": s.region,
+            **({"accountId": s.account_id} if s.account_id else {}),
+            **({"roleName": s.role_name} if s.role_name else {}),
+        },
+        read=lambda d: ObjectRemoval(
+            task=d["task"],
+            bucket=d["bucket"],
+            key=d["key"],
+            region=d["region"],
+            account_id=d.get("accountId"),
+            role_name=d.get("roleName"),
         ),
     ),
     ServiceAccessSet: _form(

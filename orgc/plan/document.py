@@ -87,6 +87,10 @@ class Plan:
     # What the files skip (Skip: true, a skipped include or dependency, the organization of a
     # skipped update-organization task), each a sentence saying what it means.
     skipped: tuple[str, ...] = ()
+    # The digest of the organization read from AWS for the tasks to bind against (an
+    # annotate-organization task): apply reads it again and refuses the plan when it changed.
+    # None: the files give the organization.
+    live_organization: str | None = None
 
     @property
     def has_changes(self) -> bool:

@@ -2,18 +2,27 @@
 
 An object is put when it is missing, when the local content differs from what orgc last put
 (the state's hash), or when the object in S3 is not the one orgc put (its ETag changed).
+
+An object orgc put (the state records it) that no task puts any more is an orphan: its task
+left the files, its RemotePath changed, or its target left the binding. It is listed (W150)
+and left in place, or deleted with --perform-cleanup; one changed outside orgc since it was
+put is never deleted (W152), one deleted outside orgc is forgotten.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orgc.diagnostics import Diagnostic
 from orgc.plan.document import Change
-from orgc.plan.specs import Action, ChangeKind, ObjectPut
+from orgc.plan.specs import Action, ChangeKind, ObjectPut, ObjectRemoval
 from orgc.state import State
+
+# Where an object recorded before orgc kept its region is addressed.
+RECORDED_REGION = "us-east-1"
 
 
 def content_hash(body: bytes) -> str:
@@ -108,3 +117,91 @@ def plan_objects(
             )
         )
     return changes, unchanged
+
+
+def removed_objects(
+    desired: Iterable[DesiredObject],
+    state: State,
+    *,
+    left_alone: Callable[[str], bool] = lambda task: False,
+) -> list[ObjectRemoval]:
+    """The objects the state records that no desired object is, with the credentials they
+    were put with; not those of a task `left_alone` says is skipped."""
+    wanted = {o.url for o in desired}
+    found: list[ObjectRemoval] = []
+    for url, record in sorted(state.objects.items()):
+        task = record.get("task", "")
+        if url in wanted or left_alone(task) or not url.startswith("s3://"):
+            continue
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        found.append(
+            ObjectRemoval(
+                task=task,
+                bucket=bucket,
+                key=key,
+                region=record.get("region") or RECORDED_REGION,
+                account_id=record.get("accountId"),
+                role_name=record.get("roleName"),
+            )
+        )
+    return found
+
+
+def plan_removed_objects(
+    removed: Iterable[ObjectRemoval],
+    live_etags: Mapping[str, str | None],
+    state: State,
+    *,
+    tasks: Iterable[str],
+    perform_cleanup: bool,
+    organization_group: str,
+) -> tuple[list[Change], list[Diagnostic]]:
+    """(changes, warnings) for the orphans `removed_objects` found; `tasks` are the names of
+    the copy-to-s3 tasks in the files."""
+    present = set(tasks)
+    changes: list[Change] = []
+    warnings: list[Diagnostic] = []
+    for orphan in removed:
+        url = orphan.url
+        why = (
+            f"task {orphan.task} no longer puts it (its RemotePath or binding changed)"
+            if orphan.task in present
+            else f"its task {orphan.task} is no longer in the task files"
+        )
+        etag = live_etags.get(url)
+        if etag is None:
+            action, summary = Action.FORGET, f"forget {url}: it was already deleted outside orgc"
+        elif etag != state.objects[url].get("etag"):
+            warnings.append(
+                Diagnostic(
+                    "W152",
+                    f"{url} was put by orgc and {why}, but it was changed outside orgc since; "
+                    "orgc never deletes it: delete it yourself when nothing needs it",
+                )
+            )
+            continue
+        elif not perform_cleanup:
+            warnings.append(
+                Diagnostic(
+                    "W150",
+                    f"{url} was put by orgc and {why}; orgc leaves it (apply with "
+                    "--perform-cleanup deletes it)",
+                )
+            )
+            continue
+        else:
+            action, summary = Action.DELETE, f"delete {url}: {why} (cleanup asked for)"
+        changes.append(
+            Change(
+                id=f"s3-object.{action}:{url}",
+                kind=ChangeKind.S3_OBJECT,
+                action=action,
+                logical_id=url,
+                physical_id=url,
+                summary=summary,
+                spec=orphan,
+                after=(f"task:{organization_group}",),
+                group=orphan.task,
+            )
+        )
+    return changes, warnings

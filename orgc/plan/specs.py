@@ -520,6 +520,23 @@ class ObjectPut:
         return f"s3://{self.bucket}/{self.key}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectRemoval:
+    """An object orgc put that no task puts any more: deleted (cleanup asked for) with the
+    credentials it was put with, or forgotten when it is gone already."""
+
+    task: str  # the task that put it
+    bucket: str
+    key: str
+    region: str
+    account_id: str | None = None
+    role_name: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
 # --- trusted service access and delegated administrators -----------------------------------
 
 
@@ -625,6 +642,7 @@ Spec: TypeAlias = (
     | InstancesDelete
     | StackSetDelete
     | ObjectPut
+    | ObjectRemoval
     | ServiceAccessSet
     | DelegatedAdministratorSet
     | AlternateContactSet
@@ -674,6 +692,8 @@ SPECS: dict[tuple[ChangeKind, Action], type[Spec]] = {
     (ChangeKind.STACK_SET_INSTANCES, Action.DELETE): InstancesDelete,
     (ChangeKind.S3_OBJECT, Action.CREATE): ObjectPut,
     (ChangeKind.S3_OBJECT, Action.UPDATE): ObjectPut,
+    (ChangeKind.S3_OBJECT, Action.DELETE): ObjectRemoval,
+    (ChangeKind.S3_OBJECT, Action.FORGET): ObjectRemoval,
     (ChangeKind.SERVICE_ACCESS, Action.ENABLE): ServiceAccessSet,
     (ChangeKind.SERVICE_ACCESS, Action.DISABLE): ServiceAccessSet,
     (ChangeKind.DELEGATED_ADMINISTRATOR, Action.REGISTER): DelegatedAdministratorSet,

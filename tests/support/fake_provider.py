@@ -1086,6 +1086,19 @@ class FakeAws(FakeIdentityCenter):
             body = self.buckets.get(bucket, {}).get(key)
             return None if body is None else _etag(body)
 
+    def delete_s3_object(
+        self,
+        *,
+        bucket: str,
+        key: str,
+        region: str,
+        account_id: str | None = None,
+        role_name: str | None = None,
+    ) -> None:
+        with self._lock:
+            self._count("delete_s3_object")
+            self.buckets.get(bucket, {}).pop(key, None)
+
     # --- StackSets ------------------------------------------------------------------------------
 
     def describe_stack_set(self, name: str) -> LiveStackSet | None:
