@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from orgc.apply import ApplyResult
     from orgc.aws import AwsProvider
     from orgc.pipeline import Inputs
+    from orgc.render import RenderedStack
+    from orgc.stack_commands import StackCommand, StackOptions
     from orgc.state import State, StateStore, StateVersion
 
 EXIT_OK = 0
@@ -373,7 +375,146 @@ def _parser() -> argparse.ArgumentParser:
     state.add_argument(
         "--json", action="store_true", help="list, show: JSON on stdout instead of text"
     )
+    _add_stack_commands(commands, aws, locking, deletes)
     return parser
+
+
+def _add_stack_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    aws: argparse.ArgumentParser,
+    locking: argparse.ArgumentParser,
+    deletes: argparse.ArgumentParser,
+) -> None:
+    """OrgFormation's stack commands (orgc.stack_commands), with OrgFormation's options."""
+    files = argparse.ArgumentParser(add_help=False)
+    files.add_argument(
+        "--root",
+        type=Path,
+        help="project root that !Include and !ReadFile may not leave (default: the working "
+        "directory's checkout or the directory itself when the template is in it, else the "
+        "template's)",
+    )
+    files.add_argument(
+        "--allow-cmd", action="store_true", help="let !Cmd run shell commands while loading"
+    )
+    files.add_argument(
+        "--no-lint", action="store_true", help="do not check rendered templates with cfn-lint"
+    )
+    files.add_argument(
+        "--organization-file",
+        type=organization_file_argument,
+        metavar="PATH",
+        help="the organization file the template binds against, or s3://bucket/key (default: "
+        "the organization as AWS holds it, with the logical ids the state gives); never changed",
+    )
+    template = argparse.ArgumentParser(add_help=False)
+    template.add_argument("template", type=Path, help="the annotated CloudFormation template")
+    template.add_argument(
+        "--parameters",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="values for the template's Parameters: Key=Value or "
+        "ParameterKey=Key,ParameterValue=Value, several in one argument or in several",
+    )
+    template.add_argument(
+        "--templating-context",
+        metavar="JSON",
+        help="a JSON object: the template is a Nunjucks text template rendered with it",
+    )
+
+    def stack_name(parser: argparse.ArgumentParser, default: str | None) -> None:
+        parser.add_argument(
+            "--stack-name",
+            default=default,
+            metavar="NAME",
+            help="the CloudFormation stack name"
+            + (f" (default: {default})" if default else " (required)"),
+        )
+
+    update = commands.add_parser(
+        "update-stacks",
+        parents=[template, files, aws, locking, deletes],
+        help="deploy a template's stacks to the accounts and regions it binds, as one "
+        "update-stacks task (recorded as task update-stacks:NAME); no confirmation is asked",
+    )
+    stack_name(update, None)
+    update.add_argument("--stack-description", metavar="TEXT", help="the stacks' description")
+    update.add_argument("--color", choices=COLOURS, default="auto", help="colour the progress")
+    update.add_argument(
+        "--termination-protection",
+        action="store_true",
+        help="turn on termination protection",
+    )
+    update.add_argument(
+        "--update-protection",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="set a stack policy that denies (or, with --no-update-protection, allows) every "
+        "update",
+    )
+    update.add_argument(
+        "--stack-policy", metavar="JSON|FILE", help="a stack policy document, or a file of one"
+    )
+    update.add_argument(
+        "--tags", action="extend", nargs="+", default=[], metavar="KEY=VALUE", help="stack tags"
+    )
+    update.add_argument(
+        "--max-concurrent-stacks", metavar="N", help="at most N stacks deployed at once"
+    )
+    update.add_argument(
+        "--failed-stacks-tolerance",
+        metavar="N",
+        help="stop starting stacks after more than N failed (default: 0)",
+    )
+
+    validate = commands.add_parser(
+        "validate-stacks",
+        parents=[template, files, aws],
+        help="check a template as update-stacks would deploy it, rendering every stack; "
+        "nothing is changed (no AWS call with a local --organization-file)",
+    )
+    stack_name(validate, "validation")
+
+    print_ = commands.add_parser(
+        "print-stacks",
+        parents=[template, files, aws],
+        help="print the template each account and region would be given (no AWS call with a "
+        "local --organization-file)",
+    )
+    stack_name(print_, "print")
+    print_.add_argument("--output", choices=("yaml", "json"), default="yaml")
+    print_.add_argument(
+        "--output-path",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/<stack name>/<account>-<region>.<yaml|json> instead of printing",
+    )
+
+    describe = commands.add_parser(
+        "describe-stacks",
+        parents=[aws],
+        help="the stacks the state records (all, or of --stack-name) and their status in AWS, "
+        "as JSON",
+    )
+    stack_name(describe, None)
+
+    delete = commands.add_parser(
+        "delete-stacks",
+        parents=[files, aws, locking],
+        help="delete every stack of a name the state records, whichever task deployed it",
+    )
+    delete.add_argument("stack", nargs="?", metavar="NAME", help="the stack name")
+    delete.add_argument("--color", choices=COLOURS, default="auto", help="colour the progress")
+    stack_name(delete, None)
+    for option in ("--max-concurrent-stacks", "--failed-stacks-tolerance"):
+        delete.add_argument(
+            option,
+            metavar="N",
+            help="accepted as OrgFormation takes it; the deletes run within orgc's one "
+            "dependency graph",
+        )
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h)?")
@@ -673,7 +814,7 @@ def _plan(args: argparse.Namespace) -> int:
             remote=RemoteTemplates(provider=provider),
         )
         if _lint(args):
-            lint_templates(inputs)
+            inputs = lint_templates(inputs)
         _emulated_principals(args, inputs)
         result = make_plan(
             inputs,
@@ -915,7 +1056,7 @@ def _apply(args: argparse.Namespace) -> int:
             remote=RemoteTemplates(provider=provider),
         )
         if _lint(args):
-            lint_templates(inputs)
+            inputs = lint_templates(inputs)
         _emulated_principals(args, inputs)
         with watch.interruptible():
             fresh, outcome = plan_and_apply(
@@ -1034,10 +1175,13 @@ def _report(result: ApplyResult, seconds: float, out: TextIO) -> int:
         return EXIT_OK
     for change_id, reason in sorted(result.failed.items()):
         print(Diagnostic("E701", f"{change_id} failed: {reason}"), file=sys.stderr)
+    for reason in sorted(result.refused.values()):
+        print(Diagnostic("E630", reason), file=sys.stderr)
+    refused = f"{len(result.refused)} refused by the emulator, " if result.refused else ""
     print(
         Diagnostic(
             "E708",
-            f"{len(result.done)} changes made, {len(result.failed)} failed, "
+            f"{len(result.done)} changes made, {len(result.failed)} failed, {refused}"
             f"{len(result.skipped)} skipped; run orgc plan to see what is left",
         ),
         file=sys.stderr,
@@ -1171,7 +1315,8 @@ addresses (KIND:KEY, the plan's change id without its action):
   alternate-contact:<Account>/<TYPE>    a contact orgc set
   closed-account:<account id>           a close counted against AWS's quota
 <Account> is the account's logical id (or its id). Attachments, tags, aliases
-and password policies are not recorded: plans compare them with AWS.
+and password policies have no address: plans compare them with AWS (the state
+notes which aliases and password policies orgc set, to delete only those).
 
 rm forgets, it never deletes in AWS: the next plan compares the thing with AWS
 as one orgc never recorded (an adopt or a create; an account the files do not
@@ -1475,6 +1620,313 @@ def _init(args: argparse.Namespace) -> int:
     return _with_aws(args, EXIT_INVALID, body)
 
 
+# --- OrgFormation's stack commands ----------------------------------------------------------
+
+
+def _stack_options(args: argparse.Namespace) -> StackOptions:
+    from orgc.stack_commands import StackOptions
+
+    return StackOptions(
+        template=args.template,
+        stack_name=args.stack_name,
+        stack_description=getattr(args, "stack_description", None),
+        parameters=args.parameters,
+        termination_protection=getattr(args, "termination_protection", False),
+        update_protection=getattr(args, "update_protection", None),
+        max_concurrent_stacks=getattr(args, "max_concurrent_stacks", None),
+        failed_stacks_tolerance=getattr(args, "failed_stacks_tolerance", None),
+        templating_context=args.templating_context,
+        tags=getattr(args, "tags", ()),
+        stack_policy=getattr(args, "stack_policy", None),
+    )
+
+
+def _stack_inputs(
+    args: argparse.Namespace,
+    command: StackCommand | None,
+    provider: AwsProvider | None,
+    state: Callable[[], State],
+    *,
+    deleting: str | None = None,
+) -> Inputs:
+    """The inputs of a stack command: bound against --organization-file, else against the
+    organization read from AWS (with the logical ids the state gives its accounts)."""
+    from orgc.live_organization import live_organization_file
+    from orgc.live_source import LiveSource
+    from orgc.load import project_root
+    from orgc.remote import RemoteTemplates
+    from orgc.stack_commands import compile_command
+
+    where = command.template.parent if command is not None else Path.cwd()
+    # The project is the working directory's (its checkout, when it is in one) when the template
+    # lies in it, so that an organization file beside the templates' directory is inside it.
+    working = Path.cwd().resolve()
+    root = args.root or project_root(
+        working if where.resolve().is_relative_to(working) else where, None
+    )
+    organization_file: Path | str | None = args.organization_file
+    live = organization_file is None
+    if organization_file is None:
+        assert provider is not None
+        directory = root / ".orgc" / "live-organization"
+        task = command.task if command is not None else "delete-stacks"
+        organization_file, _digest = live_organization_file(
+            LiveSource(task=task), provider, state(), directory
+        )
+    return compile_command(
+        command,
+        where=where,
+        organization_file=organization_file,
+        root=root,
+        allow_cmd=args.allow_cmd,
+        remote=None if provider is None else RemoteTemplates(provider=provider),
+        live=live,
+        deleting=deleting,
+    )
+
+
+def _checked_stack_command(args: argparse.Namespace, name: str) -> StackCommand | None:
+    from orgc.stack_commands import stack_command
+
+    try:
+        return stack_command(_stack_options(args), name)
+    except StageError as error:
+        _print_diagnostics(error.diagnostics)
+        return None
+
+
+def _update_stacks(args: argparse.Namespace) -> int:
+    from orgc.pipeline import lint_templates, plan_and_apply
+    from orgc.stack_commands import own_stacks
+
+    command = _checked_stack_command(args, "update-stacks")
+    if command is None:
+        return EXIT_INVALID
+    watch = _ApplyWatch(args, None, _progress_interval())
+
+    def confirm(result: Plan) -> bool:
+        # OrgFormation's update-stacks deploys without asking: the plan is shown, then done.
+        sys.stdout.write(render_text(result))
+        watch.begin(result)
+        return True
+
+    def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
+        started = time.monotonic()
+        inputs = _stack_inputs(args, command, provider, lambda: store().read())
+        if _lint(args):
+            lint_templates(inputs)
+        with watch.interruptible():
+            _, outcome = plan_and_apply(
+                inputs,
+                provider,
+                store(),
+                confirm=confirm,
+                listener=watch.listener,
+                delete_guard=_delete_guard(args),
+                scope=own_stacks(command.stack_name),
+            )
+        if outcome is None:
+            print(f"Stack {command.stack_name} already up to date.")
+            return EXIT_OK
+        watch.outcome = outcome
+        return _report(outcome, time.monotonic() - started, sys.stdout)
+
+    code = _with_aws(args, EXIT_APPLY_FAILED, body)
+    watch.finish(code, [])
+    return code
+
+
+def _progress_interval() -> float:
+    try:
+        return progress_interval(os.environ)
+    except ProgressIntervalError as error:
+        raise _UsageError(str(error)) from None
+
+
+def _offline_or_aws(
+    args: argparse.Namespace, run: Callable[[AwsProvider | None, Callable[[], State]], int]
+) -> int:
+    """Run a command that reads AWS only for the organization (and the ids the state records):
+    with a local --organization-file it makes no AWS call at all."""
+    from orgc.state import State
+
+    if isinstance(args.organization_file, Path):
+        try:
+            return run(None, State)
+        except StageError as error:
+            _print_diagnostics(error.diagnostics)
+            return EXIT_INVALID
+    return _with_aws(args, EXIT_INVALID, lambda provider, store: run(provider, store().read))
+
+
+def _rendered_stacks(
+    inputs: Inputs, state: State, found: list[Diagnostic]
+) -> tuple[RenderedStack, ...]:
+    from orgc.pipeline import compile_stacks
+    from orgc.recorded import known_ids, wanted_ids
+
+    ids = known_ids(wanted_ids(inputs.organization), state)
+    stacks, _, _, warnings = compile_stacks(inputs, ids, None)
+    found.extend(warnings)
+    return stacks
+
+
+def _validate_stacks(args: argparse.Namespace) -> int:
+    from orgc.lint import cache_directory, lint_stacks
+    from orgc.pipeline import registered_types
+
+    command = _checked_stack_command(args, "validate-stacks")
+    if command is None:
+        return EXIT_INVALID
+
+    def run(provider: AwsProvider | None, state: Callable[[], State]) -> int:
+        found: list[Diagnostic] = []
+        try:
+            inputs = _stack_inputs(args, command, provider, state)
+            found.extend(inputs.warnings)
+            stacks = _rendered_stacks(inputs, state(), found)
+            if _lint(args):
+                found.extend(lint_stacks(stacks, cache_directory(), registered_types(inputs)))
+        except StageError as error:
+            found.extend(error.diagnostics)
+        shown = sorted(set(found), key=Diagnostic.sort_key)
+        _print_diagnostics(shown, sys.stdout)
+        errors = sum(1 for d in shown if d.severity.value == "error")
+        warnings = len(shown) - errors
+        print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
+        return EXIT_INVALID if errors else EXIT_OK
+
+    return _offline_or_aws(args, run)
+
+
+def _print_stacks(args: argparse.Namespace) -> int:
+    from orgc.stack_commands import print_path, printed
+
+    command = _checked_stack_command(args, "print-stacks")
+    if command is None:
+        return EXIT_INVALID
+
+    def run(provider: AwsProvider | None, state: Callable[[], State]) -> int:
+        found: list[Diagnostic] = []
+        inputs = _stack_inputs(args, command, provider, state)
+        stacks = _rendered_stacks(inputs, state(), found)
+        _print_diagnostics(sorted({*inputs.warnings, *found}, key=Diagnostic.sort_key))
+        for stack in stacks:
+            text = printed(stack, args.output)
+            if args.output_path is None:
+                print(f"# {stack.stack_name} in {stack.key.account} {stack.key.region}")
+                sys.stdout.write(text)
+                continue
+            target = print_path(args.output_path, stack, args.output)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            except OSError as error:
+                reason = error.strerror or str(error)
+                _print_diagnostics(
+                    [Diagnostic("E489", f"cannot write {target} under --output-path: {reason}")]
+                )
+                return EXIT_INVALID
+            print(f"wrote {target}")
+        if not stacks:
+            print(f"the template binds stack {command.stack_name} to no account and region")
+        return EXIT_OK
+
+    return _offline_or_aws(args, run)
+
+
+def _describe_stacks(args: argparse.Namespace) -> int:
+    from orgc.model import DEFAULT_ACCESS_ROLE
+    from orgc.stack_commands import check_stack_name, describe, records_named
+
+    if args.stack_name is not None:
+        try:
+            check_stack_name(args.stack_name, "describe-stacks")
+        except StageError as error:
+            _print_diagnostics(error.diagnostics)
+            return EXIT_INVALID
+
+    def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
+        state = store().read()
+        records = records_named(state, args.stack_name)
+        live: dict[tuple[str, str, str], str | None] = {}
+        for account_id, region in sorted({(r.account_id, r.region) for r in records}):
+            found = provider.list_stacks(account_id, DEFAULT_ACCESS_ROLE, region)
+            for record in records:
+                if (record.account_id, record.region) == (account_id, region):
+                    stack = found.get(record.stack_name)
+                    live[record.key] = stack.status if stack is not None else None
+        sys.stdout.write(json.dumps(describe(state, args.stack_name, live), indent=2) + "\n")
+        return EXIT_OK
+
+    return _with_aws(args, EXIT_INVALID, body)
+
+
+def _delete_stacks(args: argparse.Namespace) -> int:
+    from orgc.pipeline import plan_and_apply
+    from orgc.stack_commands import check_stack_name, named_stacks, records_named
+
+    if args.stack is not None and args.stack_name is not None and args.stack != args.stack_name:
+        raise _UsageError(
+            f"delete-stacks names two stacks ({args.stack} and --stack-name {args.stack_name}); "
+            "give one"
+        )
+    try:
+        name = check_stack_name(args.stack_name or args.stack, "delete-stacks")
+        for option in ("max_concurrent_stacks", "failed_stacks_tolerance"):
+            value = getattr(args, option)
+            if value is not None and not value.strip().isdigit():
+                flag = "--" + option.replace("_", "-")
+                raise StageError(
+                    [Diagnostic("E485", f"{flag} takes a whole number, not {value!r}")]
+                )
+    except StageError as error:
+        _print_diagnostics(error.diagnostics)
+        return EXIT_INVALID
+    watch = _ApplyWatch(args, None, _progress_interval())
+
+    def confirm(result: Plan) -> bool:
+        sys.stdout.write(render_text(result))
+        watch.begin(result)
+        return True
+
+    def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
+        started = time.monotonic()
+        if not records_named(store().read(), name):
+            _print_diagnostics(
+                [
+                    Diagnostic(
+                        "W480",
+                        f"the state records no stack named {name}; nothing to delete "
+                        "(orgc describe-stacks lists the stacks it records)",
+                    )
+                ]
+            )
+            return EXIT_OK
+        inputs = _stack_inputs(args, None, provider, lambda: store().read(), deleting=name)
+        with watch.interruptible():
+            _, outcome = plan_and_apply(
+                inputs,
+                provider,
+                store(),
+                confirm=confirm,
+                listener=watch.listener,
+                perform_cleanup=True,
+                # Deleting every stack of the name is what was asked for.
+                delete_guard=DeleteGuard(allow_mass_delete=True),
+                scope=named_stacks(name),
+            )
+        if outcome is None:
+            print(f"the stacks named {name} are gone from AWS already")
+            return EXIT_OK
+        watch.outcome = outcome
+        return _report(outcome, time.monotonic() - started, sys.stdout)
+
+    code = _with_aws(args, EXIT_APPLY_FAILED, body)
+    watch.finish(code, [])
+    return code
+
+
 _COMMANDS = {
     "validate": _validate,
     "plan": _plan,
@@ -1487,6 +1939,11 @@ _COMMANDS = {
     "state": _state,
     "render": _render,
     "init": _init,
+    "update-stacks": _update_stacks,
+    "validate-stacks": _validate_stacks,
+    "print-stacks": _print_stacks,
+    "describe-stacks": _describe_stacks,
+    "delete-stacks": _delete_stacks,
 }
 
 

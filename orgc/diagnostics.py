@@ -204,6 +204,22 @@ CodeId = Literal[
     "E467",
     "E468",
     "W465",
+    # names finished per target (E47x)
+    "E470",
+    "E471",
+    "E472",
+    "E473",
+    # OrgFormation's stack commands: update-, validate-, print-, describe-, delete-stacks (E48x)
+    "E480",
+    "E481",
+    "E482",
+    "E483",
+    "E484",
+    "E485",
+    "E486",
+    "E488",
+    "E489",
+    "W480",
     # bind, render and StackSets (W4xx)
     "W401",
     "W405",
@@ -234,6 +250,7 @@ CodeId = Literal[
     "E624",
     "E625",
     "E626",
+    "E630",
     # plan (W6xx)
     "W601",
     "W602",
@@ -247,6 +264,7 @@ CodeId = Literal[
     "W620",
     "W621",
     "W622",
+    "W630",
     # apply (E7xx)
     "E701",
     "E702",

@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from orgc.diagnostics import Diagnostic, StageError
+from orgc.emulator_cloudformation import teach_refusals
 from orgc.emulator_services import teach_service_principals
 from orgc.emulator_sso import teach_identity_center
 from orgc.emulator_stacks import teach_stack_updates
@@ -152,6 +153,7 @@ def serve(host: str, port: int, *, idle_timeout: float | None = None) -> None:
         teach_stack_updates()
         teach_service_principals()
         teach_identity_center()
+        teach_refusals()
     except UnsupportedMoto as error:
         raise EmulatorUnavailable(str(error), problem="needs another moto version") from error
     # One log line per request drowns the log that start_daemon keeps; errors still show.

@@ -505,6 +505,8 @@ DESTRUCTIVE: dict[tuple[ChangeKind, Action], str] = {
     (ChangeKind.ORGANIZATIONAL_UNIT, Action.DELETE): "OU(s) to delete",
     (ChangeKind.POLICY, Action.DELETE): "policy(ies) to delete",
     (ChangeKind.ATTACHMENT, Action.DETACH): "policy attachment(s) to detach",
+    (ChangeKind.ALIAS, Action.DELETE): "account alias(es) to delete",
+    (ChangeKind.PASSWORD_POLICY, Action.DELETE): "password policy(ies) to delete",
     (ChangeKind.STACK, Action.DELETE): "stack(s) to delete",
     (ChangeKind.STACK, Action.REPLACE): "stack(s) to delete and create again",
     (ChangeKind.STACK_SET, Action.DELETE): "StackSet(s) to delete",

@@ -62,6 +62,9 @@ class Finding:
     rule: str  # cfn-lint's rule id, E3006
     path: str  # where in the template, Resources/Topic/Type
     message: str
+    # A format check of cfn-lint (an ARN, an id, a name of a kind) failing on an empty value of an
+    # optional property: reported as the warning W630, not as an error (see `lint_stacks`).
+    empty_optional: bool = False
 
 
 def available() -> bool:
@@ -77,7 +80,15 @@ def lint_stacks(
     registered: frozenset[str] = frozenset(),
 ) -> tuple[Diagnostic, ...]:
     """E435 for every cfn-lint error in the rendered `stacks`, one per finding and task;
-    `registered` holds the registry types the files' register-type tasks register."""
+    `registered` holds the registry types the files' register-type tasks register.
+
+    A format check that fails on an empty value of an optional property is the warning W630
+    instead. cfn-lint's format rules (an IAM role ARN, a VPC id, ...) read `''` as a malformed
+    value, but CloudFormation takes an empty value of an optional property, and templates
+    write one on purpose to leave the property unset, mostly as the branch of an `Fn::If`
+    that switches a feature off: OrgFormation's reference landing zone gives its CloudTrail
+    `CloudWatchLogsRoleArn: ''`, which AWS deploys. An empty value of a required property,
+    and any other rule's finding on an empty value, stays an error."""
     by_body: dict[str, tuple[dict[str, Any], set[str], list[RenderedStack]]] = {}
     for stack in stacks:
         template = _with_stand_ins(stack.template)
@@ -171,6 +182,15 @@ def _diagnostics(findings: Iterable[Finding], targets: Sequence[RenderedStack]) 
             where = f"{stack.key.account}/{stack.key.region}"
             if counts[task] > 1:
                 where += f" and {counts[task] - 1} other target(s)"
+            if finding.empty_optional:
+                message = (
+                    f"task {task}: the template for {where} sets {finding.path} to an empty "
+                    f"value, which cfn-lint {finding.rule} refuses ({finding.message}); "
+                    "CloudFormation takes an empty value of an optional property as leaving it "
+                    "unset, so it is left to AWS"
+                )
+                result.append(Diagnostic("W630", message, stack.span))
+                continue
             result.append(
                 Diagnostic(
                     "E435",
@@ -184,6 +204,7 @@ def _diagnostics(findings: Iterable[Finding], targets: Sequence[RenderedStack]) 
 
 def _lint(template: dict[str, Any], regions: tuple[str, ...]) -> list[Finding]:
     from cfnlint.config import ConfigMixIn
+    from cfnlint.rules.formats.FormatKeyword import FormatKeyword
     from cfnlint.runner import run_template_by_data
 
     config = ConfigMixIn(regions=list(regions))
@@ -192,9 +213,37 @@ def _lint(template: dict[str, Any], regions: tuple[str, ...]) -> list[Finding]:
         rule = str(match.rule.id)
         if not rule.startswith("E"):
             continue
-        path = "/".join(str(part) for part in (match.path or ()))
-        result.append(Finding(rule, path, str(match.message)))
+        parts = list(match.path or ())
+        path = "/".join(str(part) for part in parts)
+        empty_optional = isinstance(match.rule, FormatKeyword) and _empty_optional(
+            template, parts, regions
+        )
+        result.append(Finding(rule, path, str(match.message), empty_optional))
     return sorted(set(result), key=lambda f: (f.path, f.rule, f.message))
+
+
+def _empty_optional(template: dict[str, Any], path: list[Any], regions: tuple[str, ...]) -> bool:
+    """Whether `path` is an empty string in a property (or a branch of its value) that the
+    resource type's schema does not require in any of `regions`."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError
+
+    value: Any = template
+    for part in path:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if value != "" or len(path) < 4 or path[0] != "Resources" or path[2] != "Properties":
+        return False
+    kind = template["Resources"][path[1]].get("Type")
+    for region in regions:
+        try:
+            schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, kind).schema
+        except ResourceNotFoundError:  # a type cfn-lint does not know: keep the error
+            return False
+        if path[3] in schema.get("required", ()):
+            return False
+    return True
 
 
 # The namespaces AWS owns; every other `Namespace::Service::Resource` is a registry type.
@@ -257,8 +306,12 @@ def _version() -> str:
     return importlib.metadata.version("cfn-lint")
 
 
+# Entries of another layout are not read back: 2 added `Finding.empty_optional`.
+_CACHE_LAYOUT = 2
+
+
 def _digest(body: str, regions: Iterable[str]) -> str:
-    text = json.dumps([_version(), sorted(regions), body])
+    text = json.dumps([_CACHE_LAYOUT, _version(), sorted(regions), body])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -267,7 +320,7 @@ class _Cache:
 
     def __init__(self, directory: Path | None) -> None:
         self._file = directory / "findings.json" if directory else None
-        self._entries: dict[str, list[list[str]]] = {}
+        self._entries: dict[str, list[list[Any]]] = {}
         self._changed = False
         if self._file is None:
             return
@@ -282,13 +335,16 @@ class _Cache:
         entry = self._entries.get(key)
         if not isinstance(entry, list):
             return None
-        try:
-            return [Finding(*item) for item in entry]
-        except TypeError:
-            return None
+        found = []
+        for item in entry:
+            if not isinstance(item, list) or len(item) != 4:
+                return None
+            rule, path, message, empty_optional = item
+            found.append(Finding(str(rule), str(path), str(message), empty_optional is True))
+        return found
 
     def put(self, key: str, findings: Sequence[Finding]) -> None:
-        self._entries[key] = [[f.rule, f.path, f.message] for f in findings]
+        self._entries[key] = [[f.rule, f.path, f.message, f.empty_optional] for f in findings]
         self._changed = True
 
     def save(self) -> None:

@@ -15,7 +15,7 @@ from orgc.apply import ApplyResult, Listener, apply
 from orgc.bind import BoundTemplate, RegionDenials, bind_template, resolve_binding
 from orgc.contacts import build_contacts
 from orgc.copy_to_s3 import build_objects
-from orgc.diagnostics import Diagnostic, Diagnostics, Span, StageError
+from orgc.diagnostics import Diagnostic, Diagnostics, Severity, Span, StageError
 from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
 from orgc.live_source import LiveOrganizationNeeded, live_source
@@ -63,6 +63,7 @@ from orgc.plan.stacksets import groups as stack_set_groups
 from orgc.provider import Provider
 from orgc.recorded import (
     account_settings_trusted,
+    declared_account_settings,
     known_ids,
     note_organization_synced,
     organization_comparison,
@@ -107,6 +108,9 @@ class Inputs:
     # Of the organization model and the alternate contacts: what the state vouches for once
     # applied (orgc.recorded.account_settings_trusted).
     organization_digest: str = ""
+    # An `orgc update-stacks` / `delete-stacks` run (orgc.stack_commands): its plan sees the
+    # stacks of those commands, which a task file's plan leaves be.
+    stack_command: bool = False
     # Of the organization read from AWS that the tasks bind against (orgc.live_organization);
     # None when the files give the organization.
     live_organization: str | None = None
@@ -149,6 +153,7 @@ def compile_organization(
     parameters: Mapping[str, str] | None = None,
     organization_file: Path | str | None = None,
     remote: RemoteTemplates | None = None,
+    loaded: LoadedFile | None = None,
 ) -> Inputs:
     """load → validate → model → bind, everything that needs no AWS.
 
@@ -160,11 +165,16 @@ def compile_organization(
     (orgc.remote: reads only; without a provider they are not read, W451), but those a
     copy-to-s3 task of these files puts, read from its LocalPath.
 
+    `loaded` is the task file `path` names, made rather than read (orgc.stack_commands).
+
     Raises StageError with every diagnostic when any is an error.
     """
     diagnostics = Diagnostics()
     options = LoadOptions(root=project_root(path, root), allow_cmd=allow_cmd)
-    top = None if path.is_dir() else load_file(path, options, diagnostics)
+    if loaded is not None:
+        top: LoadedFile | None = loaded
+    else:
+        top = None if path.is_dir() else load_file(path, options, diagnostics)
     project = None
     organization = None
     if top is not None and is_organization_data(top.data):
@@ -434,15 +444,20 @@ def offline_stacks(inputs: Inputs) -> tuple[tuple[RenderedStack, ...], StackOrde
     return stacks, order
 
 
-def lint_templates(inputs: Inputs) -> None:
-    """cfn-lint over every template the inputs render, offline; StageError on findings."""
+def lint_templates(inputs: Inputs) -> Inputs:
+    """cfn-lint over every template the inputs render, offline: StageError on an error
+    finding, else the inputs with its warnings (W630) among theirs."""
     if not inputs.stack_tasks:
-        return
+        return inputs
     ids = known_ids(wanted_ids(inputs.organization), State())
     stacks = compile_stacks(inputs, ids, None)[0]
     findings = lint_stacks(stacks, cache_directory(), registered_types(inputs))
-    if findings:
+    if any(finding.severity is Severity.ERROR for finding in findings):
         raise StageError(findings)
+    if not findings:
+        return inputs
+    merged = tuple(sorted({*inputs.warnings, *findings}, key=Diagnostic.sort_key))
+    return replace(inputs, warnings=merged)
 
 
 def registered_types(inputs: Inputs) -> frozenset[str]:
@@ -920,6 +935,7 @@ def _plan_stacks(
         tasks=inputs.stack_tasks,
         organization_group=inputs.organization_group,
         skipped_includes=skipped_includes,
+        command_stacks=inputs.stack_command,
     )
     planner = plan_stacks(
         desired,
@@ -1125,6 +1141,7 @@ def run_apply(
             organization_digest=inputs.organization_digest,
             applied=saved,
             result=result,
+            declared=_declared_settings(inputs),
         )
         return result
 
@@ -1140,13 +1157,17 @@ def plan_and_apply(
     refresh: bool = True,
     allow_lockout: bool = False,
     delete_guard: DeleteGuard | None = None,
+    scope: Callable[[State], State] | None = None,
 ) -> tuple[Plan, ApplyResult | None]:
-    """Plan under the state lock, ask `confirm`, apply. None as result: nothing was applied."""
+    """Plan under the state lock, ask `confirm`, apply. None as result: nothing was applied.
+
+    `scope` gives the part of the state the plan compares with (the stack commands see their
+    own stacks only); apply records into the whole state."""
     with store.lock(lock_owner()) as locked:
         fresh = make_plan(
             inputs,
             provider,
-            locked.state,
+            locked.state if scope is None else scope(locked.state),
             perform_cleanup=perform_cleanup,
             refresh=refresh,
             allow_lockout=allow_lockout,
@@ -1159,6 +1180,7 @@ def plan_and_apply(
                 organization_digest=inputs.organization_digest,
                 applied=fresh,
                 result=ApplyResult(),
+                declared=_declared_settings(inputs),
             )
             return fresh, None
         if not confirm(fresh):
@@ -1170,8 +1192,15 @@ def plan_and_apply(
             organization_digest=inputs.organization_digest,
             applied=fresh,
             result=result,
+            declared=_declared_settings(inputs),
         )
         return fresh, result
+
+
+def _declared_settings(inputs: Inputs) -> dict[str, tuple[str | None, bool]]:
+    """The aliases and password policies the files give, unless the organization is left as
+    it is (then orgc sets none of them)."""
+    return {} if inputs.organization_skipped else declared_account_settings(inputs.organization)
 
 
 def write_rendered(inputs: Inputs, out: Path, *, state_file: Path | None = None) -> int:

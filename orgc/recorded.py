@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from orgc.model import Organization
 from orgc.observed import LiveOrganization, LiveStack
 from orgc.plan import ROOT, IdTable, Plan
-from orgc.state import LockedState, State
+from orgc.state import LockedState, State, with_alias, with_password_policy
 
 if TYPE_CHECKING:
     from orgc.apply import ApplyResult
@@ -132,6 +132,31 @@ def with_organization_synced(
     )
 
 
+def declared_account_settings(organization: Organization) -> dict[str, tuple[str | None, bool]]:
+    """Account logical id → (the alias the files give it, whether they give it a password
+    policy), for the accounts the files give either."""
+    return {
+        logical_id: (account.alias, account.password_policy is not None)
+        for logical_id, account in sorted(organization.accounts.items())
+        if account.alias or account.password_policy is not None
+    }
+
+
+def _with_declared_settings(
+    state: State, declared: Mapping[str, tuple[str | None, bool]], plan: Plan
+) -> State:
+    settings = state.account_settings
+    for logical_id, (alias, password_policy) in declared.items():
+        account_id = state.accounts.get(logical_id) or plan.ids.accounts.get(logical_id)
+        if account_id is None:
+            continue
+        if alias:
+            settings = with_alias(settings, account_id, alias)
+        if password_policy:
+            settings = with_password_policy(settings, account_id, True)
+    return replace(state, account_settings=settings)
+
+
 def note_organization_synced(
     locked: LockedState,
     *,
@@ -139,10 +164,15 @@ def note_organization_synced(
     organization_digest: str,
     applied: Plan,
     result: ApplyResult,
+    declared: Mapping[str, tuple[str | None, bool]] | None = None,
 ) -> None:
     """After every organization change of `applied` (those of `organization_group`) went
     through, note in the state that the organization is as the files describe it, so later
-    plans need not read it; after one that did not, forget any such note."""
+    plans need not read it; after one that did not, forget any such note.
+
+    Once in sync, every alias and password policy the files give (`declared`) is in AWS as
+    they give it, set or found so: each is noted as orgc's, so that removing it from the files
+    deletes it (an account adopted with its alias already right included)."""
     if any(
         change.group == organization_group
         and (change.id in result.failed or change.id in result.skipped)
@@ -151,11 +181,12 @@ def note_organization_synced(
         if locked.state.organization_digest is not None:
             locked.write(replace(locked.state, organization_digest=None))
         return
-    if locked.state.organization_digest == organization_digest:
+    noted = _with_declared_settings(locked.state, declared or {}, applied)
+    if locked.state.organization_digest == organization_digest and noted == locked.state:
         return
     locked.write(
         with_organization_synced(
-            locked.state,
+            noted,
             organization_digest=organization_digest,
             plan=applied,
             root_id=applied.ids.root_id,

@@ -187,6 +187,13 @@ def build_stack_sets(
     return tuple(wanted)
 
 
+def _set_name(task: StacksTask, organization: Organization) -> str:
+    """The name of a StackSet task's StackSet: its StackName, the same for every target (E473
+    refuses one that is not)."""
+    account = organization.management_account.logical_id
+    return for_target(task.stack_name, organization, account, "") or describe(task.stack_name)
+
+
 def _desired(
     *,
     task: StacksTask,
@@ -206,7 +213,7 @@ def _desired(
     description = first.template.get("Description")
     desired = DesiredStackSet(
         task=task.name,
-        name=task.stack_name,
+        name=first.stack_name,
         template=first.template,
         parameters=dict(first.parameters),
         description=description if isinstance(description, str) else None,
@@ -221,7 +228,7 @@ def _desired(
         ids=_physical_ids({*targets.organizational_units}, {*accounts, *targets.accounts}, ids),
         depends_on=tuple(
             sorted(
-                tasks[d].stack_name
+                _set_name(tasks[d], organization)
                 for d in task.depends_on
                 if d in tasks and is_stack_set(tasks[d]) and not tasks[d].skip
             )
@@ -384,7 +391,7 @@ class _Eligibility:
 
     def all(self, own: Sequence[RenderedStack], stacks: Sequence[RenderedStack]) -> bool:
         """Run every check; True when the task can be a StackSet."""
-        self.name()
+        self.name(own)
         self.management(own)
         explained = self.references(own, stacks)
         explained = self.resources() or explained
@@ -394,11 +401,23 @@ class _Eligibility:
         self.ignored_settings()
         return not self.failed
 
-    def name(self) -> None:
-        if not _NAME.match(self.task.stack_name):
+    def name(self, own: Sequence[RenderedStack]) -> None:
+        names = sorted({stack.stack_name for stack in own})
+        if len(names) > 1:
+            shown = ", ".join(repr(name) for name in names[:3]) + (", ..." if names[3:] else "")
+            self.error(
+                "E473",
+                f"its StackName gives {len(names)} names across its targets ({shown}), and a "
+                "StackSet has one name; give a StackName that is the same for every target "
+                "(no ${CurrentAccount...}, ${AWS::AccountId} or ${AWS::Region}), or deploy "
+                "with DeploymentMode: Stacks",
+            )
+            return
+        name = names[0] if names else self.task.stack_name
+        if not isinstance(name, str) or not _NAME.match(name):
             self.error(
                 "E445",
-                f"StackName {self.task.stack_name!r} is not a StackSet name (a letter, then "
+                f"StackName {name!r} is not a StackSet name (a letter, then "
                 "letters, digits and hyphens, 128 at most); rename it",
             )
 

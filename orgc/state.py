@@ -62,6 +62,7 @@ _STATE_KEYS = frozenset(
         "stackSets",
         "services",
         "contacts",
+        "accountSettings",
         "closedAccounts",
         "identityCenter",
     }
@@ -260,6 +261,59 @@ class StackSetRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AccountSettingsRecord:
+    """What orgc set inside one account: the IAM alias, and whether a password policy. Only
+    these are deleted once the files no longer give them; one set by hand is left alone."""
+
+    alias: str | None = None
+    password_policy: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        document: dict[str, object] = {}
+        if self.alias is not None:
+            document["alias"] = self.alias
+        if self.password_policy:
+            document["passwordPolicy"] = True
+        return document
+
+    @classmethod
+    def from_json(cls, data: object, *, where: str) -> AccountSettingsRecord:
+        if not isinstance(data, dict) or set(data) - {"alias", "passwordPolicy"}:
+            raise StateError(f"{where} must be an object with alias and passwordPolicy only")
+        alias, password_policy = data.get("alias"), data.get("passwordPolicy", False)
+        if alias is not None and not isinstance(alias, str):
+            raise StateError(f"{where}: alias must be a string")
+        if not isinstance(password_policy, bool):
+            raise StateError(f"{where}: passwordPolicy must be true or false")
+        return cls(alias=alias, password_policy=password_policy)
+
+
+def with_alias(
+    settings: dict[str, AccountSettingsRecord], account_id: str, alias: str | None
+) -> dict[str, AccountSettingsRecord]:
+    """`settings` with the alias orgc set in the account replaced (None: it set none)."""
+    current = settings.get(account_id, AccountSettingsRecord())
+    return _with_settings(settings, account_id, replace(current, alias=alias))
+
+
+def with_password_policy(
+    settings: dict[str, AccountSettingsRecord], account_id: str, present: bool
+) -> dict[str, AccountSettingsRecord]:
+    """`settings` noting whether orgc set the account's password policy."""
+    current = settings.get(account_id, AccountSettingsRecord())
+    return _with_settings(settings, account_id, replace(current, password_policy=present))
+
+
+def _with_settings(
+    settings: dict[str, AccountSettingsRecord], account_id: str, record: AccountSettingsRecord
+) -> dict[str, AccountSettingsRecord]:
+    kept = {a: r for a, r in settings.items() if a != account_id}
+    if record.alias is not None or record.password_policy:  # an empty record is no record
+        kept[account_id] = record
+    return dict(sorted(kept.items()))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class State:
     """What orgc remembers: logical ids of the organization file mapped to AWS ids.
 
@@ -290,6 +344,8 @@ class State:
     services: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Account id → the alternate contact types orgc set there (it deletes only those).
     contacts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Account id → the alias and password policy orgc set there (it deletes only those).
+    account_settings: dict[str, AccountSettingsRecord] = field(default_factory=dict)
     # Account id → the day (YYYY-MM-DD, UTC) orgc closed it: what counts against AWS's close
     # quota of a rolling 30 days.
     closed_accounts: dict[str, str] = field(default_factory=dict)
@@ -347,6 +403,10 @@ class State:
             document["services"] = {p: list(a) for p, a in sorted(self.services.items())}
         if self.contacts:
             document["contacts"] = {a: list(t) for a, t in sorted(self.contacts.items())}
+        if self.account_settings:
+            document["accountSettings"] = {
+                a: r.to_json() for a, r in sorted(self.account_settings.items())
+            }
         if self.closed_accounts:
             document["closedAccounts"] = dict(sorted(self.closed_accounts.items()))
         if self.permission_sets or self.assignments:
@@ -429,6 +489,15 @@ class State:
             isinstance(v, list) and all(isinstance(x, str) for x in v) for v in contacts.values()
         ):
             raise StateError(f"state {origin}: contacts must map account ids to contact types")
+        settings = document.get("accountSettings", {})
+        if not isinstance(settings, dict):
+            raise StateError(f"state {origin}: accountSettings must map account ids to records")
+        account_settings = {
+            account_id: AccountSettingsRecord.from_json(
+                record, where=f"state {origin}: accountSettings.{account_id}"
+            )
+            for account_id, record in sorted(settings.items())
+        }
         closed_accounts = _string_map(document.get("closedAccounts", {}), "closedAccounts", origin)
         identity_center = document.get("identityCenter", {})
         if not isinstance(identity_center, dict):
@@ -476,6 +545,7 @@ class State:
             objects={url: dict(record) for url, record in objects.items()},
             services={p: tuple(a) for p, a in services.items()},
             contacts={a: tuple(t) for a, t in contacts.items()},
+            account_settings=account_settings,
             closed_accounts=closed_accounts,
             permission_sets=permission_sets,
             assignments=tuple(
@@ -573,6 +643,8 @@ def import_orgformation_state(
     and each of OrgFormation's `stacks[name][account][region]` becomes a stack record with no
     hash (so the first plan updates it to what the files say; CloudFormation keeps an identical
     template as it is) and the task that `trackedTasks` names for it (an entry's `logicalName`).
+    The aliases and password policies of `previousTemplate` (the organization file it last
+    applied) are recorded as set by orgc, so that one removed from the files is deleted.
     Bindings that never got a physical id (a resource OrgFormation did not finish creating) are
     skipped, and so are policies AWS manages (FullAWSAccess): orgc must never act on those as
     its own, so each is dropped with a sentence appended to `notices`. Raises `StateError`
@@ -646,7 +718,54 @@ def import_orgformation_state(
         organizational_units=imported["organizational_units"],
         policies=imported["policies"],
         stacks=_import_stacks(stacks, document.get("trackedTasks", {}), origin),
+        account_settings=_import_account_settings(
+            document.get("previousTemplate"), imported["accounts"], origin
+        ),
     )
+
+
+_ORGFORMATION_ACCOUNT_TYPES = ("OC::ORG::MasterAccount", "OC::ORG::Account")
+
+
+def _import_account_settings(
+    previous: object, accounts: Mapping[str, str], origin: str
+) -> dict[str, AccountSettingsRecord]:
+    """The aliases and password policies OrgFormation set, from `previousTemplate`: the
+    organization file it last applied, kept as JSON text. An account is found by the
+    template's `AccountId`, else by the id its binding recorded; one with neither (never
+    created) is left out."""
+    if previous is None or previous == "":
+        return {}
+    if not isinstance(previous, str):
+        raise StateError(f"OrgFormation state {origin}: previousTemplate must be JSON text")
+    try:
+        template = json.loads(previous)
+    except json.JSONDecodeError as error:
+        raise StateError(
+            f"OrgFormation state {origin}: previousTemplate is not valid JSON ({error.msg})"
+        ) from error
+    resources = template.get("Organization") if isinstance(template, dict) else None
+    if not isinstance(resources, dict):
+        return {}
+    settings: dict[str, AccountSettingsRecord] = {}
+    for logical_id, resource in sorted(resources.items()):
+        if not isinstance(resource, dict):
+            continue
+        if resource.get("Type") not in _ORGFORMATION_ACCOUNT_TYPES:
+            continue
+        properties = resource.get("Properties")
+        if not isinstance(properties, dict):
+            continue
+        given = properties.get("AccountId")
+        account_id = given if isinstance(given, str) else accounts.get(logical_id)
+        if account_id is None:
+            continue
+        alias = properties.get("Alias")
+        if isinstance(alias, str) and alias:
+            settings = with_alias(settings, account_id, alias)
+        if properties.get("PasswordPolicy") is not None:
+            settings = with_password_policy(settings, account_id, True)
+    return settings
 
 
 def _import_stacks(stacks: dict[str, Any], tracked: Any, origin: str) -> tuple[StackRecord, ...]:

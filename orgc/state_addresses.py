@@ -25,7 +25,8 @@ An address is `KIND:KEY`, the id of a plan's change without its action: the plan
 `<Account>` is the logical id when the state records one for that account id, else the account
 id; both are accepted. A stack is also found by `stack:<StackName>/<account id>/<region>`, the
 key of the plan's stack deletes. Attachments, tags, aliases and password policies have no
-address: the state does not record them (a plan compares them with AWS).
+address (a plan compares them with AWS; the aliases and password policies orgc set are noted
+per account id, not by address).
 
 Removing a record makes orgc forget the thing, never delete it in AWS. Moving one renames the
 logical id it is recorded under (after the files renamed it), so that the next plan sees the same

@@ -14,8 +14,8 @@ from typing import Any
 
 import boto3
 import pytest
-from support.compat import orgc, plan, scenario, stacks
-from support.emulated import MANAGEMENT_ACCOUNT_ID
+from support.compat import account_id, orgc, plan, scenario, stacks
+from support.emulated import ACCESS_ROLE, MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.aws import AwsProvider
 from orgc.cli import main
@@ -205,6 +205,198 @@ def test_render_and_graph_say_the_organization_comes_from_aws(
     assert main(["graph", "1-deploy.yml"]) == 1
     assert capsys.readouterr().err.splitlines() == [needed.format("graph")]
     assert not (tmp_path / "out").exists()
+
+
+def aliases(account: str) -> list[str]:
+    return list(in_account(account, "iam").list_account_aliases()["AccountAliases"])
+
+
+def password_policy(account: str) -> dict[str, Any] | None:
+    iam = in_account(account, "iam")
+    try:
+        return dict(iam.get_account_password_policy()["PasswordPolicy"])
+    except iam.exceptions.NoSuchEntityException:
+        return None
+
+
+def recorded_settings() -> dict[str, Any]:
+    state = json.loads(Path("state.json").read_text(encoding="utf-8"))
+    return dict(state.get("accountSettings") or {})
+
+
+def test_an_alias_and_a_password_policy_gone_from_the_files_are_deleted_where_orgc_set_them(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("account-settings", tmp_path, monkeypatch)
+    assert orgc(emulator, "apply", "1-set.yml", "--auto-approve") == 0
+    builds, plain = account_id("builds"), account_id("plain")
+    assert aliases(MANAGEMENT_ACCOUNT_ID) == ["compat-management"]
+    assert aliases(builds) == ["compat-builds"]
+    for account in (MANAGEMENT_ACCOUNT_ID, builds):
+        assert (password_policy(account) or {})["MinimumPasswordLength"] == 20
+    assert password_policy(plain) is None
+    assert recorded_settings() == {
+        MANAGEMENT_ACCOUNT_ID: {"alias": "compat-management", "passwordPolicy": True},
+        builds: {"alias": "compat-builds", "passwordPolicy": True},
+    }
+    assert orgc(emulator, "plan", "1-set.yml", "--detailed-exitcode") == 0
+
+    # An alias and a password policy made by hand in the account the files leave bare: not
+    # orgc's, never deleted.
+    in_account(plain, "iam").create_account_alias(AccountAlias="by-hand")
+    in_account(plain, "iam").update_account_password_policy(MinimumPasswordLength=12)
+
+    second = plan(emulator, capsys, "2-unset.yml")
+    assert sorted((c["id"], c["physicalId"]) for c in second["changes"]) == [
+        ("alias.delete:Builds", builds),
+        ("alias.delete:Management", MANAGEMENT_ACCOUNT_ID),
+        ("password-policy.delete:Builds", builds),
+        ("password-policy.delete:Management", MANAGEMENT_ACCOUNT_ID),
+    ]
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "2-unset.yml") == 0
+    text = capsys.readouterr().out
+    assert "  - delete IAM alias compat-builds of account Builds (no Alias in the files)" in text
+    assert (
+        "  - delete the password policy orgc set in account Management (no PasswordPolicy in "
+        "the files)" in text
+    )
+    assert (
+        "Destructive:\n  - 2 account alias(es) to delete\n  - 2 password policy(ies) to delete"
+        in (text)
+    )
+
+    # Saved, read back and applied as saved.
+    assert orgc(emulator, "plan", "2-unset.yml", "--out", "unset.plan.json") == 0
+    saved = json.loads(Path("unset.plan.json").read_text(encoding="utf-8"))
+    deletes = {c["id"]: c["details"] for c in saved["changes"] if c["id"].startswith("alias.")}
+    assert deletes["alias.delete:Builds"] == {"alias": "compat-builds", "roleName": ACCESS_ROLE}
+    assert deletes["alias.delete:Management"] == {"alias": "compat-management", "roleName": None}
+    assert orgc(emulator, "apply", "unset.plan.json", "--auto-approve") == 0
+    for account in (MANAGEMENT_ACCOUNT_ID, builds):
+        assert aliases(account) == []
+        assert password_policy(account) is None
+    assert aliases(plain) == ["by-hand"]
+    assert (password_policy(plain) or {})["MinimumPasswordLength"] == 12
+    assert recorded_settings() == {}
+    assert orgc(emulator, "plan", "2-unset.yml", "--detailed-exitcode") == 0
+
+
+def test_an_alias_changed_by_hand_is_not_orgcs_to_delete(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("account-settings", tmp_path, monkeypatch)
+    assert orgc(emulator, "apply", "1-set.yml", "--auto-approve") == 0
+    builds = account_id("builds")
+    iam = in_account(builds, "iam")
+    iam.delete_account_alias(AccountAlias="compat-builds")
+    iam.create_account_alias(AccountAlias="renamed-by-hand")
+
+    second = plan(emulator, capsys, "2-unset.yml")
+    assert sorted(c["id"] for c in second["changes"]) == [
+        "alias.delete:Management",
+        "password-policy.delete:Builds",
+        "password-policy.delete:Management",
+    ]
+    assert orgc(emulator, "apply", "2-unset.yml", "--auto-approve") == 0
+    assert aliases(builds) == ["renamed-by-hand"]
+    # The record keeps the alias orgc set; the one AWS has instead is left alone.
+    assert recorded_settings() == {builds: {"alias": "compat-builds"}}
+    assert orgc(emulator, "plan", "2-unset.yml", "--detailed-exitcode") == 0
+
+
+def test_an_orgformation_state_import_takes_the_settings_of_its_previous_template(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = scenario("account-settings", tmp_path, monkeypatch)
+    builds, plain = create_account("builds"), create_account("plain")
+    # What OrgFormation left: the aliases and the management account's password policy its
+    # last organization file gave, and a password policy in builds that it never set.
+    in_account(MANAGEMENT_ACCOUNT_ID, "iam").create_account_alias(AccountAlias="compat-management")
+    in_account(MANAGEMENT_ACCOUNT_ID, "iam").update_account_password_policy(
+        MinimumPasswordLength=20
+    )
+    in_account(builds, "iam").create_account_alias(AccountAlias="compat-builds")
+    in_account(builds, "iam").update_account_password_policy(MinimumPasswordLength=14)
+    state_file = root / "orgformation-state.json"
+    text = state_file.read_text(encoding="utf-8")
+    state_file.write_text(text.replace("__BUILDS__", builds).replace("__PLAIN__", plain))
+
+    assert orgc(emulator, "state", "import", "orgformation-state.json") == 0
+    assert recorded_settings() == {
+        MANAGEMENT_ACCOUNT_ID: {"alias": "compat-management", "passwordPolicy": True},
+        builds: {"alias": "compat-builds"},
+    }
+
+    second = plan(emulator, capsys, "2-unset.yml")
+    assert sorted(c["id"] for c in second["changes"]) == [
+        "alias.delete:Builds",
+        "alias.delete:Management",
+        "password-policy.delete:Management",
+    ]
+    assert orgc(emulator, "apply", "2-unset.yml", "--auto-approve") == 0
+    assert aliases(MANAGEMENT_ACCOUNT_ID) == aliases(builds) == []
+    assert password_policy(MANAGEMENT_ACCOUNT_ID) is None
+    assert (password_policy(builds) or {})["MinimumPasswordLength"] == 14
+    assert recorded_settings() == {}
+    assert orgc(emulator, "plan", "2-unset.yml", "--detailed-exitcode") == 0
+
+
+def test_an_alias_found_as_the_files_give_it_is_noted_as_orgcs_and_deleted_once_removed(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("account-settings", tmp_path, monkeypatch)
+    # The accounts exist already, with the aliases and policies the files give them: the
+    # first apply adopts them and changes nothing inside them.
+    builds, plain = create_account("builds"), create_account("plain")
+    in_account(MANAGEMENT_ACCOUNT_ID, "iam").create_account_alias(AccountAlias="compat-management")
+    in_account(builds, "iam").create_account_alias(AccountAlias="compat-builds")
+    strict = {
+        "MinimumPasswordLength": 20,
+        "RequireNumbers": True,
+        "RequireSymbols": True,
+        "MaxPasswordAge": 60,
+        "PasswordReusePrevention": 5,
+        "AllowUsersToChangePassword": True,
+    }
+    for account in (MANAGEMENT_ACCOUNT_ID, builds):
+        in_account(account, "iam").update_account_password_policy(**strict)
+
+    first = plan(emulator, capsys, "1-set.yml")
+    assert sorted(c["id"] for c in first["changes"]) == [
+        "account.adopt:Builds",
+        "account.adopt:Management",
+        "account.adopt:Plain",
+    ]
+    assert orgc(emulator, "apply", "1-set.yml", "--auto-approve") == 0
+    assert recorded_settings() == {
+        MANAGEMENT_ACCOUNT_ID: {"alias": "compat-management", "passwordPolicy": True},
+        builds: {"alias": "compat-builds", "passwordPolicy": True},
+    }
+    assert orgc(emulator, "plan", "1-set.yml", "--detailed-exitcode") == 0
+
+    assert orgc(emulator, "apply", "2-unset.yml", "--auto-approve") == 0
+    for account in (MANAGEMENT_ACCOUNT_ID, builds, plain):
+        assert aliases(account) == []
+        assert password_policy(account) is None
+    assert recorded_settings() == {}
+    assert orgc(emulator, "plan", "2-unset.yml", "--detailed-exitcode") == 0
 
 
 def _saved_plan_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
-from support.compat import account_ids, orgc, stacks
+from support.compat import account_ids, orgc, plan, scenario, stacks
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.aws import AwsProvider
@@ -422,3 +422,121 @@ def test_switching_from_orgformation_takes_over_its_stacks(
     assert [s["StackId"] for s in stacks] == [stack_id]
     ssm = boto3.client("ssm", region_name="eu-west-1")
     assert ssm.get_parameter(Name="/switching/marker")["Parameter"]["Value"] == "deployed by orgc"
+
+
+# --- a step the emulator cannot do ------------------------------------------------------
+
+
+def test_a_stack_of_a_type_the_emulator_lacks_is_refused_there_and_left_to_create(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the build reads a CodeCommit repository's export, as the reference landing zone's
+    # pull-request build reads its pipeline's
+    scenario("emulator-refusal", tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert main(["validate", "tasks.yml"]) == 0
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 3
+    captured = capsys.readouterr()
+    tools = account_ids()["tools"]
+    refused = (
+        f"orgc: error[E630]: stack tools-repository in ToolsAccount ({tools}) eu-west-1 (task "
+        "Repository at tasks.yml:6:1): the embedded emulator refused it: the emulator does not "
+        "implement AWS::CodeCommit::Repository (resource Source), which Fn::GetAtt Source.Name "
+        "in resource SourceName, Fn::GetAtt Source.CloneUrlHttp in output CloneUrl read(s); AWS "
+        "would create it. The emulator lacks this, not the files: on AWS the stack would be "
+        "created; what waits on it is skipped"
+    )
+    assert captured.err.splitlines()[-2:] == [
+        refused,
+        "orgc: error[E708]: 3 changes made, 0 failed, 1 refused by the emulator, 1 skipped; run "
+        "orgc plan to see what is left",
+    ]
+    assert "E701" not in captured.err  # nothing failed in orgc
+    skipped = [line for line in captured.err.splitlines() if " skipped " in line]
+    assert [line.split("Z ", 1)[1] for line in skipped] == [
+        f"skipped create stack tools-build in ToolsAccount ({tools}) eu-west-1: waits on "
+        "stack.create:Repository/ToolsAccount/eu-west-1, which the emulator refused"
+    ]
+    # the emulator holds the stack that needs nothing it lacks, and no half-made one
+    assert stacks(tools, "eu-west-1") == {"tools-logs"}
+    state = json.loads(Path("state.json").read_text(encoding="utf-8"))
+    assert [s["stackName"] for s in state["stacks"]] == ["tools-logs"]
+
+    # the next plan has the refused stack and what waits on it still to create, nothing else
+    changes = plan(emulator, capsys, "tasks.yml", "--refresh")["changes"]
+    assert [(c["action"], c["id"]) for c in changes] == [
+        ("create", "stack.create:Repository/ToolsAccount/eu-west-1"),
+        ("create", "stack.create:Build/ToolsAccount/eu-west-1"),
+    ]
+    # and applying it again is refused again, the same way
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 3
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == [
+        refused,
+        "orgc: error[E708]: 0 changes made, 0 failed, 1 refused by the emulator, 1 skipped; run "
+        "orgc plan to see what is left",
+    ]
+    assert stacks(tools, "eu-west-1") == {"tools-logs"}
+
+
+# --- cfn-lint on empty values -------------------------------------------------------------
+
+
+def test_an_empty_value_of_an_optional_property_is_a_warning_and_applies(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # CloudTrail without CloudWatch Logs, as the reference landing zone writes it: the role's
+    # ARN left empty, written so and as the branch of an !If that turns delivery off
+    scenario("empty-values", tmp_path, monkeypatch)
+    capsys.readouterr()
+    refuses = (
+        "which cfn-lint E1156 refuses ('' is not a 'AWS::IAM::Role.Arn' with pattern "
+        "'^arn:aws[a-zA-Z-]*:iam::\\\\d{12}:role/.+$'); CloudFormation takes an empty value of an "
+        "optional property as leaving it unset, so it is left to AWS"
+    )
+    expected = [
+        "tasks.yml:5:1: warning[W630]: task Trail: the template for AuditAccount/eu-west-1 and 1 "
+        "other target(s) sets Resources/Trail/Properties/CloudWatchLogsRoleArn to an empty "
+        f"value, {refuses}",
+        "tasks.yml:15:1: warning[W630]: task SwitchedTrail: the template for "
+        "AuditAccount/eu-west-1 sets Resources/SwitchedTrail/Properties/CloudWatchLogsRoleArn/"
+        f"Fn::If/2 to an empty value, {refuses}",
+        "0 errors, 2 warnings",
+    ]
+    _step(emulator, "tasks.yml", capsys)
+    audit = account_ids()["audit"]
+    assert stacks(audit, "eu-west-1") == {"audit-trail", "audit-switched-trail"}
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == {"audit-trail"}
+    assert main(["validate", "tasks.yml"]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).splitlines() == expected
+
+    # an empty value where the property is required stays an error
+    Path("subnet.yml").write_text(
+        "Resources:\n  Subnet:\n    Type: AWS::EC2::Subnet\n    Properties:\n"
+        "      VpcId: ''\n      CidrBlock: 10.0.0.0/24\n",
+        encoding="utf-8",
+    )
+    with Path("tasks.yml").open("a", encoding="utf-8") as tasks:
+        tasks.write(
+            "\nSubnet:\n  Type: update-stacks\n  Template: ./subnet.yml\n  StackName: subnet\n"
+            "  DefaultOrganizationBindingRegion: eu-west-1\n"
+            "  DefaultOrganizationBinding:\n    Account: !Ref AuditAccount\n"
+        )
+    assert main(["validate", "tasks.yml"]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).splitlines() == [
+        *expected[:2],
+        "tasks.yml:26:1: error[E435]: task Subnet: the template for AuditAccount/eu-west-1 fails "
+        "cfn-lint E1151 at Resources/Subnet/Properties/VpcId: '' is not a 'AWS::EC2::VPC.Id' with "
+        "pattern '^vpc-(([0-9A-Fa-f]{8})|([0-9A-Fa-f]{17}))$'",
+        "1 error, 2 warnings",
+    ]

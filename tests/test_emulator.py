@@ -9,15 +9,21 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from orgc import emulator as emulator_module
+from orgc.aws import AwsProvider
 from orgc.cli import main
 from orgc.emulator import (
     Emulator,
@@ -446,3 +452,145 @@ def test_update_stack_takes_tags_as_cloudformation_does(aws: object) -> None:
     client.update_stack(**same, Tags=[])
     assert tags() == {}
     nothing_to_update(Tags=[])
+
+
+# --- templates the emulator cannot build ----------------------------------------------------
+
+_REPOSITORY = {"Type": "AWS::CodeCommit::Repository", "Properties": {"RepositoryName": "repo"}}
+
+
+def _parameter(name: str, value: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::SSM::Parameter",
+        "Properties": {"Name": name, "Type": "String", "Value": value},
+    }
+
+
+def _post(endpoint: str, fields: dict[str, str]) -> tuple[int, str]:
+    """A CloudFormation Query request as the wire carries it: (HTTP status, body)."""
+    scope = "testing/20260101/eu-west-1/cloudformation/aws4_request"
+    request = urllib.request.Request(
+        endpoint + "/",
+        data=urllib.parse.urlencode({**fields, "Version": "2010-05-15"}).encode(),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host, "
+            "Signature=0",
+        },
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_a_stack_reading_a_type_the_emulator_lacks_is_refused_with_an_aws_error(
+    aws: AwsProvider, emulator: Emulator
+) -> None:
+    template = {
+        "Resources": {
+            "Repo": _REPOSITORY,
+            "CloneUrl": _parameter("/repo/url", {"Fn::GetAtt": ["Repo", "CloneUrlHttp"]}),
+        },
+        "Outputs": {"Name": {"Value": {"Ref": "Repo"}}},
+    }
+    status, body = _post(
+        emulator.endpoint,
+        {"Action": "CreateStack", "StackName": "build", "TemplateBody": json.dumps(template)},
+    )
+    assert status == 400
+    error = ElementTree.fromstring(body).find("{*}Error")
+    assert error is not None
+    assert error.findtext("{*}Code") == "EmulatorRefused"
+    assert error.findtext("{*}Message") == (
+        "stack build: the emulator does not implement AWS::CodeCommit::Repository (resource "
+        "Repo), which Fn::GetAtt Repo.CloneUrlHttp in resource CloneUrl, Ref Repo in output "
+        "Name read(s); AWS would create it"
+    )
+    cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+    assert cloudformation.list_stacks()["StackSummaries"] == []
+
+
+def test_a_type_the_emulator_lacks_is_refused_only_where_something_created_reads_it(
+    aws: AwsProvider,
+) -> None:
+    cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+    # read only in the branch the condition does not take, and by a resource never created
+    template = {
+        "Parameters": {"WithRepo": {"Type": "String", "Default": "no"}},
+        "Conditions": {"HasRepo": {"Fn::Equals": [{"Ref": "WithRepo"}, "yes"]}},
+        "Resources": {
+            "Repo": {**_REPOSITORY, "Condition": "HasRepo"},
+            "Marker": _parameter(
+                "/repo/marker", {"Fn::If": ["HasRepo", {"Fn::Sub": "${Repo.Arn}"}, "none"]}
+            ),
+            "Copy": {**_parameter("/repo/copy", {"Ref": "Repo"}), "Condition": "HasRepo"},
+            "Lone": _REPOSITORY,
+        },
+    }
+    body = json.dumps(template)
+    cloudformation.create_stack(StackName="quiet", TemplateBody=body)
+    ssm = boto3.client("ssm", region_name="eu-west-1")
+    assert ssm.get_parameter(Name="/repo/marker")["Parameter"]["Value"] == "none"
+
+    # the same template with the condition true reads it twice: refused, the stack unchanged
+    with pytest.raises(ClientError) as raised:
+        cloudformation.update_stack(
+            StackName="quiet",
+            TemplateBody=body,
+            Parameters=[{"ParameterKey": "WithRepo", "ParameterValue": "yes"}],
+        )
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert raised.value.response["Error"] == {
+        "Code": "EmulatorRefused",
+        "Message": "stack quiet: the emulator does not implement AWS::CodeCommit::Repository "
+        "(resource Repo), which Fn::Sub ${Repo.Arn} (Fn::GetAtt) in resource Marker, Ref Repo in "
+        "resource Copy read(s); AWS would create it",
+        "Type": "Sender",
+    }
+    [stack] = cloudformation.describe_stacks(StackName="quiet")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert ssm.get_parameter(Name="/repo/marker")["Parameter"]["Value"] == "none"
+
+    with pytest.raises(ClientError) as raised:
+        cloudformation.create_change_set(
+            StackName="quiet",
+            ChangeSetName="with-repo",
+            TemplateBody=body,
+            Parameters=[{"ParameterKey": "WithRepo", "ParameterValue": "yes"}],
+        )
+    assert raised.value.response["Error"]["Code"] == "EmulatorRefused"
+
+
+def test_a_crash_of_the_emulator_is_an_aws_error_and_leaves_no_stack_behind(
+    aws: AwsProvider, emulator: Emulator
+) -> None:
+    # moto 5.2.5 fails on an SSM parameter without a Name after it made the topic and export
+    template = {
+        "Resources": {
+            "Topic": {"Type": "AWS::SNS::Topic"},
+            "Nameless": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Type": "String", "Value": "v"},
+            },
+        },
+        "Outputs": {"Shared": {"Value": "x", "Export": {"Name": "shared"}}},
+    }
+    status, body = _post(
+        emulator.endpoint,
+        {"Action": "CreateStack", "StackName": "broken", "TemplateBody": json.dumps(template)},
+    )
+    assert status == 400
+    error = ElementTree.fromstring(body).find("{*}Error")
+    assert error is not None
+    assert error.findtext("{*}Code") == "EmulatorRefused"
+    assert error.findtext("{*}Message") == (
+        "stack broken: the emulator failed on this request (AttributeError: 'NoneType' object "
+        "has no attribute 'lower'); AWS would carry it out or say why not"
+    )
+    cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+    assert cloudformation.list_stacks()["StackSummaries"] == []
+    assert cloudformation.list_exports()["Exports"] == []
+    assert boto3.client("sns", region_name="eu-west-1").list_topics()["Topics"] == []

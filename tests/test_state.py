@@ -12,6 +12,7 @@ import pytest
 from orgc.aws import AwsProvider
 from orgc.state import (
     STATE_VERSION,
+    AccountSettingsRecord,
     LocalStateStore,
     S3StateStore,
     StackRecord,
@@ -242,6 +243,75 @@ def test_import_orgformation_state() -> None:
             ),
         ),
     )
+
+
+def test_import_records_the_aliases_and_password_policies_of_the_previous_template() -> None:
+    previous = {
+        "Organization": {
+            "MasterAccount": {
+                "Type": "OC::ORG::MasterAccount",
+                "Properties": {"AccountId": "123456789012", "Alias": "acme-management"},
+            },
+            # Found through its binding: the template gives no AccountId.
+            "SharedServicesAccount": {
+                "Type": "OC::ORG::Account",
+                "Properties": {"AccountName": "shared", "PasswordPolicy": {"Ref": "Strict"}},
+            },
+            # Never created (no binding, no id): nothing to record.
+            "Pending": {"Type": "OC::ORG::Account", "Properties": {"Alias": "acme-pending"}},
+            "Strict": {"Type": "OC::ORG::PasswordPolicy", "Properties": {}},
+        }
+    }
+    document = dict(ORGFORMATION_STATE, previousTemplate=json.dumps(previous))
+    state = import_orgformation_state(json.dumps(document).encode(), origin="state.json")
+    assert state.account_settings == {
+        "012345678901": AccountSettingsRecord(password_policy=True),
+        "123456789012": AccountSettingsRecord(alias="acme-management"),
+    }
+    # Recorded as orgc records its own, and read back the same.
+    assert State.from_json(state.to_json(), origin="s").account_settings == state.account_settings
+    assert json.loads(state.to_json())["accountSettings"] == {
+        "012345678901": {"passwordPolicy": True},
+        "123456789012": {"alias": "acme-management"},
+    }
+
+
+def test_import_refuses_a_previous_template_that_is_not_json() -> None:
+    document = dict(ORGFORMATION_STATE, previousTemplate="{Organization:")
+    with pytest.raises(StateError) as raised:
+        import_orgformation_state(json.dumps(document).encode(), origin="old/state.json")
+    assert raised.value.code == "E707"
+    assert raised.value.message == (
+        "OrgFormation state old/state.json: previousTemplate is not valid JSON "
+        "(Expecting property name enclosed in double quotes)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ([], "state s: accountSettings must map account ids to records"),
+        (
+            {"123456789012": {"alias": "a", "tags": {}}},
+            "state s: accountSettings.123456789012 must be an object with alias and "
+            "passwordPolicy only",
+        ),
+        (
+            {"123456789012": {"alias": 5}},
+            "state s: accountSettings.123456789012: alias must be a string",
+        ),
+        (
+            {"123456789012": {"passwordPolicy": "yes"}},
+            "state s: accountSettings.123456789012: passwordPolicy must be true or false",
+        ),
+    ],
+)
+def test_account_settings_records_are_checked(settings: object, message: str) -> None:
+    document = json.loads(State().to_json())
+    document["accountSettings"] = settings
+    with pytest.raises(StateError) as raised:
+        State.from_json(json.dumps(document).encode(), origin="s")
+    assert raised.value.message == message
 
 
 def test_import_empty_orgformation_state() -> None:

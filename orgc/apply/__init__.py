@@ -26,7 +26,7 @@ from orgc.apply.run import (
     StateWriter,
 )
 from orgc.apply.scheduler import ApplyResult, Listener, Scheduler
-from orgc.apply.stacks import StackError
+from orgc.apply.stacks import EmulatorRefusal, StackError
 from orgc.apply.stacksets import StackSetError
 from orgc.plan import Action, Change, ChangeKind, Plan
 from orgc.provider import Provider
@@ -34,6 +34,7 @@ from orgc.provider import Provider
 __all__ = [
     "HANDLERS",
     "ApplyResult",
+    "EmulatorRefusal",
     "Listener",
     "StackError",
     "StackSetError",
@@ -149,7 +150,11 @@ def apply(
                 for future in finished:
                     change_id = running.pop(future)
                     error = future.exception()
-                    scheduler.finish(change_id, None if error is None else str(error))
+                    scheduler.finish(
+                        change_id,
+                        None if error is None else str(error),
+                        refused=isinstance(error, EmulatorRefusal),
+                    )
         except BaseException:
             # Interrupted: let running calls finish (their results are recorded), start nothing.
             for future in running:

@@ -23,12 +23,14 @@ from orgc.plan.specs import (
     AccountClose,
     AccountCreate,
     AccountMove,
+    AliasDelete,
     AliasSet,
     Attach,
     Detach,
     OrganizationalUnitCreate,
     OrganizationalUnitDelete,
     OrganizationalUnitReplace,
+    PasswordPolicyDelete,
     PasswordPolicySet,
     PolicyCreate,
     PolicyDelete,
@@ -39,6 +41,7 @@ from orgc.plan.specs import (
     TagsUpdate,
     TargetKind,
 )
+from orgc.state import with_alias, with_password_policy
 
 _TABLE = {
     ChangeKind.ACCOUNT: ACCOUNTS,
@@ -204,11 +207,44 @@ def _detach(run: Run, change: Change, spec: Detach) -> None:
 
 
 def _password_policy(run: Run, change: Change, spec: PasswordPolicySet) -> None:
-    run.provider.set_password_policy(_account_id(run, change), spec.role_name or "", spec.after)
+    account_id = _account_id(run, change)
+    run.provider.set_password_policy(account_id, spec.role_name or "", spec.after)
+    _note_password_policy(run, account_id, present=True)
+
+
+def _delete_password_policy(run: Run, change: Change, spec: PasswordPolicyDelete) -> None:
+    account_id = _account_id(run, change)
+    run.provider.set_password_policy(account_id, spec.role_name or "", None)
+    _note_password_policy(run, account_id, present=False)
+
+
+def _note_password_policy(run: Run, account_id: str, *, present: bool) -> None:
+    run.update_state(
+        lambda state: dataclasses.replace(
+            state,
+            account_settings=with_password_policy(state.account_settings, account_id, present),
+        )
+    )
 
 
 def _alias(run: Run, change: Change, spec: AliasSet) -> None:
-    run.provider.set_account_alias(_account_id(run, change), spec.role_name or "", spec.after)
+    account_id = _account_id(run, change)
+    run.provider.set_account_alias(account_id, spec.role_name or "", spec.after)
+    _note_alias(run, account_id, spec.after)
+
+
+def _delete_alias(run: Run, change: Change, spec: AliasDelete) -> None:
+    account_id = _account_id(run, change)
+    run.provider.set_account_alias(account_id, spec.role_name or "", None)
+    _note_alias(run, account_id, None)
+
+
+def _note_alias(run: Run, account_id: str, alias: str | None) -> None:
+    run.update_state(
+        lambda state: dataclasses.replace(
+            state, account_settings=with_alias(state.account_settings, account_id, alias)
+        )
+    )
 
 
 HANDLERS: dict[tuple[ChangeKind, Action], Handler] = {
@@ -235,5 +271,9 @@ HANDLERS: dict[tuple[ChangeKind, Action], Handler] = {
     (ChangeKind.PASSWORD_POLICY, Action.CREATE): taking(PasswordPolicySet, _password_policy),
     (ChangeKind.PASSWORD_POLICY, Action.UPDATE): taking(PasswordPolicySet, _password_policy),
     (ChangeKind.ALIAS, Action.CREATE): taking(AliasSet, _alias),
+    (ChangeKind.PASSWORD_POLICY, Action.DELETE): taking(
+        PasswordPolicyDelete, _delete_password_policy
+    ),
     (ChangeKind.ALIAS, Action.UPDATE): taking(AliasSet, _alias),
+    (ChangeKind.ALIAS, Action.DELETE): taking(AliasDelete, _delete_alias),
 }

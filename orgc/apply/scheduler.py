@@ -13,10 +13,13 @@ class ApplyResult:
     done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # change id → reason
     skipped: dict[str, str] = field(default_factory=dict)  # change id → the failure it waited on
+    # change id → why the embedded emulator cannot carry it out (AWS would): not a failure of
+    # the files or of orgc, so reported apart from `failed`
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped
+        return not self.failed and not self.skipped and not self.refused
 
 
 # Event callback: (event, change, message); event is "start", "done", "failed" or "skipped".
@@ -68,12 +71,18 @@ class Scheduler:
             self.notify("start", self.changes[change_id], "")
         return [self.changes[c] for c in ready]
 
-    def finish(self, change_id: str, error: str | None) -> None:
+    def finish(self, change_id: str, error: str | None, *, refused: bool = False) -> None:
+        """Record how a change ended: done (`error` None), failed, or `refused` by the
+        emulator; what waits on a change that did not happen is skipped."""
         change = self.changes[change_id]
         if error is None:
             self.result.done.append(change_id)
             self.notify("done", change, "")
             self.release(change_id)
+        elif refused:
+            self.result.refused[change_id] = error
+            self.notify("failed", change, error)
+            self.skip_dependents(change_id, f"waits on {change_id}, which the emulator refused")
         else:
             self.result.failed[change_id] = error
             self.notify("failed", change, error)
@@ -88,7 +97,11 @@ class Scheduler:
                 self.ready.append(dependent)
 
     def settled(self, change_id: str) -> bool:
-        return change_id in self.result.skipped or change_id in self.result.failed
+        return (
+            change_id in self.result.skipped
+            or change_id in self.result.failed
+            or change_id in self.result.refused
+        )
 
     def skip_dependents(self, node: str, reason: str) -> None:
         for dependent in self.dependents.get(node, ()):

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from orgc.apply.run import Handler, Run, taking
+from orgc.emulator_cloudformation import REFUSED_CODE
 from orgc.observed import StackDeployment, StackResult
 from orgc.plan import Action, Change, ChangeKind
 from orgc.plan.specs import (
@@ -29,6 +30,11 @@ from orgc.tasks.model import ALLOW_UPDATES_POLICY
 
 class StackError(Exception):
     """A stack could not be deployed or deleted; the message says why and which task."""
+
+
+class EmulatorRefusal(StackError):
+    """The embedded emulator refused a stack it cannot build as AWS would (a resource type it
+    lacks, or a failure of its own): the message is the E630 diagnostic's."""
 
 
 def _where(run: Run, address: StackAddress) -> dict[str, str]:
@@ -154,6 +160,8 @@ def _deploy_stack(run: Run, change: Change, spec: StackDeploy) -> None:
                 run.provider.delete_stack(**where)
             result = deploy(recovery != "update")
     except Exception as error:
+        if getattr(error, "code", None) == REFUSED_CODE:
+            raise EmulatorRefusal(_refusal(change, spec, where, error)) from error
         raise StackError(f"{error} (task {address.task} at {spec.where})") from error
     record = StackRecord(
         stack_name=address.stack_name,
@@ -170,6 +178,22 @@ def _deploy_stack(run: Run, change: Change, spec: StackDeploy) -> None:
     )
     run.remember_outputs(change, result.outputs)
     run.update_state(lambda state: state.with_stack(record))
+
+
+def _refusal(change: Change, spec: StackDeploy, where: dict[str, str], error: Exception) -> str:
+    address = spec.address
+    detail = str(getattr(error, "message", error))
+    # The emulator's message starts with the stack it names; E630 names it with more.
+    detail = detail.removeprefix(f"stack {address.stack_name}: ")
+    verb = "updated" if change.action is Action.UPDATE else "created"
+    account = (
+        f"{address.account} ({where['account_id']})" if address.account else where["account_id"]
+    )
+    return (
+        f"stack {address.stack_name} in {account} {address.region} (task {address.task} at "
+        f"{spec.where}): the embedded emulator refused it: {detail}. The emulator lacks this, "
+        f"not the files: on AWS the stack would be {verb}; what waits on it is skipped"
+    )
 
 
 def _stack_recovery(error: Exception, *, create: bool) -> str | None:

@@ -34,6 +34,7 @@ from orgc.plan.specs import (
     AccountMove,
     AccountRename,
     Action,
+    AliasDelete,
     AliasSet,
     AlternateContactSet,
     AssignmentChange,
@@ -55,6 +56,7 @@ from orgc.plan.specs import (
     OrganizationalUnitReplace,
     Orphan,
     ParameterChange,
+    PasswordPolicyDelete,
     PasswordPolicySet,
     PermissionSetChange,
     PlanOptions,
@@ -403,6 +405,13 @@ def _read_policy_update(d: _Doc) -> PolicyUpdate:
         size=d["size"],
         limit=d["limit"],
     )
+
+
+def _read_password_policy_delete(d: _Doc) -> PasswordPolicyDelete:
+    before = _password_settings(d["before"])
+    if before is None:
+        raise ValueError("a password policy delete without the policy")
+    return PasswordPolicyDelete(role_name=d["roleName"], before=before)
 
 
 def _read_password_policy(d: _Doc) -> PasswordPolicySet:
@@ -883,10 +892,20 @@ _FORMS: dict[type[Any], _Form[Any]] = {
         },
         read=_read_password_policy,
     ),
+    PasswordPolicyDelete: _form(
+        PasswordPolicyDelete,
+        write=lambda s: {"roleName": s.role_name, "before": _password_settings_json(s.before)},
+        read=_read_password_policy_delete,
+    ),
     AliasSet: _form(
         AliasSet,
         write=lambda s: {"roleName": s.role_name, "before": s.before, "after": s.after},
         read=lambda d: AliasSet(role_name=d["roleName"], before=d["before"], after=d["after"]),
+    ),
+    AliasDelete: _form(
+        AliasDelete,
+        write=lambda s: {"roleName": s.role_name, "alias": s.alias},
+        read=lambda d: AliasDelete(role_name=d["roleName"], alias=d["alias"]),
     ),
     StackDeploy: _form(
         StackDeploy,

@@ -29,6 +29,7 @@ from orgc.plan.specs import (
     AccountCreate,
     AccountMove,
     Action,
+    AliasDelete,
     AliasSet,
     Attach,
     ChangeKind,
@@ -37,6 +38,7 @@ from orgc.plan.specs import (
     OrganizationalUnitCreate,
     OrganizationalUnitDelete,
     OrganizationalUnitReplace,
+    PasswordPolicyDelete,
     PasswordPolicySet,
     PolicyCreate,
     PolicyDelete,
@@ -511,6 +513,47 @@ class OrganizationPlanner:
                         after=after,
                     )
                 )
+        recorded = self.state.account_settings.get(live.account_id) if live else None
+        if (
+            live is not None
+            and live.details_read
+            and live.password_policy is not None
+            and not account.password_policy
+            and recorded is not None
+            and recorded.password_policy
+        ):
+            self.add(
+                Change(
+                    id=f"password-policy.delete:{account.logical_id}",
+                    kind=ChangeKind.PASSWORD_POLICY,
+                    action=Action.DELETE,
+                    logical_id=account.logical_id,
+                    physical_id=live.account_id,
+                    summary=f"delete the password policy orgc set in account "
+                    f"{account.logical_id} (no PasswordPolicy in the files)",
+                    spec=PasswordPolicyDelete(role_name=role, before=live.password_policy),
+                )
+            )
+        if (
+            live is not None
+            and live.details_read
+            and not account.alias
+            and recorded is not None
+            and recorded.alias is not None
+            and live.alias == recorded.alias
+        ):
+            self.add(
+                Change(
+                    id=f"alias.delete:{account.logical_id}",
+                    kind=ChangeKind.ALIAS,
+                    action=Action.DELETE,
+                    logical_id=account.logical_id,
+                    physical_id=live.account_id,
+                    summary=f"delete IAM alias {recorded.alias} of account "
+                    f"{account.logical_id} (no Alias in the files)",
+                    spec=AliasDelete(role_name=role, alias=recorded.alias),
+                )
+            )
         if account.alias:
             current_alias = live.alias if live else None
             if live is None or (live.details_read and current_alias != account.alias):

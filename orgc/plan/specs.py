@@ -290,6 +290,22 @@ class AliasSet:
     after: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasswordPolicyDelete:
+    """The password policy orgc set in an account, gone from the files."""
+
+    role_name: str | None
+    before: PasswordPolicySettings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AliasDelete:
+    """The IAM alias orgc set in an account, gone from the files."""
+
+    role_name: str | None
+    alias: str
+
+
 # --- stacks ---------------------------------------------------------------------------------
 
 
@@ -615,7 +631,9 @@ Spec: TypeAlias = (
     | Attach
     | Detach
     | PasswordPolicySet
+    | PasswordPolicyDelete
     | AliasSet
+    | AliasDelete
     | StackDeploy
     | StackRemoval
     | StackSetCreate
@@ -658,7 +676,9 @@ SPECS: dict[tuple[ChangeKind, Action], type[Spec]] = {
     (ChangeKind.PASSWORD_POLICY, Action.CREATE): PasswordPolicySet,
     (ChangeKind.PASSWORD_POLICY, Action.UPDATE): PasswordPolicySet,
     (ChangeKind.ALIAS, Action.CREATE): AliasSet,
+    (ChangeKind.PASSWORD_POLICY, Action.DELETE): PasswordPolicyDelete,
     (ChangeKind.ALIAS, Action.UPDATE): AliasSet,
+    (ChangeKind.ALIAS, Action.DELETE): AliasDelete,
     (ChangeKind.STACK, Action.CREATE): StackDeploy,
     (ChangeKind.STACK, Action.UPDATE): StackDeploy,
     (ChangeKind.STACK, Action.REPLACE): StackDeploy,

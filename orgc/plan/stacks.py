@@ -60,6 +60,11 @@ _UPDATABLE = frozenset(
 )
 
 
+# The task name `orgc update-stacks TEMPLATE --stack-name NAME` records its stacks under is this
+# prefix and NAME (orgc.stack_commands).
+STACK_COMMAND_TASK = "update-stacks:"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DesiredStacks:
     stacks: tuple[RenderedStack, ...]
@@ -68,6 +73,11 @@ class DesiredStacks:
     organization_group: str  # the group name of the organization's changes
     # Skipped includes whose file was not read: what their tasks deployed is kept.
     skipped_includes: tuple[str, ...] = ()
+    # Whether the stacks `orgc update-stacks` deployed (tasks named STACK_COMMAND_TASK + their
+    # stack name) are this plan's: only for the stack commands, which see their own stacks
+    # alone. A task file's plan leaves them be, as OrgFormation's cleanup leaves the stacks of
+    # its update-stacks command: no task file names them.
+    command_stacks: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -446,7 +456,10 @@ class StacksPlanner:
             account=producer.account,
             account_id=self.account_ids.get(producer.account) or None,
             region=producer.region,
-            stack_name=task.stack_name,
+            stack_name=for_target(
+                task.stack_name, self.organization, producer.account, producer.region
+            )
+            or "",
             role_name=self.role_name(task, producer.account, producer.region),
         )
 
@@ -461,6 +474,13 @@ class StacksPlanner:
 
     def plan_removed(self) -> None:
         wanted = {a.record_key for a in self.addresses.values() if a.record_key}
+        # (task, account id, region) → the name its stack has now: a StackName finished per
+        # target that changed since the stack was made names a new stack, and the old one goes.
+        renamed = {
+            (a.task, a.account_id, a.region): a.stack_name
+            for a in self.addresses.values()
+            if a.account_id
+        }
         left_bindings: dict[str, int] = {}  # task → its stacks deleted by a binding change
         for key, record in sorted(self.records.items()):
             if key in wanted:
@@ -470,6 +490,12 @@ class StacksPlanner:
                 continue
             if task is None and record.task.startswith(
                 tuple(f"{name}-" for name in self.desired.skipped_includes)
+            ):
+                continue
+            if (
+                task is None
+                and not self.desired.command_stacks
+                and record.task.startswith(STACK_COMMAND_TASK)
             ):
                 continue
             if task is None and not self.perform_cleanup:
@@ -492,11 +518,18 @@ class StacksPlanner:
                 continue
             live = self.live.stacks.get((record.account_id, record.region))
             gone = live is not None and record.stack_name not in live
-            reason = (
-                "its task is no longer in the task files (cleanup asked for)"
-                if task is None
-                else "the target left the task's bindings"
-            )
+            new_name = renamed.get((record.task, record.account_id, record.region))
+            if task is None and self.desired.command_stacks:
+                reason = "orgc delete-stacks asked for it"
+            elif task is None:
+                reason = "its task is no longer in the task files (cleanup asked for)"
+            elif new_name is not None:
+                reason = (
+                    f"the task's StackName now names it {new_name}, which is created instead "
+                    "(a stack cannot be renamed)"
+                )
+            else:
+                reason = "the target left the task's bindings"
             address = StackAddress(
                 task=record.task,
                 account=record.account,
@@ -506,7 +539,7 @@ class StacksPlanner:
                 role_name=self.role_name(task, record.account, record.region),
             )
             action = Action.FORGET if gone else Action.DELETE
-            if task is not None and action is Action.DELETE:
+            if task is not None and action is Action.DELETE and new_name is None:
                 left_bindings[task.name] = left_bindings.get(task.name, 0) + 1
             self.changes.append(
                 Change(

@@ -141,7 +141,23 @@ class StackEvaluator(Evaluator):
                 return Local(name, attribute)
             if name in self.job.template.resources or name in self.job.holders:
                 return self.resource(name, attribute, expression, path)
+        if (
+            self.parameter is not None
+            and attribute is None
+            and syntax == "Ref"
+            and name in self.job.template.bindings
+            and name not in self.run.organization.accounts
+        ):
+            return self.binding_accounts(name)
         return super().resolve(name, attribute, syntax, expression, path)
+
+    def binding_accounts(self, name: str) -> str:
+        """`!Ref Binding` in a task parameter, as OrgFormation gives it: the ids of the accounts
+        the named binding selects, joined by commas (a marker for an account this run creates,
+        filled at apply), in the binding's order of accounts, which their ids do not change."""
+        found = self.job.binding(name)
+        accounts = found[0] if found is not None else ()
+        return ",".join(self.run.physical_id("accounts", account) for account in accounts)
 
     def unknown(self, name: str, expression: str, path: DataPath | None) -> Any:
         organization = self.run.organization

@@ -181,6 +181,7 @@ class _Target:
     copy_names: dict[str, str] = field(default_factory=dict)  # generated name → what it reads
     template: dict[str, Any] = field(default_factory=dict)  # its sections; never changed
     description: str | None = None  # the task's StackDescription for this target
+    stack_name: str = ""  # the task's StackName for this target
     rendered: _Rendered | None = None  # the render memo's entry this target took, if any
 
     def is_local(self, name: str) -> bool:

@@ -43,6 +43,7 @@ from orgc.render.model import (
     _RenderedResource,
     _Target,
     known_after_apply,
+    markers,
 )
 from orgc.tasks import StacksTask
 from orgc.templates import Template
@@ -68,6 +69,7 @@ _VERBATIM_SECTIONS = ("Metadata", "Transform", "Rules", "Mappings", "Globals", "
 
 _NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
 _NAME_LIMIT = 255  # CloudFormation's limit on logical ids of parameters and outputs
+_STACK_NAME = re.compile(r"^[A-Za-z][-A-Za-z0-9]{0,127}$")  # CloudFormation's stack names
 # Physical ids by the key of RenderContext.ids, with the marker kind of an unknown one.
 _ID_KINDS = {
     "accounts": "account",
@@ -95,6 +97,7 @@ def render_project(
     for job in jobs:
         job.check_parameters()
         for target in job.targets.values():
+            job.name_stack(target)
             job.evaluate_parameters(target)
             job.target_attributes(target)
     # Exports first: a !CopyValue anywhere in the project may read any of them.
@@ -108,7 +111,33 @@ def render_project(
     stacks = [job.finish(target) for job in jobs for target in job.targets.values()]
     for job in jobs:
         job.release()
+    _check_stack_names(stacks, jobs, diagnostics)
     return tuple(sorted(stacks, key=lambda stack: stack.key))
+
+
+def _check_stack_names(
+    stacks: Sequence[RenderedStack], jobs: Sequence[_Job], diagnostics: Diagnostics
+) -> None:
+    """Two stacks of one name in one account and region (E470): a StackName finished per
+    target can give the name another task gives its stack there (the targets of one task are
+    distinct accounts and regions)."""
+    tasks = {job.task.name: job.task for job in jobs}
+    seen: dict[tuple[str, str, str], StackKey] = {}
+    for stack in sorted(stacks, key=lambda stack: stack.key):
+        where = (stack.key.account, stack.key.region, stack.stack_name)
+        first = seen.setdefault(where, stack.key)
+        if first == stack.key:
+            continue
+        task = tasks[stack.key.task]
+        if isinstance(task.stack_name, str) and isinstance(tasks[first.task].stack_name, str):
+            continue  # two tasks of one written name: E329 says so
+        diagnostics.add(
+            "E470",
+            f"StackName of task {task.name} names its stack in account {stack.key.account} "
+            f"{stack.key.region} {stack.stack_name!r}, as task {first.task} names its stack "
+            "there; give the tasks StackNames that differ for every target",
+            task.span,
+        )
 
 
 class _Run:
@@ -404,9 +433,48 @@ class _Job:
                     self.template.file.source_map.key_span(("Parameters", name)),
                 )
 
+    def name_stack(self, target: _Target) -> None:
+        """The target's stack name: the task's StackName, finished for the target when it is an
+        expression (`!Sub '${CurrentAccount.AccountName}-baseline'`), checked to be one."""
+        written = self.task.stack_name
+        if isinstance(written, str):
+            target.stack_name = written
+            return
+        target.known = pseudo_parameters(target.key.region, target.account_id, None)
+        evaluator = StackEvaluator(self, target, self.run.diagnostics, parameter="StackName")
+        text = parameter_text(evaluator.value(written, None), target.known)
+        # Left as written when it cannot be known: the diagnostic says why, and the plan stops.
+        target.stack_name = describe(written) if text is None else text
+        if text is None:
+            if not evaluator.failed:
+                self.run.diagnostics.add(
+                    "E427",
+                    f"StackName of task {self.task.name} is {describe(written)}, which is known "
+                    "only inside CloudFormation; give a name orgc can compute before deploy",
+                    self.task.span,
+                )
+            return
+        where = f"account {target.key.account} {target.key.region}"
+        if markers(text):
+            self.run.diagnostics.add(
+                "E471",
+                f"StackName of task {self.task.name} for {where} needs a value known only after "
+                f"apply ({describe(written)}: the account is created by this run); name the "
+                "stack by what the files know (${CurrentAccount.AccountName}), or apply the "
+                "organization first",
+                self.task.span,
+            )
+        elif not _STACK_NAME.match(text):
+            self.run.diagnostics.add(
+                "E472",
+                f"StackName of task {self.task.name} gives {text!r} for {where}, which is not a "
+                "stack name (a letter, then letters, digits and hyphens, 128 at most)",
+                self.task.span,
+            )
+
     def evaluate_parameters(self, target: _Target) -> None:
         """The task's parameter values for one target, and the static values export names use."""
-        target.known = pseudo_parameters(target.key.region, target.account_id, self.task.stack_name)
+        target.known = pseudo_parameters(target.key.region, target.account_id, target.stack_name)
         target.known.update(self.defaults)
         if self.plain is not None:
             # Every parameter is plain text or a !CopyValue: the same for every target.
@@ -765,7 +833,7 @@ class _Job:
         after_accounts, after_regions = self._waits(target.placed)
         return RenderedStack(
             key=target.key,
-            stack_name=self.task.stack_name,
+            stack_name=target.stack_name,
             account_id=target.account_id,
             template=template,
             parameters=self.sorted_plain

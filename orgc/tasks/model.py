@@ -47,7 +47,9 @@ class StacksTask(Task):
     template: Path  # absolute path of the template file; the task file for a remote one
     template_url: str | None = None  # s3://bucket/key or https:// URL of a remote template
     template_span: Span | None = field(default=None, compare=False, repr=False)
-    stack_name: str
+    # Text, or an expression finished per target (`!Sub '${CurrentAccount.AccountName}-x'`):
+    # render names each target's stack (RenderedStack.stack_name).
+    stack_name: TargetText
     stack_description: TargetText | None = None  # text, or finished per target
     # Values for the template's Parameters: evaluated where possible; expressions that need a
     # target (CurrentAccount, accounts' ids, !CopyValue) left in their long form.

@@ -75,7 +75,7 @@ def stacks_task(
         template = reader.file.path if template_url else None
     else:
         template = reader.local_path("Template", "file")
-    stack_name = reader.string("StackName")
+    stack_name = reader.target_string("StackName")
     parameters = reader.mapping("Parameters")
     default_binding = reader.binding("DefaultOrganizationBinding")
     default_regions = reader.regions("DefaultOrganizationBindingRegion")

@@ -301,8 +301,8 @@ class ProjectBuilder:
                 self.diagnostics.extend(deferred)
         stack_names: dict[str, str] = {}
         for task in self.tasks.values():
-            if not isinstance(task, StacksTask):
-                continue
+            if not isinstance(task, StacksTask) or not isinstance(task.stack_name, str):
+                continue  # a name finished per target is checked per stack (E470)
             if task.stack_name in stack_names:
                 self.diagnostics.add(
                     "E329",
