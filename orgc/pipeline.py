@@ -542,9 +542,13 @@ def make_plan(
         )
     if not frozen and (inputs.identity_center or state.permission_sets or state.assignments):
         result = plan_identity_center(inputs, provider, state, organization_plan=result, live=live)
-    if inputs.objects or _has_copy_tasks(inputs) or (inputs.has_task_file and state.objects):
+    if (
+        inputs.objects
+        or _has_copy_tasks(inputs)
+        or (inputs.has_task_file and state.objects and not inputs.stack_command)
+    ):
         # Also with no copy-to-s3 task left: the objects of removed tasks are orphans, and
-        # --perform-cleanup deletes them.
+        # --perform-cleanup deletes them. A stack command plans its own stack only.
         result = _plan_objects(inputs, provider, state, result, perform_cleanup=perform_cleanup)
     if inputs.stack_tasks or (
         inputs.has_task_file and (state.stack_records() or state.stack_set_records())

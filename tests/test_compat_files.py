@@ -569,3 +569,10 @@ def test_copy_to_s3_objects_no_task_puts_are_orphans_deleted_only_by_cleanup(
     capsys.readouterr()
     assert orgc(emulator, "plan", "changed.yml", "--perform-cleanup", "--detailed-exitcode") == 0
     assert [line for line in capsys.readouterr().out.splitlines() if "W15" in line] == [edited]
+
+    # A stack command plans its own stack: the objects of the task files are none of its own.
+    capsys.readouterr()
+    command = ("update-stacks", "topic.yml", "--stack-name", "cleanup-topic")
+    assert orgc(emulator, *command, "--organization-file", "organization.yml") == 0
+    assert "W15" not in capsys.readouterr().out
+    assert _keys(platform_s3, "platform-cleanup") == ["handbook.txt", "kept.txt"]
