@@ -361,9 +361,6 @@ def describe(
     return dict(sorted(described.items()))
 
 
-PRINT_FORMATS = ("yaml", "json")
-
-
 def printed(stack: RenderedStack, output: str) -> str:
     """One rendered template as print-stacks shows it."""
     if output == "json":

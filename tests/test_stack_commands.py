@@ -210,8 +210,8 @@ def test_task_files_and_stack_commands_leave_each_others_stacks_be(
         "apply the task file to change it, or give another --stack-name"
     ]
     described = _described(capsys, emulator, "--stack-name", "tasks-marker")
-    assert [(t["task"], t["accountId"]) for t in described["tasks-marker"]] == [
-        ("Marker", MANAGEMENT_ACCOUNT_ID)
+    assert [(t["task"], t["accountId"], t["status"]) for t in described["tasks-marker"]] == [
+        ("Marker", MANAGEMENT_ACCOUNT_ID, "CREATE_COMPLETE")
     ]
 
 
