@@ -139,19 +139,23 @@ def test_a_changed_option_updates_and_no_update_protection_allows_updates_again(
 ) -> None:
     shop = account_id("shop")
     base = ("update-stacks", BUCKETS, "--stack-name", "buckets", "--parameters", "bucketPrefix=b")
-    assert orgc(emulator, *base, "--update-protection") == 0
+    assert orgc(emulator, *base, "--update-protection", "--tags", "team=a") == 0
     assert _policy(shop, "eu-west-1", "buckets") == UPDATE_PROTECTION_POLICY
     capsys.readouterr()
-    assert orgc(emulator, *base, "retention=14", "--no-update-protection") == 0
+    # (The emulator cannot take every tag off a stack: a changed tag shows the update.)
+    assert orgc(emulator, *base, "retention=14", "--no-update-protection", "--tags", "team=b") == 0
     out = capsys.readouterr().out
     assert "Apply complete: 4 changes" in out
-    assert _parameters(_stack(shop, "us-east-1", "buckets"))["retention"] == "14"
+    updated = _stack(shop, "us-east-1", "buckets")
+    assert _parameters(updated)["retention"] == "14"
+    assert updated["Tags"] == [{"Key": "team", "Value": "b"}]
     assert _policy(shop, "eu-west-1", "buckets")["Statement"][0]["Effect"] == "Allow"
     # A policy given as a file.
-    assert orgc(emulator, *base, "retention=14", "--stack-policy", "file://policy.json") == 0
+    with_tag = ("retention=14", "--tags", "team=b")
+    assert orgc(emulator, *base, *with_tag, "--stack-policy", "file://policy.json") == 0
     assert _policy(shop, "eu-west-1", "buckets") == json.loads(Path("policy.json").read_text())
     capsys.readouterr()
-    assert orgc(emulator, *base, "retention=14", "--stack-policy", "policy.json") == 0
+    assert orgc(emulator, *base, *with_tag, "--stack-policy", "policy.json") == 0
     assert capsys.readouterr().out.splitlines()[-1] == "Stack buckets already up to date."
 
 
