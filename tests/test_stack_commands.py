@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from support.compat import account_id, orgc, plan, scenario, stacks
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
@@ -463,3 +464,32 @@ def test_a_target_that_leaves_the_bindings_is_deleted_and_the_state_names_the_ta
     assert stacks(shop, "us-east-1") == set()
     assert orgc(emulator, *regional, *only_eu) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "Stack regional already up to date."
+
+
+def test_the_organization_file_from_s3(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="stack-commands-organization")
+    s3.put_object(
+        Bucket="stack-commands-organization",
+        Key="organization.yml",
+        Body=(project / "organization.yml").read_bytes(),
+    )
+    flag = ("--organization-file", "s3://stack-commands-organization/organization.yml")
+    buckets = ("update-stacks", BUCKETS, "--stack-name", "s3-org", "--parameters", "bucketPrefix=s")
+    assert orgc(emulator, *buckets, *flag) == 0
+    assert stacks(account_id("shop"), "eu-west-1") == {"s3-org"}
+    capsys.readouterr()
+    assert orgc(emulator, *buckets, *flag) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "Stack s3-org already up to date."
+    missing = ("--organization-file", "s3://stack-commands-organization/missing.yml")
+    assert (
+        orgc(emulator, "validate-stacks", BUCKETS, "--parameters", "bucketPrefix=s", *missing) == 1
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        "orgc: error[E450]: cannot read s3://stack-commands-organization/missing.yml: bucket "
+        "stack-commands-organization holds no object missing.yml; upload it, or put it with a "
+        "copy-to-s3 task of these files",
+        "1 error, 0 warnings",
+    ]
