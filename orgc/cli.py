@@ -484,7 +484,9 @@ def _add_stack_commands(
         "local --organization-file)",
     )
     stack_name(print_, "print")
-    print_.add_argument("--output", choices=("yaml", "json"), default="yaml")
+    print_.add_argument(
+        "--output", choices=("yaml", "json"), default="yaml", help="the templates' format"
+    )
     print_.add_argument(
         "--output-path",
         type=Path,

@@ -19,8 +19,11 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from io import StringIO
 from pathlib import Path
 from typing import Any
+
+from ruamel.yaml import YAML
 
 from orgc.diagnostics import CodeId, Diagnostic, StageError
 from orgc.load import LoadedFile, SourceMap, display_path, parse_json, resolved
@@ -321,7 +324,9 @@ def own_stacks(stack_name: str) -> Callable[[State], State]:
                     )
                 ]
             )
-        return replace(state, stacks=tuple(r for r in state.stacks if r.task == task))
+        # Nor the StackSets of task files: the command deploys none.
+        own = tuple(r for r in state.stacks if r.task == task)
+        return replace(state, stacks=own, stack_sets=())
 
     return scope
 
@@ -361,19 +366,12 @@ def describe(
     return dict(sorted(described.items()))
 
 
-PRINT_FORMATS = ("yaml", "json")
-
-
 def printed(stack: RenderedStack, output: str) -> str:
     """One rendered template as print-stacks shows it."""
     if output == "json":
         return json.dumps(stack.template, indent=2, ensure_ascii=False) + "\n"
     # As plain data: render's mappings are its own types, which YAML cannot represent.
     plain = json.loads(json.dumps(stack.template))
-    from io import StringIO
-
-    from ruamel.yaml import YAML
-
     yaml = YAML(typ="rt")  # keeps the template's order, as written
     yaml.default_flow_style = False
     buffer = StringIO()

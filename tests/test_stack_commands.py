@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from support.compat import account_id, orgc, plan, scenario, stacks
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
@@ -139,19 +140,23 @@ def test_a_changed_option_updates_and_no_update_protection_allows_updates_again(
 ) -> None:
     shop = account_id("shop")
     base = ("update-stacks", BUCKETS, "--stack-name", "buckets", "--parameters", "bucketPrefix=b")
-    assert orgc(emulator, *base, "--update-protection") == 0
+    assert orgc(emulator, *base, "--update-protection", "--tags", "team=a") == 0
     assert _policy(shop, "eu-west-1", "buckets") == UPDATE_PROTECTION_POLICY
     capsys.readouterr()
-    assert orgc(emulator, *base, "retention=14", "--no-update-protection") == 0
+    # (The emulator cannot take every tag off a stack: a changed tag shows the update.)
+    assert orgc(emulator, *base, "retention=14", "--no-update-protection", "--tags", "team=b") == 0
     out = capsys.readouterr().out
     assert "Apply complete: 4 changes" in out
-    assert _parameters(_stack(shop, "us-east-1", "buckets"))["retention"] == "14"
+    updated = _stack(shop, "us-east-1", "buckets")
+    assert _parameters(updated)["retention"] == "14"
+    assert updated["Tags"] == [{"Key": "team", "Value": "b"}]
     assert _policy(shop, "eu-west-1", "buckets")["Statement"][0]["Effect"] == "Allow"
     # A policy given as a file.
-    assert orgc(emulator, *base, "retention=14", "--stack-policy", "file://policy.json") == 0
+    with_tag = ("retention=14", "--tags", "team=b")
+    assert orgc(emulator, *base, *with_tag, "--stack-policy", "file://policy.json") == 0
     assert _policy(shop, "eu-west-1", "buckets") == json.loads(Path("policy.json").read_text())
     capsys.readouterr()
-    assert orgc(emulator, *base, "retention=14", "--stack-policy", "policy.json") == 0
+    assert orgc(emulator, *base, *with_tag, "--stack-policy", "policy.json") == 0
     assert capsys.readouterr().out.splitlines()[-1] == "Stack buckets already up to date."
 
 
@@ -210,8 +215,8 @@ def test_task_files_and_stack_commands_leave_each_others_stacks_be(
         "apply the task file to change it, or give another --stack-name"
     ]
     described = _described(capsys, emulator, "--stack-name", "tasks-marker")
-    assert [(t["task"], t["accountId"]) for t in described["tasks-marker"]] == [
-        ("Marker", MANAGEMENT_ACCOUNT_ID)
+    assert [(t["task"], t["accountId"], t["status"]) for t in described["tasks-marker"]] == [
+        ("Marker", MANAGEMENT_ACCOUNT_ID, "CREATE_COMPLETE")
     ]
 
 
@@ -459,3 +464,32 @@ def test_a_target_that_leaves_the_bindings_is_deleted_and_the_state_names_the_ta
     assert stacks(shop, "us-east-1") == set()
     assert orgc(emulator, *regional, *only_eu) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "Stack regional already up to date."
+
+
+def test_the_organization_file_from_s3(
+    project: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="stack-commands-organization")
+    s3.put_object(
+        Bucket="stack-commands-organization",
+        Key="organization.yml",
+        Body=(project / "organization.yml").read_bytes(),
+    )
+    flag = ("--organization-file", "s3://stack-commands-organization/organization.yml")
+    buckets = ("update-stacks", BUCKETS, "--stack-name", "s3-org", "--parameters", "bucketPrefix=s")
+    assert orgc(emulator, *buckets, *flag) == 0
+    assert stacks(account_id("shop"), "eu-west-1") == {"s3-org"}
+    capsys.readouterr()
+    assert orgc(emulator, *buckets, *flag) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "Stack s3-org already up to date."
+    missing = ("--organization-file", "s3://stack-commands-organization/missing.yml")
+    assert (
+        orgc(emulator, "validate-stacks", BUCKETS, "--parameters", "bucketPrefix=s", *missing) == 1
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        "orgc: error[E450]: cannot read s3://stack-commands-organization/missing.yml: bucket "
+        "stack-commands-organization holds no object missing.yml; upload it, or put it with a "
+        "copy-to-s3 task of these files",
+        "1 error, 0 warnings",
+    ]
