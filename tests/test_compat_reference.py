@@ -447,8 +447,8 @@ def test_a_stack_of_a_type_the_emulator_lacks_is_refused_there_and_left_to_creat
         "Repository at tasks.yml:6:1): the embedded emulator refused it: the emulator does not "
         "implement AWS::CodeCommit::Repository (resource Source), which Fn::GetAtt Source.Name "
         "in resource SourceName, Fn::GetAtt Source.CloneUrlHttp in output CloneUrl read(s); AWS "
-        "would create it. The emulator lacks this, not the files: on AWS the stack would be "
-        "created; what waits on it is skipped"
+        "would create it. That is a limit of the emulator, not a mistake in the files: on AWS "
+        "the stack would be created; what waits on it is skipped"
     )
     assert captured.err.splitlines()[-2:] == [
         refused,

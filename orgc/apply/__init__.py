@@ -21,12 +21,13 @@ from orgc.apply.run import (
     ACCOUNTS,
     ORGANIZATIONAL_UNITS,
     POLICIES,
+    EmulatorRefusal,
     Handler,
     Run,
     StateWriter,
 )
 from orgc.apply.scheduler import ApplyResult, Listener, Scheduler
-from orgc.apply.stacks import EmulatorRefusal, StackError
+from orgc.apply.stacks import StackError
 from orgc.apply.stacksets import StackSetError
 from orgc.plan import Action, Change, ChangeKind, Plan
 from orgc.provider import Provider

@@ -36,6 +36,21 @@ _MARKER_TABLES = {
 }
 
 
+class EmulatorRefusal(Exception):
+    """The embedded emulator refused a change it cannot carry out as AWS would (a resource type
+    it lacks, or a failure of its own): the message is the E630 diagnostic's."""
+
+
+def refused_detail(error: Exception) -> str:
+    """What the emulator said, without the stack or StackSet it starts by naming (E630 names
+    it with more)."""
+    detail = str(getattr(error, "message", error))
+    for prefix in ("stack ", "StackSet "):
+        if detail.startswith(prefix) and ": " in detail:
+            return detail.split(": ", 1)[1]
+    return detail
+
+
 class StateWriter(Protocol):
     """Where apply records what it did (orgc.state.LockedState)."""
 

@@ -17,7 +17,8 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from orgc.apply.run import Handler, Run, taking
+from orgc.apply.run import EmulatorRefusal, Handler, Run, refused_detail, taking
+from orgc.emulator_cloudformation import REFUSED_CODE
 from orgc.observed import InstanceTargets, Preferences, StackSetDefinition
 from orgc.plan import Action, Change, ChangeKind
 from orgc.plan.codec import stack_set_settings_json
@@ -50,6 +51,12 @@ def _failing(task: str, where: str | None, action: Callable[[], T]) -> T:
         return action()
     except Exception as error:
         at = f" at {where}" if where else ""
+        if getattr(error, "code", None) == REFUSED_CODE:
+            raise EmulatorRefusal(
+                f"the StackSet of task {task}{at}: the embedded emulator refused it: "
+                f"{refused_detail(error)}. That is a limit of the emulator, not a mistake in the "
+                "files: on AWS the StackSet would be made so; what waits on it is skipped"
+            ) from error
         raise StackSetError(f"{error} (task {task}{at})") from error
 
 
