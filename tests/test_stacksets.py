@@ -1062,13 +1062,13 @@ def test_a_stack_set_the_emulator_cannot_build_is_refused_and_left_to_create(
         "resource Marker read(s); AWS would create it. That is a limit of the emulator, not a "
         "mistake in the files: on AWS the StackSet would be made so; what waits on it is skipped"
     }
-    # the Alarms task waits on the whole Baseline task, whose two changes did not happen
-    waits_on_task = "waits on task Baseline, where 2 change(s) failed (tolerance 0)"
+    # the alarms' automatic deployments follow the baseline's, which needs its ARN
     assert result.skipped == {
         "stack-set-instances.create:Baseline": "waits on stack-set.create:Baseline, which the "
         "emulator refused",
-        "stack-set.create:Alarms": waits_on_task,
-        "stack-set-instances.create:Alarms": waits_on_task,
+        "stack-set.create:Alarms": "follows the automatic deployments of StackSet "
+        "acme-baseline, which the emulator refused",
+        "stack-set-instances.create:Alarms": "waits on stack-set.create:Alarms, which was skipped",
     }
     client = boto3.client("cloudformation", region_name="us-east-1")
     assert client.list_stack_sets()["Summaries"] == []

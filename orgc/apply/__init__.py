@@ -25,6 +25,7 @@ from orgc.apply.run import (
     Handler,
     Run,
     StateWriter,
+    WaitsOnRefusal,
 )
 from orgc.apply.scheduler import ApplyResult, Listener, Scheduler
 from orgc.apply.stacks import StackError
@@ -151,6 +152,9 @@ def apply(
                 for future in finished:
                     change_id = running.pop(future)
                     error = future.exception()
+                    if isinstance(error, WaitsOnRefusal):
+                        scheduler.skip_after_refusal(change_id, str(error))
+                        continue
                     scheduler.finish(
                         change_id,
                         None if error is None else str(error),
