@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -65,6 +66,8 @@ def teach_refusals() -> None:
     if moto.__version__ != MOTO_VERSION:
         raise UnsupportedMoto(moto.__version__)
     response = responses.CloudFormationResponse
+    # moto warns of a code CloudFormation's model does not list; this one is meant so.
+    warnings.filterwarnings("ignore", f"Exception\\({REFUSED_CODE}\\)", UserWarning)
     for name in (*_CHECKED, *_GUARDED):
         setattr(response, name, _guarded(getattr(response, name), check=name in _CHECKED))
     _taught = True
@@ -92,11 +95,12 @@ def _guarded(original: Callable[[Any], Any], *, check: bool) -> Callable[[Any], 
         from moto.core.exceptions import ServiceException
         from werkzeug.exceptions import HTTPException
 
-        name = self._get_param("StackName") or self._get_param("StackSetName") or "?"
+        name = self._get_param("StackName")
+        label = f"stack {name}" if name else f"StackSet {self._get_param('StackSetName')}"
         if check:
             problems = _unmodelled_reads(self)
             if problems:
-                raise _refused(f"stack {name}: " + "; ".join(problems))
+                raise _refused(f"{label}: " + "; ".join(problems))
         backend = self.cloudformation_backend
         before = set(backend.stacks)
         try:
@@ -106,14 +110,14 @@ def _guarded(original: Callable[[Any], Any], *, check: bool) -> Callable[[Any], 
             if isinstance(error, (ServiceException, HTTPException)):
                 raise  # an answer AWS could give: moto's own error
             raise _refused(
-                f"stack {name}: the emulator failed on this request "
+                f"{label}: the emulator failed on this request "
                 f"({type(error).__name__}: {error}); AWS would carry it out or say why not"
             ) from error
 
     return call
 
 
-def _remove_leftovers(backend: Any, before: set[str], name: str) -> None:
+def _remove_leftovers(backend: Any, before: set[str], name: str | None) -> None:
     """Drop the stacks a failed request registered, or left waiting, with their exports and
     whatever resources they made."""
     for stack_id, stack in list(backend.stacks.items()):

@@ -447,12 +447,12 @@ def test_a_stack_of_a_type_the_emulator_lacks_is_refused_there_and_left_to_creat
         "Repository at tasks.yml:6:1): the embedded emulator refused it: the emulator does not "
         "implement AWS::CodeCommit::Repository (resource Source), which Fn::GetAtt Source.Name "
         "in resource SourceName, Fn::GetAtt Source.CloneUrlHttp in output CloneUrl read(s); AWS "
-        "would create it. The emulator lacks this, not the files: on AWS the stack would be "
-        "created; what waits on it is skipped"
+        "would create it. That is a limit of the emulator, not a mistake in the files: on AWS "
+        "the stack would be created; what waits on it is skipped"
     )
     assert captured.err.splitlines()[-2:] == [
         refused,
-        "orgc: error[E708]: 3 changes made, 0 failed, 1 refused by the emulator, 1 skipped; run "
+        "orgc: error[E708]: 4 changes made, 0 failed, 1 refused by the emulator, 1 skipped; run "
         "orgc plan to see what is left",
     ]
     assert "E701" not in captured.err  # nothing failed in orgc
@@ -461,10 +461,11 @@ def test_a_stack_of_a_type_the_emulator_lacks_is_refused_there_and_left_to_creat
         f"skipped create stack tools-build in ToolsAccount ({tools}) eu-west-1: waits on "
         "stack.create:Repository/ToolsAccount/eu-west-1, which the emulator refused"
     ]
-    # the emulator holds the stack that needs nothing it lacks, and no half-made one
-    assert stacks(tools, "eu-west-1") == {"tools-logs"}
+    # the emulator holds the stacks that need nothing it lacks, the one that only comes after
+    # the refused and the skipped ones included, and no half-made one
+    assert stacks(tools, "eu-west-1") == {"tools-logs", "tools-alarms"}
     state = json.loads(Path("state.json").read_text(encoding="utf-8"))
-    assert [s["stackName"] for s in state["stacks"]] == ["tools-logs"]
+    assert sorted(s["stackName"] for s in state["stacks"]) == ["tools-alarms", "tools-logs"]
 
     # the next plan has the refused stack and what waits on it still to create, nothing else
     changes = plan(emulator, capsys, "tasks.yml", "--refresh")["changes"]
@@ -480,7 +481,7 @@ def test_a_stack_of_a_type_the_emulator_lacks_is_refused_there_and_left_to_creat
         "orgc: error[E708]: 0 changes made, 0 failed, 1 refused by the emulator, 1 skipped; run "
         "orgc plan to see what is left",
     ]
-    assert stacks(tools, "eu-west-1") == {"tools-logs"}
+    assert stacks(tools, "eu-west-1") == {"tools-logs", "tools-alarms"}
 
 
 # --- cfn-lint on empty values -------------------------------------------------------------

@@ -1033,3 +1033,50 @@ def test_validate_says_why_a_task_cannot_be_a_stack_set_without_any_aws_call(
         validate(Path("eligibility/tasks.yml"), root=tmp_path), "eligibility/tasks.yml"
     )
     assert {(line, code, message.partition(":")[0]) for line, code, message in found} == expected
+
+
+def test_a_stack_set_the_emulator_cannot_build_is_refused_and_left_to_create(
+    project: Path, aws: AwsProvider
+) -> None:
+    # the baseline's marker holds the ARN of a CodeCommit repository, which moto lacks
+    baseline = Path("baseline.yml")
+    baseline.write_text(
+        baseline.read_text(encoding="utf-8").replace(
+            "      Value: !Sub '${AWS::AccountId}-${AWS::Region}-${Owner}'",
+            "      Value: !GetAtt Repository.Arn\n"
+            "  Repository:\n"
+            "    Type: AWS::CodeCommit::Repository\n"
+            "    Properties:\n"
+            "      RepositoryName: baseline",
+        ),
+        encoding="utf-8",
+    )
+    inputs = compile_organization(Path("tasks.yml"))
+    _, result = plan_and_apply(inputs, aws, _store(), confirm=lambda _: True)
+    assert result is not None
+    assert result.failed == {}
+    assert result.refused == {
+        "stack-set.create:Baseline": "the StackSet of task Baseline at tasks.yml:6:1: the "
+        "embedded emulator refused it: the emulator does not implement "
+        "AWS::CodeCommit::Repository (resource Repository), which Fn::GetAtt Repository.Arn in "
+        "resource Marker read(s); AWS would create it. That is a limit of the emulator, not a "
+        "mistake in the files: on AWS the StackSet would be made so; what waits on it is skipped"
+    }
+    # the alarms' automatic deployments follow the baseline's, which needs its ARN
+    assert result.skipped == {
+        "stack-set-instances.create:Baseline": "waits on stack-set.create:Baseline, which the "
+        "emulator refused",
+        "stack-set.create:Alarms": "follows the automatic deployments of StackSet "
+        "acme-baseline, which the emulator refused",
+        "stack-set-instances.create:Alarms": "waits on stack-set.create:Alarms, which was skipped",
+    }
+    client = boto3.client("cloudformation", region_name="us-east-1")
+    assert client.list_stack_sets()["Summaries"] == []
+    assert _store().read().stack_sets == ()
+    # the next plan still makes the refused StackSet and what waits on it
+    assert [c.id for c in _plan(aws).changes if c.kind.startswith("stack-set")] == [
+        "stack-set.create:Alarms",
+        "stack-set-instances.create:Alarms",
+        "stack-set.create:Baseline",
+        "stack-set-instances.create:Baseline",
+    ]

@@ -21,12 +21,14 @@ from orgc.apply.run import (
     ACCOUNTS,
     ORGANIZATIONAL_UNITS,
     POLICIES,
+    EmulatorRefusal,
     Handler,
     Run,
     StateWriter,
+    WaitsOnRefusal,
 )
 from orgc.apply.scheduler import ApplyResult, Listener, Scheduler
-from orgc.apply.stacks import EmulatorRefusal, StackError
+from orgc.apply.stacks import StackError
 from orgc.apply.stacksets import StackSetError
 from orgc.plan import Action, Change, ChangeKind, Plan
 from orgc.provider import Provider
@@ -150,6 +152,9 @@ def apply(
                 for future in finished:
                     change_id = running.pop(future)
                     error = future.exception()
+                    if isinstance(error, WaitsOnRefusal):
+                        scheduler.skip_after_refusal(change_id, str(error))
+                        continue
                     scheduler.finish(
                         change_id,
                         None if error is None else str(error),

@@ -36,6 +36,26 @@ _MARKER_TABLES = {
 }
 
 
+class EmulatorRefusal(Exception):
+    """The embedded emulator refused a change it cannot carry out as AWS would (a resource type
+    it lacks, or a failure of its own): the message is the E630 diagnostic's."""
+
+
+class WaitsOnRefusal(Exception):
+    """A change needs what a change the emulator refused earlier in the run would have made
+    (found only once it runs): it is skipped as if it waited on that change."""
+
+
+def refused_detail(error: Exception) -> str:
+    """What the emulator said, without the stack or StackSet it starts by naming (E630 names
+    it with more)."""
+    detail = str(getattr(error, "message", error))
+    for prefix in ("stack ", "StackSet "):
+        if detail.startswith(prefix) and ": " in detail:
+            return detail.split(": ", 1)[1]
+    return detail
+
+
 class StateWriter(Protocol):
     """Where apply records what it did (orgc.state.LockedState)."""
 
@@ -62,6 +82,7 @@ class Run:
         self.ids: dict[str, dict[str, str | None]] = {t: dict(v) for t, v in plan.ids.items()}
         self.lock = threading.Lock()
         self.outputs: dict[str, dict[str, str]] = {}  # stack change id → outputs it produced
+        self.refused_stack_sets: set[str] = set()  # StackSets the emulator refused to create
         self._template_bucket = template_bucket
         self._bucket_lock = threading.Lock()
         self.current = writer.state  # every recorded edit, written or not

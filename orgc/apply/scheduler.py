@@ -33,7 +33,9 @@ class Scheduler:
 
     `after` names changes, or `task:<group>`: every change of that group, finished. A group
     fails when more of its changes fail (or are skipped) than its failure tolerance allows; then
-    what waits on the group is skipped. A group with no changes in the plan is finished.
+    what waits on the group is skipped. A group with no changes in the plan is finished. A change
+    the embedded emulator refuses skips what waits on it (on its outputs, or on it by name),
+    but is no loss to its group: AWS would have made it.
     """
 
     def __init__(self, plan: Plan, notify: Listener) -> None:
@@ -48,6 +50,8 @@ class Scheduler:
         self.tolerance = {name: group.failure_tolerance for name, group in plan.groups.items()}
         self.unresolved = {name: set(ids) for name, ids in self.members.items()}
         self.losses: dict[str, int] = {}
+        # Changes the emulator refused, and those skipped only because they waited on one.
+        self.emulated: set[str] = set()
         self.waiting: dict[str, set[str]] = {}
         self.dependents: dict[str, list[str]] = {}
         for change in plan.changes:
@@ -81,12 +85,25 @@ class Scheduler:
             self.release(change_id)
         elif refused:
             self.result.refused[change_id] = error
+            self.emulated.add(change_id)
             self.notify("failed", change, error)
-            self.skip_dependents(change_id, f"waits on {change_id}, which the emulator refused")
+            self.skip_dependents(
+                change_id, f"waits on {change_id}, which the emulator refused", refused=True
+            )
         else:
             self.result.failed[change_id] = error
             self.notify("failed", change, error)
             self.skip_dependents(change_id, f"waits on {change_id}, which failed")
+        self.resolve_in_group(change)
+
+    def skip_after_refusal(self, change_id: str, reason: str) -> None:
+        """A change that ran and found it needs what a refused change would have made: skipped
+        with `reason`, as what waits on a refusal is."""
+        change = self.changes[change_id]
+        self.result.skipped[change_id] = reason
+        self.emulated.add(change_id)
+        self.notify("skipped", change, reason)
+        self.skip_dependents(change_id, f"waits on {change_id}, which was skipped", refused=True)
         self.resolve_in_group(change)
 
     def release(self, node: str) -> None:
@@ -103,13 +120,15 @@ class Scheduler:
             or change_id in self.result.refused
         )
 
-    def skip_dependents(self, node: str, reason: str) -> None:
+    def skip_dependents(self, node: str, reason: str, *, refused: bool = False) -> None:
         for dependent in self.dependents.get(node, ()):
             if self.settled(dependent) or dependent in self.result.done:
                 continue
             self.result.skipped[dependent] = reason
+            if refused:
+                self.emulated.add(dependent)
             self.notify("skipped", self.changes[dependent], reason)
-            self.skip_dependents(dependent, reason)
+            self.skip_dependents(dependent, reason, refused=refused)
             self.resolve_in_group(self.changes[dependent])
 
     def resolve_in_group(self, change: Change) -> None:
@@ -117,7 +136,9 @@ class Scheduler:
         if group is None or change.id not in self.unresolved.get(group, set()):
             return
         self.unresolved[group].discard(change.id)
-        if change.id not in self.result.done:
+        # A change the emulator refused (or that waited on one) would have been made on AWS: it
+        # costs its task nothing, so what merely comes after the task still runs.
+        if change.id not in self.result.done and change.id not in self.emulated:
             self.losses[group] = self.losses.get(group, 0) + 1
         if self.unresolved[group]:
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orgc.apply.run import Handler, Run, taking
+from orgc.apply.run import EmulatorRefusal, Handler, Run, refused_detail, taking
 from orgc.emulator_cloudformation import REFUSED_CODE
 from orgc.observed import StackDeployment, StackResult
 from orgc.plan import Action, Change, ChangeKind
@@ -30,11 +30,6 @@ from orgc.tasks.model import ALLOW_UPDATES_POLICY
 
 class StackError(Exception):
     """A stack could not be deployed or deleted; the message says why and which task."""
-
-
-class EmulatorRefusal(StackError):
-    """The embedded emulator refused a stack it cannot build as AWS would (a resource type it
-    lacks, or a failure of its own): the message is the E630 diagnostic's."""
 
 
 def _where(run: Run, address: StackAddress) -> dict[str, str]:
@@ -182,17 +177,16 @@ def _deploy_stack(run: Run, change: Change, spec: StackDeploy) -> None:
 
 def _refusal(change: Change, spec: StackDeploy, where: dict[str, str], error: Exception) -> str:
     address = spec.address
-    detail = str(getattr(error, "message", error))
-    # The emulator's message starts with the stack it names; E630 names it with more.
-    detail = detail.removeprefix(f"stack {address.stack_name}: ")
+    detail = refused_detail(error)
     verb = "updated" if change.action is Action.UPDATE else "created"
     account = (
         f"{address.account} ({where['account_id']})" if address.account else where["account_id"]
     )
     return (
         f"stack {address.stack_name} in {account} {address.region} (task {address.task} at "
-        f"{spec.where}): the embedded emulator refused it: {detail}. The emulator lacks this, "
-        f"not the files: on AWS the stack would be {verb}; what waits on it is skipped"
+        f"{spec.where}): the embedded emulator refused it: {detail}. That is a limit of the "
+        f"emulator, not a mistake in the files: on AWS the stack would be {verb}; what waits on "
+        "it is skipped"
     )
 
 

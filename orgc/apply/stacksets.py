@@ -17,7 +17,15 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from orgc.apply.run import Handler, Run, taking
+from orgc.apply.run import (
+    EmulatorRefusal,
+    Handler,
+    Run,
+    WaitsOnRefusal,
+    refused_detail,
+    taking,
+)
+from orgc.emulator_cloudformation import REFUSED_CODE
 from orgc.observed import InstanceTargets, Preferences, StackSetDefinition
 from orgc.plan import Action, Change, ChangeKind
 from orgc.plan.codec import stack_set_settings_json
@@ -50,6 +58,12 @@ def _failing(task: str, where: str | None, action: Callable[[], T]) -> T:
         return action()
     except Exception as error:
         at = f" at {where}" if where else ""
+        if getattr(error, "code", None) == REFUSED_CODE:
+            raise EmulatorRefusal(
+                f"the StackSet of task {task}{at}: the embedded emulator refused it: "
+                f"{refused_detail(error)}. That is a limit of the emulator, not a mistake in the "
+                "files: on AWS the StackSet would be made so; what waits on it is skipped"
+            ) from error
         raise StackSetError(f"{error} (task {task}{at})") from error
 
 
@@ -71,6 +85,13 @@ def _depends_on(run: Run, stack_set: StackSetAddress, names: Sequence[str]) -> l
     """The ARNs of the StackSets this one's automatic deployments follow."""
     records = run.state.stack_set_records()
     missing = [name for name in names if name not in records or not records[name].arn]
+    with run.lock:
+        refused = [name for name in missing if name in run.refused_stack_sets]
+    if refused:
+        raise WaitsOnRefusal(
+            f"follows the automatic deployments of StackSet {', '.join(refused)}, which the "
+            "emulator refused"
+        )
     if missing:
         raise StackSetError(
             f"StackSet {', '.join(missing)}, which task {stack_set.task} depends on, "
@@ -101,21 +122,27 @@ def _create_stack_set(run: Run, change: Change, spec: StackSetCreate) -> None:
     template: Json = run.fill(spec.template)
     parameters: dict[str, str] = run.fill(dict(spec.parameters))
     depends_on = _depends_on(run, stack_set, settings.auto_deployment.depends_on)
-    stack_set_id, arn = _failing(
-        stack_set.task,
-        stack_set.where,
-        lambda: run.provider.create_stack_set(
-            StackSetDefinition(
-                name=stack_set.name,
-                template_body=_body(template),
-                parameters=parameters,
-                description=settings.description,
-                tags=settings.tags,
-                depends_on=tuple(depends_on),
-                template_bucket=run.template_bucket(_body(template)),
-            )
-        ),
-    )
+    try:
+        stack_set_id, arn = _failing(
+            stack_set.task,
+            stack_set.where,
+            lambda: run.provider.create_stack_set(
+                StackSetDefinition(
+                    name=stack_set.name,
+                    template_body=_body(template),
+                    parameters=parameters,
+                    description=settings.description,
+                    tags=settings.tags,
+                    depends_on=tuple(depends_on),
+                    template_bucket=run.template_bucket(_body(template)),
+                )
+            ),
+        )
+    except EmulatorRefusal:
+        # A StackSet whose automatic deployments follow this one cannot be made either.
+        with run.lock:
+            run.refused_stack_sets.add(stack_set.name)
+        raise
     # A new StackSet holds no instances: a record of an earlier one (deleted outside orgc) goes.
     _keep(
         run,
