@@ -396,3 +396,42 @@ def test_an_alias_found_as_the_files_give_it_is_noted_as_orgcs_and_deleted_once_
         assert password_policy(account) is None
     assert recorded_settings() == {}
     assert orgc(emulator, "plan", "2-unset.yml", "--detailed-exitcode") == 0
+
+
+def test_logical_ids_with_dashes_and_underscores_as_older_orgformation_init_wrote_them(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("generated-ids", tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "tasks.yml") == 0
+    assert capsys.readouterr().out.splitlines() == ["0 errors, 0 warnings"]
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+
+    client = boto3.client("organizations", region_name="us-east-1")
+    root_id = client.list_roots()["Roots"][0]["Id"]
+    [outer] = client.list_organizational_units_for_parent(ParentId=root_id)["OrganizationalUnits"]
+    [inner] = client.list_organizational_units_for_parent(ParentId=outer["Id"])[
+        "OrganizationalUnits"
+    ]
+    assert (outer["Name"], inner["Name"]) == ("eu-west-1", "dev_test")
+    shared = account_id("shared-services")
+    assert [a["Id"] for a in client.list_accounts_for_parent(ParentId=inner["Id"])["Accounts"]] == [
+        shared
+    ]
+    attached = client.list_policies_for_target(TargetId=root_id, Filter="SERVICE_CONTROL_POLICY")
+    assert sorted(p["Name"] for p in attached["Policies"]) == ["FullAWSAccess", "deny-leave"]
+    assert stacks(shared, "eu-west-1") == {"compat-generated-ids"}
+    marker = in_account(shared, "ssm", "eu-west-1").get_parameter(Name="/compat/generated-ids")
+    assert marker["Parameter"]["Value"] == f"{shared} in {inner['Id']}"
+
+    capsys.readouterr()
+    assert orgc(emulator, "state", "list") == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert "account:Shared-servicesAccount" in listed
+    assert "organizational-unit:Dev_testOU" in listed
+    assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
+    assert orgc(emulator, "plan", "tasks.yml", "--refresh", "--detailed-exitcode") == 0
