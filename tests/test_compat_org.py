@@ -435,3 +435,27 @@ def test_logical_ids_with_dashes_and_underscores_as_older_orgformation_init_wrot
     assert "organizational-unit:Dev_testOU" in listed
     assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
     assert orgc(emulator, "plan", "tasks.yml", "--refresh", "--detailed-exitcode") == 0
+
+
+def test_a_forgotten_account_keeps_what_orgc_set_there_and_the_state_forgets_it_too(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("account-settings", tmp_path, monkeypatch)
+    assert orgc(emulator, "apply", "1-set.yml", "--auto-approve") == 0
+    builds = account_id("builds")
+
+    third = plan(emulator, capsys, "3-forget.yml")
+    assert sorted(c["id"] for c in third["changes"]) == [
+        "account.forget:Builds",
+        "alias.delete:Management",
+    ]
+    assert orgc(emulator, "apply", "3-forget.yml", "--auto-approve") == 0
+    assert aliases(builds) == ["compat-builds"]
+    assert (password_policy(builds) or {})["MinimumPasswordLength"] == 20
+    assert aliases(MANAGEMENT_ACCOUNT_ID) == []
+    assert recorded_settings() == {MANAGEMENT_ACCOUNT_ID: {"passwordPolicy": True}}
+    assert orgc(emulator, "plan", "3-forget.yml", "--detailed-exitcode") == 0
