@@ -459,3 +459,61 @@ def test_a_forgotten_account_keeps_what_orgc_set_there_and_the_state_forgets_it_
     assert aliases(MANAGEMENT_ACCOUNT_ID) == []
     assert recorded_settings() == {MANAGEMENT_ACCOUNT_ID: {"passwordPolicy": True}}
     assert orgc(emulator, "plan", "3-forget.yml", "--detailed-exitcode") == 0
+
+
+def attached_scps(target: str) -> list[str]:
+    client = boto3.client("organizations", region_name="us-east-1")
+    listed = client.list_policies_for_target(TargetId=target, Filter="SERVICE_CONTROL_POLICY")
+    return sorted(p["Name"] for p in listed["Policies"])
+
+
+def scp_documents() -> dict[str, Any]:
+    client = boto3.client("organizations", region_name="us-east-1")
+    listed = client.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    return {
+        p["Name"]: json.loads(client.describe_policy(PolicyId=p["Id"])["Policy"]["Content"])
+        for p in listed
+        if not p["AwsManaged"]
+    }
+
+
+def test_service_control_policies_attached_changed_moved_and_removed(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("service-control-policies", tmp_path, monkeypatch)
+    client = boto3.client("organizations", region_name="us-east-1")
+    root_id = client.list_roots()["Roots"][0]["Id"]
+
+    assert orgc(emulator, "apply", "1-update.yml", "--auto-approve") == 0
+    app = account_id("app")
+    [workloads] = client.list_organizational_units_for_parent(ParentId=root_id)[
+        "OrganizationalUnits"
+    ]
+    assert attached_scps(root_id) == ["FullAWSAccess", "deny-leave"]
+    assert attached_scps(workloads["Id"]) == ["FullAWSAccess", "deny-root-user", "restrict-regions"]
+    assert attached_scps(app) == ["FullAWSAccess", "deny-root-user"]
+    assert orgc(emulator, "plan", "1-update.yml", "--detailed-exitcode") == 0
+
+    assert orgc(emulator, "apply", "2-update.yml", "--auto-approve") == 0
+    assert attached_scps(workloads["Id"]) == ["FullAWSAccess", "deny-root-user"]
+    assert attached_scps(app) == ["FullAWSAccess", "restrict-regions"]
+    regions = scp_documents()["restrict-regions"]["Statement"][0]["Condition"]
+    assert regions == {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1", "eu-central-1"]}}
+    assert orgc(emulator, "plan", "2-update.yml", "--detailed-exitcode") == 0
+
+    third = plan(emulator, capsys, "3-update.yml")
+    assert sorted(c["id"].split(":")[0] for c in third["changes"]) == [
+        "attachment.detach",
+        "attachment.detach",
+        "policy.delete",
+        "policy.delete",
+    ]
+    assert orgc(emulator, "apply", "3-update.yml", "--auto-approve") == 0
+    assert sorted(scp_documents()) == ["deny-leave"]
+    assert attached_scps(workloads["Id"]) == attached_scps(app) == ["FullAWSAccess"]
+    assert attached_scps(root_id) == ["FullAWSAccess", "deny-leave"]
+    assert orgc(emulator, "plan", "3-update.yml", "--detailed-exitcode") == 0
