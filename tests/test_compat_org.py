@@ -470,3 +470,124 @@ def test_a_saved_plan_of_annotate_organization_is_refused_once_the_organization_
     assert stacks(workload, "eu-west-1") == {"compat-saved-marker"}
     if change == "account joined":
         assert stacks(newcomer, "eu-west-1") == {"compat-saved-marker"}
+
+
+def test_logical_ids_with_dashes_and_underscores_as_older_orgformation_init_wrote_them(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("generated-ids", tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "tasks.yml") == 0
+    assert capsys.readouterr().out.splitlines() == ["0 errors, 0 warnings"]
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+
+    client = boto3.client("organizations", region_name="us-east-1")
+    root_id = client.list_roots()["Roots"][0]["Id"]
+    [outer] = client.list_organizational_units_for_parent(ParentId=root_id)["OrganizationalUnits"]
+    [inner] = client.list_organizational_units_for_parent(ParentId=outer["Id"])[
+        "OrganizationalUnits"
+    ]
+    assert (outer["Name"], inner["Name"]) == ("eu-west-1", "dev_test")
+    shared = account_id("shared-services")
+    assert [a["Id"] for a in client.list_accounts_for_parent(ParentId=inner["Id"])["Accounts"]] == [
+        shared
+    ]
+    attached = client.list_policies_for_target(TargetId=root_id, Filter="SERVICE_CONTROL_POLICY")
+    assert sorted(p["Name"] for p in attached["Policies"]) == ["FullAWSAccess", "deny-leave"]
+    assert stacks(shared, "eu-west-1") == {"compat-generated-ids"}
+    marker = in_account(shared, "ssm", "eu-west-1").get_parameter(Name="/compat/generated-ids")
+    assert marker["Parameter"]["Value"] == f"{shared} in {inner['Id']}"
+
+    capsys.readouterr()
+    assert orgc(emulator, "state", "list") == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert "account:Shared-servicesAccount" in listed
+    assert "organizational-unit:Dev_testOU" in listed
+    assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
+    assert orgc(emulator, "plan", "tasks.yml", "--refresh", "--detailed-exitcode") == 0
+
+
+def test_a_forgotten_account_keeps_what_orgc_set_there_and_the_state_forgets_it_too(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("account-settings", tmp_path, monkeypatch)
+    assert orgc(emulator, "apply", "1-set.yml", "--auto-approve") == 0
+    builds = account_id("builds")
+
+    third = plan(emulator, capsys, "3-forget.yml")
+    assert sorted(c["id"] for c in third["changes"]) == [
+        "account.forget:Builds",
+        "alias.delete:Management",
+    ]
+    assert orgc(emulator, "apply", "3-forget.yml", "--auto-approve") == 0
+    assert aliases(builds) == ["compat-builds"]
+    assert (password_policy(builds) or {})["MinimumPasswordLength"] == 20
+    assert aliases(MANAGEMENT_ACCOUNT_ID) == []
+    assert recorded_settings() == {MANAGEMENT_ACCOUNT_ID: {"passwordPolicy": True}}
+    assert orgc(emulator, "plan", "3-forget.yml", "--detailed-exitcode") == 0
+
+
+def attached_scps(target: str) -> list[str]:
+    client = boto3.client("organizations", region_name="us-east-1")
+    listed = client.list_policies_for_target(TargetId=target, Filter="SERVICE_CONTROL_POLICY")
+    return sorted(p["Name"] for p in listed["Policies"])
+
+
+def scp_documents() -> dict[str, Any]:
+    client = boto3.client("organizations", region_name="us-east-1")
+    listed = client.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    return {
+        p["Name"]: json.loads(client.describe_policy(PolicyId=p["Id"])["Policy"]["Content"])
+        for p in listed
+        if not p["AwsManaged"]
+    }
+
+
+def test_service_control_policies_attached_changed_moved_and_removed(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("service-control-policies", tmp_path, monkeypatch)
+    client = boto3.client("organizations", region_name="us-east-1")
+    root_id = client.list_roots()["Roots"][0]["Id"]
+
+    assert orgc(emulator, "apply", "1-update.yml", "--auto-approve") == 0
+    app = account_id("app")
+    [workloads] = client.list_organizational_units_for_parent(ParentId=root_id)[
+        "OrganizationalUnits"
+    ]
+    assert attached_scps(root_id) == ["FullAWSAccess", "deny-leave"]
+    assert attached_scps(workloads["Id"]) == ["FullAWSAccess", "deny-root-user", "restrict-regions"]
+    assert attached_scps(app) == ["FullAWSAccess", "deny-root-user"]
+    assert orgc(emulator, "plan", "1-update.yml", "--detailed-exitcode") == 0
+
+    assert orgc(emulator, "apply", "2-update.yml", "--auto-approve") == 0
+    assert attached_scps(workloads["Id"]) == ["FullAWSAccess", "deny-root-user"]
+    assert attached_scps(app) == ["FullAWSAccess", "restrict-regions"]
+    regions = scp_documents()["restrict-regions"]["Statement"][0]["Condition"]
+    assert regions == {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1", "eu-central-1"]}}
+    assert orgc(emulator, "plan", "2-update.yml", "--detailed-exitcode") == 0
+
+    third = plan(emulator, capsys, "3-update.yml")
+    assert sorted(c["id"].split(":")[0] for c in third["changes"]) == [
+        "attachment.detach",
+        "attachment.detach",
+        "policy.delete",
+        "policy.delete",
+    ]
+    assert orgc(emulator, "apply", "3-update.yml", "--auto-approve") == 0
+    assert sorted(scp_documents()) == ["deny-leave"]
+    assert attached_scps(workloads["Id"]) == attached_scps(app) == ["FullAWSAccess"]
+    assert attached_scps(root_id) == ["FullAWSAccess", "deny-leave"]
+    assert orgc(emulator, "plan", "3-update.yml", "--detailed-exitcode") == 0

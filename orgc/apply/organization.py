@@ -41,7 +41,7 @@ from orgc.plan.specs import (
     TagsUpdate,
     TargetKind,
 )
-from orgc.state import with_alias, with_password_policy
+from orgc.state import AccountSettingsRecord, State, with_alias, with_password_policy
 
 _TABLE = {
     ChangeKind.ACCOUNT: ACCOUNTS,
@@ -180,13 +180,28 @@ def _close_account(run: Run, change: Change, spec: AccountClose) -> None:
     day = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     run.update_state(
         lambda state: dataclasses.replace(
-            state, closed_accounts={**state.closed_accounts, account_id: day}
+            state,
+            closed_accounts={**state.closed_accounts, account_id: day},
+            account_settings=_without_settings(state, account_id),
         )
     )
 
 
 def _forget_account(run: Run, change: Change, spec: StateOnly) -> None:
     run.record(ACCOUNTS, _logical_id(change), None)
+    # What orgc set inside it is no longer orgc's either: were the account named again, an
+    # alias left there would not be deleted as orgc's.
+    account_id = change.physical_id
+    if account_id is not None:
+        run.update_state(
+            lambda state: dataclasses.replace(
+                state, account_settings=_without_settings(state, account_id)
+            )
+        )
+
+
+def _without_settings(state: State, account_id: str) -> dict[str, AccountSettingsRecord]:
+    return {a: r for a, r in state.account_settings.items() if a != account_id}
 
 
 def _update_tags(run: Run, change: Change, spec: TagsUpdate) -> None:
