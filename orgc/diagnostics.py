@@ -204,6 +204,7 @@ CodeId = Literal[
     "E471",
     "E472",
     "E473",
+    "E474",
     # bind, render and StackSets (W4xx)
     "W401",
     "W405",

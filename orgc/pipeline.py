@@ -211,7 +211,7 @@ def compile_organization(
             task.remote_path: task.local_path
             for task in project.tasks.values()
             if isinstance(task, CopyToS3Task)
-            and not task.remote_path_needs_target
+            and isinstance(task.remote_path, str)
             and not task.zip_before_put
         }
         sources = (remote or RemoteTemplates()).with_copies(copies)

@@ -12,8 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from orgc.diagnostics import did_you_mean
 from orgc.expressions.evaluator import Evaluator
-from orgc.expressions.scope import NOT_BEFORE_DEPLOY, Problem, Scope, pseudo_parameters
+from orgc.expressions.scope import (
+    CURRENT_ACCOUNT,
+    NOT_BEFORE_DEPLOY,
+    UNKNOWN_NAME,
+    UNRESOLVED,
+    Problem,
+    Scope,
+    pseudo_parameters,
+)
 from orgc.expressions.syntax import describe, parameter_text
 from orgc.load import DataPath
 from orgc.model import Organization
@@ -51,12 +60,27 @@ def target_scope(  # one keyword per thing a target knows
     )
 
 
+class _TargetEvaluator(Evaluator):
+    """The evaluator of task attributes for one target: the last stage that sees them, so a
+    name that means nothing is a mistake, not a value left for later."""
+
+    def unknown(self, name: str, expression: str, path: DataPath | None) -> Any:
+        organization = self.scope.organization
+        names = [*CURRENT_ACCOUNT, *(organization.accounts if organization else ())]
+        self.report(
+            UNKNOWN_NAME,
+            f"{expression}: {name} is not an account, OU or policy{did_you_mean(name, names)}",
+            path,
+        )
+        return UNRESOLVED
+
+
 def evaluate_for_target(
     value: Any, scope: Scope, path: DataPath = ()
 ) -> tuple[Any, tuple[Problem, ...]]:
     """`value` finished for the target of `scope` (see `target_scope`): every expression the
     target makes known is computed; the problems name the node they are about."""
-    evaluator = Evaluator(scope)
+    evaluator = _TargetEvaluator(scope)
     result = evaluator.value(value, path)
     return result, tuple(evaluator.problems)
 
