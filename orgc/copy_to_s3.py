@@ -25,9 +25,14 @@ from typing import Any
 from orgc.bind import resolve_binding
 from orgc.diagnostics import Diagnostics
 from orgc.expressions import describe, expressions, is_known
-from orgc.expressions.targets import evaluate_for_target, target_scope, target_text
+from orgc.expressions.targets import (
+    ExportReader,
+    evaluate_for_target,
+    target_scope,
+    target_text,
+)
 from orgc.load import display_path, read_object_body
-from orgc.model import Account, Organization
+from orgc.model import DEFAULT_ACCESS_ROLE, Account, Organization
 from orgc.plan.objects import DesiredObject, content_hash
 from orgc.render import known_after_apply, markers
 from orgc.tasks import CopyToS3Task, Task
@@ -42,16 +47,21 @@ def build_objects(
     organization: Organization,
     diagnostics: Diagnostics,
     account_ids: Mapping[str, str | None] | None = None,
+    read_export: ReadExport | None = None,
 ) -> tuple[DesiredObject, ...]:
     """The objects of every copy-to-s3 task among `tasks` that is not skipped, in task order.
 
     `account_ids` are the plan's (the files', else the state's); without them (compiling
     offline) only the ids the files give are known, and a target whose id is not is left out
-    here and planned once the ids are known."""
+    here and planned once the ids are known. `read_export(account id, role, region, name)`
+    reads the export a `!CopyValue` in RemotePath names; without it, or when the export is not
+    there yet (a stack of this run makes it), the path holds a marker apply fills."""
     objects: list[DesiredObject] = []
     for task in tasks:
         if isinstance(task, CopyToS3Task) and not task.skip:
-            objects.extend(desired_objects(task, organization, diagnostics, account_ids))
+            objects.extend(
+                desired_objects(task, organization, diagnostics, account_ids, read_export)
+            )
     return tuple(objects)
 
 
@@ -79,6 +89,7 @@ def desired_objects(
     organization: Organization,
     diagnostics: Diagnostics,
     account_ids: Mapping[str, str | None] | None = None,
+    read_export: ReadExport | None = None,
 ) -> list[DesiredObject]:
     """The objects a copy-to-s3 task puts: one per target of its binding (see above)."""
     accounts: tuple[str, ...] = ()
@@ -97,12 +108,21 @@ def desired_objects(
             return account_ids.get(logical_id) or known_after_apply("account", logical_id)
         return organization.accounts[logical_id].account_id
 
+    exports = _export_reader(organization, account_ids, read_export)
     bodies: dict[str, bytes | None] = {}  # the context as JSON → the body rendered with it
     objects: dict[str, DesiredObject] = {}
     for account, region in targets:
         if account_ids is None and account is not None and account.account_id is None:
             continue  # its id comes from the state: planned with the plan's ids
-        path = _remote_path(task, organization, account, region, diagnostics, account_id=account_id)
+        path = _remote_path(
+            task,
+            organization,
+            account,
+            region,
+            diagnostics,
+            account_id=account_id,
+            exports=exports,
+        )
         context = _templating_context(
             task, organization, account, region, diagnostics, account_id=account_id
         )
@@ -217,6 +237,35 @@ def _templating_context(
     return finished
 
 
+# Reads an export at plan time: (account id, role name, region, export name) → its value.
+ReadExport = Callable[[str, str, str, str], str | None]
+
+
+def _export_reader(
+    organization: Organization,
+    account_ids: Mapping[str, str | None] | None,
+    read_export: ReadExport | None,
+) -> ExportReader:
+    """How RemotePath reads a `!CopyValue`: the export's value when it is there now, else the
+    marker of the read apply makes (orgc.apply.objects), once the stack making it is deployed:
+    the reference marker named `<account id or logical id>:<region>:<export name>`."""
+    roles = {
+        (account_ids or {}).get(logical_id) or account.account_id: account.access_role_name
+        for logical_id, account in organization.accounts.items()
+    }
+
+    def exports(name: str, account_id: str, region: str) -> str:
+        new = sorted(logical_id for kind, logical_id in markers(account_id) if kind == "account")
+        if read_export is not None and not new:
+            role = roles.get(account_id) or DEFAULT_ACCESS_ROLE
+            found = read_export(account_id, role, region, name)
+            if found is not None:
+                return found
+        return known_after_apply("reference", f"{new[0] if new else account_id}:{region}:{name}")
+
+    return exports
+
+
 def _account_ids(
     organization: Organization, account_id: Callable[[str], str | None]
 ) -> Callable[[str, str], str | None]:
@@ -238,6 +287,7 @@ def _remote_path(
     diagnostics: Diagnostics,
     *,
     account_id: Callable[[str], str | None],
+    exports: ExportReader,
 ) -> str | None:
     """The task's RemotePath for one target, finished by the one evaluator of task attributes
     (orgc.expressions.target_text); None when it cannot be (reported)."""
@@ -251,6 +301,7 @@ def _remote_path(
         region=region,
         ids=_account_ids(organization, account_id),
         needed="RemotePath",
+        exports=exports,
     )
     for problem in problems:
         diagnostics.add("E343", f"RemotePath of task {task.name}: {problem.message}", task.span)

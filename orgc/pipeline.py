@@ -752,7 +752,15 @@ def _plan_objects(
     # Again with the plan's account ids: a target's id may come from the state.
     diagnostics = Diagnostics()
     tasks = inputs.project.tasks.values() if inputs.project is not None else ()
-    objects = build_objects(tasks, inputs.organization, diagnostics, organization_plan.ids.accounts)
+    objects = build_objects(
+        tasks,
+        inputs.organization,
+        diagnostics,
+        organization_plan.ids.accounts,
+        lambda account_id, role_name, region, name: provider.read_export(
+            account_id=account_id, role_name=role_name, region=region, name=name
+        ),
+    )
     if diagnostics.has_errors:
         raise StageError(diagnostics.sorted())
     etags = observe_objects(provider, objects)

@@ -156,7 +156,18 @@ def test_copy_to_s3_paths_and_templating_contexts_are_evaluated_per_target(
     scenario("targets-copy-to-s3", tmp_path, monkeypatch)
     assert _validate(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
     # Both accounts and their buckets are created by this run: their ids are filled in at
-    # apply, in the path as in the bucket name.
+    # apply, in the path as in the bucket name; so is the export !CopyValue reads.
+    first = plan(emulator, capsys, "tasks.yml")
+    puts = sorted(c["logicalId"] for c in first["changes"] if c["kind"] == "s3-object")
+    assert puts == sorted(
+        [
+            "s3://files-{{orgc:account:Shop}}/master/plain.txt",
+            "s3://files-{{orgc:account:Shop}}/web/OrganizationAccountAccessRole/about.txt",
+            "s3://files-{{orgc:account:Stock}}/ledger/OrganizationAccountAccessRole/about.txt",
+            "s3://{{orgc:reference:Shop:eu-west-1:files-bucket}}/exported/shop.txt",
+            "s3://{{orgc:reference:Stock:eu-west-1:files-bucket}}/exported/stock.txt",
+        ]
+    )
     _apply(emulator, "tasks.yml")
     for name, team in (("shop", "web"), ("stock", "ledger")):
         account = account_id(name)
@@ -164,6 +175,9 @@ def test_copy_to_s3_paths_and_templating_contexts_are_evaluated_per_target(
         key = f"{team}/OrganizationAccountAccessRole/about.txt"
         body = s3.get_object(Bucket=f"files-{account}", Key=key)["Body"].read()
         assert body == f"team {team} of {name} in eu-west-1\n".encode()
+        # !CopyValue files-bucket: the export of the account's own Buckets stack.
+        exported = s3.get_object(Bucket=f"files-{account}", Key=f"exported/{name}.txt")
+        assert exported["Body"].read() == b"plain\n"
     shop = account_id("shop")
     s3 = in_account(shop, "s3", "eu-west-1")
     assert s3.get_object(Bucket=f"files-{shop}", Key="master/plain.txt")["Body"].read() == (
