@@ -5,17 +5,18 @@ its TemplatingContext) once per target of its OrganizationBinding, each with tha
 account's credentials (the task's TaskRoleName, else the account's access role) and in that
 target's region, with ServerSideEncryption when given; objects of the same URL are put once.
 A task whose binding selects no account puts with the management account's own credentials,
-once per region (once in DEFAULT_REGION without one). The RemotePath is `s3://bucket/key` and
-its `${...}` may name `AWS::Region` and `AWS::AccountId` (the target's), `AWS::Partition`,
-`CurrentAccount` (the target: its id, or `.AccountName`, `.AccountId`, `.RootEmail`,
-`.Alias`, `.LogicalId`) and any account by logical id (its id, or the same attributes);
-anything else is a mistake reported at the task (E343), as is a LocalPath that cannot be read
-(E344). The body is read here, once, for its content hash and size; orgc.plan.objects decides
-from those what to put.
+once per region (once in DEFAULT_REGION without one). The RemotePath is `s3://bucket/key`, or an
+expression finished for each target by the evaluator every task attribute goes through
+(orgc.expressions.target_text): `${...}` and `!GetAtt` may name `AWS::Region`, `AWS::AccountId`,
+`AWS::Partition`, `CurrentAccount` and its attributes (tags, roles), and any account by logical
+id; what cannot be known before deploy is a mistake reported at the task (E343), as is a
+LocalPath that cannot be read (E344). The body is read here, once, for its content hash and
+size; orgc.plan.objects decides from those what to put.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -23,11 +24,17 @@ from typing import Any
 
 from orgc.bind import resolve_binding
 from orgc.diagnostics import Diagnostics
-from orgc.expressions.targets import target_text
+from orgc.expressions import describe, expressions, is_known
+from orgc.expressions.targets import (
+    ExportReader,
+    evaluate_for_target,
+    target_scope,
+    target_text,
+)
 from orgc.load import display_path, read_object_body
-from orgc.model import Account, Organization
+from orgc.model import DEFAULT_ACCESS_ROLE, Account, Organization
 from orgc.plan.objects import DesiredObject, content_hash
-from orgc.render import known_after_apply
+from orgc.render import known_after_apply, markers
 from orgc.tasks import CopyToS3Task, Task
 
 DEFAULT_REGION = "us-east-1"  # where an unbound copy-to-s3 task's bucket is addressed
@@ -40,16 +47,21 @@ def build_objects(
     organization: Organization,
     diagnostics: Diagnostics,
     account_ids: Mapping[str, str | None] | None = None,
+    read_export: ReadExport | None = None,
 ) -> tuple[DesiredObject, ...]:
     """The objects of every copy-to-s3 task among `tasks` that is not skipped, in task order.
 
     `account_ids` are the plan's (the files', else the state's); without them (compiling
     offline) only the ids the files give are known, and a target whose id is not is left out
-    here and planned once the ids are known."""
+    here and planned once the ids are known. `read_export(account id, role, region, name)`
+    reads the export a `!CopyValue` in RemotePath names; without it, or when the export is not
+    there yet (a stack of this run makes it), the path holds a marker apply fills."""
     objects: list[DesiredObject] = []
     for task in tasks:
         if isinstance(task, CopyToS3Task) and not task.skip:
-            objects.extend(desired_objects(task, organization, diagnostics, account_ids))
+            objects.extend(
+                desired_objects(task, organization, diagnostics, account_ids, read_export)
+            )
     return tuple(objects)
 
 
@@ -77,21 +89,9 @@ def desired_objects(
     organization: Organization,
     diagnostics: Diagnostics,
     account_ids: Mapping[str, str | None] | None = None,
+    read_export: ReadExport | None = None,
 ) -> list[DesiredObject]:
     """The objects a copy-to-s3 task puts: one per target of its binding (see above)."""
-    try:
-        body = object_body(
-            task.local_path,
-            zipped=task.zip_before_put,
-            templating=task.templating_context,
-            diagnostics=diagnostics,
-        )
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        diagnostics.add("E344", f"cannot read {display_path(task.local_path)}: {reason}", task.span)
-        return []
-    if body is None:
-        return []
     accounts: tuple[str, ...] = ()
     regions: tuple[str, ...] = (DEFAULT_REGION,)
     if task.binding is not None:
@@ -108,18 +108,42 @@ def desired_objects(
             return account_ids.get(logical_id) or known_after_apply("account", logical_id)
         return organization.accounts[logical_id].account_id
 
+    exports = _export_reader(organization, account_ids, read_export)
+    bodies: dict[str, bytes | None] = {}  # the context as JSON → the body rendered with it
     objects: dict[str, DesiredObject] = {}
     for account, region in targets:
         if account_ids is None and account is not None and account.account_id is None:
             continue  # its id comes from the state: planned with the plan's ids
-        path = _remote_path(task, organization, account, region, diagnostics, account_id=account_id)
-        if path is None:
+        path = _remote_path(
+            task,
+            organization,
+            account,
+            region,
+            diagnostics,
+            account_id=account_id,
+            exports=exports,
+        )
+        context = _templating_context(
+            task, organization, account, region, diagnostics, account_id=account_id
+        )
+        if path is None or context is _UNUSABLE:
             return []
         found = _S3_URL.match(path)
         if found is None:
             diagnostics.add(
-                "E343", f"RemotePath {task.remote_path!r} must be s3://bucket/key", task.span
+                "E343",
+                f"RemotePath of task {task.name} gives {path!r} for "
+                f"{account.logical_id if account else 'the management account'} {region}, "
+                "which is not s3://bucket/key",
+                task.span,
             )
+            return []
+        used = None if task.zip_before_put or not isinstance(context, dict) else context
+        body_key = json.dumps(used, sort_keys=True)
+        if body_key not in bodies:
+            bodies[body_key] = _body(task, used, diagnostics)
+        body = bodies[body_key]
+        if body is None:
             return []
         wanted = DesiredObject(
             task=task.name,
@@ -136,14 +160,123 @@ def desired_objects(
             account_id=account_id(account.logical_id) if account is not None else None,
             role_name=_role_name(task, organization, account, region, diagnostics),
             server_side_encryption=task.server_side_encryption,
-            templating_context=None if task.zip_before_put else task.templating_context,
+            templating_context=used,
         )
         objects.setdefault(wanted.url, wanted)
     return list(objects.values())
 
 
-_VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_ATTRIBUTES = ("AccountName", "AccountId", "RootEmail", "Alias", "LogicalId")
+def _body(
+    task: CopyToS3Task, context: dict[str, Any] | None, diagnostics: Diagnostics
+) -> bytes | None:
+    """The bytes the task puts with `context`; None when they cannot be had (reported)."""
+    try:
+        return object_body(
+            task.local_path,
+            zipped=task.zip_before_put,
+            templating=context,
+            diagnostics=diagnostics,
+        )
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        diagnostics.add("E344", f"cannot read {display_path(task.local_path)}: {reason}", task.span)
+        return None
+
+
+_UNUSABLE = object()  # a TemplatingContext that cannot be finished for a target (reported)
+
+
+def _templating_context(
+    task: CopyToS3Task,
+    organization: Organization,
+    account: Account | None,
+    region: str,
+    diagnostics: Diagnostics,
+    *,
+    account_id: Callable[[str], str | None],
+) -> object:
+    """The task's TemplatingContext for one target: as written when the file knows it, else
+    finished by the evaluator of task attributes (`!GetAtt CurrentAccount.AccountName`)."""
+    context = task.templating_context
+    if context is None or is_known(context):
+        return context
+    target = account or organization.management_account
+    scope = target_scope(
+        organization=organization,
+        account=target.logical_id,
+        region=region,
+        ids=_account_ids(organization, account_id),
+        needed="TemplatingContext",
+    )
+    finished, problems = evaluate_for_target(context, scope)
+    where = f"{target.logical_id} {region}"
+    for problem in problems:
+        diagnostics.add(
+            "E474", f"TemplatingContext of task {task.name}: {problem.message}", task.span
+        )
+    if problems:
+        return _UNUSABLE
+    if not is_known(finished):
+        unknown = next(expressions(finished))
+        diagnostics.add(
+            "E474",
+            f"TemplatingContext of task {task.name} holds {describe(unknown)}, which is known "
+            f"only inside CloudFormation; the file for {where} is rendered before deploy",
+            task.span,
+        )
+        return _UNUSABLE
+    if markers(finished):
+        diagnostics.add(
+            "E474",
+            f"TemplatingContext of task {task.name} needs for {where} a value known only after "
+            "apply (the id of an account this run creates); the file is rendered before "
+            "deploy: apply the organization first",
+            task.span,
+        )
+        return _UNUSABLE
+    return finished
+
+
+# Reads an export at plan time: (account id, role name, region, export name) → its value.
+ReadExport = Callable[[str, str, str, str], str | None]
+
+
+def _export_reader(
+    organization: Organization,
+    account_ids: Mapping[str, str | None] | None,
+    read_export: ReadExport | None,
+) -> ExportReader:
+    """How RemotePath reads a `!CopyValue`: the export's value when it is there now, else the
+    marker of the read apply makes (orgc.apply.objects), once the stack making it is deployed:
+    the reference marker named `<account id or logical id>:<region>:<export name>`."""
+    roles = {
+        (account_ids or {}).get(logical_id) or account.account_id: account.access_role_name
+        for logical_id, account in organization.accounts.items()
+    }
+
+    def exports(name: str, account_id: str, region: str) -> str:
+        new = sorted(logical_id for kind, logical_id in markers(account_id) if kind == "account")
+        if read_export is not None and not new:
+            role = roles.get(account_id) or DEFAULT_ACCESS_ROLE
+            found = read_export(account_id, role, region, name)
+            if found is not None:
+                return found
+        return known_after_apply("reference", f"{new[0] if new else account_id}:{region}:{name}")
+
+    return exports
+
+
+def _account_ids(
+    organization: Organization, account_id: Callable[[str], str | None]
+) -> Callable[[str, str], str | None]:
+    """`ids` for the evaluator: the accounts' ids (or markers) as this build knows them."""
+
+    def ids(table: str, logical_id: str) -> str | None:
+        if table != "accounts" or logical_id not in organization.accounts:
+            return None
+        return account_id(logical_id)
+
+    return ids
 
 
 def _remote_path(
@@ -154,63 +287,27 @@ def _remote_path(
     diagnostics: Diagnostics,
     *,
     account_id: Callable[[str], str | None],
+    exports: ExportReader,
 ) -> str | None:
-    """The task's RemotePath for one target, its `${...}` filled in; None when one cannot be
-    (reported)."""
-    management = organization.management_account
-    target = account or management
-    unknown: list[str] = []
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        head, _, attribute = name.partition(".")
-        if name == "AWS::Region":
-            return region
-        if name == "AWS::Partition":
-            return "aws"
-        if name == "AWS::AccountId":
-            head, attribute = target.logical_id, ""
-        elif head == "CurrentAccount":
-            head = target.logical_id
-        found = organization.accounts.get(head)
-        if found is None or (attribute and attribute not in _ATTRIBUTES):
-            unknown.append(name)
-            return match.group(0)
-        if (attribute or "AccountId") == "AccountId":
-            text = account_id(found.logical_id)
-        else:
-            text = _account_attribute(found, attribute)
-        if text is None:
-            unknown.append(
-                f"{name} (account {found.logical_id} has no {attribute or 'id'} yet: this plan "
-                "creates it; apply the organization first)"
-            )
-            return match.group(0)
-        return text
-
-    path = _VARIABLE.sub(value, task.remote_path)
-    if unknown:
-        accounts = ", ".join(sorted(organization.accounts))
-        diagnostics.add(
-            "E343",
-            f"RemotePath {task.remote_path!r} names {', '.join(unknown)}; its ${{...}} may name "
-            "AWS::Region, AWS::AccountId, AWS::Partition, CurrentAccount[.Attribute] or an "
-            f"account by logical id[.Attribute] ({accounts}), the attribute one of "
-            f"{', '.join(_ATTRIBUTES)}",
-            task.span,
-        )
+    """The task's RemotePath for one target, finished by the one evaluator of task attributes
+    (orgc.expressions.target_text); None when it cannot be (reported)."""
+    if isinstance(task.remote_path, str):
+        return task.remote_path
+    target = account or organization.management_account
+    path, problems = target_text(
+        task.remote_path,
+        organization=organization,
+        account=target.logical_id,
+        region=region,
+        ids=_account_ids(organization, account_id),
+        needed="RemotePath",
+        exports=exports,
+    )
+    for problem in problems:
+        diagnostics.add("E343", f"RemotePath of task {task.name}: {problem.message}", task.span)
+    if problems:
         return None
     return path
-
-
-def _account_attribute(account: Account, attribute: str) -> str | None:
-    return {
-        "AccountId": account.account_id,
-        "AccountName": account.name,
-        "RootEmail": account.email,
-        "Alias": account.alias,
-        "LogicalId": account.logical_id,
-    }[attribute]
 
 
 def _role_name(

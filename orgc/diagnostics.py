@@ -209,6 +209,7 @@ CodeId = Literal[
     "E471",
     "E472",
     "E473",
+    "E474",
     # OrgFormation's stack commands: update-, validate-, print-, describe-, delete-stacks (E48x)
     "E480",
     "E481",

@@ -230,7 +230,7 @@ def compile_organization(
             task.remote_path: task.local_path
             for task in project.tasks.values()
             if isinstance(task, CopyToS3Task)
-            and not task.remote_path_needs_target
+            and isinstance(task.remote_path, str)
             and not task.zip_before_put
         }
         sources = (remote or RemoteTemplates()).with_copies(copies)
@@ -790,7 +790,13 @@ def _plan_objects(
     project = inputs.project
     tasks = project.tasks if project is not None else {}
     objects = build_objects(
-        tasks.values(), inputs.organization, diagnostics, organization_plan.ids.accounts
+        tasks.values(),
+        inputs.organization,
+        diagnostics,
+        organization_plan.ids.accounts,
+        lambda account_id, role_name, region, name: provider.read_export(
+            account_id=account_id, role_name=role_name, region=region, name=name
+        ),
     )
     if diagnostics.has_errors:
         raise StageError(diagnostics.sorted())

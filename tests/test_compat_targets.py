@@ -144,3 +144,70 @@ def test_a_named_binding_as_a_stack_parameter_gives_the_ids_of_its_accounts(
         "members": members,
         "auditors": MANAGEMENT_ACCOUNT_ID,
     }
+
+
+def test_copy_to_s3_paths_and_templating_contexts_are_evaluated_per_target(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("targets-copy-to-s3", tmp_path, monkeypatch)
+    assert _validate(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
+    # Both accounts and their buckets are created by this run: their ids are filled in at
+    # apply, in the path as in the bucket name; so is the export !CopyValue reads.
+    first = plan(emulator, capsys, "tasks.yml")
+    puts = sorted(c["logicalId"] for c in first["changes"] if c["kind"] == "s3-object")
+    assert puts == sorted(
+        [
+            "s3://files-{{orgc:account:Shop}}/master/plain.txt",
+            "s3://files-{{orgc:account:Shop}}/web/OrganizationAccountAccessRole/about.txt",
+            "s3://files-{{orgc:account:Stock}}/ledger/OrganizationAccountAccessRole/about.txt",
+            "s3://{{orgc:reference:Shop:eu-west-1:files-bucket}}/exported/shop.txt",
+            "s3://{{orgc:reference:Stock:eu-west-1:files-bucket}}/exported/stock.txt",
+        ]
+    )
+    _apply(emulator, "tasks.yml")
+    for name, team in (("shop", "web"), ("stock", "ledger")):
+        account = account_id(name)
+        s3 = in_account(account, "s3", "eu-west-1")
+        key = f"{team}/OrganizationAccountAccessRole/about.txt"
+        body = s3.get_object(Bucket=f"files-{account}", Key=key)["Body"].read()
+        assert body == f"team {team} of {name} in eu-west-1\n".encode()
+        # !CopyValue files-bucket: the export of the account's own Buckets stack.
+        exported = s3.get_object(Bucket=f"files-{account}", Key=f"exported/{name}.txt")
+        assert exported["Body"].read() == b"plain\n"
+    shop = account_id("shop")
+    s3 = in_account(shop, "s3", "eu-west-1")
+    assert s3.get_object(Bucket=f"files-{shop}", Key="master/plain.txt")["Body"].read() == (
+        b"plain\n"
+    )
+
+
+def test_copy_to_s3_attributes_no_target_can_finish_are_diagnostics(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("targets-copy-to-s3", tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "tasks-errors.yml") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "tasks-errors.yml:6:1: error[E343]: RemotePath of task Path: ${Nobody.AccountName}: "
+        "Nobody is not an account, OU or policy",
+        "tasks-errors.yml:14:1: error[E343]: RemotePath of task NotS3 gives 'files/shop' for "
+        "Shop eu-west-1, which is not s3://bucket/key",
+        "tasks-errors.yml:22:1: error[E474]: TemplatingContext of task Context: "
+        "!GetAtt CurrentAccount.Colour: accounts have no attribute Colour; use AccountName, "
+        "AccountId, Alias, RootEmail, Tags.<key>, OrganizationAccessRoleName, "
+        "BuildAccessRoleName",
+        "tasks-errors.yml:22:1: error[E474]: TemplatingContext of task Context: "
+        "!Ref AWS::StackName is known only inside CloudFormation; TemplatingContext must be "
+        "known before deploy",
+        "tasks-errors.yml:34:1: error[E474]: TemplatingContext of task NewAccount needs for "
+        "Stock eu-west-1 a value known only after apply (the id of an account this run "
+        "creates); the file is rendered before deploy: apply the organization first",
+    ]

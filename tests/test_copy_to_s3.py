@@ -121,11 +121,8 @@ def _compile_error(project: Path, *, remote_path: str) -> list[str]:
 
 def test_a_remote_path_with_other_variables_is_reported_at_the_task(project: Path) -> None:
     assert _compile_error(project, remote_path="s3://acme-${Nobody.AccountId}/handler.py") == [
-        "tasks.yml:4:1: error[E343]: RemotePath 's3://acme-${Nobody.AccountId}/handler.py' "
-        "names Nobody.AccountId; its ${...} may name AWS::Region, AWS::AccountId, "
-        "AWS::Partition, CurrentAccount[.Attribute] or an account by logical id[.Attribute] "
-        "(Management), the attribute one of AccountName, AccountId, RootEmail, Alias, "
-        "LogicalId"
+        "tasks.yml:4:1: error[E343]: RemotePath of task Upload: ${Nobody.AccountId}: Nobody is "
+        "not an account, OU or policy"
     ]
 
 

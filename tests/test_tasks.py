@@ -222,7 +222,9 @@ def _expected_project() -> Project:
             depends_on=("EuWest-Logging-LogGroups", "EuWest-Network", "Roles"),
             local_path=PROJECT / "lambda",
             zip_before_put=True,
-            remote_path="s3://${ORG::StateBucketName}-deployments/lambda/${AWS::AccountId}.zip",
+            remote_path={
+                "Fn::Sub": "s3://${ORG::StateBucketName}-deployments/lambda/${AWS::AccountId}.zip"
+            },
             remote_path_needs_target=True,
             binding=_binding(
                 accounts=("AuditAccount",), regions=("eu-west-1",), regions_given=True
@@ -397,9 +399,10 @@ def test_the_shapes_of_orgformation_repositories_load(monkeypatch: pytest.Monkey
     assert isinstance(upload, CopyToS3Task)
     handler = (REALWORLD / "src" / "handler.js").read_text(encoding="utf-8")
     assert handler == "exports.handler = async () => ({ statusCode: 200 });\n"
-    assert upload.remote_path == (
-        "s3://${ORG::StateBucketName}-uploads/handlers/handler-d9660cceb6ecc30e243f59a7972117f0.js"
-    )
+    assert upload.remote_path == {
+        "Fn::Sub": "s3://${ORG::StateBucketName}-uploads/handlers/"
+        "handler-d9660cceb6ecc30e243f59a7972117f0.js"
+    }
     assert upload.remote_path_needs_target
     terraform = project.tasks["StateBucketUsers"]
     assert isinstance(terraform, ExternalTask)
@@ -878,11 +881,9 @@ def test_a_copy_to_s3_path_of_unknown_values_is_refused(tmp_project: Path) -> No
     with pytest.raises(StageError) as raised:
         compile_organization(tasks, root=tmp_project)
     assert [str(d) for d in raised.value.diagnostics] == [
-        "tasks.yml:4:1: error[E343]: RemotePath 's3://site-${CurrentAccount.Colour}/index.html' "
-        "names CurrentAccount.Colour; its ${...} may name AWS::Region, AWS::AccountId, "
-        "AWS::Partition, CurrentAccount[.Attribute] or an account by logical id[.Attribute] "
-        "(Management, Shop), the attribute one of AccountName, AccountId, RootEmail, Alias, "
-        "LogicalId"
+        "tasks.yml:4:1: error[E343]: RemotePath of task Upload: ${CurrentAccount.Colour}: "
+        "accounts have no attribute Colour; use AccountName, AccountId, Alias, RootEmail, "
+        "Tags.<key>, OrganizationAccessRoleName, BuildAccessRoleName"
     ]
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 from orgc.apply.run import Handler, Run, taking
 from orgc.copy_to_s3 import object_body
 from orgc.diagnostics import Diagnostics
+from orgc.model import DEFAULT_ACCESS_ROLE
 from orgc.plan import Action, Change, ChangeKind
 from orgc.plan.objects import content_hash
 from orgc.plan.specs import ObjectPut, ObjectRemoval
+from orgc.render import known_after_apply, markers
 
 
 class ObjectError(Exception):
@@ -38,8 +40,10 @@ def _put_object(run: Run, change: Change, spec: ObjectPut) -> None:
         raise ObjectError(
             f"{spec.local_path} changed since the plan was made (task {spec.task}); plan again"
         )
-    # An account this run created is named by its marker in the bucket, the key and the id.
-    bucket, key = run.fill_text(spec.bucket), run.fill_text(spec.key)
+    # An account this run created is named by its marker in the bucket, the key and the id;
+    # an export a stack of this run made, by the marker of its read.
+    bucket = run.fill_text(_read_exports(run, spec, spec.bucket))
+    key = run.fill_text(_read_exports(run, spec, spec.key))
     etag = run.provider.put_s3_object(
         bucket=bucket,
         key=key,
@@ -76,6 +80,32 @@ def _forget_object(run: Run, change: Change, spec: ObjectRemoval) -> None:
             state, objects={u: r for u, r in state.objects.items() if u != spec.url}
         )
     )
+
+
+def _read_exports(run: Run, spec: ObjectPut, text: str) -> str:
+    """`text` with each `!CopyValue` of RemotePath read now: the reference markers named
+    `<account id or logical id>:<region>:<export name>` (orgc.copy_to_s3)."""
+    for kind, name in sorted(markers(text)):
+        if kind != "reference":
+            continue
+        account, region, export = name.split(":", 2)
+        account_id = account if account.isdigit() else run.physical("accounts", account)
+        target_id = run.fill_text(spec.account_id) if spec.account_id is not None else None
+        value = run.provider.read_export(
+            account_id=account_id,
+            role_name=spec.role_name
+            if spec.role_name and account_id == target_id
+            else DEFAULT_ACCESS_ROLE,
+            region=region,
+            name=export,
+        )
+        if value is None:
+            raise ObjectError(
+                f"RemotePath of task {spec.task}: no export {export} in account {account_id} "
+                f"{region} (at {spec.where})"
+            )
+        text = text.replace(known_after_apply("reference", name), value)
+    return text
 
 
 HANDLERS: dict[tuple[ChangeKind, Action], Handler] = {

@@ -12,9 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from orgc.diagnostics import did_you_mean
 from orgc.expressions.evaluator import Evaluator
-from orgc.expressions.scope import NOT_BEFORE_DEPLOY, Problem, Scope, pseudo_parameters
-from orgc.expressions.syntax import describe, parameter_text
+from orgc.expressions.scope import (
+    CURRENT_ACCOUNT,
+    NOT_BEFORE_DEPLOY,
+    UNKNOWN_NAME,
+    UNRESOLVED,
+    Problem,
+    Scope,
+    pseudo_parameters,
+)
+from orgc.expressions.syntax import describe, parameter_text, static
 from orgc.load import DataPath
 from orgc.model import Organization
 
@@ -51,12 +60,53 @@ def target_scope(  # one keyword per thing a target knows
     )
 
 
+# How a task attribute reads an export (`!CopyValue [name, account id, region]`, the target's
+# account and region filled in): its value, or a known-after-apply marker apply fills.
+ExportReader = Callable[[str, str, str], str]
+
+
+class _TargetEvaluator(Evaluator):
+    """The evaluator of task attributes for one target: the last stage that sees them, so a
+    name that means nothing is a mistake, not a value left for later; `!CopyValue` is read
+    with `exports` when the attribute may hold one."""
+
+    def __init__(self, scope: Scope, exports: ExportReader | None = None) -> None:
+        super().__init__(scope)
+        self.exports = exports
+
+    def copy_value(self, argument: Any, path: DataPath | None) -> Any:
+        kept = super().copy_value(argument, path)
+        items = kept["Fn::CopyValue"]
+        items = items if isinstance(items, list) else [items]
+        if self.exports is None or not 1 <= len(items) <= 3:
+            return kept
+        texts = [static(item, self.scope.known) if item is not None else None for item in items]
+        texts += [None] * (3 - len(texts))
+        name, account_id, region = texts
+        account_id = account_id or self.scope.known.get("AWS::AccountId")
+        region = region or self.scope.region
+        if name is None or account_id is None or region is None:
+            return kept
+        return self.exports(name, account_id, region)
+
+    def unknown(self, name: str, expression: str, path: DataPath | None) -> Any:
+        organization = self.scope.organization
+        names = [*CURRENT_ACCOUNT, *(organization.accounts if organization else ())]
+        self.report(
+            UNKNOWN_NAME,
+            f"{expression}: {name} is not an account, OU or policy{did_you_mean(name, names)}",
+            path,
+        )
+        return UNRESOLVED
+
+
 def evaluate_for_target(
-    value: Any, scope: Scope, path: DataPath = ()
+    value: Any, scope: Scope, path: DataPath = (), exports: ExportReader | None = None
 ) -> tuple[Any, tuple[Problem, ...]]:
     """`value` finished for the target of `scope` (see `target_scope`): every expression the
-    target makes known is computed; the problems name the node they are about."""
-    evaluator = Evaluator(scope)
+    target makes known is computed, a `!CopyValue` read with `exports` when given; the
+    problems name the node they are about."""
+    evaluator = _TargetEvaluator(scope, exports)
     result = evaluator.value(value, path)
     return result, tuple(evaluator.problems)
 
@@ -87,6 +137,7 @@ def target_text(
     ids: Callable[[str, str], str | None] | None = None,
     organization_values: Mapping[str, str] | None = None,
     needed: str = "a task attribute",
+    exports: ExportReader | None = None,
 ) -> tuple[str | None, tuple[Problem, ...]]:
     """A text attribute for the target `account` (a logical id) and `region`: None when it is
     not given, or when what it needs is not known before deploy (a problem says why)."""
@@ -100,7 +151,7 @@ def target_text(
         organization_values=organization_values,
         needed=needed,
     )
-    result, problems = evaluate_for_target(value, scope)
+    result, problems = evaluate_for_target(value, scope, exports=exports)
     text = parameter_text(result, scope.known)
     if text is None and not problems:
         problems = (

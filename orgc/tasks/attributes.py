@@ -351,11 +351,21 @@ class TaskReader:
             names.append((item, span))
         return names
 
-    def templating_context(self) -> dict[str, Any] | None:
+    def templating_context(self, per_target: bool = False) -> dict[str, Any] | None:
+        """TemplatingContext; with `per_target`, its values may keep what only a target knows
+        (`!GetAtt CurrentAccount.AccountName`), finished for each target."""
         value = self.mapping("TemplatingContext")
-        if value is not None:
-            self.known("TemplatingContext", value)
+        if value is None or (per_target and self._target_expressions(value)):
+            return value
+        self.known("TemplatingContext", value)
         return value
+
+    def _target_expressions(self, value: Any) -> bool:
+        """Whether the expressions `value` keeps are ones a target finishes: none names a task
+        parameter without a value (reported where it is declared)."""
+        return not any(
+            _names_in(unknown) & set(self.task_file.declarations) for unknown in expressions(value)
+        )
 
     def common(self, context: Context) -> dict[str, Any]:
         """The attributes every task has, with what its includes hand down."""

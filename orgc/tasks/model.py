@@ -72,9 +72,10 @@ class StacksTask(Task):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CopyToS3Task(Task):
     local_path: Path  # absolute; a directory when zip_before_put
-    # s3://bucket/key. When `remote_path_needs_target` is set it is an Fn::Sub template whose
-    # ${...} variables name values of the target (`${AWS::AccountId}`, `${CurrentAccount}`).
-    remote_path: str
+    # s3://bucket/key as written, or the expression the file left (`!Sub` naming the target's
+    # `${AWS::AccountId}` or `${CurrentAccount.Tags.team}`, `!Join` with a `!CopyValue`),
+    # finished per target (orgc.expressions.target_text); then `remote_path_needs_target`.
+    remote_path: TargetText
     remote_path_needs_target: bool = False
     zip_before_put: bool = False
     binding: Binding | None = None

@@ -197,7 +197,7 @@ def copy_to_s3_task(
     remote = _remote_path(reader)
     binding = reader.binding("OrganizationBinding")
     encryption = reader.choice("ServerSideEncryption", _ENCRYPTIONS)
-    templating_context = reader.templating_context()
+    templating_context = reader.templating_context(per_target=True)
     common = reader.common(context)
     if local_path is None or remote is None:
         return []
@@ -216,44 +216,27 @@ def copy_to_s3_task(
     )
 
 
-def _remote_path(reader: TaskReader) -> tuple[str, bool] | None:
-    """RemotePath as text, and whether it is a Sub template of target values."""
+def _remote_path(reader: TaskReader) -> tuple[TargetText, bool] | None:
+    """RemotePath as written, and whether it is finished per target: text with `${...}` is
+    taken as the `!Sub` of it, and an expression the file could not finish (it names the
+    target, or reads an export) is kept for orgc.copy_to_s3."""
     value = reader.value("RemotePath")
     if value is None:
         return None
-    text, needs_target = value, False
-    if is_expression(value) and isinstance(value.get("Fn::Sub"), str):
-        text, needs_target = value["Fn::Sub"], True
-    elif is_expression(value) and _sub_with_values(value.get("Fn::Sub")):
-        # !Sub [template, {name: value}]: the values given fill their variables now; the
-        # rest are the target's (orgc.copy_to_s3).
-        template, values = value["Fn::Sub"]
-        for key, item in values.items():
-            template = template.replace(f"${{{key}}}", to_text(item))
-        text, needs_target = template, True
-    if not isinstance(text, str) or not text.startswith("s3://") or len(text) <= len("s3://"):
-        reader.diagnostics.add(
-            "E325",
-            f"RemotePath of task {reader.name} must be s3://bucket/key (or !Sub of one), not "
-            f"{describe(value) if is_expression(value) else repr(value)}",
-            reader.span("RemotePath"),
-        )
-        return None
-    return text, needs_target
-
-
-def _sub_with_values(argument: Any) -> bool:
-    """Whether `argument` is the list form of Fn::Sub with known text values."""
-    return (
-        isinstance(argument, list)
-        and len(argument) == 2
-        and isinstance(argument[0], str)
-        and isinstance(argument[1], dict)
-        and all(
-            isinstance(item, (str, int, float)) and not isinstance(item, bool)
-            for item in argument[1].values()
-        )
+    if isinstance(value, str) and "${" in value:
+        return {"Fn::Sub": value}, True
+    if isinstance(value, str) and value.startswith("s3://") and len(value) > len("s3://"):
+        return value, False
+    if is_expression(value) and not is_known(value):
+        kept = reader.target_string("RemotePath")
+        return None if kept is None else (kept, True)
+    reader.diagnostics.add(
+        "E325",
+        f"RemotePath of task {reader.name} must be s3://bucket/key (or !Sub of one), not "
+        f"{describe(value) if is_expression(value) else repr(value)}",
+        reader.span("RemotePath"),
     )
+    return None
 
 
 def external_task(
