@@ -184,7 +184,8 @@ def _diagnostics(findings: Iterable[Finding], targets: Sequence[RenderedStack]) 
                 where += f" and {counts[task] - 1} other target(s)"
             if finding.empty_optional:
                 message = (
-                    f"task {task}: the template for {where} sets {finding.path} to an empty "
+                    f"task {task}: the template of stack {stack.stack_name} for {where} sets "
+                    f"{finding.path} to an empty "
                     f"value, which cfn-lint {finding.rule} refuses ({finding.message}); "
                     "CloudFormation takes an empty value of an optional property as leaving it "
                     "unset, so it is left to AWS"
@@ -194,8 +195,8 @@ def _diagnostics(findings: Iterable[Finding], targets: Sequence[RenderedStack]) 
             result.append(
                 Diagnostic(
                     "E435",
-                    f"task {task}: the template for {where} fails cfn-lint {finding.rule} at "
-                    f"{finding.path}: {finding.message}",
+                    f"task {task}: the template of stack {stack.stack_name} for {where} fails "
+                    f"cfn-lint {finding.rule} at {finding.path}: {finding.message}",
                     stack.span,
                 )
             )

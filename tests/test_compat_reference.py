@@ -287,7 +287,8 @@ def test_a_task_file_deploying_an_unregistered_type_fails_validation_at_the_task
     lines = (captured.out + captured.err).splitlines()
     assert lines == [
         "src/templates/020-guardrails/_tasks.yml:4:1: error[E435]: task Guardrails-BucketQuota: "
-        "the template for LogsAccount/eu-west-1 and 2 other target(s) fails cfn-lint E3006 at "
+        "the template of stack acme-bucket-quota for LogsAccount/eu-west-1 and 2 other target(s) "
+        "fails cfn-lint E3006 at "
         "Resources/Quota/Type: Resource type 'Example::Quotas::Buckets' does not exist in "
         "'eu-west-1'; Example::Quotas::Buckets is a registry type that no register-type task of "
         "these files registers (if it is registered in the accounts another way, --no-lint "
@@ -504,10 +505,12 @@ def test_an_empty_value_of_an_optional_property_is_a_warning_and_applies(
         "optional property as leaving it unset, so it is left to AWS"
     )
     expected = [
-        "tasks.yml:5:1: warning[W630]: task Trail: the template for AuditAccount/eu-west-1 and 1 "
+        "tasks.yml:5:1: warning[W630]: task Trail: the template of stack audit-trail for "
+        "AuditAccount/eu-west-1 and 1 "
         "other target(s) sets Resources/Trail/Properties/CloudWatchLogsRoleArn to an empty "
         f"value, {refuses}",
-        "tasks.yml:15:1: warning[W630]: task SwitchedTrail: the template for "
+        "tasks.yml:15:1: warning[W630]: task SwitchedTrail: the template of stack "
+        "audit-switched-trail for "
         "AuditAccount/eu-west-1 sets Resources/SwitchedTrail/Properties/CloudWatchLogsRoleArn/"
         f"Fn::If/2 to an empty value, {refuses}",
         "0 errors, 2 warnings",
@@ -536,7 +539,8 @@ def test_an_empty_value_of_an_optional_property_is_a_warning_and_applies(
     captured = capsys.readouterr()
     assert (captured.out + captured.err).splitlines() == [
         *expected[:2],
-        "tasks.yml:26:1: error[E435]: task Subnet: the template for AuditAccount/eu-west-1 fails "
+        "tasks.yml:26:1: error[E435]: task Subnet: the template of stack subnet for "
+        "AuditAccount/eu-west-1 fails "
         "cfn-lint E1151 at Resources/Subnet/Properties/VpcId: '' is not a 'AWS::EC2::VPC.Id' with "
         "pattern '^vpc-(([0-9A-Fa-f]{8})|([0-9A-Fa-f]{17}))$'",
         "1 error, 2 warnings",

@@ -7,7 +7,8 @@ change. The points: Skip (of update-organization, of a task, of what depends on 
 of an include whose file is not there), DependsOn naming no task (a warning, an error with
 --strict), orphans and --perform-cleanup with no update-stacks task left, update-organization
 inside an include, --organization-file, a whole organization file included as the Organization
-section, a first task named Organization, UpdateProtection and TaskViaRoleArn.
+section, a first task named Organization, UpdateProtection, TaskViaRoleArn, and a task whose
+template names a resource type that does not exist.
 """
 
 from __future__ import annotations
@@ -404,4 +405,35 @@ def test_a_change_of_stack_tags_alone_is_applied_and_then_nothing_is_left_to_do(
     assert "Tags" not in tasks.read_text(encoding="utf-8").split("Tagged:")[1]
     apply(emulator, "tasks.yml")
     assert _stack_tags("compat-tagged") == ("UPDATE_COMPLETE", {})
+    assert_no_op(emulator, "tasks.yml", "--refresh")
+
+
+def test_a_task_of_an_unknown_resource_type_names_its_stack_and_stops_apply_before_any_change(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = scenario("failing-task", tmp_path, monkeypatch)
+    refused = [
+        "tasks.yml:15:1: error[E435]: task Broken: the template of stack compat-broken for "
+        "Management/eu-west-1 fails cfn-lint E3006 at Resources/Store/Type: Resource type "
+        "'Made::Up::Store' does not exist in 'eu-west-1'; Made::Up::Store is a registry type "
+        "that no register-type task of these files registers (if it is registered in the "
+        "accounts another way, --no-lint skips this check)",
+        "1 error, 0 warnings",
+    ]
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "tasks.yml") == 1
+    assert capsys.readouterr().out.splitlines() == refused
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 1
+    captured = capsys.readouterr()
+    assert refused[0] in (captured.out + captured.err).splitlines()
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == set()
+
+    tasks = project / "tasks.yml"
+    tasks.write_text(tasks.read_text(encoding="utf-8").split("\nBroken:")[0], "utf-8")
+    apply(emulator, "tasks.yml")
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == {"compat-queue"}
     assert_no_op(emulator, "tasks.yml", "--refresh")

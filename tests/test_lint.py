@@ -24,10 +24,12 @@ def test_unknown_types_and_properties_are_errors_at_the_task_line(
     assert main(["validate", str(CASE / "tasks.yml"), "--root", str(CASE)]) == 1
     task_file = display_path(CASE / "tasks.yml")
     assert capsys.readouterr().out.splitlines() == [
-        f"{task_file}:4:1: error[E435]: task Params: the template for Shop/eu-west-1 fails "
+        f"{task_file}:4:1: error[E435]: task Params: the template of stack params for "
+        "Shop/eu-west-1 fails "
         "cfn-lint E3002 at Resources/Prop/Properties/Nme: Additional properties are not allowed "
         "('Nme' was unexpected. Did you mean 'Name'?)",
-        f"{task_file}:4:1: error[E435]: task Params: the template for Shop/eu-west-1 fails "
+        f"{task_file}:4:1: error[E435]: task Params: the template of stack params for "
+        "Shop/eu-west-1 fails "
         "cfn-lint E3006 at Resources/Typo/Type: Resource type 'AWS::SSM::Parametr' does not "
         "exist in 'eu-west-1'",
         "2 errors, 0 warnings",
