@@ -971,6 +971,7 @@ def _apply(args: argparse.Namespace) -> int:
         lint_templates,
         load_saved_plan,
         plan_and_apply,
+        publish_applied_organization,
         run_apply,
     )
     from orgc.plan.specs import PlanOptions
@@ -1073,16 +1074,28 @@ def _apply(args: argparse.Namespace) -> int:
                 delete_guard=_delete_guard(args),
             )
         if outcome is None:
-            if not fresh.has_changes:
+            if not fresh.has_changes:  # (not when apply was cancelled)
                 out.write(colour_plan_text(render_text(fresh), _colour(args, out)))
+                _published(publish_applied_organization(inputs, provider, store()), out, seen)
             return EXIT_OK
         watch.outcome = outcome
-        return _report(outcome, time.monotonic() - started, out)
+        code = _report(outcome, time.monotonic() - started, out)
+        if code == EXIT_OK:
+            _published(publish_applied_organization(inputs, provider, store()), out, seen)
+        return code
 
     seen: list[Diagnostic] = []
     code = _with_aws(args, EXIT_APPLY_FAILED, body, seen)
     watch.finish(code, seen)
     return code
+
+
+def _published(result: str | Diagnostic | None, out: TextIO, seen: list[Diagnostic]) -> None:
+    """Tell what publishing the organization file after apply did (orgc.publish)."""
+    if isinstance(result, Diagnostic):
+        _print_diagnostics([result], seen=seen)
+    elif result is not None:
+        print(result, file=out)
 
 
 class _ApplyWatch:

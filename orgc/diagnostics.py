@@ -221,6 +221,7 @@ CodeId = Literal[
     "E488",
     "E489",
     "W480",
+    "W490",
     # bind, render and StackSets (W4xx)
     "W401",
     "W405",

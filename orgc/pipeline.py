@@ -9,6 +9,7 @@ import datetime
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from orgc import guardrails
 from orgc.apply import ApplyResult, Listener, apply
@@ -61,6 +62,7 @@ from orgc.plan.stacks import groups as stack_groups
 from orgc.plan.stacksets import DesiredStackSets, as_recorded, plan_stack_sets
 from orgc.plan.stacksets import groups as stack_set_groups
 from orgc.provider import Provider
+from orgc.publish import publish_organization
 from orgc.recorded import (
     account_settings_trusted,
     declared_account_settings,
@@ -80,7 +82,14 @@ from orgc.render.output import write_stacks
 from orgc.services import ServiceAccess, build_services
 from orgc.sso import IdentityCenter, build_identity_center
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
-from orgc.state import LocalStateStore, State, StateStore, default_state_bucket, lock_owner
+from orgc.state import (
+    LocalStateStore,
+    S3StateStore,
+    State,
+    StateStore,
+    default_state_bucket,
+    lock_owner,
+)
 from orgc.tasks import CopyToS3Task, ExternalTask, Project, StacksTask, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import check_template_limits, validate_organization
@@ -114,6 +123,10 @@ class Inputs:
     # Of the organization read from AWS that the tasks bind against (orgc.live_organization);
     # None when the files give the organization.
     live_organization: str | None = None
+    # The organization file as loaded (its !Include resolved, tags in their long form), which
+    # apply publishes to the state bucket (orgc.publish); None when the run reads the
+    # organization without applying it (from --organization-file, or from AWS).
+    organization_document: Any = field(default=None, compare=False, repr=False)
     stack_tasks: dict[str, StacksTask] = field(init=False)  # update-stacks tasks by name
 
     def __post_init__(self) -> None:
@@ -259,6 +272,7 @@ def compile_organization(
         bound=bound,
         parameters=dict(sorted((parameters or {}).items())),
         organization_file=str(organization_file) if organization_file is not None else None,
+        organization_document=file.data if organization_file is None else None,
         objects=objects,
         services=services,
         contacts=contacts,
@@ -1205,6 +1219,20 @@ def plan_and_apply(
             declared=_declared_settings(inputs),
         )
         return fresh, result
+
+
+def publish_applied_organization(
+    inputs: Inputs, provider: Provider, store: StateStore
+) -> str | Diagnostic | None:
+    """After a successful apply: the organization file the run applied, published to the state
+    bucket (orgc.publish), when the state is in S3 and the run applied the organization."""
+    if (
+        inputs.organization_document is None
+        or inputs.organization_skipped
+        or not isinstance(store, S3StateStore)
+    ):
+        return None
+    return publish_organization(provider, store.bucket, inputs.organization_document)
 
 
 def _declared_settings(inputs: Inputs) -> dict[str, tuple[str | None, bool]]:

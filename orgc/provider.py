@@ -317,6 +317,13 @@ class Provider(Protocol):
         only."""
         ...
 
+    # --- EventBridge ---------------------------------------------------------------------------
+
+    def put_event(self, *, source: str, detail_type: str, detail: str, region: str) -> None:
+        """Put one event on the default event bus of the management account in `region`;
+        an entry the bus refuses raises like a failed call."""
+        ...
+
     # --- S3: the state document and its lock ------------------------------------------------
 
     def ensure_bucket(self, bucket: str, region: str) -> None:

@@ -344,6 +344,9 @@ class RecordingProvider(FakeIdentityCenter):
     def ensure_bucket(self, bucket: str, region: str) -> None:
         self._call("ensure_bucket", bucket, region)
 
+    def put_event(self, *, source: str, detail_type: str, detail: str, region: str) -> None:
+        self._call("put_event", source, detail_type, detail, region)
+
     def get_object(self, bucket: str, key: str) -> tuple[bytes, str] | None:
         self._call("get_object", bucket, key)
         return None

@@ -22,7 +22,7 @@ import pytest
 from support.compat import account_id, orgc, plan, scenario, stacks
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
-from orgc.aws import AwsProvider
+from orgc.aws import AwsError, AwsProvider
 from orgc.cli import main
 from orgc.diagnostics import Diagnostics
 from orgc.emulator import Emulator
@@ -437,3 +437,85 @@ def test_a_task_of_an_unknown_resource_type_names_its_stack_and_stops_apply_befo
     apply(emulator, "tasks.yml")
     assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == {"compat-queue"}
     assert_no_op(emulator, "tasks.yml", "--refresh")
+
+
+def _published_events(queue_url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in received.get("Messages", [])]
+
+
+def test_apply_publishes_the_organization_file_to_the_state_bucket_for_detached_tasks(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = scenario("publish-organization", tmp_path, monkeypatch)
+    bucket = f"orgc-state-{MANAGEMENT_ACCOUNT_ID}"
+    published = f"s3://{bucket}/organization.yml"
+    # What a pipeline listening for the event would see: a rule on OrgFormation's source.
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="organization-changed")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    events = boto3.client("events", region_name="us-east-1")
+    events.put_rule(Name="organization-changed", EventPattern='{"source": ["oc.org-formation"]}')
+    events.put_targets(
+        Rule="organization-changed",
+        Targets=[{"Id": "queue", "Arn": queue_arn["Attributes"]["QueueArn"]}],
+    )
+    s3_state = ["--endpoint-url", emulator.endpoint]  # no --state: the state is in S3
+
+    capsys.readouterr()
+    assert main(["apply", "tasks.yml", "--auto-approve", *s3_state]) == 0
+    told = f"Published the organization file to {published} (OrganizationChanged event raised)."
+    assert told in capsys.readouterr().out.splitlines()
+    body = boto3.client("s3").get_object(Bucket=bucket, Key="organization.yml")["Body"].read()
+    assert json.loads(body)["Organization"]["SharedOU"] == {
+        "Type": "OC::ORG::OrganizationalUnit",
+        "Properties": {"OrganizationalUnitName": "shared"},
+    }
+    [event] = _published_events(queue)
+    assert (event["source"], event["detail-type"], event["detail"]) == (
+        "oc.org-formation",
+        "events.org-formation.com",
+        {"eventName": "OrganizationChanged", "bucketName": bucket, "objectKey": "organization.yml"},
+    )
+
+    # Another pipeline binds against the published file.
+    detached = ["detached.yml", "--organization-file", published, *s3_state]
+    assert main(["apply", *detached, "--auto-approve"]) == 0
+    parameter = in_account(MANAGEMENT_ACCOUNT_ID, "ssm", "eu-west-1").get_parameter(
+        Name="/compat/published-team"
+    )
+    assert parameter["Parameter"]["Value"] == "platform"
+
+    # Nothing changed: nothing published again, no event.
+    capsys.readouterr()
+    assert main(["apply", "tasks.yml", "--auto-approve", *s3_state]) == 0
+    assert "Published" not in capsys.readouterr().out
+    assert _published_events(queue) == []
+
+    # The event bus refuses: the file is published, the apply succeeds, W490 says so.
+    def refuse(self: AwsProvider, **_: str) -> None:
+        raise AwsError(code="AccessDenied", operation="EventBridge.PutEvents", message="denied")
+
+    monkeypatch.setattr(AwsProvider, "put_event", refuse)
+    organization = project / "organization.yml"
+    organization.write_text(
+        organization.read_text(encoding="utf-8").replace("team: platform", "team: core"), "utf-8"
+    )
+    capsys.readouterr()
+    assert main(["apply", "tasks.yml", "--auto-approve", *s3_state]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"orgc: warning[W490]: the organization file was published to {published}, but the "
+        "OrganizationChanged event was not raised: EventBridge.PutEvents: AccessDenied: denied"
+    )
+    assert main(["plan", "tasks.yml", "--detailed-exitcode", *s3_state]) == 0
+    assert main(["apply", *detached, "--auto-approve"]) == 0
+    parameter = in_account(MANAGEMENT_ACCOUNT_ID, "ssm", "eu-west-1").get_parameter(
+        Name="/compat/published-team"
+    )
+    assert parameter["Parameter"]["Value"] == "core"
+    assert main(["plan", *detached, "--detailed-exitcode"]) == 0

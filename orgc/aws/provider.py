@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from orgc.aws.contacts import ContactVerbs
+from orgc.aws.errors import AwsError
 from orgc.aws.organizations import OrganizationVerbs
 from orgc.aws.sso import SsoVerbs
 from orgc.aws.stacksets import StackSetVerbs
@@ -23,6 +24,20 @@ class AwsProvider(OrganizationVerbs, ContactVerbs, SsoVerbs, StackSetVerbs):
     first attempt, with capped exponential backoff and full jitter, on top of botocore's own
     HTTP-level retries.
     """
+
+    def put_event(self, *, source: str, detail_type: str, detail: str, region: str) -> None:
+        """One event on the default bus of the management account; an entry EventBridge
+        refuses (PutEvents answers with FailedEntryCount, not an error) raises AwsError."""
+        events = self._client("events", region, None, None)
+        entry = {"Source": source, "DetailType": detail_type, "Detail": detail}
+        response = self._call("EventBridge.PutEvents", lambda: events.put_events(Entries=[entry]))
+        if response.get("FailedEntryCount"):
+            failed = response["Entries"][0]
+            raise AwsError(
+                code=str(failed.get("ErrorCode", "FailedEntry")),
+                operation="EventBridge.PutEvents",
+                message=str(failed.get("ErrorMessage", "the event bus refused the event")),
+            )
 
     def ensure_template_bucket(self) -> str:
         """The bucket templates too large to pass inline go through: `orgc-templates-<management

@@ -193,6 +193,8 @@ class FakeAws(FakeIdentityCenter):
         self.delegated: dict[str, set[str]] = {}  # principal → administrator account ids
         # account id → contact type → alternate contact
         self.contacts: dict[str, dict[str, ContactDetails]] = {}
+        # (region, source, detail type, detail) of every event put on the default bus
+        self.events: list[tuple[str, str, str, str]] = []
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -1032,6 +1034,11 @@ class FakeAws(FakeIdentityCenter):
         bucket = f"orgc-templates-{MANAGEMENT_ACCOUNT_ID}"
         self.ensure_bucket(bucket, "us-east-1")
         return bucket
+
+    def put_event(self, *, source: str, detail_type: str, detail: str, region: str) -> None:
+        with self._lock:
+            self._count("put_event")
+            self.events.append((region, source, detail_type, detail))
 
     def get_object(self, bucket: str, key: str) -> tuple[bytes, str] | None:
         with self._lock:
