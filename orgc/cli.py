@@ -1018,10 +1018,12 @@ def _apply(args: argparse.Namespace) -> int:
             watch.begin(saved)
             options = saved.options or PlanOptions()
 
+            compiled: list[Inputs] = []  # what the saved plan was checked against
+
             def recompile(state: State) -> Inputs:
                 # The organization that files with an annotate-organization task bind against
                 # is read from AWS again, and must be the one the plan was made against.
-                return compile_live(
+                inputs = compile_live(
                     Path(saved.source),
                     provider,
                     lambda: state,
@@ -1036,6 +1038,8 @@ def _apply(args: argparse.Namespace) -> int:
                     remote=RemoteTemplates(provider=provider),
                     saved=saved,
                 )
+                compiled.append(inputs)
+                return inputs
 
             with watch.interruptible():
                 result = run_apply(
@@ -1047,7 +1051,10 @@ def _apply(args: argparse.Namespace) -> int:
                     allow_cmd=args.allow_cmd,
                     recompile=recompile,
                 )
-            return _report(result, time.monotonic() - started, out)
+            code = _report(result, time.monotonic() - started, out)
+            if code == EXIT_OK and compiled:
+                _published(publish_applied_organization(compiled[-1], provider, store()), out, seen)
+            return code
         inputs = compile_live(
             args.target,
             provider,

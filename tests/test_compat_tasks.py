@@ -497,12 +497,26 @@ def test_apply_publishes_the_organization_file_to_the_state_bucket_for_detached_
     assert "Published" not in capsys.readouterr().out
     assert _published_events(queue) == []
 
+    # The apply of a saved plan publishes too.
+    organization = project / "organization.yml"
+    organization.write_text(
+        organization.read_text(encoding="utf-8").replace("Name: shared", "Name: common"), "utf-8"
+    )
+    assert main(["plan", "tasks.yml", "--out", "reviewed.json", *s3_state]) == 0
+    capsys.readouterr()
+    assert main(["apply", "reviewed.json", *s3_state]) == 0
+    assert told in capsys.readouterr().out.splitlines()
+    body = boto3.client("s3").get_object(Bucket=bucket, Key="organization.yml")["Body"].read()
+    assert json.loads(body)["Organization"]["SharedOU"]["Properties"] == {
+        "OrganizationalUnitName": "common"
+    }
+    assert len(_published_events(queue)) == 1
+
     # The event bus refuses: the file is published, the apply succeeds, W490 says so.
     def refuse(self: AwsProvider, **_: str) -> None:
         raise AwsError(code="AccessDenied", operation="EventBridge.PutEvents", message="denied")
 
     monkeypatch.setattr(AwsProvider, "put_event", refuse)
-    organization = project / "organization.yml"
     organization.write_text(
         organization.read_text(encoding="utf-8").replace("team: platform", "team: core"), "utf-8"
     )
