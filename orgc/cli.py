@@ -1081,7 +1081,7 @@ def _apply(args: argparse.Namespace) -> int:
                 delete_guard=_delete_guard(args),
             )
         if outcome is None:
-            if not fresh.has_changes:  # (not when apply was cancelled)
+            if not fresh.has_changes:  # nothing to apply; a cancelled apply publishes nothing
                 out.write(colour_plan_text(render_text(fresh), _colour(args, out)))
                 _published(publish_applied_organization(inputs, provider, store()), out, seen)
             return EXIT_OK

@@ -12,8 +12,9 @@ read from AWS), nor with a local state file (there is no state bucket).
 
 This is not a change of the plan: a plan says what the files change in AWS, and the published
 copy follows the files, whatever the plan held. A failure here (the bucket's policy, an event
-bus that refuses the event) is a warning (W490): what apply changed is done and recorded, and
-the next apply publishes again (the object still differs).
+bus that refuses the event) is a warning (W490): what apply changed is done and recorded. A put
+that failed is made by the next apply (the bucket still holds another file); an event that
+failed is not raised again, as the file it announces is there.
 """
 
 from __future__ import annotations
