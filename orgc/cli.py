@@ -234,6 +234,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the stacks of tasks that are no longer in the task files",
     )
+    _add_force_deploy(plan)
     plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -253,6 +254,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the stacks of tasks that are no longer in the task files",
     )
+    _add_force_deploy(apply)
 
     render = commands.add_parser(
         "render",
@@ -565,6 +567,15 @@ def _add_max_bytes(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_force_deploy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force-deploy",
+        action="store_true",
+        help="update every stack and put every copy-to-s3 object again, changed or not "
+        "(as ForceDeploy: true on every task)",
+    )
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -826,6 +837,7 @@ def _plan(args: argparse.Namespace) -> int:
             refresh=args.refresh,
             allow_lockout=args.allow_scp_lockout,
             delete_guard=_delete_guard(args),
+            force_deploy=args.force_deploy,
         )
         _refuse_warnings(args, result.warnings)
         planned.append(result)
@@ -1079,6 +1091,7 @@ def _apply(args: argparse.Namespace) -> int:
                 refresh=args.refresh,
                 allow_lockout=args.allow_scp_lockout,
                 delete_guard=_delete_guard(args),
+                force_deploy=args.force_deploy,
             )
         if outcome is None:
             if not fresh.has_changes:  # nothing to apply; a cancelled apply publishes nothing

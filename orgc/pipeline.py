@@ -497,6 +497,7 @@ def make_plan(
     allow_lockout: bool = False,
     delete_guard: DeleteGuard | None = None,
     today: datetime.date | None = None,
+    force_deploy: bool = False,
 ) -> Plan:
     """Observe what the plan needs and compare: the organization, then the landing zone; then
     hold the plan to the guardrails (PlanError when one refuses it).
@@ -509,7 +510,11 @@ def make_plan(
     password policy inside each account) and the stacks are taken from the state without
     `refresh` while the files are as last applied (see orgc.recorded); the plan names what it
     took from the state. With `refresh` everything is compared.
+
+    `force_deploy` (--force-deploy) plans every task as if it said `ForceDeploy: true`.
     """
+    if force_deploy:
+        inputs = forcing_deploys(inputs)
     trusted = not refresh and account_settings_trusted(state, inputs.organization_digest)
     live = observe_organization(provider, inputs.organization, state, per_account=not trusted)
     compared, not_compared = organization_comparison(live, per_account=not trusted)
@@ -538,6 +543,7 @@ def make_plan(
             refresh=refresh,
             allow_scp_lockout=allow_lockout,
             organization_file=inputs.organization_file,
+            force_deploy=force_deploy,
         ),
         skipped=skipped_sentences(inputs, state),
     )
@@ -791,6 +797,16 @@ def _has_copy_tasks(inputs: Inputs) -> bool:
     return any(isinstance(task, CopyToS3Task) and not task.skip for task in tasks)
 
 
+def forcing_deploys(inputs: Inputs) -> Inputs:
+    """The inputs with every task marked `ForceDeploy: true`: its stacks are updated and its
+    objects put again though nothing changed (OrgFormation's perform-tasks --force-deploy)."""
+    project = inputs.project
+    if project is None:
+        return inputs
+    tasks = {name: replace(task, force_deploy=True) for name, task in project.tasks.items()}
+    return replace(inputs, project=replace(project, tasks=tasks))
+
+
 def _plan_objects(
     inputs: Inputs,
     provider: Provider,
@@ -827,7 +843,11 @@ def _plan_objects(
     etags = observe_objects(provider, objects)
     removed_etags = observe_removed_objects(provider, removed)
     changes, unchanged = plan_objects(
-        objects, etags, state, organization_group=inputs.organization_group
+        objects,
+        etags,
+        state,
+        organization_group=inputs.organization_group,
+        forced={name for name, task in tasks.items() if task.force_deploy},
     )
     removals, warnings = plan_removed_objects(
         removed,
@@ -1106,6 +1126,7 @@ def check_saved_plan(
         perform_cleanup=options.perform_cleanup,
         refresh=options.refresh,
         allow_lockout=options.allow_scp_lockout,
+        force_deploy=options.force_deploy,
         # Its deletes were allowed (or not refused) when the plan was made and reviewed.
         delete_guard=DeleteGuard(allow_mass_delete=True),
     )
@@ -1182,6 +1203,7 @@ def plan_and_apply(
     allow_lockout: bool = False,
     delete_guard: DeleteGuard | None = None,
     scope: Callable[[State], State] | None = None,
+    force_deploy: bool = False,
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan under the state lock, ask `confirm`, apply. None as result: nothing was applied.
 
@@ -1196,6 +1218,7 @@ def plan_and_apply(
             refresh=refresh,
             allow_lockout=allow_lockout,
             delete_guard=delete_guard,
+            force_deploy=force_deploy,
         )
         if not fresh.has_changes:
             note_organization_synced(

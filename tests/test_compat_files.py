@@ -576,3 +576,58 @@ def test_copy_to_s3_objects_no_task_puts_are_orphans_deleted_only_by_cleanup(
     assert orgc(emulator, *command, "--organization-file", "organization.yml") == 0
     assert "W15" not in capsys.readouterr().out
     assert _keys(platform_s3, "platform-cleanup") == ["handbook.txt", "kept.txt"]
+
+
+def _versions(s3: Any, bucket: str, key: str) -> int:
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+    return len([v for v in listed if v["Key"] == key])
+
+
+def test_force_deploy_updates_every_stack_and_puts_every_object_again(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("force-deploy", tmp_path, monkeypatch)
+    assert orgc(emulator, "apply", "organization.yml", "--auto-approve") == 0
+    shop = account_ids()["shop"]
+    s3 = in_account(shop, "s3", "eu-west-1")
+    s3.create_bucket(
+        Bucket="shop-config", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    # Every put is a new version: how many there are says how often orgc put the object.
+    s3.put_bucket_versioning(Bucket="shop-config", VersioningConfiguration={"Status": "Enabled"})
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    assert _versions(s3, "shop-config", "flags.properties") == 1
+    replan_is_a_no_op(emulator, capsys)
+
+    # --force-deploy: nothing changed, yet the stack is updated and the object put again; a
+    # saved plan keeps the option, so applying it re-plans the same changes.
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "tasks.yml", "--force-deploy", "--out", "forced.plan") == 0
+    out = capsys.readouterr().out
+    assert f"  ~ update stack orders in Shop ({shop}) eu-west-1: ForceDeploy is set\n" in out
+    assert (
+        f"  ~ update s3://shop-config/flags.properties from files/flags.properties as Shop "
+        f"({shop}), 17 bytes: ForceDeploy is set\n" in out
+    )
+    assert "Plan: 2 to update.\n" in out
+    assert json.loads(Path("forced.plan").read_text(encoding="utf-8"))["options"]["forceDeploy"]
+    assert orgc(emulator, "apply", "forced.plan", "--auto-approve") == 0
+    assert _versions(s3, "shop-config", "flags.properties") == 2
+    replan_is_a_no_op(emulator, capsys)
+
+    # ForceDeploy: true on the copy-to-s3 task alone puts its object on every run.
+    capsys.readouterr()
+    assert orgc(emulator, "plan", "tasks-forced.yml", "--format", "json") == 0
+    changes = json.loads(capsys.readouterr().out)["changes"]
+    assert [(c["action"], c["logicalId"], c["summary"].rsplit(": ", 1)[1]) for c in changes] == [
+        ("update", "s3://shop-config/flags.properties", "ForceDeploy is set")
+    ]
+    assert orgc(emulator, "apply", "tasks-forced.yml", "--auto-approve") == 0
+    assert _versions(s3, "shop-config", "flags.properties") == 3
+    body = s3.get_object(Bucket="shop-config", Key="flags.properties")["Body"].read()
+    assert body == b"checkout=enabled\n"
+    replan_is_a_no_op(emulator, capsys)

@@ -38,7 +38,7 @@ def bash_completes(*words: str) -> list[str]:
 def test_bash_completes_commands_options_and_choices() -> None:
     assert bash_completes("orgc", "pl") == ["plan"]
     assert bash_completes("orgc", "e") == ["emulator", "explain"]
-    assert bash_completes("orgc", "plan", "--fo") == ["--format"]
+    assert bash_completes("orgc", "plan", "--fo") == ["--force-deploy", "--format"]
     assert bash_completes("orgc", "plan", "--format", "") == ["json", "markdown", "text"]
     assert bash_completes("orgc", "apply", "--co") == ["--color"]
     assert bash_completes("orgc", "emulator", "st") == ["start", "status", "stop"]

@@ -234,6 +234,7 @@ def _options_json(options: PlanOptions | None) -> _Doc:
         ),
         # Written only when given, so a plan made without it reads as it always did.
         **({"allowScpLockout": True} if options.allow_scp_lockout else {}),
+        **({"forceDeploy": True} if options.force_deploy else {}),
     }
 
 
@@ -246,6 +247,7 @@ def _options(data: Mapping[str, Any]) -> PlanOptions | None:
         refresh=bool(data.get("refresh", True)),
         allow_scp_lockout=bool(data.get("allowScpLockout")),
         organization_file=data.get("organizationFile"),
+        force_deploy=bool(data.get("forceDeploy")),
     )
 
 

@@ -1,7 +1,8 @@
 """Planning copy-to-s3 tasks: one decision per object, from its content hash and its ETag.
 
 An object is put when it is missing, when the local content differs from what orgc last put
-(the state's hash), or when the object in S3 is not the one orgc put (its ETag changed).
+(the state's hash), when the object in S3 is not the one orgc put (its ETag changed), or when
+its task says ForceDeploy (or --force-deploy does).
 
 An object orgc put (the state records it) that no task puts any more is an orphan: its task
 left the files, its RemotePath changed, or its target left the binding. It is listed (W150)
@@ -12,7 +13,7 @@ put is never deleted (W152), one deleted outside orgc is forgotten.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +61,10 @@ def plan_objects(
     state: State,
     *,
     organization_group: str,
+    forced: Collection[str] = (),
 ) -> tuple[list[Change], list[str]]:
-    """(changes, urls that need none)."""
+    """(changes, urls that need none); the objects of the tasks `forced` names (ForceDeploy)
+    are put again though nothing changed."""
     changes: list[Change] = []
     unchanged: list[str] = []
     for wanted in sorted(desired, key=lambda o: o.url):
@@ -76,6 +79,8 @@ def plan_objects(
             action, reason = Action.UPDATE, ": the local content changed"
         elif record.get("etag") != etag:
             action, reason = Action.UPDATE, ": the object was changed outside orgc"
+        elif wanted.task in forced:
+            action, reason = Action.UPDATE, ": ForceDeploy is set"
         else:
             unchanged.append(wanted.url)
             continue

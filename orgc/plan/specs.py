@@ -156,6 +156,7 @@ class PlanOptions:
     refresh: bool = True
     allow_scp_lockout: bool = False  # --allow-scp-lockout: E622/E623 are warnings (W621)
     organization_file: str | None = None  # --organization-file, as given
+    force_deploy: bool = False  # --force-deploy: every task deployed again
 
 
 # --- organization ---------------------------------------------------------------------------
