@@ -225,15 +225,8 @@ def _templating_context(
             task.span,
         )
         return _UNUSABLE
-    if markers(finished):
-        diagnostics.add(
-            "E474",
-            f"TemplatingContext of task {task.name} needs for {where} a value known only after "
-            "apply (the id of an account this run creates); the file is rendered before "
-            "deploy: apply the organization first",
-            task.span,
-        )
-        return _UNUSABLE
+    # An id of an account this run creates stays its marker: the plan renders the file with
+    # it, and apply renders it again with the id (orgc.apply.objects) before the put.
     return finished
 
 

@@ -44,6 +44,12 @@ PARAMETER_TYPES = (
 _PARAMETER_ATTRIBUTES = ("Type", "Default", "Description", "AllowedValues")
 
 
+# The pseudo parameters a task file knows before any target: those of the partition orgc's
+# organization lives in (OrgFormation resolves `!Ref AWS::Partition` in a task file, so that
+# `DefaultOrganizationBindingRegion: !FindInMap [Map, Regions, !Ref AWS::Partition]` decides the
+# regions before the targets exist). `AWS::AccountId` and `AWS::Region` are each target's.
+FILE_PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+
 # The diagnostic code of each kind of problem that evaluating an expression finds.
 _PROBLEM_CODES: dict[str, CodeId] = {MAPPING: "E337", ARGUMENT: "E338"}
 
@@ -92,7 +98,11 @@ class TaskFile(Mapping[str, Any]):
             self.diagnostics.add(
                 "E324", "Mappings must map map names to mappings of keys", self.span(("Mappings",))
             )
-        self.scope = Scope(values=self, mappings=mappings if isinstance(mappings, dict) else {})
+        self.scope = Scope(
+            values=self,
+            mappings=mappings if isinstance(mappings, dict) else {},
+            known=FILE_PSEUDO_PARAMETERS,
+        )
         self._parameters: dict[str, _Parameter | None] = {}
         self._bindings: dict[str, Binding | None] = {}
         self._resolving: list[str] = []
