@@ -210,6 +210,8 @@ CodeId = Literal[
     "E472",
     "E473",
     "E474",
+    "E475",
+    "E476",
     # OrgFormation's stack commands: update-, validate-, print-, describe-, delete-stacks (E48x)
     "E480",
     "E481",

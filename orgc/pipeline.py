@@ -446,11 +446,16 @@ def offline_stacks(inputs: Inputs) -> tuple[tuple[RenderedStack, ...], StackOrde
 
 def lint_templates(inputs: Inputs) -> Inputs:
     """cfn-lint over every template the inputs render, offline: StageError on an error
-    finding, else the inputs with its warnings (W630) among theirs."""
+    finding, else the inputs with its warnings (W630) among theirs. A template that cannot be
+    rendered with the ids the files give alone is not linted here: the plan renders it with
+    the ids the state knows too, and reports what is wrong with it then."""
     if not inputs.stack_tasks:
         return inputs
     ids = known_ids(wanted_ids(inputs.organization), State())
-    stacks = compile_stacks(inputs, ids, None)[0]
+    try:
+        stacks = compile_stacks(inputs, ids, None)[0]
+    except StageError:
+        return inputs
     findings = lint_stacks(stacks, cache_directory(), registered_types(inputs))
     if any(finding.severity is Severity.ERROR for finding in findings):
         raise StageError(findings)

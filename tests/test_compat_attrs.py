@@ -115,3 +115,86 @@ def test_every_attribute_is_finished_for_each_target_with_what_the_target_knows(
             "managed by master\n"
         )
         assert recorded[f"s3://{bucket}/{key}"]["roleName"] == role
+
+
+def test_what_decides_the_targets_cannot_name_a_target(
+    tmp_path: Path,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bindings and their regions are read before there is a target, and an update-stacks
+    TemplatingContext renders the template once: as in OrgFormation, none can name one."""
+    scenario("attrs-per-target", tmp_path, monkeypatch)
+    decides = "means nothing before there are targets; "
+    accounts = "select accounts by logical id (!Ref AccountA), OU or AccountsWithTag, and "
+    by_name = (
+        "give the regions by name (or a parameter, or !FindInMap keyed by !Ref AWS::Partition)"
+    )
+    no_region = (
+        "warning[W401]: this binding selects 1 account but no region, so it deploys nothing; "
+        "add Region, or a DefaultOrganizationBindingRegion to the template or the task"
+    )
+    assert _validate(capsys, emulator, "tasks-errors.yml") == [
+        # Binding's binding is refused: the template's resource has none left.
+        "shared.yml:4:3: warning[W351]: Notes has no OrganizationBinding and there is no "
+        "DefaultOrganizationBinding, so it is deployed nowhere; add one of them",
+        "tasks-errors.yml:10:37: error[E475]: DefaultOrganizationBindingRegion of task Region "
+        "decides which regions the task deploys to, so it cannot name the target: "
+        f"!GetAtt CurrentAccount.Tags.team {decides}{by_name}",
+        f"tasks-errors.yml:11:3: {no_region}",
+        "tasks-errors.yml:18:37: error[E475]: DefaultOrganizationBindingRegion of task "
+        "RegionPseudo decides which regions the task deploys to, so it cannot name the "
+        f"target: !Ref AWS::Region {decides}{by_name}",
+        f"tasks-errors.yml:19:3: {no_region}",
+        "tasks-errors.yml:27:14: error[E475]: DefaultOrganizationBinding of task Binding "
+        "decides which accounts the task deploys to, so it cannot name the target: "
+        f"!Ref CurrentAccount {decides}{accounts}regions by name",
+        "tasks-errors.yml:36:13: error[E475]: DefaultOrganizationBinding of task BindingRegion "
+        "decides which regions the task deploys to, so it cannot name the target: "
+        f"!Sub '${{CurrentAccount.Tags.team}}' {decides}{accounts}regions by name",
+        "tasks-errors.yml:45:16: error[E475]: binding Peers of task Named decides which "
+        f"accounts the task deploys to, so it cannot name the target: !Ref AWSAccount "
+        f"{decides}{accounts}regions by name",
+        "tasks-errors.yml:53:5: error[E476]: TemplatingContext of task Templating renders its "
+        "file once, before there are targets, so it cannot name the target: "
+        "!GetAtt CurrentAccount.AccountName means nothing there; use the expression in the "
+        "template itself, or pass it as a task parameter",
+        "tasks-errors.yml:61:14: error[E475]: OrganizationBinding of task Copy decides which "
+        "accounts the task deploys to, so it cannot name the target: !Ref CurrentAccount "
+        f"{decides}{accounts}regions by name",
+        "7 errors, 3 warnings",
+    ]
+
+
+def test_a_map_keyed_by_the_id_of_an_account_this_run_creates_is_named_at_plan(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("attrs-per-target", tmp_path, monkeypatch)
+    refused = (
+        "tasks-mapped.yml:11:1: error[E426]: !FindInMap is keyed by the id of account "
+        "AccountA, which this run creates: no map can hold that id before the account "
+        "exists; apply the organization first, then key the map by its id"
+    )
+    assert _validate(capsys, emulator, "tasks-mapped.yml") == [refused, "1 error, 0 warnings"]
+    assert orgc(emulator, "plan", "tasks-mapped.yml") == 1
+    assert capsys.readouterr().err.splitlines() == [refused]
+    # Once the account exists, the map is keyed by its id, and each target reads its own.
+    _apply(emulator, "organization.yml")
+    alpha = account_id("alpha")
+    tasks = Path("tasks-mapped.yml")
+    tasks.write_text(
+        tasks.read_text(encoding="utf-8").replace(
+            "    '123456789012': {label: management}\n",
+            f"    '123456789012': {{label: management}}\n    '{alpha}': {{label: first}}\n",
+        ),
+        encoding="utf-8",
+    )
+    _apply(emulator, "tasks-mapped.yml")
+    for account, label in ((MANAGEMENT_ACCOUNT_ID, "management"), (alpha, "first")):
+        stack = _stack(account, "mapped", "eu-west-1")
+        assert stack["Parameters"] == [{"ParameterKey": "label", "ParameterValue": label}]
