@@ -12,12 +12,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from support.compat import account_id, orgc, plan, scenario, stacks
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.aws import AwsProvider
 from orgc.emulator import Emulator
+from orgc.pipeline import compile_organization, offline_stacks
+from orgc.render import markers
+from orgc.render.model import MARKER_KINDS
 
 
 def _validate(capsys: pytest.CaptureFixture[str], emulator: Emulator, tasks: str) -> list[str]:
@@ -198,3 +202,111 @@ def test_a_map_keyed_by_the_id_of_an_account_this_run_creates_is_named_at_plan(
     for account, label in ((MANAGEMENT_ACCOUNT_ID, "management"), (alpha, "first")):
         stack = _stack(account, "mapped", "eu-west-1")
         assert stack["Parameters"] == [{"ParameterKey": "label", "ParameterValue": label}]
+
+
+# --- every value known only after apply is filled in by it ----------------------------------
+
+# Each kind of known-after-apply marker, by the parameter of the attrs-markers scenario that
+# holds it (in the management account's stack), with what AWS must hold there after apply.
+_MARKED_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "account": ("account", "produced"),
+    "organizational-unit": ("ou",),
+    "policy": ("policy",),
+    "root": ("root",),
+    "organization-id": ("organization",),
+    "state-bucket": ("bucket",),
+    "reference": ("copied", "joined"),
+}
+
+
+# The kinds a render that knows no AWS still knows: the state bucket is named by the
+# management account's id, which the organization file always gives.
+_KNOWN_OFFLINE = ("state-bucket",)
+
+
+def _organization_values() -> dict[str, str]:
+    """What the emulated organization holds now, read with boto3: the values apply filled."""
+    client = boto3.client("organizations", region_name="us-east-1")
+    root = client.list_roots()["Roots"][0]["Id"]
+    (ou,) = client.list_organizational_units_for_parent(ParentId=root)["OrganizationalUnits"]
+    policies = client.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    fresh = account_id("fresh")
+    return {
+        "account": fresh,
+        "produced": fresh,
+        "ou": ou["Id"],
+        "policy": next(p["Id"] for p in policies if p["Name"] == "guard"),
+        "root": root,
+        "organization": client.describe_organization()["Organization"]["Id"],
+        "bucket": f"orgc-state-{MANAGEMENT_ACCOUNT_ID}",
+        "copied": f"{fresh}-made",
+        "joined": f"{fresh}-made-joined",
+    }
+
+
+def test_every_marker_kind_validate_and_plan_accept_is_filled_by_apply(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What validate and plan accept resolves at apply: every kind of marker orgc has (a kind
+    added later without a parameter here fails the test) is written by a render that knows
+    no id, kept by the plan where the run makes the value, and filled by apply."""
+    assert set(_MARKED_PARAMETERS) == set(MARKER_KINDS)
+    directory = scenario("attrs-markers", tmp_path, monkeypatch)
+    assert _validate(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
+    # As validate sees it (no AWS, no state): every kind is a marker, each where it is meant.
+    inputs = compile_organization(directory / "tasks.yml", root=directory)
+    stacks, _ = offline_stacks(inputs)
+    management = next(
+        s for s in stacks if s.key.task == "Everything" and s.key.account == "MasterAccount"
+    )
+    offline = {
+        name: {kind for kind, _ in markers(value)} for name, value in management.parameters.items()
+    }
+    references = {r.parameter for r in management.references}
+    for kind, names in _MARKED_PARAMETERS.items():
+        for name in names:
+            if kind == "reference":  # read from its producer before the stack deploys
+                assert name in references or f"{name}.0" in references, name
+            elif kind in _KNOWN_OFFLINE:
+                assert offline[name] == set(), name
+            else:
+                assert offline[name] == {kind}, name
+    # A template's reference to a resource of the stack in another account is one too.
+    (generated,) = references - {"copied", "joined.0"}
+
+    # The plan reads the live organization (its id, its root): what this run makes is
+    # still a marker, filled at apply.
+    first = plan(emulator, capsys, "tasks.yml")
+    change = next(
+        c
+        for c in first["changes"]
+        if c["kind"] == "stack"
+        and c["details"]["task"] == "Everything"
+        and c["details"]["account"] == "MasterAccount"
+    )
+    planned = change["details"]["parameters"]
+    assert {kind for value in planned.values() for kind, _ in markers(value)} == {
+        "account",
+        "organizational-unit",
+        "policy",
+        "reference",
+    }
+    assert planned[generated] == f"{{{{orgc:reference:{generated}}}}}"
+    assert change["details"]["settings"]["tags"] == {"fresh": "{{orgc:account:Fresh}}"}
+    known_at_plan = {name: planned[name] for name in ("root", "organization", "bucket")}
+
+    _apply(emulator, "tasks.yml")
+    held = _stack(MANAGEMENT_ACCOUNT_ID, "markers-everything", "eu-west-1")
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in held["Parameters"]}
+    expected = _organization_values()
+    fresh = expected["account"]
+    assert {name: parameters[name] for name in expected} == expected
+    assert known_at_plan == {name: expected[name] for name in known_at_plan}
+    # The other stack's resource, read from the output generated for it.
+    assert parameters[generated] == f"arn:aws:sns:eu-west-1:{fresh}:markers-local"
+    assert {t["Key"]: t["Value"] for t in held["Tags"]} == {"fresh": fresh}
+    assert not markers(held)
