@@ -310,3 +310,41 @@ def test_every_marker_kind_validate_and_plan_accept_is_filled_by_apply(
     assert parameters[generated] == f"arn:aws:sns:eu-west-1:{fresh}:markers-local"
     assert {t["Key"]: t["Value"] for t in held["Tags"]} == {"fresh": fresh}
     assert not markers(held)
+
+
+def _account_tags(account: str) -> dict[str, str]:
+    client = boto3.client("organizations", region_name="us-east-1")
+    return {t["Key"]: t["Value"] for t in client.list_tags_for_resource(ResourceId=account)["Tags"]}
+
+
+def test_numbers_where_text_is_meant_are_the_text_as_written(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unquoted account ids, tag values and !CopyValue account ids are taken as the text
+    written; only a leading zero, which YAML drops, is a warning."""
+    scenario("attrs-numbers", tmp_path, monkeypatch)
+    assert _validate(capsys, emulator, "tasks.yml") == [
+        "organization.yml:19:22: warning[W395]: 0042 is an unquoted number with a leading "
+        "zero; orgc takes the text as written, but YAML reads it as the number 42 "
+        "(OrgFormation may too): quote it: '0042'",
+        "0 errors, 1 warning",
+    ]
+    _apply(emulator, "tasks.yml")
+    budgeted = account_id("budgeted")
+    assert _account_tags(MANAGEMENT_ACCOUNT_ID) == {"budget-alarm-threshold": "200"}
+    assert _account_tags(budgeted) == {
+        "budget-alarm-threshold": "1500",
+        "ratio": "1.50",
+        "cost-centre": "0042",
+    }
+    stack = _stack(budgeted, "numbers-budget", "eu-west-1")
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {
+        "threshold": "1500",
+        "ratio": "1.50",
+        "limit": "limit-of-management",
+        "management": MANAGEMENT_ACCOUNT_ID,
+    }
