@@ -105,11 +105,17 @@ def test_every_attribute_is_finished_for_each_target_with_what_the_target_knows(
                 "peers": beta,  # !Ref of the task's named binding
             }
     # copy-to-s3: the path and the rendered file name the target, its id filled in at apply;
-    # each put as the target's TaskRoleName.
+    # each put as the target's TaskRoleName, reached through its TaskViaRoleArn.
     recorded = json.loads(Path("state.json").read_text(encoding="utf-8"))["objects"]
     for account, name, team, budget, role in (
-        (alpha, "alpha", "web", "200", "AlphaAccessRole"),
-        (beta, "beta", "data", "300", "OrganizationAccountAccessRole"),
+        (alpha, "alpha", "web", "200", f"arn:aws:iam::{alpha}:role/PipelineRole|AlphaAccessRole"),
+        (
+            beta,
+            "beta",
+            "data",
+            "300",
+            f"arn:aws:iam::{beta}:role/BetaBuildRole|OrganizationAccountAccessRole",
+        ),
     ):
         bucket, key = f"attrs-{account}-eu-central-1", f"{name}/{team}.txt"
         s3 = in_account(account, "s3", "eu-central-1")

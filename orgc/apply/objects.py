@@ -56,13 +56,15 @@ def _put_object(run: Run, change: Change, spec: ObjectPut) -> None:
     # an export a stack of this run made, by the marker of its read.
     bucket = run.fill_text(_read_exports(run, spec, spec.bucket))
     key = run.fill_text(_read_exports(run, spec, spec.key))
+    # A TaskViaRoleArn may name an account this run created too.
+    role_name = run.fill_text(spec.role_name) if spec.role_name is not None else None
     etag = run.provider.put_s3_object(
         bucket=bucket,
         key=key,
         body=body,
         region=spec.region,
         account_id=run.fill_text(spec.account_id) if spec.account_id is not None else None,
-        role_name=spec.role_name,
+        role_name=role_name,
         server_side_encryption=spec.server_side_encryption,
     )
     # With what it was put with, so that cleanup can delete it once no task puts it.
@@ -72,8 +74,8 @@ def _put_object(run: Run, change: Change, spec: ObjectPut) -> None:
         "etag": etag,
         "region": spec.region,
     }
-    if spec.account_id is not None and spec.role_name is not None:
-        record.update(accountId=run.fill_text(spec.account_id), roleName=spec.role_name)
+    if spec.account_id is not None and role_name is not None:
+        record.update(accountId=run.fill_text(spec.account_id), roleName=role_name)
     url = f"s3://{bucket}/{key}"
     run.update_state(
         lambda state: dataclasses.replace(state, objects={**state.objects, url: record})
