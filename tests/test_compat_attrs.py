@@ -83,6 +83,11 @@ def test_every_attribute_is_finished_for_each_target_with_what_the_target_knows(
             assert stack["Description"] == (
                 f"{name} ({account}) in {region}, managed from {MANAGEMENT_ACCOUNT_ID}"
             )
+            # The TemplatingContext wrote the expression; the target finished it.
+            assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]} == {
+                "Budget": budget,
+                "Partition": "aws",
+            }
             assert {t["Key"]: t["Value"] for t in stack["Tags"]} == {
                 "owner": name,
                 "budget": budget,
@@ -133,8 +138,8 @@ def test_what_decides_the_targets_cannot_name_a_target(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Bindings and their regions are read before there is a target, and an update-stacks
-    TemplatingContext renders the template once: as in OrgFormation, none can name one."""
+    """Bindings and their regions are read before there is a target, and the organization
+    file has none: as in OrgFormation, none can name one."""
     scenario("attrs-per-target", tmp_path, monkeypatch)
     decides = "means nothing before there are targets; "
     accounts = "select accounts by logical id (!Ref AccountA), OU or AccountsWithTag, and "
@@ -149,28 +154,27 @@ def test_what_decides_the_targets_cannot_name_a_target(
         # Binding's binding is refused: the template's resource has none left.
         "shared.yml:4:3: warning[W351]: Notes has no OrganizationBinding and there is no "
         "DefaultOrganizationBinding, so it is deployed nowhere; add one of them",
-        "tasks-errors.yml:10:37: error[E475]: DefaultOrganizationBindingRegion of task Region "
+        "tasks-errors.yml:6:5: error[E476]: TemplatingContext of task OrganizationUpdate "
+        "renders a file that has no target, so it cannot name one: "
+        "!GetAtt CurrentAccount.AccountName means nothing there; give the value itself",
+        "tasks-errors.yml:12:37: error[E475]: DefaultOrganizationBindingRegion of task Region "
         "decides which regions the task deploys to, so it cannot name the target: "
         f"!GetAtt CurrentAccount.Tags.team {decides}{by_name}",
-        f"tasks-errors.yml:11:3: {no_region}",
-        "tasks-errors.yml:18:37: error[E475]: DefaultOrganizationBindingRegion of task "
+        f"tasks-errors.yml:13:3: {no_region}",
+        "tasks-errors.yml:20:37: error[E475]: DefaultOrganizationBindingRegion of task "
         "RegionPseudo decides which regions the task deploys to, so it cannot name the "
         f"target: !Ref AWS::Region {decides}{by_name}",
-        f"tasks-errors.yml:19:3: {no_region}",
-        "tasks-errors.yml:27:14: error[E475]: DefaultOrganizationBinding of task Binding "
+        f"tasks-errors.yml:21:3: {no_region}",
+        "tasks-errors.yml:29:14: error[E475]: DefaultOrganizationBinding of task Binding "
         "decides which accounts the task deploys to, so it cannot name the target: "
         f"!Ref CurrentAccount {decides}{accounts}regions by name",
-        "tasks-errors.yml:36:13: error[E475]: DefaultOrganizationBinding of task BindingRegion "
+        "tasks-errors.yml:38:13: error[E475]: DefaultOrganizationBinding of task BindingRegion "
         "decides which regions the task deploys to, so it cannot name the target: "
         f"!Sub '${{CurrentAccount.Tags.team}}' {decides}{accounts}regions by name",
-        "tasks-errors.yml:45:16: error[E475]: binding Peers of task Named decides which "
+        "tasks-errors.yml:47:16: error[E475]: binding Peers of task Named decides which "
         f"accounts the task deploys to, so it cannot name the target: !Ref AWSAccount "
         f"{decides}{accounts}regions by name",
-        "tasks-errors.yml:53:5: error[E476]: TemplatingContext of task Templating renders its "
-        "file once, before there are targets, so it cannot name the target: "
-        "!GetAtt CurrentAccount.AccountName means nothing there; use the expression in the "
-        "template itself, or pass it as a task parameter",
-        "tasks-errors.yml:61:14: error[E475]: OrganizationBinding of task Copy decides which "
+        "tasks-errors.yml:55:14: error[E475]: OrganizationBinding of task Copy decides which "
         "accounts the task deploys to, so it cannot name the target: !Ref CurrentAccount "
         f"{decides}{accounts}regions by name",
         "7 errors, 3 warnings",

@@ -376,10 +376,9 @@ class TaskReader:
         if expression is not None:
             self.diagnostics.add(
                 "E476",
-                f"TemplatingContext of task {self.name} renders its file once, before there "
-                f"are targets, so it cannot name the target: {describe(expression)} means "
-                "nothing there; use the expression in the template itself, or pass it as a "
-                "task parameter",
+                f"TemplatingContext of task {self.name} renders a file that has no target, so "
+                f"it cannot name one: {describe(expression)} means nothing there; give the "
+                "value itself",
                 self.span("TemplatingContext"),
             )
             return None

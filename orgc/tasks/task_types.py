@@ -133,8 +133,10 @@ def stacks_task(
         "failed_stack_tolerance": reader.integer("FailedStackTolerance", 0) or 0,
         "disable_stack_rollbacks": bool(reader.boolean("DisableStackRollbacks")),
         # Its own only: as in OrgFormation, an include's context renders the included file,
-        # not the templates of its tasks (a plain template may hold `{{resolve:...}}`).
-        "templating_context": reader.templating_context(),
+        # not the templates of its tasks (a plain template may hold `{{resolve:...}}`). The
+        # template is rendered once, so a value that names the target stays its expression,
+        # which `| object` writes into the template, where each target finishes it.
+        "templating_context": reader.templating_context(per_target=True),
         "deployment_mode": reader.choice("DeploymentMode", _DEPLOYMENT_MODES) or "Stacks",
     }
     common = reader.common(context)
