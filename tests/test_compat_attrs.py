@@ -197,6 +197,13 @@ def test_a_map_keyed_by_the_id_of_an_account_this_run_creates_is_named_at_plan(
     assert _validate(capsys, emulator, "tasks-mapped.yml") == [refused, "1 error, 0 warnings"]
     assert orgc(emulator, "plan", "tasks-mapped.yml") == 1
     assert capsys.readouterr().err.splitlines() == [refused]
+    # A map that lacks the target's id is named by its keys (the task file kept the map in
+    # place of its name for the target to finish).
+    assert _validate(capsys, emulator, "tasks-unmapped.yml") == [
+        "tasks-unmapped.yml:11:1: error[E426]: the map of !FindInMap (keys 111111111111, "
+        "222222222222) has no key '123456789012'",
+        "1 error, 0 warnings",
+    ]
     # Once the account exists, the map is keyed by its id, and each target reads its own.
     _apply(emulator, "organization.yml")
     alpha = account_id("alpha")

@@ -541,7 +541,7 @@ class Evaluator:
         if top not in table or not isinstance(table[top], dict):
             self.report(
                 MAPPING,
-                f"map {map_name!r} has no key {top!r}{did_you_mean(top, table)}",
+                f"{_map_shown(map_name)} has no key {top!r}{did_you_mean(top, table)}",
                 extend(inner, 1),
             )
             return {"Fn::FindInMap": arguments}
@@ -554,7 +554,7 @@ class Evaluator:
         if second not in table[top]:
             self.report(
                 MAPPING,
-                f"map {map_name!r} has no key {second!r} under {top!r}"
+                f"{_map_shown(map_name)} has no key {second!r} under {top!r}"
                 f"{did_you_mean(second, table[top])}",
                 extend(inner, 2),
             )
@@ -637,6 +637,14 @@ class Evaluator:
     def enumerate(self, value: str, path: DataPath | None) -> Any:
         """Only a template has bindings to enumerate: kept as written."""
         return value
+
+
+def _map_shown(map_name: Any) -> str:
+    """The map of a !FindInMap as a message names it: by name, or (an earlier evaluation kept
+    the map itself in place of its name) by its keys."""
+    if isinstance(map_name, dict):
+        return f"the map of !FindInMap (keys {', '.join(sorted(map(str, map_name)))})"
+    return f"map {map_name!r}"
 
 
 def _as_value(resolved: Any, unresolved: Any) -> Any:
