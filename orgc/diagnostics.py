@@ -212,6 +212,7 @@ CodeId = Literal[
     "E474",
     "E475",
     "E476",
+    "E477",
     # OrgFormation's stack commands: update-, validate-, print-, describe-, delete-stacks (E48x)
     "E480",
     "E481",

@@ -396,6 +396,7 @@ class _Eligibility:
         explained = self.references(own, stacks)
         explained = self.resources() or explained
         self.parameters(own)
+        self.tags(own)
         if not explained:
             self.template_differs(own)
         self.ignored_settings()
@@ -504,6 +505,28 @@ class _Eligibility:
                         "parameters; give it one value for all (in the template, "
                         "CloudFormation resolves ${AWS::AccountId} and ${AWS::Region} in each "
                         f"account), {_INSTEAD}",
+                    )
+                    return
+
+    def tags(self, own: Sequence[RenderedStack]) -> None:
+        """A StackSet has one set of tags: a tag the task evaluates per target must give every
+        target the same text."""
+        if not own:
+            return
+        first = own[0]
+        for name, value in sorted(self.task.tags.items()):
+            if isinstance(value, str):
+                continue
+            wanted = for_target(value, self.organization, first.key.account, first.key.region)
+            for stack in own[1:]:
+                text = for_target(value, self.organization, stack.key.account, stack.key.region)
+                if text != wanted:
+                    self.error(
+                        "E477",
+                        f"tag {name} ({describe(value)}) is {_shown(wanted)} in "
+                        f"{_target(first.key)} but {_shown(text)} in {_target(stack.key)}, and "
+                        "a StackSet has one set of tags for every account; give the tag one "
+                        f"value for all, {_INSTEAD}",
                     )
                     return
 
