@@ -541,10 +541,18 @@ class _Eligibility:
             source_path, written = _source(self.template, path)
             expression = _per_account_expression(written)
             uses = f", which uses {expression}" if expression else ""
+            where = _at(self.template.file.span(source_path))
+            description = self.task.stack_description
+            if path == ("Description",) and not isinstance(description, (str, type(None))):
+                # The task's StackDescription, evaluated per target, not the template's.
+                where, uses = (
+                    "",
+                    f", which the task's StackDescription ({describe(description)}) gives",
+                )
             self.error(
                 "E444",
                 f"its template differs between {_target(first.key)} and {_target(stack.key)} "
-                f"at {_dotted(path)}{_at(self.template.file.span(source_path))}{uses}, and a "
+                f"at {_dotted(path)}{where}{uses}, and a "
                 "StackSet deploys one template to every account; write a value every account "
                 "shares (CloudFormation resolves ${AWS::AccountId} and ${AWS::Region} in each "
                 f"account), {_INSTEAD}",

@@ -357,3 +357,27 @@ def test_numbers_where_text_is_meant_are_the_text_as_written(
         "limit": "limit-of-management",
         "management": MANAGEMENT_ACCOUNT_ID,
     }
+
+
+def test_a_stack_set_description_or_tag_that_differs_per_target_is_refused(
+    tmp_path: Path,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("attrs-per-target", tmp_path, monkeypatch)
+    # The tag that gives every target the same text is not.
+    assert _validate(capsys, emulator, "tasks-stackset.yml") == [
+        "tasks-stackset.yml:6:1: error[E444]: task Set cannot be a StackSet: its template "
+        "differs between AccountA eu-west-1 and AccountB eu-west-1 at Description, which the "
+        "task's StackDescription (!Sub 'for ${CurrentAccount.AccountName}') gives, and a "
+        "StackSet deploys one template to every account; write a value every account shares "
+        "(CloudFormation resolves ${AWS::AccountId} and ${AWS::Region} in each account), use "
+        "DeploymentMode: Stacks, or move the per-account part into its own task",
+        "tasks-stackset.yml:6:1: error[E477]: task Set cannot be a StackSet: tag team "
+        "(!GetAtt CurrentAccount.Tags.team) is 'web' in AccountA eu-west-1 but 'data' in "
+        "AccountB eu-west-1, and a StackSet has one set of tags for every account; give the "
+        "tag one value for all, use DeploymentMode: Stacks, or move the per-account part into "
+        "its own task",
+        "2 errors, 0 warnings",
+    ]
