@@ -213,6 +213,7 @@ CodeId = Literal[
     "E475",
     "E476",
     "E477",
+    "E478",
     # OrgFormation's stack commands: update-, validate-, print-, describe-, delete-stacks (E48x)
     "E480",
     "E481",

@@ -54,7 +54,7 @@ from orgc.plan.objects import (
     removed_objects,
 )
 from orgc.plan.services import plan_services
-from orgc.plan.specs import ROOT, Group, PlanOptions
+from orgc.plan.specs import ROOT, Action, ChangeKind, Group, PlanOptions
 from orgc.plan.sso import IdentityCenterPlanner
 from orgc.plan.stacks import DeleteGuard, DesiredStacks, plan_stacks, updated_stacks
 from orgc.plan.stacks import groups as stack_groups
@@ -75,7 +75,7 @@ from orgc.remote import (
     organization_file_argument,
     remote_organization_path,
 )
-from orgc.render import RenderContext, RenderedStack, render_project
+from orgc.render import RenderContext, RenderedStack, markers, render_project
 from orgc.render.output import write_stacks
 from orgc.services import ServiceAccess, build_services
 from orgc.sso import IdentityCenter, build_identity_center
@@ -572,7 +572,63 @@ def make_plan(
     if inputs.warnings:
         merged = tuple(sorted({*result.warnings, *inputs.warnings}, key=Diagnostic.sort_key))
         result = replace(result, warnings=merged)
+    unfillable = _unfillable_markers(inputs, result)
+    if unfillable:
+        raise PlanError(unfillable)
     return guardrails.enforce(result, inputs.organization, live, allow_lockout=allow_lockout)
+
+
+# The id tables of the known-after-apply markers whose value a change of the plan makes, and
+# the kinds of change that make them.
+_MARKER_TABLES = {
+    "account": ("accounts", ChangeKind.ACCOUNT),
+    "organizational-unit": ("organizationalUnits", ChangeKind.ORGANIZATIONAL_UNIT),
+    "policy": ("policies", ChangeKind.POLICY),
+}
+_MARKER_NOUNS = {"account": "account", "organizational-unit": "OU", "policy": "policy"}
+
+
+def _unfillable_markers(inputs: Inputs, result: Plan) -> list[Diagnostic]:
+    """E478 for each change that needs the id of an account, OU or policy that neither exists
+    nor is made by a change of the plan (its update-organization task is skipped, say): apply
+    would have no value for its marker."""
+    made = {
+        (change.kind, change.logical_id)
+        for change in result.changes
+        if change.action in (Action.CREATE, Action.ADOPT, Action.REPLACE)
+    }
+    tables = {
+        "accounts": result.ids.accounts,
+        "organizationalUnits": result.ids.organizational_units,
+        "policies": result.ids.policies,
+    }
+    tasks = inputs.project.tasks if inputs.project is not None else {}
+    why = (
+        "the update-organization task is skipped"
+        if inputs.organization_skipped
+        else "no change of this plan makes it"
+    )
+    found: list[Diagnostic] = []
+    for change in result.changes:
+        for kind, name in sorted(markers(repr(change.spec))):
+            if kind not in _MARKER_TABLES:
+                continue
+            table, maker = _MARKER_TABLES[kind]
+            if tables[table].get(name) or (maker, name) in made:
+                continue
+            address = getattr(change.spec, "address", None)
+            task_name = getattr(change.spec, "task", None) or getattr(address, "task", "")
+            task = tasks.get(str(task_name))
+            found.append(
+                Diagnostic(
+                    "E478",
+                    f"{change.summary} needs the id of {_MARKER_NOUNS[kind]} {name}, which does "
+                    f"not exist yet and which this plan does not make ({why}); apply the "
+                    "organization first, or leave out what names it",
+                    task.span if task is not None else None,
+                )
+            )
+    return sorted(set(found), key=Diagnostic.sort_key)
 
 
 def skipped_sentences(inputs: Inputs, state: State) -> tuple[str, ...]:

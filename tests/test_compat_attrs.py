@@ -381,3 +381,35 @@ def test_a_stack_set_description_or_tag_that_differs_per_target_is_refused(
         "its own task",
         "2 errors, 0 warnings",
     ]
+
+
+def test_a_plan_that_names_what_no_change_makes_is_refused_before_apply(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the update-organization task skipped, an account or OU the organization file adds
+    is made by no change: apply would have no id for its marker, so the plan says so."""
+    scenario("attrs-markers-skipped", tmp_path, monkeypatch)
+    assert _validate(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
+    why = (
+        "which does not exist yet and which this plan does not make (the update-organization "
+        "task is skipped); apply the organization first, or leave out what names it"
+    )
+    stack = "create stack uses in MasterAccount (123456789012) eu-west-1"
+    upload = (
+        "create s3://uploads-{{orgc:account:Fresh}}/labelled.yml from labelled.yml as Fresh "
+        "({{orgc:account:Fresh}}), "
+    )
+    size = Path("labelled.yml").stat().st_size
+    for command in (("plan",), ("apply", "--auto-approve")):
+        assert orgc(emulator, *command[:1], "tasks.yml", *command[1:]) == 1
+        assert capsys.readouterr().err.splitlines() == [
+            f"tasks.yml:8:1: error[E478]: {stack} needs the id of OU FreshOU, {why}",
+            f"tasks.yml:8:1: error[E478]: {stack} needs the id of account Fresh, {why}",
+            f"tasks.yml:18:1: error[E478]: {upload}{size:,} bytes needs the id of account "
+            f"Fresh, {why}",
+        ]
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == set()
