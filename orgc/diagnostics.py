@@ -214,6 +214,7 @@ CodeId = Literal[
     "E476",
     "E477",
     "E478",
+    "E479",
     # OrgFormation's stack commands: update-, validate-, print-, describe-, delete-stacks (E48x)
     "E480",
     "E481",

@@ -16,6 +16,7 @@ from orgc.bind import BoundTemplate, RegionDenials, bind_template, resolve_bindi
 from orgc.contacts import build_contacts
 from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, Severity, Span, StageError
+from orgc.expressions import pseudo_parameters, static
 from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
 from orgc.live_source import LiveOrganizationNeeded, live_source
@@ -54,7 +55,7 @@ from orgc.plan.objects import (
     removed_objects,
 )
 from orgc.plan.services import plan_services
-from orgc.plan.specs import ROOT, Action, ChangeKind, Group, PlanOptions
+from orgc.plan.specs import ROOT, Action, ChangeKind, Group, ObjectPut, PlanOptions, StackDeploy
 from orgc.plan.sso import IdentityCenterPlanner
 from orgc.plan.stacks import DeleteGuard, DesiredStacks, plan_stacks, updated_stacks
 from orgc.plan.stacks import groups as stack_groups
@@ -81,7 +82,7 @@ from orgc.services import ServiceAccess, build_services
 from orgc.sso import IdentityCenter, build_identity_center
 from orgc.stacksets import DesiredStackSet, build_stack_sets, is_stack_set
 from orgc.state import LocalStateStore, State, StateStore, default_state_bucket, lock_owner
-from orgc.tasks import CopyToS3Task, ExternalTask, Project, StacksTask, load_project
+from orgc.tasks import CopyToS3Task, ExternalTask, Project, StacksTask, Task, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import check_template_limits, validate_organization
 
@@ -609,8 +610,25 @@ def _unfillable_markers(inputs: Inputs, result: Plan) -> list[Diagnostic]:
         else "no change of this plan makes it"
     )
     found: list[Diagnostic] = []
+    exports = _planned_exports(result.changes)
     for change in result.changes:
         for kind, name in sorted(markers(repr(change.spec))):
+            if kind == "reference" and isinstance(change.spec, ObjectPut):
+                # A !CopyValue of RemotePath not there at plan time: a stack of the plan must
+                # make it (the reference marker names `<account>:<region>:<export name>`).
+                account, region, export = name.split(":", 2)
+                if not exports(account, region, export):
+                    found.append(
+                        Diagnostic(
+                            "E479",
+                            f"RemotePath of task {change.spec.task} reads the export {export} "
+                            f"in account {account} {region}, which is not there and which no "
+                            "stack of this plan makes; deploy the stack that exports it first, "
+                            "or correct the export's name, account or region",
+                            _task_span(tasks, change.spec.task),
+                        )
+                    )
+                continue
             if kind not in _MARKER_TABLES:
                 continue
             table, maker = _MARKER_TABLES[kind]
@@ -618,17 +636,51 @@ def _unfillable_markers(inputs: Inputs, result: Plan) -> list[Diagnostic]:
                 continue
             address = getattr(change.spec, "address", None)
             task_name = getattr(change.spec, "task", None) or getattr(address, "task", "")
-            task = tasks.get(str(task_name))
             found.append(
                 Diagnostic(
                     "E478",
                     f"{change.summary} needs the id of {_MARKER_NOUNS[kind]} {name}, which does "
                     f"not exist yet and which this plan does not make ({why}); apply the "
                     "organization first, or leave out what names it",
-                    task.span if task is not None else None,
+                    _task_span(tasks, str(task_name)),
                 )
             )
     return sorted(set(found), key=Diagnostic.sort_key)
+
+
+def _task_span(tasks: Mapping[str, Task], name: str) -> Span | None:
+    task = tasks.get(name)
+    return task.span if task is not None else None
+
+
+def _planned_exports(changes: Sequence[Change]) -> Callable[[str, str, str], bool]:
+    """Whether a stack the plan creates or updates in the account (an id, or the logical id of
+    one this run creates) and region may make the export: its template names it, or names an
+    export only CloudFormation can (taken to be it)."""
+    made: dict[tuple[str, str], set[str | None]] = {}
+    for change in changes:
+        spec = change.spec
+        if not isinstance(spec, StackDeploy):
+            continue
+        address = spec.address
+        known = pseudo_parameters(address.region, address.account_id or "", address.stack_name)
+        if address.account_id is None:
+            known.pop("AWS::AccountId")
+        outputs = spec.template.get("Outputs")
+        names: set[str | None] = set()
+        for output in (outputs or {}).values() if isinstance(outputs, dict) else ():
+            export = output.get("Export") if isinstance(output, dict) else None
+            if isinstance(export, dict) and "Name" in export:
+                names.add(static(export["Name"], known))
+        for account in (address.account_id, address.account):
+            if account:
+                made.setdefault((account, address.region), set()).update(names)
+
+    def exports(account: str, region: str, name: str) -> bool:
+        names = made.get((account, region), set())
+        return name in names or None in names
+
+    return exports
 
 
 def skipped_sentences(inputs: Inputs, state: State) -> tuple[str, ...]:

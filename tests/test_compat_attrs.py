@@ -413,3 +413,23 @@ def test_a_plan_that_names_what_no_change_makes_is_refused_before_apply(
             f"Fresh, {why}",
         ]
     assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == set()
+
+
+def test_a_remote_path_reading_an_export_nothing_makes_is_refused_before_apply(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("attrs-per-target", tmp_path, monkeypatch)
+    assert _validate(capsys, emulator, "tasks-missing-export.yml") == ["0 errors, 0 warnings"]
+    for command in (("plan",), ("apply", "--auto-approve")):
+        assert orgc(emulator, *command[:1], "tasks-missing-export.yml", *command[1:]) == 1
+        assert capsys.readouterr().err.splitlines() == [
+            "tasks-missing-export.yml:6:1: error[E479]: RemotePath of task Upload reads the "
+            f"export nowhere-bucket in account {MANAGEMENT_ACCOUNT_ID} eu-west-1, which is not "
+            "there and which no stack of this plan makes; deploy the stack that exports it "
+            "first, or correct the export's name, account or region",
+        ]
+    assert not Path("state.json").exists()  # apply made no change
