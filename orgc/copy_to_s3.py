@@ -34,6 +34,7 @@ from orgc.expressions.targets import (
 from orgc.load import display_path, read_object_body
 from orgc.model import DEFAULT_ACCESS_ROLE, Account, Organization
 from orgc.plan.objects import DesiredObject, content_hash
+from orgc.provider import chained_role
 from orgc.render import known_after_apply, markers
 from orgc.tasks import CopyToS3Task, Task
 
@@ -158,7 +159,9 @@ def desired_objects(
             after_tasks=task.depends_on,
             account=account.logical_id if account is not None else None,
             account_id=account_id(account.logical_id) if account is not None else None,
-            role_name=_role_name(task, organization, account, region, diagnostics),
+            role_name=_role_name(
+                task, organization, account, region, diagnostics, account_id=account_id
+            ),
             server_side_encryption=task.server_side_encryption,
             templating_context=used,
         )
@@ -225,15 +228,8 @@ def _templating_context(
             task.span,
         )
         return _UNUSABLE
-    if markers(finished):
-        diagnostics.add(
-            "E474",
-            f"TemplatingContext of task {task.name} needs for {where} a value known only after "
-            "apply (the id of an account this run creates); the file is rendered before "
-            "deploy: apply the organization first",
-            task.span,
-        )
-        return _UNUSABLE
+    # An id of an account this run creates stays its marker: the plan renders the file with
+    # it, and apply renders it again with the id (orgc.apply.objects) before the put.
     return finished
 
 
@@ -316,18 +312,27 @@ def _role_name(
     account: Account | None,
     region: str,
     diagnostics: Diagnostics,
+    *,
+    account_id: Callable[[str], str | None],
 ) -> str | None:
     """The role the object is put with in `account`: the task's TaskRoleName, evaluated for
-    that account, else the account's access role."""
+    that account, else the account's access role; reached through the task's TaskViaRoleArn
+    (evaluated for that account too) when it has one, as the task's stacks are."""
     if account is None:
         return None
-    role, problems = target_text(
-        task.task_role_name,
-        organization=organization,
-        account=account.logical_id,
-        region=region,
-        needed="TaskRoleName",
-    )
-    for problem in problems:
-        diagnostics.add("E427", f"TaskRoleName of task {task.name}: {problem.message}", task.span)
-    return role or account.access_role_name
+    found: dict[str, str | None] = {}
+    for key, written in (
+        ("TaskRoleName", task.task_role_name),
+        ("TaskViaRoleArn", task.task_via_role_arn),
+    ):
+        found[key], problems = target_text(
+            written,
+            organization=organization,
+            account=account.logical_id,
+            region=region,
+            ids=_account_ids(organization, account_id),
+            needed=key,
+        )
+        for problem in problems:
+            diagnostics.add("E427", f"{key} of task {task.name}: {problem.message}", task.span)
+    return chained_role(found["TaskViaRoleArn"], found["TaskRoleName"] or account.access_role_name)

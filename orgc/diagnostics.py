@@ -210,6 +210,11 @@ CodeId = Literal[
     "E472",
     "E473",
     "E474",
+    "E475",
+    "E476",
+    "E477",
+    "E478",
+    "E479",
     # OrgFormation's stack commands: update-, validate-, print-, describe-, delete-stacks (E48x)
     "E480",
     "E481",

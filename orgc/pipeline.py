@@ -17,6 +17,7 @@ from orgc.bind import BoundTemplate, RegionDenials, bind_template, resolve_bindi
 from orgc.contacts import build_contacts
 from orgc.copy_to_s3 import build_objects
 from orgc.diagnostics import Diagnostic, Diagnostics, Severity, Span, StageError
+from orgc.expressions import pseudo_parameters, static
 from orgc.graph import StackOrder, order_stacks
 from orgc.lint import cache_directory, lint_stacks
 from orgc.live_source import LiveOrganizationNeeded, live_source
@@ -55,7 +56,7 @@ from orgc.plan.objects import (
     removed_objects,
 )
 from orgc.plan.services import plan_services
-from orgc.plan.specs import ROOT, Group, PlanOptions
+from orgc.plan.specs import ROOT, Action, ChangeKind, Group, ObjectPut, PlanOptions, StackDeploy
 from orgc.plan.sso import IdentityCenterPlanner
 from orgc.plan.stacks import DeleteGuard, DesiredStacks, plan_stacks, updated_stacks
 from orgc.plan.stacks import groups as stack_groups
@@ -77,7 +78,7 @@ from orgc.remote import (
     organization_file_argument,
     remote_organization_path,
 )
-from orgc.render import RenderContext, RenderedStack, render_project
+from orgc.render import RenderContext, RenderedStack, markers, render_project
 from orgc.render.output import write_stacks
 from orgc.services import ServiceAccess, build_services
 from orgc.sso import IdentityCenter, build_identity_center
@@ -90,7 +91,7 @@ from orgc.state import (
     default_state_bucket,
     lock_owner,
 )
-from orgc.tasks import CopyToS3Task, ExternalTask, Project, StacksTask, load_project
+from orgc.tasks import CopyToS3Task, ExternalTask, Project, StacksTask, Task, load_project
 from orgc.templates import Template, build_template
 from orgc.validate import check_template_limits, validate_organization
 
@@ -460,11 +461,16 @@ def offline_stacks(inputs: Inputs) -> tuple[tuple[RenderedStack, ...], StackOrde
 
 def lint_templates(inputs: Inputs) -> Inputs:
     """cfn-lint over every template the inputs render, offline: StageError on an error
-    finding, else the inputs with its warnings (W630) among theirs."""
+    finding, else the inputs with its warnings (W630) among theirs. A template that cannot be
+    rendered with the ids the files give alone is not linted here: the plan renders it with
+    the ids the state knows too, and reports what is wrong with it then."""
     if not inputs.stack_tasks:
         return inputs
     ids = known_ids(wanted_ids(inputs.organization), State())
-    stacks = compile_stacks(inputs, ids, None)[0]
+    try:
+        stacks = compile_stacks(inputs, ids, None)[0]
+    except StageError:
+        return inputs
     findings = lint_stacks(stacks, cache_directory(), registered_types(inputs))
     if any(finding.severity is Severity.ERROR for finding in findings):
         raise StageError(findings)
@@ -587,7 +593,114 @@ def make_plan(
     if inputs.warnings:
         merged = tuple(sorted({*result.warnings, *inputs.warnings}, key=Diagnostic.sort_key))
         result = replace(result, warnings=merged)
+    unfillable = _unfillable_markers(inputs, result)
+    if unfillable:
+        raise PlanError(unfillable)
     return guardrails.enforce(result, inputs.organization, live, allow_lockout=allow_lockout)
+
+
+# The id tables of the known-after-apply markers whose value a change of the plan makes, and
+# the kinds of change that make them.
+_MARKER_TABLES = {
+    "account": ("accounts", ChangeKind.ACCOUNT),
+    "organizational-unit": ("organizationalUnits", ChangeKind.ORGANIZATIONAL_UNIT),
+    "policy": ("policies", ChangeKind.POLICY),
+}
+_MARKER_NOUNS = {"account": "account", "organizational-unit": "OU", "policy": "policy"}
+
+
+def _unfillable_markers(inputs: Inputs, result: Plan) -> list[Diagnostic]:
+    """E478 for each change that needs the id of an account, OU or policy that neither exists
+    nor is made by a change of the plan (its update-organization task is skipped, say): apply
+    would have no value for its marker."""
+    made = {
+        (change.kind, change.logical_id)
+        for change in result.changes
+        if change.action in (Action.CREATE, Action.ADOPT, Action.REPLACE)
+    }
+    tables = {
+        "accounts": result.ids.accounts,
+        "organizationalUnits": result.ids.organizational_units,
+        "policies": result.ids.policies,
+    }
+    tasks = inputs.project.tasks if inputs.project is not None else {}
+    why = (
+        "the update-organization task is skipped"
+        if inputs.organization_skipped
+        else "no change of this plan makes it"
+    )
+    found: list[Diagnostic] = []
+    exports = _planned_exports(result.changes)
+    for change in result.changes:
+        for kind, name in sorted(markers(repr(change.spec))):
+            if kind == "reference" and isinstance(change.spec, ObjectPut):
+                # A !CopyValue of RemotePath not there at plan time: a stack of the plan must
+                # make it (the reference marker names `<account>:<region>:<export name>`).
+                account, region, export = name.split(":", 2)
+                if not exports(account, region, export):
+                    found.append(
+                        Diagnostic(
+                            "E479",
+                            f"RemotePath of task {change.spec.task} reads the export {export} "
+                            f"in account {account} {region}, which is not there and which no "
+                            "stack of this plan makes; deploy the stack that exports it first, "
+                            "or correct the export's name, account or region",
+                            _task_span(tasks, change.spec.task),
+                        )
+                    )
+                continue
+            if kind not in _MARKER_TABLES:
+                continue
+            table, maker = _MARKER_TABLES[kind]
+            if tables[table].get(name) or (maker, name) in made:
+                continue
+            address = getattr(change.spec, "address", None)
+            task_name = getattr(change.spec, "task", None) or getattr(address, "task", "")
+            found.append(
+                Diagnostic(
+                    "E478",
+                    f"{change.summary} needs the id of {_MARKER_NOUNS[kind]} {name}, which does "
+                    f"not exist yet and which this plan does not make ({why}); apply the "
+                    "organization first, or leave out what names it",
+                    _task_span(tasks, str(task_name)),
+                )
+            )
+    return sorted(set(found), key=Diagnostic.sort_key)
+
+
+def _task_span(tasks: Mapping[str, Task], name: str) -> Span | None:
+    task = tasks.get(name)
+    return task.span if task is not None else None
+
+
+def _planned_exports(changes: Sequence[Change]) -> Callable[[str, str, str], bool]:
+    """Whether a stack the plan creates or updates in the account (an id, or the logical id of
+    one this run creates) and region may make the export: its template names it, or names an
+    export only CloudFormation can (taken to be it)."""
+    made: dict[tuple[str, str], set[str | None]] = {}
+    for change in changes:
+        spec = change.spec
+        if not isinstance(spec, StackDeploy):
+            continue
+        address = spec.address
+        known = pseudo_parameters(address.region, address.account_id or "", address.stack_name)
+        if address.account_id is None:
+            known.pop("AWS::AccountId")
+        outputs = spec.template.get("Outputs")
+        names: set[str | None] = set()
+        for output in (outputs or {}).values() if isinstance(outputs, dict) else ():
+            export = output.get("Export") if isinstance(output, dict) else None
+            if isinstance(export, dict) and "Name" in export:
+                names.add(static(export["Name"], known))
+        for account in (address.account_id, address.account):
+            if account:
+                made.setdefault((account, address.region), set()).update(names)
+
+    def exports(account: str, region: str, name: str) -> bool:
+        names = made.get((account, region), set())
+        return name in names or None in names
+
+    return exports
 
 
 def skipped_sentences(inputs: Inputs, state: State) -> tuple[str, ...]:

@@ -396,6 +396,7 @@ class _Eligibility:
         explained = self.references(own, stacks)
         explained = self.resources() or explained
         self.parameters(own)
+        self.tags(own)
         if not explained:
             self.template_differs(own)
         self.ignored_settings()
@@ -507,6 +508,28 @@ class _Eligibility:
                     )
                     return
 
+    def tags(self, own: Sequence[RenderedStack]) -> None:
+        """A StackSet has one set of tags: a tag the task evaluates per target must give every
+        target the same text."""
+        if not own:
+            return
+        first = own[0]
+        for name, value in sorted(self.task.tags.items()):
+            if isinstance(value, str):
+                continue
+            wanted = for_target(value, self.organization, first.key.account, first.key.region)
+            for stack in own[1:]:
+                text = for_target(value, self.organization, stack.key.account, stack.key.region)
+                if text != wanted:
+                    self.error(
+                        "E477",
+                        f"tag {name} ({describe(value)}) is {_shown(wanted)} in "
+                        f"{_target(first.key)} but {_shown(text)} in {_target(stack.key)}, and "
+                        "a StackSet has one set of tags for every account; give the tag one "
+                        f"value for all, {_INSTEAD}",
+                    )
+                    return
+
     def template_differs(self, own: Sequence[RenderedStack]) -> None:
         if not own:
             return
@@ -518,10 +541,18 @@ class _Eligibility:
             source_path, written = _source(self.template, path)
             expression = _per_account_expression(written)
             uses = f", which uses {expression}" if expression else ""
+            where = _at(self.template.file.span(source_path))
+            description = self.task.stack_description
+            if path == ("Description",) and not isinstance(description, (str, type(None))):
+                # The task's StackDescription, evaluated per target, not the template's.
+                where, uses = (
+                    "",
+                    f", which the task's StackDescription ({describe(description)}) gives",
+                )
             self.error(
                 "E444",
                 f"its template differs between {_target(first.key)} and {_target(stack.key)} "
-                f"at {_dotted(path)}{_at(self.template.file.span(source_path))}{uses}, and a "
+                f"at {_dotted(path)}{where}{uses}, and a "
                 "StackSet deploys one template to every account; write a value every account "
                 "shares (CloudFormation resolves ${AWS::AccountId} and ${AWS::Region} in each "
                 f"account), {_INSTEAD}",

@@ -40,23 +40,42 @@ def _put_object(run: Run, change: Change, spec: ObjectPut) -> None:
         raise ObjectError(
             f"{spec.local_path} changed since the plan was made (task {spec.task}); plan again"
         )
+    if markers(spec.templating_context):
+        # The context names an account this run created: rendered again with its id, and
+        # recorded by the hash of what was put, which the next plan renders too.
+        body = object_body(
+            Path(spec.local_path),
+            zipped=spec.zipped,
+            templating=run.fill(spec.templating_context),
+            diagnostics=problems,
+        )
+        if body is None:
+            reason = "; ".join(str(problem) for problem in problems)
+            raise ObjectError(f"cannot render {spec.local_path}: {reason} (task {spec.task})")
     # An account this run created is named by its marker in the bucket, the key and the id;
     # an export a stack of this run made, by the marker of its read.
     bucket = run.fill_text(_read_exports(run, spec, spec.bucket))
     key = run.fill_text(_read_exports(run, spec, spec.key))
+    # A TaskViaRoleArn may name an account this run created too.
+    role_name = run.fill_text(spec.role_name) if spec.role_name is not None else None
     etag = run.provider.put_s3_object(
         bucket=bucket,
         key=key,
         body=body,
         region=spec.region,
         account_id=run.fill_text(spec.account_id) if spec.account_id is not None else None,
-        role_name=spec.role_name,
+        role_name=role_name,
         server_side_encryption=spec.server_side_encryption,
     )
     # With what it was put with, so that cleanup can delete it once no task puts it.
-    record = {"task": spec.task, "hash": spec.hash, "etag": etag, "region": spec.region}
-    if spec.account_id is not None and spec.role_name is not None:
-        record.update(accountId=run.fill_text(spec.account_id), roleName=spec.role_name)
+    record = {
+        "task": spec.task,
+        "hash": content_hash(body),
+        "etag": etag,
+        "region": spec.region,
+    }
+    if spec.account_id is not None and role_name is not None:
+        record.update(accountId=run.fill_text(spec.account_id), roleName=role_name)
     url = f"s3://{bucket}/{key}"
     run.update_state(
         lambda state: dataclasses.replace(state, objects={**state.objects, url: record})

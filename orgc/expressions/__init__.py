@@ -51,8 +51,10 @@ from orgc.expressions.syntax import (
     to_text,
 )
 from orgc.expressions.targets import (
+    TARGET_NAMES,
     TargetText,
     evaluate_for_target,
+    naming_target,
     organization_ids,
     target_scope,
     target_text,
@@ -68,6 +70,7 @@ __all__ = [
     "NOT_BEFORE_DEPLOY",
     "NO_VALUE",
     "SUB_VARIABLE",
+    "TARGET_NAMES",
     "UNKNOWN_NAME",
     "UNRESOLVED",
     "Evaluator",
@@ -91,6 +94,7 @@ __all__ = [
     "is_known",
     "json_text",
     "names_used",
+    "naming_target",
     "organization_ids",
     "parameter_text",
     "parse_sub",

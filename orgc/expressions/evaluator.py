@@ -17,6 +17,7 @@ the offending node, which the caller turns into a diagnostic.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -52,6 +53,10 @@ from orgc.expressions.syntax import (
 )
 from orgc.load import DataPath
 from orgc.model import Account
+
+# The id of an account created by the run, as `Scope.ids` gives it before apply (orgc.render's
+# known-after-apply marker of kind "account").
+_NEW_ACCOUNT = re.compile(r"\{\{orgc:account:([A-Za-z0-9_.-]+)\}\}")
 
 Read = tuple[str, str | None, str]  # what an evaluation read of its target: see Evaluator.reads
 
@@ -531,10 +536,12 @@ class Evaluator:
         if not is_known(top):
             return {"Fn::FindInMap": [copy_data(table), *arguments[1:]]}
         top = to_text(top)
+        if top not in table and self._new_account_key(top, extend(inner, 1)):
+            return {"Fn::FindInMap": arguments}
         if top not in table or not isinstance(table[top], dict):
             self.report(
                 MAPPING,
-                f"map {map_name!r} has no key {top!r}{did_you_mean(top, table)}",
+                f"{_map_shown(map_name)} has no key {top!r}{did_you_mean(top, table)}",
                 extend(inner, 1),
             )
             return {"Fn::FindInMap": arguments}
@@ -542,15 +549,32 @@ class Evaluator:
         if not is_known(second):
             return {"Fn::FindInMap": [{top: copy_data(table[top])}, top, second]}
         second = to_text(second)
+        if second not in table[top] and self._new_account_key(second, extend(inner, 2)):
+            return {"Fn::FindInMap": arguments}
         if second not in table[top]:
             self.report(
                 MAPPING,
-                f"map {map_name!r} has no key {second!r} under {top!r}"
+                f"{_map_shown(map_name)} has no key {second!r} under {top!r}"
                 f"{did_you_mean(second, table[top])}",
                 extend(inner, 2),
             )
             return {"Fn::FindInMap": arguments}
         return copy_data(table[top][second])
+
+    def _new_account_key(self, key: str, path: DataPath | None) -> bool:
+        """Whether a map key is the id of an account this run creates (the known-after-apply
+        marker `ids` gave for it), reported: no map can hold that id before it exists."""
+        found = _NEW_ACCOUNT.fullmatch(key)
+        if found is None:
+            return False
+        self.report(
+            MAPPING,
+            f"!FindInMap is keyed by the id of account {found.group(1)}, which this run "
+            "creates: no map can hold that id before the account exists; apply the "
+            "organization first, then key the map by its id",
+            path,
+        )
+        return True
 
     # --- OrgFormation's functions -------------------------------------------------------------
 
@@ -613,6 +637,14 @@ class Evaluator:
     def enumerate(self, value: str, path: DataPath | None) -> Any:
         """Only a template has bindings to enumerate: kept as written."""
         return value
+
+
+def _map_shown(map_name: Any) -> str:
+    """The map of a !FindInMap as a message names it: by name, or (an earlier evaluation kept
+    the map itself in place of its name) by its keys."""
+    if isinstance(map_name, dict):
+        return f"the map of !FindInMap (keys {', '.join(sorted(map(str, map_name)))})"
+    return f"map {map_name!r}"
 
 
 def _as_value(resolved: Any, unresolved: Any) -> Any:

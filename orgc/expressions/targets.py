@@ -23,7 +23,7 @@ from orgc.expressions.scope import (
     Scope,
     pseudo_parameters,
 )
-from orgc.expressions.syntax import describe, parameter_text, static
+from orgc.expressions.syntax import describe, expressions, names_used, parameter_text, static
 from orgc.load import DataPath
 from orgc.model import Organization
 
@@ -109,6 +109,20 @@ def evaluate_for_target(
     evaluator = _TargetEvaluator(scope, exports)
     result = evaluator.value(value, path)
     return result, tuple(evaluator.problems)
+
+
+# The names that mean the target of a task attribute: its account and its region.
+TARGET_NAMES = frozenset({*CURRENT_ACCOUNT, "AWS::AccountId", "AWS::Region"})
+
+
+def naming_target(value: Any) -> Any | None:
+    """The first expression in `value` (as a task file left it) that names the target
+    (`CurrentAccount`, `AWS::AccountId`, `AWS::Region`), or None: for the attributes that are
+    read before there is a target (bindings, their regions, a context rendered once)."""
+    for expression in expressions(value):
+        if names_used(expression) & TARGET_NAMES:
+            return expression
+    return None
 
 
 # A task attribute that is text: as written when the task file knows it, else the expression

@@ -20,6 +20,7 @@ from orgc.expressions import (
     expressions,
     is_expression,
     is_known,
+    naming_target,
     sub_variables,
     to_text,
 )
@@ -240,8 +241,22 @@ class TaskReader:
         return value
 
     def regions(self, key: str) -> tuple[str, ...] | None:
+        """A binding region attribute: it decides the targets, so it cannot name one."""
         value = self.value(key)
-        if value is None or not self.known(key, value):
+        if value is None:
+            return None
+        expression = naming_target(value)
+        if expression is not None:
+            self.diagnostics.add(
+                "E475",
+                f"{key} of task {self.name} decides which regions the task deploys to, so it "
+                f"cannot name the target: {describe(expression)} means nothing before there "
+                "are targets; give the regions by name (or a parameter, or !FindInMap keyed by "
+                "!Ref AWS::Partition)",
+                self.span(key),
+            )
+            return None
+        if not self.known(key, value):
             return None
         regions = [value] if isinstance(value, str) else value
         if not isinstance(regions, list):
@@ -357,6 +372,16 @@ class TaskReader:
         value = self.mapping("TemplatingContext")
         if value is None or (per_target and self._target_expressions(value)):
             return value
+        expression = naming_target(value)
+        if expression is not None:
+            self.diagnostics.add(
+                "E476",
+                f"TemplatingContext of task {self.name} renders a file that has no target, so "
+                f"it cannot name one: {describe(expression)} means nothing there; give the "
+                "value itself",
+                self.span("TemplatingContext"),
+            )
+            return None
         self.known("TemplatingContext", value)
         return value
 

@@ -20,9 +20,11 @@ from orgc.expressions import (
     ARGUMENT,
     MAPPING,
     Scope,
+    describe,
     evaluate,
     is_expression,
     is_known,
+    naming_target,
     to_text,
 )
 from orgc.load import DataPath, LoadedFile
@@ -43,6 +45,12 @@ PARAMETER_TYPES = (
 )
 _PARAMETER_ATTRIBUTES = ("Type", "Default", "Description", "AllowedValues")
 
+
+# The pseudo parameters a task file knows before any target: those of the partition orgc's
+# organization lives in (OrgFormation resolves `!Ref AWS::Partition` in a task file, so that
+# `DefaultOrganizationBindingRegion: !FindInMap [Map, Regions, !Ref AWS::Partition]` decides the
+# regions before the targets exist). `AWS::AccountId` and `AWS::Region` are each target's.
+FILE_PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
 
 # The diagnostic code of each kind of problem that evaluating an expression finds.
 _PROBLEM_CODES: dict[str, CodeId] = {MAPPING: "E337", ARGUMENT: "E338"}
@@ -92,7 +100,11 @@ class TaskFile(Mapping[str, Any]):
             self.diagnostics.add(
                 "E324", "Mappings must map map names to mappings of keys", self.span(("Mappings",))
             )
-        self.scope = Scope(values=self, mappings=mappings if isinstance(mappings, dict) else {})
+        self.scope = Scope(
+            values=self,
+            mappings=mappings if isinstance(mappings, dict) else {},
+            known=FILE_PSEUDO_PARAMETERS,
+        )
         self._parameters: dict[str, _Parameter | None] = {}
         self._bindings: dict[str, Binding | None] = {}
         self._resolving: list[str] = []
@@ -367,7 +379,34 @@ class TaskFile(Mapping[str, Any]):
         """The binding written at `path`: a mapping, or !Ref of a named one."""
         if is_expression(raw) and "Ref" in raw:
             return self.binding_reference(raw, path)
-        return parse_binding(self.evaluate(raw, path), path, self.file, self.diagnostics)
+        evaluated = self.evaluate(raw, path)
+        if isinstance(evaluated, dict):
+            for key, item in evaluated.items():
+                expression = naming_target(item)
+                if expression is None:
+                    continue
+                what = "regions" if key == "Region" else "accounts"
+                self.diagnostics.add(
+                    "E475",
+                    f"{_binding_label(path, self.file.display)} decides which {what} the task "
+                    f"deploys to, so it cannot name the target: {describe(expression)} means "
+                    "nothing before there are targets; select accounts by logical id "
+                    "(!Ref AccountA), OU or AccountsWithTag, and regions by name",
+                    self.span((*path, key)),
+                )
+                return None
+        return parse_binding(evaluated, path, self.file, self.diagnostics)
+
+
+def _binding_label(path: DataPath, file: str) -> str:
+    """A binding as a message names it, from where it was written."""
+    if len(path) == 2 and path[0] == "OrganizationBindings":
+        return f"binding {path[1]} of {file}"
+    if len(path) == 3 and path[1] == "OrganizationBindings":
+        return f"binding {path[2]} of task {path[0]}"
+    if len(path) == 2:
+        return f"{path[1]} of task {path[0]}"
+    return f"the binding at {'/'.join(str(key) for key in path)} of {file}"
 
 
 _WRONG = object()  # a parameter value that does not fit its Type

@@ -27,6 +27,7 @@ from orgc.tasks.model import (
     OrganizationTask,
     StacksTask,
 )
+from orgc.templates import Binding
 
 if TYPE_CHECKING:
     from orgc.tasks.tree import Context, ProjectBuilder
@@ -133,12 +134,14 @@ def stacks_task(
         "failed_stack_tolerance": reader.integer("FailedStackTolerance", 0) or 0,
         "disable_stack_rollbacks": bool(reader.boolean("DisableStackRollbacks")),
         # Its own only: as in OrgFormation, an include's context renders the included file,
-        # not the templates of its tasks (a plain template may hold `{{resolve:...}}`).
-        "templating_context": reader.templating_context(),
+        # not the templates of its tasks (a plain template may hold `{{resolve:...}}`). The
+        # template is rendered once, so a value that names the target stays its expression,
+        # which `| object` writes into the template, where each target finishes it.
+        "templating_context": reader.templating_context(per_target=True),
         "deployment_mode": reader.choice("DeploymentMode", _DEPLOYMENT_MODES) or "Stacks",
     }
     common = reader.common(context)
-    if template is None or stack_name is None:
+    if template is None or stack_name is None or _refused(reader, default_binding, default_regions):
         return []
     builder.stack_name_spans[name] = reader.span("StackName")
     return builder.add_task(
@@ -157,6 +160,25 @@ def stacks_task(
             **common,
         )
     )
+
+
+def _refused(reader: TaskReader, binding: Binding | None, regions: tuple[str, ...] | None) -> bool:
+    """Whether the task's binding or binding region was given but refused (reported): the
+    task is left out, so that what it would bind without them (nothing, or the template's
+    default) is not reported too."""
+    given = [
+        key
+        for key in (
+            "DefaultOrganizationBinding",
+            "OrganizationBinding",
+            "DefaultOrganizationBindingRegion",
+            "OrganizationBindingRegion",
+        )
+        if reader.has(key)
+    ]
+    wants_binding = any(key.endswith("Binding") for key in given)
+    wants_regions = any(key.endswith("Region") for key in given)
+    return (wants_binding and binding is None) or (wants_regions and regions is None)
 
 
 def _stack_policy(reader: TaskReader) -> dict[str, Any] | None:
@@ -199,7 +221,7 @@ def copy_to_s3_task(
     encryption = reader.choice("ServerSideEncryption", _ENCRYPTIONS)
     templating_context = reader.templating_context(per_target=True)
     common = reader.common(context)
-    if local_path is None or remote is None:
+    if local_path is None or remote is None or _refused(reader, binding, ()):
         return []
     return builder.add_task(
         CopyToS3Task(
