@@ -433,11 +433,11 @@ def test_a_termination_protected_stack_is_left_by_cleanup_until_its_protection_i
     # Step 2: Plain's stack is deleted; the protected one the binding no longer reaches is left,
     # with a warning in every plan, which has nothing else to do.
     left = (
-        f"orgc: warning[W640]: stack compat-guarded in account {workloads} eu-west-1 would be "
-        "deleted (the target left the task's bindings), but its task deployed it with "
-        "TerminationProtection: true and CloudFormation refuses to delete a protected stack; "
-        "orgc leaves it. To delete it, apply its task once with TerminationProtection: false "
-        "(putting the task back if it was removed), then remove it again"
+        f"orgc: warning[W640]: stack compat-guarded in account {workloads} eu-west-1 is left, "
+        "not deleted: the target left the task's bindings, but its task deployed it with "
+        "TerminationProtection: true and CloudFormation refuses to delete a protected stack. To "
+        "delete it, apply its task once with TerminationProtection: false (putting the task back "
+        "if it was removed), then remove it again"
     )
     capsys.readouterr()
     shrunk = plan(emulator, capsys, "2-shrunk.yml", cleanup)

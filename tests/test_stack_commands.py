@@ -244,7 +244,7 @@ def test_delete_stacks_deletes_every_stack_of_the_name_and_then_finds_none(
     left = printed.err.splitlines()
     assert len(left) == 4
     assert left[0].startswith("orgc: warning[W640]: stack buckets in account ")
-    assert "would be deleted (orgc delete-stacks asked for it)" in left[0]
+    assert "is left, not deleted: orgc delete-stacks asked for it, but" in left[0]
     for account in (shop, billing):
         for region in REGIONS:
             assert stacks(account, region) == {"buckets"}

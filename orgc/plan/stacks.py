@@ -545,9 +545,9 @@ class StacksPlanner:
                     Diagnostic(
                         "W640",
                         f"stack {record.stack_name} in account {record.account_id} "
-                        f"{record.region} would be deleted ({reason}), but its task deployed it "
-                        "with TerminationProtection: true and CloudFormation refuses to delete a "
-                        "protected stack; orgc leaves it. To delete it, apply its task once with "
+                        f"{record.region} is left, not deleted: {reason}, but its task deployed "
+                        "it with TerminationProtection: true and CloudFormation refuses to delete "
+                        "a protected stack. To delete it, apply its task once with "
                         "TerminationProtection: false (putting the task back if it was removed), "
                         "then remove it again",
                     )
