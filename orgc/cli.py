@@ -1940,7 +1940,7 @@ def _delete_stacks(args: argparse.Namespace) -> int:
             return EXIT_OK
         inputs = _stack_inputs(args, None, provider, lambda: store().read(), deleting=name)
         with watch.interruptible():
-            _, outcome = plan_and_apply(
+            planned, outcome = plan_and_apply(
                 inputs,
                 provider,
                 store(),
@@ -1952,7 +1952,12 @@ def _delete_stacks(args: argparse.Namespace) -> int:
                 scope=named_stacks(name),
             )
         if outcome is None:
-            print(f"the stacks named {name} are gone from AWS already")
+            left = [w for w in planned.warnings if w.code == "W640"]
+            if left:  # termination protection keeps them; each warning says what to do
+                _print_diagnostics(left)
+                print(f"nothing deleted: the stacks named {name} have termination protection")
+            else:
+                print(f"the stacks named {name} are gone from AWS already")
             return EXIT_OK
         watch.outcome = outcome
         return _report(outcome, time.monotonic() - started, sys.stdout)

@@ -272,6 +272,7 @@ CodeId = Literal[
     "W621",
     "W622",
     "W630",
+    "W640",
     # apply (E7xx)
     "E701",
     "E702",

@@ -20,6 +20,10 @@ that escapes one of those handlers, ExecuteChangeSet and the StackSet instance c
 the same way instead of an HTTP 500, and a stack the failed request left behind (created, or
 waiting for review) is removed, so that reading the account again finds what it held before.
 
+Termination protection is kept as AWS keeps it: moto stores EnableTerminationProtection but has
+no UpdateTerminationProtection and deletes a protected stack; here the call sets the flag, and
+DeleteStack of a protected stack is refused with AWS's ValidationError.
+
 Like the other patches (orgc.emulator_stacksets) it names moto's internals, refuses any other
 moto version, and is applied by the server process before it serves.
 """
@@ -70,7 +74,44 @@ def teach_refusals() -> None:
     warnings.filterwarnings("ignore", f"Exception\\({REFUSED_CODE}\\)", UserWarning)
     for name in (*_CHECKED, *_GUARDED):
         setattr(response, name, _guarded(getattr(response, name), check=name in _CHECKED))
+    kept_as_aws_keeps_it = {
+        "update_termination_protection": _update_termination_protection,
+        "delete_stack": _protected_delete(response.delete_stack),
+    }
+    for name, handler in kept_as_aws_keeps_it.items():
+        setattr(response, name, handler)
     _taught = True
+
+
+# --- termination protection -------------------------------------------------------------------
+
+
+def _update_termination_protection(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    stack.enable_termination_protection = self._get_bool_param("EnableTerminationProtection")
+    return ActionResult({"StackId": stack.stack_id})
+
+
+def _protected_delete(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def call(self: Any) -> Any:
+        from moto.cloudformation.exceptions import ValidationError
+
+        name = self._get_param("StackName")
+        backend = self.cloudformation_backend
+        # A deleted stack, or none of that name, is deleted as moto deletes it (a no-op).
+        stack = backend.stacks.get(name) or next(
+            (s for s in backend.stacks.values() if s.name == name), None
+        )
+        if stack is not None and stack.enable_termination_protection:
+            raise ValidationError(
+                message=f"Stack [{stack.stack_id}] cannot be deleted while "
+                "TerminationProtection is enabled"
+            )
+        return original(self)
+
+    return call
 
 
 @functools.cache

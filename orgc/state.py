@@ -135,12 +135,15 @@ class StackRecord:
     parameters: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)
+    termination_protection: bool = False
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.stack_name, self.account_id, self.region)
 
     def to_json(self) -> dict[str, Any]:
+        # Written only when on, so that records of unprotected stacks read as they always did.
+        protected = {"terminationProtection": True} if self.termination_protection else {}
         return {
             "stackName": self.stack_name,
             "accountId": self.account_id,
@@ -153,6 +156,7 @@ class StackRecord:
             "parameters": self.parameters,
             "outputs": self.outputs,
             "exports": self.exports,
+            **protected,
         }
 
     @classmethod
@@ -172,6 +176,7 @@ class StackRecord:
                 parameters=dict(data.get("parameters", {})),
                 outputs=dict(data.get("outputs", {})),
                 exports=dict(data.get("exports", {})),
+                termination_protection=data.get("terminationProtection", False),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise StateError(f"state {origin}: a stack record lacks {error}") from None
@@ -183,6 +188,11 @@ class StackRecord:
             raise StateError(
                 f"state {origin}: stack record {record.stack_name!r} has a value that is not a "
                 "string"
+            )
+        if not isinstance(record.termination_protection, bool):
+            raise StateError(
+                f"state {origin}: stack record {record.stack_name!r} has a terminationProtection "
+                "that is neither true nor false"
             )
         return record
 
@@ -786,6 +796,7 @@ def _import_stacks(stacks: dict[str, Any], tracked: Any, origin: str) -> tuple[S
         for account_id, regions in sorted(accounts.items()):
             for region, entry in sorted(regions.items() if isinstance(regions, dict) else ()):
                 logical = entry.get("logicalAccountId") if isinstance(entry, dict) else None
+                protected = isinstance(entry, dict) and entry.get("terminationProtection") is True
                 records.append(
                     StackRecord(
                         stack_name=stack_name,
@@ -793,6 +804,7 @@ def _import_stacks(stacks: dict[str, Any], tracked: Any, origin: str) -> tuple[S
                         region=region,
                         task=task_of.get(stack_name, stack_name),
                         account=logical if isinstance(logical, str) else None,
+                        termination_protection=protected,
                     )
                 )
     return tuple(records)

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
+from support.emulated import in_account
 
 from orgc.aws import AwsError, AwsProvider, StackFailed
 from orgc.emulator import Emulator
@@ -295,11 +296,30 @@ def test_termination_protection_is_changed_only_when_it_differs(
     deploy(aws, member, "two", create=False, termination_protection=True)
     assert "CloudFormation.UpdateTerminationProtection" not in aws.call_counts()
 
-    # The emulator lacks UpdateTerminationProtection: the call is made, and its failure surfaces.
-    with pytest.raises(AwsError) as raised:
-        deploy(aws, member, "three", create=False, termination_protection=False)
-    assert raised.value.operation == "CloudFormation.UpdateTerminationProtection"
+    # Turned off with UpdateTerminationProtection, which the emulator keeps as AWS does.
+    deploy(aws, member, "three", create=False, termination_protection=False)
     assert aws.call_counts()["CloudFormation.UpdateTerminationProtection"] == 1
+    client = in_account(member, "cloudformation", REGION)
+    assert (
+        client.describe_stacks(StackName=STACK)["Stacks"][0]["EnableTerminationProtection"] is False
+    )
+
+
+def test_a_protected_stack_is_not_deleted(aws: AwsProvider, member: str) -> None:
+    deploy(aws, member, "one", create=True, termination_protection=True)
+    where = {"account_id": member, "role_name": ROLE, "region": REGION}
+    with pytest.raises(AwsError) as raised:
+        aws.delete_stack(**where, stack_name=STACK)
+    assert (raised.value.code, raised.value.operation) == (
+        "ValidationError",
+        "CloudFormation.DeleteStack",
+    )
+    assert "cannot be deleted while TerminationProtection is enabled" in str(raised.value)
+    assert aws.describe_stack(**where, stack_name=STACK) is not None
+
+    deploy(aws, member, "one", create=False, termination_protection=False)
+    aws.delete_stack(**where, stack_name=STACK)
+    assert aws.describe_stack(**where, stack_name=STACK) is None
 
 
 # --- waiting -------------------------------------------------------------------------------

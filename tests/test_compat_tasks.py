@@ -533,3 +533,63 @@ def test_apply_publishes_the_organization_file_to_the_state_bucket_for_detached_
     )
     assert parameter["Parameter"]["Value"] == "core"
     assert main(["plan", *detached, "--detailed-exitcode"]) == 0
+
+
+def test_a_termination_protected_stack_is_left_by_cleanup_until_its_protection_is_off(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("termination-protection", tmp_path, monkeypatch)
+    cleanup = "--perform-cleanup"
+
+    def protected(account: str, name: str) -> bool:
+        client = in_account(account, "cloudformation", "eu-west-1")
+        return bool(
+            client.describe_stacks(StackName=name)["Stacks"][0]["EnableTerminationProtection"]
+        )
+
+    apply(emulator, "1-protected.yml")
+    workloads = account_id("workloads")
+    for account in (MANAGEMENT_ACCOUNT_ID, workloads):
+        assert protected(account, "compat-guarded")
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == {"compat-guarded", "compat-plain"}
+    assert_no_op(emulator, "1-protected.yml")
+
+    # Step 2: Plain's stack is deleted; the protected one the binding no longer reaches is left,
+    # with a warning in every plan, which has nothing else to do.
+    left = (
+        f"orgc: warning[W640]: stack compat-guarded in account {workloads} eu-west-1 is left, "
+        "not deleted: the target left the task's bindings, but its task deployed it with "
+        "TerminationProtection: true and CloudFormation refuses to delete a protected stack. To "
+        "delete it, apply its task once with TerminationProtection: false (putting the task back "
+        "if it was removed), then remove it again"
+    )
+    capsys.readouterr()
+    shrunk = plan(emulator, capsys, "2-shrunk.yml", cleanup)
+    assert [(c["action"], c["logicalId"]) for c in shrunk["changes"] if c["kind"] == "stack"] == [
+        ("delete", "Plain/MasterAccount/eu-west-1")
+    ]
+    apply(emulator, "2-shrunk.yml", cleanup)
+    assert left in capsys.readouterr().out.splitlines()
+    assert stacks(MANAGEMENT_ACCOUNT_ID, "eu-west-1") == {"compat-guarded"}
+    assert stacks(workloads, "eu-west-1") == {"compat-guarded"}
+    assert protected(workloads, "compat-guarded")
+    assert_no_op(emulator, "2-shrunk.yml", cleanup)
+    assert left in capsys.readouterr().out.splitlines()
+
+    # Step 3: both stacks are updated to turn protection off.
+    apply(emulator, "3-unprotected.yml")
+    for account in (MANAGEMENT_ACCOUNT_ID, workloads):
+        assert not protected(account, "compat-guarded")
+    assert_no_op(emulator, "3-unprotected.yml")
+
+    # Step 4: now cleanup deletes them.
+    capsys.readouterr()
+    apply(emulator, "4-removed.yml", cleanup)
+    assert "W640" not in capsys.readouterr().out
+    for account in (MANAGEMENT_ACCOUNT_ID, workloads):
+        assert stacks(account, "eu-west-1") == set()
+    assert_no_op(emulator, "4-removed.yml", cleanup)

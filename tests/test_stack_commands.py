@@ -236,6 +236,20 @@ def test_delete_stacks_deletes_every_stack_of_the_name_and_then_finds_none(
     assert orgc(emulator, "apply", "1-tasks.yml", "--auto-approve") == 0
     assert list(_described(capsys, emulator)) == ["buckets", "tasks-marker"]
 
+    # Protected stacks are left, as CloudFormation would refuse to delete them.
+    capsys.readouterr()
+    assert orgc(emulator, "delete-stacks", "--stack-name", "buckets") == 0
+    printed = capsys.readouterr()
+    assert printed.out == "nothing deleted: the stacks named buckets have termination protection\n"
+    left = printed.err.splitlines()
+    assert len(left) == 4
+    assert left[0].startswith("orgc: warning[W640]: stack buckets in account ")
+    assert "is left, not deleted: orgc delete-stacks asked for it, but" in left[0]
+    for account in (shop, billing):
+        for region in REGIONS:
+            assert stacks(account, region) == {"buckets"}
+
+    assert orgc(emulator, *buckets) == 0  # protection off
     capsys.readouterr()
     assert orgc(emulator, "delete-stacks", "--stack-name", "buckets") == 0
     out = capsys.readouterr().out

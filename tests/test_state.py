@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,20 @@ def test_missing_keys_take_their_defaults() -> None:
             ),
             "has a value that is not a string",
         ),
+        (
+            document(
+                stacks=[
+                    {
+                        "stackName": "s",
+                        "accountId": "1",
+                        "region": "r",
+                        "task": "t",
+                        "terminationProtection": "yes",
+                    }
+                ],
+            ),
+            "stack record 's' has a terminationProtection that is neither true nor false",
+        ),
         (document(extra=1), "unknown keys: extra"),
         (document(organization=[]), "organization must be an object"),
         (document(organization={"accounts": {"A": 12345678901}}), "quote account ids"),
@@ -243,6 +259,20 @@ def test_import_orgformation_state() -> None:
             ),
         ),
     )
+
+
+def test_termination_protection_is_kept_in_a_stack_record_and_read_from_orgformation() -> None:
+    protected = StackRecord(
+        stack_name="trail", account_id="1", region="r", task="t", termination_protection=True
+    )
+    assert protected.to_json()["terminationProtection"] is True
+    assert "terminationProtection" not in replace(protected, termination_protection=False).to_json()
+    assert StackRecord.from_json(protected.to_json(), origin="test") == protected
+
+    data: dict[str, Any] = copy.deepcopy(ORGFORMATION_STATE)
+    data["stacks"]["budget-alarms"]["012345678901"]["eu-central-1"]["terminationProtection"] = True
+    state = import_orgformation_state(json.dumps(data).encode(), origin="state.json")
+    assert [r.termination_protection for r in state.stacks] == [True]
 
 
 def test_import_records_the_aliases_and_password_policies_of_the_previous_template() -> None:

@@ -170,6 +170,7 @@ def _deploy_stack(run: Run, change: Change, spec: StackDeploy) -> None:
         parameters=parameters,
         outputs=result.outputs,
         exports=result.exports,
+        termination_protection=settings.termination_protection,
     )
     run.remember_outputs(change, result.outputs)
     run.update_state(lambda state: state.with_stack(record))

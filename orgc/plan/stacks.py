@@ -539,6 +539,20 @@ class StacksPlanner:
                 role_name=self.role_name(task, record.account, record.region),
             )
             action = Action.FORGET if gone else Action.DELETE
+            if action is Action.DELETE and record.termination_protection:
+                # CloudFormation refuses to delete it (and OrgFormation's cleanup fails on it).
+                self.warnings.append(
+                    Diagnostic(
+                        "W640",
+                        f"stack {record.stack_name} in account {record.account_id} "
+                        f"{record.region} is left, not deleted: {reason}, but its task deployed "
+                        "it with TerminationProtection: true and CloudFormation refuses to delete "
+                        "a protected stack. To delete it, apply its task once with "
+                        "TerminationProtection: false (putting the task back if it was removed), "
+                        "then remove it again",
+                    )
+                )
+                continue
             if task is not None and action is Action.DELETE and new_name is None:
                 left_bindings[task.name] = left_bindings.get(task.name, 0) + 1
             self.changes.append(
