@@ -265,6 +265,7 @@ CodeId = Literal[
     "W621",
     "W622",
     "W630",
+    "W631",
     # apply (E7xx)
     "E701",
     "E702",
