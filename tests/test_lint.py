@@ -4,6 +4,7 @@ finding for orgc's own known-after-apply markers, and a cache that makes a secon
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,41 @@ def test_findings_of_a_template_that_gives_a_runtime_are_kept_one_day(
     Day.today_is = datetime.date(2026, 1, 2)
     assert lint._digest(body, ["us-east-1"], dated=True) != first
     assert lint._digest("{}", ["us-east-1"], dated=False) == plain
+
+
+def test_the_create_block_of_a_runtime_is_the_same_warning_as_its_update_block() -> None:
+    # Which of the two rules fires depends on the day: both are W631, and nothing else is.
+    from orgc import lint
+    from orgc.render import RenderedStack, StackKey
+
+    function = {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": "python3.9"}}
+    template: dict[str, Any] = {"Resources": {"Fn": function}}
+    stack = RenderedStack(
+        key=StackKey("Fns", "Tools", "eu-west-1"),
+        stack_name="fns",
+        account_id="111111111111",
+        template=template,
+        parameters={},
+    )
+    findings = [
+        lint.Finding(rule, "Resources/Fn/Properties/Runtime", "Runtime 'python3.9' was ...")
+        for rule in ("E2531", "E2533", "E3012")
+    ]
+    found = lint._diagnostics(findings, [stack], template)
+    assert [(d.code, d.message.split(", which ")[0]) for d in found] == [
+        (
+            "W631",
+            "task Fns: the template of stack fns for Tools/eu-west-1 gives "
+            "Resources/Fn/Properties/Runtime the Lambda runtime 'python3.9'",
+        ),
+        (
+            "W631",
+            "task Fns: the template of stack fns for Tools/eu-west-1 gives "
+            "Resources/Fn/Properties/Runtime the Lambda runtime 'python3.9'",
+        ),
+        (
+            "E435",
+            "task Fns: the template of stack fns for Tools/eu-west-1 fails cfn-lint E3012 "
+            "at Resources/Fn/Properties/Runtime: Runtime 'python3.9' was ...",
+        ),
+    ]
