@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import gc
 import json
 import os
@@ -29,10 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from orgc import __version__
-from orgc.diagnostics import CODES, Diagnostic, StageError
+from orgc.diagnostics import CODES, Diagnostic, Severity, StageError
 from orgc.plan import PLAN_FORMAT, Change, Plan, codec
 from orgc.plan.stacks import DeleteGuard
-from orgc.remote import offline_organization_file, organization_file_argument
+from orgc.remote import organization_file_argument
 from orgc.show import MARKDOWN_MAX_BYTES, RENDERERS, render_markdown, render_text
 from orgc.state import StateError, StateLocked
 from orgc.terminal import (
@@ -143,9 +144,9 @@ def _parser() -> argparse.ArgumentParser:
         "--organization-file",
         type=organization_file_argument,
         metavar="PATH",
-        help="the organization file the tasks bind against, or s3://bucket/key (read by plan "
-        "and apply); a task file without an update-organization task reads it and never "
-        "changes the organization (OrgFormation's perform-tasks --organization-file)",
+        help="the organization file the tasks bind against, or s3://bucket/key (read by plan, "
+        "apply, render and graph); a task file without an update-organization task reads it "
+        "and never changes the organization (OrgFormation's perform-tasks --organization-file)",
     )
     strictness = argparse.ArgumentParser(add_help=False)
     strictness.add_argument(
@@ -156,18 +157,13 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     aws = argparse.ArgumentParser(add_help=False)
-    aws.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
-    aws.add_argument("--region", default="us-east-1", help="region for AWS API calls")
-    aws.add_argument("--endpoint-url", help="send every AWS call to this endpoint")
-    aws.add_argument(
-        "--emulator",
-        action="store_true",
-        help="use the embedded AWS emulator on 127.0.0.1 (started if it is not running)",
-    )
+    _add_aws_access(aws)
     aws.add_argument("--state", type=Path, help="keep the state in this local file")
-    aws.add_argument(
-        "--state-bucket", help="S3 bucket for the state (default: orgc-state-<management id>)"
-    )
+    # render and graph call AWS only to read the organization the files take from it (an
+    # annotate-organization task, a skipped update-organization task whose file does not
+    # exist, --organization-file s3://...); each has its own --state.
+    reading = argparse.ArgumentParser(add_help=False)
+    _add_aws_access(reading)
 
     locking = argparse.ArgumentParser(add_help=False)
     locking.add_argument(
@@ -258,13 +254,17 @@ def _parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser(
         "render",
-        parents=[inputs],
-        help="write every compiled stack template and its parameters (no AWS calls)",
+        parents=[inputs, reading],
+        help="write every compiled stack template and its parameters (no AWS call, unless the "
+        "files take the organization from AWS: then it is read, as plan reads it)",
     )
     render.add_argument("path", type=Path, help="task file or directory")
     render.add_argument("--out", type=Path, required=True, help="directory to write into")
     render.add_argument(
-        "--state", type=Path, help="a local state file to take the ids of created accounts from"
+        "--state",
+        type=Path,
+        help="a local state file to take the ids of created accounts from (and, for an "
+        "organization read from AWS, the logical ids of its accounts)",
     )
 
     show = commands.add_parser("show", help="print a plan saved with `orgc plan --out FILE`")
@@ -276,13 +276,20 @@ def _parser() -> argparse.ArgumentParser:
 
     graph = commands.add_parser(
         "graph",
-        parents=[inputs],
+        parents=[inputs, reading],
         help="draw the dependency graph of tasks, stacks and changes (DOT or Mermaid)",
     )
     graph.add_argument(
         "path",
         type=Path,
-        help="task file, organization file or directory (drawn offline), or a saved plan",
+        help="task file, organization file or directory (drawn offline, unless the files take "
+        "the organization from AWS: then it is read, as plan reads it), or a saved plan",
+    )
+    graph.add_argument(
+        "--state",
+        type=Path,
+        help="a local state file: the logical ids of the accounts of an organization read from "
+        "AWS (default: the state bucket, as plan reads it)",
     )
     graph.add_argument(
         "--format", choices=("dot", "mermaid"), default="dot", help="the graph language"
@@ -379,6 +386,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_stack_commands(commands, aws, locking, deletes)
     return parser
+
+
+def _add_aws_access(parser: argparse.ArgumentParser) -> None:
+    """How AWS is reached, and the state bucket (--state is each command's own)."""
+    parser.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
+    parser.add_argument("--region", default="us-east-1", help="region for AWS API calls")
+    parser.add_argument("--endpoint-url", help="send every AWS call to this endpoint")
+    parser.add_argument(
+        "--emulator",
+        action="store_true",
+        help="use the embedded AWS emulator on 127.0.0.1 (started if it is not running)",
+    )
+    parser.add_argument(
+        "--state-bucket", help="S3 bucket for the state (default: orgc-state-<management id>)"
+    )
 
 
 def _add_stack_commands(
@@ -918,13 +940,37 @@ def _parameters(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from orgc.live_source import LiveOrganizationNeeded
-    from orgc.pipeline import compile_organization, write_rendered
+    from orgc.pipeline import write_rendered
 
-    if isinstance(args.organization_file, str):  # s3://bucket/key, read only by plan and apply
-        _print_diagnostics([offline_organization_file(args.organization_file, "render")])
-        return EXIT_INVALID
+    def render(inputs: Inputs) -> int:
+        try:
+            written = write_rendered(inputs, args.out, state_file=args.state)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            where = error.filename or args.out
+            _print_diagnostics([Diagnostic("E118", f"cannot write {where} under --out: {reason}")])
+            return EXIT_INVALID
+        _print_diagnostics(inputs.warnings)
+        print(f"Wrote {written} stack template(s) under {args.out}")
+        return EXIT_OK
+
+    return _compiled_then(args, render)
+
+
+def _compiled_then(args: argparse.Namespace, then: Callable[[Inputs], int]) -> int:
+    """Compile the files offline and run `then` on them (render, graph). Files that take the
+    organization from AWS (an annotate-organization task, a skipped update-organization task
+    whose file does not exist, --organization-file s3://...) are checked offline first; only
+    once they are valid is the organization read from AWS, read-only, as plan reads it."""
+    from orgc.live_organization import bind_live, compile_live
+    from orgc.live_source import LiveOrganizationNeeded
+    from orgc.pipeline import compile_organization
+    from orgc.remote import RemoteTemplates
+
+    from_s3 = isinstance(args.organization_file, str)
+    needed: LiveOrganizationNeeded | None = None
     try:
+        # With s3://, this is validate's check: the file is not read (W451), the rest is.
         inputs = compile_organization(
             args.path,
             root=args.root,
@@ -932,21 +978,32 @@ def _render(args: argparse.Namespace) -> int:
             parameters=_parameters(args),
             organization_file=args.organization_file,
         )
-        written = write_rendered(inputs, args.out, state_file=args.state)
-    except LiveOrganizationNeeded as needed:
-        _print_diagnostics(needed.offline("render").diagnostics)
-        return EXIT_INVALID
+        if not from_s3:
+            return then(inputs)
+    except LiveOrganizationNeeded as live:
+        needed = live
     except StageError as error:  # a state that cannot be read included
-        _print_diagnostics(error.diagnostics)
-        return EXIT_INVALID
-    except OSError as error:
-        reason = error.strerror or str(error)
-        where = error.filename or args.out
-        _print_diagnostics([Diagnostic("E118", f"cannot write {where} under --out: {reason}")])
-        return EXIT_INVALID
-    _print_diagnostics(inputs.warnings)
-    print(f"Wrote {written} stack template(s) under {args.out}")
-    return EXIT_OK
+        # With s3://, the organization the tasks bind against was not read: only an error
+        # stops here (the files are then as validate finds them).
+        if not from_s3 or any(d.severity is Severity.ERROR for d in error.diagnostics):
+            _print_diagnostics(error.diagnostics)
+            return EXIT_INVALID
+
+    def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
+        compile_ = functools.partial(bind_live, needed) if needed is not None else compile_live
+        inputs = compile_(
+            args.path,
+            provider,
+            lambda: store().read(),
+            root=args.root,
+            allow_cmd=args.allow_cmd,
+            parameters=_parameters(args),
+            organization_file=args.organization_file,
+            remote=RemoteTemplates(provider=provider),
+        )
+        return then(inputs)
+
+    return _with_aws(args, EXIT_INVALID, body)
 
 
 def _write_plan(path: Path, result: Plan) -> None:
@@ -1477,37 +1534,26 @@ def _completion(args: argparse.Namespace) -> int:
 
 def _graph(args: argparse.Namespace) -> int:
     from orgc.diagram import FORMATS, Node, plan_diagram, project_diagram
-    from orgc.live_source import LiveOrganizationNeeded
-    from orgc.pipeline import compile_organization, load_saved_plan, offline_stacks
+    from orgc.pipeline import load_saved_plan, offline_stacks
+
+    def draw(inputs: Inputs) -> int:
+        stacks, order = offline_stacks(inputs)
+        tasks = inputs.project.tasks if inputs.project is not None else {}
+        diagram = project_diagram(tasks, stacks, order)
+        if not tasks:  # an organization file alone: one task, the organization's
+            only = Node(key="organization", label=f"organization {inputs.source}")
+            diagram = dataclasses.replace(diagram, nodes=(only,))
+        sys.stdout.write(FORMATS[args.format](diagram))
+        return EXIT_OK
 
     try:
         if _is_saved_plan(args.path):
-            diagram = plan_diagram(load_saved_plan(args.path))
-        elif isinstance(args.organization_file, str):  # s3://bucket/key
-            _print_diagnostics([offline_organization_file(args.organization_file, "graph")])
-            return EXIT_INVALID
-        else:
-            inputs = compile_organization(
-                args.path,
-                root=args.root,
-                allow_cmd=args.allow_cmd,
-                parameters=_parameters(args),
-                organization_file=args.organization_file,
-            )
-            stacks, order = offline_stacks(inputs)
-            tasks = inputs.project.tasks if inputs.project is not None else {}
-            diagram = project_diagram(tasks, stacks, order)
-            if not tasks:  # an organization file alone: one task, the organization's
-                only = Node(key="organization", label=f"organization {inputs.source}")
-                diagram = dataclasses.replace(diagram, nodes=(only,))
-    except LiveOrganizationNeeded as needed:
-        _print_diagnostics(needed.offline("graph").diagnostics)
-        return EXIT_INVALID
+            sys.stdout.write(FORMATS[args.format](plan_diagram(load_saved_plan(args.path))))
+            return EXIT_OK
+        return _compiled_then(args, draw)
     except StageError as error:
         _print_diagnostics(error.diagnostics)
         return EXIT_INVALID
-    sys.stdout.write(FORMATS[args.format](diagram))
-    return EXIT_OK
 
 
 def _show(args: argparse.Namespace) -> int:

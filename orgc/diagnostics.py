@@ -65,7 +65,6 @@ CodeId = Literal[
     "E117",
     "E118",
     # OrgFormation digests, orphaned objects, inputs of commands without AWS (E15x, W15x)
-    "E150",
     "W150",
     "W151",
     "W152",
@@ -202,7 +201,6 @@ CodeId = Literal[
     "E465",
     "E466",
     "E467",
-    "E468",
     "W465",
     # names finished per target (E47x)
     "E470",
@@ -272,6 +270,7 @@ CodeId = Literal[
     "W621",
     "W622",
     "W630",
+    "W631",
     "W640",
     # apply (E7xx)
     "E701",

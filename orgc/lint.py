@@ -17,6 +17,12 @@ that type when it creates the stack. Any other registry type is still reported, 
 a type nobody registered, with a hint: a type registered some other way is let through with
 `--no-lint`.
 
+cfn-lint's deprecated-runtime rules (E2531: AWS no longer lets a function with the Lambda
+runtime be created, E2533: nor updated) are read against today's date, so a template that
+passed last month fails today, and AWS itself still runs functions of such a runtime (and
+grants extensions of the blocks): their findings are the warning W631 naming the runtime, and
+plan and apply go on, leaving it to AWS to refuse the create or update.
+
 Values known only after apply are `{{orgc:...}}` markers in a rendered template; they are
 replaced by well-formed stand-ins of their kind (a 12-digit account id, an `ou-` id, ...) before
 linting, so a marker is never a finding. Findings are cached by content hash in the user's cache
@@ -34,6 +40,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +62,10 @@ _STAND_INS = {
     "organization-id": "o-orgc{:06d}",
     "state-bucket": "orgc-state-{:012d}",
 }
+
+# cfn-lint's rules that a Lambda runtime is past its create block (E2531) or its update block
+# (E2533), by today's date: reported as the warning W631, not as an error (see `lint_stacks`).
+DEPRECATED_RUNTIME_RULES = frozenset({"E2531", "E2533"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +99,12 @@ def lint_stacks(
     write one on purpose to leave the property unset, mostly as the branch of an `Fn::If`
     that switches a feature off: OrgFormation's reference landing zone gives its CloudTrail
     `CloudWatchLogsRoleArn: ''`, which AWS deploys. An empty value of a required property,
-    and any other rule's finding on an empty value, stays an error."""
+    and any other rule's finding on an empty value, stays an error.
+
+    A deprecated Lambda runtime (DEPRECATED_RUNTIME_RULES) is the warning W631: cfn-lint reads
+    AWS's block dates against today's, so a template valid last month fails today, and AWS
+    decides itself whether it still creates or updates the function (it extends blocks, and
+    an unchanged function is not updated at all)."""
     by_body: dict[str, tuple[dict[str, Any], set[str], list[RenderedStack]]] = {}
     for stack in stacks:
         template = _with_stand_ins(stack.template)
@@ -99,14 +115,15 @@ def lint_stacks(
     cache = _Cache(cache_dir)
     found: list[Diagnostic] = []
     for body, (template, regions, targets) in by_body.items():
-        key = _digest(body, regions)
+        key = _digest(body, regions, dated=_names_a_runtime(body))
         findings = cache.get(key)
         if findings is None:
             findings = _lint(template, tuple(sorted(regions)))
             cache.put(key, findings)
         never = {f"Resources/{name}/" for name in never_created(template)}
         kept = [f for f in findings if not any((f.path + "/").startswith(n) for n in never)]
-        found.extend(_diagnostics(_registry_findings(kept, template, registered), targets))
+        findings = _registry_findings(kept, template, registered)
+        found.extend(_diagnostics(findings, targets, template))
     cache.save()
     return tuple(sorted(set(found), key=Diagnostic.sort_key))
 
@@ -169,7 +186,9 @@ def _with_stand_ins(template: dict[str, Any]) -> dict[str, Any]:
     return filled
 
 
-def _diagnostics(findings: Iterable[Finding], targets: Sequence[RenderedStack]) -> list[Diagnostic]:
+def _diagnostics(
+    findings: Iterable[Finding], targets: Sequence[RenderedStack], template: dict[str, Any]
+) -> list[Diagnostic]:
     # One diagnostic per task and finding: the same template in forty accounts is one mistake.
     first: dict[str, RenderedStack] = {}
     counts: dict[str, int] = {}
@@ -192,6 +211,17 @@ def _diagnostics(findings: Iterable[Finding], targets: Sequence[RenderedStack]) 
                 )
                 result.append(Diagnostic("W630", message, stack.span))
                 continue
+            if finding.rule in DEPRECATED_RUNTIME_RULES:
+                runtime = _value_at(template, finding.path)
+                message = (
+                    f"task {task}: the template of stack {stack.stack_name} for {where} gives "
+                    f"{finding.path} the Lambda runtime {runtime!r}, which AWS deprecated "
+                    f"(cfn-lint {finding.rule}: {finding.message}); AWS may refuse creating or "
+                    "updating a function with it, so it is left to AWS: move the function to a "
+                    "supported runtime"
+                )
+                result.append(Diagnostic("W631", message, stack.span))
+                continue
             result.append(
                 Diagnostic(
                     "E435",
@@ -201,6 +231,25 @@ def _diagnostics(findings: Iterable[Finding], targets: Sequence[RenderedStack]) 
                 )
             )
     return result
+
+
+def _value_at(template: dict[str, Any], path: str) -> Any:
+    """The value at a finding's `path` (Resources/Function/Properties/Runtime), None if none."""
+    value: Any = template
+    for part in path.split("/"):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def _names_a_runtime(body: str) -> bool:
+    """Whether a template's JSON text may give a Lambda runtime, whose findings depend on the
+    day (DEPRECATED_RUNTIME_RULES)."""
+    return '"Runtime"' in body
 
 
 def _lint(template: dict[str, Any], regions: tuple[str, ...]) -> list[Finding]:
@@ -311,8 +360,11 @@ def _version() -> str:
 _CACHE_LAYOUT = 2
 
 
-def _digest(body: str, regions: Iterable[str]) -> str:
-    text = json.dumps([_CACHE_LAYOUT, _version(), sorted(regions), body])
+def _digest(body: str, regions: Iterable[str], *, dated: bool = False) -> str:
+    # A template that gives a Lambda runtime is linted again each day: cfn-lint's deprecated-
+    # runtime rules read today's date, so yesterday's findings may not be today's.
+    day = date.today().isoformat() if dated else None
+    text = json.dumps([_CACHE_LAYOUT, _version(), sorted(regions), body, day])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -110,9 +110,38 @@ def compile_live(
             remote=remote,
         )
     except LiveOrganizationNeeded as needed:
-        directory = project_root(path, root) / ".orgc" / "live-organization"
-        written, read = live_organization_file(needed.source, provider, state(), directory)
-        source = needed.source
+        return bind_live(
+            needed,
+            path,
+            provider,
+            state,
+            root=root,
+            allow_cmd=allow_cmd,
+            parameters=parameters,
+            organization_file=organization_file,
+            remote=remote,
+            saved=saved,
+        )
+
+
+def bind_live(
+    needed: LiveOrganizationNeeded,
+    path: Path,
+    provider: Provider,
+    state: Callable[[], State],
+    *,
+    root: Path | None = None,
+    allow_cmd: bool = False,
+    parameters: Mapping[str, str] | None = None,
+    organization_file: Path | str | None = None,
+    remote: RemoteTemplates | None = None,
+    saved: Plan | None = None,
+) -> Inputs:
+    """The files compile_organization found valid offline (`needed`), bound against the
+    organization read from AWS: compile_live once the offline compile is done."""
+    directory = project_root(path, root) / ".orgc" / "live-organization"
+    written, read = live_organization_file(needed.source, provider, state(), directory)
+    source = needed.source
     inputs = compile_organization(
         path,
         root=root,

@@ -1,6 +1,7 @@
 """Whether a task file tree binds against the organization as read from AWS (an
 annotate-organization task, or a skipped update-organization task whose file does not exist):
-found offline by orgc.pipeline, served by orgc.live_organization at plan time."""
+found offline by orgc.pipeline, served by orgc.live_organization to plan and apply, and to
+render and graph (which make no other AWS call)."""
 
 from __future__ import annotations
 
@@ -28,25 +29,6 @@ class LiveOrganizationNeeded(StageError):
     def __init__(self, diagnostics: tuple[Diagnostic, ...], source: LiveSource) -> None:
         super().__init__(diagnostics)
         self.source = source
-
-    def offline(self, command: str) -> StageError:
-        """The error of a command that makes no AWS call (render, graph): it has no
-        organization to bind the tasks against."""
-        why = (
-            f"its annotate-organization task {self.source.task}"
-            if self.source.annotate is not None
-            else f"its update-organization task {self.source.task} is skipped and its file "
-            "does not exist"
-        )
-        span = self.source.annotate.span if self.source.annotate is not None else None
-        needed = Diagnostic(
-            "E468",
-            f"these files take the organization from AWS ({why}), and orgc {command} makes no "
-            "AWS call; run orgc plan, or write the organization once with orgc init DIR and "
-            "pass it with --organization-file",
-            span,
-        )
-        return StageError((*self.diagnostics, needed))
 
 
 def live_source(project: Project) -> LiveSource | None:

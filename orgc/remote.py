@@ -1,7 +1,8 @@
 """Templates that live outside the project: `Template: s3://bucket/key` or an https:// URL.
 
 OrgFormation reads such a template when the task runs. orgc needs it to plan, so it is read
-while the files are compiled, and only by plan and apply: `orgc validate` makes no AWS call and
+while the files are compiled, and only by plan and apply (and by render and graph when they
+read the organization from AWS, as plan does): `orgc validate` makes no AWS call and
 no network request, so there a remote template is not read (W451) unless a copy-to-s3 task of
 the same files puts that very s3 object, whose LocalPath is then read instead (the object need
 not exist before the first apply that puts it; plan and apply read the local file too, so a
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from orgc.diagnostics import Diagnostic, Diagnostics, Span
+from orgc.diagnostics import Diagnostics, Span
 from orgc.limits import limit
 from orgc.load import LoadedFile, LoadOptions, decode_text, load_file, read_source, resolved
 
@@ -162,16 +163,6 @@ def remote_organization_path(root: Path) -> Path:
 def organization_file_argument(value: str) -> Path | str:
     """--organization-file as given: a path, or an s3://bucket/key URL kept as text."""
     return value if value.startswith("s3://") else Path(value)
-
-
-def offline_organization_file(url: str, command: str) -> Diagnostic:
-    """E150: `orgc COMMAND` makes no AWS call, so it cannot read --organization-file `url`."""
-    return Diagnostic(
-        "E150",
-        f"--organization-file {url} is read from S3, and orgc {command} makes no AWS call; "
-        f"download it (aws s3 cp {url} organization.yml) and pass --organization-file "
-        "organization.yml, or run orgc plan, which reads it",
-    )
 
 
 def load_remote_organization(

@@ -631,3 +631,46 @@ def test_force_deploy_updates_every_stack_and_puts_every_object_again(
     body = s3.get_object(Bucket="shop-config", Key="flags.properties")["Body"].read()
     assert body == b"checkout=enabled\n"
     replan_is_a_no_op(emulator, capsys)
+
+
+def test_a_function_on_a_deprecated_lambda_runtime_is_a_warning_and_is_deployed(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # cfn-lint fails nodejs12.x by today's date (its update block was 2023-04-30): a warning
+    # naming the runtime, and validate, plan and apply go on.
+    scenario("deprecated-runtime", tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert orgc(emulator, "validate", "tasks.yml") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "tasks.yml:7:1: warning[W631]: task Greeter: the template of stack compat-greeter for "
+        "ToolsAccount/eu-west-1 gives Resources/Greeter/Properties/Runtime the Lambda runtime "
+        "'nodejs12.x', which AWS deprecated (cfn-lint E2533: Runtime 'nodejs12.x' was "
+        "deprecated on '2023-03-31'. Creation was disabled on '2023-03-31' and update on "
+        "'2023-04-30'. Please consider updating to 'nodejs24.x'); AWS may refuse creating or "
+        "updating a function with it, so it is left to AWS: move the function to a supported "
+        "runtime",
+        "0 errors, 1 warning",
+    ]
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    applied = capsys.readouterr().out
+    assert "tasks.yml:7:1: warning[W631]: task Greeter: " in applied
+    assert "Apply complete: 3 changes" in applied
+    tools = account_ids()["tools"]
+    functions = in_account(tools, "lambda", "eu-west-1")
+    function = functions.get_function(FunctionName="compat-greeter")["Configuration"]
+    assert (function["Runtime"], function["Handler"]) == ("nodejs12.x", "index.greet")
+    stack = in_account(tools, "cloudformation", "eu-west-1").describe_stacks(
+        StackName="compat-greeter"
+    )["Stacks"][0]
+    assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]} == {
+        "GreeterArn": function["FunctionArn"]
+    }
+    # A re-plan has nothing to do, and says the same.
+    assert "tasks.yml:7:1: warning[W631]: task Greeter: " in replan_is_a_no_op(emulator, capsys)
+    # --strict counts it as an error, as every warning.
+    assert orgc(emulator, "validate", "tasks.yml", "--strict") == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "--strict: the 1 warning count as errors"

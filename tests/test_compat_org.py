@@ -183,28 +183,158 @@ def test_a_parameter_dropping_the_management_account_deletes_both_stacks_without
     )
 
 
-def test_render_and_graph_say_the_organization_comes_from_aws(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def rendered(out: Path) -> list[tuple[str, str, str, str, str]]:
+    """What render wrote: (task, stack, account, account id, region) of each stack."""
+    index = json.loads((out / "index.json").read_text(encoding="utf-8"))
+    return sorted(
+        (e["task"], e["stackName"], e["account"], e["accountId"], e["region"]) for e in index
+    )
+
+
+def template(out: Path, task: str, account: str, region: str) -> dict[str, Any]:
+    path = out / task / account / region / "template.json"
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_render_and_graph_read_the_annotated_organization_from_aws(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = scenario("annotate", tmp_path, monkeypatch)
+    audit, sandbox = create_account("audit"), create_account("sandbox")
+    tasks = root / "1-deploy.yml"
+    text = tasks.read_text(encoding="utf-8")
+    tasks.write_text(text.replace("__AUDIT__", audit).replace("__SANDBOX__", sandbox))
+
+    capsys.readouterr()
+    assert orgc(emulator, "render", "1-deploy.yml", "--out", "out") == 0
+    printed = capsys.readouterr()
+    assert (printed.out, printed.err) == ("Wrote 2 stack template(s) under out\n", "")
+    # Bound by the mapping; the sandbox account is excluded, the management account unbound.
+    assert rendered(root / "out") == [
+        ("AuditBucket", "compat-audit-bucket", "Audit Account", audit, "eu-west-1"),
+        ("EveryAccount", "compat-every-account", "Audit Account", audit, "eu-west-1"),
+    ]
+    body = template(root / "out", "AuditBucket", "Audit Account", "eu-west-1")
+    assert body["Resources"] == {"Bucket": {"Type": "AWS::S3::Bucket"}}
+    assert body["Outputs"] == {"Account": {"Value": {"Ref": "AWS::AccountId"}}}
+
+    assert orgc(emulator, "graph", "1-deploy.yml", "--format", "mermaid") == 0
+    # Each task's stacks in the organization read from AWS (the sandbox account excluded).
+    assert capsys.readouterr().out.splitlines() == [
+        "flowchart LR",
+        '  subgraph task_AuditBucket_cd036c["update-stacks AuditBucket"]',
+        '    stack_AuditBucket_Audit_Account_eu_west_1_91453e["Audit Account eu-west-1"]',
+        "  end",
+        '  subgraph task_EveryAccount_050821["update-stacks EveryAccount"]',
+        '    stack_EveryAccount_Audit_Account_eu_west_1_c964bb["Audit Account eu-west-1"]',
+        "  end",
+        '  task_Annotate_64783c["annotate-organization Annotate"]',
+    ]
+
+    # Read only: nothing deployed, no state written, the organization unchanged.
+    assert stacks(audit, "eu-west-1") == set()
+    assert not (root / "state.json").exists()
+    client = boto3.client("organizations", region_name="us-east-1")
+    assert len(client.list_accounts()["Accounts"]) == 3
+
+
+@pytest.mark.parametrize("command", ["render", "graph"])
+def test_render_and_graph_check_the_files_before_reading_the_organization(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
 ) -> None:
     project = scenario("annotate", tmp_path, monkeypatch)
+    # No endpoint answers: invalid files are refused before AWS is asked anything.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "not-used")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-used")
+    unreachable = ["--endpoint-url", "http://127.0.0.1:9"]
+    out = ["--out", str(tmp_path / "out")] if command == "render" else []
+    capsys.readouterr()
+    assert main([command, "3-shapes.yml", *out, *unreachable]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert [line.split(": ")[1] for line in printed.err.splitlines()] == [
+        "error[E465]",
+        "error[E466]",
+        "error[E465]",
+        "warning[W465]",
+    ]
+    # Valid files: the organization is read, and an endpoint that does not answer is a
+    # diagnostic, not a trace.
     deploy = project / "1-deploy.yml"
     text = deploy.read_text(encoding="utf-8")
     deploy.write_text(
         text.replace("__AUDIT__", "111111111111").replace("__SANDBOX__", "222222222222"),
         encoding="utf-8",
     )
-    needed = (
-        "1-deploy.yml:4:1: error[E468]: these files take the organization from AWS (its "
-        "annotate-organization task Annotate), and orgc {} makes no AWS call; run orgc plan, "
-        "or write the organization once with orgc init DIR and pass it with --organization-file"
+    assert main([command, "1-deploy.yml", *out, *unreachable]) == 1
+    printed = capsys.readouterr()
+    assert (printed.out, printed.err.splitlines()) == (
+        "",
+        [
+            "orgc: error[E701]: STS.GetCallerIdentity: EndpointConnectionError: Could not "
+            'connect to the endpoint URL: "http://127.0.0.1:9/"'
+        ],
     )
-    assert main(["validate", "1-deploy.yml"]) == 0
-    capsys.readouterr()
-    assert main(["render", "1-deploy.yml", "--out", str(tmp_path / "out")]) == 1
-    assert capsys.readouterr().err.splitlines() == [needed.format("render")]
-    assert main(["graph", "1-deploy.yml"]) == 1
-    assert capsys.readouterr().err.splitlines() == [needed.format("graph")]
+    # A profile that does not exist: credentials that cannot be had.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    assert main([command, "1-deploy.yml", *out, "--profile", "nowhere"]) == 1
+    printed = capsys.readouterr()
+    assert (printed.out, printed.err.splitlines()) == (
+        "",
+        [
+            "orgc: error[E705]: no usable AWS credentials: Session: ProfileNotFound: the "
+            "config profile (nowhere) could not be found"
+        ],
+    )
     assert not (tmp_path / "out").exists()
+
+
+def test_render_of_a_skipped_organization_task_whose_file_is_missing_reads_it_from_aws(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = scenario("render-live", tmp_path, monkeypatch)
+    assert not (root / "organization.yml").exists()
+    builds = create_account("builds")
+    assert orgc(emulator, "validate", "tasks.yml") == 0
+    capsys.readouterr()
+    assert orgc(emulator, "render", "tasks.yml", "--out", "out") == 0
+    assert capsys.readouterr().out == "Wrote 2 stack template(s) under out\n"
+    # The accounts are named after their names, as orgc init names them (the state has none).
+    management = "MasterAccount"
+    assert rendered(root / "out") == sorted(
+        [
+            ("Roles", "compat-render-roles", "BuildsAccount", builds, "eu-west-1"),
+            ("Roles", "compat-render-roles", management, MANAGEMENT_ACCOUNT_ID, "eu-west-1"),
+        ]
+    )
+    body = template(root / "out", "Roles", "BuildsAccount", "eu-west-1")
+    assert sorted(body["Resources"]) == ["AuditorParameter", "ReaderParameter"]
+    assert body["Resources"]["ReaderParameter"]["Properties"]["Name"] == {
+        "Fn::Sub": "/${prefix}/roles/reader"
+    }
+    parameters = json.loads(
+        (root / "out" / "Roles" / "BuildsAccount" / "eu-west-1" / "parameters.json").read_text()
+    )
+    assert parameters == [{"ParameterKey": "prefix", "ParameterValue": "acme"}]
+
+    # What render printed is what apply deploys; then nothing is left to do.
+    assert orgc(emulator, "apply", "tasks.yml", "--auto-approve") == 0
+    for account in (builds, MANAGEMENT_ACCOUNT_ID):
+        assert stacks(account, "eu-west-1") == {"compat-render-roles"}
+        ssm = in_account(account, "ssm", "eu-west-1")
+        assert ssm.get_parameter(Name="/acme/roles/auditor")["Parameter"]["Value"] == account
+    assert orgc(emulator, "plan", "tasks.yml", "--detailed-exitcode") == 0
 
 
 def aliases(account: str) -> list[str]:

@@ -339,32 +339,84 @@ def test_detached_tasks_read_the_organization_file_from_s3(
     ]
 
 
+def test_render_and_graph_read_an_organization_file_in_s3(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = scenario("detached", tmp_path, monkeypatch)
+    apply(emulator, "organization.yml")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="acme-organization")
+    s3.put_object(
+        Bucket="acme-organization",
+        Key="org/organization.yml",
+        Body=(project / "organization.yml").read_bytes(),
+    )
+    (project / "organization.yml").unlink()  # only the copy in S3 is read
+    flag = ("--organization-file", "s3://acme-organization/org/organization.yml")
+
+    capsys.readouterr()
+    assert orgc(emulator, "render", "0-tasks.yml", *flag, "--out", "out") == 0
+    printed = capsys.readouterr()
+    assert (printed.out, printed.err) == ("Wrote 3 stack template(s) under out\n", "")
+    index = json.loads((project / "out" / "index.json").read_text(encoding="utf-8"))
+    # The ids of the accounts the organization file names come from the state.
+    assert sorted((e["account"], e["accountId"], e["region"]) for e in index) == [
+        ("Build", account_id("build"), "eu-west-1"),
+        ("MasterAccount", MANAGEMENT_ACCOUNT_ID, "eu-west-1"),
+        ("Shared", account_id("shared"), "eu-west-1"),
+    ]
+    assert {e["stackName"] for e in index} == {"compat-detached-bucket"}
+    body = json.loads(
+        (
+            project / "out" / "BucketToAllAccounts" / "Build" / "eu-west-1" / "template.json"
+        ).read_text(encoding="utf-8")
+    )
+    assert sorted(body["Resources"]) == ["Bucket"]
+
+    assert orgc(emulator, "graph", "0-tasks.yml", *flag) == 0
+    drawn = capsys.readouterr().out
+    for account in ("Build", "MasterAccount", "Shared"):
+        assert f'label="{account} eu-west-1"' in drawn
+    assert stacks(account_id("build"), "eu-west-1") == set()  # read only
+
+    missing = ("--organization-file", "s3://acme-organization/org/missing.yml")
+    assert orgc(emulator, "render", "0-tasks.yml", *missing, "--out", "gone") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "orgc: error[E450]: cannot read s3://acme-organization/org/missing.yml: bucket "
+        "acme-organization holds no object org/missing.yml; upload it, or put it with a "
+        "copy-to-s3 task of these files"
+    ]
+    assert not (project / "gone").exists()
+
+
 @pytest.mark.parametrize("command", ["render", "graph"])
-def test_render_and_graph_of_an_organization_file_in_s3_say_they_cannot_read_it(
+def test_render_and_graph_of_a_local_organization_file_make_no_aws_call(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     command: str,
 ) -> None:
     scenario("detached", tmp_path, monkeypatch)
-    # Neither command makes an AWS call: with no endpoint that answers, nothing else is said.
+    # No endpoint answers and no credentials are given: any AWS call would fail.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    url = "s3://acme-organization/org/organization.yml"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     extra = ["--out", str(tmp_path / "out")] if command == "render" else []
     capsys.readouterr()
-    assert main([command, "0-tasks.yml", "--organization-file", url, *extra]) == 1
-    printed = capsys.readouterr()
-    assert (printed.out, printed.err.splitlines()) == (
-        "",
-        [
-            f"orgc: error[E150]: --organization-file {url} is read from S3, and orgc {command} "
-            f"makes no AWS call; download it (aws s3 cp {url} organization.yml) and pass "
-            "--organization-file organization.yml, or run orgc plan, which reads it"
-        ],
-    )
-    assert not (tmp_path / "out").exists()
-    # The fix works: the same file, downloaded, renders and graphs.
     assert main([command, "0-tasks.yml", "--organization-file", "organization.yml", *extra]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""
+    if command == "render":
+        assert printed.out == f"Wrote 3 stack template(s) under {tmp_path / 'out'}\n"
+    else:
+        assert printed.out.startswith("digraph orgc {\n")
+    assert not (tmp_path / "detached" / ".orgc" / "live-organization").exists()
 
 
 def _stack_tags(stack_name: str) -> tuple[str, dict[str, str]]:

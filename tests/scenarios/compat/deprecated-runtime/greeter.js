@@ -1,0 +1,1 @@
+exports.greet = async (event) => ({ greeting: `hello, ${event.name || 'world'}` });
