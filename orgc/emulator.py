@@ -43,6 +43,7 @@ from orgc.diagnostics import Diagnostic, StageError
 from orgc.emulator_cloudformation import teach_refusals
 from orgc.emulator_services import teach_service_principals
 from orgc.emulator_sso import teach_identity_center
+from orgc.emulator_stack_policy import teach_stack_policies
 from orgc.emulator_stacks import teach_stack_updates
 from orgc.emulator_stacksets import UnsupportedMoto, check_moto_version, teach_stack_sets
 
@@ -151,6 +152,7 @@ def serve(host: str, port: int, *, idle_timeout: float | None = None) -> None:
         # In this process, before the first request: the server is where moto's models live.
         teach_stack_sets()
         teach_stack_updates()
+        teach_stack_policies()
         teach_service_principals()
         teach_identity_center()
         teach_refusals()

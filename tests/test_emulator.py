@@ -454,6 +454,199 @@ def test_update_stack_takes_tags_as_cloudformation_does(aws: object) -> None:
     nothing_to_update(Tags=[])
 
 
+# --- stack policies ---------------------------------------------------------------------------
+
+
+def _topics(*names: str, display: str = "one") -> str:
+    return json.dumps(
+        {
+            "Resources": {
+                name: {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": display}}
+                for name in names
+            }
+        }
+    )
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Statement": list(statements)})
+
+
+def _statement(effect: str, action: Any, resource: Any = "*", **more: Any) -> dict[str, Any]:
+    return {"Effect": effect, "Action": action, "Principal": "*", "Resource": resource, **more}
+
+
+def _status(client: Any, name: str) -> str:
+    return str(client.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"])
+
+
+def _failures(client: Any, name: str) -> list[tuple[str, str, str]]:
+    """The failed resources of the stack's latest update (events come newest first)."""
+    found = []
+    for event in client.describe_stack_events(StackName=name)["StackEvents"]:
+        if event["LogicalResourceId"] == name and event["ResourceStatus"] == "UPDATE_IN_PROGRESS":
+            break
+        if event["ResourceStatus"] == "UPDATE_FAILED":
+            found.append(
+                (event["LogicalResourceId"], event["ResourceType"], event["ResourceStatusReason"])
+            )
+    return found
+
+
+def _resources(client: Any, name: str) -> list[str]:
+    found = client.describe_stack_resources(StackName=name)["StackResources"]
+    return sorted(r["LogicalResourceId"] for r in found)
+
+
+def test_a_stack_policy_allows_the_updates_it_names(aws: object) -> None:
+    client = boto3.client("cloudformation", region_name="eu-west-1")
+    allow_modify = _policy(_statement("Allow", "Update:Modify"))
+    client.create_stack(
+        StackName="kept", TemplateBody=_topics("A", "B"), StackPolicyBody=allow_modify
+    )
+    client.update_stack(StackName="kept", TemplateBody=_topics("A", "B", display="two"))
+    assert _status(client, "kept") == "UPDATE_COMPLETE"
+    assert _failures(client, "kept") == []
+    # Update:Modify is allowed; removing B is an Update:Delete nothing allows (implicit deny).
+    client.update_stack(StackName="kept", TemplateBody=_topics("A", display="two"))
+    assert _status(client, "kept") == "UPDATE_ROLLBACK_COMPLETE"
+    assert _failures(client, "kept") == [
+        (
+            "B",
+            "AWS::SNS::Topic",
+            "Action denied by stack policy: no statement allows [Update:Delete] on resource "
+            "[LogicalResourceId/B]",
+        )
+    ]
+    assert _resources(client, "kept") == ["A", "B"]
+
+
+def test_a_stack_policy_denying_a_delete_fails_the_update_and_rolls_it_back(aws: object) -> None:
+    client = boto3.client("cloudformation", region_name="eu-west-1")
+    policy = _policy(
+        _statement("Allow", "Update:*"),
+        _statement("Deny", ["Update:Delete", "Update:Replace"], "LogicalResourceId/Keep*"),
+    )
+    client.create_stack(
+        StackName="guarded",
+        TemplateBody=_topics("KeepMe", "Other"),
+        StackPolicyBody=policy,
+        Tags=[{"Key": "tier", "Value": "gold"}],
+    )
+    answer = client.update_stack(
+        StackName="guarded",
+        TemplateBody=_topics("Other", "New"),
+        Tags=[{"Key": "tier", "Value": "silver"}],
+    )
+    # The call is accepted; the update then fails and rolls back to what the stack held.
+    stack = client.describe_stacks(StackName="guarded")["Stacks"][0]
+    assert answer["StackId"] == stack["StackId"]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert stack["Tags"] == [{"Key": "tier", "Value": "gold"}]
+    assert _failures(client, "guarded") == [
+        (
+            "KeepMe",
+            "AWS::SNS::Topic",
+            "Action denied by stack policy: Statement [#2] denies [Update:Delete] on resource "
+            "[LogicalResourceId/KeepMe]",
+        )
+    ]
+    assert _resources(client, "guarded") == ["KeepMe", "Other"]
+    assert client.get_template(StackName="guarded")["TemplateBody"] == json.loads(
+        _topics("KeepMe", "Other")
+    )
+    # A changed Type is a replacement, denied the same way.
+    retyped = json.loads(_topics("KeepMe", "Other"))
+    retyped["Resources"]["KeepMe"] = {"Type": "AWS::SQS::Queue"}
+    client.update_stack(StackName="guarded", TemplateBody=json.dumps(retyped))
+    assert _failures(client, "guarded")[0][2].startswith(
+        "Action denied by stack policy: Statement [#2] denies [Update:Replace]"
+    )
+    # NotResource: the delete of Other alone is allowed, and a new policy given with the
+    # update is the stack's policy once it succeeded.
+    client.update_stack(
+        StackName="guarded",
+        TemplateBody=_topics("KeepMe"),
+        StackPolicyBody=_policy(
+            _statement("Deny", "Update:*", NotResource="LogicalResourceId/Other")
+        ),
+    )
+    assert _status(client, "guarded") == "UPDATE_COMPLETE"
+    assert _resources(client, "guarded") == ["KeepMe"]
+    assert "NotResource" in client.get_stack_policy(StackName="guarded")["StackPolicyBody"]
+    # A stack a denied update left can be allowed, updated and deleted.
+    client.update_stack(StackName="guarded", TemplateBody=_topics("Other"))
+    assert _status(client, "guarded") == "UPDATE_ROLLBACK_COMPLETE"
+    client.set_stack_policy(
+        StackName="guarded", StackPolicyBody=_policy(_statement("Allow", "Update:*"))
+    )
+    client.update_stack(StackName="guarded", TemplateBody=_topics("Other"))
+    assert _status(client, "guarded") == "UPDATE_COMPLETE"
+    assert _resources(client, "guarded") == ["Other"]
+    client.delete_stack(StackName="guarded")
+    assert [s["StackName"] for s in client.describe_stacks()["Stacks"]] == []
+
+
+def test_a_policy_during_the_update_overrides_the_stacks_for_that_update_only(
+    aws: object,
+) -> None:
+    client = boto3.client("cloudformation", region_name="eu-west-1")
+    deny_all = _policy(_statement("Deny", "Update:*"))
+    client.create_stack(
+        StackName="locked", TemplateBody=_topics("A", "B"), StackPolicyBody=deny_all
+    )
+    client.update_stack(StackName="locked", TemplateBody=_topics("A", "B", display="two"))
+    assert _status(client, "locked") == "UPDATE_ROLLBACK_COMPLETE"
+    client.update_stack(
+        StackName="locked",
+        TemplateBody=_topics("A", display="two"),
+        StackPolicyDuringUpdateBody=_policy(_statement("Allow", "Update:*")),
+    )
+    assert _status(client, "locked") == "UPDATE_COMPLETE"
+    assert _resources(client, "locked") == ["A"]
+    assert json.loads(client.get_stack_policy(StackName="locked")["StackPolicyBody"]) == json.loads(
+        deny_all
+    )
+    client.update_stack(StackName="locked", TemplateBody=_topics("A", display="three"))
+    assert _status(client, "locked") == "UPDATE_ROLLBACK_COMPLETE"
+    assert [f[2] for f in _failures(client, "locked")] == [
+        "Action denied by stack policy: Statement [#1] denies [Update:Modify] on resource "
+        "[LogicalResourceId/A]"
+    ]
+
+
+def test_a_stack_policy_condition_narrows_it_to_resource_types(aws: object) -> None:
+    client = boto3.client("cloudformation", region_name="eu-west-1")
+    body = json.loads(_topics("Topic"))
+    body["Resources"]["Queue"] = {"Type": "AWS::SQS::Queue", "Properties": {"DelaySeconds": 1}}
+    policy = _policy(
+        _statement("Allow", "Update:*"),
+        _statement(
+            "Deny",
+            "Update:*",
+            Condition={"StringEquals": {"ResourceType": ["AWS::SQS::Queue"]}},
+        ),
+        _statement(
+            "Deny", "Update:Delete", Condition={"StringLike": {"ResourceType": "AWS::SNS::*"}}
+        ),
+    )
+    client.create_stack(StackName="typed", TemplateBody=json.dumps(body), StackPolicyBody=policy)
+    body["Resources"]["Topic"]["Properties"]["DisplayName"] = "two"  # an SNS topic: allowed
+    client.update_stack(StackName="typed", TemplateBody=json.dumps(body))
+    assert _status(client, "typed") == "UPDATE_COMPLETE"
+    body["Resources"]["Queue"]["Properties"]["DelaySeconds"] = 2  # a queue: denied
+    client.update_stack(StackName="typed", TemplateBody=json.dumps(body))
+    assert _status(client, "typed") == "UPDATE_ROLLBACK_COMPLETE"
+    assert [f[:2] for f in _failures(client, "typed")] == [("Queue", "AWS::SQS::Queue")]
+    del body["Resources"]["Topic"]  # an SNS type's delete: the StringLike statement denies it
+    body["Resources"]["Queue"]["Properties"]["DelaySeconds"] = 1
+    client.update_stack(StackName="typed", TemplateBody=json.dumps(body))
+    assert _failures(client, "typed")[0][2] == (
+        "Action denied by stack policy: Statement [#3] denies [Update:Delete] on resource "
+        "[LogicalResourceId/Topic]"
+    )
+
+
 # --- templates the emulator cannot build ----------------------------------------------------
 
 _REPOSITORY = {"Type": "AWS::CodeCommit::Repository", "Properties": {"RepositoryName": "repo"}}
