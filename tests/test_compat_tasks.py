@@ -7,8 +7,9 @@ change. The points: Skip (of update-organization, of a task, of what depends on 
 of an include whose file is not there), DependsOn naming no task (a warning, an error with
 --strict), orphans and --perform-cleanup with no update-stacks task left, update-organization
 inside an include, --organization-file, a whole organization file included as the Organization
-section, a first task named Organization, UpdateProtection, TaskViaRoleArn, and a task whose
-template names a resource type that does not exist.
+section, a first task named Organization, UpdateProtection, a stack policy that denies an
+update (it fails and rolls back), TaskViaRoleArn, and a task whose template names a resource
+type that does not exist.
 """
 
 from __future__ import annotations
@@ -645,3 +646,51 @@ def test_a_termination_protected_stack_is_left_by_cleanup_until_its_protection_i
     for account in (MANAGEMENT_ACCOUNT_ID, workloads):
         assert stacks(account, "eu-west-1") == set()
     assert_no_op(emulator, "4-removed.yml", cleanup)
+
+
+def test_an_update_the_stack_policy_denies_fails_and_is_applied_once_the_policy_allows_it(
+    tmp_path: Path,
+    aws: AwsProvider,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario("stack-policy", tmp_path, monkeypatch)
+    client = in_account(MANAGEMENT_ACCOUNT_ID, "cloudformation", "eu-west-1")
+
+    def resources() -> list[str]:
+        found = client.describe_stack_resources(StackName="compat-guarded")["StackResources"]
+        return sorted(r["LogicalResourceId"] for r in found)
+
+    apply(emulator, "1-protect.yml")
+    assert_no_op(emulator, "1-protect.yml")
+    # Step 2: the update is accepted, then fails and rolls back; apply names the stack policy.
+    capsys.readouterr()
+    assert orgc(emulator, "apply", "2-remove.yml", "--auto-approve") == 3
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        "orgc: error[E701]: stack.update:Topics/MasterAccount/eu-west-1 failed: "
+        "CloudFormation.UpdateStack: StackFailed: stack compat-guarded in account 123456789012, "
+        "region eu-west-1 ended UPDATE_ROLLBACK_COMPLETE; first failure: Keep (AWS::SNS::Topic) "
+        "UPDATE_FAILED: Action denied by stack policy: Statement [#2] denies [Update:Delete] on "
+        "resource [LogicalResourceId/Keep] (task Topics at 2-remove.yml:6:1)",
+        "orgc: error[E708]: 0 changes made, 1 failed, 0 skipped; run orgc plan to see what is left",
+    ]
+    stack = client.describe_stacks(StackName="compat-guarded")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert resources() == ["Keep", "Spare"]
+    again = plan(emulator, capsys, "2-remove.yml")
+    assert [(c["logicalId"], c["action"]) for c in again["changes"]] == [
+        ("Topics/MasterAccount/eu-west-1", "update")
+    ]
+    # Steps 3 and 4: a policy that allows every update, then the same removal goes through.
+    apply(emulator, "3-allow.yml")
+    body = client.get_stack_policy(StackName="compat-guarded")["StackPolicyBody"]
+    assert json.loads(body)["Statement"] == [
+        {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}
+    ]
+    apply(emulator, "4-remove-allowed.yml")
+    assert client.describe_stacks(StackName="compat-guarded")["Stacks"][0]["StackStatus"] == (
+        "UPDATE_COMPLETE"
+    )
+    assert resources() == ["Spare"]
+    assert_no_op(emulator, "4-remove-allowed.yml", "--refresh")
