@@ -153,8 +153,10 @@ class StackDeployment:
     """One create (`create=True`) or update of a stack in `account_id` and `region`, reached
     through the account's `role_name`; what CloudFormation's CreateStack and UpdateStack take.
 
-    `stack_policy` is the policy document as JSON text, `role_arn` the role CloudFormation acts
-    as, and `template_bucket` where a template too large to pass inline is uploaded.
+    `stack_policy` is the policy document as JSON text, `stack_policy_during_update` the one
+    that judges this update in place of the policy the stack holds (CloudFormation's
+    StackPolicyDuringUpdateBody), `role_arn` the role CloudFormation acts as, and
+    `template_bucket` where a template too large to pass inline is uploaded.
     """
 
     account_id: str
@@ -167,6 +169,7 @@ class StackDeployment:
     create: bool
     termination_protection: bool = False
     stack_policy: str | None = None
+    stack_policy_during_update: str | None = None
     role_arn: str | None = None
     disable_rollback: bool = False
     template_bucket: str | None = None

@@ -134,6 +134,9 @@ def _deploy_stack(run: Run, change: Change, spec: StackDeploy) -> None:
                 create=create,
                 termination_protection=settings.termination_protection,
                 stack_policy=_stack_policy(settings.stack_policy, create=create),
+                stack_policy_during_update=_policy_during_update(
+                    settings.stack_policy, create=create
+                ),
                 role_arn=settings.role_arn,
                 disable_rollback=settings.disable_rollback,
                 template_bucket=run.template_bucket(body),
@@ -226,6 +229,18 @@ HANDLERS: dict[tuple[ChangeKind, Action], Handler] = {
     (ChangeKind.STACK, Action.DELETE): taking(StackRemoval, _delete_stack),
     (ChangeKind.STACK, Action.FORGET): taking(StackRemoval, _delete_stack),
 }
+
+
+def _policy_during_update(policy: Any, *, create: bool) -> str | None:
+    """The policy that judges an update, where it is not the one the stack holds. CloudFormation
+    checks an update against the stack's current policy and gives the stack the new one after
+    it; so when the files lift the protection (UpdateProtection: false, a policy removed from
+    the files), the update that lifts it also may change what was protected, as the files say,
+    instead of failing until a second apply. A stricter policy takes effect after the update,
+    as on AWS."""
+    if create or (policy and policy != ALLOW_UPDATES_POLICY):
+        return None
+    return json.dumps(ALLOW_UPDATES_POLICY)
 
 
 def _stack_policy(policy: Any, *, create: bool) -> str | None:

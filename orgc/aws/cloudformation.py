@@ -119,6 +119,8 @@ class StackVerbs(S3Verbs):
         }
         if deployment.stack_policy is not None:
             request["StackPolicyBody"] = deployment.stack_policy
+        if not create and deployment.stack_policy_during_update is not None:
+            request["StackPolicyDuringUpdateBody"] = deployment.stack_policy_during_update
         if deployment.role_arn is not None:
             request["RoleARN"] = deployment.role_arn
         termination_protection = deployment.termination_protection
