@@ -117,26 +117,32 @@ def _keep(run: Run, record: StackSetRecord) -> None:
     run.update_state(lambda state: state.with_stack_set(record))
 
 
+def _definition(
+    run: Run, spec: StackSetCreate | StackSetUpdate, template: Json, parameters: dict[str, str]
+) -> StackSetDefinition:
+    """What CreateStackSet and UpdateStackSet take for the task's StackSet, its template and
+    parameters filled; WaitsOnRefusal / StackSetError when a StackSet it follows is not made."""
+    stack_set, settings = spec.stack_set, spec.settings
+    body = _body(template)
+    return StackSetDefinition(
+        name=stack_set.name,
+        template_body=body,
+        parameters=parameters,
+        description=settings.description,
+        tags=settings.tags,
+        depends_on=tuple(_depends_on(run, stack_set, settings.auto_deployment.depends_on)),
+        template_bucket=run.template_bucket(body),
+    )
+
+
 def _create_stack_set(run: Run, change: Change, spec: StackSetCreate) -> None:
     stack_set, settings = spec.stack_set, spec.settings
     template: Json = run.fill(spec.template)
     parameters: dict[str, str] = run.fill(dict(spec.parameters))
-    depends_on = _depends_on(run, stack_set, settings.auto_deployment.depends_on)
+    definition = _definition(run, spec, template, parameters)
     try:
         stack_set_id, arn = _failing(
-            stack_set.task,
-            stack_set.where,
-            lambda: run.provider.create_stack_set(
-                StackSetDefinition(
-                    name=stack_set.name,
-                    template_body=_body(template),
-                    parameters=parameters,
-                    description=settings.description,
-                    tags=settings.tags,
-                    depends_on=tuple(depends_on),
-                    template_bucket=run.template_bucket(_body(template)),
-                )
-            ),
+            stack_set.task, stack_set.where, lambda: run.provider.create_stack_set(definition)
         )
     except EmulatorRefusal:
         # A StackSet whose automatic deployments follow this one cannot be made either.
@@ -161,21 +167,13 @@ def _update_stack_set(run: Run, change: Change, spec: StackSetUpdate) -> None:
     stack_set, settings = spec.stack_set, spec.settings
     template: Json = run.fill(spec.template)
     parameters: dict[str, str] = run.fill(dict(spec.parameters))
-    depends_on = _depends_on(run, stack_set, settings.auto_deployment.depends_on)
+    definition = _definition(run, spec, template, parameters)
     targets = spec.update_targets
     _failing(
         stack_set.task,
         stack_set.where,
         lambda: run.provider.update_stack_set(
-            StackSetDefinition(
-                name=stack_set.name,
-                template_body=_body(template),
-                parameters=parameters,
-                description=settings.description,
-                tags=settings.tags,
-                depends_on=tuple(depends_on),
-                template_bucket=run.template_bucket(_body(template)),
-            ),
+            definition,
             targets=_filled(run, targets) if targets else None,
             preferences=stack_set.preferences,
         ),
