@@ -830,24 +830,13 @@ if TYPE_CHECKING:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from orgc.live_organization import compile_live
     from orgc.pipeline import lint_templates, make_plan
-    from orgc.remote import RemoteTemplates
 
     events = _json_stream(args, "plan", args.path)
     planned: list[Plan] = []
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
-        inputs = compile_live(
-            args.path,
-            provider,
-            lambda: store().read(),
-            root=args.root,
-            allow_cmd=args.allow_cmd,
-            parameters=_parameters(args),
-            organization_file=args.organization_file,
-            remote=RemoteTemplates(provider=provider),
-        )
+        inputs = _compile_files(args, args.path, provider, store)
         if _lint(args):
             inputs = lint_templates(inputs)
         _emulated_principals(args, inputs)
@@ -965,7 +954,6 @@ def _compiled_then(args: argparse.Namespace, then: Callable[[Inputs], int]) -> i
     from orgc.live_organization import bind_live, compile_live
     from orgc.live_source import LiveOrganizationNeeded
     from orgc.pipeline import compile_organization
-    from orgc.remote import RemoteTemplates
 
     from_s3 = isinstance(args.organization_file, str)
     needed: LiveOrganizationNeeded | None = None
@@ -991,19 +979,34 @@ def _compiled_then(args: argparse.Namespace, then: Callable[[Inputs], int]) -> i
 
     def body(provider: AwsProvider, store: Callable[[], StateStore]) -> int:
         compile_ = functools.partial(bind_live, needed) if needed is not None else compile_live
-        inputs = compile_(
-            args.path,
-            provider,
-            lambda: store().read(),
-            root=args.root,
-            allow_cmd=args.allow_cmd,
-            parameters=_parameters(args),
-            organization_file=args.organization_file,
-            remote=RemoteTemplates(provider=provider),
-        )
-        return then(inputs)
+        return then(_compile_files(args, args.path, provider, store, compile_))
 
     return _with_aws(args, EXIT_INVALID, body)
+
+
+def _compile_files(
+    args: argparse.Namespace,
+    path: Path,
+    provider: AwsProvider,
+    store: Callable[[], StateStore],
+    compile_: Callable[..., Inputs] | None = None,
+) -> Inputs:
+    """The files at `path` compiled as the command's flags say (--root, --allow-cmd,
+    --parameter, --organization-file), the organization read from AWS where they need it
+    (compile_live, or `compile_` in its place), remote templates read through `provider`."""
+    from orgc.live_organization import compile_live
+    from orgc.remote import RemoteTemplates
+
+    return (compile_ or compile_live)(
+        path,
+        provider,
+        lambda: store().read(),
+        root=args.root,
+        allow_cmd=args.allow_cmd,
+        parameters=_parameters(args),
+        organization_file=args.organization_file,
+        remote=RemoteTemplates(provider=provider),
+    )
 
 
 def _write_plan(path: Path, result: Plan) -> None:
@@ -1124,16 +1127,7 @@ def _apply(args: argparse.Namespace) -> int:
             if code == EXIT_OK and compiled:
                 _published(publish_applied_organization(compiled[-1], provider, store()), out, seen)
             return code
-        inputs = compile_live(
-            args.target,
-            provider,
-            lambda: store().read(),
-            root=args.root,
-            allow_cmd=args.allow_cmd,
-            parameters=_parameters(args),
-            organization_file=args.organization_file,
-            remote=RemoteTemplates(provider=provider),
-        )
+        inputs = _compile_files(args, args.target, provider, store)
         if _lint(args):
             inputs = lint_templates(inputs)
         _emulated_principals(args, inputs)
