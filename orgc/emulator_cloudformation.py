@@ -37,12 +37,10 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from orgc.emulator_stacksets import MOTO_VERSION, UnsupportedMoto
+from orgc.emulator_stacksets import patches_moto
 
 REFUSED_CODE = "EmulatorRefused"
 """The error code of a request the emulator cannot carry out as AWS would."""
-
-_taught = False
 
 # Handlers whose template is checked first, and those only guarded against crashes.
 _CHECKED = (
@@ -58,17 +56,12 @@ _LEFTOVER_STATUSES = frozenset({"CREATE_IN_PROGRESS", "CREATE_PENDING", "REVIEW_
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
 
+@patches_moto
 def teach_refusals() -> None:
     """Patch moto's CloudFormation responses in this process (see above). Applying it twice is
     applying it once. Raises UnsupportedMoto for any other moto version."""
-    global _taught  # noqa: PLW0603 - moto's classes are process-wide; so is having patched them
-    if _taught:
-        return
-    import moto
     from moto.cloudformation import responses
 
-    if moto.__version__ != MOTO_VERSION:
-        raise UnsupportedMoto(moto.__version__)
     response = responses.CloudFormationResponse
     # moto warns of a code CloudFormation's model does not list; this one is meant so.
     warnings.filterwarnings("ignore", f"Exception\\({REFUSED_CODE}\\)", UserWarning)
@@ -80,7 +73,6 @@ def teach_refusals() -> None:
     }
     for name, handler in kept_as_aws_keeps_it.items():
         setattr(response, name, handler)
-    _taught = True
 
 
 # --- termination protection -------------------------------------------------------------------

@@ -23,24 +23,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from orgc.emulator_stacksets import MOTO_VERSION, UnsupportedMoto
-
-_taught = False
+from orgc.emulator_stacksets import patches_moto
 
 
+@patches_moto
 def teach_service_principals() -> None:
     """Patch moto, in this process, to accept every principal orgc knows. Applying it twice
     is applying it once. Raises UnsupportedMoto for any other moto version."""
-    global _taught  # noqa: PLW0603 - moto's classes are process-wide; so is having patched them
-    if _taught:
-        return
-    import moto
     from moto.organizations import models
 
     from orgc.services import known_principals  # here: the server needs it once, at start
 
-    if moto.__version__ != MOTO_VERSION:
-        raise UnsupportedMoto(moto.__version__)
     known = known_principals()
     trusted = models.FakeServiceAccess.TRUSTED_SERVICES
     trusted.extend(sorted(set(known) - set(trusted)))
@@ -49,7 +42,6 @@ def teach_service_principals() -> None:
         sorted({p for p, k in known.items() if k.delegated_administration} - set(delegable))
     )
     _teach_account_names()
-    _taught = True
 
 
 def _teach_account_names() -> None:

@@ -29,24 +29,15 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from orgc.emulator_stacksets import MOTO_VERSION, UnsupportedMoto
-
-_taught = False
+from orgc.emulator_stacksets import patches_moto
 
 
+@patches_moto
 def teach_identity_center() -> None:
     """Patch moto's sso-admin in this process. Applying it twice is applying it once. Raises
     UnsupportedMoto for any other moto version."""
-    global _taught  # noqa: PLW0603 - moto's classes are process-wide; so is having patched them
-    if _taught:
-        return
-    import moto
-
-    if moto.__version__ != MOTO_VERSION:
-        raise UnsupportedMoto(moto.__version__)
     _teach_backend()
     _teach_responses()
-    _taught = True
 
 
 def _principal_known(backend: Any, instance_arn: str, kind: str, principal_id: str) -> bool:

@@ -44,9 +44,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orgc.emulator_stacksets import MOTO_VERSION, UnsupportedMoto
+from orgc.emulator_stacksets import patches_moto
 
-_taught = False
 _request = threading.local()  # the UpdateStack request's policy bodies, while it is served
 _CONDITION_KEY = "resourcetype"
 
@@ -60,22 +59,16 @@ class Change:
     resource_type: str
 
 
+@patches_moto
 def teach_stack_policies() -> None:
     """Patch moto, in this process, to enforce stack policies on UpdateStack (see above).
     Applying it twice is applying it once. Raises UnsupportedMoto for any other moto version."""
-    global _taught  # noqa: PLW0603 - moto's classes are process-wide; so is having patched them
-    if _taught:
-        return
-    import moto
     from moto.cloudformation import models, responses
 
-    if moto.__version__ != MOTO_VERSION:
-        raise UnsupportedMoto(moto.__version__)
     response = responses.CloudFormationResponse
     backend = models.CloudFormationBackend
     setattr(response, "update_stack", _with_policies(response.update_stack))  # noqa: B010
     setattr(backend, "update_stack", _enforced(backend.update_stack))  # noqa: B010
-    _taught = True
 
 
 def _with_policies(original: Callable[[Any], Any]) -> Callable[[Any], Any]:

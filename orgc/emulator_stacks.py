@@ -21,22 +21,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from orgc.emulator_stacksets import MOTO_VERSION, UnsupportedMoto
-
-_taught = False
+from orgc.emulator_stacksets import patches_moto
 
 
+@patches_moto
 def teach_stack_updates() -> None:
     """Patch moto, in this process, to update stack tags as AWS does (see above). Applying it
     twice is applying it once. Raises UnsupportedMoto for any other moto version."""
-    global _taught  # noqa: PLW0603 - moto's classes are process-wide; so is having patched them
-    if _taught:
-        return
-    import moto
     from moto.cloudformation import responses
 
-    if moto.__version__ != MOTO_VERSION:
-        raise UnsupportedMoto(moto.__version__)
     response = responses.CloudFormationResponse
     original = response.update_stack
 
@@ -57,4 +50,3 @@ def teach_stack_updates() -> None:
         return result
 
     setattr(response, "update_stack", update_stack)  # noqa: B010 - moto looks the action up by name
-    _taught = True

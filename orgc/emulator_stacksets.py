@@ -22,14 +22,13 @@ pins that version.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from collections.abc import Callable, Mapping
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
 """The moto version the patches are written for (and the `emulator` extra installs)."""
-
-_taught = False
 
 
 class UnsupportedMoto(Exception):
@@ -48,6 +47,27 @@ def check_moto_version() -> None:
     found = importlib.metadata.version("moto")
     if found != MOTO_VERSION:
         raise UnsupportedMoto(found)
+
+
+def patches_moto(teach: Callable[[], None]) -> Callable[[], None]:
+    """`teach`, a patch of moto's classes, made to run once per process (moto's classes are
+    process-wide; so is having patched them) and only on the moto version the patches are
+    written for: UnsupportedMoto for any other."""
+    taught = False
+
+    @functools.wraps(teach)
+    def once() -> None:
+        nonlocal taught
+        if taught:
+            return
+        import moto
+
+        if moto.__version__ != MOTO_VERSION:
+            raise UnsupportedMoto(moto.__version__)
+        teach()
+        taught = True
+
+    return once
 
 
 def member_accounts(organization: Any, ou_id: str) -> list[str]:
@@ -79,20 +99,15 @@ def selected_accounts(organization: Any, targets: Mapping[str, Any]) -> dict[str
     return found
 
 
+@patches_moto
 def teach_stack_sets() -> None:
     """Patch moto, in this process, to run service-managed StackSets as AWS does (see above).
 
     Applying it twice is applying it once. Raises UnsupportedMoto for any other moto version.
     """
-    global _taught  # noqa: PLW0603 - moto's classes are process-wide; so is having patched them
-    if _taught:
-        return
-    import moto
     from moto.cloudformation import models, responses
     from moto.core.responses import ActionResult
 
-    if moto.__version__ != MOTO_VERSION:
-        raise UnsupportedMoto(moto.__version__)
     response = responses.CloudFormationResponse
     original_to_dict = models.StackInstance.to_dict
 
@@ -191,4 +206,3 @@ def teach_stack_sets() -> None:
     )
     for owner, attribute, value in patches:
         setattr(owner, attribute, value)
-    _taught = True
