@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
-from support.compat import account_id, orgc, plan, scenario, stacks
+from support.compat import (
+    account_id,
+    apply_then_no_op,
+    described_stack,
+    orgc,
+    plan,
+    scenario,
+    stacks,
+    validate_lines,
+)
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.aws import AwsProvider
@@ -22,23 +30,6 @@ from orgc.emulator import Emulator
 from orgc.pipeline import compile_organization, offline_stacks
 from orgc.render import markers
 from orgc.render.model import MARKER_KINDS
-
-
-def _validate(capsys: pytest.CaptureFixture[str], emulator: Emulator, tasks: str) -> list[str]:
-    capsys.readouterr()
-    orgc(emulator, "validate", tasks)
-    return capsys.readouterr().out.splitlines()
-
-
-def _apply(emulator: Emulator, tasks: str) -> None:
-    assert orgc(emulator, "apply", tasks, "--auto-approve") == 0
-    assert orgc(emulator, "plan", tasks, "--detailed-exitcode") == 0  # a no-op re-plan
-
-
-def _stack(account: str, name: str, region: str) -> dict[str, Any]:
-    client = in_account(account, "cloudformation", region)
-    found: dict[str, Any] = client.describe_stacks(StackName=name)["Stacks"][0]
-    return found
 
 
 def test_every_attribute_is_finished_for_each_target_with_what_the_target_knows(
@@ -49,7 +40,7 @@ def test_every_attribute_is_finished_for_each_target_with_what_the_target_knows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario("attrs-per-target", tmp_path, monkeypatch)
-    assert _validate(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
+    assert validate_lines(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
     # The accounts are created by this run: what names their ids is filled in at apply.
     first = plan(emulator, capsys, "tasks.yml")
     roles = {
@@ -67,7 +58,7 @@ def test_every_attribute_is_finished_for_each_target_with_what_the_target_knows(
         )
         for region in ("eu-west-1", "eu-central-1")
     }
-    _apply(emulator, "tasks.yml")
+    apply_then_no_op(emulator, "tasks.yml")
 
     alpha, beta = account_id("alpha"), account_id("beta")
     targets = (
@@ -79,7 +70,7 @@ def test_every_attribute_is_finished_for_each_target_with_what_the_target_knows(
         # !FindInMap [Regions, !Ref AWS::Partition, all] gave both regions.
         for region in ("eu-west-1", "eu-central-1"):
             assert stacks(account, region) == {"attrs-shared", "attrs-per-target"}
-            stack = _stack(account, "attrs-per-target", region)
+            stack = described_stack(account, "attrs-per-target", region)
             assert stack["Description"] == (
                 f"{name} ({account}) in {region}, managed from {MANAGEMENT_ACCOUNT_ID}"
             )
@@ -147,7 +138,7 @@ def test_what_decides_the_targets_cannot_name_a_target(
     by_name = (
         "give the regions by name (or a parameter, or !FindInMap keyed by !Ref AWS::Partition)"
     )
-    assert _validate(capsys, emulator, "tasks-errors.yml") == [
+    assert validate_lines(capsys, emulator, "tasks-errors.yml") == [
         "tasks-errors.yml:6:5: error[E476]: TemplatingContext of task OrganizationUpdate "
         "renders a file that has no target, so it cannot name one: "
         "!GetAtt CurrentAccount.AccountName means nothing there; give the value itself",
@@ -186,18 +177,18 @@ def test_a_map_keyed_by_the_id_of_an_account_this_run_creates_is_named_at_plan(
         "AccountA, which this run creates: no map can hold that id before the account "
         "exists; apply the organization first, then key the map by its id"
     )
-    assert _validate(capsys, emulator, "tasks-mapped.yml") == [refused, "1 error, 0 warnings"]
+    assert validate_lines(capsys, emulator, "tasks-mapped.yml") == [refused, "1 error, 0 warnings"]
     assert orgc(emulator, "plan", "tasks-mapped.yml") == 1
     assert capsys.readouterr().err.splitlines() == [refused]
     # A map that lacks the target's id is named by its keys (the task file kept the map in
     # place of its name for the target to finish).
-    assert _validate(capsys, emulator, "tasks-unmapped.yml") == [
+    assert validate_lines(capsys, emulator, "tasks-unmapped.yml") == [
         "tasks-unmapped.yml:11:1: error[E426]: the map of !FindInMap (keys 111111111111, "
         "222222222222) has no key '123456789012'",
         "1 error, 0 warnings",
     ]
     # Once the account exists, the map is keyed by its id, and each target reads its own.
-    _apply(emulator, "organization.yml")
+    apply_then_no_op(emulator, "organization.yml")
     alpha = account_id("alpha")
     tasks = Path("tasks-mapped.yml")
     tasks.write_text(
@@ -207,9 +198,9 @@ def test_a_map_keyed_by_the_id_of_an_account_this_run_creates_is_named_at_plan(
         ),
         encoding="utf-8",
     )
-    _apply(emulator, "tasks-mapped.yml")
+    apply_then_no_op(emulator, "tasks-mapped.yml")
     for account, label in ((MANAGEMENT_ACCOUNT_ID, "management"), (alpha, "first")):
-        stack = _stack(account, "mapped", "eu-west-1")
+        stack = described_stack(account, "mapped", "eu-west-1")
         assert stack["Parameters"] == [{"ParameterKey": "label", "ParameterValue": label}]
 
 
@@ -265,7 +256,7 @@ def test_every_marker_kind_validate_and_plan_accept_is_filled_by_apply(
     no id, kept by the plan where the run makes the value, and filled by apply."""
     assert set(_MARKED_PARAMETERS) == set(MARKER_KINDS)
     directory = scenario("attrs-markers", tmp_path, monkeypatch)
-    assert _validate(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
+    assert validate_lines(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
     # As validate sees it (no AWS, no state): every kind is a marker, each where it is meant.
     inputs = compile_organization(directory / "tasks.yml", root=directory)
     stacks, _ = offline_stacks(inputs)
@@ -308,8 +299,8 @@ def test_every_marker_kind_validate_and_plan_accept_is_filled_by_apply(
     assert change["details"]["settings"]["tags"] == {"fresh": "{{orgc:account:Fresh}}"}
     known_at_plan = {name: planned[name] for name in ("root", "organization", "bucket")}
 
-    _apply(emulator, "tasks.yml")
-    held = _stack(MANAGEMENT_ACCOUNT_ID, "markers-everything", "eu-west-1")
+    apply_then_no_op(emulator, "tasks.yml")
+    held = described_stack(MANAGEMENT_ACCOUNT_ID, "markers-everything", "eu-west-1")
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in held["Parameters"]}
     expected = _organization_values()
     fresh = expected["account"]
@@ -336,13 +327,13 @@ def test_numbers_where_text_is_meant_are_the_text_as_written(
     """Unquoted account ids, tag values and !CopyValue account ids are taken as the text
     written; only a leading zero, which YAML drops, is a warning."""
     scenario("attrs-numbers", tmp_path, monkeypatch)
-    assert _validate(capsys, emulator, "tasks.yml") == [
+    assert validate_lines(capsys, emulator, "tasks.yml") == [
         "organization.yml:19:22: warning[W395]: 0042 is an unquoted number with a leading "
         "zero; orgc takes the text as written, but YAML reads it as the number 42 "
         "(OrgFormation may too): quote it: '0042'",
         "0 errors, 1 warning",
     ]
-    _apply(emulator, "tasks.yml")
+    apply_then_no_op(emulator, "tasks.yml")
     budgeted = account_id("budgeted")
     assert _account_tags(MANAGEMENT_ACCOUNT_ID) == {"budget-alarm-threshold": "200"}
     assert _account_tags(budgeted) == {
@@ -350,7 +341,7 @@ def test_numbers_where_text_is_meant_are_the_text_as_written(
         "ratio": "1.50",
         "cost-centre": "0042",
     }
-    stack = _stack(budgeted, "numbers-budget", "eu-west-1")
+    stack = described_stack(budgeted, "numbers-budget", "eu-west-1")
     assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {
         "threshold": "1500",
         "ratio": "1.50",
@@ -367,7 +358,7 @@ def test_a_stack_set_description_or_tag_that_differs_per_target_is_refused(
 ) -> None:
     scenario("attrs-per-target", tmp_path, monkeypatch)
     # The tag that gives every target the same text is not.
-    assert _validate(capsys, emulator, "tasks-stackset.yml") == [
+    assert validate_lines(capsys, emulator, "tasks-stackset.yml") == [
         "tasks-stackset.yml:6:1: error[E444]: task Set cannot be a StackSet: its template "
         "differs between AccountA eu-west-1 and AccountB eu-west-1 at Description, which the "
         "task's StackDescription (!Sub 'for ${CurrentAccount.AccountName}') gives, and a "
@@ -393,7 +384,7 @@ def test_a_plan_that_names_what_no_change_makes_is_refused_before_apply(
     """With the update-organization task skipped, an account or OU the organization file adds
     is made by no change: apply would have no id for its marker, so the plan says so."""
     scenario("attrs-markers-skipped", tmp_path, monkeypatch)
-    assert _validate(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
+    assert validate_lines(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
     why = (
         "which does not exist yet and which this plan does not make (the update-organization "
         "task is skipped); apply the organization first, or leave out what names it"
@@ -423,7 +414,7 @@ def test_a_remote_path_reading_an_export_nothing_makes_is_refused_before_apply(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario("attrs-per-target", tmp_path, monkeypatch)
-    assert _validate(capsys, emulator, "tasks-missing-export.yml") == ["0 errors, 0 warnings"]
+    assert validate_lines(capsys, emulator, "tasks-missing-export.yml") == ["0 errors, 0 warnings"]
     for command in (("plan",), ("apply", "--auto-approve")):
         assert orgc(emulator, *command[:1], "tasks-missing-export.yml", *command[1:]) == 1
         assert capsys.readouterr().err.splitlines() == [

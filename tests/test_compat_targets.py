@@ -11,28 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.compat import account_id, orgc, plan, scenario, stacks
+from support.compat import (
+    account_id,
+    apply_then_no_op,
+    orgc,
+    plan,
+    scenario,
+    stacks,
+    validate_lines,
+)
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.aws import AwsProvider
 from orgc.emulator import Emulator
 
 
-def _apply(emulator: Emulator, tasks: str) -> None:
-    assert orgc(emulator, "apply", tasks, "--auto-approve") == 0
-    assert orgc(emulator, "plan", tasks, "--detailed-exitcode") == 0  # a no-op re-plan
-
-
 def _parameters(account: str, name: str, region: str) -> dict[str, str]:
     client = in_account(account, "cloudformation", region)
     stack: dict[str, Any] = client.describe_stacks(StackName=name)["Stacks"][0]
     return {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
-
-
-def _validate(capsys: pytest.CaptureFixture[str], emulator: Emulator, tasks: str) -> list[str]:
-    capsys.readouterr()
-    orgc(emulator, "validate", tasks)
-    return capsys.readouterr().out.splitlines()
 
 
 def test_stack_names_are_evaluated_per_target_and_a_changed_name_replaces_the_stack(
@@ -43,8 +40,8 @@ def test_stack_names_are_evaluated_per_target_and_a_changed_name_replaces_the_st
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario("targets-stack-names", tmp_path, monkeypatch)
-    assert _validate(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
-    _apply(emulator, "tasks.yml")
+    assert validate_lines(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
+    apply_then_no_op(emulator, "tasks.yml")
     payments, search = account_id("payments"), account_id("search")
     for account, name in ((payments, "payments"), (search, "search")):
         for region in ("eu-west-1", "eu-central-1"):
@@ -84,7 +81,7 @@ def test_stack_names_are_evaluated_per_target_and_a_changed_name_replaces_the_st
     capsys.readouterr()
     assert orgc(emulator, "plan", "tasks-renamed.yml") == 0
     assert "  - 4 stack(s) to delete\n" in capsys.readouterr().out
-    _apply(emulator, "tasks-renamed.yml")
+    apply_then_no_op(emulator, "tasks-renamed.yml")
     for account, team in ((payments, "ledger"), (search, "index")):
         for region in ("eu-west-1", "eu-central-1"):
             assert stacks(account, region) == {f"base-{team}-{region}"}
@@ -98,7 +95,7 @@ def test_stack_names_that_cannot_be_are_diagnostics(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario("targets-stack-names", tmp_path, monkeypatch)
-    assert _validate(capsys, emulator, "tasks-errors.yml") == [
+    assert validate_lines(capsys, emulator, "tasks-errors.yml") == [
         "tasks-errors.yml:16:1: error[E470]: StackName of task Clash names its stack in account "
         "Search eu-west-1 'search-baseline', as task Baseline names its stack there; give the "
         "tasks StackNames that differ for every target",
@@ -111,7 +108,7 @@ def test_stack_names_that_cannot_be_are_diagnostics(
         "and hyphens, 128 at most)",
         "3 errors, 0 warnings",
     ]
-    assert _validate(capsys, emulator, "tasks-stackset.yml") == [
+    assert validate_lines(capsys, emulator, "tasks-stackset.yml") == [
         "tasks-stackset.yml:6:1: error[E473]: task Set cannot be a StackSet: its StackName "
         "gives 2 names across its targets ('set-payments', 'set-search'), and a StackSet has "
         "one name; give a StackName that is the same for every target (no "
@@ -129,7 +126,7 @@ def test_a_named_binding_as_a_stack_parameter_gives_the_ids_of_its_accounts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario("targets-bindings", tmp_path, monkeypatch)
-    assert _validate(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
+    assert validate_lines(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
     # The accounts are created by this run: their ids are filled in at apply.
     first = plan(emulator, capsys, "tasks.yml")
     stack = next(c for c in first["changes"] if c["kind"] == "stack")
@@ -137,7 +134,7 @@ def test_a_named_binding_as_a_stack_parameter_gives_the_ids_of_its_accounts(
         "auditors": MANAGEMENT_ACCOUNT_ID,
         "members": "{{orgc:account:Payments}},{{orgc:account:Search}}",
     }
-    _apply(emulator, "tasks.yml")
+    apply_then_no_op(emulator, "tasks.yml")
     # In the binding's order of accounts (by logical id), whatever their ids.
     members = f"{account_id('payments')},{account_id('search')}"
     assert _parameters(MANAGEMENT_ACCOUNT_ID, "members", "eu-west-1") == {
@@ -154,7 +151,7 @@ def test_copy_to_s3_paths_and_templating_contexts_are_evaluated_per_target(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario("targets-copy-to-s3", tmp_path, monkeypatch)
-    assert _validate(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
+    assert validate_lines(capsys, emulator, "tasks.yml") == ["0 errors, 0 warnings"]
     # Both accounts and their buckets are created by this run: their ids are filled in at
     # apply, in the path as in the bucket name; so is the export !CopyValue reads.
     first = plan(emulator, capsys, "tasks.yml")
@@ -168,7 +165,7 @@ def test_copy_to_s3_paths_and_templating_contexts_are_evaluated_per_target(
             "s3://{{orgc:reference:Stock:eu-west-1:files-bucket}}/exported/stock.txt",
         ]
     )
-    _apply(emulator, "tasks.yml")
+    apply_then_no_op(emulator, "tasks.yml")
     for name, team in (("shop", "web"), ("stock", "ledger")):
         account = account_id(name)
         s3 = in_account(account, "s3", "eu-west-1")

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
-from support.compat import account_ids, orgc
+from support.compat import account_ids, described_stack, orgc
 from support.emulated import MANAGEMENT_ACCOUNT_ID, in_account
 
 from orgc.apply.run import Run
@@ -58,12 +58,6 @@ def _apply_then_replan(
     return validated
 
 
-def _stack(account_id: str, name: str, region: str = "eu-west-1") -> dict[str, Any]:
-    client = in_account(account_id, "cloudformation", region)
-    found: dict[str, Any] = client.describe_stacks(StackName=name)["Stacks"][0]
-    return found
-
-
 def _parameters(stack: dict[str, Any]) -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
 
@@ -90,7 +84,7 @@ def test_attributes_and_parameters_are_evaluated_for_each_target_account(
     organizations = boto3.client("organizations", region_name="us-east-1")
     root_id = organizations.list_roots()["Roots"][0]["Id"]
     organization_id = organizations.describe_organization()["Organization"]["Id"]
-    exported = _stack(MANAGEMENT_ACCOUNT_ID, "acme-exporter")["Outputs"][0]["OutputValue"]
+    exported = described_stack(MANAGEMENT_ACCOUNT_ID, "acme-exporter")["Outputs"][0]["OutputValue"]
     shared = {
         "partition": "aws",
         "region": "eu-west-1",
@@ -120,7 +114,7 @@ def test_attributes_and_parameters_are_evaluated_for_each_target_account(
         },
     }
     for account_id, parameters in expected.items():
-        stack = _stack(account_id, "acme-consumer")
+        stack = described_stack(account_id, "acme-consumer")
         assert _parameters(stack) == parameters
         assert {t["Key"]: t["Value"] for t in stack["Tags"]} == {
             "owner": "platform" if account_id == MANAGEMENT_ACCOUNT_ID else "web",
@@ -132,7 +126,7 @@ def test_attributes_and_parameters_are_evaluated_for_each_target_account(
             f"{name} in eu-west-1, managed from master"
         )
     # !FindInMap keyed by !Ref CurrentAccount.
-    by_account = _stack(MANAGEMENT_ACCOUNT_ID, "acme-by-account")
+    by_account = described_stack(MANAGEMENT_ACCOUNT_ID, "acme-by-account")
     assert _parameters(by_account) == {"label": "the management account"}
 
 
@@ -153,9 +147,9 @@ def test_bindings_through_template_parameters_exports_and_empty_bindings(
         "0 errors, 1 warning",
     ]
     users = account_ids()["users"]
-    queue = _stack(MANAGEMENT_ACCOUNT_ID, "shared")["Outputs"][0]["OutputValue"]
-    management = _stack(MANAGEMENT_ACCOUNT_ID, "topics")
-    member = _stack(users, "topics")
+    queue = described_stack(MANAGEMENT_ACCOUNT_ID, "shared")["Outputs"][0]["OutputValue"]
+    management = described_stack(MANAGEMENT_ACCOUNT_ID, "topics")
+    member = described_stack(users, "topics")
     # The parameter Default `!Ref Users` is the account's id; `ExportName` fills queueArn.
     for stack in (management, member):
         assert _parameters(stack) == {
@@ -202,7 +196,7 @@ def test_included_fragments_read_files_where_orgformation_reads_them(
     assert directory == hashlib.md5(contents.encode()).hexdigest()
     outputs = {
         o["OutputKey"]: o["OutputValue"]
-        for o in _stack(MANAGEMENT_ACCOUNT_ID, "included")["Outputs"]
+        for o in described_stack(MANAGEMENT_ACCOUNT_ID, "included")["Outputs"]
     }
     assert outputs == {"Owner": "platform", "Tier": "gold"}
     # The resource whose Condition is never true is in the template, left to CloudFormation.

@@ -37,6 +37,26 @@ def plan(emulator: Emulator, capsys: pytest.CaptureFixture[str], *args: str) -> 
     return dict(json.loads(capsys.readouterr().out))
 
 
+def validate_lines(capsys: pytest.CaptureFixture[str], emulator: Emulator, tasks: str) -> list[str]:
+    """What `orgc validate` prints of the file, line by line (its exit code left to the lines)."""
+    capsys.readouterr()
+    orgc(emulator, "validate", tasks)
+    return capsys.readouterr().out.splitlines()
+
+
+def apply_then_no_op(emulator: Emulator, tasks: str) -> None:
+    """Apply the file; a plan of it afterwards has nothing left to do."""
+    assert orgc(emulator, "apply", tasks, "--auto-approve") == 0
+    assert orgc(emulator, "plan", tasks, "--detailed-exitcode") == 0
+
+
+def described_stack(account: str, name: str, region: str = "eu-west-1") -> dict[str, Any]:
+    """The stack as CloudFormation in the account and region describes it."""
+    client = in_account(account, "cloudformation", region)
+    found: dict[str, Any] = client.describe_stacks(StackName=name)["Stacks"][0]
+    return found
+
+
 def stacks(account: str, region: str) -> set[str]:
     """The names of the live stacks in the account and region."""
     client = in_account(account, "cloudformation", region)
